@@ -15,6 +15,7 @@ impl Meminfo {
     /// converted to bytes; unit-less ones (`HugePages_Total`) are kept as is.
     pub fn parse(input: &[u8]) -> Result<Self, ParseError> {
         const WHAT: &str = "meminfo";
+        crate::text::check_whole(input, WHAT)?;
         let text = std::str::from_utf8(input).map_err(|_| ParseError::Malformed {
             what: WHAT,
             line: 0,
@@ -102,5 +103,7 @@ mod tests {
         assert!(Meminfo::parse(b"MemTotal: x kB\n").is_err());
         assert!(Meminfo::parse(b"MemTotal: 99999999999999999999 kB\n").is_err());
         assert!(Meminfo::parse(&[0xff, 0xfe]).is_err());
+        // Cut short mid-line: the last value may be a prefix of the real one.
+        assert!(Meminfo::parse(b"MemTotal:       24000000 kB\nMemFree:  12").is_err());
     }
 }

@@ -1,0 +1,414 @@
+//! Reading every limit `doctor` and `tune` look at into a plain [`Facts`].
+//!
+//! All paths come from [`Roots`], so a whole machine can be replayed from a
+//! fixture tree. Nothing here fails: a file that is missing or holds garbage
+//! becomes [`Reading::Unreadable`] with the reason, and the report says so.
+//! RLIMIT_NOFILE, CAP_SYS_RESOURCE and the euid are read from
+//! `<proc>/self/limits` and `<proc>/self/status` (not syscalls) for the same
+//! reason.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use c1m_probe::{meminfo::Meminfo, sysctl};
+use serde::Serialize;
+
+use crate::calibration::{self, Calibration};
+use crate::parse::{self, FileNr, LimitsFile, Nofile, Rlimit, SysctlLine};
+
+/// Bit of `CAP_SYS_RESOURCE` in a capability mask: raise hard rlimits up to
+/// `fs.nr_open`.
+pub const CAP_SYS_RESOURCE: u32 = 24;
+/// Bit of `CAP_SYS_ADMIN`: among much else, allocate files past `fs.file-max`.
+pub const CAP_SYS_ADMIN: u32 = 21;
+
+/// Where to read the machine from: `/proc`, `/etc` and c1m's state
+/// directory, or a fixture tree standing in for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roots {
+    /// Stands for `/proc`.
+    pub proc_root: PathBuf,
+    /// Stands for `/etc`.
+    pub etc_root: PathBuf,
+    /// c1m's state directory (calibration, tune backup).
+    pub state_dir: PathBuf,
+}
+
+impl Roots {
+    /// This machine: `/proc`, `/etc`, and [`calibration::state_dir`].
+    pub fn system() -> Self {
+        Roots {
+            proc_root: "/proc".into(),
+            etc_root: "/etc".into(),
+            state_dir: calibration::state_dir(),
+        }
+    }
+
+    /// The calibration file in the state directory.
+    pub fn calibration_path(&self) -> PathBuf {
+        self.state_dir.join(calibration::FILE_NAME)
+    }
+
+    /// The record `tune --apply` leaves for `tune --revert`.
+    pub fn backup_path(&self) -> PathBuf {
+        self.state_dir.join("tune-backup.json")
+    }
+}
+
+impl Default for Roots {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+/// A value read from the machine, or why it could not be.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reading<T> {
+    /// The value.
+    Value(T),
+    /// Why there is none: `"<path>: <reason>"`.
+    Unreadable(String),
+}
+
+impl<T> Reading<T> {
+    /// The value, if it was read.
+    pub fn value(&self) -> Option<&T> {
+        match self {
+            Reading::Value(v) => Some(v),
+            Reading::Unreadable(_) => None,
+        }
+    }
+
+    /// The reason, if it was not.
+    pub fn unreadable(&self) -> Option<&str> {
+        match self {
+            Reading::Value(_) => None,
+            Reading::Unreadable(why) => Some(why),
+        }
+    }
+
+    fn at(path: &Path, result: Result<T, String>) -> Self {
+        match result {
+            Ok(v) => Reading::Value(v),
+            Err(why) => Reading::Unreadable(format!("{}: {why}", path.display())),
+        }
+    }
+}
+
+impl<T: Copy> Reading<T> {
+    /// The value, copied.
+    pub fn get(&self) -> Option<T> {
+        self.value().copied()
+    }
+}
+
+/// One sysctl.conf-format file, in the order the boot applies them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SysctlFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// The name that orders it (`90-c1m.conf`); sysctl.conf sorts last.
+    pub order: String,
+    /// Its assignments.
+    pub lines: Reading<Vec<SysctlLine>>,
+}
+
+/// systemd's manager configuration, where it exists.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Systemd {
+    /// Whether `<etc>/systemd/system.conf` or `system.conf.d` exists.
+    pub present: bool,
+    /// The `DefaultLimitNOFILE=` in force and the `path:line` it comes from;
+    /// `None` when nothing sets it (systemd's default, 1024:524288, applies).
+    pub default_limit_nofile: Option<(String, Reading<(Nofile, Nofile)>)>,
+}
+
+/// Connection tracking, when nf_conntrack is loaded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Conntrack {
+    /// `net.netfilter.nf_conntrack_count`.
+    pub count: Reading<u64>,
+    /// `net.netfilter.nf_conntrack_max`.
+    pub max: Reading<u64>,
+    /// Whether an iptables `nat` table is registered (NAT tracks every flow).
+    pub nat_table: bool,
+}
+
+impl Conntrack {
+    /// Whether connections are being tracked: entries exist or a NAT table
+    /// forces tracking. `None` when the count is unreadable and no NAT table
+    /// settles it.
+    pub fn tracking(&self) -> Option<bool> {
+        if self.nat_table {
+            return Some(true);
+        }
+        self.count.get().map(|c| c > 0)
+    }
+}
+
+/// Everything the verdict and the tuning plan are computed from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Facts {
+    /// `fs.file-max`: open files system-wide.
+    pub file_max: Reading<u64>,
+    /// `fs.file-nr`: files already open.
+    pub file_nr: Reading<FileNr>,
+    /// `fs.nr_open`: the ceiling of any process's RLIMIT_NOFILE.
+    pub nr_open: Reading<u64>,
+    /// This process's RLIMIT_NOFILE.
+    pub rlimit_nofile: Reading<Rlimit>,
+    /// This process's effective capabilities (`CapEff`).
+    pub cap_eff: Reading<u64>,
+    /// This process's effective uid.
+    pub euid: Reading<u32>,
+    /// `nofile` lines of limits.conf and limits.d/*.conf, in pam_limits order.
+    pub nofile_limits: LimitsFile,
+    /// sysctl.d/*.conf then sysctl.conf, in the order the boot applies them.
+    pub sysctl_files: Vec<SysctlFile>,
+    /// systemd's `DefaultLimitNOFILE`.
+    pub systemd: Systemd,
+    /// `net.ipv4.ip_local_port_range`.
+    pub port_range: Reading<(u64, u64)>,
+    /// `net.ipv4.ip_local_reserved_ports`.
+    pub reserved_ports: Reading<Vec<(u64, u64)>>,
+    /// `MemAvailable` from meminfo, in bytes.
+    pub mem_available: Reading<u64>,
+    /// The kernel page size, in bytes.
+    pub page_size: Reading<u64>,
+    /// `net.ipv4.tcp_mem`, in pages.
+    pub tcp_mem: Reading<[u64; 3]>,
+    /// `net.ipv4.tcp_rmem`, in bytes.
+    pub tcp_rmem: Reading<[u64; 3]>,
+    /// `net.ipv4.tcp_wmem`, in bytes.
+    pub tcp_wmem: Reading<[u64; 3]>,
+    /// c1m's measured kernel cost per socket, if a run recorded one.
+    pub calibration: Reading<Option<Calibration>>,
+    /// `kernel.osrelease`.
+    pub kernel_release: Reading<String>,
+    /// `net.core.somaxconn`.
+    pub somaxconn: Reading<u64>,
+    /// `net.ipv4.tcp_max_syn_backlog`.
+    pub tcp_max_syn_backlog: Reading<u64>,
+    /// `net.ipv4.tcp_syncookies`.
+    pub tcp_syncookies: Reading<u64>,
+    /// Connection tracking; `None` when nf_conntrack is not loaded.
+    pub conntrack: Option<Conntrack>,
+    /// `net.ipv4.tcp_max_tw_buckets`.
+    pub tcp_max_tw_buckets: Reading<u64>,
+    /// `net.ipv4.tcp_tw_reuse`.
+    pub tcp_tw_reuse: Reading<u64>,
+}
+
+/// The text of a file, or why not.
+fn text(path: &Path) -> Result<String, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| "not UTF-8".to_string()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err("missing".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn read_with<T>(path: &Path, parse: impl FnOnce(&str) -> Result<T, String>) -> Reading<T> {
+    Reading::at(path, text(path).and_then(|t| parse(&t)))
+}
+
+fn sysctl_with<T>(proc_root: &Path, name: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Reading<T> {
+    read_with(&sysctl::path(proc_root, name), parse)
+}
+
+/// The `*.conf` files of a directory, sorted by name; an absent directory
+/// has none.
+fn conf_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "conf"))
+        .collect();
+    files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
+    Ok(files)
+}
+
+fn nofile_limits(etc_root: &Path) -> LimitsFile {
+    let security = etc_root.join("security");
+    let mut out = LimitsFile::default();
+    let mut files = vec![security.join("limits.conf")];
+    match conf_files(&security.join("limits.d")) {
+        Ok(more) => files.extend(more),
+        Err(why) => out.problems.push(why),
+    }
+    for path in files {
+        match text(&path) {
+            Ok(t) => {
+                let f = parse::limits_conf(&t, &path.display().to_string());
+                out.lines.extend(f.lines);
+                out.problems.extend(f.problems);
+            }
+            Err(why) if why == "missing" => {}
+            Err(why) => out.problems.push(format!("{}: {why}", path.display())),
+        }
+    }
+    out
+}
+
+fn sysctl_files(etc_root: &Path) -> Vec<SysctlFile> {
+    let dir = etc_root.join("sysctl.d");
+    let mut paths = match conf_files(&dir) {
+        Ok(p) => p,
+        Err(why) => {
+            return vec![SysctlFile {
+                path: dir,
+                order: String::new(),
+                lines: Reading::Unreadable(why),
+            }];
+        }
+    };
+    // `sysctl --system` reads /etc/sysctl.conf after every directory.
+    paths.push(etc_root.join("sysctl.conf"));
+    paths
+        .into_iter()
+        .filter_map(|path| {
+            let lines = match text(&path) {
+                Ok(t) => Reading::Value(parse::sysctl_conf(&t)),
+                Err(why) if why == "missing" => return None,
+                Err(why) => Reading::Unreadable(format!("{}: {why}", path.display())),
+            };
+            let order = if path.parent() == Some(etc_root) {
+                "\u{10FFFF}".to_string() // after every sysctl.d name
+            } else {
+                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            };
+            Some(SysctlFile { path, order, lines })
+        })
+        .collect()
+}
+
+fn systemd(etc_root: &Path) -> Systemd {
+    let dir = etc_root.join("systemd");
+    let main = dir.join("system.conf");
+    let drop_ins = dir.join("system.conf.d");
+    let present = main.exists() || drop_ins.is_dir();
+    let mut found = None;
+    let mut files = vec![main];
+    match conf_files(&drop_ins) {
+        Ok(more) => files.extend(more),
+        Err(why) => found = Some((drop_ins.display().to_string(), Reading::Unreadable(why))),
+    }
+    for path in files {
+        match text(&path) {
+            Ok(t) => {
+                if let Some((line, value)) = parse::systemd_default_nofile(&t) {
+                    let source = format!("{}:{line}", path.display());
+                    found = Some((source.clone(), Reading::at(&path, value)));
+                }
+            }
+            Err(why) if why == "missing" => {}
+            Err(why) => found = Some((path.display().to_string(), Reading::at(&path, Err(why)))),
+        }
+    }
+    Systemd {
+        present,
+        default_limit_nofile: found,
+    }
+}
+
+fn conntrack(proc_root: &Path) -> Option<Conntrack> {
+    let max_path = sysctl::path(proc_root, "net.netfilter.nf_conntrack_max");
+    if !max_path.exists() {
+        return None;
+    }
+    let nat = |file: &str| {
+        text(&proc_root.join("net").join(file)).is_ok_and(|t| parse::lists_nat_table(&t))
+    };
+    Some(Conntrack {
+        count: sysctl_with(proc_root, "net.netfilter.nf_conntrack_count", parse::number),
+        max: read_with(&max_path, parse::number),
+        nat_table: nat("ip_tables_names") || nat("ip6_tables_names"),
+    })
+}
+
+impl Facts {
+    /// Reads the machine under `roots`. Never fails: what cannot be read is
+    /// recorded as unreadable.
+    pub fn read(roots: &Roots) -> Facts {
+        let p = roots.proc_root.as_path();
+        let self_dir = p.join("self");
+        let meminfo = p.join("meminfo");
+        let calibration_path = roots.calibration_path();
+        Facts {
+            file_max: sysctl_with(p, "fs.file-max", parse::number),
+            file_nr: sysctl_with(p, "fs.file-nr", parse::file_nr),
+            nr_open: sysctl_with(p, "fs.nr_open", parse::number),
+            rlimit_nofile: read_with(&self_dir.join("limits"), parse::proc_limits_nofile),
+            cap_eff: read_with(&self_dir.join("status"), parse::status_cap_eff),
+            euid: read_with(&self_dir.join("status"), parse::status_euid),
+            nofile_limits: nofile_limits(&roots.etc_root),
+            sysctl_files: sysctl_files(&roots.etc_root),
+            systemd: systemd(&roots.etc_root),
+            port_range: sysctl_with(p, "net.ipv4.ip_local_port_range", parse::port_range),
+            reserved_ports: sysctl_with(p, "net.ipv4.ip_local_reserved_ports", parse::reserved_ports),
+            mem_available: Reading::at(
+                &meminfo,
+                std::fs::read(&meminfo)
+                    .map_err(|e| match e.kind() {
+                        io::ErrorKind::NotFound => "missing".to_string(),
+                        _ => e.to_string(),
+                    })
+                    .and_then(|b| Meminfo::parse(&b).map_err(|e| e.to_string()))
+                    .and_then(|m| m.mem_available().ok_or_else(|| "no MemAvailable line".into())),
+            ),
+            page_size: read_with(&self_dir.join("smaps"), parse::smaps_page_size),
+            tcp_mem: sysctl_with(p, "net.ipv4.tcp_mem", parse::numbers::<3>),
+            tcp_rmem: sysctl_with(p, "net.ipv4.tcp_rmem", parse::numbers::<3>),
+            tcp_wmem: sysctl_with(p, "net.ipv4.tcp_wmem", parse::numbers::<3>),
+            calibration: match Calibration::load(&calibration_path) {
+                Ok(c) => Reading::Value(c),
+                Err(e) => Reading::Unreadable(e.to_string()),
+            },
+            kernel_release: sysctl_with(p, "kernel.osrelease", |t| Ok(t.trim().to_string())),
+            somaxconn: sysctl_with(p, "net.core.somaxconn", parse::number),
+            tcp_max_syn_backlog: sysctl_with(p, "net.ipv4.tcp_max_syn_backlog", parse::number),
+            tcp_syncookies: sysctl_with(p, "net.ipv4.tcp_syncookies", parse::number),
+            conntrack: conntrack(p),
+            tcp_max_tw_buckets: sysctl_with(p, "net.ipv4.tcp_max_tw_buckets", parse::number),
+            tcp_tw_reuse: sysctl_with(p, "net.ipv4.tcp_tw_reuse", parse::number),
+        }
+    }
+
+    /// Whether capability `bit` is effective; unreadable with the mask.
+    pub fn has_cap(&self, bit: u32) -> Reading<bool> {
+        match &self.cap_eff {
+            Reading::Value(mask) => Reading::Value(mask >> bit & 1 == 1),
+            Reading::Unreadable(why) => Reading::Unreadable(why.clone()),
+        }
+    }
+
+    /// The value `key` gets at boot from the sysctl files, and the
+    /// `path:line` it comes from; `extra` (an ordering name such as
+    /// `90-c1m.conf`, its path, its assignments) is placed among them as if
+    /// it existed, replacing a file of that name. `None` when no file sets
+    /// `key` (the kernel default applies).
+    pub fn boot_sysctl(&self, key: &str, extra: Option<(&str, &Path, &[SysctlLine])>) -> Option<(String, String)> {
+        let mut files: Vec<(&str, String, &[SysctlLine])> = self
+            .sysctl_files
+            .iter()
+            .filter(|f| extra.is_none_or(|(name, _, _)| f.order != name))
+            .filter_map(|f| Some((f.order.as_str(), f.path.display().to_string(), f.lines.value()?.as_slice())))
+            .collect();
+        if let Some((name, path, lines)) = extra {
+            files.push((name, path.display().to_string(), lines));
+        }
+        files.sort_by(|a, b| a.0.cmp(b.0));
+        let mut found = None;
+        for (_, path, lines) in files {
+            for l in lines.iter().filter(|l| l.key == key) {
+                found = Some((l.value.clone(), format!("{path}:{}", l.line)));
+            }
+        }
+        found
+    }
+}

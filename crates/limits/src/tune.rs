@@ -1,0 +1,450 @@
+//! The settings a target needs, with the seeds' 10 % headroom, and what
+//! `tune` refuses to do.
+//!
+//! **Invariant:** pure; `apply.rs` does the writing. Values are only ever
+//! raised, never lowered (except an explicitly requested port range), and
+//! `fs.nr_open` always comes before anything bounded by it: a `nofile` hard
+//! limit above `fs.nr_open` makes pam_limits deny every login it covers.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::facts::{CAP_SYS_RESOURCE, Facts, Reading};
+use crate::num::{thousands, with_headroom};
+use crate::parse::{self, Nofile, SysctlLine};
+use crate::verdict::{KERNEL_DEFAULT_NR_OPEN, Role, WORKER_FD_RESERVE};
+
+/// The name of every drop-in c1m writes.
+pub const DROP_IN_NAME: &str = "90-c1m.conf";
+
+/// The largest `fs.nr_open` c1m writes (what systemd raises it to; the
+/// kernel's own ceiling is a little higher on 64-bit).
+pub const NR_OPEN_MAX: u64 = 1_073_741_816;
+
+/// What `somaxconn` and `tcp_max_syn_backlog` are raised to.
+pub const QUEUE_LENGTH: u64 = 65_535;
+
+/// systemd's soft DefaultLimitNOFILE, kept low for select()-based programs.
+const SYSTEMD_SOFT: u64 = 1024;
+
+/// A file c1m writes, relative to the etc root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropIn {
+    /// `sysctl.d/90-c1m.conf`: persistent sysctls.
+    Sysctl,
+    /// `security/limits.d/90-c1m.conf`: `nofile` for new logins.
+    Limits,
+    /// `systemd/system.conf.d/90-c1m.conf`: `DefaultLimitNOFILE` for services.
+    Systemd,
+}
+
+impl DropIn {
+    /// Every drop-in, in the order they are written.
+    pub const ALL: [DropIn; 3] = [DropIn::Sysctl, DropIn::Limits, DropIn::Systemd];
+
+    /// Its path under `etc_root`.
+    pub fn path(self, etc_root: &Path) -> PathBuf {
+        let dir = match self {
+            DropIn::Sysctl => "sysctl.d",
+            DropIn::Limits => "security/limits.d",
+            DropIn::Systemd => "systemd/system.conf.d",
+        };
+        etc_root.join(dir).join(DROP_IN_NAME)
+    }
+}
+
+/// What to tune for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Request {
+    /// Connections to hold.
+    pub conns: u64,
+    /// Which ends are on this box.
+    pub role: Role,
+    /// `ip_local_port_range` to set, only when asked for.
+    pub port_range: Option<(u64, u64)>,
+}
+
+/// One setting to change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// The setting: a sysctl name, `nofile`, `DefaultLimitNOFILE`.
+    pub name: String,
+    /// Its value now, formatted.
+    pub current: String,
+    /// Its value after `--apply`, formatted.
+    pub proposed: String,
+    /// The sysctl value to write live, when it changes now.
+    pub live: Option<String>,
+    /// The drop-in that makes it persistent.
+    pub drop_in: Option<DropIn>,
+    /// Why this value.
+    pub why: String,
+}
+
+/// Something `tune` will not do, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// What is refused.
+    pub what: String,
+    /// Why, and what happens instead.
+    pub reason: String,
+    /// Whether `--apply` refuses as a whole (else only this item is skipped).
+    pub blocking: bool,
+}
+
+/// The settings for a target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    /// What it was computed for.
+    pub request: Request,
+    /// Changes, in the safe order: `fs.nr_open` first.
+    pub changes: Vec<Change>,
+    /// Settings already high enough: name, value, what it needed.
+    pub kept: Vec<(String, String, String)>,
+    /// What will not be done.
+    pub refusals: Vec<Refusal>,
+    /// The drop-ins to write and their whole contents.
+    pub files: Vec<(DropIn, String)>,
+}
+
+impl Plan {
+    /// Whether `--apply` must refuse as a whole.
+    pub fn is_blocked(&self) -> bool {
+        self.refusals.iter().any(|r| r.blocking)
+    }
+
+    /// `(sysctl, value)` to write live, in the safe order.
+    pub fn live_writes(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.changes
+            .iter()
+            .filter_map(|c| Some((c.name.as_str(), c.live.as_deref()?)))
+    }
+}
+
+struct Builder<'a> {
+    f: &'a Facts,
+    plan: Plan,
+    sysctl_lines: Vec<(String, u64)>,
+}
+
+impl Builder<'_> {
+    fn refuse(&mut self, what: impl Into<String>, reason: impl Into<String>, blocking: bool) {
+        self.plan.refusals.push(Refusal {
+            what: what.into(),
+            reason: reason.into(),
+            blocking,
+        });
+    }
+
+    /// Raises sysctl `name` to at least `needed` live and persistently.
+    fn raise(&mut self, name: &str, reading: &Reading<u64>, needed: u64, why: String) {
+        let Some(live) = reading.get() else {
+            let reason = format!("{}: left alone, c1m only ever raises a value it has read", reading.unreadable().unwrap_or(""));
+            return self.refuse(name, reason, false);
+        };
+        if live >= needed {
+            let kept = (name.to_string(), thousands(live), format!("≥ {}", thousands(needed)));
+            return self.plan.kept.push(kept);
+        }
+        self.plan.changes.push(Change {
+            name: name.into(),
+            current: thousands(live),
+            proposed: thousands(needed),
+            live: Some(needed.to_string()),
+            drop_in: Some(DropIn::Sysctl),
+            why,
+        });
+        self.sysctl_lines.push((name.into(), needed));
+    }
+}
+
+/// Computes the settings for `req` on the machine `f` describes, whose
+/// drop-ins live under `etc_root`.
+pub fn plan(f: &Facts, etc_root: &Path, req: &Request) -> Plan {
+    let mut b = Builder {
+        f,
+        plan: Plan {
+            request: *req,
+            changes: Vec::new(),
+            kept: Vec::new(),
+            refusals: Vec::new(),
+            files: Vec::new(),
+        },
+        sysctl_lines: Vec::new(),
+    };
+    if f.euid.get() != Some(0) {
+        let who = f.euid.get().map_or_else(|| "euid unreadable".to_string(), |u| format!("euid {u}"));
+        b.refuse("--apply", format!("needs root ({who}); without --apply, tune only shows the diff"), true);
+    }
+    let sockets = req.conns.saturating_mul(req.role.sockets_per_connection());
+    let fds = with_headroom(sockets);
+    if fds > NR_OPEN_MAX {
+        let reason = format!(
+            "{} descriptors per process would exceed the largest fs.nr_open, {}",
+            thousands(fds),
+            thousands(NR_OPEN_MAX)
+        );
+        b.refuse(format!("--target {}", req.conns), reason, true);
+        return b.plan;
+    }
+    let why_fds = format!("{} sockets + 10 % headroom", thousands(sockets));
+    nr_open(&mut b, fds, &why_fds);
+    let in_use = f.file_nr.value().map_or(0, |n| n.in_use());
+    let file_max = (fds.saturating_add(in_use)).div_ceil(1000).saturating_mul(1000);
+    b.raise("fs.file-max", &f.file_max, file_max, format!("{why_fds} + {} open now", thousands(in_use)));
+    nofile(&mut b, fds, &why_fds);
+    systemd(&mut b, fds, &why_fds);
+    let queue_why = "a fast ramp overflows short accept and SYN queues".to_string();
+    b.raise("net.core.somaxconn", &f.somaxconn, QUEUE_LENGTH, queue_why.clone());
+    b.raise("net.ipv4.tcp_max_syn_backlog", &f.tcp_max_syn_backlog, QUEUE_LENGTH, queue_why);
+    if let Some(ct) = &f.conntrack {
+        let needed = with_headroom(req.conns).saturating_add(ct.count.get().unwrap_or(0));
+        let why = "one entry per connection whenever a NAT or stateful rule tracks them".to_string();
+        b.raise("net.netfilter.nf_conntrack_max", &ct.max, needed, why);
+    }
+    port_range(&mut b);
+    this_process(&mut b, fds);
+    persist(&mut b, etc_root);
+    b.plan
+}
+
+/// `fs.nr_open` ≥ every `nofile` hard limit this plan or limits.conf sets,
+/// live now and at boot.
+fn nr_open(b: &mut Builder, fds: u64, why: &str) {
+    let f = b.f;
+    let Some(live) = f.nr_open.get() else {
+        let reason = format!(
+            "{}: refusing to write nofile without knowing its ceiling (a nofile above fs.nr_open locks logins out)",
+            f.nr_open.unreadable().unwrap_or("")
+        );
+        return b.refuse("fs.nr_open", reason, true);
+    };
+    let existing = f
+        .nofile_limits
+        .lines
+        .iter()
+        .filter(|l| l.kind.sets_hard())
+        .filter_map(|l| match l.value {
+            Nofile::Count(v) => Some(v),
+            Nofile::Unlimited => None,
+        })
+        .max()
+        .unwrap_or(0);
+    if existing > NR_OPEN_MAX {
+        let reason = format!("a nofile line sets {}: above the largest fs.nr_open; fix that line by hand", thousands(existing));
+        return b.refuse("fs.nr_open", reason, true);
+    }
+    let needed = fds.max(existing);
+    let why = if existing > fds {
+        format!("≥ the highest nofile hard limit already configured ({})", thousands(existing))
+    } else {
+        format!("{why}; ≥ nofile, set below")
+    };
+    let boot = f
+        .boot_sysctl("fs.nr_open", None)
+        .and_then(|(v, _)| parse::number(&v).ok())
+        .unwrap_or(KERNEL_DEFAULT_NR_OPEN);
+    if live >= needed && boot >= needed {
+        return b.plan.kept.push(("fs.nr_open".into(), thousands(live), format!("≥ {}", thousands(needed))));
+    }
+    let value = live.max(needed);
+    b.plan.changes.push(Change {
+        name: "fs.nr_open".into(),
+        current: if boot < live {
+            format!("{} (at boot {})", thousands(live), thousands(boot))
+        } else {
+            thousands(live)
+        },
+        proposed: thousands(value),
+        live: (live < needed).then(|| value.to_string()),
+        drop_in: Some(DropIn::Sysctl),
+        why,
+    });
+    b.sysctl_lines.push(("fs.nr_open".into(), value));
+}
+
+/// The `(soft, hard)` pam_limits gives `user` from the lines as read: the
+/// user's own lines win over `*`, later lines over earlier ones.
+fn effective_nofile(f: &Facts, user: &str, nr_open: u64) -> (u64, u64) {
+    let mut own = (None, None);
+    let mut any = (None, None);
+    for l in &f.nofile_limits.lines {
+        let slot = match l.domain.as_str() {
+            d if d == user => &mut own,
+            "*" => &mut any,
+            _ => continue,
+        };
+        let v = l.value.resolve(nr_open);
+        if l.kind != parse::LimitKind::Hard {
+            slot.0 = Some(v);
+        }
+        if l.kind.sets_hard() {
+            slot.1 = Some(v);
+        }
+    }
+    (own.0.or(any.0).unwrap_or(0), own.1.or(any.1).unwrap_or(0))
+}
+
+fn nofile(b: &mut Builder, fds: u64, why: &str) {
+    let f = b.f;
+    let nr_open = f.nr_open.get().unwrap_or(0);
+    let all = effective_nofile(f, "*", nr_open);
+    let root = effective_nofile(f, "root", nr_open);
+    if all.0 >= fds && all.1 >= fds && root.0 >= fds && root.1 >= fds {
+        let kept = ("nofile (*, root)".into(), format!("{} / {}", thousands(all.1), thousands(root.1)), format!("≥ {}", thousands(fds)));
+        return b.plan.kept.push(kept);
+    }
+    let current = if f.nofile_limits.lines.is_empty() {
+        "not set".to_string()
+    } else {
+        format!("* {}:{}, root {}:{}", thousands(all.0), thousands(all.1), thousands(root.0), thousands(root.1))
+    };
+    b.plan.changes.push(Change {
+        name: "nofile (*, root)".into(),
+        current,
+        proposed: format!("{0} soft, {0} hard", thousands(fds)),
+        live: None,
+        drop_in: Some(DropIn::Limits),
+        why: format!("{why}; new logins only, never above fs.nr_open"),
+    });
+    let text = format!(
+        "# Written by `c1m tune --target {} --apply`; undo with `c1m tune --revert`.\n\
+         # Never above fs.nr_open (see /etc/sysctl.d/{DROP_IN_NAME}), or logins fail.\n\
+         # `*` does not cover root everywhere, hence both.\n\
+         *     soft  nofile  {fds}\n*     hard  nofile  {fds}\n\
+         root  soft  nofile  {fds}\nroot  hard  nofile  {fds}\n",
+        b.plan.request.conns
+    );
+    b.plan.files.push((DropIn::Limits, text));
+}
+
+fn systemd(b: &mut Builder, fds: u64, why: &str) {
+    let f = b.f;
+    if !f.systemd.present {
+        return;
+    }
+    let (soft, hard) = match &f.systemd.default_limit_nofile {
+        None => (Nofile::Count(SYSTEMD_SOFT), Nofile::Count(524_288)),
+        Some((_, Reading::Value(v))) => *v,
+        Some((source, Reading::Unreadable(why))) => {
+            return b.refuse("DefaultLimitNOFILE", format!("{source}: {why}: left alone"), false);
+        }
+    };
+    let hard_now = hard.resolve(f.nr_open.get().unwrap_or(0));
+    if hard_now >= fds {
+        let kept = ("DefaultLimitNOFILE".into(), format!("{}:{}", soft.display(), hard.display()), format!("hard ≥ {}", thousands(fds)));
+        return b.plan.kept.push(kept);
+    }
+    let soft = match soft {
+        Nofile::Count(s) if s <= fds => s,
+        _ => SYSTEMD_SOFT,
+    };
+    b.plan.changes.push(Change {
+        name: "DefaultLimitNOFILE".into(),
+        current: format!("{}:{}", thousands(soft), hard.display()),
+        proposed: format!("{}:{}", thousands(soft), thousands(fds)),
+        live: None,
+        drop_in: Some(DropIn::Systemd),
+        why: format!("{why}; services started after `systemctl daemon-reexec` or a reboot; soft stays low for select()"),
+    });
+    let text = format!(
+        "# Written by `c1m tune --target {} --apply`; undo with `c1m tune --revert`.\n\
+         [Manager]\nDefaultLimitNOFILE={soft}:{fds}\n",
+        b.plan.request.conns
+    );
+    b.plan.files.push((DropIn::Systemd, text));
+}
+
+fn port_range(b: &mut Builder) {
+    const NAME: &str = "net.ipv4.ip_local_port_range";
+    let Some((lo, hi)) = b.plan.request.port_range else { return };
+    if lo < 1024 || lo > hi || hi > 65_535 {
+        let reason = format!("{lo}-{hi}: must lie within 1024-65535 (ports below 1024 belong to services)");
+        return b.refuse(format!("--port-range {lo}-{hi}"), reason, true);
+    }
+    let current = match b.f.port_range.get() {
+        Some((a, z)) if (a, z) == (lo, hi) => {
+            return b.plan.kept.push((NAME.into(), format!("{a}-{z}"), "as asked".into()));
+        }
+        Some((a, z)) => format!("{a}-{z}"),
+        None => "unreadable".into(),
+    };
+    let mut why = format!("{} ports per (source, destination) pair, as asked", thousands(hi - lo + 1));
+    if lo % 2 == hi % 2 {
+        why += "; the kernel prefers ends of different parity";
+    }
+    b.plan.changes.push(Change {
+        name: NAME.into(),
+        current,
+        proposed: format!("{lo}-{hi}"),
+        live: Some(format!("{lo} {hi}")),
+        drop_in: Some(DropIn::Sysctl),
+        why,
+    });
+}
+
+/// What tune cannot do for the running process: its own hard limit.
+fn this_process(b: &mut Builder, fds: u64) {
+    let f = b.f;
+    let Some(rl) = f.rlimit_nofile.get() else { return };
+    let hard = rl.hard.resolve(f.nr_open.get().unwrap_or(KERNEL_DEFAULT_NR_OPEN));
+    if hard >= fds || f.has_cap(CAP_SYS_RESOURCE).get() == Some(true) {
+        return;
+    }
+    let per = hard.saturating_sub(WORKER_FD_RESERVE).max(1);
+    let reason = format!(
+        "raising a hard limit needs CAP_SYS_RESOURCE, which this process lacks, and limits.d only reaches new logins: \
+         c1m fans out across worker processes instead ({} per side)",
+        thousands(b.plan.request.conns.div_ceil(per))
+    );
+    b.refuse(format!("RLIMIT_NOFILE hard of this process ({})", thousands(hard)), reason, false);
+}
+
+/// Writes the sysctl drop-in and checks that no later file undoes it at
+/// boot; for `fs.nr_open` that would be the lockout trap.
+fn persist(b: &mut Builder, etc_root: &Path) {
+    let mut lines: Vec<SysctlLine> = Vec::new();
+    let mut text = format!(
+        "# Written by `c1m tune --target {} --apply`; undo with `c1m tune --revert`.\n\
+         # fs.nr_open comes first: nofile in /etc/security/limits.d/{DROP_IN_NAME}\n\
+         # must never exceed it, or logins fail.\n",
+        b.plan.request.conns
+    );
+    let range = b.plan.changes.iter().find(|c| c.name == "net.ipv4.ip_local_port_range");
+    let range = range.and_then(|c| c.live.clone());
+    let entries = b.sysctl_lines.iter().map(|(k, v)| (k.clone(), v.to_string()));
+    for (key, value) in entries.chain(range.map(|r| ("net.ipv4.ip_local_port_range".to_string(), r))) {
+        lines.push(SysctlLine {
+            key: key.clone(),
+            value: value.clone(),
+            line: text.lines().count() + 1,
+        });
+        text += &format!("{key} = {value}\n");
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let path = DropIn::Sysctl.path(etc_root);
+    for l in &lines {
+        let Some((at_boot, source)) = b.f.boot_sysctl(&l.key, Some((DROP_IN_NAME, &path, &lines))) else {
+            continue;
+        };
+        if at_boot == l.value {
+            continue;
+        }
+        let trap = l.key == "fs.nr_open";
+        let reason = if trap {
+            format!(
+                "{source} sets it to {at_boot} after {DROP_IN_NAME} at boot: nofile {} would then lock logins out; \
+                 remove or raise that line first",
+                l.value
+            )
+        } else {
+            format!("{source} sets it to {at_boot} after {DROP_IN_NAME}: the raise lasts only until reboot")
+        };
+        b.refuse(l.key.clone(), reason, trap);
+    }
+    b.plan.files.insert(0, (DropIn::Sysctl, text));
+}

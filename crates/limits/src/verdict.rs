@@ -1,0 +1,317 @@
+//! Which limit binds first for a target, computed from [`Facts`].
+//!
+//! **Invariant:** pure. No file, syscall or clock is touched here; every
+//! figure comes from `Facts`, so every verdict is tested on constructed
+//! machines. The rows themselves are built in `rows.rs`.
+
+use serde::Serialize;
+
+use crate::facts::Facts;
+use crate::num::thousands;
+
+/// Descriptors each worker process keeps back for pipes, epoll and the
+/// standard streams: a worker holds `RLIMIT_NOFILE − 64` connections.
+pub const WORKER_FD_RESERVE: u64 = 64;
+
+/// Kernel memory per TCP socket when c1m has not measured it yet (~3.9 KiB:
+/// socket, inode, dentry, file, tcp_sock slabs), in bytes.
+pub const ESTIMATED_BYTES_PER_SOCKET: f64 = 3.9 * 1024.0;
+
+/// `fs.nr_open` when nothing sets it: the kernel's built-in 1024 × 1024.
+pub const KERNEL_DEFAULT_NR_OPEN: u64 = 1_048_576;
+
+/// Which ends of the connections live on this box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Only the accepting end.
+    Server,
+    /// Only the connecting end.
+    Client,
+    /// Both ends, over loopback: two sockets per connection.
+    Both,
+}
+
+impl Role {
+    /// Sockets each connection costs on this box.
+    pub fn sockets_per_connection(self) -> u64 {
+        match self {
+            Role::Both => 2,
+            Role::Server | Role::Client => 1,
+        }
+    }
+
+    /// Whether the accepting end is on this box.
+    pub fn has_server(self) -> bool {
+        matches!(self, Role::Server | Role::Both)
+    }
+
+    /// Whether the connecting end is on this box.
+    pub fn has_client(self) -> bool {
+        matches!(self, Role::Client | Role::Both)
+    }
+}
+
+/// The 4-tuple space the client side may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Tuples {
+    /// Source addresses the client binds to.
+    pub sources: u64,
+    /// Destination addresses.
+    pub dest_addrs: u64,
+    /// Destination ports per destination address.
+    pub dest_ports: u64,
+}
+
+/// What to check for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Target {
+    /// Connections to hold at once.
+    pub conns: u64,
+    /// Which ends are on this box.
+    pub role: Role,
+    /// The tuple space, when fixed; `None` lets `c1m run` plan it.
+    pub tuples: Option<Tuples>,
+}
+
+impl Target {
+    /// A target without a fixed tuple space.
+    pub fn new(conns: u64, role: Role) -> Self {
+        Target {
+            conns,
+            role,
+            tuples: None,
+        }
+    }
+
+    /// Sockets on this box: connections × sockets per connection.
+    pub fn sockets(&self) -> u64 {
+        self.conns.saturating_mul(self.role.sockets_per_connection())
+    }
+}
+
+/// The section of the report a row belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Group {
+    /// File descriptors: system, user, process.
+    Fds,
+    /// Local ports and the 4-tuple.
+    Ports,
+    /// Kernel memory per socket.
+    Memory,
+    /// Listen and SYN queues.
+    Queues,
+    /// Connection tracking.
+    Conntrack,
+    /// TIME_WAIT handling.
+    TimeWait,
+}
+
+impl Group {
+    /// The section title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Group::Fds => "fds",
+            Group::Ports => "ports",
+            Group::Memory => "memory",
+            Group::Queues => "queues",
+            Group::Conntrack => "conntrack",
+            Group::TimeWait => "TIME_WAIT",
+        }
+    }
+}
+
+/// What a row's capacity counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Connections on this box: a hard cap.
+    Machine,
+    /// Connections one worker process holds: c1m fans out past it.
+    Process,
+}
+
+/// How a row stands against the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Allows the target.
+    Ok,
+    /// Caps connections below the target.
+    Binds,
+    /// Binds per process; c1m fans out across worker processes.
+    FansOut,
+    /// Caps nothing now but is a trap or slows the run.
+    Warn,
+    /// Could not be read.
+    Unreadable,
+    /// Shown for context; caps nothing.
+    Info,
+}
+
+/// One limit, as read and as it stands against the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Row {
+    /// Section.
+    pub group: Group,
+    /// The limit's name: a sysctl, `RLIMIT_NOFILE`, `MemAvailable`, …
+    pub name: String,
+    /// Its current value, formatted; `unreadable: …` when it could not be read.
+    pub value: String,
+    /// Connections it allows (see `scope`), when it caps connections at all.
+    pub capacity: Option<u64>,
+    /// What `capacity` counts.
+    pub scope: Scope,
+    /// Whether it is below what the target needs.
+    pub binds: bool,
+    /// How it stands.
+    pub status: Status,
+    /// One line of explanation.
+    pub note: String,
+    /// How to lift it, when it binds.
+    pub fix: Option<String>,
+}
+
+/// The verdict for one target on one machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    /// What was checked.
+    pub target: Target,
+    /// Every limit read, grouped, in report order.
+    pub rows: Vec<Row>,
+    /// Connections one worker process holds, when RLIMIT_NOFILE was readable.
+    pub per_process: Option<u64>,
+    /// Why a worker holds that many (`RLIMIT_NOFILE 20,000 hard, no CAP_SYS_RESOURCE`).
+    pub per_process_basis: String,
+    /// Lockout traps and other dangers found on the way.
+    pub warnings: Vec<String>,
+    /// Hard caps that could not be checked because their files were unreadable.
+    pub unchecked: Vec<String>,
+    binding: Option<usize>,
+}
+
+impl Verdict {
+    /// Whether the machine holds the target (possibly across worker processes).
+    pub fn ok(&self) -> bool {
+        self.binding().is_none_or(|r| r.status != Status::Binds)
+    }
+
+    /// The limit that binds first: the hard cap below the target when there
+    /// is one, else per-process fds when c1m must fan out, else the nearest
+    /// hard cap above the target.
+    pub fn binding(&self) -> Option<&Row> {
+        self.binding.map(|i| &self.rows[i])
+    }
+
+    /// The most connections this machine holds: the smallest hard cap;
+    /// `None` when no hard cap could be computed.
+    pub fn max_connections(&self) -> Option<u64> {
+        self.hard_caps().map(|(_, c)| c).min()
+    }
+
+    /// Worker processes needed: for `Server` or `Client`, that side's count
+    /// (0 if that side is not on this box); for `Both`, the sum. Assumes one
+    /// process per side when RLIMIT_NOFILE could not be read.
+    pub fn worker_processes(&self, role: Role) -> u64 {
+        let per_side = match self.per_process {
+            Some(p) if p > 0 => self.target.conns.div_ceil(p),
+            _ => 1,
+        };
+        let server = if self.target.role.has_server() { per_side } else { 0 };
+        let client = if self.target.role.has_client() { per_side } else { 0 };
+        match role {
+            Role::Server => server,
+            Role::Client => client,
+            Role::Both => server + client,
+        }
+    }
+
+    /// How to lift the binding limit, when the target does not fit.
+    pub fn fix(&self) -> Option<&str> {
+        self.binding()
+            .filter(|r| r.status == Status::Binds)
+            .and_then(|r| r.fix.as_deref())
+    }
+
+    /// The one-line verdict: `1,000,000 connections: OK — …` or
+    /// `1,000,000 connections: capped at N by X; fix: …`.
+    pub fn line(&self) -> String {
+        let mut line = format!("{} connections: ", thousands(self.target.conns));
+        match self.binding() {
+            Some(row) if row.status == Status::Binds => {
+                line += &format!(
+                    "capped at {} by {}",
+                    thousands(row.capacity.unwrap_or(0)),
+                    row.name
+                );
+                if let Some(fix) = &row.fix {
+                    line += &format!("; fix: {fix}");
+                }
+            }
+            Some(row) if row.status == Status::FansOut => {
+                line += &format!(
+                    "OK — per-process fds bind first ({}): c1m fans out to {}",
+                    self.per_process_basis,
+                    self.processes_phrase()
+                );
+            }
+            Some(row) => {
+                line += &format!(
+                    "OK — fits in {}; nearest limit: {} at {}",
+                    self.processes_phrase(),
+                    row.name,
+                    thousands(row.capacity.unwrap_or(0))
+                );
+            }
+            None => line += "OK",
+        }
+        if !self.unchecked.is_empty() {
+            line += &format!(" (unchecked, unreadable: {})", self.unchecked.join(", "));
+        }
+        line
+    }
+
+    fn processes_phrase(&self) -> String {
+        let plural = |n: u64| if n == 1 { "process" } else { "processes" };
+        let (s, c) = (self.worker_processes(Role::Server), self.worker_processes(Role::Client));
+        match self.target.role {
+            Role::Both => format!("{} server + {} client {}", thousands(s), thousands(c), plural(c)),
+            Role::Server => format!("{} server {}", thousands(s), plural(s)),
+            Role::Client => format!("{} client {}", thousands(c), plural(c)),
+        }
+    }
+
+    fn hard_caps(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        self.rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.scope == Scope::Machine && r.status != Status::Unreadable)
+            .filter_map(|(i, r)| Some((i, r.capacity?)))
+    }
+}
+
+/// Computes the verdict for `target` on the machine `facts` describes.
+pub fn evaluate(facts: &Facts, target: &Target) -> Verdict {
+    let sheet = crate::rows::build(facts, target);
+    let mut v = Verdict {
+        target: *target,
+        rows: sheet.rows,
+        per_process: sheet.per_process,
+        per_process_basis: sheet.per_process_basis,
+        warnings: sheet.warnings,
+        unchecked: sheet.unchecked,
+        binding: None,
+    };
+    // The smallest hard cap; the first one listed wins a tie.
+    let smallest = v.hard_caps().fold(None, |best: Option<(usize, u64)>, (i, c)| match best {
+        Some((_, b)) if b <= c => best,
+        _ => Some((i, c)),
+    });
+    let fans_out = v.rows.iter().position(|r| r.status == Status::FansOut);
+    v.binding = match smallest {
+        Some((i, c)) if c < target.conns => Some(i),
+        _ => fans_out.or(smallest.map(|(i, _)| i)),
+    };
+    v
+}

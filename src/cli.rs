@@ -1,0 +1,222 @@
+//! The command line: flags, defaults, and dispatch. Flags are parsed here
+//! and turned into the plain settings the commands run on.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::plan::BindMode;
+use crate::wire::CloseMode;
+
+/// How many TCP connections can one Linux server really hold? c1m answers
+/// by experiment.
+#[derive(Debug, Parser)]
+#[command(name = "c1m", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// The whole experiment on this machine: a server fleet and a client
+    /// fleet on loopback, driven to -n connections, verified, held, torn
+    /// down, and reported. The default command.
+    Run(RunArgs),
+    /// Listen and hold every connection that comes, with near-zero user
+    /// memory, fanning out over worker processes.
+    Serve(ServeArgs),
+    /// Open and hold connections to c1m or any server.
+    Connect(ConnectArgs),
+    /// Internal: one worker process, started by c1m itself.
+    #[command(hide = true)]
+    Worker,
+}
+
+/// The classic set-ups of the experiment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Topology {
+    /// One client address, many server addresses (127.0.1.x) on one port:
+    /// loopback's natural fit, no sysctl needed.
+    Spread,
+    /// Many client source addresses (127.0.2.x) to one server address and
+    /// port, as the seed's first method.
+    ManyIps,
+    /// One client address to server ports 8090-8119, as the seed's second
+    /// method (needs a wide ip_local_port_range for 1M).
+    ManyPorts,
+}
+
+/// Settings shared by everything that opens connections.
+#[derive(Debug, Clone, Args)]
+pub struct ClientOpts {
+    /// Connections per second, all workers together (default: as fast as
+    /// the window allows).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Handshakes in flight at once, all workers together.
+    #[arg(long, default_value_t = 20_000)]
+    pub window: u64,
+    /// Give up on a handshake after this long (SYNs dropped).
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    pub connect_timeout: Duration,
+    /// How client sockets are bound to --sources addresses.
+    #[arg(long, value_enum, default_value_t = BindMode::NoPort)]
+    pub bind_mode: BindMode,
+}
+
+/// Settings shared by every command that starts workers.
+#[derive(Debug, Clone, Args)]
+pub struct FleetOpts {
+    /// Connections one worker process may hold (default: its RLIMIT_NOFILE
+    /// hard limit less 64 for its own use). Lower it to force fan-out.
+    #[arg(long)]
+    pub worker_conns: Option<u64>,
+    /// How connections are closed at the end: rst (SO_LINGER 0, no
+    /// TIME_WAIT) or fin (orderly, leaves TIME_WAIT).
+    #[arg(long, value_enum, default_value_t = CloseMode::Rst)]
+    pub close: CloseMode,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Connections to open and hold (the most this machine can hold, if
+    /// less, with the limit that binds named).
+    #[arg(short = 'n', long = "conns", default_value_t = 1_000_000)]
+    pub conns: u64,
+    /// Which set-up of the classic experiment to reproduce.
+    #[arg(long, value_enum, default_value_t = Topology::Spread)]
+    pub topology: Topology,
+    /// How long to hold the connections once all are open.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    pub hold: Duration,
+    /// Server ports (default 8090, or 8090-8119 for many-ports).
+    #[arg(long)]
+    pub ports: Option<String>,
+    /// Client source addresses: list, range or CIDR (default: as the
+    /// topology needs).
+    #[arg(long)]
+    pub sources: Option<String>,
+    /// Server addresses: list, range or CIDR (default: as the topology
+    /// needs).
+    #[arg(long)]
+    pub dests: Option<String>,
+    #[command(flatten)]
+    pub client: ClientOpts,
+    #[command(flatten)]
+    pub fleet: FleetOpts,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Where to listen: ADDR:PORT or ADDR:LO-HI, repeatable.
+    #[arg(long, required = true, num_args = 1..)]
+    pub listen: Vec<String>,
+    /// Connections to hold at most; more are accepted and reset at once.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_conns: u64,
+    /// Stop after this long (default: until Ctrl-C).
+    #[arg(long, value_parser = duration)]
+    pub hold: Option<Duration>,
+    /// Listen backlog (default: net.core.somaxconn).
+    #[arg(long)]
+    pub backlog: Option<i32>,
+    #[command(flatten)]
+    pub fleet: FleetOpts,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// Where to connect: ADDR:PORT or ADDR:LO-HI, one or more.
+    #[arg(required = true, num_args = 1..)]
+    pub targets: Vec<String>,
+    /// Connections to open and hold.
+    #[arg(short = 'n', long = "conns", default_value_t = 10_000)]
+    pub conns: u64,
+    /// Client source addresses: list, range or CIDR (default: the kernel
+    /// picks).
+    #[arg(long, alias = "source")]
+    pub sources: Option<String>,
+    /// How long to hold once all are open (default: until Ctrl-C).
+    #[arg(long, value_parser = duration)]
+    pub hold: Option<Duration>,
+    #[command(flatten)]
+    pub client: ClientOpts,
+    #[command(flatten)]
+    pub fleet: FleetOpts,
+}
+
+/// Parses `5s`, `250ms`, `2m`, or a plain number of seconds.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if let Ok(secs) = t.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+        return Err(format!("{t:?} is not a duration (write e.g. 5s, 250ms, 2m)"));
+    }
+    humantime::parse_duration(t).map_err(|_| format!("{t:?} is not a duration (write e.g. 5s, 250ms, 2m)"))
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => crate::run::run(&RunArgs::parse_default()),
+        Some(Cmd::Run(a)) => crate::run::run(&a),
+        Some(Cmd::Serve(a)) => crate::run::serve(&a),
+        Some(Cmd::Connect(a)) => crate::run::connect(&a),
+        Some(Cmd::Worker) => crate::hold::main().map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("c1m: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+impl RunArgs {
+    /// `c1m run` with every default.
+    fn parse_default() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        Only::parse_from(["c1m"]).run
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(duration("2"), Ok(Duration::from_secs(2)));
+        assert!(duration("-1").is_err());
+        assert!(duration("soon").is_err());
+    }
+
+    #[test]
+    fn defaults() {
+        let a = RunArgs::parse_default();
+        assert_eq!(a.conns, 1_000_000);
+        assert_eq!(a.topology, Topology::Spread);
+        assert_eq!(a.hold, Duration::from_secs(5));
+        Cli::command_for_tests();
+    }
+
+    impl Cli {
+        fn command_for_tests() {
+            use clap::CommandFactory;
+            Cli::command().debug_assert();
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! The supervisor's side of the workers: start them, hear their counters,
+//! send commands, notice deaths, and make sure none outlives us.
+//!
+//! **Invariant:** every worker is in one process group, dies with the
+//! supervisor (`PR_SET_PDEATHSIG`), and is killed and reaped when the
+//! [`Fleet`] is dropped, whatever path led there.
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use c1m_sys::Errno;
+use c1m_sys::poll::{self, Poller};
+use c1m_sys::signals::{SIGINT, SIGTERM, Signals};
+use serde::Serialize;
+
+use crate::wire::{FromWorker, Spec, Stats, ToWorker};
+
+/// Which side a worker is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Server,
+    Client,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Server => "server",
+            Role::Client => "client",
+        }
+    }
+}
+
+/// Where a worker is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Life {
+    Starting,
+    Ready,
+    /// Closed its connections and said so.
+    Closed,
+    /// Gone without closing: how it ended and what it said last.
+    Dead(String),
+}
+
+/// One worker process as the supervisor sees it.
+pub struct Worker {
+    pub role: Role,
+    /// Its number within its role.
+    pub index: usize,
+    pub pid: u32,
+    pub life: Life,
+    pub stats: Stats,
+    /// Its own message when it gave up.
+    pub fatal: Option<String>,
+    child: Child,
+    /// Exited and waited for.
+    reaped: bool,
+    stdin: Option<ChildStdin>,
+    stdout: ChildStdout,
+    buf: Vec<u8>,
+}
+
+impl Worker {
+    /// Still holding or about to.
+    pub fn alive(&self) -> bool {
+        matches!(self.life, Life::Starting | Life::Ready)
+    }
+    /// A name for messages: `client 3 (pid 1234)`.
+    pub fn label(&self) -> String {
+        format!("{} worker {} (pid {})", self.role.name(), self.index, self.pid)
+    }
+}
+
+/// Something the supervisor must react to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Ctrl-C or SIGTERM.
+    Interrupted(i32),
+    /// A worker ended without being told to; the text says how.
+    WorkerDied { worker: usize, why: String },
+}
+
+const TOKEN_SIGNALS: u64 = u64::MAX;
+
+/// All workers of one experiment.
+pub struct Fleet {
+    poller: Poller,
+    signals: Signals,
+    pub workers: Vec<Worker>,
+    group: u32,
+    exe: std::path::PathBuf,
+}
+
+impl Fleet {
+    /// A fleet with no workers yet; catches Ctrl-C and SIGTERM from now on.
+    pub fn new() -> anyhow::Result<Self> {
+        let poller = Poller::new(256)?;
+        let signals = Signals::catch(&[SIGINT, SIGTERM]).context("catching Ctrl-C")?;
+        poller.add(signals.as_fd(), TOKEN_SIGNALS, poll::READ)?;
+        Ok(Self {
+            poller,
+            signals,
+            workers: Vec::new(),
+            group: 0,
+            exe: std::env::current_exe().context("finding c1m's own executable")?,
+        })
+    }
+
+    /// Starts a worker for `spec`.
+    pub fn spawn(&mut self, role: Role, spec: Spec) -> anyhow::Result<()> {
+        let index = self.workers.iter().filter(|w| w.role == role).count();
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("worker")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        c1m_sys::process::make_worker(&mut cmd, self.group);
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {} worker {index}", role.name()))?;
+        let pid = child.id();
+        if self.group == 0 {
+            self.group = pid;
+        }
+        let stdin = child.stdin.take().context("worker stdin")?;
+        let stdout = child.stdout.take().context("worker stdout")?;
+        poll::set_nonblocking(stdout.as_fd())?;
+        self.poller
+            .add(stdout.as_fd(), self.workers.len() as u64, poll::READ)?;
+        let planned = match &spec {
+            Spec::Client { count, .. } => *count,
+            Spec::Server { cap, .. } => *cap,
+        };
+        let mut w = Worker {
+            role,
+            index,
+            pid,
+            life: Life::Starting,
+            stats: Stats {
+                planned,
+                ..Stats::default()
+            },
+            fatal: None,
+            child,
+            reaped: false,
+            stdin: Some(stdin),
+            stdout,
+            buf: Vec::with_capacity(1024),
+        };
+        send(&mut w, &ToWorker::Start(spec));
+        self.workers.push(w);
+        Ok(())
+    }
+
+    /// Sends a command to every live worker of `role`.
+    pub fn tell(&mut self, role: Role, msg: &ToWorker) {
+        for w in self.workers.iter_mut().filter(|w| w.role == role && w.alive()) {
+            send(w, msg);
+        }
+    }
+
+    /// Waits up to `timeout` for news and returns what needs a reaction.
+    pub fn poll(&mut self, timeout: Duration) -> anyhow::Result<Vec<Event>> {
+        let mut ready = Vec::new();
+        for ev in self.poller.wait(timeout)? {
+            ready.push(ev.token);
+        }
+        let mut out = Vec::new();
+        for token in ready {
+            if token == TOKEN_SIGNALS {
+                out.extend(self.signals.take().into_iter().map(Event::Interrupted));
+                continue;
+            }
+            let i = token as usize;
+            if let Some(why) = self.read_worker(i) {
+                out.push(Event::WorkerDied { worker: i, why });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads a worker's lines; returns how it died if it did.
+    fn read_worker(&mut self, i: usize) -> Option<String> {
+        let w = &mut self.workers[i];
+        let mut chunk = [0u8; 8192];
+        let mut eof = false;
+        loop {
+            match poll::read(w.stdout.as_fd(), &mut chunk) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => w.buf.extend_from_slice(&chunk[..n]),
+                Err(Errno::INTR) => continue,
+                Err(Errno::AGAIN) => break,
+                Err(_) => {
+                    eof = true;
+                    break;
+                }
+            }
+        }
+        while let Some(nl) = w.buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = w.buf.drain(..=nl).collect();
+            match serde_json::from_slice::<FromWorker>(&line) {
+                Ok(FromWorker::Ready { .. }) => w.life = Life::Ready,
+                Ok(FromWorker::Stats(s)) => w.stats = s,
+                Ok(FromWorker::Closed(s)) => {
+                    w.stats = s;
+                    w.life = Life::Closed;
+                }
+                Ok(FromWorker::Fatal(msg)) => w.fatal = Some(msg),
+                Err(_) => {}
+            }
+        }
+        if !eof {
+            return None;
+        }
+        let _ = self.poller.delete(w.stdout.as_fd());
+        w.stdin = None;
+        let status = w.child.wait().ok();
+        w.reaped = true;
+        if w.life == Life::Closed {
+            return None;
+        }
+        let why = describe_exit(status, w.fatal.as_deref());
+        w.life = Life::Dead(why.clone());
+        Some(format!("{} {why}", w.label()))
+    }
+
+    /// Polls until `done` holds, a deadline passes, or something needs a
+    /// reaction; returns those events (empty when `done` or the deadline).
+    pub fn wait_for(
+        &mut self,
+        deadline: Instant,
+        mut done: impl FnMut(&Fleet) -> bool,
+    ) -> anyhow::Result<Vec<Event>> {
+        while !done(self) {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let ev = self.poll((deadline - now).min(Duration::from_millis(100)))?;
+            if !ev.is_empty() {
+                return Ok(ev);
+            }
+        }
+        Ok(Vec::new())
+    }
+
+    /// The workers of one role.
+    pub fn of(&self, role: Role) -> impl Iterator<Item = &Worker> {
+        self.workers.iter().filter(move |w| w.role == role)
+    }
+
+    /// The summed counters of one role.
+    pub fn totals(&self, role: Role) -> Stats {
+        let mut t = Stats::default();
+        for w in self.of(role) {
+            t.merge(&w.stats);
+        }
+        t
+    }
+
+    /// Process ids of the workers still running.
+    pub fn pids(&self) -> Vec<u32> {
+        self.workers
+            .iter()
+            .filter(|w| !matches!(w.life, Life::Dead(_)))
+            .map(|w| w.pid)
+            .collect()
+    }
+
+    /// Tells every live worker of `role` to close, and waits up to
+    /// `timeout` for them to confirm and exit.
+    pub fn close(&mut self, role: Role, timeout: Duration) -> anyhow::Result<Vec<Event>> {
+        self.tell(role, &ToWorker::Close);
+        let deadline = Instant::now() + timeout;
+        let mut events = Vec::new();
+        loop {
+            let pending = self
+                .of(role)
+                .any(|w| w.alive() || !w.reaped);
+            if !pending || Instant::now() >= deadline {
+                break;
+            }
+            events.extend(self.poll(Duration::from_millis(50))?);
+        }
+        Ok(events)
+    }
+
+    /// Kills every worker still running and reaps it.
+    pub fn kill_all(&mut self) {
+        if self.group != 0 {
+            let _ = c1m_sys::process::kill_group(self.group);
+        }
+        for w in &mut self.workers {
+            w.stdin = None;
+            if !w.reaped {
+                let _ = w.child.kill();
+                let _ = w.child.wait();
+                w.reaped = true;
+            }
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+fn send(w: &mut Worker, msg: &ToWorker) {
+    let Some(stdin) = w.stdin.as_mut() else {
+        return;
+    };
+    let mut line = serde_json::to_vec(msg).unwrap_or_default();
+    line.push(b'\n');
+    // A dead worker's pipe fails; its death is noticed on its stdout.
+    if stdin.write_all(&line).and_then(|_| stdin.flush()).is_err() {
+        w.stdin = None;
+    }
+}
+
+/// How a process ended, in words.
+pub fn describe_exit(status: Option<ExitStatus>, fatal: Option<&str>) -> String {
+    let how = match status {
+        Some(s) => match (s.code(), s.signal()) {
+            (Some(0), _) => "exited".to_string(),
+            (Some(c), _) => format!("exited with status {c}"),
+            (None, Some(sig)) => format!(
+                "was killed by {} ({sig})",
+                c1m_sys::process::signal_name(sig)
+            ),
+            _ => "ended".to_string(),
+        },
+        None => "ended".to_string(),
+    };
+    match fatal {
+        Some(msg) => format!("{how}: {msg}"),
+        None => how,
+    }
+}

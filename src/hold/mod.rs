@@ -1,0 +1,175 @@
+//! Worker processes: they hold connections, and nothing else.
+//!
+//! A worker is this same binary re-executed as `c1m worker`. It reads its
+//! [`Spec`] from stdin, reports [`FromWorker`] lines on stdout, and obeys
+//! [`ToWorker`] commands; when stdin closes (the supervisor is gone) it
+//! exits at once, and the kernel kills it anyway if the supervisor dies
+//! (`PR_SET_PDEATHSIG`).
+//!
+//! **Invariant:** no allocation per connection on the hot path. A worker
+//! allocates its tables once, sized by its descriptor budget; a connection
+//! costs a few bytes in them.
+
+pub mod client;
+pub mod ramp;
+pub mod server;
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use c1m_sys::Errno;
+use c1m_sys::poll::{self, Poller};
+use c1m_sys::signals::{SIGTERM, Signals};
+
+use crate::wire::{FromWorker, Spec, Stats, ToWorker};
+
+/// How often a worker reports its counters.
+pub const REPORT_EVERY: Duration = Duration::from_millis(250);
+
+/// Tokens at or above this are not connections.
+const CONTROL: u64 = 1 << 40;
+/// The supervisor's command pipe.
+const TOKEN_CMD: u64 = CONTROL;
+/// SIGTERM.
+const TOKEN_SIGNAL: u64 = CONTROL + 1;
+/// Listener `i` is `TOKEN_LISTENER + i`.
+const TOKEN_LISTENER: u64 = CONTROL + 16;
+
+/// The worker's line to its supervisor: commands in, reports out.
+pub struct Link {
+    buf: Vec<u8>,
+    start: Instant,
+    last_report: Duration,
+    signals: Signals,
+}
+
+/// What came from the supervisor.
+#[derive(Debug, PartialEq)]
+enum Command {
+    Go,
+    Close,
+    /// stdin closed: the supervisor is gone.
+    Gone,
+}
+
+impl Link {
+    fn new(poller: &Poller) -> anyhow::Result<Self> {
+        let signals = Signals::catch(&[SIGTERM]).context("catching SIGTERM")?;
+        poll::set_nonblocking(std::io::stdin().as_fd())?;
+        poller.add(std::io::stdin().as_fd(), TOKEN_CMD, poll::READ)?;
+        poller.add(signals.as_fd(), TOKEN_SIGNAL, poll::READ)?;
+        Ok(Self {
+            buf: Vec::with_capacity(4096),
+            start: Instant::now(),
+            last_report: Duration::ZERO,
+            signals,
+        })
+    }
+
+    /// Time since the worker started.
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Reads what the supervisor sent.
+    fn commands(&mut self) -> Vec<Command> {
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            match poll::read(std::io::stdin().as_fd(), &mut chunk) {
+                Ok(0) => {
+                    out.push(Command::Gone);
+                    break;
+                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(Errno::AGAIN) | Err(Errno::INTR) => break,
+                Err(_) => {
+                    out.push(Command::Gone);
+                    break;
+                }
+            }
+        }
+        while let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=nl).collect();
+            match serde_json::from_slice::<ToWorker>(&line) {
+                Ok(ToWorker::Go) => out.push(Command::Go),
+                Ok(ToWorker::Close) => out.push(Command::Close),
+                // A second spec or garbage: the supervisor is confused; stop.
+                _ => out.push(Command::Close),
+            }
+        }
+        out
+    }
+
+    /// A SIGTERM asks for an orderly close.
+    fn terminated(&self) -> bool {
+        !self.signals.take().is_empty()
+    }
+
+    fn send(&self, msg: &FromWorker) {
+        let mut line = serde_json::to_vec(msg).unwrap_or_default();
+        line.push(b'\n');
+        let mut out = std::io::stdout().lock();
+        // The supervisor gone means nobody to tell: stdin's EOF ends us.
+        let _ = out.write_all(&line).and_then(|_| out.flush());
+    }
+
+    /// Reports counters if a report is due.
+    fn report(&mut self, stats: &Stats) {
+        let now = self.now();
+        if now.saturating_sub(self.last_report) >= REPORT_EVERY {
+            self.last_report = now;
+            self.send(&FromWorker::Stats(*stats));
+        }
+    }
+}
+
+/// The entry point of `c1m worker`: reads the spec and runs it.
+pub fn main() -> anyhow::Result<()> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the worker spec from stdin")?;
+    if line.is_empty() {
+        bail!("`c1m worker` is started by c1m itself, with its job on stdin");
+    }
+    let spec = match serde_json::from_str::<ToWorker>(&line) {
+        Ok(ToWorker::Start(spec)) => spec,
+        _ => bail!("the first line on a worker's stdin must be its spec"),
+    };
+    let result = match spec {
+        Spec::Server { .. } => server::run(&spec),
+        Spec::Client { .. } => client::run(&spec),
+    };
+    if let Err(e) = &result {
+        let msg = FromWorker::Fatal(format!("{e:#}"));
+        let mut line = serde_json::to_vec(&msg).unwrap_or_default();
+        line.push(b'\n');
+        let _ = std::io::stdout().write_all(&line);
+        let _ = std::io::stdout().flush();
+    }
+    result
+}
+
+/// Raises this process's soft descriptor limit to `fd_limit` (at most the
+/// hard limit) and returns what it is now.
+fn set_fd_limit(fd_limit: u64) -> anyhow::Result<u64> {
+    c1m_sys::limits::set_nofile_soft(fd_limit).context("setting RLIMIT_NOFILE")?;
+    Ok(c1m_sys::limits::nofile().soft.unwrap_or(fd_limit))
+}
+
+/// Reads and drops whatever a held connection has (idle mode: a peer can
+/// never grow our memory); true when the connection has ended.
+fn drain_is_closed(fd: &std::os::fd::OwnedFd) -> bool {
+    let mut buf = [0u8; 512];
+    loop {
+        match poll::read(fd, &mut buf) {
+            Ok(0) => return true,
+            Ok(_) | Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => return false,
+            Err(_) => return true,
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! c1m: how many TCP connections can one Linux server really hold?
+//!
+//! See ARCHITECTURE.md for the map.
+
+pub mod cause;
+pub mod cli;
+pub mod fleet;
+pub mod hold;
+pub mod measure;
+pub mod plan;
+pub mod report;
+pub mod run;
+pub mod session;
+pub mod wire;

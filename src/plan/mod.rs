@@ -1,0 +1,340 @@
+//! The address planner: how N connections are spread over sources,
+//! destinations and worker processes, or why they cannot be.
+//!
+//! Pure arithmetic, no I/O: the kernel facts it needs (local port range,
+//! per-process descriptor budget) come in as numbers.
+//!
+//! A connection is a 4-tuple. The client side of one (source address,
+//! destination address, destination port) *family* can use each local port
+//! once, so a family holds at most `local_ports` connections; with
+//! `IP_BIND_ADDRESS_NO_PORT` (or no bind at all) a port is reused across
+//! families, so the client side holds `sources × destinations × ports`.
+//! A plain `bind(ip, 0)` instead takes the port for the source address
+//! whatever the destination: `sources × ports`.
+//!
+//! Linux picks connect() ports by scanning ports of one parity first
+//! (`__inet_hash_connect`); once a family has used about half the range,
+//! every further connect() scans the whole used half first and becomes an
+//! order of magnitude slower. So the planner keeps every family at or under
+//! `family_budget` (half the range by default) and warns when it cannot.
+
+pub mod addr;
+
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+pub use addr::AddrError;
+
+/// How client sockets get their source address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum BindMode {
+    /// No bind: the kernel picks the source address and port at connect().
+    None,
+    /// `IP_BIND_ADDRESS_NO_PORT` + `bind(ip, 0)`: the port is picked at
+    /// connect() time per family.
+    NoPort,
+    /// Plain `bind(ip, 0)`: one port per source address, whatever the
+    /// destination.
+    Plain,
+}
+
+/// What to plan.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Connections wanted.
+    pub conns: u64,
+    /// Client source addresses; empty means one, chosen by the kernel.
+    pub sources: Vec<IpAddr>,
+    /// How sources are bound (ignored when `sources` is empty).
+    pub bind: BindMode,
+    /// Every destination (address, port).
+    pub endpoints: Vec<SocketAddr>,
+    /// Usable local ports per family (`ip_local_port_range` size less
+    /// reserved ports).
+    pub local_ports: u64,
+    /// The local port range itself, for messages.
+    pub port_range: (u16, u16),
+    /// At most this many connections per family before connect() slows.
+    pub family_budget: u64,
+    /// Connections one client worker may hold.
+    pub client_per_worker: u64,
+    /// Connections one server worker may hold; `None` when the servers are
+    /// not c1m's (connecting to nginx, say).
+    pub server_per_worker: Option<u64>,
+}
+
+/// One client worker's share: the global connection indices it opens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientShare {
+    pub first: u64,
+    pub count: u64,
+}
+
+/// One server worker's share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerShare {
+    /// Indices into [`Plan::endpoints`] this worker listens on.
+    pub endpoints: Vec<usize>,
+    /// Whether it shares them with other workers through `SO_REUSEPORT`.
+    pub reuse_port: bool,
+    /// Connections it is planned to hold.
+    pub expected: u64,
+}
+
+/// Where every connection goes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub conns: u64,
+    pub sources: Vec<IpAddr>,
+    pub bind: BindMode,
+    pub endpoints: Vec<SocketAddr>,
+    /// (source, destination) families: `max(sources, 1) × endpoints`.
+    pub families: u64,
+    /// The most connections any one family carries.
+    pub per_family_max: u64,
+    /// What the 4-tuple space holds for these sources and destinations.
+    pub capacity: u64,
+    /// The arithmetic behind `capacity`, in words.
+    pub capacity_why: String,
+    pub clients: Vec<ClientShare>,
+    pub servers: Vec<ServerShare>,
+    /// Things that will work but not well.
+    pub warnings: Vec<String>,
+}
+
+/// Why a plan was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("-n must be at least 1")]
+    Zero,
+    #[error("no destination to connect to")]
+    NoEndpoints,
+    #[error("a worker must be able to hold at least one connection")]
+    NoWorkerRoom,
+    #[error(
+        "{conns} connections do not fit: the 4-tuple space holds {capacity} = {why}; fix: {fix}"
+    )]
+    TooMany {
+        conns: String,
+        capacity: String,
+        why: String,
+        fix: String,
+    },
+}
+
+/// Formats a count with thousands separators: `1,000,000`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+/// The (source, endpoint) that global connection index `i` uses: index `i`
+/// goes to family `i mod families`; family `f` is source `f mod sources` and
+/// endpoint `f / sources`.
+pub fn family_of(i: u64, sources: u64, families: u64) -> (usize, usize) {
+    let f = i % families;
+    ((f % sources) as usize, (f / sources) as usize)
+}
+
+fn count_in_family(conns: u64, families: u64, f: u64) -> u64 {
+    conns / families + u64::from(f < conns % families)
+}
+
+fn ceil_div(a: u64, b: u64) -> u64 {
+    a.div_ceil(b.max(1))
+}
+
+/// Plans `req`, or says why it cannot be done.
+pub fn plan(req: &Request) -> Result<Plan, PlanError> {
+    if req.conns == 0 {
+        return Err(PlanError::Zero);
+    }
+    if req.endpoints.is_empty() {
+        return Err(PlanError::NoEndpoints);
+    }
+    if req.client_per_worker == 0 || req.server_per_worker == Some(0) {
+        return Err(PlanError::NoWorkerRoom);
+    }
+    let n_src = req.sources.len().max(1) as u64;
+    let n_ep = req.endpoints.len() as u64;
+    let families = n_src * n_ep;
+    let (lo, hi) = req.port_range;
+    let ports = format!("{} local ports ({lo}-{hi})", thousands(req.local_ports));
+    let src_words = if req.sources.is_empty() {
+        "1 source address (the kernel's choice)".to_string()
+    } else {
+        plural(n_src, "source address", "source addresses")
+    };
+    let (capacity, why) = if req.bind == BindMode::Plain && !req.sources.is_empty() {
+        (
+            n_src * req.local_ports,
+            format!("{src_words} × {ports}, since a plain bind(ip, 0) takes a port for the source address whatever the destination"),
+        )
+    } else {
+        (
+            families * req.local_ports,
+            format!(
+                "{src_words} × {} × {ports}",
+                plural(n_ep, "destination", "destinations")
+            ),
+        )
+    };
+    if req.conns > capacity {
+        let wider = 65535 - 1024 + 1;
+        let fix = if req.bind == BindMode::Plain && !req.sources.is_empty() {
+            "use --bind-mode no-port, which shares ports across destinations".to_string()
+        } else {
+            let need_families = ceil_div(req.conns, req.local_ports);
+            format!(
+                "spread over at least {} (source, destination) pairs (more --sources or destinations), or widen the local port range: sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\" (holds {})",
+                thousands(need_families),
+                thousands(families * wider),
+            )
+        };
+        return Err(PlanError::TooMany {
+            conns: thousands(req.conns),
+            capacity: thousands(capacity),
+            why,
+            fix,
+        });
+    }
+    let per_family_max = count_in_family(req.conns, families, 0);
+    let mut warnings = Vec::new();
+    if per_family_max > req.family_budget {
+        warnings.push(format!(
+            "each (source, destination) pair carries up to {} connections, over the {} (half the local port range) past which connect() slows down sharply; add --sources or destinations to spread them",
+            thousands(per_family_max),
+            thousands(req.family_budget)
+        ));
+    }
+    let clients = split(req.conns, ceil_div(req.conns, req.client_per_worker));
+    let servers = match req.server_per_worker {
+        Some(cap) => {
+            let loads: Vec<u64> = (0..n_ep)
+                .map(|e| {
+                    (0..n_src)
+                        .map(|s| count_in_family(req.conns, families, e * n_src + s))
+                        .sum()
+                })
+                .collect();
+            assign_servers(&loads, cap)
+        }
+        None => Vec::new(),
+    };
+    Ok(Plan {
+        conns: req.conns,
+        sources: req.sources.clone(),
+        bind: if req.sources.is_empty() {
+            BindMode::None
+        } else {
+            req.bind
+        },
+        endpoints: req.endpoints.clone(),
+        families,
+        per_family_max,
+        capacity,
+        capacity_why: why,
+        clients,
+        servers,
+        warnings,
+    })
+}
+
+/// Splits `total` into `parts` contiguous shares differing by at most one.
+fn split(total: u64, parts: u64) -> Vec<ClientShare> {
+    let parts = parts.max(1);
+    let mut first = 0;
+    (0..parts)
+        .map(|p| {
+            let count = total / parts + u64::from(p < total % parts);
+            let share = ClientShare { first, count };
+            first += count;
+            share
+        })
+        .collect()
+}
+
+/// How full a worker sharing a port through `SO_REUSEPORT` is planned to
+/// be: the kernel hashes connections across the group, so each member gets
+/// its share give or take a few standard deviations.
+pub const REUSEPORT_FILL: f64 = 0.85;
+
+/// Gives every endpoint to server workers of `cap` connections each: an
+/// endpoint busier than one worker is shared by a `SO_REUSEPORT` group;
+/// lighter endpoints are packed several to a worker.
+fn assign_servers(loads: &[u64], cap: u64) -> Vec<ServerShare> {
+    let mut out: Vec<ServerShare> = Vec::new();
+    let mut open: Option<ServerShare> = None;
+    let soft = ((cap as f64 * REUSEPORT_FILL) as u64).max(1);
+    for (e, &load) in loads.iter().enumerate() {
+        if load > cap {
+            let group = ceil_div(load, soft);
+            for g in 0..group {
+                out.push(ServerShare {
+                    endpoints: vec![e],
+                    reuse_port: true,
+                    expected: load / group + u64::from(g < load % group),
+                });
+            }
+            continue;
+        }
+        match &mut open {
+            Some(w) if w.expected + load <= cap => {
+                w.endpoints.push(e);
+                w.expected += load;
+            }
+            _ => {
+                if let Some(w) = open.take() {
+                    out.push(w);
+                }
+                open = Some(ServerShare {
+                    endpoints: vec![e],
+                    reuse_port: false,
+                    expected: load,
+                });
+            }
+        }
+    }
+    out.extend(open);
+    out
+}
+
+/// How many endpoints a loopback experiment wants so that `conns` spread
+/// over `servers` workers keep every family within `family_budget`: a
+/// multiple of the worker count, so each worker holds whole endpoints.
+pub fn loopback_endpoints(conns: u64, sources: u64, server_per_worker: u64, family_budget: u64) -> u64 {
+    let workers = ceil_div(conns, server_per_worker);
+    let per_worker = ceil_div(conns, workers);
+    let per_endpoint_max = family_budget.max(1) * sources.max(1);
+    workers * ceil_div(per_worker, per_endpoint_max)
+}
+
+/// The half of a local port range past which connect() slows (see the
+/// module docs).
+pub fn default_family_budget(local_ports: u64) -> u64 {
+    (local_ports / 2).max(1)
+}
+
+/// The half-open range of global indices of a client share.
+impl ClientShare {
+    pub fn range(&self) -> Range<u64> {
+        self.first..self.first + self.count
+    }
+}
+
+#[cfg(test)]
+mod tests;

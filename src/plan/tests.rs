@@ -1,0 +1,154 @@
+use super::*;
+use std::net::Ipv4Addr;
+
+fn eps(n: usize, port: u16) -> Vec<SocketAddr> {
+    addr::consecutive(Ipv4Addr::new(127, 0, 1, 1), n)
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect()
+}
+
+fn req(conns: u64) -> Request {
+    Request {
+        conns,
+        sources: vec![],
+        bind: BindMode::NoPort,
+        endpoints: eps(1, 8090),
+        local_ports: 28_232,
+        port_range: (32768, 60999),
+        family_budget: 14_116,
+        client_per_worker: 19_936,
+        server_per_worker: Some(19_936),
+    }
+}
+
+#[test]
+fn thousands_separators() {
+    assert_eq!(thousands(0), "0");
+    assert_eq!(thousands(999), "999");
+    assert_eq!(thousands(1000), "1,000");
+    assert_eq!(thousands(1_000_000), "1,000,000");
+    assert_eq!(thousands(28_232), "28,232");
+}
+
+#[test]
+fn refuses_nothing_and_nowhere() {
+    assert_eq!(plan(&req(0)).unwrap_err(), PlanError::Zero);
+    let mut r = req(10);
+    r.endpoints.clear();
+    assert_eq!(plan(&r).unwrap_err(), PlanError::NoEndpoints);
+}
+
+#[test]
+fn many_ports_from_one_ip_is_capped_by_the_port_range() {
+    let mut r = req(1_000_000);
+    r.endpoints = (8090..=8119)
+        .map(|p| SocketAddr::new("127.0.0.1".parse().unwrap(), p))
+        .collect();
+    let err = plan(&r).unwrap_err().to_string();
+    assert!(err.contains("1,000,000 connections do not fit"), "{err}");
+    assert!(err.contains("holds 846,960"), "{err}");
+    assert!(
+        err.contains("1 source address (the kernel's choice) × 30 destinations × 28,232 local ports (32768-60999)"),
+        "{err}"
+    );
+    assert!(err.contains("ip_local_port_range=\"1024 65535\" (holds 1,935,360)"), "{err}");
+    // With the seed's wide port range it fits, but each family is over the budget.
+    r.local_ports = 64_512;
+    r.port_range = (1024, 65535);
+    r.family_budget = 32_256;
+    let p = plan(&r).unwrap();
+    assert_eq!(p.per_family_max, 33_334);
+    assert_eq!(p.warnings.len(), 1);
+    // 30 ports at 33,334 each: every port needs a reuseport group of two.
+    assert_eq!(p.servers.len(), 60);
+    assert!(p.servers.iter().all(|s| s.reuse_port && s.endpoints.len() == 1));
+    assert_eq!(p.servers.iter().map(|s| s.expected).sum::<u64>(), 1_000_000);
+}
+
+#[test]
+fn plain_bind_caps_a_source_at_the_port_range() {
+    let mut r = req(30_000);
+    r.sources = vec!["127.0.2.1".parse().unwrap()];
+    r.endpoints = eps(4, 8090);
+    r.bind = BindMode::Plain;
+    let err = plan(&r).unwrap_err().to_string();
+    assert!(err.contains("holds 28,232"), "{err}");
+    assert!(err.contains("--bind-mode no-port"), "{err}");
+    r.bind = BindMode::NoPort;
+    assert_eq!(plan(&r).unwrap().capacity, 4 * 28_232);
+}
+
+#[test]
+fn many_ips_share_one_port_through_a_reuseport_group() {
+    let mut r = req(1_000_000);
+    r.sources = addr::consecutive(Ipv4Addr::new(127, 0, 2, 1), 71);
+    let p = plan(&r).unwrap();
+    assert!(p.warnings.is_empty());
+    assert_eq!(p.families, 71);
+    assert!(p.per_family_max <= 14_116);
+    // 1M over workers filled to 85% of 19,936.
+    assert_eq!(p.servers.len(), 60);
+    assert!(p.servers.iter().all(|s| s.reuse_port && s.endpoints == vec![0]));
+    assert_eq!(p.servers.iter().map(|s| s.expected).sum::<u64>(), 1_000_000);
+    assert_eq!(p.clients.len(), 51);
+}
+
+#[test]
+fn loopback_spread_gives_each_server_whole_endpoints() {
+    let n = loopback_endpoints(1_000_000, 1, 19_936, 14_116);
+    assert_eq!(n, 102); // 51 workers × 2 endpoints of ~9,804
+    let mut r = req(1_000_000);
+    r.endpoints = eps(n as usize, 8090);
+    let p = plan(&r).unwrap();
+    assert_eq!(p.servers.len(), 51);
+    assert!(p.servers.iter().all(|s| !s.reuse_port && s.endpoints.len() == 2));
+    assert!(p.servers.iter().all(|s| s.expected <= 19_936));
+    assert_eq!(p.servers.iter().map(|s| s.expected).sum::<u64>(), 1_000_000);
+    assert!(p.per_family_max <= 14_116);
+    assert!(p.warnings.is_empty());
+    // Small runs need one endpoint and one worker.
+    assert_eq!(loopback_endpoints(1_000, 1, 19_936, 14_116), 1);
+}
+
+#[test]
+fn clients_split_evenly_and_cover_every_index() {
+    let mut r = req(100_001);
+    r.client_per_worker = 5_000;
+    r.endpoints = eps(10, 8090);
+    let p = plan(&r).unwrap();
+    assert_eq!(p.clients.len(), 21);
+    let mut next = 0;
+    for c in &p.clients {
+        assert_eq!(c.first, next);
+        assert!(c.count == 4_761 || c.count == 4_762);
+        next += c.count;
+    }
+    assert_eq!(next, 100_001);
+}
+
+#[test]
+fn family_arithmetic_visits_every_pair_evenly() {
+    let (sources, families) = (3u64, 12u64);
+    let mut seen = vec![0u64; families as usize];
+    for i in 0..1200 {
+        let (s, e) = family_of(i, sources, families);
+        assert!(s < 3 && e < 4);
+        seen[e * 3 + s] += 1;
+    }
+    assert!(seen.iter().all(|&c| c == 100));
+}
+
+#[test]
+fn servers_without_room_are_refused() {
+    let mut r = req(10);
+    r.server_per_worker = Some(0);
+    assert_eq!(plan(&r).unwrap_err(), PlanError::NoWorkerRoom);
+}
+
+#[test]
+fn external_servers_get_no_server_workers() {
+    let mut r = req(10);
+    r.server_per_worker = None;
+    assert!(plan(&r).unwrap().servers.is_empty());
+}

@@ -1,0 +1,333 @@
+//! What an experiment tells its user: the plan line, live progress, and
+//! the summary table at the end. Pure formatting over plain data.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cause::{Cause, CauseCounts};
+use crate::measure::{MemoryReport, PROC_SCAN_CACHES, Verified};
+use crate::plan::{Plan, thousands};
+use crate::wire::Stats;
+
+/// One point of the timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    /// Seconds since the experiment started.
+    pub t: f64,
+    pub phase: &'static str,
+    /// Connections the clients hold.
+    pub established: u64,
+    /// Connections the servers hold.
+    pub server_established: u64,
+    /// Handshakes under way.
+    pub connecting: u64,
+    /// Failures so far, all causes.
+    pub failed: u64,
+    pub mem_available: Option<u64>,
+    pub slab: Option<u64>,
+    /// Workers' summed RSS.
+    pub rss: Option<u64>,
+}
+
+/// How an experiment ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum End {
+    /// Ramp, hold and teardown ran their course.
+    Completed,
+    /// Ctrl-C or SIGTERM (the signal number).
+    Interrupted(i32),
+    /// A worker died on its own (how).
+    WorkerDied(String),
+}
+
+/// Everything known at the end of an experiment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub label: &'static str,
+    pub plan: Plan,
+    pub target: u64,
+    /// Connections held when the ramp ended.
+    pub reached: u64,
+    /// From the first connect to the last handshake.
+    pub time_to_reach: Option<Duration>,
+    /// Final counters (after teardown).
+    pub clients: Stats,
+    pub servers: Stats,
+    /// Counters at the top, before teardown.
+    pub clients_at_top: Stats,
+    pub servers_at_top: Stats,
+    /// The kernel's own count, or why it could not be taken.
+    pub verified: Option<Result<Verified, String>>,
+    pub memory: Option<MemoryReport>,
+    pub timeline: Vec<Sample>,
+    pub teardown: Duration,
+    pub workers: usize,
+    pub workers_closed: usize,
+    /// Workers that died on their own, and how.
+    pub dead: Vec<String>,
+    pub end: End,
+}
+
+/// Whether the experiment did what was asked: 0 yes, 1 no, 130 interrupted.
+pub fn exit_code(o: &Outcome) -> ExitCode {
+    match o.end {
+        End::Interrupted(_) => ExitCode::from(130),
+        End::WorkerDied(_) => ExitCode::from(1),
+        End::Completed if o.reached >= o.target => ExitCode::SUCCESS,
+        End::Completed => ExitCode::from(1),
+    }
+}
+
+/// Bytes in a short human unit: `3.9 KB`, `1.2 GB` (powers of 1024).
+pub fn bytes(n: f64) -> String {
+    let units = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n.abs();
+    let mut u = 0;
+    while v >= 1024.0 && u < units.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    let sign = if n < 0.0 { "-" } else { "" };
+    if u == 0 {
+        format!("{sign}{v:.0} B")
+    } else {
+        format!("{sign}{v:.1} {}", units[u])
+    }
+}
+
+/// The line that says what is about to happen.
+pub fn plan_line(label: &str, p: &Plan, servers: usize, clients: usize) -> String {
+    let mut s = format!("c1m {label}: {} connections", thousands(p.conns));
+    if !p.endpoints.is_empty() {
+        let _ = write!(s, " to {} endpoint{}", thousands(p.endpoints.len() as u64), if p.endpoints.len() == 1 { "" } else { "s" });
+    }
+    if !p.sources.is_empty() {
+        let _ = write!(s, " from {} source addresses", thousands(p.sources.len() as u64));
+    }
+    let _ = write!(s, "; {servers} server + {clients} client worker processes");
+    if p.families > 0 {
+        let _ = write!(s, "; ≤{} per (source, destination) pair", thousands(p.per_family_max));
+    }
+    s
+}
+
+/// Connections per second between the last two samples a second apart.
+fn rate_now(tl: &[Sample]) -> f64 {
+    let Some(last) = tl.last() else { return 0.0 };
+    let Some(prev) = tl.iter().rev().find(|s| last.t - s.t >= 1.0) else {
+        return 0.0;
+    };
+    (last.established as f64 - prev.established as f64) / (last.t - prev.t)
+}
+
+/// One line of live progress.
+pub fn progress_line(phase: &str, p: &Plan, tl: &[Sample], ramp_start: Duration) -> String {
+    let Some(last) = tl.last() else {
+        return format!("{phase}: starting");
+    };
+    let est = last.established.max(last.server_established);
+    let elapsed = (last.t - ramp_start.as_secs_f64()).max(0.001);
+    let avg = est as f64 / elapsed;
+    let now = rate_now(tl);
+    let mut s = format!(
+        "{phase:>5} {:>6.1}s  {}/{} established  {:.0}/s now  {:.0}/s avg  {} connecting  {} failed",
+        elapsed,
+        thousands(est),
+        thousands(p.conns),
+        now,
+        avg,
+        thousands(last.connecting),
+        thousands(last.failed)
+    );
+    if let (Some(first), Some(slab)) = (tl.first().and_then(|f| f.slab), last.slab) {
+        let _ = write!(s, "  slab +{}", bytes(slab as f64 - first as f64));
+    }
+    if phase == "ramp" && now > 0.0 && est < p.conns {
+        let _ = write!(s, "  ETA {:.0}s", (p.conns - est) as f64 / now);
+    }
+    s
+}
+
+fn row(out: &mut String, k: &str, v: impl AsRef<str>) {
+    let _ = writeln!(out, "  {k:<28} {}", v.as_ref());
+}
+
+fn per(n: Option<f64>) -> String {
+    n.map_or("n/a".into(), bytes)
+}
+
+/// The summary table printed at the end of every experiment.
+pub fn summary(o: &Outcome) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "\nc1m {} summary", o.label);
+    row(&mut s, "target", thousands(o.target));
+    let pct = if o.target > 0 { 100.0 * o.reached as f64 / o.target as f64 } else { 0.0 };
+    row(&mut s, "reached", format!("{} ({pct:.1}%)", thousands(o.reached)));
+    if let Some(t) = o.time_to_reach {
+        let rate = o.reached as f64 / t.as_secs_f64().max(1e-9);
+        row(&mut s, "time to reach", format!("{:.2} s ({:.0} conn/s average)", t.as_secs_f64(), rate));
+        if let Some(peak) = peak_rate(&o.timeline) {
+            row(&mut s, "peak rate (1 s)", format!("{peak:.0} conn/s"));
+        }
+        if o.clients_at_top.opened > 0 {
+            let avg = o.clients_at_top.connect_us_sum as f64 / o.clients_at_top.opened as f64;
+            row(&mut s, "connect time", format!("avg {:.0} µs, max {:.1} ms", avg, o.clients_at_top.connect_us_max as f64 / 1000.0));
+        }
+    }
+    if o.servers_at_top.planned > 0 {
+        row(&mut s, "held by servers", thousands(o.servers_at_top.established));
+    }
+    match &o.verified {
+        Some(Ok(v)) => row(
+            &mut s,
+            "kernel count (netlink)",
+            format!(
+                "{} server-side + {} client-side ESTABLISHED ({} ms)",
+                thousands(v.server_side),
+                thousands(v.client_side),
+                v.took.as_millis()
+            ),
+        ),
+        Some(Err(e)) => row(&mut s, "kernel count (netlink)", format!("unavailable: {e}")),
+        None => {}
+    }
+    if let Some(m) = &o.memory {
+        memory_rows(&mut s, m);
+    }
+    let mut failed = CauseCounts::default();
+    failed.merge(&o.clients_at_top.failed);
+    failed.merge(&o.servers_at_top.failed);
+    failed.merge(&o.clients.failed);
+    if failed.total() == 0 {
+        row(&mut s, "errors", "none");
+    } else {
+        row(&mut s, "errors", thousands(o.clients.failed.total() + o.servers.failed.total()));
+        for (c, n) in o.clients.failed.seen() {
+            cause_row(&mut s, "client", c, n);
+        }
+        for (c, n) in o.servers.failed.seen() {
+            cause_row(&mut s, "server", c, n);
+        }
+    }
+    if o.clients.peer_closed > 0 {
+        row(&mut s, "closed by the server", thousands(o.clients.peer_closed));
+    }
+    if o.servers.rejected > 0 {
+        row(&mut s, "rejected at the server cap", thousands(o.servers.rejected));
+    }
+    row(&mut s, "workers", format!("{} started, {} closed cleanly", o.workers, o.workers_closed));
+    for d in &o.dead {
+        row(&mut s, "worker lost", d);
+    }
+    row(&mut s, "teardown", format!("{:.2} s", o.teardown.as_secs_f64()));
+    let end = match &o.end {
+        End::Completed => "completed".to_string(),
+        End::Interrupted(sig) => format!("interrupted by {}", c1m_sys::process::signal_name(*sig)),
+        End::WorkerDied(w) => format!("stopped: {w}"),
+    };
+    row(&mut s, "end", end);
+    s
+}
+
+fn cause_row(s: &mut String, side: &str, c: Cause, n: u64) {
+    let _ = writeln!(s, "    {side} {:<14} {:>10}  {}", c.name(), thousands(n), c.explain());
+}
+
+fn memory_rows(s: &mut String, m: &MemoryReport) {
+    row(s, "kernel memory / socket", format!("{} (slab, over {} sockets)", per(m.kernel_per_socket()), thousands(m.sockets)));
+    if m.conns > 0 {
+        if let Some(total) = m.slab_caches_total.or(m.meminfo_slab) {
+            row(s, "kernel memory / connection", bytes(total as f64 / m.conns as f64));
+        }
+        if let Some(d) = m.mem_available_drop {
+            row(s, "MemAvailable drop / conn", bytes(d as f64 / m.conns as f64));
+        }
+    }
+    row(s, "user memory / connection", format!("{} RSS (workers' total change {})", per(m.user_per_conn()), bytes(m.rss as f64)));
+    if let (Some(p), true) = (m.pss, m.conns > 0) {
+        row(s, "user memory / conn (PSS)", bytes(p as f64 / m.conns as f64));
+    }
+    if let Some(e) = &m.slab_unreadable {
+        row(s, "slab caches", format!("unreadable: {e}"));
+    } else if !m.slab_caches.is_empty() && m.sockets > 0 {
+        let _ = writeln!(s, "  slab caches (change, per socket):");
+        for c in &m.slab_caches {
+            let note = if PROC_SCAN_CACHES.contains(&c.name.as_str()) {
+                "  (a /proc/*/fd scanner's, not the sockets')"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                s,
+                "    {:<22} {:>12} objs {:>10} {:>9}/socket{note}",
+                c.name,
+                c.objects,
+                bytes(c.bytes as f64),
+                bytes(c.bytes as f64 / m.sockets as f64)
+            );
+        }
+    }
+}
+
+/// The best one-second connection rate of the ramp.
+pub fn peak_rate(tl: &[Sample]) -> Option<f64> {
+    let ramp: Vec<&Sample> = tl.iter().filter(|s| s.phase == "ramp").collect();
+    let mut best: Option<f64> = None;
+    let mut j = 0;
+    for i in 0..ramp.len() {
+        while j < i && ramp[i].t - ramp[j + 1].t >= 1.0 {
+            j += 1;
+        }
+        let dt = ramp[i].t - ramp[j].t;
+        if dt >= 1.0 {
+            let r = (ramp[i].established as f64 - ramp[j].established as f64) / dt;
+            best = Some(best.map_or(r, |b: f64| b.max(r)));
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(t: f64, established: u64) -> Sample {
+        Sample {
+            t,
+            phase: "ramp",
+            established,
+            server_established: 0,
+            connecting: 0,
+            failed: 0,
+            mem_available: None,
+            slab: None,
+            rss: None,
+        }
+    }
+
+    #[test]
+    fn byte_units() {
+        assert_eq!(bytes(0.0), "0 B");
+        assert_eq!(bytes(3993.6), "3.9 KB");
+        assert_eq!(bytes(-2048.0), "-2.0 KB");
+        assert_eq!(bytes(3.2 * 1024.0 * 1024.0 * 1024.0), "3.2 GB");
+    }
+
+    #[test]
+    fn peak_rate_over_one_second_windows() {
+        let tl: Vec<Sample> = (0..=8).map(|i| sample(i as f64 * 0.25, [0, 10, 20, 30, 40, 100, 200, 300, 400][i])).collect();
+        // From t=1.0 (40) to t=2.0 (400): 360/s.
+        assert_eq!(peak_rate(&tl), Some(360.0));
+        assert_eq!(peak_rate(&tl[..2]), None);
+    }
+
+    #[test]
+    fn rate_now_uses_the_last_second() {
+        let tl: Vec<Sample> = (0..=8).map(|i| sample(i as f64 * 0.25, i as u64 * 100)).collect();
+        assert_eq!(rate_now(&tl), 400.0);
+    }
+}

@@ -1,0 +1,257 @@
+//! The experiments: `run` (both fleets on this machine), `serve` (servers
+//! only) and `connect` (clients only). Each plans, starts its fleet, drives
+//! it through ramp, hold and teardown, and reports.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+
+use crate::cli::{ClientOpts, ConnectArgs, FleetOpts, RunArgs, ServeArgs, Topology};
+use crate::plan::{self, Plan, Request, addr, thousands};
+use crate::wire::Spec;
+
+/// Descriptors a worker keeps for itself: pipes, epoll, listeners, std.
+pub const WORKER_FD_RESERVE: u64 = 64;
+
+
+/// The kernel facts a plan needs.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub port_range: (u16, u16),
+    /// Ports in the range less the reserved ones.
+    pub local_ports: u64,
+    pub somaxconn: i32,
+    /// RLIMIT_NOFILE hard of this process (what a worker may raise to).
+    pub nofile_hard: u64,
+}
+
+impl Host {
+    /// Reads them from `/proc` and this process.
+    pub fn read() -> anyhow::Result<Self> {
+        let proc = Path::new("/proc");
+        let r = c1m_probe::sysctl::read_numbers(proc, "net.ipv4.ip_local_port_range")
+            .context("reading the local port range")?;
+        let (lo, hi) = match r.as_slice() {
+            [lo, hi] if lo <= hi && *hi <= 65535 => (*lo as u16, *hi as u16),
+            _ => bail!("net.ipv4.ip_local_port_range is {r:?}, not two ports LOW HIGH"),
+        };
+        let reserved = c1m_probe::sysctl::read(proc, "net.ipv4.ip_local_reserved_ports")
+            .ok()
+            .and_then(|t| if t.is_empty() { Some(vec![]) } else { addr::parse_ports(&t).ok() })
+            .unwrap_or_default();
+        let in_range = reserved.iter().filter(|p| (lo..=hi).contains(p)).count() as u64;
+        let somaxconn = c1m_probe::sysctl::read_numbers(proc, "net.core.somaxconn")
+            .ok()
+            .and_then(|v| v.first().copied())
+            .unwrap_or(4096)
+            .min(i32::MAX as u64) as i32;
+        let nr_open = c1m_probe::sysctl::read_numbers(proc, "fs.nr_open")
+            .ok()
+            .and_then(|v| v.first().copied())
+            .unwrap_or(1 << 20);
+        let nofile_hard = c1m_sys::limits::nofile().hard.unwrap_or(nr_open).min(nr_open);
+        Ok(Self {
+            port_range: (lo, hi),
+            local_ports: (hi - lo) as u64 + 1 - in_range,
+            somaxconn,
+            nofile_hard,
+        })
+    }
+
+    /// Connections one worker may hold, from `--worker-conns` or the limit.
+    pub fn worker_conns(&self, asked: Option<u64>) -> anyhow::Result<u64> {
+        let most = self.nofile_hard.saturating_sub(WORKER_FD_RESERVE);
+        match asked {
+            Some(0) => bail!("--worker-conns must be at least 1"),
+            Some(n) if n > most => bail!(
+                "--worker-conns {} is more than one process may hold here: RLIMIT_NOFILE hard is {} and a worker keeps {} for itself; use at most {} (c1m fans out over more workers instead)",
+                thousands(n),
+                thousands(self.nofile_hard),
+                WORKER_FD_RESERVE,
+                thousands(most)
+            ),
+            Some(n) => Ok(n),
+            None if most == 0 => bail!(
+                "RLIMIT_NOFILE hard is {}, too low for a worker; raise nofile (c1m tune)",
+                self.nofile_hard
+            ),
+            None => Ok(most),
+        }
+    }
+}
+
+fn parse_ips(flag: &str, text: &Option<String>) -> anyhow::Result<Option<Vec<IpAddr>>> {
+    text.as_deref()
+        .map(|t| addr::parse_ips(t).with_context(|| format!("--{flag}")))
+        .transpose()
+}
+
+fn endpoints(dests: &[IpAddr], ports: &[u16]) -> Vec<SocketAddr> {
+    dests
+        .iter()
+        .flat_map(|&ip| ports.iter().map(move |&p| SocketAddr::new(ip, p)))
+        .collect()
+}
+
+/// Plans `c1m run`: the topology's addresses, unless given.
+pub fn plan_run(a: &RunArgs, host: &Host) -> anyhow::Result<Plan> {
+    let per_worker = host.worker_conns(a.fleet.worker_conns)?;
+    let budget = plan::default_family_budget(host.local_ports);
+    let ports = match (&a.ports, a.topology) {
+        (Some(p), _) => addr::parse_ports(p).context("--ports")?,
+        (None, Topology::ManyPorts) => (8090..=8119).collect(),
+        (None, _) => vec![8090],
+    };
+    let lo = Ipv4Addr::LOCALHOST;
+    let given_sources = parse_ips("sources", &a.sources)?;
+    let given_dests = parse_ips("dests", &a.dests)?;
+    let sources = match (given_sources, a.topology) {
+        (Some(s), _) => s,
+        (None, Topology::ManyIps) => {
+            let per_source = budget * (given_dests.as_ref().map_or(1, Vec::len) * ports.len()) as u64;
+            addr::consecutive(Ipv4Addr::new(127, 0, 2, 1), a.conns.div_ceil(per_source).max(1) as usize)
+        }
+        (None, _) => vec![],
+    };
+    let dests = match (given_dests, a.topology) {
+        (Some(d), _) => d,
+        (None, Topology::Spread) => {
+            let eps = plan::loopback_endpoints(a.conns, sources.len() as u64, per_worker, budget);
+            addr::consecutive(Ipv4Addr::new(127, 0, 1, 1), eps.div_ceil(ports.len() as u64) as usize)
+        }
+        (None, _) => vec![IpAddr::V4(lo)],
+    };
+    let req = Request {
+        conns: a.conns,
+        sources,
+        bind: a.client.bind_mode,
+        endpoints: endpoints(&dests, &ports),
+        local_ports: host.local_ports,
+        port_range: host.port_range,
+        family_budget: budget,
+        client_per_worker: per_worker,
+        server_per_worker: Some(per_worker),
+    };
+    Ok(plan::plan(&req)?)
+}
+
+fn server_specs(plan: &Plan, per_worker: u64, backlog: i32, fleet: &FleetOpts) -> Vec<Spec> {
+    plan.servers
+        .iter()
+        .map(|s| Spec::Server {
+            listeners: s.endpoints.iter().map(|&e| plan.endpoints[e]).collect(),
+            reuse_port: s.reuse_port,
+            backlog,
+            cap: per_worker,
+            fd_limit: per_worker + WORKER_FD_RESERVE,
+            close: fleet.close,
+        })
+        .collect()
+}
+
+fn client_specs(plan: &Plan, c: &ClientOpts, fleet: &FleetOpts) -> Vec<Spec> {
+    let n = plan.clients.len().max(1) as f64;
+    plan.clients
+        .iter()
+        .map(|share| Spec::Client {
+            first: share.first,
+            count: share.count,
+            sources: plan.sources.clone(),
+            bind: plan.bind,
+            endpoints: plan.endpoints.clone(),
+            rate: c.rate.map(|r| r / n),
+            window: (c.window as f64 / n).ceil().max(1.0) as u64,
+            connect_timeout_ms: c.connect_timeout.as_millis() as u64,
+            fd_limit: share.count + WORKER_FD_RESERVE,
+            close: fleet.close,
+        })
+        .collect()
+}
+
+/// `c1m run`.
+pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
+    let host = Host::read()?;
+    let plan = plan_run(a, &host)?;
+    let per_worker = host.worker_conns(a.fleet.worker_conns)?;
+    let servers = server_specs(&plan, per_worker, host.somaxconn, &a.fleet);
+    let clients = client_specs(&plan, &a.client, &a.fleet);
+    let out = crate::session::Session::new(plan, a.topology_name())?.drive(servers, clients, Some(a.hold))?;
+    Ok(out)
+}
+
+/// `c1m serve`.
+pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let host = Host::read()?;
+    let per_worker = host.worker_conns(a.fleet.worker_conns)?;
+    let mut eps = Vec::new();
+    for l in &a.listen {
+        eps.extend(addr::parse_endpoints(l, IpAddr::V4(Ipv4Addr::UNSPECIFIED)).context("--listen")?);
+    }
+    if a.max_conns == 0 {
+        bail!("--max-conns must be at least 1");
+    }
+    let workers = a.max_conns.div_ceil(per_worker);
+    let per = a.max_conns.div_ceil(workers);
+    let backlog = a.backlog.unwrap_or(host.somaxconn);
+    let specs: Vec<Spec> = (0..workers)
+        .map(|_| Spec::Server {
+            listeners: eps.clone(),
+            reuse_port: workers > 1,
+            backlog,
+            cap: per,
+            fd_limit: per + WORKER_FD_RESERVE,
+            close: a.fleet.close,
+        })
+        .collect();
+    let plan = Plan {
+        conns: a.max_conns,
+        sources: vec![],
+        bind: plan::BindMode::None,
+        endpoints: eps,
+        families: 0,
+        per_family_max: 0,
+        capacity: a.max_conns,
+        capacity_why: String::new(),
+        clients: vec![],
+        servers: vec![],
+        warnings: vec![],
+    };
+    crate::session::Session::new(plan, "serve")?.drive(specs, vec![], a.hold)
+}
+
+/// `c1m connect`.
+pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
+    let host = Host::read()?;
+    let per_worker = host.worker_conns(a.fleet.worker_conns)?;
+    let mut eps = Vec::new();
+    for t in &a.targets {
+        eps.extend(addr::parse_endpoints(t, IpAddr::V4(Ipv4Addr::LOCALHOST)).context("target")?);
+    }
+    let sources = parse_ips("sources", &a.sources)?.unwrap_or_default();
+    let req = Request {
+        conns: a.conns,
+        sources,
+        bind: a.client.bind_mode,
+        endpoints: eps,
+        local_ports: host.local_ports,
+        port_range: host.port_range,
+        family_budget: plan::default_family_budget(host.local_ports),
+        client_per_worker: per_worker,
+        server_per_worker: None,
+    };
+    let plan = plan::plan(&req)?;
+    let clients = client_specs(&plan, &a.client, &a.fleet);
+    crate::session::Session::new(plan, "connect")?.drive(vec![], clients, a.hold)
+}
+
+impl RunArgs {
+    fn topology_name(&self) -> &'static str {
+        match self.topology {
+            Topology::Spread => "spread",
+            Topology::ManyIps => "many-ips",
+            Topology::ManyPorts => "many-ports",
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! Driving a fleet through one experiment: start, ramp, verify, hold,
+//! tear down; sampling all along and reporting at the end, however it ends.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+
+use crate::fleet::{Event, Fleet, Life, Role};
+use crate::measure::{self, Snapshot};
+use crate::plan::Plan;
+use crate::report::{self, End, Outcome, Sample};
+use crate::wire::{Spec, Stats, ToWorker};
+
+/// How often the timeline is sampled.
+const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+/// How often a progress line is printed when not on a terminal.
+const LOG_EVERY: Duration = Duration::from_secs(1);
+
+/// One experiment in progress.
+pub struct Session {
+    fleet: Fleet,
+    plan: Plan,
+    label: &'static str,
+    start: Instant,
+    timeline: Vec<Sample>,
+    last_log: Option<Instant>,
+    tty: bool,
+    end: Option<End>,
+    interrupts: u32,
+    dead: Vec<String>,
+}
+
+impl Session {
+    pub fn new(plan: Plan, label: &'static str) -> anyhow::Result<Self> {
+        Ok(Self {
+            fleet: Fleet::new()?,
+            plan,
+            label,
+            start: Instant::now(),
+            timeline: Vec::new(),
+            last_log: None,
+            tty: std::io::stderr().is_terminal(),
+            end: None,
+            interrupts: 0,
+            dead: Vec::new(),
+        })
+    }
+
+    /// Reacts to what the fleet reported; true when the experiment must end.
+    fn handle(&mut self, events: Vec<Event>) -> bool {
+        for ev in events {
+            match ev {
+                Event::Interrupted(sig) => {
+                    self.interrupts += 1;
+                    if self.interrupts > 1 {
+                        eprintln!("\nc1m: interrupted again; killing every worker now");
+                        self.fleet.kill_all();
+                    }
+                    self.end.get_or_insert(End::Interrupted(sig));
+                }
+                Event::WorkerDied { why, .. } => {
+                    self.dead.push(why.clone());
+                    self.end.get_or_insert(End::WorkerDied(why));
+                }
+            }
+        }
+        self.end.is_some()
+    }
+
+    /// Waits until every worker of `role` is ready.
+    fn await_ready(&mut self, role: Role) -> anyhow::Result<bool> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let ev = self
+            .fleet
+            .wait_for(deadline, |f| f.of(role).all(|w| w.life != Life::Starting))?;
+        if self.handle(ev) {
+            return Ok(false);
+        }
+        if let Some(w) = self.fleet.of(role).find(|w| w.life == Life::Starting) {
+            bail!("{} did not start within {:?}", w.label(), START_TIMEOUT);
+        }
+        Ok(true)
+    }
+
+    fn client_side(&self) -> Stats {
+        self.fleet.totals(Role::Client)
+    }
+
+    fn sample(&mut self, phase: &'static str) {
+        let t = self.start.elapsed().as_secs_f64();
+        let clients = self.fleet.totals(Role::Client);
+        let servers = self.fleet.totals(Role::Server);
+        let snap = measure::quick(&self.fleet.pids());
+        self.timeline.push(Sample {
+            t,
+            phase,
+            established: clients.established,
+            server_established: servers.established,
+            connecting: clients.connecting,
+            failed: clients.failed.total() + servers.failed.total(),
+            mem_available: snap.mem_available,
+            slab: snap.slab,
+            rss: snap.rss,
+        });
+    }
+
+    fn progress(&mut self, phase: &'static str, ramp_start: Instant) {
+        let now = Instant::now();
+        if !self.tty && self.last_log.is_some_and(|t| now - t < LOG_EVERY) {
+            return;
+        }
+        self.last_log = Some(now);
+        let line = report::progress_line(phase, &self.plan, &self.timeline, ramp_start.duration_since(self.start));
+        if self.tty {
+            eprint!("\r\x1b[2K{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+
+    /// Runs the whole experiment and prints its report.
+    pub fn drive(
+        mut self,
+        servers: Vec<Spec>,
+        clients: Vec<Spec>,
+        hold: Option<Duration>,
+    ) -> anyhow::Result<ExitCode> {
+        for w in &self.plan.warnings {
+            eprintln!("c1m: warning: {w}");
+        }
+        eprintln!("{}", report::plan_line(self.label, &self.plan, servers.len(), clients.len()));
+        let has_clients = !clients.is_empty();
+        for s in servers {
+            self.fleet.spawn(Role::Server, s)?;
+        }
+        let mut ok = self.await_ready(Role::Server)?;
+        if ok {
+            for c in clients {
+                self.fleet.spawn(Role::Client, c)?;
+            }
+            ok = self.await_ready(Role::Client)?;
+        }
+        if !ok {
+            return self.finish(None, None, None, None);
+        }
+        let baseline = Snapshot::take(&self.fleet.pids());
+        // Ramp.
+        let ramp_start = Instant::now();
+        self.fleet.tell(Role::Client, &ToWorker::Go);
+        let mut reached_at = None;
+        while has_clients {
+            let ev = self.fleet.poll(SAMPLE_EVERY)?;
+            if self.handle(ev) {
+                break;
+            }
+            self.sample("ramp");
+            self.progress("ramp", ramp_start);
+            if self.fleet.of(Role::Client).all(|w| w.stats.ramp_done()) {
+                reached_at = Some(ramp_start.elapsed());
+                break;
+            }
+        }
+        // Verify and measure at the top.
+        let mut held = None;
+        let mut verified = None;
+        if self.end.is_none() {
+            // Let servers accept what the clients already see established.
+            self.settle(Duration::from_secs(10))?;
+            verified = Some(measure::count_established(&self.plan));
+            held = Some(Snapshot::take(&self.fleet.pids()));
+        }
+        let reached = if has_clients {
+            self.client_side().established
+        } else {
+            self.fleet.totals(Role::Server).established
+        };
+        // Hold.
+        let deadline = hold.map(|h| Instant::now() + h);
+        while self.end.is_none() && deadline.is_none_or(|d| Instant::now() < d) {
+            let ev = self.fleet.poll(SAMPLE_EVERY)?;
+            if self.handle(ev) {
+                break;
+            }
+            self.sample("hold");
+            self.progress("hold", ramp_start);
+        }
+        if self.tty {
+            eprintln!();
+        }
+        self.finish(Some(baseline), held, verified, reached_at.map(|d| (d, reached)))
+    }
+
+    /// Waits (briefly) until the servers hold what the clients hold.
+    fn settle(&mut self, limit: Duration) -> anyhow::Result<()> {
+        if self.fleet.of(Role::Server).next().is_none() {
+            return Ok(());
+        }
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            let c = self.client_side().established;
+            let s = self.fleet.totals(Role::Server).established;
+            if s >= c || self.client_side().planned == 0 {
+                break;
+            }
+            let ev = self.fleet.poll(Duration::from_millis(100))?;
+            if self.handle(ev) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(
+        mut self,
+        baseline: Option<Snapshot>,
+        held: Option<Snapshot>,
+        verified: Option<anyhow::Result<measure::Verified>>,
+        reached: Option<(Duration, u64)>,
+    ) -> anyhow::Result<ExitCode> {
+        let at_top = (self.client_side(), self.fleet.totals(Role::Server));
+        // Tear down: clients first (their RSTs free the servers' sockets),
+        // then servers; anything that does not close in time is killed.
+        let teardown = Instant::now();
+        let ev = self.fleet.close(Role::Client, CLOSE_TIMEOUT)?;
+        self.handle(ev);
+        let ev = self.fleet.close(Role::Server, CLOSE_TIMEOUT)?;
+        self.handle(ev);
+        let teardown = teardown.elapsed();
+        self.sample("teardown");
+        let workers_closed = self.fleet.workers.iter().filter(|w| w.life == Life::Closed).count();
+        let workers = self.fleet.workers.len();
+        let final_clients = self.fleet.totals(Role::Client);
+        let final_servers = self.fleet.totals(Role::Server);
+        self.fleet.kill_all();
+        let memory = match (&baseline, &held) {
+            (Some(b), Some(h)) => Some(measure::memory_report(b, h, at_top.0.established.max(at_top.1.established), self.plan_sockets_per_conn())),
+            _ => None,
+        };
+        let out = Outcome {
+            label: self.label,
+            plan: self.plan.clone(),
+            target: self.plan.conns,
+            reached: reached.map(|r| r.1).unwrap_or(at_top.0.established.max(at_top.1.established)),
+            time_to_reach: reached.map(|r| r.0),
+            clients: final_clients,
+            servers: final_servers,
+            clients_at_top: at_top.0,
+            servers_at_top: at_top.1,
+            verified: verified.map(|v| v.map_err(|e| format!("{e:#}"))),
+            memory,
+            timeline: std::mem::take(&mut self.timeline),
+            teardown,
+            workers,
+            workers_closed,
+            dead: std::mem::take(&mut self.dead),
+            end: self.end.clone().unwrap_or(End::Completed),
+        };
+        println!("{}", report::summary(&out));
+        Ok(report::exit_code(&out))
+    }
+
+    fn plan_sockets_per_conn(&self) -> u64 {
+        let has_servers = self.fleet.of(Role::Server).next().is_some();
+        let has_clients = self.fleet.of(Role::Client).next().is_some();
+        u64::from(has_servers) + u64::from(has_clients)
+    }
+
+}
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);

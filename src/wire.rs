@@ -1,0 +1,170 @@
+//! What the supervisor and its workers say to each other: one JSON object
+//! per line, over the worker's stdin and stdout pipes.
+
+use std::net::{IpAddr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cause::CauseCounts;
+use crate::plan::BindMode;
+
+/// How held connections are closed at teardown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum CloseMode {
+    /// `SO_LINGER` 0: an RST each, no TIME_WAIT left behind.
+    Rst,
+    /// An orderly FIN each; the closing side keeps TIME_WAIT for 60 s.
+    Fin,
+}
+
+/// A worker's job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "role")]
+pub enum Spec {
+    /// Listen and hold what comes.
+    Server {
+        listeners: Vec<SocketAddr>,
+        reuse_port: bool,
+        backlog: i32,
+        /// Connections beyond this are accepted and reset at once.
+        cap: u64,
+        fd_limit: u64,
+        close: CloseMode,
+    },
+    /// Open connections `first..first + count` of the plan and hold them.
+    Client {
+        first: u64,
+        count: u64,
+        sources: Vec<IpAddr>,
+        bind: BindMode,
+        endpoints: Vec<SocketAddr>,
+        /// Connections per second for this worker; `None` is unlimited.
+        rate: Option<f64>,
+        /// Handshakes under way at once, at most.
+        window: u64,
+        connect_timeout_ms: u64,
+        fd_limit: u64,
+        close: CloseMode,
+    },
+}
+
+/// From the supervisor to a worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ToWorker {
+    /// The job; the first line a worker reads.
+    Start(Spec),
+    /// Clients: begin opening connections.
+    Go,
+    /// Close every connection, report, and exit.
+    Close,
+}
+
+/// A worker's counters. Gauges are "now"; totals only grow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Connections this worker is planned to make (clients) or hold.
+    pub planned: u64,
+    /// Client: connect() calls made. Server: connections accepted.
+    pub attempted: u64,
+    /// Gauge: handshakes under way.
+    pub connecting: u64,
+    /// Gauge: connections held now.
+    pub established: u64,
+    /// Total: connections that got established.
+    pub opened: u64,
+    /// Total: connections the peer closed or reset while held.
+    pub peer_closed: u64,
+    /// Total: connections refused at the cap (server).
+    pub rejected: u64,
+    /// Failures by cause.
+    pub failed: CauseCounts,
+    /// Total of connect times, microseconds (client).
+    pub connect_us_sum: u64,
+    /// The longest connect time, microseconds (client).
+    pub connect_us_max: u64,
+}
+
+impl Stats {
+    /// Adds another worker's counters.
+    pub fn merge(&mut self, o: &Stats) {
+        self.planned += o.planned;
+        self.attempted += o.attempted;
+        self.connecting += o.connecting;
+        self.established += o.established;
+        self.opened += o.opened;
+        self.peer_closed += o.peer_closed;
+        self.rejected += o.rejected;
+        self.failed.merge(&o.failed);
+        self.connect_us_sum += o.connect_us_sum;
+        self.connect_us_max = self.connect_us_max.max(o.connect_us_max);
+    }
+
+    /// A client has tried every connection and none is still connecting.
+    pub fn ramp_done(&self) -> bool {
+        self.attempted >= self.planned && self.connecting == 0
+    }
+}
+
+/// From a worker to the supervisor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FromWorker {
+    /// Set up (listening, or ready to connect).
+    Ready { fd_limit: u64 },
+    /// Counters, about four times a second.
+    Stats(Stats),
+    /// Everything closed; the last word before exit.
+    Closed(Stats),
+    /// The worker cannot go on; it exits after this.
+    Fatal(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_as_single_lines() {
+        let spec = ToWorker::Start(Spec::Client {
+            first: 5,
+            count: 10,
+            sources: vec!["127.0.2.1".parse().unwrap()],
+            bind: BindMode::NoPort,
+            endpoints: vec!["127.0.0.1:8090".parse().unwrap()],
+            rate: None,
+            window: 100,
+            connect_timeout_ms: 1000,
+            fd_limit: 1000,
+            close: CloseMode::Rst,
+        });
+        let line = serde_json::to_string(&spec).unwrap();
+        assert!(!line.contains('\n'));
+        let back: ToWorker = serde_json::from_str(&line).unwrap();
+        assert!(matches!(back, ToWorker::Start(Spec::Client { count: 10, .. })));
+    }
+
+    #[test]
+    fn stats_merge_and_ramp_done() {
+        let mut a = Stats {
+            planned: 2,
+            attempted: 2,
+            established: 2,
+            connect_us_max: 5,
+            ..Default::default()
+        };
+        assert!(a.ramp_done());
+        let b = Stats {
+            planned: 3,
+            attempted: 3,
+            connecting: 1,
+            connect_us_max: 9,
+            ..Default::default()
+        };
+        a.merge(&b);
+        assert_eq!(a.planned, 5);
+        assert_eq!(a.connect_us_max, 9);
+        assert!(!a.ramp_done());
+    }
+}
