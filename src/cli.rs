@@ -78,6 +78,9 @@ pub struct FleetOpts {
     /// TIME_WAIT) or fin (orderly, leaves TIME_WAIT).
     #[arg(long, value_enum, default_value_t = CloseMode::Rst)]
     pub close: CloseMode,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -155,9 +158,12 @@ pub fn duration(text: &str) -> Result<Duration, String> {
         if secs.is_finite() && secs >= 0.0 {
             return Ok(Duration::from_secs_f64(secs));
         }
-        return Err(format!("{t:?} is not a duration (write e.g. 5s, 250ms, 2m)"));
+        return Err(format!(
+            "{t:?} is not a duration (write e.g. 5s, 250ms, 2m)"
+        ));
     }
-    humantime::parse_duration(t).map_err(|_| format!("{t:?} is not a duration (write e.g. 5s, 250ms, 2m)"))
+    humantime::parse_duration(t)
+        .map_err(|_| format!("{t:?} is not a duration (write e.g. 5s, 250ms, 2m)"))
 }
 
 /// Parses the command line and runs it.

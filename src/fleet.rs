@@ -72,7 +72,12 @@ impl Worker {
     }
     /// A name for messages: `client 3 (pid 1234)`.
     pub fn label(&self) -> String {
-        format!("{} worker {} (pid {})", self.role.name(), self.index, self.pid)
+        format!(
+            "{} worker {} (pid {})",
+            self.role.name(),
+            self.index,
+            self.pid
+        )
     }
 }
 
@@ -159,7 +164,11 @@ impl Fleet {
 
     /// Sends a command to every live worker of `role`.
     pub fn tell(&mut self, role: Role, msg: &ToWorker) {
-        for w in self.workers.iter_mut().filter(|w| w.role == role && w.alive()) {
+        for w in self
+            .workers
+            .iter_mut()
+            .filter(|w| w.role == role && w.alive())
+        {
             send(w, msg);
         }
     }
@@ -282,9 +291,7 @@ impl Fleet {
         let deadline = Instant::now() + timeout;
         let mut events = Vec::new();
         loop {
-            let pending = self
-                .of(role)
-                .any(|w| w.alive() || !w.reaped);
+            let pending = self.of(role).any(|w| w.alive() || !w.reaped);
             if !pending || Instant::now() >= deadline {
                 break;
             }

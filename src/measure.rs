@@ -37,7 +37,11 @@ pub fn rss(pids: &[u32]) -> u64 {
 /// Summed PSS of `pids`, in bytes; `None` if smaps_rollup is unreadable.
 pub fn pss(pids: &[u32]) -> Option<u64> {
     pids.iter()
-        .map(|&p| c1m_probe::process::read_smaps_rollup(proc(), p).ok().map(|s| s.pss()))
+        .map(|&p| {
+            c1m_probe::process::read_smaps_rollup(proc(), p)
+                .ok()
+                .map(|s| s.pss())
+        })
         .sum()
 }
 
@@ -140,7 +144,12 @@ fn delta(a: Option<u64>, b: Option<u64>) -> Option<i64> {
 pub const SLAB_ROWS: usize = 12;
 
 /// Compares the top with the baseline.
-pub fn memory_report(base: &Snapshot, top: &Snapshot, conns: u64, sockets_per_conn: u64) -> MemoryReport {
+pub fn memory_report(
+    base: &Snapshot,
+    top: &Snapshot,
+    conns: u64,
+    sockets_per_conn: u64,
+) -> MemoryReport {
     let page = c1m_probe::page_size();
     let (slab_caches, slab_unreadable, slab_caches_total) = match (&top.slabinfo, &base.slabinfo) {
         (Ok(t), Ok(b)) => {
@@ -158,8 +167,14 @@ pub fn memory_report(base: &Snapshot, top: &Snapshot, conns: u64, sockets_per_co
         slab_unreadable,
         slab_caches_total,
         meminfo_slab: delta(m(top, Meminfo::slab), m(base, Meminfo::slab)),
-        meminfo_sunreclaim: delta(m(top, Meminfo::slab_unreclaimable), m(base, Meminfo::slab_unreclaimable)),
-        mem_available_drop: delta(m(base, Meminfo::mem_available), m(top, Meminfo::mem_available)),
+        meminfo_sunreclaim: delta(
+            m(top, Meminfo::slab_unreclaimable),
+            m(base, Meminfo::slab_unreclaimable),
+        ),
+        mem_available_drop: delta(
+            m(base, Meminfo::mem_available),
+            m(top, Meminfo::mem_available),
+        ),
         tcp_mem_pages: top.sockstat.as_ref().and_then(|s| s.get("TCP", "mem")),
         rss: top.rss as i64 - base.rss as i64,
         pss: delta(top.pss, base.pss),
@@ -175,6 +190,7 @@ pub struct Verified {
     /// Established sockets whose remote port is a server port.
     pub client_side: u64,
     /// How long the count took.
+    #[serde(serialize_with = "crate::report::secs")]
     pub took: Duration,
 }
 

@@ -53,6 +53,7 @@ pub struct Outcome {
     /// Connections held when the ramp ended.
     pub reached: u64,
     /// From the first connect to the last handshake.
+    #[serde(serialize_with = "opt_secs")]
     pub time_to_reach: Option<Duration>,
     /// Final counters (after teardown).
     pub clients: Stats,
@@ -64,12 +65,49 @@ pub struct Outcome {
     pub verified: Option<Result<Verified, String>>,
     pub memory: Option<MemoryReport>,
     pub timeline: Vec<Sample>,
+    #[serde(serialize_with = "secs")]
     pub teardown: Duration,
     pub workers: usize,
     pub workers_closed: usize,
     /// Workers that died on their own, and how.
     pub dead: Vec<String>,
     pub end: End,
+}
+
+/// The version of the JSON report; bumped on any incompatible change.
+pub const SCHEMA: &str = "c1m.report/1";
+
+/// The JSON report: the outcome under a schema tag.
+#[derive(Serialize)]
+pub struct Document<'a> {
+    pub schema: &'static str,
+    #[serde(flatten)]
+    pub outcome: &'a Outcome,
+}
+
+/// Writes the JSON report to `path`.
+pub fn write_json(path: &std::path::Path, o: &Outcome) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let doc = Document {
+        schema: SCHEMA,
+        outcome: o,
+    };
+    let text = serde_json::to_string_pretty(&doc)?;
+    std::fs::write(path, text + "\n")
+        .with_context(|| format!("writing the report to {}", path.display()))
+}
+
+/// Serializes a duration as seconds.
+pub fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// Serializes an optional duration as seconds.
+pub fn opt_secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_f64(d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
 }
 
 /// Whether the experiment did what was asked: 0 yes, 1 no, 130 interrupted.
@@ -103,14 +141,27 @@ pub fn bytes(n: f64) -> String {
 pub fn plan_line(label: &str, p: &Plan, servers: usize, clients: usize) -> String {
     let mut s = format!("c1m {label}: {} connections", thousands(p.conns));
     if !p.endpoints.is_empty() {
-        let _ = write!(s, " to {} endpoint{}", thousands(p.endpoints.len() as u64), if p.endpoints.len() == 1 { "" } else { "s" });
+        let _ = write!(
+            s,
+            " to {} endpoint{}",
+            thousands(p.endpoints.len() as u64),
+            if p.endpoints.len() == 1 { "" } else { "s" }
+        );
     }
     if !p.sources.is_empty() {
-        let _ = write!(s, " from {} source addresses", thousands(p.sources.len() as u64));
+        let _ = write!(
+            s,
+            " from {} source addresses",
+            thousands(p.sources.len() as u64)
+        );
     }
     let _ = write!(s, "; {servers} server + {clients} client worker processes");
     if p.families > 0 {
-        let _ = write!(s, "; ≤{} per (source, destination) pair", thousands(p.per_family_max));
+        let _ = write!(
+            s,
+            "; ≤{} per (source, destination) pair",
+            thousands(p.per_family_max)
+        );
     }
     s
 }
@@ -165,21 +216,45 @@ pub fn summary(o: &Outcome) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "\nc1m {} summary", o.label);
     row(&mut s, "target", thousands(o.target));
-    let pct = if o.target > 0 { 100.0 * o.reached as f64 / o.target as f64 } else { 0.0 };
-    row(&mut s, "reached", format!("{} ({pct:.1}%)", thousands(o.reached)));
+    let pct = if o.target > 0 {
+        100.0 * o.reached as f64 / o.target as f64
+    } else {
+        0.0
+    };
+    row(
+        &mut s,
+        "reached",
+        format!("{} ({pct:.1}%)", thousands(o.reached)),
+    );
     if let Some(t) = o.time_to_reach {
         let rate = o.reached as f64 / t.as_secs_f64().max(1e-9);
-        row(&mut s, "time to reach", format!("{:.2} s ({:.0} conn/s average)", t.as_secs_f64(), rate));
+        row(
+            &mut s,
+            "time to reach",
+            format!("{:.2} s ({:.0} conn/s average)", t.as_secs_f64(), rate),
+        );
         if let Some(peak) = peak_rate(&o.timeline) {
             row(&mut s, "peak rate (1 s)", format!("{peak:.0} conn/s"));
         }
         if o.clients_at_top.opened > 0 {
             let avg = o.clients_at_top.connect_us_sum as f64 / o.clients_at_top.opened as f64;
-            row(&mut s, "connect time", format!("avg {:.0} µs, max {:.1} ms", avg, o.clients_at_top.connect_us_max as f64 / 1000.0));
+            row(
+                &mut s,
+                "connect time",
+                format!(
+                    "avg {:.0} µs, max {:.1} ms",
+                    avg,
+                    o.clients_at_top.connect_us_max as f64 / 1000.0
+                ),
+            );
         }
     }
     if o.servers_at_top.planned > 0 {
-        row(&mut s, "held by servers", thousands(o.servers_at_top.established));
+        row(
+            &mut s,
+            "held by servers",
+            thousands(o.servers_at_top.established),
+        );
     }
     match &o.verified {
         Some(Ok(v)) => row(
@@ -192,7 +267,11 @@ pub fn summary(o: &Outcome) -> String {
                 v.took.as_millis()
             ),
         ),
-        Some(Err(e)) => row(&mut s, "kernel count (netlink)", format!("unavailable: {e}")),
+        Some(Err(e)) => row(
+            &mut s,
+            "kernel count (netlink)",
+            format!("unavailable: {e}"),
+        ),
         None => {}
     }
     if let Some(m) = &o.memory {
@@ -205,7 +284,11 @@ pub fn summary(o: &Outcome) -> String {
     if failed.total() == 0 {
         row(&mut s, "errors", "none");
     } else {
-        row(&mut s, "errors", thousands(o.clients.failed.total() + o.servers.failed.total()));
+        row(
+            &mut s,
+            "errors",
+            thousands(o.clients.failed.total() + o.servers.failed.total()),
+        );
         for (c, n) in o.clients.failed.seen() {
             cause_row(&mut s, "client", c, n);
         }
@@ -214,16 +297,32 @@ pub fn summary(o: &Outcome) -> String {
         }
     }
     if o.clients.peer_closed > 0 {
-        row(&mut s, "closed by the server", thousands(o.clients.peer_closed));
+        row(
+            &mut s,
+            "closed by the server",
+            thousands(o.clients.peer_closed),
+        );
     }
     if o.servers.rejected > 0 {
-        row(&mut s, "rejected at the server cap", thousands(o.servers.rejected));
+        row(
+            &mut s,
+            "rejected at the server cap",
+            thousands(o.servers.rejected),
+        );
     }
-    row(&mut s, "workers", format!("{} started, {} closed cleanly", o.workers, o.workers_closed));
+    row(
+        &mut s,
+        "workers",
+        format!("{} started, {} closed cleanly", o.workers, o.workers_closed),
+    );
     for d in &o.dead {
         row(&mut s, "worker lost", d);
     }
-    row(&mut s, "teardown", format!("{:.2} s", o.teardown.as_secs_f64()));
+    row(
+        &mut s,
+        "teardown",
+        format!("{:.2} s", o.teardown.as_secs_f64()),
+    );
     let end = match &o.end {
         End::Completed => "completed".to_string(),
         End::Interrupted(sig) => format!("interrupted by {}", c1m_sys::process::signal_name(*sig)),
@@ -234,22 +333,56 @@ pub fn summary(o: &Outcome) -> String {
 }
 
 fn cause_row(s: &mut String, side: &str, c: Cause, n: u64) {
-    let _ = writeln!(s, "    {side} {:<14} {:>10}  {}", c.name(), thousands(n), c.explain());
+    let _ = writeln!(
+        s,
+        "    {side} {:<14} {:>10}  {}",
+        c.name(),
+        thousands(n),
+        c.explain()
+    );
 }
 
 fn memory_rows(s: &mut String, m: &MemoryReport) {
-    row(s, "kernel memory / socket", format!("{} (slab, over {} sockets)", per(m.kernel_per_socket()), thousands(m.sockets)));
+    row(
+        s,
+        "kernel memory / socket",
+        format!(
+            "{} (slab, over {} sockets)",
+            per(m.kernel_per_socket()),
+            thousands(m.sockets)
+        ),
+    );
     if m.conns > 0 {
         if let Some(total) = m.slab_caches_total.or(m.meminfo_slab) {
-            row(s, "kernel memory / connection", bytes(total as f64 / m.conns as f64));
+            row(
+                s,
+                "kernel memory / connection",
+                bytes(total as f64 / m.conns as f64),
+            );
         }
         if let Some(d) = m.mem_available_drop {
-            row(s, "MemAvailable drop / conn", bytes(d as f64 / m.conns as f64));
+            row(
+                s,
+                "MemAvailable drop / conn",
+                bytes(d as f64 / m.conns as f64),
+            );
         }
     }
-    row(s, "user memory / connection", format!("{} RSS (workers' total change {})", per(m.user_per_conn()), bytes(m.rss as f64)));
+    row(
+        s,
+        "user memory / connection",
+        format!(
+            "{} RSS (workers' total change {})",
+            per(m.user_per_conn()),
+            bytes(m.rss as f64)
+        ),
+    );
     if let (Some(p), true) = (m.pss, m.conns > 0) {
-        row(s, "user memory / conn (PSS)", bytes(p as f64 / m.conns as f64));
+        row(
+            s,
+            "user memory / conn (PSS)",
+            bytes(p as f64 / m.conns as f64),
+        );
     }
     if let Some(e) = &m.slab_unreadable {
         row(s, "slab caches", format!("unreadable: {e}"));
@@ -319,7 +452,9 @@ mod tests {
 
     #[test]
     fn peak_rate_over_one_second_windows() {
-        let tl: Vec<Sample> = (0..=8).map(|i| sample(i as f64 * 0.25, [0, 10, 20, 30, 40, 100, 200, 300, 400][i])).collect();
+        let tl: Vec<Sample> = (0..=8)
+            .map(|i| sample(i as f64 * 0.25, [0, 10, 20, 30, 40, 100, 200, 300, 400][i]))
+            .collect();
         // From t=1.0 (40) to t=2.0 (400): 360/s.
         assert_eq!(peak_rate(&tl), Some(360.0));
         assert_eq!(peak_rate(&tl[..2]), None);
@@ -327,7 +462,9 @@ mod tests {
 
     #[test]
     fn rate_now_uses_the_last_second() {
-        let tl: Vec<Sample> = (0..=8).map(|i| sample(i as f64 * 0.25, i as u64 * 100)).collect();
+        let tl: Vec<Sample> = (0..=8)
+            .map(|i| sample(i as f64 * 0.25, i as u64 * 100))
+            .collect();
         assert_eq!(rate_now(&tl), 400.0);
     }
 }

@@ -15,7 +15,6 @@ use crate::wire::Spec;
 /// Descriptors a worker keeps for itself: pipes, epoll, listeners, std.
 pub const WORKER_FD_RESERVE: u64 = 64;
 
-
 /// The kernel facts a plan needs.
 #[derive(Debug, Clone)]
 pub struct Host {
@@ -39,7 +38,13 @@ impl Host {
         };
         let reserved = c1m_probe::sysctl::read(proc, "net.ipv4.ip_local_reserved_ports")
             .ok()
-            .and_then(|t| if t.is_empty() { Some(vec![]) } else { addr::parse_ports(&t).ok() })
+            .and_then(|t| {
+                if t.is_empty() {
+                    Some(vec![])
+                } else {
+                    addr::parse_ports(&t).ok()
+                }
+            })
             .unwrap_or_default();
         let in_range = reserved.iter().filter(|p| (lo..=hi).contains(p)).count() as u64;
         let somaxconn = c1m_probe::sysctl::read_numbers(proc, "net.core.somaxconn")
@@ -51,7 +56,10 @@ impl Host {
             .ok()
             .and_then(|v| v.first().copied())
             .unwrap_or(1 << 20);
-        let nofile_hard = c1m_sys::limits::nofile().hard.unwrap_or(nr_open).min(nr_open);
+        let nofile_hard = c1m_sys::limits::nofile()
+            .hard
+            .unwrap_or(nr_open)
+            .min(nr_open);
         Ok(Self {
             port_range: (lo, hi),
             local_ports: (hi - lo) as u64 + 1 - in_range,
@@ -110,8 +118,12 @@ pub fn plan_run(a: &RunArgs, host: &Host) -> anyhow::Result<Plan> {
     let sources = match (given_sources, a.topology) {
         (Some(s), _) => s,
         (None, Topology::ManyIps) => {
-            let per_source = budget * (given_dests.as_ref().map_or(1, Vec::len) * ports.len()) as u64;
-            addr::consecutive(Ipv4Addr::new(127, 0, 2, 1), a.conns.div_ceil(per_source).max(1) as usize)
+            let per_source =
+                budget * (given_dests.as_ref().map_or(1, Vec::len) * ports.len()) as u64;
+            addr::consecutive(
+                Ipv4Addr::new(127, 0, 2, 1),
+                a.conns.div_ceil(per_source).max(1) as usize,
+            )
         }
         (None, _) => vec![],
     };
@@ -119,7 +131,10 @@ pub fn plan_run(a: &RunArgs, host: &Host) -> anyhow::Result<Plan> {
         (Some(d), _) => d,
         (None, Topology::Spread) => {
             let eps = plan::loopback_endpoints(a.conns, sources.len() as u64, per_worker, budget);
-            addr::consecutive(Ipv4Addr::new(127, 0, 1, 1), eps.div_ceil(ports.len() as u64) as usize)
+            addr::consecutive(
+                Ipv4Addr::new(127, 0, 1, 1),
+                eps.div_ceil(ports.len() as u64) as usize,
+            )
         }
         (None, _) => vec![IpAddr::V4(lo)],
     };
@@ -177,7 +192,11 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let per_worker = host.worker_conns(a.fleet.worker_conns)?;
     let servers = server_specs(&plan, per_worker, host.somaxconn, &a.fleet);
     let clients = client_specs(&plan, &a.client, &a.fleet);
-    let out = crate::session::Session::new(plan, a.topology_name())?.drive(servers, clients, Some(a.hold))?;
+    let out = crate::session::Session::new(plan, a.topology_name(), a.fleet.json.clone())?.drive(
+        servers,
+        clients,
+        Some(a.hold),
+    )?;
     Ok(out)
 }
 
@@ -187,7 +206,9 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
     let per_worker = host.worker_conns(a.fleet.worker_conns)?;
     let mut eps = Vec::new();
     for l in &a.listen {
-        eps.extend(addr::parse_endpoints(l, IpAddr::V4(Ipv4Addr::UNSPECIFIED)).context("--listen")?);
+        eps.extend(
+            addr::parse_endpoints(l, IpAddr::V4(Ipv4Addr::UNSPECIFIED)).context("--listen")?,
+        );
     }
     if a.max_conns == 0 {
         bail!("--max-conns must be at least 1");
@@ -218,7 +239,7 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
         servers: vec![],
         warnings: vec![],
     };
-    crate::session::Session::new(plan, "serve")?.drive(specs, vec![], a.hold)
+    crate::session::Session::new(plan, "serve", a.fleet.json.clone())?.drive(specs, vec![], a.hold)
 }
 
 /// `c1m connect`.
@@ -243,7 +264,11 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     };
     let plan = plan::plan(&req)?;
     let clients = client_specs(&plan, &a.client, &a.fleet);
-    crate::session::Session::new(plan, "connect")?.drive(vec![], clients, a.hold)
+    crate::session::Session::new(plan, "connect", a.fleet.json.clone())?.drive(
+        vec![],
+        clients,
+        a.hold,
+    )
 }
 
 impl RunArgs {

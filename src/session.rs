@@ -2,6 +2,7 @@
 //! tear down; sampling all along and reporting at the end, however it ends.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -30,11 +31,13 @@ pub struct Session {
     end: Option<End>,
     interrupts: u32,
     dead: Vec<String>,
+    json: Option<PathBuf>,
 }
 
 impl Session {
-    pub fn new(plan: Plan, label: &'static str) -> anyhow::Result<Self> {
+    pub fn new(plan: Plan, label: &'static str, json: Option<PathBuf>) -> anyhow::Result<Self> {
         Ok(Self {
+            json,
             fleet: Fleet::new()?,
             plan,
             label,
@@ -112,7 +115,12 @@ impl Session {
             return;
         }
         self.last_log = Some(now);
-        let line = report::progress_line(phase, &self.plan, &self.timeline, ramp_start.duration_since(self.start));
+        let line = report::progress_line(
+            phase,
+            &self.plan,
+            &self.timeline,
+            ramp_start.duration_since(self.start),
+        );
         if self.tty {
             eprint!("\r\x1b[2K{line}");
         } else {
@@ -130,7 +138,10 @@ impl Session {
         for w in &self.plan.warnings {
             eprintln!("c1m: warning: {w}");
         }
-        eprintln!("{}", report::plan_line(self.label, &self.plan, servers.len(), clients.len()));
+        eprintln!(
+            "{}",
+            report::plan_line(self.label, &self.plan, servers.len(), clients.len())
+        );
         let has_clients = !clients.is_empty();
         for s in servers {
             self.fleet.spawn(Role::Server, s)?;
@@ -189,7 +200,12 @@ impl Session {
         if self.tty {
             eprintln!();
         }
-        self.finish(Some(baseline), held, verified, reached_at.map(|d| (d, reached)))
+        self.finish(
+            Some(baseline),
+            held,
+            verified,
+            reached_at.map(|d| (d, reached)),
+        )
     }
 
     /// Waits (briefly) until the servers hold what the clients hold.
@@ -229,20 +245,32 @@ impl Session {
         self.handle(ev);
         let teardown = teardown.elapsed();
         self.sample("teardown");
-        let workers_closed = self.fleet.workers.iter().filter(|w| w.life == Life::Closed).count();
+        let workers_closed = self
+            .fleet
+            .workers
+            .iter()
+            .filter(|w| w.life == Life::Closed)
+            .count();
         let workers = self.fleet.workers.len();
         let final_clients = self.fleet.totals(Role::Client);
         let final_servers = self.fleet.totals(Role::Server);
         self.fleet.kill_all();
         let memory = match (&baseline, &held) {
-            (Some(b), Some(h)) => Some(measure::memory_report(b, h, at_top.0.established.max(at_top.1.established), self.plan_sockets_per_conn())),
+            (Some(b), Some(h)) => Some(measure::memory_report(
+                b,
+                h,
+                at_top.0.established.max(at_top.1.established),
+                self.plan_sockets_per_conn(),
+            )),
             _ => None,
         };
         let out = Outcome {
             label: self.label,
             plan: self.plan.clone(),
             target: self.plan.conns,
-            reached: reached.map(|r| r.1).unwrap_or(at_top.0.established.max(at_top.1.established)),
+            reached: reached
+                .map(|r| r.1)
+                .unwrap_or(at_top.0.established.max(at_top.1.established)),
             time_to_reach: reached.map(|r| r.0),
             clients: final_clients,
             servers: final_servers,
@@ -258,6 +286,9 @@ impl Session {
             end: self.end.clone().unwrap_or(End::Completed),
         };
         println!("{}", report::summary(&out));
+        if let Some(path) = &self.json {
+            report::write_json(path, &out)?;
+        }
         Ok(report::exit_code(&out))
     }
 
@@ -266,7 +297,6 @@ impl Session {
         let has_clients = self.fleet.of(Role::Client).next().is_some();
         u64::from(has_servers) + u64::from(has_clients)
     }
-
 }
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);

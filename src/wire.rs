@@ -142,7 +142,10 @@ mod tests {
         let line = serde_json::to_string(&spec).unwrap();
         assert!(!line.contains('\n'));
         let back: ToWorker = serde_json::from_str(&line).unwrap();
-        assert!(matches!(back, ToWorker::Start(Spec::Client { count: 10, .. })));
+        assert!(matches!(
+            back,
+            ToWorker::Start(Spec::Client { count: 10, .. })
+        ));
     }
 
     #[test]

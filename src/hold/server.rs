@@ -50,7 +50,8 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
     let mut link = Link::new(&poller)?;
     let mut fds = Vec::with_capacity(listeners.len());
     for (i, addr) in listeners.iter().enumerate() {
-        let fd = socket::listen(*addr, *backlog, *reuse_port).map_err(|e| listen_error(*addr, e))?;
+        let fd =
+            socket::listen(*addr, *backlog, *reuse_port).map_err(|e| listen_error(*addr, e))?;
         poller.add(&fd, TOKEN_LISTENER + i as u64, poll::READ)?;
         fds.push(fd);
     }
@@ -146,7 +147,10 @@ impl Server {
                 Err(Errno::INTR) | Err(Errno::CONNABORTED) => continue,
                 Err(e) => {
                     self.stats.failed.add(Cause::of(e));
-                    if matches!(e, Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM) {
+                    if matches!(
+                        e,
+                        Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM
+                    ) {
                         self.pause(now);
                     }
                     return;

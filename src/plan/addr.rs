@@ -25,7 +25,9 @@ pub enum AddrError {
         count: u128,
         max: u64,
     },
-    #[error("{0:?} is not ADDRESS:PORTS (write e.g. 127.0.0.1:8090 or 127.0.0.1:8090-8119 or [::1]:80)")]
+    #[error(
+        "{0:?} is not ADDRESS:PORTS (write e.g. 127.0.0.1:8090 or 127.0.0.1:8090-8119 or [::1]:80)"
+    )]
     BadTarget(String),
     #[error("empty {0}")]
     Empty(&'static str),
@@ -207,7 +209,10 @@ mod tests {
     #[test]
     fn ports() {
         assert_eq!(parse_ports("8090").unwrap(), vec![8090]);
-        assert_eq!(parse_ports("8090-8092, 9000").unwrap(), vec![8090, 8091, 8092, 9000]);
+        assert_eq!(
+            parse_ports("8090-8092, 9000").unwrap(),
+            vec![8090, 8091, 8092, 9000]
+        );
         assert_eq!(parse_ports("8090-8119").unwrap().len(), 30);
         assert_eq!(
             parse_ports("8119-8090"),
@@ -229,11 +234,23 @@ mod tests {
         assert_eq!(parse_ips("127.0.2.7/32").unwrap(), vec![ip("127.0.2.7")]);
         assert_eq!(parse_ips("::1, 127.0.0.1").unwrap().len(), 2);
         assert_eq!(parse_ips("fd00::/126").unwrap().len(), 4);
-        assert!(matches!(parse_ips("127.0.0.9-127.0.0.1"), Err(AddrError::IpsUpsideDown(_))));
-        assert!(matches!(parse_ips("127.0.0.1-::1"), Err(AddrError::IpsUpsideDown(_))));
+        assert!(matches!(
+            parse_ips("127.0.0.9-127.0.0.1"),
+            Err(AddrError::IpsUpsideDown(_))
+        ));
+        assert!(matches!(
+            parse_ips("127.0.0.1-::1"),
+            Err(AddrError::IpsUpsideDown(_))
+        ));
         assert!(matches!(parse_ips("300.1.1.1"), Err(AddrError::BadIp(_))));
-        assert!(matches!(parse_ips("10.0.0.0/33"), Err(AddrError::BadCidr(_))));
-        assert!(matches!(parse_ips("10.0.0.0/8"), Err(AddrError::TooMany { .. })));
+        assert!(matches!(
+            parse_ips("10.0.0.0/33"),
+            Err(AddrError::BadCidr(_))
+        ));
+        assert!(matches!(
+            parse_ips("10.0.0.0/8"),
+            Err(AddrError::TooMany { .. })
+        ));
     }
 
     #[test]

@@ -182,7 +182,9 @@ pub fn plan(req: &Request) -> Result<Plan, PlanError> {
     let (capacity, why) = if req.bind == BindMode::Plain && !req.sources.is_empty() {
         (
             n_src * req.local_ports,
-            format!("{src_words} × {ports}, since a plain bind(ip, 0) takes a port for the source address whatever the destination"),
+            format!(
+                "{src_words} × {ports}, since a plain bind(ip, 0) takes a port for the source address whatever the destination"
+            ),
         )
     } else {
         (
@@ -316,7 +318,12 @@ fn assign_servers(loads: &[u64], cap: u64) -> Vec<ServerShare> {
 /// How many endpoints a loopback experiment wants so that `conns` spread
 /// over `servers` workers keep every family within `family_budget`: a
 /// multiple of the worker count, so each worker holds whole endpoints.
-pub fn loopback_endpoints(conns: u64, sources: u64, server_per_worker: u64, family_budget: u64) -> u64 {
+pub fn loopback_endpoints(
+    conns: u64,
+    sources: u64,
+    server_per_worker: u64,
+    family_budget: u64,
+) -> u64 {
     let workers = ceil_div(conns, server_per_worker);
     let per_worker = ceil_div(conns, workers);
     let per_endpoint_max = family_budget.max(1) * sources.max(1);

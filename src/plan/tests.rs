@@ -52,7 +52,10 @@ fn many_ports_from_one_ip_is_capped_by_the_port_range() {
         err.contains("1 source address (the kernel's choice) × 30 destinations × 28,232 local ports (32768-60999)"),
         "{err}"
     );
-    assert!(err.contains("ip_local_port_range=\"1024 65535\" (holds 1,935,360)"), "{err}");
+    assert!(
+        err.contains("ip_local_port_range=\"1024 65535\" (holds 1,935,360)"),
+        "{err}"
+    );
     // With the seed's wide port range it fits, but each family is over the budget.
     r.local_ports = 64_512;
     r.port_range = (1024, 65535);
@@ -62,7 +65,11 @@ fn many_ports_from_one_ip_is_capped_by_the_port_range() {
     assert_eq!(p.warnings.len(), 1);
     // 30 ports at 33,334 each: every port needs a reuseport group of two.
     assert_eq!(p.servers.len(), 60);
-    assert!(p.servers.iter().all(|s| s.reuse_port && s.endpoints.len() == 1));
+    assert!(
+        p.servers
+            .iter()
+            .all(|s| s.reuse_port && s.endpoints.len() == 1)
+    );
     assert_eq!(p.servers.iter().map(|s| s.expected).sum::<u64>(), 1_000_000);
 }
 
@@ -89,7 +96,11 @@ fn many_ips_share_one_port_through_a_reuseport_group() {
     assert!(p.per_family_max <= 14_116);
     // 1M over workers filled to 85% of 19,936.
     assert_eq!(p.servers.len(), 60);
-    assert!(p.servers.iter().all(|s| s.reuse_port && s.endpoints == vec![0]));
+    assert!(
+        p.servers
+            .iter()
+            .all(|s| s.reuse_port && s.endpoints == vec![0])
+    );
     assert_eq!(p.servers.iter().map(|s| s.expected).sum::<u64>(), 1_000_000);
     assert_eq!(p.clients.len(), 51);
 }
@@ -102,7 +113,11 @@ fn loopback_spread_gives_each_server_whole_endpoints() {
     r.endpoints = eps(n as usize, 8090);
     let p = plan(&r).unwrap();
     assert_eq!(p.servers.len(), 51);
-    assert!(p.servers.iter().all(|s| !s.reuse_port && s.endpoints.len() == 2));
+    assert!(
+        p.servers
+            .iter()
+            .all(|s| !s.reuse_port && s.endpoints.len() == 2)
+    );
     assert!(p.servers.iter().all(|s| s.expected <= 19_936));
     assert_eq!(p.servers.iter().map(|s| s.expected).sum::<u64>(), 1_000_000);
     assert!(p.per_family_max <= 14_116);

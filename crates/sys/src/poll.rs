@@ -35,6 +35,10 @@ impl Event {
         self.flags
             .intersects(Interest::HUP | Interest::RDHUP | Interest::ERR)
     }
+    /// The socket has a pending error (a failed connect, a reset).
+    pub fn is_error(&self) -> bool {
+        self.flags.intersects(Interest::ERR | Interest::HUP)
+    }
     /// Writable (a nonblocking connect has finished, one way or another).
     pub fn is_writable(&self) -> bool {
         self.flags.contains(Interest::OUT)

@@ -88,7 +88,10 @@ mod tests {
         make_worker(&mut cmd, 0);
         let out = cmd.output().unwrap();
         let child_pgid: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-        assert_ne!(child_pgid, rustix::process::getpgrp().as_raw_nonzero().get() as u32);
+        assert_ne!(
+            child_pgid,
+            rustix::process::getpgrp().as_raw_nonzero().get() as u32
+        );
     }
 
     #[test]

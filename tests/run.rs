@@ -1,0 +1,223 @@
+//! `c1m run` end to end, on loopback, through the multi-process path.
+
+mod util;
+
+use std::time::Duration;
+
+use util::*;
+
+/// The count c1m reports must equal the kernel's, taken by `ss` while c1m
+/// holds, and both ends must be there.
+fn run_and_check(topology: &str, port_args: &[&str], server_filter: &str, name: &str) {
+    let _g = heavy();
+    let json = report_path(name);
+    let mut args = vec![
+        "run",
+        "-n",
+        "100000",
+        "--worker-conns",
+        "5000",
+        "--hold",
+        "4s",
+        "--topology",
+        topology,
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    args.extend_from_slice(port_args);
+    let mut c = spawn(&args);
+    c.wait_line("hold", Duration::from_secs(120));
+    let server_side = ss_established(&format!("( {server_filter} )"));
+    let workers = children(c.pid());
+    let (code, out, err) = c.finish(Duration::from_secs(120));
+    assert_eq!(code, Some(0), "stdout:\n{out}\nstderr:\n{}", err.join("\n"));
+    assert_eq!(
+        server_side, 100_000,
+        "ss saw {server_side} server-side sockets"
+    );
+    // 100k over 5,000 per worker: at least 20 client and 20 server processes.
+    assert!(workers.len() >= 40, "only {} workers", workers.len());
+    let r = read_json(&json);
+    assert_eq!(r["schema"], "c1m.report/1");
+    assert_eq!(r["reached"], 100_000);
+    assert_eq!(
+        r["verified"]["Ok"]["server_side"], 100_000,
+        "{}",
+        r["verified"]
+    );
+    assert_eq!(r["verified"]["Ok"]["client_side"], 100_000);
+    assert_eq!(r["servers_at_top"]["established"], 100_000);
+    assert_eq!(r["workers_closed"], r["workers"]);
+    assert_eq!(r["end"], "completed");
+    assert!(
+        out.contains("reached                      100,000 (100.0%)"),
+        "{out}"
+    );
+    assert!(
+        all_gone(&workers, Duration::from_secs(5)),
+        "workers left behind"
+    );
+}
+
+#[test]
+fn spread_100k_over_many_processes() {
+    run_and_check("spread", &["--ports", "8190"], "sport = :8190", "spread");
+}
+
+#[test]
+fn many_ips_100k_to_one_server_port() {
+    run_and_check(
+        "many-ips",
+        &["--ports", "8290"],
+        "sport = :8290",
+        "many-ips",
+    );
+    let r = read_json(&report_path("many-ips"));
+    let sources = r["plan"]["sources"].as_array().unwrap().len();
+    assert!(sources >= 8, "{sources} sources");
+    assert_eq!(r["plan"]["endpoints"].as_array().unwrap().len(), 1);
+    assert_eq!(r["plan"]["bind"], "no-port");
+}
+
+#[test]
+fn many_ports_100k_from_one_client_ip() {
+    run_and_check(
+        "many-ports",
+        &["--ports", "8300-8329"],
+        "sport >= :8300 and sport <= :8329",
+        "many-ports",
+    );
+    let r = read_json(&report_path("many-ports"));
+    assert!(r["plan"]["sources"].as_array().unwrap().is_empty());
+    assert_eq!(r["plan"]["endpoints"].as_array().unwrap().len(), 30);
+}
+
+fn local_ports() -> u64 {
+    let r = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let v: Vec<u64> = r.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    v[1] - v[0] + 1
+}
+
+#[test]
+fn an_impossible_plan_is_refused_with_the_arithmetic() {
+    let n = 30 * local_ports() + 1;
+    let out = run(&["run", "--topology", "many-ports", "-n", &n.to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("do not fit"), "{err}");
+    assert!(err.contains("30 destinations"), "{err}");
+    assert!(err.contains("ip_local_port_range"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(text(&out.stdout).is_empty());
+}
+
+#[test]
+fn bad_input_is_refused_before_anything_starts() {
+    for (args, needle) in [
+        (&["run", "-n", "0"][..], "at least 1"),
+        (&["run", "--ports", "9000-8000"], "upside down"),
+        (&["run", "--dests", "300.1.1.1"], "not an IP address"),
+        (&["run", "--sources", "127.0.0.9-127.0.0.1"], "upside down"),
+        (
+            &["run", "--worker-conns", "99999999"],
+            "more than one process may hold",
+        ),
+        (&["run", "--hold", "soon"], "not a duration"),
+        (&["connect", "nowhere"], "not ADDRESS:PORTS"),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn ctrl_c_mid_ramp_leaves_a_complete_report_and_no_processes() {
+    let _g = heavy();
+    let json = report_path("interrupted");
+    let mut c = spawn(&[
+        "run",
+        "-n",
+        "100000",
+        "--rate",
+        "10000",
+        "--worker-conns",
+        "5000",
+        "--ports",
+        "8390",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    c.wait_line("ramp", Duration::from_secs(60));
+    let workers = children(c.pid());
+    assert!(workers.len() >= 40);
+    c1m_kill(c.pid(), "INT");
+    let (code, out, err) = c.finish(Duration::from_secs(120));
+    assert_eq!(code, Some(130), "{out}\n{}", err.join("\n"));
+    assert!(out.contains("interrupted by SIGINT"), "{out}");
+    assert!(out.contains("c1m spread summary"), "{out}");
+    let r = read_json(&json);
+    let reached = r["reached"].as_u64().unwrap();
+    assert!(reached > 0 && reached < 100_000, "{reached}");
+    assert_eq!(
+        r["workers_closed"], r["workers"],
+        "every worker closed in order"
+    );
+    assert!(
+        all_gone(&workers, Duration::from_secs(5)),
+        "workers left behind"
+    );
+    assert_eq!(ss_established("( sport = :8390 or dport = :8390 )"), 0);
+}
+
+#[test]
+fn a_killed_worker_is_reported_and_everything_stops() {
+    let _g = heavy();
+    let json = report_path("killed");
+    let mut c = spawn(&[
+        "run",
+        "-n",
+        "20000",
+        "--worker-conns",
+        "5000",
+        "--hold",
+        "60s",
+        "--ports",
+        "8490",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    c.wait_line("hold", Duration::from_secs(60));
+    let workers = children(c.pid());
+    // The first worker started is a server.
+    let victim = *workers.iter().min().unwrap();
+    c1m_kill(victim, "KILL");
+    let (code, out, err) = c.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(1), "{out}\n{}", err.join("\n"));
+    assert!(
+        out.contains(&format!("(pid {victim}) was killed by SIGKILL (9)")),
+        "{out}"
+    );
+    let r = read_json(&json);
+    assert!(
+        r["end"]["worker-died"]
+            .as_str()
+            .unwrap()
+            .contains("SIGKILL")
+    );
+    assert_eq!(r["dead"].as_array().unwrap().len(), 1);
+    assert!(
+        all_gone(&workers, Duration::from_secs(5)),
+        "workers left behind"
+    );
+}
+
+fn c1m_kill(pid: u32, sig: &str) {
+    let st = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
