@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use c1m_probe::diag::{DiagQuery, StateSet, TcpDiag, TcpState};
+use c1m_probe::diag::{DiagQuery, PortMatch, StateSet, TcpDiag, TcpState};
 use c1m_probe::meminfo::Meminfo;
 use c1m_probe::slabinfo::{self, CacheDelta, SlabInfo};
 use c1m_probe::sockstat::{self, Sockstat};
@@ -70,19 +70,58 @@ pub struct Snapshot {
     /// `/proc/slabinfo`, or why it could not be read (it needs root).
     pub slabinfo: Result<SlabInfo, String>,
     pub sockstat: Option<Sockstat>,
+    /// The server workers' and the client workers' memory.
+    pub servers: ProcMem,
+    pub clients: ProcMem,
+}
+
+/// The summed memory of a group of processes, bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcMem {
     pub rss: u64,
     pub pss: Option<u64>,
 }
 
+impl ProcMem {
+    fn take(pids: &[u32]) -> Self {
+        Self {
+            rss: rss(pids),
+            pss: pss(pids),
+        }
+    }
+}
+
 impl Snapshot {
     /// Takes every reading, the workers' memory among them.
-    pub fn take(pids: &[u32]) -> Self {
+    pub fn take(server_pids: &[u32], client_pids: &[u32]) -> Self {
         Self {
             meminfo: meminfo(),
             slabinfo: slabinfo::read(proc()).map_err(|e| e.to_string()),
             sockstat: sockstat::read(proc()).ok(),
-            rss: rss(pids),
-            pss: pss(pids),
+            servers: ProcMem::take(server_pids),
+            clients: ProcMem::take(client_pids),
+        }
+    }
+}
+
+/// How a group of workers' memory changed over a number of connections.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct UserMem {
+    /// Summed RSS change, bytes.
+    pub rss: i64,
+    /// Summed PSS change, bytes, where smaps_rollup was readable.
+    pub pss: Option<i64>,
+    /// RSS change per connection held, bytes.
+    pub rss_per_conn: Option<f64>,
+}
+
+impl UserMem {
+    fn between(base: &ProcMem, top: &ProcMem, conns: u64) -> Self {
+        let rss = top.rss as i64 - base.rss as i64;
+        Self {
+            rss,
+            pss: delta(top.pss, base.pss),
+            rss_per_conn: (conns > 0).then(|| rss as f64 / conns as f64),
         }
     }
 }
@@ -106,9 +145,9 @@ pub struct MemoryReport {
     pub mem_available_drop: Option<i64>,
     /// `tcp_mem` pages in use at the top (sockstat `TCP: mem`).
     pub tcp_mem_pages: Option<u64>,
-    /// The workers' summed RSS and PSS changes, bytes.
-    pub rss: i64,
-    pub pss: Option<i64>,
+    /// The server workers' and the client workers' memory changes.
+    pub servers: UserMem,
+    pub clients: UserMem,
 }
 
 /// Caches that grow only because something reads /proc/*/fd of every
@@ -128,11 +167,6 @@ impl MemoryReport {
             .map(|c| c.bytes)
             .sum();
         (self.sockets > 0).then(|| (total - scan) as f64 / self.sockets as f64)
-    }
-
-    /// User memory (RSS) per connection.
-    pub fn user_per_conn(&self) -> Option<f64> {
-        (self.conns > 0).then(|| self.rss as f64 / self.conns as f64)
     }
 }
 
@@ -176,8 +210,8 @@ pub fn memory_report(
             m(top, Meminfo::mem_available),
         ),
         tcp_mem_pages: top.sockstat.as_ref().and_then(|s| s.get("TCP", "mem")),
-        rss: top.rss as i64 - base.rss as i64,
-        pss: delta(top.pss, base.pss),
+        servers: UserMem::between(&base.servers, &top.servers, conns),
+        clients: UserMem::between(&base.clients, &top.clients, conns),
     }
 }
 
@@ -199,13 +233,21 @@ pub fn count_established(plan: &Plan) -> anyhow::Result<Verified> {
     let ports = plan.endpoints.iter().map(|e| e.port());
     let (lo, hi) = ports.fold((u16::MAX, 0), |(lo, hi), p| (lo.min(p), hi.max(p)));
     let started = Instant::now();
-    let mut diag = TcpDiag::new()?;
+    // One dump of every established socket with a server port at either
+    // end, counted by local port: those on a server port are the servers'
+    // ends, the rest the clients'.
     let mut q = DiagQuery::new(StateSet::only(TcpState::Established));
     q.local_ports = Some(lo..=hi);
-    let server_side = diag.count(&q)?.get(TcpState::Established);
-    q.local_ports = None;
     q.remote_ports = Some(lo..=hi);
-    let client_side = diag.count(&q)?.get(TcpState::Established);
+    q.port_match = PortMatch::Any;
+    q.per_local_port = true;
+    let counts = TcpDiag::new()?.count(&q)?;
+    let total = counts.get(TcpState::Established);
+    let server_side: u64 = counts
+        .by_local_port()
+        .map(|m| m.range(lo..=hi).map(|(_, n)| n).sum())
+        .unwrap_or(0);
+    let client_side = total - server_side;
     Ok(Verified {
         server_side,
         client_side,

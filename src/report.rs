@@ -368,21 +368,18 @@ fn memory_rows(s: &mut String, m: &MemoryReport) {
             );
         }
     }
-    row(
-        s,
-        "user memory / connection",
-        format!(
-            "{} RSS (workers' total change {})",
-            per(m.user_per_conn()),
-            bytes(m.rss as f64)
-        ),
-    );
-    if let (Some(p), true) = (m.pss, m.conns > 0) {
-        row(
-            s,
-            "user memory / conn (PSS)",
-            bytes(p as f64 / m.conns as f64),
-        );
+    for (side, u) in [("servers", &m.servers), ("clients", &m.clients)] {
+        if let Some(p) = u.rss_per_conn.filter(|_| u.rss != 0 || u.pss.is_some()) {
+            let pss = match u.pss {
+                Some(pss) if m.conns > 0 => format!(", PSS {}", bytes(pss as f64 / m.conns as f64)),
+                _ => String::new(),
+            };
+            row(
+                s,
+                &format!("user memory / conn, {side}"),
+                format!("{} RSS{pss} (total change {})", bytes(p), bytes(u.rss as f64)),
+            );
+        }
     }
     if let Some(e) = &m.slab_unreadable {
         row(s, "slab caches", format!("unreadable: {e}"));

@@ -87,6 +87,11 @@ impl Session {
         Ok(true)
     }
 
+    fn snapshot(&self) -> Snapshot {
+        let pids = |role| self.fleet.of(role).map(|w| w.pid).collect::<Vec<_>>();
+        Snapshot::take(&pids(Role::Server), &pids(Role::Client))
+    }
+
     fn client_side(&self) -> Stats {
         self.fleet.totals(Role::Client)
     }
@@ -156,7 +161,7 @@ impl Session {
         if !ok {
             return self.finish(None, None, None, None);
         }
-        let baseline = Snapshot::take(&self.fleet.pids());
+        let baseline = self.snapshot();
         // Ramp.
         let ramp_start = Instant::now();
         self.fleet.tell(Role::Client, &ToWorker::Go);
@@ -180,7 +185,7 @@ impl Session {
             // Let servers accept what the clients already see established.
             self.settle(Duration::from_secs(10))?;
             verified = Some(measure::count_established(&self.plan));
-            held = Some(Snapshot::take(&self.fleet.pids()));
+            held = Some(self.snapshot());
         }
         let reached = if has_clients {
             self.client_side().established

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test of c1m, installing first what the tests use that a fresh
+# machine may lack. The one test command: README and .ci/run call this.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need=()
+command -v ss >/dev/null || need+=(iproute2)
+if ((${#need[@]})); then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "test.sh: the tests need ${need[*]}; install them (apt-get install ${need[*]})" >&2
+        exit 2
+    fi
+    apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# Release mode: the end-to-end tests hold 100,000 connections through
+# real worker processes, and a debug build would only make them slower.
+exec cargo test --workspace --release "$@"
