@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 cargo build --release -q
 bin=target/release/c1m
 out=$(mktemp -d)
+# The yardstick: a minimal C epoll holder with the same set-up.
+gcc -O2 -o "$out/holder" bench/ref/holder.c
+per_worker=$(($(ulimit -Hn) - 64))
 sizes=("$@")
 ((${#sizes[@]})) || sizes=(200000 1000000)
 
@@ -26,13 +29,17 @@ for n in "${sizes[@]}"; do
     end=$(date +%s.%N)
     echo "$ss $(echo "$end - $start" | bc)" >"$out/ss-$n.txt"
     wait "$pid"
+    endpoints=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['plan']['endpoints']))" "$out/run-$n.json")
+    sleep 5 # let the kernel finish freeing the last run's sockets
+    "$out/holder" "$n" "$per_worker" "$endpoints" 8890 >"$out/ref-$n.txt"
+    sleep 5
 done
 
 python3 - "$out" "${sizes[@]}" <<'PY'
 import json, sys
 out, sizes = sys.argv[1], sys.argv[2:]
-print("| target | reached | time to reach | avg rate | peak 1 s rate | c1m netlink count (ms) | ss count (s) | kernel slab / socket | user RSS / conn, servers | user RSS / conn, clients | teardown |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+print("| target | reached | time to reach | C holder, same set-up | avg rate | peak 1 s rate | c1m netlink count (ms) | ss count (s) | kernel slab / socket | user RSS / conn, servers | user RSS / conn, clients | teardown |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for n in sizes:
     r = json.load(open(f"{out}/run-{n}.json"))
     ss, ss_s = open(f"{out}/ss-{n}.txt").read().split()
@@ -46,7 +53,8 @@ for n in sizes:
                 peak = max(peak, (s["established"] - p["established"]) / (s["t"] - p["t"]))
     total = m["slab_caches_total"] - sum(c["bytes"] for c in m["slab_caches"] if c["name"] == "proc_inode_cache")
     t = r["time_to_reach"]
-    print(f"| {int(n):,} | {r['reached']:,} | {t:.1f} s | {r['reached']/t:,.0f}/s | {peak:,.0f}/s "
+    ref = open(f"{out}/ref-{n}.txt").read().split()[3]
+    print(f"| {int(n):,} | {r['reached']:,} | {t:.1f} s | {float(ref):.1f} s | {r['reached']/t:,.0f}/s | {peak:,.0f}/s "
           f"| {v['server_side'] + v['client_side']:,} ({v['took']*1000:.0f}) | {int(ss):,} ({float(ss_s):.1f}) "
           f"| {total / m['sockets']:,.0f} B | {m['servers']['rss_per_conn']:.1f} B | {m['clients']['rss_per_conn']:.1f} B "
           f"| {r['teardown']:.1f} s |")

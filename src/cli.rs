@@ -29,6 +29,12 @@ pub enum Cmd {
     Serve(ServeArgs),
     /// Open and hold connections to c1m or any server.
     Connect(ConnectArgs),
+    /// Read every limit on connections, name the one that binds first for
+    /// a target, and the exact fix.
+    Doctor(c1m_limits::cli::DoctorArgs),
+    /// Compute the settings for a target, show them, apply them safely
+    /// (--apply), and put everything back (--revert).
+    Tune(c1m_limits::cli::TuneArgs),
     /// Internal: one worker process, started by c1m itself.
     #[command(hide = true)]
     Worker,
@@ -85,10 +91,10 @@ pub struct FleetOpts {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// Connections to open and hold (the most this machine can hold, if
-    /// less, with the limit that binds named).
-    #[arg(short = 'n', long = "conns", default_value_t = 1_000_000)]
-    pub conns: u64,
+    /// Connections to open and hold [default: 1,000,000, or the most this
+    /// machine can hold if less, with the limit that binds named].
+    #[arg(short = 'n', long = "conns", value_parser = c1m_limits::num::parse_count)]
+    pub conns: Option<u64>,
     /// Which set-up of the classic experiment to reproduce.
     #[arg(long, value_enum, default_value_t = Topology::Spread)]
     pub topology: Topology,
@@ -118,7 +124,7 @@ pub struct ServeArgs {
     #[arg(long, required = true, num_args = 1..)]
     pub listen: Vec<String>,
     /// Connections to hold at most; more are accepted and reset at once.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value = "100000", value_parser = c1m_limits::num::parse_count)]
     pub max_conns: u64,
     /// Stop after this long (default: until Ctrl-C).
     #[arg(long, value_parser = duration)]
@@ -136,7 +142,7 @@ pub struct ConnectArgs {
     #[arg(required = true, num_args = 1..)]
     pub targets: Vec<String>,
     /// Connections to open and hold.
-    #[arg(short = 'n', long = "conns", default_value_t = 10_000)]
+    #[arg(short = 'n', long = "conns", default_value = "10000", value_parser = c1m_limits::num::parse_count)]
     pub conns: u64,
     /// Client source addresses: list, range or CIDR (default: the kernel
     /// picks).
@@ -174,6 +180,8 @@ pub fn main() -> ExitCode {
         Some(Cmd::Run(a)) => crate::run::run(&a),
         Some(Cmd::Serve(a)) => crate::run::serve(&a),
         Some(Cmd::Connect(a)) => crate::run::connect(&a),
+        Some(Cmd::Doctor(a)) => c1m_limits::cli::doctor(&a),
+        Some(Cmd::Tune(a)) => c1m_limits::cli::tune(&a),
         Some(Cmd::Worker) => crate::hold::main().map(|()| ExitCode::SUCCESS),
     };
     match result {
@@ -213,7 +221,7 @@ mod tests {
     #[test]
     fn defaults() {
         let a = RunArgs::parse_default();
-        assert_eq!(a.conns, 1_000_000);
+        assert_eq!(a.conns, None);
         assert_eq!(a.topology, Topology::Spread);
         assert_eq!(a.hold, Duration::from_secs(5));
         Cli::command_for_tests();

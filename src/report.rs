@@ -120,9 +120,10 @@ pub fn exit_code(o: &Outcome) -> ExitCode {
     }
 }
 
-/// Bytes in a short human unit: `3.9 KB`, `1.2 GB` (powers of 1024).
+/// Bytes in a short binary unit: `3.9 KiB`, `1.2 GiB`; signed and
+/// fractional, for deltas and per-connection figures.
 pub fn bytes(n: f64) -> String {
-    let units = ["B", "KB", "MB", "GB", "TB"];
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n.abs();
     let mut u = 0;
     while v >= 1024.0 && u < units.len() - 1 {
@@ -377,7 +378,11 @@ fn memory_rows(s: &mut String, m: &MemoryReport) {
             row(
                 s,
                 &format!("user memory / conn, {side}"),
-                format!("{} RSS{pss} (total change {})", bytes(p), bytes(u.rss as f64)),
+                format!(
+                    "{} RSS{pss} (total change {})",
+                    bytes(p),
+                    bytes(u.rss as f64)
+                ),
             );
         }
     }
@@ -442,9 +447,9 @@ mod tests {
     #[test]
     fn byte_units() {
         assert_eq!(bytes(0.0), "0 B");
-        assert_eq!(bytes(3993.6), "3.9 KB");
-        assert_eq!(bytes(-2048.0), "-2.0 KB");
-        assert_eq!(bytes(3.2 * 1024.0 * 1024.0 * 1024.0), "3.2 GB");
+        assert_eq!(bytes(3993.6), "3.9 KiB");
+        assert_eq!(bytes(-2048.0), "-2.0 KiB");
+        assert_eq!(bytes(3.2 * 1024.0 * 1024.0 * 1024.0), "3.2 GiB");
     }
 
     #[test]

@@ -11,9 +11,10 @@ use anyhow::{Context, bail};
 use crate::cli::{ClientOpts, ConnectArgs, FleetOpts, RunArgs, ServeArgs, Topology};
 use crate::plan::{self, Plan, Request, addr, thousands};
 use crate::wire::Spec;
+use c1m_limits::{Role as LimitRole, Roots, Target, WORKER_FD_RESERVE};
 
-/// Descriptors a worker keeps for itself: pipes, epoll, listeners, std.
-pub const WORKER_FD_RESERVE: u64 = 64;
+/// `c1m run`'s target when none is given: the classic experiment.
+pub const DEFAULT_CONNS: u64 = 1_000_000;
 
 /// The kernel facts a plan needs.
 #[derive(Debug, Clone)]
@@ -103,8 +104,35 @@ fn endpoints(dests: &[IpAddr], ports: &[u16]) -> Vec<SocketAddr> {
         .collect()
 }
 
+/// Checks the machine's limits for `conns` the way `c1m doctor` does.
+/// A target given on the command line that does not fit is refused with
+/// the doctor's verdict; the default target is capped to what fits.
+/// (The 4-tuple space is the planner's to check: it knows the addresses.)
+fn preflight(conns: Option<u64>, default: u64, role: LimitRole) -> anyhow::Result<u64> {
+    let n = conns.unwrap_or(default);
+    let target = Target::new(n, role);
+    let verdict = c1m_limits::preflight(&Roots::system(), &target);
+    if verdict.ok() {
+        eprintln!("c1m doctor: {}", verdict.line());
+        return Ok(n);
+    }
+    match conns {
+        Some(_) => bail!("{}", verdict.line()),
+        None => {
+            eprintln!("c1m doctor: {}", verdict.line());
+            let capped = verdict.capped();
+            eprintln!(
+                "c1m: running {} instead of {}",
+                thousands(capped),
+                thousands(n)
+            );
+            Ok(capped)
+        }
+    }
+}
+
 /// Plans `c1m run`: the topology's addresses, unless given.
-pub fn plan_run(a: &RunArgs, host: &Host) -> anyhow::Result<Plan> {
+pub fn plan_run(a: &RunArgs, conns: u64, host: &Host) -> anyhow::Result<Plan> {
     let per_worker = host.worker_conns(a.fleet.worker_conns)?;
     let budget = plan::default_family_budget(host.local_ports);
     let ports = match (&a.ports, a.topology) {
@@ -122,7 +150,7 @@ pub fn plan_run(a: &RunArgs, host: &Host) -> anyhow::Result<Plan> {
                 budget * (given_dests.as_ref().map_or(1, Vec::len) * ports.len()) as u64;
             addr::consecutive(
                 Ipv4Addr::new(127, 0, 2, 1),
-                a.conns.div_ceil(per_source).max(1) as usize,
+                conns.div_ceil(per_source).max(1) as usize,
             )
         }
         (None, _) => vec![],
@@ -130,7 +158,7 @@ pub fn plan_run(a: &RunArgs, host: &Host) -> anyhow::Result<Plan> {
     let dests = match (given_dests, a.topology) {
         (Some(d), _) => d,
         (None, Topology::Spread) => {
-            let eps = plan::loopback_endpoints(a.conns, sources.len() as u64, per_worker, budget);
+            let eps = plan::loopback_endpoints(conns, sources.len() as u64, per_worker, budget);
             addr::consecutive(
                 Ipv4Addr::new(127, 0, 1, 1),
                 eps.div_ceil(ports.len() as u64) as usize,
@@ -139,7 +167,7 @@ pub fn plan_run(a: &RunArgs, host: &Host) -> anyhow::Result<Plan> {
         (None, _) => vec![IpAddr::V4(lo)],
     };
     let req = Request {
-        conns: a.conns,
+        conns,
         sources,
         bind: a.client.bind_mode,
         endpoints: endpoints(&dests, &ports),
@@ -188,7 +216,11 @@ fn client_specs(plan: &Plan, c: &ClientOpts, fleet: &FleetOpts) -> Vec<Spec> {
 /// `c1m run`.
 pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let host = Host::read()?;
-    let plan = plan_run(a, &host)?;
+    if a.conns == Some(0) {
+        bail!("-n must be at least 1");
+    }
+    let conns = preflight(a.conns, DEFAULT_CONNS, LimitRole::Both)?;
+    let plan = plan_run(a, conns, &host)?;
     let per_worker = host.worker_conns(a.fleet.worker_conns)?;
     let servers = server_specs(&plan, per_worker, host.somaxconn, &a.fleet);
     let clients = client_specs(&plan, &a.client, &a.fleet);
@@ -213,6 +245,7 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
     if a.max_conns == 0 {
         bail!("--max-conns must be at least 1");
     }
+    preflight(Some(a.max_conns), a.max_conns, LimitRole::Server)?;
     let workers = a.max_conns.div_ceil(per_worker);
     let per = a.max_conns.div_ceil(workers);
     let backlog = a.backlog.unwrap_or(host.somaxconn);
@@ -251,8 +284,12 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         eps.extend(addr::parse_endpoints(t, IpAddr::V4(Ipv4Addr::LOCALHOST)).context("target")?);
     }
     let sources = parse_ips("sources", &a.sources)?.unwrap_or_default();
+    if a.conns == 0 {
+        bail!("-n must be at least 1");
+    }
+    let conns = preflight(Some(a.conns), a.conns, LimitRole::Client)?;
     let req = Request {
-        conns: a.conns,
+        conns,
         sources,
         bind: a.client.bind_mode,
         endpoints: eps,

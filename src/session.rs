@@ -166,7 +166,7 @@ impl Session {
         let ramp_start = Instant::now();
         self.fleet.tell(Role::Client, &ToWorker::Go);
         let mut reached_at = None;
-        while has_clients {
+        while has_clients && self.end.is_none() {
             let ev = self.fleet.poll(SAMPLE_EVERY)?;
             if self.handle(ev) {
                 break;
@@ -291,6 +291,9 @@ impl Session {
             end: self.end.clone().unwrap_or(End::Completed),
         };
         println!("{}", report::summary(&out));
+        if let Some(m) = &out.memory {
+            remember_cost(m);
+        }
         if let Some(path) = &self.json {
             report::write_json(path, &out)?;
         }
@@ -306,3 +309,29 @@ impl Session {
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Sockets a run must have held for its per-socket cost to be remembered.
+const CALIBRATION_MIN_SOCKETS: u64 = 10_000;
+
+/// Records the measured kernel cost per socket for `c1m doctor`'s memory
+/// estimate. Best effort: a state directory that cannot be written (not
+/// root) only means the doctor keeps its default estimate.
+fn remember_cost(m: &measure::MemoryReport) {
+    let Some(per) = m.kernel_per_socket() else {
+        return;
+    };
+    if m.sockets < CALIBRATION_MIN_SOCKETS || per <= 0.0 {
+        return;
+    }
+    let cal = c1m_limits::calibration::Calibration {
+        kernel_bytes_per_socket: per,
+        sockets: m.sockets,
+        kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
+        measured_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    let _ = cal.store(&c1m_limits::calibration::default_path());
+}

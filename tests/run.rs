@@ -104,11 +104,24 @@ fn an_impossible_plan_is_refused_with_the_arithmetic() {
     let out = run(&["run", "--topology", "many-ports", "-n", &n.to_string()]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.contains("do not fit"), "{err}");
-    assert!(err.contains("30 destinations"), "{err}");
-    assert!(err.contains("ip_local_port_range"), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    // The doctor's line, then the one-line refusal.
+    let last = err.lines().last().unwrap();
+    assert!(last.starts_with("c1m: "), "{err}");
+    assert!(last.contains("do not fit"), "{err}");
+    assert!(last.contains("30 destinations"), "{err}");
+    assert!(last.contains("ip_local_port_range"), "{err}");
+    assert!(err.lines().count() <= 2, "{err}");
     assert!(text(&out.stdout).is_empty());
+}
+
+#[test]
+fn a_target_beyond_the_machine_is_refused_with_the_doctors_verdict() {
+    let out = run(&["run", "-n", "100000000"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    let last = err.lines().last().unwrap();
+    assert!(last.contains("100,000,000 connections: capped at"), "{err}");
+    assert!(last.contains("fix:"), "{err}");
 }
 
 #[test]

@@ -85,14 +85,19 @@ mod tests {
     #[test]
     fn slow_rates_still_start() {
         let mut r = Ramp::new(Some(0.5), ms(0));
-        assert_eq!(r.take(ms(0), 10), 0);
+        // The first connection goes at once, the next two seconds later.
+        assert_eq!(r.take(ms(0), 10), 1);
         assert_eq!(r.wait(), ms(2000));
+        assert_eq!(r.take(ms(1999), 10), 0);
         assert_eq!(r.take(ms(2000), 10), 1);
     }
 
     #[test]
     fn time_going_backwards_is_harmless() {
         let mut r = Ramp::new(Some(100.0), ms(1000));
+        assert_eq!(r.take(ms(0), 10), 1);
+        // An earlier time adds nothing.
         assert_eq!(r.take(ms(0), 10), 0);
+        assert_eq!(r.take(ms(500), 10), 0);
     }
 }

@@ -16,8 +16,13 @@ pub fn heavy() -> MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The c1m binary, with its state directory (the calibration a run
+/// records) kept out of the machine's.
 pub fn c1m() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_c1m"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_c1m"));
+    let state = std::env::temp_dir().join(format!("c1m-tests-{}-state", std::process::id()));
+    cmd.env("C1M_STATE_DIR", state);
+    cmd
 }
 
 /// Runs c1m to completion.

@@ -93,7 +93,10 @@ impl Calibration {
         };
         let doc: Document = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
         if doc.schema != SCHEMA {
-            return Err(invalid(format!("schema {:?}, expected {SCHEMA:?}", doc.schema)));
+            return Err(invalid(format!(
+                "schema {:?}, expected {SCHEMA:?}",
+                doc.schema
+            )));
         }
         let c = doc.calibration;
         c.validate().map_err(invalid)?;
@@ -103,29 +106,35 @@ impl Calibration {
     /// Writes the calibration atomically (temporary file, then rename),
     /// creating the directory if needed.
     pub fn store(&self, path: &Path) -> Result<(), CalibrationError> {
-        self.validate().map_err(|reason| CalibrationError::Invalid {
-            path: path.into(),
-            reason,
-        })?;
+        self.validate()
+            .map_err(|reason| CalibrationError::Invalid {
+                path: path.into(),
+                reason,
+            })?;
         let doc = Document {
             schema: SCHEMA.into(),
             calibration: self.clone(),
         };
-        let mut text = serde_json::to_string_pretty(&doc).map_err(|e| CalibrationError::Invalid {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
+        let mut text =
+            serde_json::to_string_pretty(&doc).map_err(|e| CalibrationError::Invalid {
+                path: path.into(),
+                reason: e.to_string(),
+            })?;
         text.push('\n');
-        crate::apply::write_atomically(path, text.as_bytes()).map_err(|source| CalibrationError::Io {
-            path: path.into(),
-            source,
+        crate::apply::write_atomically(path, text.as_bytes()).map_err(|source| {
+            CalibrationError::Io {
+                path: path.into(),
+                source,
+            }
         })
     }
 
     fn validate(&self) -> Result<(), String> {
         let b = self.kernel_bytes_per_socket;
         if !(b.is_finite() && b > 0.0 && b < 1024.0 * 1024.0) {
-            return Err(format!("kernel_bytes_per_socket {b} is not between 0 and 1 MiB"));
+            return Err(format!(
+                "kernel_bytes_per_socket {b} is not between 0 and 1 MiB"
+            ));
         }
         if self.sockets == 0 {
             return Err("measured over 0 sockets".into());

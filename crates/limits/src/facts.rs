@@ -168,6 +168,8 @@ pub struct Facts {
     pub sysctl_files: Vec<SysctlFile>,
     /// systemd's `DefaultLimitNOFILE`.
     pub systemd: Systemd,
+    /// The name of PID 1 (`<proc>/1/comm`): `systemd` when systemd boots the box.
+    pub init: Reading<String>,
     /// `net.ipv4.ip_local_port_range`.
     pub port_range: Reading<(u64, u64)>,
     /// `net.ipv4.ip_local_reserved_ports`.
@@ -213,7 +215,11 @@ fn read_with<T>(path: &Path, parse: impl FnOnce(&str) -> Result<T, String>) -> R
     Reading::at(path, text(path).and_then(|t| parse(&t)))
 }
 
-fn sysctl_with<T>(proc_root: &Path, name: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Reading<T> {
+fn sysctl_with<T>(
+    proc_root: &Path,
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Reading<T> {
     read_with(&sysctl::path(proc_root, name), parse)
 }
 
@@ -231,6 +237,23 @@ fn conf_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
         .collect();
     files.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
     Ok(files)
+}
+
+/// The page size from the first `KernelPageSize` line of smaps, reading no
+/// further than needed (smaps of a large process runs to megabytes).
+fn page_size(path: &Path) -> Result<u64, String> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => "missing".to_string(),
+        _ => e.to_string(),
+    })?;
+    for line in io::BufReader::new(file).lines().take(64) {
+        let line = line.map_err(|e| e.to_string())?;
+        if line.starts_with("KernelPageSize") {
+            return parse::smaps_page_size(&line);
+        }
+    }
+    Err("no KernelPageSize line".into())
 }
 
 fn nofile_limits(etc_root: &Path) -> LimitsFile {
@@ -280,7 +303,9 @@ fn sysctl_files(etc_root: &Path) -> Vec<SysctlFile> {
             let order = if path.parent() == Some(etc_root) {
                 "\u{10FFFF}".to_string() // after every sysctl.d name
             } else {
-                path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                path.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
             };
             Some(SysctlFile { path, order, lines })
         })
@@ -349,8 +374,13 @@ impl Facts {
             nofile_limits: nofile_limits(&roots.etc_root),
             sysctl_files: sysctl_files(&roots.etc_root),
             systemd: systemd(&roots.etc_root),
+            init: read_with(&p.join("1/comm"), |t| Ok(t.trim().to_string())),
             port_range: sysctl_with(p, "net.ipv4.ip_local_port_range", parse::port_range),
-            reserved_ports: sysctl_with(p, "net.ipv4.ip_local_reserved_ports", parse::reserved_ports),
+            reserved_ports: sysctl_with(
+                p,
+                "net.ipv4.ip_local_reserved_ports",
+                parse::reserved_ports,
+            ),
             mem_available: Reading::at(
                 &meminfo,
                 std::fs::read(&meminfo)
@@ -359,9 +389,12 @@ impl Facts {
                         _ => e.to_string(),
                     })
                     .and_then(|b| Meminfo::parse(&b).map_err(|e| e.to_string()))
-                    .and_then(|m| m.mem_available().ok_or_else(|| "no MemAvailable line".into())),
+                    .and_then(|m| {
+                        m.mem_available()
+                            .ok_or_else(|| "no MemAvailable line".into())
+                    }),
             ),
-            page_size: read_with(&self_dir.join("smaps"), parse::smaps_page_size),
+            page_size: Reading::at(&self_dir.join("smaps"), page_size(&self_dir.join("smaps"))),
             tcp_mem: sysctl_with(p, "net.ipv4.tcp_mem", parse::numbers::<3>),
             tcp_rmem: sysctl_with(p, "net.ipv4.tcp_rmem", parse::numbers::<3>),
             tcp_wmem: sysctl_with(p, "net.ipv4.tcp_wmem", parse::numbers::<3>),
@@ -379,6 +412,12 @@ impl Facts {
         }
     }
 
+    /// Whether systemd's configuration matters here: it exists, and PID 1 is
+    /// systemd (or PID 1 could not be read).
+    pub fn systemd_relevant(&self) -> bool {
+        self.systemd.present && self.init.value().is_none_or(|i| i == "systemd")
+    }
+
     /// Whether capability `bit` is effective; unreadable with the mask.
     pub fn has_cap(&self, bit: u32) -> Reading<bool> {
         match &self.cap_eff {
@@ -392,12 +431,22 @@ impl Facts {
     /// `90-c1m.conf`, its path, its assignments) is placed among them as if
     /// it existed, replacing a file of that name. `None` when no file sets
     /// `key` (the kernel default applies).
-    pub fn boot_sysctl(&self, key: &str, extra: Option<(&str, &Path, &[SysctlLine])>) -> Option<(String, String)> {
+    pub fn boot_sysctl(
+        &self,
+        key: &str,
+        extra: Option<(&str, &Path, &[SysctlLine])>,
+    ) -> Option<(String, String)> {
         let mut files: Vec<(&str, String, &[SysctlLine])> = self
             .sysctl_files
             .iter()
             .filter(|f| extra.is_none_or(|(name, _, _)| f.order != name))
-            .filter_map(|f| Some((f.order.as_str(), f.path.display().to_string(), f.lines.value()?.as_slice())))
+            .filter_map(|f| {
+                Some((
+                    f.order.as_str(),
+                    f.path.display().to_string(),
+                    f.lines.value()?.as_slice(),
+                ))
+            })
             .collect();
         if let Some((name, path, lines)) = extra {
             files.push((name, path.display().to_string(), lines));
@@ -410,5 +459,114 @@ impl Facts {
             }
         }
         found
+    }
+}
+
+#[cfg(test)]
+impl Facts {
+    /// This development box, by hand: 20,000 RLIMIT_NOFILE, no
+    /// CAP_SYS_RESOURCE, 22 GiB available, conntrack loaded and idle.
+    pub(crate) fn sample() -> Facts {
+        use Reading::Value;
+        Facts {
+            file_max: Value(2_466_170),
+            file_nr: Value(FileNr {
+                allocated: 378,
+                free: 0,
+                max: 2_466_170,
+            }),
+            nr_open: Value(1_048_576),
+            rlimit_nofile: Value(Rlimit {
+                soft: 20_000,
+                hard: 20_000,
+            }),
+            cap_eff: Value(0x1ff_feff_ffff),
+            euid: Value(0),
+            nofile_limits: LimitsFile::default(),
+            sysctl_files: Vec::new(),
+            systemd: Systemd {
+                present: false,
+                default_limit_nofile: None,
+            },
+            init: Value("init".into()),
+            port_range: Value((32_768, 60_999)),
+            reserved_ports: Value(Vec::new()),
+            mem_available: Value(24_000_000_000),
+            page_size: Value(4096),
+            tcp_mem: Value([287_898, 383_867, 575_796]),
+            tcp_rmem: Value([4096, 131_072, 33_554_432]),
+            tcp_wmem: Value([4096, 16_384, 4_194_304]),
+            calibration: Value(None),
+            kernel_release: Value("6.18.44".into()),
+            somaxconn: Value(4096),
+            tcp_max_syn_backlog: Value(2048),
+            tcp_syncookies: Value(1),
+            conntrack: Some(Conntrack {
+                count: Value(0),
+                max: Value(262_144),
+                nat_table: false,
+            }),
+            tcp_max_tw_buckets: Value(131_072),
+            tcp_tw_reuse: Value(2),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_sysctl_takes_the_last_file_in_name_order() {
+        let line = |key: &str, value: &str, line| SysctlLine {
+            key: key.into(),
+            value: value.into(),
+            line,
+        };
+        let file = |order: &str, lines| SysctlFile {
+            path: PathBuf::from(format!("/etc/sysctl.d/{order}")),
+            order: order.into(),
+            lines: Reading::Value(lines),
+        };
+        let mut f = Facts::sample();
+        f.sysctl_files = vec![
+            file("10-a.conf", vec![line("fs.nr_open", "2000000", 1)]),
+            file("95-z.conf", vec![line("fs.nr_open", "1048576", 3)]),
+        ];
+        assert_eq!(
+            f.boot_sysctl("fs.nr_open", None),
+            Some(("1048576".into(), "/etc/sysctl.d/95-z.conf:3".into()))
+        );
+        assert_eq!(f.boot_sysctl("fs.file-max", None), None);
+        let ours = [line("fs.nr_open", "3000000", 4)];
+        let path = Path::new("/etc/sysctl.d/90-c1m.conf");
+        // 95-z.conf still comes after ours.
+        assert_eq!(
+            f.boot_sysctl("fs.nr_open", Some(("90-c1m.conf", path, &ours))),
+            Some(("1048576".into(), "/etc/sysctl.d/95-z.conf:3".into()))
+        );
+        // A file of our name is replaced, not read twice.
+        f.sysctl_files.remove(1);
+        f.sysctl_files
+            .push(file("90-c1m.conf", vec![line("fs.nr_open", "5", 1)]));
+        assert_eq!(
+            f.boot_sysctl("fs.nr_open", Some(("90-c1m.conf", path, &ours))),
+            Some(("3000000".into(), "/etc/sysctl.d/90-c1m.conf:4".into()))
+        );
+    }
+
+    #[test]
+    fn capabilities_and_tracking() {
+        let mut f = Facts::sample();
+        assert_eq!(f.has_cap(CAP_SYS_RESOURCE).get(), Some(false));
+        assert_eq!(f.has_cap(CAP_SYS_ADMIN).get(), Some(true));
+        f.cap_eff = Reading::Unreadable("x".into());
+        assert_eq!(f.has_cap(CAP_SYS_RESOURCE).get(), None);
+        let mut ct = f.conntrack.clone().unwrap();
+        assert_eq!(ct.tracking(), Some(false));
+        ct.count = Reading::Unreadable("x".into());
+        assert_eq!(ct.tracking(), None);
+        ct.nat_table = true;
+        assert_eq!(ct.tracking(), Some(true));
     }
 }

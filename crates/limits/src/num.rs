@@ -6,7 +6,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -71,7 +71,9 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
             let frac: u64 = frac.parse().map_err(|_| bad())?;
             let part = frac.checked_mul(scale).filter(|p| p % denom == 0);
             match part {
-                Some(p) => whole.checked_mul(scale).and_then(|w| w.checked_add(p / denom)),
+                Some(p) => whole
+                    .checked_mul(scale)
+                    .and_then(|w| w.checked_add(p / denom)),
                 None => return Err(format!("{text:?} is not a whole number of connections")),
             }
         }

@@ -37,9 +37,9 @@ impl Nofile {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Rlimit {
     /// The soft limit: what `open`/`socket`/`accept` are checked against.
-    pub soft: Nofile,
+    pub soft: u64,
     /// The hard limit: how far the soft limit may be raised without privilege.
-    pub hard: Nofile,
+    pub hard: u64,
 }
 
 /// `/proc/sys/fs/file-nr`: allocated, allocated-but-free, maximum.
@@ -88,6 +88,9 @@ impl LimitKind {
     }
 }
 
+/// A `(soft, hard)` pair of `nofile` limits.
+pub type SoftHard = (Nofile, Nofile);
+
 /// One `nofile` line of limits.conf or a limits.d file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NofileLine {
@@ -127,13 +130,18 @@ pub fn numbers<const N: usize>(text: &str) -> Result<[u64; N], String> {
     let mut out = [0u64; N];
     let mut parts = text.split_whitespace();
     for slot in &mut out {
-        *slot = number(parts.next().ok_or_else(|| {
-            format!("{:?} does not hold {N} numbers", shorten(text.trim()))
-        })?)?;
+        *slot = number(
+            parts
+                .next()
+                .ok_or_else(|| format!("{:?} does not hold {N} numbers", shorten(text.trim())))?,
+        )?;
     }
     match parts.next() {
         None => Ok(out),
-        Some(_) => Err(format!("{:?} holds more than {N} numbers", shorten(text.trim()))),
+        Some(_) => Err(format!(
+            "{:?} holds more than {N} numbers",
+            shorten(text.trim())
+        )),
     }
 }
 
@@ -195,17 +203,20 @@ pub fn usable_ports(range: (u64, u64), reserved: &[(u64, u64)]) -> u64 {
     (range.1 - range.0 + 1) - taken
 }
 
-/// The `Max open files` line of `/proc/<pid>/limits`.
+/// The `Max open files` line of `/proc/<pid>/limits`. `unlimited` is an
+/// error: Linux caps RLIMIT_NOFILE at `fs.nr_open`, so it cannot be.
 pub fn proc_limits_nofile(text: &str) -> Result<Rlimit, String> {
     let line = text
         .lines()
         .find(|l| l.starts_with("Max open files"))
         .ok_or("no \"Max open files\" line")?;
     let mut fields = line["Max open files".len()..].split_whitespace();
-    let mut next = |what: &str| -> Result<Nofile, String> {
+    let mut next = |what: &str| -> Result<u64, String> {
         match fields.next() {
-            Some("unlimited") => Ok(Nofile::Unlimited),
-            Some(v) => number(v).map(Nofile::Count),
+            Some("unlimited") => Err(format!(
+                "{what} limit \"unlimited\": RLIMIT_NOFILE cannot be (fs.nr_open caps it)"
+            )),
+            Some(v) => number(v),
             None => Err(format!("\"Max open files\" has no {what} limit")),
         }
     };
@@ -226,7 +237,10 @@ fn status_field<'a>(text: &'a str, key: &str) -> Result<&'a str, String> {
 /// The effective uid from `/proc/<pid>/status` (`Uid: real effective …`).
 pub fn status_euid(text: &str) -> Result<u32, String> {
     let uids = status_field(text, "Uid")?;
-    let euid = uids.split_whitespace().nth(1).ok_or("Uid line has no effective uid")?;
+    let euid = uids
+        .split_whitespace()
+        .nth(1)
+        .ok_or("Uid line has no effective uid")?;
     euid.parse()
         .map_err(|_| format!("effective uid {:?} is not a number", shorten(euid)))
 }
@@ -234,14 +248,15 @@ pub fn status_euid(text: &str) -> Result<u32, String> {
 /// The effective capability mask (`CapEff`) from `/proc/<pid>/status`.
 pub fn status_cap_eff(text: &str) -> Result<u64, String> {
     let hex = status_field(text, "CapEff")?;
-    u64::from_str_radix(hex, 16)
-        .map_err(|_| format!("CapEff {:?} is not a hex mask", shorten(hex)))
+    u64::from_str_radix(hex, 16).map_err(|_| format!("CapEff {:?} is not a hex mask", shorten(hex)))
 }
 
 /// The page size from `/proc/<pid>/smaps` (its first `KernelPageSize` line).
 pub fn smaps_page_size(text: &str) -> Result<u64, String> {
     let value = status_field(text, "KernelPageSize")?;
-    let kb = value.strip_suffix("kB").ok_or("KernelPageSize is not in kB")?;
+    let kb = value
+        .strip_suffix("kB")
+        .ok_or("KernelPageSize is not in kB")?;
     number(kb)?
         .checked_mul(1024)
         .filter(|p| *p > 0)
@@ -266,8 +281,11 @@ pub fn limits_conf(text: &str, label: &str) -> LimitsFile {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let Some(item) = fields.get(2) else {
             if line.to_ascii_lowercase().contains("nofile") {
-                out.problems
-                    .push(format!("{label}:{}: {:?} has fewer than 4 fields", i + 1, shorten(line.trim())));
+                out.problems.push(format!(
+                    "{label}:{}: {:?} has fewer than 4 fields",
+                    i + 1,
+                    shorten(line.trim())
+                ));
             }
             continue;
         };
@@ -280,8 +298,10 @@ pub fn limits_conf(text: &str, label: &str) -> LimitsFile {
             "hard" => LimitKind::Hard,
             "-" => LimitKind::Both,
             other => {
-                out.problems
-                    .push(format!("{source}: type {:?} is not soft, hard or -", shorten(other)));
+                out.problems.push(format!(
+                    "{source}: type {:?} is not soft, hard or -",
+                    shorten(other)
+                ));
                 continue;
             }
         };
@@ -308,7 +328,7 @@ pub fn limits_conf(text: &str, label: &str) -> LimitsFile {
 /// `system.conf`-format file, with its line number: `(soft, hard)`, or why
 /// it is unreadable. `None` when the file does not set it (or resets it with
 /// an empty value).
-pub fn systemd_default_nofile(text: &str) -> Option<(usize, Result<(Nofile, Nofile), String>)> {
+pub fn systemd_default_nofile(text: &str) -> Option<(usize, Result<SoftHard, String>)> {
     let mut section = String::new();
     let mut found = None;
     for (i, raw) in text.lines().enumerate() {
@@ -401,8 +421,14 @@ mod tests {
     #[test]
     fn numbers_and_garbage() {
         assert_eq!(number(" 1048576\n"), Ok(1_048_576));
-        assert_eq!(number("unlimited"), Err("\"unlimited\" is not a number".into()));
-        assert_eq!(number("infinity"), Err("\"infinity\" is not a number".into()));
+        assert_eq!(
+            number("unlimited"),
+            Err("\"unlimited\" is not a number".into())
+        );
+        assert_eq!(
+            number("infinity"),
+            Err("\"infinity\" is not a number".into())
+        );
         assert_eq!(number(""), Err("empty".into()));
         assert!(number("-1").is_err());
         assert_eq!(numbers::<3>("1\t2\t3\n"), Ok([1, 2, 3]));
@@ -418,11 +444,17 @@ mod tests {
         assert!(port_range("0 10").is_err());
         assert!(port_range("1 70000").is_err());
         assert_eq!(reserved_ports("\n"), Ok(vec![]));
-        assert_eq!(reserved_ports("8080,9000-9009\n"), Ok(vec![(8080, 8080), (9000, 9009)]));
+        assert_eq!(
+            reserved_ports("8080,9000-9009\n"),
+            Ok(vec![(8080, 8080), (9000, 9009)])
+        );
         assert!(reserved_ports("9009-9000").is_err());
         assert!(reserved_ports("x").is_err());
         assert_eq!(usable_ports((32768, 60999), &[]), 28_232);
-        assert_eq!(usable_ports((100, 199), &[(150, 159), (155, 164), (0, 100), (500, 600)]), 84);
+        assert_eq!(
+            usable_ports((100, 199), &[(150, 159), (155, 164), (0, 100), (500, 600)]),
+            84
+        );
     }
 
     #[test]
@@ -432,14 +464,11 @@ mod tests {
         assert_eq!(
             proc_limits_nofile(limits),
             Ok(Rlimit {
-                soft: Nofile::Count(1024),
-                hard: Nofile::Count(524_288)
+                soft: 1024,
+                hard: 524_288
             })
         );
-        assert_eq!(
-            proc_limits_nofile("Max open files  unlimited unlimited files\n").unwrap().hard,
-            Nofile::Unlimited
-        );
+        assert!(proc_limits_nofile("Max open files  unlimited unlimited files\n").is_err());
         assert!(proc_limits_nofile("Max open files  x 1 files").is_err());
         assert!(proc_limits_nofile("Max open files").is_err());
         let status = "Name:\tc1m\nUid:\t1000\t0\t0\t0\nCapEff:\t000001fffeffffff\n";
@@ -447,7 +476,10 @@ mod tests {
         assert_eq!(status_cap_eff(status), Ok(0x1fffeffffff));
         assert!(status_cap_eff("CapEff:\tzz\n").is_err());
         assert!(status_euid("Uid:\t1000\n").is_err());
-        assert_eq!(smaps_page_size("x\nKernelPageSize:        4 kB\n"), Ok(4096));
+        assert_eq!(
+            smaps_page_size("x\nKernelPageSize:        4 kB\n"),
+            Ok(4096)
+        );
         assert!(smaps_page_size("KernelPageSize: 0 kB").is_err());
     }
 
@@ -493,9 +525,18 @@ mod tests {
             systemd_default_nofile("[Manager]\nDefaultLimitNOFILE=infinity\n"),
             Some((2, Ok((Nofile::Unlimited, Nofile::Unlimited))))
         );
-        assert_eq!(systemd_default_nofile("[Journal]\nDefaultLimitNOFILE=5\n"), None);
-        assert_eq!(systemd_default_nofile("[Manager]\nDefaultLimitNOFILE=5\nDefaultLimitNOFILE=\n"), None);
-        assert!(matches!(systemd_default_nofile("[Manager]\nDefaultLimitNOFILE=a:b\n"), Some((2, Err(_)))));
+        assert_eq!(
+            systemd_default_nofile("[Journal]\nDefaultLimitNOFILE=5\n"),
+            None
+        );
+        assert_eq!(
+            systemd_default_nofile("[Manager]\nDefaultLimitNOFILE=5\nDefaultLimitNOFILE=\n"),
+            None
+        );
+        assert!(matches!(
+            systemd_default_nofile("[Manager]\nDefaultLimitNOFILE=a:b\n"),
+            Some((2, Err(_)))
+        ));
     }
 
     #[test]
@@ -524,7 +565,8 @@ mod tests {
     #[test]
     fn garbage_never_panics() {
         let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        let alphabet = b"0123456789 \t\n:-,#;=[]abcdefkKMunlimitedinfinityMax open filesUidCapEff\xc3\xa9";
+        let alphabet =
+            b"0123456789 \t\n:-,#;=[]abcdefkKMunlimitedinfinityMax open filesUidCapEff\xc3\xa9";
         for _ in 0..2000 {
             let len = (seed % 80) as usize;
             let mut bytes = Vec::with_capacity(len);

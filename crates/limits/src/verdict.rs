@@ -86,7 +86,8 @@ impl Target {
 
     /// Sockets on this box: connections × sockets per connection.
     pub fn sockets(&self) -> u64 {
-        self.conns.saturating_mul(self.role.sockets_per_connection())
+        self.conns
+            .saturating_mul(self.role.sockets_per_connection())
     }
 }
 
@@ -188,6 +189,7 @@ pub struct Verdict {
     pub warnings: Vec<String>,
     /// Hard caps that could not be checked because their files were unreadable.
     pub unchecked: Vec<String>,
+    #[serde(skip)]
     binding: Option<usize>,
 }
 
@@ -204,6 +206,15 @@ impl Verdict {
         self.binding.map(|i| &self.rows[i])
     }
 
+    /// The connections to run with when capping instead of refusing: the
+    /// target when it fits, else the most this machine holds.
+    pub fn capped(&self) -> u64 {
+        match self.max_connections() {
+            Some(max) if !self.ok() => max.min(self.target.conns),
+            _ => self.target.conns,
+        }
+    }
+
     /// The most connections this machine holds: the smallest hard cap;
     /// `None` when no hard cap could be computed.
     pub fn max_connections(&self) -> Option<u64> {
@@ -218,8 +229,16 @@ impl Verdict {
             Some(p) if p > 0 => self.target.conns.div_ceil(p),
             _ => 1,
         };
-        let server = if self.target.role.has_server() { per_side } else { 0 };
-        let client = if self.target.role.has_client() { per_side } else { 0 };
+        let server = if self.target.role.has_server() {
+            per_side
+        } else {
+            0
+        };
+        let client = if self.target.role.has_client() {
+            per_side
+        } else {
+            0
+        };
         match role {
             Role::Server => server,
             Role::Client => client,
@@ -257,9 +276,12 @@ impl Verdict {
                 );
             }
             Some(row) => {
+                line += "OK — ";
+                if self.per_process.is_some() {
+                    line += &format!("fits in {}; ", self.processes_phrase());
+                }
                 line += &format!(
-                    "OK — fits in {}; nearest limit: {} at {}",
-                    self.processes_phrase(),
+                    "nearest limit: {} at {}",
                     row.name,
                     thousands(row.capacity.unwrap_or(0))
                 );
@@ -267,6 +289,9 @@ impl Verdict {
             None => line += "OK",
         }
         if !self.unchecked.is_empty() {
+            if self.ok() {
+                line = line.replacen(": OK", ": OK as far as readable", 1);
+            }
             line += &format!(" (unchecked, unreadable: {})", self.unchecked.join(", "));
         }
         line
@@ -274,9 +299,17 @@ impl Verdict {
 
     fn processes_phrase(&self) -> String {
         let plural = |n: u64| if n == 1 { "process" } else { "processes" };
-        let (s, c) = (self.worker_processes(Role::Server), self.worker_processes(Role::Client));
+        let (s, c) = (
+            self.worker_processes(Role::Server),
+            self.worker_processes(Role::Client),
+        );
         match self.target.role {
-            Role::Both => format!("{} server + {} client {}", thousands(s), thousands(c), plural(c)),
+            Role::Both => format!(
+                "{} server + {} client {}",
+                thousands(s),
+                thousands(c),
+                plural(c)
+            ),
             Role::Server => format!("{} server {}", thousands(s), plural(s)),
             Role::Client => format!("{} client {}", thousands(c), plural(c)),
         }
@@ -304,14 +337,139 @@ pub fn evaluate(facts: &Facts, target: &Target) -> Verdict {
         binding: None,
     };
     // The smallest hard cap; the first one listed wins a tie.
-    let smallest = v.hard_caps().fold(None, |best: Option<(usize, u64)>, (i, c)| match best {
-        Some((_, b)) if b <= c => best,
-        _ => Some((i, c)),
-    });
+    let smallest = v
+        .hard_caps()
+        .fold(None, |best: Option<(usize, u64)>, (i, c)| match best {
+            Some((_, b)) if b <= c => best,
+            _ => Some((i, c)),
+        });
     let fans_out = v.rows.iter().position(|r| r.status == Status::FansOut);
     v.binding = match smallest {
         Some((i, c)) if c < target.conns => Some(i),
         _ => fans_out.or(smallest.map(|(i, _)| i)),
     };
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::Reading;
+
+    fn both(conns: u64) -> Target {
+        Target::new(conns, Role::Both)
+    }
+
+    #[test]
+    fn per_process_fds_bind_first_and_c1m_fans_out() {
+        let v = evaluate(&Facts::sample(), &both(1_000_000));
+        assert!(v.ok());
+        assert_eq!(
+            v.line(),
+            "1,000,000 connections: OK — per-process fds bind first (RLIMIT_NOFILE 20,000 hard, \
+             no CAP_SYS_RESOURCE): c1m fans out to 51 server + 51 client processes"
+        );
+        assert_eq!(v.per_process, Some(20_000 - WORKER_FD_RESERVE));
+        assert_eq!(v.worker_processes(Role::Both), 102);
+        assert_eq!(v.fix(), None);
+        assert_eq!(v.capped(), 1_000_000);
+        // The smallest hard cap: file-max, (2,466,170 − 378) / 2.
+        assert_eq!(v.max_connections(), Some(1_232_896));
+    }
+
+    #[test]
+    fn the_smallest_cap_below_target_binds() {
+        let mut f = Facts::sample();
+        f.file_max = Reading::Value(1_000_378); // 500,000 connections
+        f.mem_available = Reading::Value(3_000_000_000); // ~375,600 connections
+        let v = evaluate(&f, &both(1_000_000));
+        assert!(!v.ok());
+        let b = v.binding().unwrap();
+        assert_eq!((b.name.as_str(), b.status), ("MemAvailable", Status::Binds));
+        let binding: Vec<&str> = v
+            .rows
+            .iter()
+            .filter(|r| r.binds)
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(binding, ["fs.file-max", "RLIMIT_NOFILE", "MemAvailable"]);
+        assert!(
+            v.line()
+                .starts_with("1,000,000 connections: capped at 375,600 by MemAvailable; fix: ")
+        );
+        assert_eq!(v.max_connections(), Some(375_600));
+        assert_eq!(v.capped(), 375_600);
+    }
+
+    #[test]
+    fn a_tie_goes_to_the_first_listed() {
+        let mut f = Facts::sample();
+        f.file_max = Reading::Value(200_378); // 100,000 connections
+        f.mem_available = Reading::Value((ESTIMATED_BYTES_PER_SOCKET * 2.0 * 100_000.0) as u64 + 1);
+        let v = evaluate(&f, &both(1_000_000));
+        assert_eq!(v.binding().unwrap().name, "fs.file-max");
+    }
+
+    #[test]
+    fn a_small_target_fits_in_one_process_per_side() {
+        let v = evaluate(&Facts::sample(), &both(10_000));
+        assert_eq!(
+            v.line(),
+            "10,000 connections: OK — fits in 1 server + 1 client process; nearest limit: fs.file-max at 1,232,896"
+        );
+        let v = evaluate(&Facts::sample(), &Target::new(10_000, Role::Client));
+        assert!(
+            v.line().contains("fits in 1 client process"),
+            "{}",
+            v.line()
+        );
+        assert_eq!(v.worker_processes(Role::Server), 0);
+    }
+
+    #[test]
+    fn unreadable_caps_are_named_not_guessed() {
+        let mut f = Facts::sample();
+        f.rlimit_nofile = Reading::Unreadable("/proc/self/limits: missing".into());
+        f.mem_available = Reading::Unreadable("/proc/meminfo: missing".into());
+        let v = evaluate(&f, &both(1_000_000));
+        assert!(v.ok());
+        assert_eq!(
+            v.worker_processes(Role::Both),
+            2,
+            "one per side when unknown"
+        );
+        assert_eq!(
+            v.line(),
+            "1,000,000 connections: OK as far as readable — nearest limit: fs.file-max at 1,232,896 \
+             (unchecked, unreadable: RLIMIT_NOFILE, MemAvailable)"
+        );
+    }
+
+    #[test]
+    fn client_ports_bind_only_with_a_fixed_tuple_space() {
+        let tuples = Tuples {
+            sources: 2,
+            dest_addrs: 1,
+            dest_ports: 3,
+        };
+        let t = Target {
+            conns: 200_000,
+            role: Role::Client,
+            tuples: Some(tuples),
+        };
+        let v = evaluate(&Facts::sample(), &t);
+        let b = v.binding().unwrap();
+        assert_eq!(
+            (b.name.as_str(), b.capacity),
+            ("net.ipv4.ip_local_port_range", Some(28_232 * 6))
+        );
+        assert!(!v.ok());
+        assert!(
+            v.fix().unwrap().starts_with("use ≥ 3 source addresses"),
+            "{:?}",
+            v.fix()
+        );
+        let v = evaluate(&Facts::sample(), &Target { tuples: None, ..t });
+        assert!(v.ok());
+    }
 }

@@ -6,6 +6,8 @@
 //! `fs.nr_open` always comes before anything bounded by it: a `nofile` hard
 //! limit above `fs.nr_open` makes pam_limits deny every login it covers.
 
+mod nofile;
+
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -24,9 +26,6 @@ pub const NR_OPEN_MAX: u64 = 1_073_741_816;
 
 /// What `somaxconn` and `tcp_max_syn_backlog` are raised to.
 pub const QUEUE_LENGTH: u64 = 65_535;
-
-/// systemd's soft DefaultLimitNOFILE, kept low for select()-based programs.
-const SYSTEMD_SOFT: u64 = 1024;
 
 /// A file c1m writes, relative to the etc root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -141,11 +140,18 @@ impl Builder<'_> {
     /// Raises sysctl `name` to at least `needed` live and persistently.
     fn raise(&mut self, name: &str, reading: &Reading<u64>, needed: u64, why: String) {
         let Some(live) = reading.get() else {
-            let reason = format!("{}: left alone, c1m only ever raises a value it has read", reading.unreadable().unwrap_or(""));
+            let reason = format!(
+                "{}: left alone, c1m only ever raises a value it has read",
+                reading.unreadable().unwrap_or("")
+            );
             return self.refuse(name, reason, false);
         };
         if live >= needed {
-            let kept = (name.to_string(), thousands(live), format!("≥ {}", thousands(needed)));
+            let kept = (
+                name.to_string(),
+                thousands(live),
+                format!("≥ {}", thousands(needed)),
+            );
             return self.plan.kept.push(kept);
         }
         self.plan.changes.push(Change {
@@ -175,8 +181,15 @@ pub fn plan(f: &Facts, etc_root: &Path, req: &Request) -> Plan {
         sysctl_lines: Vec::new(),
     };
     if f.euid.get() != Some(0) {
-        let who = f.euid.get().map_or_else(|| "euid unreadable".to_string(), |u| format!("euid {u}"));
-        b.refuse("--apply", format!("needs root ({who}); without --apply, tune only shows the diff"), true);
+        let who = f
+            .euid
+            .get()
+            .map_or_else(|| "euid unreadable".to_string(), |u| format!("euid {u}"));
+        b.refuse(
+            "--apply",
+            format!("needs root ({who}); without --apply, tune only shows the diff"),
+            true,
+        );
     }
     let sockets = req.conns.saturating_mul(req.role.sockets_per_connection());
     let fds = with_headroom(sockets);
@@ -192,16 +205,34 @@ pub fn plan(f: &Facts, etc_root: &Path, req: &Request) -> Plan {
     let why_fds = format!("{} sockets + 10 % headroom", thousands(sockets));
     nr_open(&mut b, fds, &why_fds);
     let in_use = f.file_nr.value().map_or(0, |n| n.in_use());
-    let file_max = (fds.saturating_add(in_use)).div_ceil(1000).saturating_mul(1000);
-    b.raise("fs.file-max", &f.file_max, file_max, format!("{why_fds} + {} open now", thousands(in_use)));
-    nofile(&mut b, fds, &why_fds);
-    systemd(&mut b, fds, &why_fds);
+    let file_max = (fds.saturating_add(in_use))
+        .div_ceil(1000)
+        .saturating_mul(1000);
+    b.raise(
+        "fs.file-max",
+        &f.file_max,
+        file_max,
+        format!("{why_fds} + {} open now", thousands(in_use)),
+    );
+    nofile::nofile(&mut b, fds, &why_fds);
+    nofile::systemd(&mut b, fds, &why_fds);
     let queue_why = "a fast ramp overflows short accept and SYN queues".to_string();
-    b.raise("net.core.somaxconn", &f.somaxconn, QUEUE_LENGTH, queue_why.clone());
-    b.raise("net.ipv4.tcp_max_syn_backlog", &f.tcp_max_syn_backlog, QUEUE_LENGTH, queue_why);
+    b.raise(
+        "net.core.somaxconn",
+        &f.somaxconn,
+        QUEUE_LENGTH,
+        queue_why.clone(),
+    );
+    b.raise(
+        "net.ipv4.tcp_max_syn_backlog",
+        &f.tcp_max_syn_backlog,
+        QUEUE_LENGTH,
+        queue_why,
+    );
     if let Some(ct) = &f.conntrack {
         let needed = with_headroom(req.conns).saturating_add(ct.count.get().unwrap_or(0));
-        let why = "one entry per connection whenever a NAT or stateful rule tracks them".to_string();
+        let why =
+            "one entry per connection whenever a NAT or stateful rule tracks them".to_string();
         b.raise("net.netfilter.nf_conntrack_max", &ct.max, needed, why);
     }
     port_range(&mut b);
@@ -233,12 +264,18 @@ fn nr_open(b: &mut Builder, fds: u64, why: &str) {
         .max()
         .unwrap_or(0);
     if existing > NR_OPEN_MAX {
-        let reason = format!("a nofile line sets {}: above the largest fs.nr_open; fix that line by hand", thousands(existing));
+        let reason = format!(
+            "a nofile line sets {}: above the largest fs.nr_open; fix that line by hand",
+            thousands(existing)
+        );
         return b.refuse("fs.nr_open", reason, true);
     }
     let needed = fds.max(existing);
     let why = if existing > fds {
-        format!("≥ the highest nofile hard limit already configured ({})", thousands(existing))
+        format!(
+            "≥ the highest nofile hard limit already configured ({})",
+            thousands(existing)
+        )
     } else {
         format!("{why}; ≥ nofile, set below")
     };
@@ -247,7 +284,11 @@ fn nr_open(b: &mut Builder, fds: u64, why: &str) {
         .and_then(|(v, _)| parse::number(&v).ok())
         .unwrap_or(KERNEL_DEFAULT_NR_OPEN);
     if live >= needed && boot >= needed {
-        return b.plan.kept.push(("fs.nr_open".into(), thousands(live), format!("≥ {}", thousands(needed))));
+        return b.plan.kept.push((
+            "fs.nr_open".into(),
+            thousands(live),
+            format!("≥ {}", thousands(needed)),
+        ));
     }
     let value = live.max(needed);
     b.plan.changes.push(Change {
@@ -265,113 +306,30 @@ fn nr_open(b: &mut Builder, fds: u64, why: &str) {
     b.sysctl_lines.push(("fs.nr_open".into(), value));
 }
 
-/// The `(soft, hard)` pam_limits gives `user` from the lines as read: the
-/// user's own lines win over `*`, later lines over earlier ones.
-fn effective_nofile(f: &Facts, user: &str, nr_open: u64) -> (u64, u64) {
-    let mut own = (None, None);
-    let mut any = (None, None);
-    for l in &f.nofile_limits.lines {
-        let slot = match l.domain.as_str() {
-            d if d == user => &mut own,
-            "*" => &mut any,
-            _ => continue,
-        };
-        let v = l.value.resolve(nr_open);
-        if l.kind != parse::LimitKind::Hard {
-            slot.0 = Some(v);
-        }
-        if l.kind.sets_hard() {
-            slot.1 = Some(v);
-        }
-    }
-    (own.0.or(any.0).unwrap_or(0), own.1.or(any.1).unwrap_or(0))
-}
-
-fn nofile(b: &mut Builder, fds: u64, why: &str) {
-    let f = b.f;
-    let nr_open = f.nr_open.get().unwrap_or(0);
-    let all = effective_nofile(f, "*", nr_open);
-    let root = effective_nofile(f, "root", nr_open);
-    if all.0 >= fds && all.1 >= fds && root.0 >= fds && root.1 >= fds {
-        let kept = ("nofile (*, root)".into(), format!("{} / {}", thousands(all.1), thousands(root.1)), format!("≥ {}", thousands(fds)));
-        return b.plan.kept.push(kept);
-    }
-    let current = if f.nofile_limits.lines.is_empty() {
-        "not set".to_string()
-    } else {
-        format!("* {}:{}, root {}:{}", thousands(all.0), thousands(all.1), thousands(root.0), thousands(root.1))
-    };
-    b.plan.changes.push(Change {
-        name: "nofile (*, root)".into(),
-        current,
-        proposed: format!("{0} soft, {0} hard", thousands(fds)),
-        live: None,
-        drop_in: Some(DropIn::Limits),
-        why: format!("{why}; new logins only, never above fs.nr_open"),
-    });
-    let text = format!(
-        "# Written by `c1m tune --target {} --apply`; undo with `c1m tune --revert`.\n\
-         # Never above fs.nr_open (see /etc/sysctl.d/{DROP_IN_NAME}), or logins fail.\n\
-         # `*` does not cover root everywhere, hence both.\n\
-         *     soft  nofile  {fds}\n*     hard  nofile  {fds}\n\
-         root  soft  nofile  {fds}\nroot  hard  nofile  {fds}\n",
-        b.plan.request.conns
-    );
-    b.plan.files.push((DropIn::Limits, text));
-}
-
-fn systemd(b: &mut Builder, fds: u64, why: &str) {
-    let f = b.f;
-    if !f.systemd.present {
-        return;
-    }
-    let (soft, hard) = match &f.systemd.default_limit_nofile {
-        None => (Nofile::Count(SYSTEMD_SOFT), Nofile::Count(524_288)),
-        Some((_, Reading::Value(v))) => *v,
-        Some((source, Reading::Unreadable(why))) => {
-            return b.refuse("DefaultLimitNOFILE", format!("{source}: {why}: left alone"), false);
-        }
-    };
-    let hard_now = hard.resolve(f.nr_open.get().unwrap_or(0));
-    if hard_now >= fds {
-        let kept = ("DefaultLimitNOFILE".into(), format!("{}:{}", soft.display(), hard.display()), format!("hard ≥ {}", thousands(fds)));
-        return b.plan.kept.push(kept);
-    }
-    let soft = match soft {
-        Nofile::Count(s) if s <= fds => s,
-        _ => SYSTEMD_SOFT,
-    };
-    b.plan.changes.push(Change {
-        name: "DefaultLimitNOFILE".into(),
-        current: format!("{}:{}", thousands(soft), hard.display()),
-        proposed: format!("{}:{}", thousands(soft), thousands(fds)),
-        live: None,
-        drop_in: Some(DropIn::Systemd),
-        why: format!("{why}; services started after `systemctl daemon-reexec` or a reboot; soft stays low for select()"),
-    });
-    let text = format!(
-        "# Written by `c1m tune --target {} --apply`; undo with `c1m tune --revert`.\n\
-         [Manager]\nDefaultLimitNOFILE={soft}:{fds}\n",
-        b.plan.request.conns
-    );
-    b.plan.files.push((DropIn::Systemd, text));
-}
-
 fn port_range(b: &mut Builder) {
     const NAME: &str = "net.ipv4.ip_local_port_range";
-    let Some((lo, hi)) = b.plan.request.port_range else { return };
+    let Some((lo, hi)) = b.plan.request.port_range else {
+        return;
+    };
     if lo < 1024 || lo > hi || hi > 65_535 {
-        let reason = format!("{lo}-{hi}: must lie within 1024-65535 (ports below 1024 belong to services)");
+        let reason =
+            format!("{lo}-{hi}: must lie within 1024-65535 (ports below 1024 belong to services)");
         return b.refuse(format!("--port-range {lo}-{hi}"), reason, true);
     }
     let current = match b.f.port_range.get() {
         Some((a, z)) if (a, z) == (lo, hi) => {
-            return b.plan.kept.push((NAME.into(), format!("{a}-{z}"), "as asked".into()));
+            return b
+                .plan
+                .kept
+                .push((NAME.into(), format!("{a}-{z}"), "as asked".into()));
         }
         Some((a, z)) => format!("{a}-{z}"),
         None => "unreadable".into(),
     };
-    let mut why = format!("{} ports per (source, destination) pair, as asked", thousands(hi - lo + 1));
+    let mut why = format!(
+        "{} ports per (source, destination) pair, as asked",
+        thousands(hi - lo + 1)
+    );
     if lo % 2 == hi % 2 {
         why += "; the kernel prefers ends of different parity";
     }
@@ -388,8 +346,10 @@ fn port_range(b: &mut Builder) {
 /// What tune cannot do for the running process: its own hard limit.
 fn this_process(b: &mut Builder, fds: u64) {
     let f = b.f;
-    let Some(rl) = f.rlimit_nofile.get() else { return };
-    let hard = rl.hard.resolve(f.nr_open.get().unwrap_or(KERNEL_DEFAULT_NR_OPEN));
+    let Some(rl) = f.rlimit_nofile.get() else {
+        return;
+    };
+    let hard = rl.hard;
     if hard >= fds || f.has_cap(CAP_SYS_RESOURCE).get() == Some(true) {
         return;
     }
@@ -399,7 +359,11 @@ fn this_process(b: &mut Builder, fds: u64) {
          c1m fans out across worker processes instead ({} per side)",
         thousands(b.plan.request.conns.div_ceil(per))
     );
-    b.refuse(format!("RLIMIT_NOFILE hard of this process ({})", thousands(hard)), reason, false);
+    b.refuse(
+        format!("RLIMIT_NOFILE hard of this process ({})", thousands(hard)),
+        reason,
+        false,
+    );
 }
 
 /// Writes the sysctl drop-in and checks that no later file undoes it at
@@ -412,10 +376,19 @@ fn persist(b: &mut Builder, etc_root: &Path) {
          # must never exceed it, or logins fail.\n",
         b.plan.request.conns
     );
-    let range = b.plan.changes.iter().find(|c| c.name == "net.ipv4.ip_local_port_range");
+    let range = b
+        .plan
+        .changes
+        .iter()
+        .find(|c| c.name == "net.ipv4.ip_local_port_range");
     let range = range.and_then(|c| c.live.clone());
-    let entries = b.sysctl_lines.iter().map(|(k, v)| (k.clone(), v.to_string()));
-    for (key, value) in entries.chain(range.map(|r| ("net.ipv4.ip_local_port_range".to_string(), r))) {
+    let entries = b
+        .sysctl_lines
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()));
+    for (key, value) in
+        entries.chain(range.map(|r| ("net.ipv4.ip_local_port_range".to_string(), r)))
+    {
         lines.push(SysctlLine {
             key: key.clone(),
             value: value.clone(),
@@ -428,10 +401,16 @@ fn persist(b: &mut Builder, etc_root: &Path) {
     }
     let path = DropIn::Sysctl.path(etc_root);
     for l in &lines {
-        let Some((at_boot, source)) = b.f.boot_sysctl(&l.key, Some((DROP_IN_NAME, &path, &lines))) else {
+        let Some((at_boot, source)) = b.f.boot_sysctl(&l.key, Some((DROP_IN_NAME, &path, &lines)))
+        else {
             continue;
         };
-        if at_boot == l.value {
+        let same = at_boot.split_whitespace().eq(l.value.split_whitespace());
+        let higher = matches!(
+            (parse::number(&at_boot), parse::number(&l.value)),
+            (Ok(boot), Ok(ours)) if boot >= ours
+        );
+        if same || higher {
             continue;
         }
         let trap = l.key == "fs.nr_open";
@@ -442,9 +421,81 @@ fn persist(b: &mut Builder, etc_root: &Path) {
                 l.value
             )
         } else {
-            format!("{source} sets it to {at_boot} after {DROP_IN_NAME}: the raise lasts only until reboot")
+            format!(
+                "{source} sets it to {at_boot} after {DROP_IN_NAME}: the raise lasts only until reboot"
+            )
         };
         b.refuse(l.key.clone(), reason, trap);
     }
     b.plan.files.insert(0, (DropIn::Sysctl, text));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    fn req(conns: u64) -> Request {
+        Request {
+            conns,
+            role: Role::Both,
+            port_range: None,
+        }
+    }
+
+    #[test]
+    fn only_raises_and_keeps_what_is_enough() {
+        let mut f = Facts::sample();
+        f.somaxconn = Reading::Value(100_000);
+        f.nr_open = Reading::Value(5_000_000);
+        f.sysctl_files = vec![crate::facts::SysctlFile {
+            path: "/etc/sysctl.d/50-big.conf".into(),
+            order: "50-big.conf".into(),
+            lines: Reading::Value(vec![SysctlLine {
+                key: "fs.nr_open".into(),
+                value: "5000000".into(),
+                line: 1,
+            }]),
+        }];
+        let p = plan(&f, Path::new("/etc"), &req(1_000_000));
+        let kept: Vec<&str> = p.kept.iter().map(|k| k.0.as_str()).collect();
+        assert_eq!(kept, ["fs.nr_open", "fs.file-max", "net.core.somaxconn"]);
+        assert!(p.changes.iter().all(|c| c.name != "fs.nr_open"));
+    }
+
+    #[test]
+    fn unreadable_values_are_left_alone() {
+        let mut f = Facts::sample();
+        f.somaxconn = Reading::Unreadable("/proc/sys/net/core/somaxconn: missing".into());
+        let p = plan(&f, Path::new("/etc"), &req(1_000));
+        let r = p
+            .refusals
+            .iter()
+            .find(|r| r.what == "net.core.somaxconn")
+            .unwrap();
+        assert!(
+            !r.blocking
+                && r.reason
+                    .ends_with("left alone, c1m only ever raises a value it has read")
+        );
+        assert!(!p.is_blocked());
+    }
+
+    #[test]
+    fn headroom_is_ten_percent_over_both_ends() {
+        let p = plan(&Facts::sample(), Path::new("/etc"), &req(1_000_000));
+        let nr = &p.changes[0];
+        assert_eq!(
+            (nr.name.as_str(), nr.live.as_deref()),
+            ("fs.nr_open", Some("2200000"))
+        );
+        let p = plan(
+            &Facts::sample(),
+            Path::new("/etc"),
+            &Request {
+                role: Role::Server,
+                ..req(1_000_000)
+            },
+        );
+        assert_eq!(p.changes[0].live.as_deref(), Some("1100000"));
+        assert_eq!(p.files.len(), 2, "sysctl.d and limits.d; no systemd here");
+    }
 }

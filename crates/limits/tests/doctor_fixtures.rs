@@ -1,0 +1,431 @@
+//! `doctor` on fixture machines: each binding limit, each trap, and garbage.
+
+mod util;
+
+use c1m_limits::cli::{self, DoctorArgs, RootArgs, TupleArgs};
+use c1m_limits::verdict::Status;
+use c1m_limits::{Facts, Role, Target, Tuples, Verdict, preflight, render};
+use util::machine;
+
+fn check(case: &str, target: Target) -> Verdict {
+    let m = machine(case);
+    let v = preflight(&m.roots, &target);
+    // Both renderings work on every case.
+    let text = render::doctor_text(&v);
+    assert!(text.ends_with(&format!("{}\n", v.line())), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&render::doctor_json(&v, &Facts::read(&m.roots))).unwrap();
+    assert_eq!(json["schema"], "c1m.doctor/1");
+    assert_eq!(json["ok"], v.ok());
+    assert_eq!(json["verdict"], v.line());
+    v
+}
+
+fn both(conns: u64) -> Target {
+    Target::new(conns, Role::Both)
+}
+
+fn row<'a>(v: &'a Verdict, name: &str) -> &'a c1m_limits::Row {
+    v.rows
+        .iter()
+        .find(|r| r.name == name)
+        .unwrap_or_else(|| panic!("no row {name}"))
+}
+
+#[test]
+fn this_machine_fans_out_over_per_process_fds() {
+    let v = check("this-machine", both(1_000_000));
+    assert!(v.ok());
+    assert_eq!(
+        v.line(),
+        "1,000,000 connections: OK — per-process fds bind first (RLIMIT_NOFILE 20,000 hard, no CAP_SYS_RESOURCE): \
+         c1m fans out to 51 server + 51 client processes"
+    );
+    let b = v.binding().unwrap();
+    assert_eq!(
+        (b.name.as_str(), b.status, b.capacity),
+        ("RLIMIT_NOFILE", Status::FansOut, Some(19_936))
+    );
+    assert_eq!(v.worker_processes(Role::Server), 51);
+    assert_eq!(v.worker_processes(Role::Client), 51);
+    assert_eq!(v.worker_processes(Role::Both), 102);
+    assert_eq!(row(&v, "CAP_SYS_RESOURCE").value, "absent");
+    assert!(v.warnings.is_empty() && v.unchecked.is_empty());
+    // The nearest hard cap is memory or file-max, both above the target.
+    assert!(v.max_connections().unwrap() > 1_000_000);
+    // A small target fits in one process per side.
+    let v = check("this-machine", both(10_000));
+    assert!(v.line().starts_with(
+        "10,000 connections: OK — fits in 1 server + 1 client process; nearest limit: "
+    ));
+}
+
+#[test]
+fn server_role_counts_one_socket_and_no_ports() {
+    let v = check("this-machine", Target::new(1_000_000, Role::Server));
+    assert!(
+        v.line().ends_with("c1m fans out to 51 server processes"),
+        "{}",
+        v.line()
+    );
+    assert_eq!(v.worker_processes(Role::Client), 0);
+    assert!(
+        row(&v, "net.ipv4.ip_local_port_range")
+            .note
+            .contains("not port bound")
+    );
+}
+
+#[test]
+fn nr_open_trap_after_reboot_is_a_warning() {
+    let v = check("nr-open-trap", both(1_000_000));
+    assert!(v.ok());
+    let traps: Vec<_> = v
+        .rows
+        .iter()
+        .filter(|r| r.name == "nofile" && r.status == Status::Warn)
+        .collect();
+    assert_eq!(
+        traps.len(),
+        2,
+        "* hard and root - are traps, * soft is not: {traps:#?}"
+    );
+    assert!(
+        traps[0]
+            .note
+            .contains("TRAP after reboot: fs.nr_open at boot is 1,048,576 (kernel default")
+    );
+    assert_eq!(v.warnings.len(), 2);
+}
+
+#[test]
+fn nofile_above_live_nr_open_locks_logins_out_now() {
+    let v = check("nr-open-locked", both(1_000_000));
+    let r = row(&v, "nofile");
+    assert_eq!(r.status, Status::Warn);
+    assert!(r.note.contains(
+        "TRAP: above fs.nr_open (1,048,576): pam_limits cannot set it and denies logins for *"
+    ));
+}
+
+#[test]
+fn ports_bind_first_on_a_narrow_range() {
+    let tuples = Tuples {
+        sources: 1,
+        dest_addrs: 1,
+        dest_ports: 1,
+    };
+    let target = Target {
+        conns: 10_000,
+        role: Role::Client,
+        tuples: Some(tuples),
+    };
+    let v = check("ports-bind", target);
+    assert!(!v.ok());
+    assert_eq!(
+        row(&v, "net.ipv4.ip_local_port_range").value,
+        "60000–60999 (900 ports)"
+    );
+    assert_eq!(
+        v.line(),
+        "10,000 connections: capped at 900 by net.ipv4.ip_local_port_range; fix: use ≥ 12 source addresses \
+         (--sources), more destination ports, or a wider range: c1m tune --target 10000 --port-range 1024-65535 --apply"
+    );
+    // 12 sources are enough.
+    let v = check(
+        "ports-bind",
+        Target {
+            tuples: Some(Tuples {
+                sources: 12,
+                ..tuples
+            }),
+            ..target
+        },
+    );
+    assert!(v.ok(), "{}", v.line());
+    // Without a fixed tuple space the range is not binding.
+    let v = check("ports-bind", Target::new(10_000, Role::Client));
+    assert!(v.ok());
+    assert!(
+        row(&v, "net.ipv4.ip_local_port_range")
+            .note
+            .contains("≥ 12 (source, destination) address pairs")
+    );
+}
+
+#[test]
+fn memory_binds_on_a_small_machine() {
+    let v = check("memory-binds", both(1_000_000));
+    assert!(!v.ok());
+    let b = v.binding().unwrap();
+    assert_eq!(
+        (b.name.as_str(), b.capacity),
+        ("MemAvailable", Some(134_432))
+    );
+    assert!(
+        v.line().starts_with(
+            "1,000,000 connections: capped at 134,432 by MemAvailable; fix: free memory"
+        )
+    );
+    assert!(b.note.contains("estimate"));
+}
+
+#[test]
+fn measured_calibration_replaces_the_estimate() {
+    let v = check("calibrated", both(1_000_000));
+    let b = v.binding().unwrap();
+    assert_eq!(
+        (b.name.as_str(), b.capacity),
+        ("MemAvailable", Some(262_144))
+    );
+    assert!(b.note.contains(
+        "2.0 KiB per socket measured by c1m over 200,000 sockets on kernel 6.1.0-test (this is "
+    ));
+}
+
+#[test]
+fn conntrack_binds_when_tracking() {
+    let v = check("conntrack-active", both(1_000_000));
+    assert!(!v.ok());
+    assert!(v.line().starts_with(
+        "1,000,000 connections: capped at 257,144 by net.netfilter.nf_conntrack_max; fix: raise \
+         net.netfilter.nf_conntrack_max to ≥ 1,105,000"
+    ));
+    assert!(v.line().contains("-j NOTRACK"));
+    let v = check("conntrack-nat", both(100_000));
+    assert_eq!(v.binding().unwrap().capacity, Some(65_536));
+    assert!(v.binding().unwrap().note.contains("iptables nat table"));
+    // Loaded but idle: shown, not binding.
+    let v = check("this-machine", both(1_000_000));
+    assert!(
+        row(&v, "net.netfilter.nf_conntrack_max")
+            .note
+            .starts_with("loaded, not tracking")
+    );
+    let v = check("conntrack-absent", both(1_000_000));
+    assert_eq!(row(&v, "nf_conntrack").value, "not loaded");
+}
+
+#[test]
+fn cap_sys_resource_lifts_the_per_process_limit() {
+    let v = check("cap-sys-resource", both(1_000_000));
+    assert!(v.ok());
+    assert_eq!(v.per_process, Some(1_048_512));
+    assert_eq!(v.worker_processes(Role::Both), 2);
+    assert_eq!(row(&v, "CAP_SYS_RESOURCE").value, "held");
+    assert_eq!(row(&v, "RLIMIT_NOFILE").value, "1,024 soft / 524,288 hard");
+    assert!(
+        v.line().contains("fits in 1 server + 1 client process"),
+        "{}",
+        v.line()
+    );
+    // Beyond nr_open it fans out again, naming why.
+    let v = check("cap-sys-resource", Target::new(2_000_000, Role::Server));
+    let want =
+        "(RLIMIT_NOFILE 524,288 hard, raisable to fs.nr_open 1,048,576 with CAP_SYS_RESOURCE)";
+    assert!(v.line().contains(want), "{}", v.line());
+    assert_eq!(v.worker_processes(Role::Server), 2);
+}
+
+#[test]
+fn file_max_binds() {
+    let v = check("file-max-binds", both(1_000_000));
+    assert_eq!(
+        v.line(),
+        "1,000,000 connections: capped at 749,000 by fs.file-max; fix: raise fs.file-max to ≥ 2,202,000: \
+         c1m tune --target 1000000 --apply (writes /etc/sysctl.d/90-c1m.conf)"
+    );
+    assert!(
+        v.binding()
+            .unwrap()
+            .note
+            .contains("CAP_SYS_ADMIN may allocate past it")
+    );
+}
+
+#[test]
+fn an_rlimit_at_the_reserve_caps_at_zero() {
+    let v = check("tiny-rlimit", both(1));
+    assert!(!v.ok());
+    assert!(v.line().starts_with(
+        "1 connections: capped at 0 by RLIMIT_NOFILE; fix: raise the hard limit above 64"
+    ));
+}
+
+#[test]
+fn systemd_default_limit_is_read_from_drop_ins() {
+    let v = check("systemd-box", both(1_000_000));
+    let r = row(&v, "DefaultLimitNOFILE");
+    assert_eq!(r.value, "4,096:65,536");
+    assert!(r.note.contains("10-vendor.conf:2"), "{}", r.note);
+    let v = check("this-machine", both(1_000_000));
+    assert!(
+        row(&v, "DefaultLimitNOFILE")
+            .note
+            .contains("systemd is not PID 1 here")
+    );
+}
+
+#[test]
+fn garbage_is_reported_unreadable_never_a_crash() {
+    let v = check("garbage", both(1_000_000));
+    let unreadable: Vec<&str> = v
+        .rows
+        .iter()
+        .filter(|r| r.status == Status::Unreadable)
+        .map(|r| r.name.as_str())
+        .collect();
+    for name in [
+        "fs.file-max",
+        "fs.file-nr",
+        "fs.nr_open",
+        "RLIMIT_NOFILE",
+        "CAP_SYS_RESOURCE",
+        "nofile",
+        "DefaultLimitNOFILE",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.ip_local_reserved_ports",
+        "MemAvailable",
+        "net.ipv4.tcp_mem",
+        "net.ipv4.tcp_rmem",
+        "net.ipv4.tcp_wmem",
+        "net.core.somaxconn",
+        "net.ipv4.tcp_max_syn_backlog",
+        "net.ipv4.tcp_syncookies",
+        "net.netfilter.nf_conntrack_max",
+        "net.ipv4.tcp_max_tw_buckets",
+        "net.ipv4.tcp_tw_reuse",
+    ] {
+        assert!(
+            unreadable.contains(&name),
+            "{name} should be unreadable: {unreadable:?}"
+        );
+    }
+    assert!(
+        row(&v, "fs.file-max")
+            .value
+            .contains("\"unlimited\" is not a number")
+    );
+    assert!(
+        row(&v, "fs.nr_open")
+            .value
+            .contains("\"infinity\" is not a number")
+    );
+    assert!(
+        row(&v, "net.ipv4.tcp_max_tw_buckets")
+            .value
+            .ends_with(": missing")
+    );
+    // limits.conf: `unlimited`/`infinity` are pam_limits' words for nr_open; garbage lines are unreadable.
+    let nofile: Vec<&str> = v
+        .rows
+        .iter()
+        .filter(|r| r.name == "nofile")
+        .map(|r| r.value.as_str())
+        .collect();
+    assert!(
+        nofile.contains(&"root soft unlimited") && nofile.contains(&"@c1m - unlimited"),
+        "{nofile:?}"
+    );
+    assert!(
+        nofile
+            .iter()
+            .any(|n| n.contains("\"lots\" is not a number (pam_limits skips this line)"))
+    );
+    assert!(
+        nofile.iter().any(|n| n.contains("x.conf")),
+        "a directory named x.conf: {nofile:?}"
+    );
+    let facts = Facts::read(&machine("garbage").roots);
+    assert!(
+        facts
+            .calibration
+            .unreadable()
+            .unwrap()
+            .contains("calibration.json")
+    );
+    assert!(v.ok());
+    assert_eq!(
+        v.line(),
+        "1,000,000 connections: OK as far as readable (unchecked, unreadable: fs.file-max, RLIMIT_NOFILE, MemAvailable, \
+         net.netfilter.nf_conntrack_max)"
+    );
+}
+
+#[test]
+fn cli_doctor_exit_status_follows_the_verdict() {
+    for (case, ok) in [
+        ("this-machine", true),
+        ("memory-binds", false),
+        ("garbage", true),
+    ] {
+        let m = machine(case);
+        let args = DoctorArgs {
+            target: 1_000_000,
+            role: Role::Both,
+            json: case == "garbage",
+            tuples: TupleArgs::default(),
+            roots: RootArgs {
+                proc_root: m.roots.proc_root.clone(),
+                etc_root: m.roots.etc_root.clone(),
+                state_dir: Some(m.roots.state_dir.clone()),
+            },
+        };
+        let mut out = Vec::new();
+        assert_eq!(cli::doctor_to(&args, &mut out).unwrap(), ok, "{case}");
+        assert!(!out.is_empty());
+    }
+}
+
+/// The JSON report carries every key its published schema requires, and
+/// enum fields stay within the schema's values.
+#[test]
+fn json_report_matches_its_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../schema/doctor.schema.json")).unwrap();
+    for case in ["this-machine", "ports-bind", "garbage", "nr-open-trap"] {
+        let m = machine(case);
+        let target = Target {
+            conns: 1_000_000,
+            role: Role::Both,
+            tuples: Some(Tuples {
+                sources: 2,
+                dest_addrs: 1,
+                dest_ports: 1,
+            }),
+        };
+        let v = preflight(&m.roots, &target);
+        let doc: serde_json::Value =
+            serde_json::from_str(&render::doctor_json(&v, &Facts::read(&m.roots))).unwrap();
+        let props = &schema["properties"];
+        for key in schema["required"].as_array().unwrap() {
+            assert!(
+                doc.get(key.as_str().unwrap()).is_some(),
+                "{case}: missing {key}"
+            );
+        }
+        let row_schema = &props["rows"]["items"];
+        for row in doc["rows"].as_array().unwrap() {
+            for key in row_schema["required"].as_array().unwrap() {
+                assert!(
+                    row.get(key.as_str().unwrap()).is_some(),
+                    "{case}: row without {key}"
+                );
+            }
+            for field in ["group", "scope", "status"] {
+                let allowed = row_schema["properties"][field]["enum"].as_array().unwrap();
+                assert!(
+                    allowed.contains(&row[field]),
+                    "{case}: {field} {} not in schema",
+                    row[field]
+                );
+            }
+        }
+        assert!(
+            props["target"]["properties"]["role"]["enum"]
+                .as_array()
+                .unwrap()
+                .contains(&doc["target"]["role"])
+        );
+    }
+}
