@@ -178,12 +178,7 @@ fn delta(a: Option<u64>, b: Option<u64>) -> Option<i64> {
 pub const SLAB_ROWS: usize = 12;
 
 /// Compares the top with the baseline.
-pub fn memory_report(
-    base: &Snapshot,
-    top: &Snapshot,
-    conns: u64,
-    sockets_per_conn: u64,
-) -> MemoryReport {
+pub fn memory_report(base: &Snapshot, top: &Snapshot, conns: u64, sockets: u64) -> MemoryReport {
     let page = c1m_probe::page_size();
     let (slab_caches, slab_unreadable, slab_caches_total) = match (&top.slabinfo, &base.slabinfo) {
         (Ok(t), Ok(b)) => {
@@ -196,7 +191,7 @@ pub fn memory_report(
     let m = |s: &Snapshot, f: fn(&Meminfo) -> Option<u64>| s.meminfo.as_ref().and_then(f);
     MemoryReport {
         conns,
-        sockets: conns * sockets_per_conn,
+        sockets,
         slab_caches,
         slab_unreadable,
         slab_caches_total,

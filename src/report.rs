@@ -115,7 +115,7 @@ pub fn exit_code(o: &Outcome) -> ExitCode {
     match o.end {
         End::Interrupted(_) => ExitCode::from(130),
         End::WorkerDied(_) => ExitCode::from(1),
-        End::Completed if o.reached >= o.target => ExitCode::SUCCESS,
+        End::Completed if o.reached >= o.target || o.plan.clients.is_empty() => ExitCode::SUCCESS,
         End::Completed => ExitCode::from(1),
     }
 }
@@ -216,17 +216,23 @@ fn per(n: Option<f64>) -> String {
 pub fn summary(o: &Outcome) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "\nc1m {} summary", o.label);
-    row(&mut s, "target", thousands(o.target));
-    let pct = if o.target > 0 {
-        100.0 * o.reached as f64 / o.target as f64
+    if o.plan.clients.is_empty() {
+        // A server only holds what comes; its target is a cap.
+        row(&mut s, "cap (--max-conns)", thousands(o.target));
+        row(&mut s, "most held at once", thousands(o.reached));
     } else {
-        0.0
-    };
-    row(
-        &mut s,
-        "reached",
-        format!("{} ({pct:.1}%)", thousands(o.reached)),
-    );
+        row(&mut s, "target", thousands(o.target));
+        let pct = if o.target > 0 {
+            100.0 * o.reached as f64 / o.target as f64
+        } else {
+            0.0
+        };
+        row(
+            &mut s,
+            "reached",
+            format!("{} ({pct:.1}%)", thousands(o.reached)),
+        );
+    }
     if let Some(t) = o.time_to_reach {
         let rate = o.reached as f64 / t.as_secs_f64().max(1e-9);
         row(
@@ -275,8 +281,10 @@ pub fn summary(o: &Outcome) -> String {
         ),
         None => {}
     }
-    if let Some(m) = &o.memory {
-        memory_rows(&mut s, m);
+    match &o.memory {
+        Some(m) if m.sockets > 0 && m.conns > 0 => memory_rows(&mut s, m),
+        Some(_) => row(&mut s, "memory", "nothing held at the end to measure"),
+        None => {}
     }
     let mut failed = CauseCounts::default();
     failed.merge(&o.clients_at_top.failed);

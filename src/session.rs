@@ -19,6 +19,14 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 /// How often a progress line is printed when not on a terminal.
 const LOG_EVERY: Duration = Duration::from_secs(1);
 
+/// What was held at the top of an experiment.
+struct Top {
+    verified: Result<measure::Verified, String>,
+    snapshot: Snapshot,
+    clients: Stats,
+    servers: Stats,
+}
+
 /// One experiment in progress.
 pub struct Session {
     fleet: Fleet,
@@ -159,7 +167,7 @@ impl Session {
             ok = self.await_ready(Role::Client)?;
         }
         if !ok {
-            return self.finish(None, None, None, None);
+            return self.finish(None, None, None);
         }
         let baseline = self.snapshot();
         // Ramp.
@@ -178,20 +186,13 @@ impl Session {
                 break;
             }
         }
-        // Verify and measure at the top.
-        let mut held = None;
-        let mut verified = None;
-        if self.end.is_none() {
-            // Let servers accept what the clients already see established.
-            self.settle(Duration::from_secs(10))?;
-            verified = Some(measure::count_established(&self.plan));
-            held = Some(self.snapshot());
+        // Verify and measure at the top (clients), or at the end of the
+        // hold (a server alone has no top), or when interrupted: whatever
+        // was held then.
+        let mut top = None;
+        if has_clients && self.end.is_none() {
+            top = Some(self.measure_top()?);
         }
-        let reached = if has_clients {
-            self.client_side().established
-        } else {
-            self.fleet.totals(Role::Server).established
-        };
         // Hold.
         let deadline = hold.map(|h| Instant::now() + h);
         while self.end.is_none() && deadline.is_none_or(|d| Instant::now() < d) {
@@ -205,12 +206,24 @@ impl Session {
         if self.tty {
             eprintln!();
         }
-        self.finish(
-            Some(baseline),
-            held,
-            verified,
-            reached_at.map(|d| (d, reached)),
-        )
+        if top.is_none() && !matches!(self.end, Some(End::WorkerDied(_))) {
+            top = Some(self.measure_top()?);
+        }
+        self.finish(Some(baseline), top, reached_at)
+    }
+
+    /// The kernel's own count and a full snapshot, once the servers have
+    /// caught up with the clients.
+    fn measure_top(&mut self) -> anyhow::Result<Top> {
+        self.settle(Duration::from_secs(10))?;
+        let clients = self.client_side();
+        let servers = self.fleet.totals(Role::Server);
+        Ok(Top {
+            verified: measure::count_established(&self.plan).map_err(|e| format!("{e:#}")),
+            snapshot: self.snapshot(),
+            clients,
+            servers,
+        })
     }
 
     /// Waits (briefly) until the servers hold what the clients hold.
@@ -236,11 +249,19 @@ impl Session {
     fn finish(
         mut self,
         baseline: Option<Snapshot>,
-        held: Option<Snapshot>,
-        verified: Option<anyhow::Result<measure::Verified>>,
-        reached: Option<(Duration, u64)>,
+        top: Option<Top>,
+        reached_at: Option<Duration>,
     ) -> anyhow::Result<ExitCode> {
-        let at_top = (self.client_side(), self.fleet.totals(Role::Server));
+        let at_top = match &top {
+            Some(t) => (t.clients, t.servers),
+            None => (self.client_side(), self.fleet.totals(Role::Server)),
+        };
+        let mut held = at_top.0.established.max(at_top.1.established);
+        if self.plan.clients.is_empty() {
+            // A server alone has no top: report the most it held.
+            let peak = self.timeline.iter().map(|s| s.server_established).max();
+            held = held.max(peak.unwrap_or(0));
+        }
         // Tear down: clients first (their RSTs free the servers' sockets),
         // then servers; anything that does not close in time is killed.
         let teardown = Instant::now();
@@ -260,28 +281,29 @@ impl Session {
         let final_clients = self.fleet.totals(Role::Client);
         let final_servers = self.fleet.totals(Role::Server);
         self.fleet.kill_all();
-        let memory = match (&baseline, &held) {
-            (Some(b), Some(h)) => Some(measure::memory_report(
-                b,
-                h,
-                at_top.0.established.max(at_top.1.established),
-                self.plan_sockets_per_conn(),
-            )),
+        let memory = match (&baseline, &top) {
+            (Some(b), Some(t)) => {
+                // Sockets the kernel holds for us: both ends when they are
+                // both on this machine, as the kernel's own count shows.
+                let sockets = match &t.verified {
+                    Ok(v) => v.server_side + v.client_side,
+                    Err(_) => held * self.sides(),
+                };
+                Some(measure::memory_report(b, &t.snapshot, held, sockets))
+            }
             _ => None,
         };
         let out = Outcome {
             label: self.label,
             plan: self.plan.clone(),
             target: self.plan.conns,
-            reached: reached
-                .map(|r| r.1)
-                .unwrap_or(at_top.0.established.max(at_top.1.established)),
-            time_to_reach: reached.map(|r| r.0),
+            reached: held,
+            time_to_reach: reached_at,
             clients: final_clients,
             servers: final_servers,
             clients_at_top: at_top.0,
             servers_at_top: at_top.1,
-            verified: verified.map(|v| v.map_err(|e| format!("{e:#}"))),
+            verified: top.map(|t| t.verified),
             memory,
             timeline: std::mem::take(&mut self.timeline),
             teardown,
@@ -300,7 +322,8 @@ impl Session {
         Ok(report::exit_code(&out))
     }
 
-    fn plan_sockets_per_conn(&self) -> u64 {
+    /// How many ends of a connection are c1m's: 2 for `run`.
+    fn sides(&self) -> u64 {
         let has_servers = self.fleet.of(Role::Server).next().is_some();
         let has_clients = self.fleet.of(Role::Client).next().is_some();
         u64::from(has_servers) + u64::from(has_clients)

@@ -226,11 +226,3 @@ fn a_killed_worker_is_reported_and_everything_stops() {
         "workers left behind"
     );
 }
-
-fn c1m_kill(pid: u32, sig: &str) {
-    let st = std::process::Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-}

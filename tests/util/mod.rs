@@ -182,3 +182,12 @@ pub fn ss_established(filter: &str) -> u64 {
         .filter(|l| !l.is_empty())
         .count() as u64
 }
+
+/// Sends a signal (`INT`, `KILL`, …) with kill(1).
+pub fn c1m_kill(pid: u32, sig: &str) {
+    let st = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
