@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use c1m_probe::diag::{DiagQuery, PortMatch, StateSet, TcpDiag, TcpState};
+use c1m_probe::diag::{DiagQuery, Families, PortMatch, StateSet, TcpDiag, TcpState};
 use c1m_probe::meminfo::Meminfo;
 use c1m_probe::slabinfo::{self, CacheDelta, SlabInfo};
 use c1m_probe::sockstat::{self, Sockstat};
@@ -236,6 +236,12 @@ pub fn count_established(plan: &Plan) -> anyhow::Result<Verified> {
     q.remote_ports = Some(lo..=hi);
     q.port_match = PortMatch::Any;
     q.per_local_port = true;
+    // Walking one family's table is ~15% cheaper than both.
+    if plan.endpoints.iter().all(|e| e.is_ipv4()) {
+        q.families = Families::V4;
+    } else if plan.endpoints.iter().all(|e| e.is_ipv6()) {
+        q.families = Families::V6;
+    }
     let counts = TcpDiag::new()?.count(&q)?;
     let total = counts.get(TcpState::Established);
     let server_side: u64 = counts

@@ -90,7 +90,10 @@ mod tests {
 
     #[test]
     fn parses_values_in_bytes() {
-        let m = Meminfo::parse(b"MemTotal:       24000000 kB\nMemAvailable:   1000 kB\nHugePages_Total:       0\n").unwrap();
+        let m = Meminfo::parse(
+            b"MemTotal:       24000000 kB\nMemAvailable:   1000 kB\nHugePages_Total:       0\n",
+        )
+        .unwrap();
         assert_eq!(m.mem_total(), Some(24_000_000 * 1024));
         assert_eq!(m.mem_available(), Some(1_024_000));
         assert_eq!(m.get("HugePages_Total"), Some(0));

@@ -44,7 +44,10 @@ impl Netstat {
     pub fn parse(input: &[u8]) -> Result<Self, ParseError> {
         let text = whole_text(input, WHAT)?;
         let mut sections = Vec::new();
-        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
         while let Some((i, header)) = lines.next() {
             let (name, keys) = split_section(header, i + 1)?;
             let (j, values) = lines
@@ -149,7 +152,9 @@ mod tests {
 
     #[test]
     fn parses_pairs_and_signs() {
-        let n = Netstat::parse(b"Tcp: RtoMin MaxConn\nTcp: 200 -1\nTcpExt: ListenDrops\nTcpExt: 7\n").unwrap();
+        let n =
+            Netstat::parse(b"Tcp: RtoMin MaxConn\nTcp: 200 -1\nTcpExt: ListenDrops\nTcpExt: 7\n")
+                .unwrap();
         assert_eq!(n.get("Tcp", "RtoMin"), Some(200));
         assert_eq!(n.get("Tcp", "MaxConn"), None);
         assert_eq!(n.get_i64("Tcp", "MaxConn"), Some(-1));

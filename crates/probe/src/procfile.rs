@@ -74,7 +74,10 @@ impl ProcFile {
     }
 
     /// Reads the file again and parses it, naming the path in errors.
-    pub fn read_parsed<T>(&mut self, parse: impl FnOnce(&[u8]) -> Result<T, ParseError>) -> io::Result<T> {
+    pub fn read_parsed<T>(
+        &mut self,
+        parse: impl FnOnce(&[u8]) -> Result<T, ParseError>,
+    ) -> io::Result<T> {
         self.read()?;
         parse(&self.buf).map_err(|e| invalid_data(&self.path, e))
     }

@@ -46,7 +46,7 @@ impl Sockstat {
                 .split_once(':')
                 .ok_or_else(|| malformed(WHAT, n, "no ':'"))?;
             let tokens: Vec<&str> = rest.split_whitespace().collect();
-            if tokens.is_empty() || tokens.len() % 2 != 0 {
+            if tokens.is_empty() || !tokens.len().is_multiple_of(2) {
                 return Err(malformed(WHAT, n, "expected 'key value' pairs"));
             }
             let values = tokens
@@ -127,7 +127,8 @@ mod tests {
 
     #[test]
     fn parses_pairs() {
-        let s = Sockstat::parse(b"sockets: used 11\nTCP: inuse 1 orphan 0 tw 2 alloc 3 mem 4\n").unwrap();
+        let s = Sockstat::parse(b"sockets: used 11\nTCP: inuse 1 orphan 0 tw 2 alloc 3 mem 4\n")
+            .unwrap();
         assert_eq!(s.sockets_used(), Some(11));
         assert_eq!(s.tcp_tw(), Some(2));
         assert_eq!(s.tcp_alloc(), Some(3));
@@ -137,7 +138,14 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        for bad in ["", "TCP inuse 1\n", "TCP: inuse\n", "TCP: inuse x\n", "TCP:\n", "TCP: inuse 1"] {
+        for bad in [
+            "",
+            "TCP inuse 1\n",
+            "TCP: inuse\n",
+            "TCP: inuse x\n",
+            "TCP:\n",
+            "TCP: inuse 1",
+        ] {
             assert!(Sockstat::parse(bad.as_bytes()).is_err(), "{bad:?}");
         }
     }

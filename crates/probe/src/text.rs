@@ -62,12 +62,16 @@ pub(crate) fn kb_to_bytes(value: &str) -> Option<u64> {
 
 /// Reads a whole `/proc` file, naming the path in the error.
 pub(crate) fn read_file(path: &Path) -> io::Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| io::Error::new(e.kind(), format!("reading {}: {e}", path.display())))
+    std::fs::read(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("reading {}: {e}", path.display())))
 }
 
 /// Turns a parse error into an `InvalidData` I/O error naming the path.
 pub(crate) fn invalid_data(path: &Path, err: ParseError) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("{}: {err}", path.display()))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{}: {err}", path.display()),
+    )
 }
 
 /// Reads and parses a `/proc` file.
@@ -86,8 +90,14 @@ mod tests {
     #[test]
     fn refuses_cut_short_input() {
         assert!(whole_text(b"a: 1\n", "t").is_ok());
-        assert_eq!(whole_text(b"a: 1", "t"), Err(ParseError::Truncated { what: "t" }));
-        assert_eq!(whole_text(b"", "t"), Err(ParseError::Truncated { what: "t" }));
+        assert_eq!(
+            whole_text(b"a: 1", "t"),
+            Err(ParseError::Truncated { what: "t" })
+        );
+        assert_eq!(
+            whole_text(b"", "t"),
+            Err(ParseError::Truncated { what: "t" })
+        );
         assert!(matches!(
             whole_text(b"a\n\xff\n", "t"),
             Err(ParseError::Malformed { line: 2, .. })

@@ -69,8 +69,8 @@ pub(crate) fn any_of_all(groups: &[Vec<PortCond>]) -> Option<Vec<u8>> {
     if groups.is_empty() || groups.iter().any(Vec::is_empty) {
         return None;
     }
-    let len: usize = groups.iter().map(|g| g.len() * CMP_LEN).sum::<usize>()
-        + (groups.len() - 1) * JMP_LEN;
+    let len: usize =
+        groups.iter().map(|g| g.len() * CMP_LEN).sum::<usize>() + (groups.len() - 1) * JMP_LEN;
     let mut out = Vec::with_capacity(len);
     let last = groups.len() - 1;
     for (i, group) in groups.iter().enumerate() {
@@ -122,7 +122,13 @@ pub(crate) fn run(bc: &[u8], sport: u16, dport: u16) -> bool {
 /// Checks a program as the kernel's `inet_diag_bc_audit()` does, for tests.
 #[cfg(test)]
 pub(crate) fn audit(bc: &[u8]) -> bool {
-    let op = |i: usize| (bc[i], usize::from(bc[i + 1]), usize::from(u16::from_ne_bytes([bc[i + 2], bc[i + 3]])));
+    let op = |i: usize| {
+        (
+            bc[i],
+            usize::from(bc[i + 1]),
+            usize::from(u16::from_ne_bytes([bc[i + 2], bc[i + 3]])),
+        )
+    };
     let valid_cc = |target_len: usize| {
         let mut len = bc.len() as i64;
         let mut pos = 0;
@@ -170,7 +176,11 @@ mod tests {
         assert!(audit(&bc), "{groups:?}: audit fails: {bc:?}");
         for s in PORTS {
             for d in PORTS {
-                assert_eq!(run(&bc, s, d), expect(s, d), "{groups:?} sport {s} dport {d}");
+                assert_eq!(
+                    run(&bc, s, d),
+                    expect(s, d),
+                    "{groups:?} sport {s} dport {d}"
+                );
             }
         }
     }
@@ -181,16 +191,27 @@ mod tests {
         check(&[vec![Remote(80..=8080)]], |_, d| (80..=8080).contains(&d));
         check(&[vec![Local(81..=65535)]], |s, _| s >= 81);
         check(&[vec![Remote(0..=80)]], |_, d| d <= 80);
-        check(&[vec![Local(81..=80)]], |_, _| false);
+        // An empty range matches nothing.
+        let (lo, hi) = (81, 80);
+        check(&[vec![Local(lo..=hi)]], |_, _| false);
     }
 
     #[test]
     fn conjunction_and_disjunction() {
-        check(&[vec![Local(80..=80), Remote(8000..=8081)]], |s, d| s == 80 && (8000..=8081).contains(&d));
-        check(&[vec![Local(80..=80)], vec![Remote(80..=80)]], |s, d| s == 80 || d == 80);
-        check(&[vec![Local(1..=79), Remote(8080..=8080)], vec![Remote(0..=1)], vec![Local(65535..=65535)]], |s, d| {
-            ((1..=79).contains(&s) && d == 8080) || d <= 1 || s == 65535
+        check(&[vec![Local(80..=80), Remote(8000..=8081)]], |s, d| {
+            s == 80 && (8000..=8081).contains(&d)
         });
+        check(&[vec![Local(80..=80)], vec![Remote(80..=80)]], |s, d| {
+            s == 80 || d == 80
+        });
+        check(
+            &[
+                vec![Local(1..=79), Remote(8080..=8080)],
+                vec![Remote(0..=1)],
+                vec![Local(65535..=65535)],
+            ],
+            |s, d| ((1..=79).contains(&s) && d == 8080) || d <= 1 || s == 65535,
+        );
     }
 
     #[test]

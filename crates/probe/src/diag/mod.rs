@@ -9,11 +9,22 @@
 //! `INET_DIAG_REQ_BYTECODE`. Replies are parsed by the pure
 //! [`parse_reply`], also used on captured fixtures and by the fuzzer.
 //!
+//! Cost, measured on this 2-core VM (kernel 6.18) with 198k–396k loopback
+//! sockets: almost all of it is the kernel's, ~0.86–1.0 µs per socket
+//! reported (filling and copying a ~124-byte message), ~0.15–0.3 µs per
+//! socket walked but filtered out by state or port. Counting 2M
+//! established IPv4 sockets so takes ~1.7–2 s (`ss -Htn state established
+//! | wc -l`: ~1.8 µs per socket, 3.5 s). [`Families::Both`] walks the hash
+//! table twice: a v4-only experiment should ask for [`Families::V4`]. For
+//! a plain total at high frequency, O(1) counters exist: `Tcp: CurrEstab`
+//! in [`netstat`](crate::netstat) (ESTABLISHED plus CLOSE_WAIT) and
+//! `TCP: inuse` in [`sockstat`](crate::sockstat).
+//!
 //! Kernel details that show in the counts: request sockets
 //! (`NEW_SYN_RECV`) are reported as `SYN_RECV`, and asking for `SYN_RECV`
 //! also dumps them; TIME_WAIT sockets whose substate is `FIN_WAIT2` are
 //! reported as `FIN_WAIT2`. IPv4-mapped connections on IPv6 sockets count
-//! as IPv6.
+//! as IPv6. Counts are per network namespace (the caller's).
 
 mod bytecode;
 mod reply;
@@ -22,13 +33,15 @@ mod state;
 use std::io;
 use std::ops::RangeInclusive;
 
-use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkBuffer, NetlinkHeader, NetlinkMessage};
+use netlink_packet_core::{
+    NLM_F_DUMP, NLM_F_REQUEST, NetlinkBuffer, NetlinkHeader, NetlinkMessage,
+};
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_packet_sock_diag::{AF_INET, AF_INET6, IPPROTO_TCP, SockDiagMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
 
 use bytecode::{INET_DIAG_REQ_BYTECODE, PortCond};
-pub use reply::{INET_DIAG_MSG_LEN, ReplyStatus, parse_reply};
+pub use reply::{ReplyStatus, parse_reply};
 pub use state::{StateSet, TcpCounts, TcpState};
 
 /// Which address families to dump.
@@ -118,12 +131,15 @@ impl DiagQuery {
     }
 }
 
-/// The user buffer for one `recv`. The kernel fills dump datagrams of at
-/// most 32 KiB (`netlink_recvmsg()` caps `max_recvmsg_len`), sized from
-/// the buffers we offer, so 64 KiB always holds one whole.
+/// The user buffer for one `recv`. The kernel sizes dump datagrams from
+/// the buffers offered, up to 32 KiB (`netlink_recvmsg()` caps
+/// `max_recvmsg_len`), so 64 KiB always holds one whole.
 const RECV_LEN: usize = 64 << 10;
 
-/// `SO_RCVBUF` asked for: room for a few datagrams queued ahead.
+/// `SO_RCVBUF` asked for. The kernel queues one dump datagram per `recv`
+/// whatever the buffers; measured at 198k sockets, neither this (1 MiB vs
+/// the default 208 KiB) nor `RECV_LEN` (64 vs 8 KiB) changed the time,
+/// which is the kernel's. Kept as headroom against a small `rmem_default`.
 const RCVBUF: usize = 1 << 20;
 
 /// A `NETLINK_SOCK_DIAG` socket and receive buffer, reused across dumps.
@@ -183,15 +199,25 @@ impl TcpDiag {
         for &family in query.families.list() {
             self.seq = self.seq.wrapping_add(1);
             let request = request(family, query.states, bytecode.as_deref(), self.seq);
-            socket.send_to(&request, &SocketAddr::new(0, 0), 0)?;
+            socket
+                .send_to(&request, &SocketAddr::new(0, 0), 0)
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("sending a sock_diag request: {e}"))
+                })?;
             loop {
                 self.buf.clear();
                 let n = match socket.recv(&mut self.buf, libc::MSG_TRUNC) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    other => other?,
+                    Err(e) => {
+                        let msg = format!("receiving a sock_diag reply: {e}");
+                        return Err(io::Error::new(e.kind(), msg));
+                    }
+                    Ok(n) => n,
                 };
                 if n > self.buf.len() {
-                    let msg = format!("sock_diag: a {n}-byte datagram overflowed the {RECV_LEN}-byte buffer");
+                    let msg = format!(
+                        "sock_diag: a {n}-byte datagram overflowed the {RECV_LEN}-byte buffer"
+                    );
                     return Err(io::Error::other(msg));
                 }
                 let status = on_datagram(&self.buf)
@@ -201,7 +227,10 @@ impl TcpDiag {
                     ReplyStatus::Done => break,
                     ReplyStatus::Failed(errno) => {
                         let e = io::Error::from_raw_os_error(errno);
-                        return Err(io::Error::new(e.kind(), format!("sock_diag dump failed: {e}")));
+                        return Err(io::Error::new(
+                            e.kind(),
+                            format!("sock_diag dump failed: {e}"),
+                        ));
                     }
                 }
             }
@@ -211,15 +240,16 @@ impl TcpDiag {
     }
 }
 
-/// Counts TCP sockets matching `query` on a fresh socket; see [`TcpDiag`]
-/// to reuse one.
+/// Counts TCP sockets matching `query` on a fresh socket (see [`TcpDiag`]
+/// to reuse one). About 1 µs per matching socket: see the module docs.
 pub fn count_tcp(query: &DiagQuery) -> io::Result<TcpCounts> {
     TcpDiag::new()?.count(query)
 }
 
 fn open_socket() -> io::Result<Socket> {
-    let socket = Socket::new(NETLINK_SOCK_DIAG)
-        .map_err(|e| io::Error::new(e.kind(), format!("opening a NETLINK_SOCK_DIAG socket: {e}")))?;
+    let socket = Socket::new(NETLINK_SOCK_DIAG).map_err(|e| {
+        io::Error::new(e.kind(), format!("opening a NETLINK_SOCK_DIAG socket: {e}"))
+    })?;
     // Best effort: the dump works with the default buffer, only slower.
     let _ = socket.set_rx_buf_sz(RCVBUF);
     Ok(socket)
@@ -283,9 +313,18 @@ mod tests {
         let bc = q.bytecode().unwrap();
         let r = request(AF_INET6, q.states, Some(&bc), 8);
         assert_eq!(r.len(), 72 + 4 + bc.len());
-        assert_eq!(u32::from_ne_bytes(r[0..4].try_into().unwrap()) as usize, r.len());
-        assert_eq!(u32::from_ne_bytes(r[20..24].try_into().unwrap()), StateSet::ALL.bits());
-        assert_eq!(u16::from_ne_bytes(r[74..76].try_into().unwrap()), INET_DIAG_REQ_BYTECODE);
+        assert_eq!(
+            u32::from_ne_bytes(r[0..4].try_into().unwrap()) as usize,
+            r.len()
+        );
+        assert_eq!(
+            u32::from_ne_bytes(r[20..24].try_into().unwrap()),
+            StateSet::ALL.bits()
+        );
+        assert_eq!(
+            u16::from_ne_bytes(r[74..76].try_into().unwrap()),
+            INET_DIAG_REQ_BYTECODE
+        );
     }
 
     #[test]
@@ -298,6 +337,8 @@ mod tests {
         assert!(bytecode::run(&all, 80, 80) && !bytecode::run(&all, 80, 81));
         q.port_match = PortMatch::Any;
         let any = q.bytecode().unwrap();
-        assert!(bytecode::run(&any, 80, 81) && bytecode::run(&any, 1, 80) && !bytecode::run(&any, 1, 2));
+        assert!(
+            bytecode::run(&any, 80, 81) && bytecode::run(&any, 1, 80) && !bytecode::run(&any, 1, 2)
+        );
     }
 }

@@ -160,7 +160,11 @@ impl TcpCounts {
 
     /// Counts one socket.
     pub fn add(&mut self, state: u8, local_port: u16) {
-        match self.by_state.get_mut(usize::from(state)).filter(|_| state != 0) {
+        match self
+            .by_state
+            .get_mut(usize::from(state))
+            .filter(|_| state != 0)
+        {
             Some(n) => *n = n.saturating_add(1),
             None => self.other = self.other.saturating_add(1),
         }
@@ -182,7 +186,9 @@ impl TcpCounts {
 
     /// All sockets counted.
     pub fn total(&self) -> u64 {
-        self.by_state.iter().fold(self.other, |s, n| s.saturating_add(*n))
+        self.by_state
+            .iter()
+            .fold(self.other, |s, n| s.saturating_add(*n))
     }
 
     /// Every state with its count, zeros included, in kernel order.
@@ -222,8 +228,13 @@ mod tests {
     #[test]
     fn sets_match_the_kernel_masks() {
         assert_eq!(StateSet::only(TcpState::Established).bits(), 1 << 1);
-        assert_eq!((TcpState::Listen | TcpState::TimeWait).bits(), 1 << 10 | 1 << 6);
-        let all = TcpState::ALL.into_iter().fold(StateSet::EMPTY, StateSet::with);
+        assert_eq!(
+            (TcpState::Listen | TcpState::TimeWait).bits(),
+            1 << 10 | 1 << 6
+        );
+        let all = TcpState::ALL
+            .into_iter()
+            .fold(StateSet::EMPTY, StateSet::with);
         assert_eq!(all, StateSet::ALL);
         assert!(StateSet::ALL.contains(TcpState::NewSynRecv));
         assert!(!StateSet::EMPTY.contains(TcpState::Close));
@@ -245,7 +256,12 @@ mod tests {
         assert_eq!(c.get(TcpState::Established), 2);
         assert_eq!(c.get(TcpState::TimeWait), 1);
         assert_eq!((c.other(), c.total()), (2, 5));
-        let ports: Vec<(u16, u64)> = c.by_local_port().unwrap().iter().map(|(&p, &n)| (p, n)).collect();
+        let ports: Vec<(u16, u64)> = c
+            .by_local_port()
+            .unwrap()
+            .iter()
+            .map(|(&p, &n)| (p, n))
+            .collect();
         assert_eq!(ports, [(1, 2), (80, 2), (81, 1)]);
         assert_eq!(TcpCounts::new(false).by_local_port(), None);
     }
