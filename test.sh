@@ -6,6 +6,12 @@ cd "$(dirname "$0")"
 
 need=()
 command -v ss >/dev/null || need+=(iproute2)
+# c1m stat's screen is tested in a tmux pane.
+command -v tmux >/dev/null || need+=(tmux)
+# Real servers the capacity tests drive (not started as services: the
+# tests start their own, on loopback).
+[ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v redis-server >/dev/null || need+=(redis-server)
 if ((${#need[@]})); then
     if [ "$(id -u)" -ne 0 ]; then
         echo "test.sh: the tests need ${need[*]}; install them (apt-get install ${need[*]})" >&2

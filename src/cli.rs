@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::plan::BindMode;
+use crate::traffic::Mode;
 use crate::wire::CloseMode;
 
 /// How many TCP connections can one Linux server really hold? c1m answers
@@ -60,7 +61,7 @@ pub enum Topology {
 pub struct ClientOpts {
     /// Connections per second, all workers together (default: as fast as
     /// the window allows).
-    #[arg(long)]
+    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// Handshakes in flight at once, all workers together.
     #[arg(long, default_value_t = 20_000)]
@@ -71,6 +72,55 @@ pub struct ClientOpts {
     /// How client sockets are bound to --sources addresses.
     #[arg(long, value_enum, default_value_t = BindMode::NoPort)]
     pub bind_mode: BindMode,
+}
+
+/// What held connections do.
+#[derive(Debug, Clone, Args)]
+pub struct TrafficOpts {
+    /// idle: hold only. heartbeat: each connection sends --message every
+    /// --interval (spread evenly) and times the reply.
+    #[arg(long, value_enum, default_value_t = Mode::Idle)]
+    pub mode: Mode,
+    /// Between two messages on one connection [default: 1s].
+    #[arg(long, value_parser = duration, allow_hyphen_values = true)]
+    pub interval: Option<Duration>,
+    /// Messages per second over all connections (sets the interval).
+    #[arg(long, conflicts_with_all = ["interval", "bandwidth"], allow_negative_numbers = true)]
+    pub message_rate: Option<f64>,
+    /// Bytes per second over all connections (sets the interval).
+    #[arg(long, conflicts_with = "interval", allow_negative_numbers = true)]
+    pub bandwidth: Option<f64>,
+    /// The message, with \r \n \t \xHH escapes (e.g. "PING\r\n" for
+    /// Redis) [default: a 16-byte line that c1m serve echoes].
+    #[arg(long, conflicts_with = "message_file")]
+    pub message: Option<String>,
+    /// Read the message from a file (an HTTP request, say).
+    #[arg(long, value_name = "FILE")]
+    pub message_file: Option<std::path::PathBuf>,
+    /// Send this once as soon as each connection is established, in any
+    /// mode (escapes as for --message): a greeting, or a request that
+    /// keeps the server busy with the connection.
+    #[arg(long)]
+    pub first_message: Option<String>,
+    /// What every reply must start with (escapes as for --message)
+    /// [default: the message itself against c1m's own servers; any reply
+    /// otherwise].
+    #[arg(long)]
+    pub expect: Option<String>,
+}
+
+/// How c1m's servers treat what peers send.
+#[derive(Debug, Clone, Args)]
+pub struct ServerOpts {
+    /// Do not echo what peers send (it is read and dropped).
+    #[arg(long)]
+    pub no_echo: bool,
+    /// Close a peer that sends more than this many bytes in one burst.
+    #[arg(long, default_value_t = 65_536)]
+    pub max_message: u64,
+    /// Close connections silent for this long [default: never].
+    #[arg(long, value_parser = duration)]
+    pub idle_timeout: Option<Duration>,
 }
 
 /// Settings shared by every command that starts workers.
@@ -115,6 +165,10 @@ pub struct RunArgs {
     #[command(flatten)]
     pub client: ClientOpts,
     #[command(flatten)]
+    pub traffic: TrafficOpts,
+    #[command(flatten)]
+    pub server: ServerOpts,
+    #[command(flatten)]
     pub fleet: FleetOpts,
 }
 
@@ -132,6 +186,12 @@ pub struct ServeArgs {
     /// Listen backlog (default: net.core.somaxconn).
     #[arg(long)]
     pub backlog: Option<i32>,
+    /// Never accept: connections wait in the accept queue until it
+    /// overflows (to study SYN drops and ListenOverflows).
+    #[arg(long)]
+    pub no_accept: bool,
+    #[command(flatten)]
+    pub server: ServerOpts,
     #[command(flatten)]
     pub fleet: FleetOpts,
 }
@@ -141,9 +201,17 @@ pub struct ConnectArgs {
     /// Where to connect: ADDR:PORT or ADDR:LO-HI, one or more.
     #[arg(required = true, num_args = 1..)]
     pub targets: Vec<String>,
-    /// Connections to open and hold.
+    /// Connections to open and hold (with --find-limit: the most to try).
     #[arg(short = 'n', long = "conns", default_value = "10000", value_parser = c1m_limits::num::parse_count)]
     pub conns: u64,
+    /// Ramp until connections fail or the latency objective is missed,
+    /// then report the break point and its cause.
+    #[arg(long)]
+    pub find_limit: bool,
+    /// The latency objective for --find-limit, e.g. p99<50ms (needs
+    /// heartbeat traffic to measure).
+    #[arg(long, value_parser = crate::limit::parse_slo, requires = "find_limit")]
+    pub slo: Option<crate::limit::Slo>,
     /// Client source addresses: list, range or CIDR (default: the kernel
     /// picks).
     #[arg(long, alias = "source")]
@@ -154,7 +222,17 @@ pub struct ConnectArgs {
     #[command(flatten)]
     pub client: ClientOpts,
     #[command(flatten)]
+    pub traffic: TrafficOpts,
+    #[command(flatten)]
     pub fleet: FleetOpts,
+}
+
+/// Parses a number that must be more than zero.
+pub fn positive(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{text:?} must be a positive number")),
+    }
 }
 
 /// Parses `5s`, `250ms`, `2m`, or a plain number of seconds.

@@ -17,6 +17,7 @@ use c1m_sys::poll::{self, Poller};
 use c1m_sys::signals::{SIGINT, SIGTERM, Signals};
 use serde::Serialize;
 
+use crate::latency::Latency;
 use crate::wire::{FromWorker, Spec, Stats, ToWorker};
 
 /// Which side a worker is on.
@@ -97,6 +98,10 @@ pub struct Fleet {
     poller: Poller,
     signals: Signals,
     pub workers: Vec<Worker>,
+    /// Every latency recorded, merged.
+    pub latency: Latency,
+    /// Latency recorded since [`Fleet::take_recent`] last ran.
+    recent: Latency,
     group: u32,
     exe: std::path::PathBuf,
 }
@@ -111,6 +116,8 @@ impl Fleet {
             poller,
             signals,
             workers: Vec::new(),
+            latency: Latency::new(),
+            recent: Latency::new(),
             group: 0,
             exe: std::env::current_exe().context("finding c1m's own executable")?,
         })
@@ -157,7 +164,7 @@ impl Fleet {
             stdout,
             buf: Vec::with_capacity(1024),
         };
-        send(&mut w, &ToWorker::Start(spec));
+        send(&mut w, &ToWorker::Start(Box::new(spec)));
         self.workers.push(w);
         Ok(())
     }
@@ -223,6 +230,12 @@ impl Fleet {
                     w.life = Life::Closed;
                 }
                 Ok(FromWorker::Fatal(msg)) => w.fatal = Some(msg),
+                Ok(FromWorker::Latency(enc)) => {
+                    if let Some(l) = Latency::decode(&enc) {
+                        self.latency.merge(&l);
+                        self.recent.merge(&l);
+                    }
+                }
                 Err(_) => {}
             }
         }
@@ -239,6 +252,11 @@ impl Fleet {
         let why = describe_exit(status, w.fatal.as_deref());
         w.life = Life::Dead(why.clone());
         Some(format!("{} {why}", w.label()))
+    }
+
+    /// The latency recorded since the last call.
+    pub fn take_recent(&mut self) -> Latency {
+        std::mem::take(&mut self.recent)
     }
 
     /// Polls until `done` holds, a deadline passes, or something needs a

@@ -8,8 +8,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cause::{Cause, CauseCounts};
+use crate::latency::{Latency, Percentiles, human_us};
 use crate::measure::{MemoryReport, PROC_SCAN_CACHES, Verified};
 use crate::plan::{Plan, thousands};
+use crate::traffic::{Mode, Traffic};
 use crate::wire::Stats;
 
 /// One point of the timeline.
@@ -30,6 +32,54 @@ pub struct Sample {
     pub slab: Option<u64>,
     /// Workers' summed RSS.
     pub rss: Option<u64>,
+    /// Heartbeats sent and replies received so far.
+    pub sent: u64,
+    pub replies: u64,
+    /// Round trips since the previous sample, microseconds.
+    pub rtt_p50_us: Option<u64>,
+    pub rtt_p99_us: Option<u64>,
+    pub rtt_max_us: Option<u64>,
+}
+
+/// The traffic settings, in words a report reader wants.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrafficSummary {
+    pub mode: Mode,
+    #[serde(serialize_with = "secs")]
+    pub interval: Duration,
+    /// The message, with unprintable bytes escaped.
+    pub message: String,
+    pub expect: Option<String>,
+}
+
+impl TrafficSummary {
+    pub fn of(t: &Traffic) -> Self {
+        let show = |b: &[u8]| b.escape_ascii().to_string();
+        Self {
+            mode: t.mode,
+            interval: t.interval,
+            message: show(&t.message),
+            expect: t.expect.as_deref().map(show),
+        }
+    }
+}
+
+/// Latency percentiles over the whole experiment, microseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LatencyReport {
+    pub connect: Option<Percentiles>,
+    pub first_byte: Option<Percentiles>,
+    pub rtt: Option<Percentiles>,
+}
+
+impl LatencyReport {
+    pub fn of(l: &Latency) -> Self {
+        Self {
+            connect: Percentiles::of(&l.connect),
+            first_byte: Percentiles::of(&l.first_byte),
+            rtt: Percentiles::of(&l.rtt),
+        }
+    }
 }
 
 /// How an experiment ended.
@@ -64,6 +114,11 @@ pub struct Outcome {
     /// The kernel's own count, or why it could not be taken.
     pub verified: Option<Result<Verified, String>>,
     pub memory: Option<MemoryReport>,
+    /// What the connections did besides being held.
+    pub traffic: Option<TrafficSummary>,
+    /// What a capacity search (`--find-limit`) found.
+    pub find_limit: Option<crate::session::FindLimitReport>,
+    pub latency: LatencyReport,
     pub timeline: Vec<Sample>,
     #[serde(serialize_with = "secs")]
     pub teardown: Duration,
@@ -116,6 +171,7 @@ pub fn exit_code(o: &Outcome) -> ExitCode {
         End::Interrupted(_) => ExitCode::from(130),
         End::WorkerDied(_) => ExitCode::from(1),
         End::Completed if o.reached >= o.target || o.plan.clients.is_empty() => ExitCode::SUCCESS,
+        End::Completed if o.find_limit.is_some() => ExitCode::SUCCESS,
         End::Completed => ExitCode::from(1),
     }
 }
@@ -221,7 +277,12 @@ pub fn summary(o: &Outcome) -> String {
         row(&mut s, "cap (--max-conns)", thousands(o.target));
         row(&mut s, "most held at once", thousands(o.reached));
     } else {
-        row(&mut s, "target", thousands(o.target));
+        let what = if o.find_limit.is_some() {
+            "most to try"
+        } else {
+            "target"
+        };
+        row(&mut s, what, thousands(o.target));
         let pct = if o.target > 0 {
             100.0 * o.reached as f64 / o.target as f64
         } else {
@@ -243,18 +304,9 @@ pub fn summary(o: &Outcome) -> String {
         if let Some(peak) = peak_rate(&o.timeline) {
             row(&mut s, "peak rate (1 s)", format!("{peak:.0} conn/s"));
         }
-        if o.clients_at_top.opened > 0 {
-            let avg = o.clients_at_top.connect_us_sum as f64 / o.clients_at_top.opened as f64;
-            row(
-                &mut s,
-                "connect time",
-                format!(
-                    "avg {:.0} µs, max {:.1} ms",
-                    avg,
-                    o.clients_at_top.connect_us_max as f64 / 1000.0
-                ),
-            );
-        }
+    }
+    if let Some(p) = &o.latency.connect {
+        row(&mut s, "connect time", percentiles(p));
     }
     if o.servers_at_top.planned > 0 {
         row(
@@ -285,6 +337,19 @@ pub fn summary(o: &Outcome) -> String {
         Some(m) if m.sockets > 0 && m.conns > 0 => memory_rows(&mut s, m),
         Some(_) => row(&mut s, "memory", "nothing held at the end to measure"),
         None => {}
+    }
+    if let Some(f) = &o.find_limit {
+        row(
+            &mut s,
+            "limit found",
+            format!("{} connections", thousands(f.break_point)),
+        );
+        row(&mut s, "why", &f.diagnosis.explanation);
+    }
+    if let Some(t) = &o.traffic
+        && t.mode == Mode::Heartbeat
+    {
+        traffic_rows(&mut s, o, t);
     }
     let mut failed = CauseCounts::default();
     failed.merge(&o.clients_at_top.failed);
@@ -339,6 +404,86 @@ pub fn summary(o: &Outcome) -> String {
     };
     row(&mut s, "end", end);
     s
+}
+
+fn percentiles(p: &Percentiles) -> String {
+    format!(
+        "p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  ({} samples)",
+        human_us(p.p50),
+        human_us(p.p90),
+        human_us(p.p99),
+        human_us(p.p999),
+        human_us(p.max),
+        thousands(p.count)
+    )
+}
+
+fn traffic_rows(s: &mut String, o: &Outcome, t: &TrafficSummary) {
+    let c = &o.clients;
+    row(
+        s,
+        "heartbeat",
+        format!(
+            "\"{}\" every {:.3} s per connection{}",
+            t.message,
+            t.interval.as_secs_f64(),
+            t.expect
+                .as_ref()
+                .map_or(String::new(), |e| format!(", expecting \"{e}\""))
+        ),
+    );
+    let hold: Vec<&Sample> = o.timeline.iter().filter(|x| x.phase == "hold").collect();
+    let rate = match (hold.first(), hold.last()) {
+        (Some(a), Some(b)) if b.t > a.t => (b.replies - a.replies) as f64 / (b.t - a.t),
+        _ => 0.0,
+    };
+    let pct = if c.sent > 0 {
+        100.0 * c.replies as f64 / c.sent as f64
+    } else {
+        0.0
+    };
+    row(
+        s,
+        "messages",
+        format!(
+            "{} sent, {} replies ({pct:.2}%), {} mismatched, {} late; {:.0} replies/s during the hold",
+            thousands(c.sent),
+            thousands(c.replies),
+            thousands(c.mismatched),
+            thousands(c.late),
+            rate
+        ),
+    );
+    if c.mismatched > 0 {
+        row(
+            s,
+            "",
+            "mismatched: replies that did not start with the expected bytes (check --expect)",
+        );
+    }
+    if c.late > 0 {
+        row(
+            s,
+            "",
+            "late: sends skipped because the previous reply had not come within the interval",
+        );
+    }
+    if let Some(p) = &o.latency.rtt {
+        row(s, "round trip", percentiles(p));
+    }
+    if let Some(p) = &o.latency.first_byte {
+        row(s, "first byte", percentiles(p));
+    }
+    if o.servers.dropped > 0 {
+        row(
+            s,
+            "closed by servers",
+            format!(
+                "{} misbehaving peers (idle, oversized, not reading)",
+                thousands(o.servers.dropped)
+            ),
+        );
+    }
 }
 
 fn cause_row(s: &mut String, side: &str, c: Cause, n: u64) {
@@ -449,6 +594,11 @@ mod tests {
             mem_available: None,
             slab: None,
             rss: None,
+            sent: 0,
+            replies: 0,
+            rtt_p50_us: None,
+            rtt_p99_us: None,
+            rtt_max_us: None,
         }
     }
 

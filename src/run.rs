@@ -8,10 +8,18 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
-use crate::cli::{ClientOpts, ConnectArgs, FleetOpts, RunArgs, ServeArgs, Topology};
+use crate::cli::{
+    ClientOpts, ConnectArgs, FleetOpts, RunArgs, ServeArgs, ServerOpts, Topology, TrafficOpts,
+};
 use crate::plan::{self, Plan, Request, addr, thousands};
+use crate::session::Search;
+use crate::traffic::{self, Mode, Traffic};
 use crate::wire::Spec;
 use c1m_limits::{Role as LimitRole, Roots, Target, WORKER_FD_RESERVE};
+use std::time::Duration;
+
+/// Connections per second of a capacity search unless --rate says.
+pub const FIND_LIMIT_RATE: f64 = 2000.0;
 
 /// `c1m run`'s target when none is given: the classic experiment.
 pub const DEFAULT_CONNS: u64 = 1_000_000;
@@ -180,21 +188,89 @@ pub fn plan_run(a: &RunArgs, conns: u64, host: &Host) -> anyhow::Result<Plan> {
     Ok(plan::plan(&req)?)
 }
 
-fn server_specs(plan: &Plan, per_worker: u64, backlog: i32, fleet: &FleetOpts) -> Vec<Spec> {
-    plan.servers
-        .iter()
-        .map(|s| Spec::Server {
-            listeners: s.endpoints.iter().map(|&e| plan.endpoints[e]).collect(),
-            reuse_port: s.reuse_port,
-            backlog,
-            cap: per_worker,
-            fd_limit: per_worker + WORKER_FD_RESERVE,
-            close: fleet.close,
-        })
-        .collect()
+/// The traffic of `conns` connections from the flags. Any traffic flag
+/// means heartbeat mode. Against c1m's own servers (`echoed`) a reply is
+/// expected to repeat the message; against others, any reply counts unless
+/// --expect says what it must start with.
+pub fn traffic_from(t: &TrafficOpts, conns: u64, echoed: bool) -> anyhow::Result<Traffic> {
+    let asked = t.interval.is_some()
+        || t.message_rate.is_some()
+        || t.bandwidth.is_some()
+        || t.message.is_some()
+        || t.message_file.is_some()
+        || t.expect.is_some();
+    let first = match &t.first_message {
+        Some(m) => {
+            let m = traffic::unescape(m)?;
+            traffic::check_message(&m)?;
+            Some(m)
+        }
+        None => None,
+    };
+    if t.mode == Mode::Idle && !asked {
+        return Ok(Traffic {
+            first,
+            ..Traffic::idle()
+        });
+    }
+    let message = match (&t.message, &t.message_file) {
+        (Some(m), _) => traffic::unescape(m)?,
+        (None, Some(f)) => {
+            std::fs::read(f).with_context(|| format!("--message-file {}", f.display()))?
+        }
+        (None, None) => traffic::DEFAULT_MESSAGE.to_vec(),
+    };
+    traffic::check_message(&message)?;
+    let expect = match &t.expect {
+        Some(e) => {
+            let e = traffic::unescape(e)?;
+            if e.is_empty() || e.len() > u16::MAX as usize {
+                bail!("--expect must be 1 to 65,535 bytes");
+            }
+            Some(e)
+        }
+        None if echoed || message == traffic::DEFAULT_MESSAGE => Some(message.clone()),
+        None => None,
+    };
+    let interval = traffic::interval_for(
+        conns,
+        t.interval,
+        t.message_rate,
+        t.bandwidth,
+        message.len(),
+    )?;
+    Ok(Traffic {
+        mode: Mode::Heartbeat,
+        interval,
+        message,
+        expect,
+        first,
+    })
 }
 
-fn client_specs(plan: &Plan, c: &ClientOpts, fleet: &FleetOpts) -> Vec<Spec> {
+fn server_spec(
+    listeners: Vec<SocketAddr>,
+    reuse_port: bool,
+    backlog: i32,
+    cap: u64,
+    s: &ServerOpts,
+    fleet: &FleetOpts,
+) -> Spec {
+    Spec::Server {
+        listeners,
+        reuse_port,
+        backlog,
+        cap,
+        fd_limit: cap + WORKER_FD_RESERVE,
+        close: fleet.close,
+        echo: !s.no_echo,
+        accept: true,
+        max_message: s.max_message.max(1),
+        idle_timeout_ms: s.idle_timeout.map(|d| d.as_millis() as u64),
+    }
+}
+
+fn client_specs(plan: &Plan, c: &ClientOpts, fleet: &FleetOpts, traffic: &Traffic) -> Vec<Spec> {
     let n = plan.clients.len().max(1) as f64;
     plan.clients
         .iter()
@@ -209,6 +285,7 @@ fn client_specs(plan: &Plan, c: &ClientOpts, fleet: &FleetOpts) -> Vec<Spec> {
             connect_timeout_ms: c.connect_timeout.as_millis() as u64,
             fd_limit: share.count + WORKER_FD_RESERVE,
             close: fleet.close,
+            traffic: traffic.clone(),
         })
         .collect()
 }
@@ -222,8 +299,23 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let conns = preflight(a.conns, DEFAULT_CONNS, LimitRole::Both)?;
     let plan = plan_run(a, conns, &host)?;
     let per_worker = host.worker_conns(a.fleet.worker_conns)?;
-    let servers = server_specs(&plan, per_worker, host.somaxconn, &a.fleet);
-    let clients = client_specs(&plan, &a.client, &a.fleet);
+    let traffic = traffic_from(&a.traffic, conns, !a.server.no_echo)?;
+    let servers = plan
+        .servers
+        .iter()
+        .map(|s| {
+            let listeners = s.endpoints.iter().map(|&e| plan.endpoints[e]).collect();
+            server_spec(
+                listeners,
+                s.reuse_port,
+                host.somaxconn,
+                per_worker,
+                &a.server,
+                &a.fleet,
+            )
+        })
+        .collect();
+    let clients = client_specs(&plan, &a.client, &a.fleet, &traffic);
     let out = crate::session::Session::new(plan, a.topology_name(), a.fleet.json.clone())?.drive(
         servers,
         clients,
@@ -250,13 +342,12 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
     let per = a.max_conns.div_ceil(workers);
     let backlog = a.backlog.unwrap_or(host.somaxconn);
     let specs: Vec<Spec> = (0..workers)
-        .map(|_| Spec::Server {
-            listeners: eps.clone(),
-            reuse_port: workers > 1,
-            backlog,
-            cap: per,
-            fd_limit: per + WORKER_FD_RESERVE,
-            close: a.fleet.close,
+        .map(|_| {
+            let mut spec = server_spec(eps.clone(), workers > 1, backlog, per, &a.server, &a.fleet);
+            if let Spec::Server { accept, .. } = &mut spec {
+                *accept = !a.no_accept;
+            }
+            spec
         })
         .collect();
     let plan = Plan {
@@ -300,12 +391,35 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         server_per_worker: None,
     };
     let plan = plan::plan(&req)?;
-    let clients = client_specs(&plan, &a.client, &a.fleet);
-    crate::session::Session::new(plan, "connect", a.fleet.json.clone())?.drive(
-        vec![],
-        clients,
-        a.hold,
-    )
+    let mut traffic = traffic_from(&a.traffic, conns, false)?;
+    if a.slo.is_some() && traffic.mode == Mode::Idle {
+        // An objective needs something to time: heartbeats at the default.
+        let opts = TrafficOpts {
+            mode: Mode::Heartbeat,
+            ..a.traffic.clone()
+        };
+        traffic = traffic_from(&opts, conns, false)?;
+    }
+    let mut client = a.client.clone();
+    if a.find_limit && client.rate.is_none() {
+        // Slow enough that the break is seen near where it happens.
+        client.rate = Some(FIND_LIMIT_RATE);
+    }
+    let clients = client_specs(&plan, &client, &a.fleet, &traffic);
+    let label = if a.find_limit {
+        "find-limit"
+    } else {
+        "connect"
+    };
+    let mut session = crate::session::Session::new(plan, label, a.fleet.json.clone())?;
+    if a.find_limit {
+        session = session.search(Search::new(a.slo, client.connect_timeout));
+    }
+    let hold = match (a.find_limit, a.hold) {
+        (true, None) => Some(Duration::ZERO),
+        (_, h) => h,
+    };
+    session.drive(vec![], clients, hold)
 }
 
 impl RunArgs {

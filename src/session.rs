@@ -9,15 +9,58 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 
 use crate::fleet::{Event, Fleet, Life, Role};
+use crate::latency::{Latency, Percentiles};
+use crate::limit::{self, Evidence, Slo};
 use crate::measure::{self, Snapshot};
 use crate::plan::Plan;
-use crate::report::{self, End, Outcome, Sample};
+use crate::plan::thousands;
+use crate::report::{self, End, LatencyReport, Outcome, Sample, TrafficSummary};
+use crate::traffic::Traffic;
 use crate::wire::{Spec, Stats, ToWorker};
 
 /// How often the timeline is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 /// How often a progress line is printed when not on a terminal.
 const LOG_EVERY: Duration = Duration::from_secs(1);
+
+/// A capacity search in progress.
+pub struct Search {
+    pub slo: Option<Slo>,
+    pub connect_timeout: Duration,
+    netstat_base: Option<c1m_probe::netstat::Netstat>,
+    seen_failures: u64,
+    seen_closed: u64,
+    broke: bool,
+    slo_missed: Option<(Slo, u64)>,
+    report: Option<FindLimitReport>,
+}
+
+impl Search {
+    pub fn new(slo: Option<Slo>, connect_timeout: Duration) -> Self {
+        Self {
+            slo,
+            connect_timeout,
+            netstat_base: None,
+            seen_failures: 0,
+            seen_closed: 0,
+            broke: false,
+            slo_missed: None,
+            report: None,
+        }
+    }
+}
+
+/// What a capacity search found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FindLimitReport {
+    /// The most connections held at once (summed over client workers).
+    pub break_point: u64,
+    /// Connections still held once the ramp stopped and settled.
+    pub held_after: u64,
+    pub slo: Option<Slo>,
+    pub diagnosis: limit::Diagnosis,
+    pub evidence: Evidence,
+}
 
 /// What was held at the top of an experiment.
 struct Top {
@@ -40,12 +83,16 @@ pub struct Session {
     interrupts: u32,
     dead: Vec<String>,
     json: Option<PathBuf>,
+    traffic: Option<Traffic>,
+    search: Option<Search>,
 }
 
 impl Session {
     pub fn new(plan: Plan, label: &'static str, json: Option<PathBuf>) -> anyhow::Result<Self> {
         Ok(Self {
             json,
+            traffic: None,
+            search: None,
             fleet: Fleet::new()?,
             plan,
             label,
@@ -57,6 +104,12 @@ impl Session {
             interrupts: 0,
             dead: Vec::new(),
         })
+    }
+
+    /// Makes this experiment a capacity search.
+    pub fn search(mut self, s: Search) -> Self {
+        self.search = Some(s);
+        self
     }
 
     /// Reacts to what the fleet reported; true when the experiment must end.
@@ -104,11 +157,15 @@ impl Session {
         self.fleet.totals(Role::Client)
     }
 
-    fn sample(&mut self, phase: &'static str) {
+    /// Adds a point to the timeline; returns the latency recorded since
+    /// the last one.
+    fn sample(&mut self, phase: &'static str) -> Latency {
         let t = self.start.elapsed().as_secs_f64();
         let clients = self.fleet.totals(Role::Client);
         let servers = self.fleet.totals(Role::Server);
         let snap = measure::quick(&self.fleet.pids());
+        let recent = self.fleet.take_recent();
+        let rtt = Percentiles::of(&recent.rtt);
         self.timeline.push(Sample {
             t,
             phase,
@@ -119,7 +176,13 @@ impl Session {
             mem_available: snap.mem_available,
             slab: snap.slab,
             rss: snap.rss,
+            sent: clients.sent,
+            replies: clients.replies,
+            rtt_p50_us: rtt.map(|p| p.p50),
+            rtt_p99_us: rtt.map(|p| p.p99),
+            rtt_max_us: rtt.map(|p| p.max),
         });
+        recent
     }
 
     fn progress(&mut self, phase: &'static str, ramp_start: Instant) {
@@ -156,6 +219,10 @@ impl Session {
             report::plan_line(self.label, &self.plan, servers.len(), clients.len())
         );
         let has_clients = !clients.is_empty();
+        self.traffic = clients.iter().find_map(|c| match c {
+            Spec::Client { traffic, .. } => Some(traffic.clone()),
+            Spec::Server { .. } => None,
+        });
         for s in servers {
             self.fleet.spawn(Role::Server, s)?;
         }
@@ -170,6 +237,9 @@ impl Session {
             return self.finish(None, None, None);
         }
         let baseline = self.snapshot();
+        if let Some(s) = self.search.as_mut() {
+            s.netstat_base = c1m_probe::netstat::read(std::path::Path::new("/proc")).ok();
+        }
         // Ramp.
         let ramp_start = Instant::now();
         self.fleet.tell(Role::Client, &ToWorker::Go);
@@ -179,8 +249,12 @@ impl Session {
             if self.handle(ev) {
                 break;
             }
-            self.sample("ramp");
+            let recent = self.sample("ramp");
             self.progress("ramp", ramp_start);
+            if self.search.is_some() && self.search_broke(&recent) {
+                self.stop_ramp()?;
+                break;
+            }
             if self.fleet.of(Role::Client).all(|w| w.stats.ramp_done()) {
                 reached_at = Some(ramp_start.elapsed());
                 break;
@@ -192,6 +266,7 @@ impl Session {
         let mut top = None;
         if has_clients && self.end.is_none() {
             top = Some(self.measure_top()?);
+            self.conclude_search(top.as_ref());
         }
         // Hold.
         let deadline = hold.map(|h| Instant::now() + h);
@@ -210,6 +285,113 @@ impl Session {
             top = Some(self.measure_top()?);
         }
         self.finish(Some(baseline), top, reached_at)
+    }
+
+    /// Whether the capacity search should stop: a failure, a peer closing,
+    /// or the latency objective missed since the last sample.
+    fn search_broke(&mut self, recent: &Latency) -> bool {
+        let c = self.client_side();
+        let Some(s) = self.search.as_mut() else {
+            return false;
+        };
+        let (failures, closed) = (c.failed.total(), c.peer_closed);
+        let (new_f, new_c) = (failures - s.seen_failures, closed - s.seen_closed);
+        s.seen_failures = failures;
+        s.seen_closed = closed;
+        let slo = s.slo.map(|slo| {
+            let v = if slo.quantile >= 1.0 {
+                recent.rtt.max()
+            } else {
+                recent.rtt.value_at_quantile(slo.quantile)
+            };
+            (slo, v, recent.rtt.len())
+        });
+        let broke = limit::broke(new_f, new_c, slo);
+        if broke
+            && let Some((slo, v, _)) =
+                slo.filter(|(s, v, n)| *n >= 20 && *v > s.max.as_micros() as u64)
+        {
+            s.slo_missed = Some((slo, v));
+        }
+        s.broke = s.broke || broke;
+        broke
+    }
+
+    /// Stops opening connections and waits for the handshakes under way
+    /// to end and the peer's closes to land.
+    fn stop_ramp(&mut self) -> anyhow::Result<()> {
+        self.fleet.tell(Role::Client, &ToWorker::Pause);
+        let patience = self
+            .search
+            .as_ref()
+            .map_or(Duration::ZERO, |s| s.connect_timeout);
+        let deadline = Instant::now() + patience + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            let ev = self.fleet.poll(Duration::from_millis(100))?;
+            if self.handle(ev) {
+                return Ok(());
+            }
+            if self.fleet.of(Role::Client).all(|w| w.stats.ramp_done()) {
+                break;
+            }
+        }
+        // Closes by the server come just after its accepts.
+        let quiet = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < quiet {
+            let ev = self.fleet.poll(Duration::from_millis(100))?;
+            if self.handle(ev) {
+                break;
+            }
+        }
+        self.sample("ramp");
+        Ok(())
+    }
+
+    /// Reads the evidence of a capacity search and diagnoses it.
+    fn conclude_search(&mut self, top: Option<&Top>) {
+        let c = self.client_side();
+        let Some(s) = self.search.as_mut() else {
+            return;
+        };
+        let held = match top.map(|t| &t.verified) {
+            Some(Ok(v)) => v.client_side,
+            _ => c.established,
+        };
+        // A server at its cap may close old connections to take new ones
+        // (nginx drains idle ones): the most held at once is the limit.
+        let peak = c.peak.max(held);
+        let now = c1m_probe::netstat::read(std::path::Path::new("/proc")).ok();
+        let delta = |key: &str| match (&now, &s.netstat_base) {
+            (Some(a), Some(b)) => a
+                .get("TcpExt", key)
+                .unwrap_or(0)
+                .saturating_sub(b.get("TcpExt", key).unwrap_or(0)),
+            _ => 0,
+        };
+        let evidence = Evidence {
+            held: peak,
+            failed: c.failed,
+            peer_closed: c.peer_closed,
+            listen_overflows: delta("ListenOverflows"),
+            listen_drops: delta("ListenDrops"),
+            memory_pressures: delta("TCPMemoryPressures"),
+            slo_missed: s.slo_missed,
+        };
+        let diagnosis = if s.broke {
+            limit::diagnose(&evidence)
+        } else {
+            limit::Diagnosis {
+                limit: limit::Limit::NotReached,
+                explanation: format!("no limit reached: {} connections held", thousands(held)),
+            }
+        };
+        s.report = Some(FindLimitReport {
+            break_point: peak,
+            held_after: held,
+            slo: s.slo,
+            diagnosis,
+            evidence,
+        });
     }
 
     /// The kernel's own count and a full snapshot, once the servers have
@@ -305,6 +487,9 @@ impl Session {
             servers_at_top: at_top.1,
             verified: top.map(|t| t.verified),
             memory,
+            traffic: self.traffic.as_ref().map(TrafficSummary::of),
+            find_limit: self.search.as_mut().and_then(|s| s.report.take()),
+            latency: LatencyReport::of(&self.fleet.latency),
             timeline: std::mem::take(&mut self.timeline),
             teardown,
             workers,

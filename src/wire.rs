@@ -6,7 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 use serde::{Deserialize, Serialize};
 
 use crate::cause::CauseCounts;
+use crate::latency;
 use crate::plan::BindMode;
+use crate::traffic::Traffic;
 
 /// How held connections are closed at teardown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -31,6 +33,14 @@ pub enum Spec {
         cap: u64,
         fd_limit: u64,
         close: CloseMode,
+        /// Send back what peers send (heartbeats, echo load).
+        echo: bool,
+        /// Leave connections in the accept queue (to study its overflow).
+        accept: bool,
+        /// A peer sending more than this in one burst is closed.
+        max_message: u64,
+        /// A connection silent this long is closed; `None`: never.
+        idle_timeout_ms: Option<u64>,
     },
     /// Open connections `first..first + count` of the plan and hold them.
     Client {
@@ -46,6 +56,7 @@ pub enum Spec {
         connect_timeout_ms: u64,
         fd_limit: u64,
         close: CloseMode,
+        traffic: Traffic,
     },
 }
 
@@ -54,9 +65,11 @@ pub enum Spec {
 #[serde(rename_all = "kebab-case")]
 pub enum ToWorker {
     /// The job; the first line a worker reads.
-    Start(Spec),
+    Start(Box<Spec>),
     /// Clients: begin opening connections.
     Go,
+    /// Clients: open no more (keep holding what is open).
+    Pause,
     /// Close every connection, report, and exit.
     Close,
 }
@@ -72,6 +85,8 @@ pub struct Stats {
     pub connecting: u64,
     /// Gauge: connections held now.
     pub established: u64,
+    /// The most held at once.
+    pub peak: u64,
     /// Total: connections that got established.
     pub opened: u64,
     /// Total: connections the peer closed or reset while held.
@@ -80,10 +95,17 @@ pub struct Stats {
     pub rejected: u64,
     /// Failures by cause.
     pub failed: CauseCounts,
-    /// Total of connect times, microseconds (client).
-    pub connect_us_sum: u64,
-    /// The longest connect time, microseconds (client).
-    pub connect_us_max: u64,
+    /// Client: messages sent. Server: bytes echoed.
+    pub sent: u64,
+    /// Client: replies received whole (and as expected).
+    pub replies: u64,
+    /// Client: replies that did not start with the expected bytes.
+    pub mismatched: u64,
+    /// Client: sends skipped because the last reply had not come yet.
+    pub late: u64,
+    /// Server: connections closed for misbehaving (idle, oversized
+    /// messages, not reading their echoes).
+    pub dropped: u64,
 }
 
 impl Stats {
@@ -93,12 +115,18 @@ impl Stats {
         self.attempted += o.attempted;
         self.connecting += o.connecting;
         self.established += o.established;
+        // Summed over workers: the peaks need not have coincided, so this
+        // is an upper bound when there are several.
+        self.peak += o.peak;
         self.opened += o.opened;
         self.peer_closed += o.peer_closed;
         self.rejected += o.rejected;
         self.failed.merge(&o.failed);
-        self.connect_us_sum += o.connect_us_sum;
-        self.connect_us_max = self.connect_us_max.max(o.connect_us_max);
+        self.sent += o.sent;
+        self.replies += o.replies;
+        self.mismatched += o.mismatched;
+        self.late += o.late;
+        self.dropped += o.dropped;
     }
 
     /// A client has tried every connection and none is still connecting.
@@ -115,6 +143,8 @@ pub enum FromWorker {
     Ready { fd_limit: u64 },
     /// Counters, about four times a second.
     Stats(Stats),
+    /// Latency recorded since the last such line, about once a second.
+    Latency(latency::Encoded),
     /// Everything closed; the last word before exit.
     Closed(Stats),
     /// The worker cannot go on; it exits after this.
@@ -127,7 +157,7 @@ mod tests {
 
     #[test]
     fn messages_round_trip_as_single_lines() {
-        let spec = ToWorker::Start(Spec::Client {
+        let spec = ToWorker::Start(Box::new(Spec::Client {
             first: 5,
             count: 10,
             sources: vec!["127.0.2.1".parse().unwrap()],
@@ -138,14 +168,15 @@ mod tests {
             connect_timeout_ms: 1000,
             fd_limit: 1000,
             close: CloseMode::Rst,
-        });
+            traffic: Traffic::idle(),
+        }));
         let line = serde_json::to_string(&spec).unwrap();
         assert!(!line.contains('\n'));
         let back: ToWorker = serde_json::from_str(&line).unwrap();
-        assert!(matches!(
-            back,
-            ToWorker::Start(Spec::Client { count: 10, .. })
-        ));
+        let ToWorker::Start(spec) = back else {
+            panic!("not a spec");
+        };
+        assert!(matches!(*spec, Spec::Client { count: 10, .. }));
     }
 
     #[test]
@@ -154,7 +185,7 @@ mod tests {
             planned: 2,
             attempted: 2,
             established: 2,
-            connect_us_max: 5,
+            sent: 5,
             ..Default::default()
         };
         assert!(a.ramp_done());
@@ -162,12 +193,12 @@ mod tests {
             planned: 3,
             attempted: 3,
             connecting: 1,
-            connect_us_max: 9,
+            sent: 9,
             ..Default::default()
         };
         a.merge(&b);
         assert_eq!(a.planned, 5);
-        assert_eq!(a.connect_us_max, 9);
+        assert_eq!(a.sent, 14);
         assert!(!a.ramp_done());
     }
 }

@@ -1,10 +1,13 @@
 //! The client worker: open connections at a controlled rate with a bounded
-//! number of handshakes in flight, hold them, notice peers leaving.
+//! number of handshakes in flight, hold them, notice peers leaving, and
+//! (heartbeat mode) send on a schedule and time the replies.
 //!
-//! Per connection it keeps 9 bytes in flat tables indexed by its local
-//! number: the descriptor (4), the connect start time (4), the state (1).
-//! Connections are opened in index order, so the ones still connecting are
-//! a window `[oldest, next)` and timeouts are found without a scan.
+//! Per connection it keeps flat tables indexed by its local number: the
+//! descriptor (4 bytes), a time (4: connect start, then the scheduled time
+//! of the heartbeat in flight), the state (1), and in heartbeat mode the
+//! reply bytes matched so far (2). Connections are opened in index order,
+//! so the ones still connecting are a window `[oldest, next)` and timeouts
+//! are found without a scan.
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::OwnedFd;
@@ -18,26 +21,36 @@ use c1m_sys::socket::{self, Connect};
 use super::ramp::Ramp;
 use super::{Command, Link, TOKEN_CMD, TOKEN_SIGNAL, set_fd_limit};
 use crate::cause::Cause;
+use crate::latency::Latency;
 use crate::plan::{BindMode, family_of};
+use crate::traffic::{Mode, Schedule, Traffic};
 use crate::wire::{CloseMode, FromWorker, Spec, Stats};
 
 /// Connects started per loop turn at most, so reports and events keep
 /// flowing during a fast ramp.
 const OPEN_BATCH: u64 = 512;
+/// Heartbeats sent per loop turn at most.
+const SEND_BATCH: u64 = 4096;
+/// How often latency histograms go to the supervisor.
+const LATENCY_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 enum State {
     Untried = 0,
     Connecting = 1,
+    /// Established, nothing outstanding.
     Held = 2,
     Done = 3,
+    /// Established, a heartbeat's reply outstanding.
+    Waiting = 4,
 }
 
 /// What epoll said about one connection.
 #[derive(Debug, Clone, Copy)]
 struct Readiness {
     writable: bool,
+    readable: bool,
     hangup: bool,
     error: bool,
 }
@@ -53,12 +66,16 @@ struct Client<'a> {
     window: u64,
     timeout_us: u32,
     close: CloseMode,
+    traffic: &'a Traffic,
     fds: Vec<Option<OwnedFd>>,
-    started_us: Vec<u32>,
+    times_us: Vec<u32>,
     state: Vec<State>,
+    /// Heartbeat mode only: reply bytes matched so far.
+    got: Vec<u16>,
     next: u64,
     oldest: u64,
     stats: Stats,
+    latency: Latency,
 }
 
 /// Runs a client worker until told to close.
@@ -74,6 +91,7 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
         connect_timeout_ms,
         fd_limit,
         close,
+        traffic,
     } = spec
     else {
         bail!("not a client spec");
@@ -87,6 +105,7 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
     let n = *count as usize;
     let mut fds = Vec::new();
     fds.resize_with(n, || None);
+    let heartbeat = traffic.mode == Mode::Heartbeat;
     let mut c = Client {
         poller,
         first: *first,
@@ -98,20 +117,26 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
         window: (*window).max(1),
         timeout_us: (connect_timeout_ms.saturating_mul(1000)).min(u32::MAX as u64 / 2) as u32,
         close: *close,
+        traffic,
         fds,
-        started_us: vec![0; n],
+        times_us: vec![0; n],
         state: vec![State::Untried; n],
+        got: if heartbeat { vec![0; n] } else { Vec::new() },
         next: 0,
         oldest: 0,
         stats: Stats {
             planned: *count,
             ..Stats::default()
         },
+        latency: Latency::new(),
     };
     link.send(&FromWorker::Ready { fd_limit });
     let mut ramp: Option<Ramp> = None;
+    let mut schedule: Option<Schedule> = None;
     let mut events = Vec::with_capacity(1024);
+    let mut due = Vec::with_capacity(SEND_BATCH as usize);
     let mut told_done = false;
+    let mut last_latency = Duration::ZERO;
     loop {
         let now = link.now();
         let mut wait = super::REPORT_EVERY;
@@ -126,6 +151,14 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
                 wait = wait.min(Duration::from_millis(100));
             }
         }
+        if let Some(s) = schedule.as_mut() {
+            due.clear();
+            due.extend(s.take(now, SEND_BATCH));
+            for &(i, at) in &due {
+                c.heartbeat(i as usize, at);
+            }
+            wait = wait.min(s.wait(now));
+        }
         let mut wake_cmd = false;
         events.clear();
         for ev in c.poller.wait(wait)? {
@@ -135,6 +168,7 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
                     i as usize,
                     Readiness {
                         writable: ev.is_writable(),
+                        readable: ev.is_readable(),
                         hangup: ev.is_hangup(),
                         error: ev.is_error(),
                     },
@@ -155,17 +189,33 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
             }
             if cmds.contains(&Command::Close) {
                 c.close_all();
+                link.send(&FromWorker::Latency(c.latency.encode()));
                 link.send(&FromWorker::Closed(c.stats));
                 return Ok(());
             }
+            if cmds.contains(&Command::Pause) {
+                // The plan ends here: what is open stays held.
+                c.count = c.next;
+                c.stats.planned = c.next;
+            }
             if cmds.contains(&Command::Go) && ramp.is_none() {
-                ramp = Some(Ramp::new(rate.map(|r| r.max(0.001)), link.now()));
+                let now = link.now();
+                ramp = Some(Ramp::new(rate.map(|r| r.max(0.001)), now));
+                if heartbeat {
+                    schedule = Some(Schedule::new(c.count, traffic.interval, now));
+                }
             }
         }
         if ramp.is_some() && !told_done && c.stats.ramp_done() {
             // The moment the ramp ends matters: say so at once.
             told_done = true;
             link.send(&FromWorker::Stats(c.stats));
+        }
+        let now = link.now();
+        if now.saturating_sub(last_latency) >= LATENCY_EVERY && !c.latency.is_empty() {
+            last_latency = now;
+            link.send(&FromWorker::Latency(c.latency.encode()));
+            c.latency.reset();
         }
         link.report(&c.stats);
     }
@@ -174,6 +224,10 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
 fn micros(d: Duration) -> u32 {
     // Wraps every ~71 minutes; differences stay right for connect times.
     d.as_micros() as u32
+}
+
+fn since(now: Duration, then_us: u32) -> u64 {
+    micros(now).wrapping_sub(then_us) as u64
 }
 
 impl Client<'_> {
@@ -212,7 +266,7 @@ impl Client<'_> {
         match result {
             Ok((fd, Connect::InProgress)) => {
                 self.fds[i] = Some(fd);
-                self.started_us[i] = micros(now);
+                self.times_us[i] = micros(now);
                 self.state[i] = State::Connecting;
                 self.stats.connecting += 1;
             }
@@ -220,6 +274,7 @@ impl Client<'_> {
                 self.fds[i] = Some(fd);
                 self.state[i] = State::Held;
                 self.stats.established += 1;
+                self.stats.peak = self.stats.peak.max(self.stats.established);
                 self.stats.opened += 1;
             }
             Err(e) => {
@@ -230,44 +285,143 @@ impl Client<'_> {
     }
 
     fn on_event(&mut self, i: usize, ev: Readiness, now: Duration) {
-        let Readiness {
-            writable,
-            hangup,
-            error,
-        } = ev;
         match self.state.get(i) {
-            Some(State::Connecting) if writable || hangup => {
+            Some(State::Connecting) if ev.writable || ev.hangup => {
                 self.stats.connecting -= 1;
                 // Writable without an error flag means connected; only a
                 // failure needs SO_ERROR read (one syscall saved per conn).
-                let result = if error {
+                let result = if ev.error {
                     self.fds[i].as_ref().map(socket::take_error)
                 } else {
                     Some(Ok(()))
                 };
                 match result {
                     Some(Ok(())) => {
-                        let us = micros(now).wrapping_sub(self.started_us[i]) as u64;
-                        self.stats.connect_us_sum += us;
-                        self.stats.connect_us_max = self.stats.connect_us_max.max(us);
+                        Latency::record(&mut self.latency.connect, since(now, self.times_us[i]));
                         self.state[i] = State::Held;
                         self.stats.established += 1;
+                        self.stats.peak = self.stats.peak.max(self.stats.established);
                         self.stats.opened += 1;
-                        if hangup && !writable {
+                        if ev.hangup && !ev.writable {
                             self.peer_closed(i);
+                        } else if let Some(first) = &self.traffic.first {
+                            let sent = self.fds[i].as_ref().map(|fd| socket::send(fd, first));
+                            if let Some(Err(e)) = sent
+                                && e != Errno::AGAIN
+                            {
+                                self.peer_closed(i);
+                            }
                         }
                     }
                     Some(Err(e)) => self.fail(i, Cause::of(e)),
                     None => self.fail(i, Cause::Other),
                 }
             }
-            Some(State::Held) => {
-                let closed = hangup || self.fds[i].as_ref().is_some_and(super::drain_is_closed);
+            Some(State::Held | State::Waiting) => {
+                let mut closed = ev.hangup;
+                if ev.readable && !closed {
+                    closed = self.read_replies(i, now);
+                }
                 if closed {
                     self.peer_closed(i);
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Reads what a held connection has; true when it has ended.
+    fn read_replies(&mut self, i: usize, now: Duration) -> bool {
+        let mut buf = [0u8; 4096];
+        loop {
+            let Some(fd) = self.fds[i].as_ref() else {
+                return true;
+            };
+            match poll::read(fd, &mut buf) {
+                Ok(0) => return true,
+                Ok(n) => {
+                    if self.state[i] == State::Waiting {
+                        self.on_reply(i, &buf[..n], now);
+                    }
+                    // A short read emptied the socket: no extra read for
+                    // the EAGAIN edge-triggered epoll would otherwise need.
+                    if n < buf.len() {
+                        return false;
+                    }
+                }
+                Err(Errno::INTR) => continue,
+                Err(Errno::AGAIN) => return false,
+                Err(_) => return true,
+            }
+        }
+    }
+
+    /// Matches reply bytes against what is expected; a whole reply ends
+    /// the wait and is timed from the send's scheduled time. Bytes after
+    /// the expected prefix (the rest of an HTTP response, say) are read and
+    /// dropped.
+    fn on_reply(&mut self, i: usize, bytes: &[u8], now: Duration) {
+        let waited = since(now, self.times_us[i]);
+        let done = match &self.traffic.expect {
+            None => true,
+            Some(expect) => {
+                let off = self.got[i] as usize;
+                let take = (expect.len() - off).min(bytes.len());
+                if bytes[..take] != expect[off..off + take] {
+                    self.stats.mismatched += 1;
+                    self.got[i] = 0;
+                    self.state[i] = State::Held;
+                    return;
+                }
+                if off + take < expect.len() {
+                    if off == 0 {
+                        Latency::record(&mut self.latency.first_byte, waited);
+                    }
+                    self.got[i] = (off + take) as u16;
+                    false
+                } else {
+                    if off == 0 {
+                        Latency::record(&mut self.latency.first_byte, waited);
+                    }
+                    true
+                }
+            }
+        };
+        if done {
+            if self.traffic.expect.is_none() {
+                Latency::record(&mut self.latency.first_byte, waited);
+            }
+            Latency::record(&mut self.latency.rtt, waited);
+            self.stats.replies += 1;
+            self.got[i] = 0;
+            self.state[i] = State::Held;
+        }
+    }
+
+    /// Heartbeat `i`, scheduled for `at`.
+    fn heartbeat(&mut self, i: usize, at: Duration) {
+        match self.state.get(i) {
+            Some(State::Held) => {}
+            Some(State::Waiting) => {
+                self.stats.late += 1;
+                return;
+            }
+            _ => return,
+        }
+        let Some(fd) = self.fds[i].as_ref() else {
+            return;
+        };
+        match socket::send(fd, &self.traffic.message) {
+            Ok(n) if n == self.traffic.message.len() => {
+                self.stats.sent += 1;
+                self.times_us[i] = micros(at);
+                self.got[i] = 0;
+                self.state[i] = State::Waiting;
+            }
+            // The send buffer of a tiny message full: the peer stopped
+            // reading; a reply will never be matched to it.
+            Ok(_) | Err(Errno::AGAIN) => self.stats.late += 1,
+            Err(_) => self.peer_closed(i),
         }
     }
 
@@ -286,11 +440,10 @@ impl Client<'_> {
 
     /// Fails handshakes older than the connect timeout.
     fn expire(&mut self, now: Duration) {
-        let now_us = micros(now);
         while self.oldest < self.next {
             let i = self.oldest as usize;
             if self.state[i] == State::Connecting {
-                if now_us.wrapping_sub(self.started_us[i]) < self.timeout_us {
+                if since(now, self.times_us[i]) < self.timeout_us as u64 {
                     return;
                 }
                 self.stats.connecting -= 1;
@@ -307,7 +460,7 @@ impl Client<'_> {
                     let _ = socket::set_linger_zero(&fd);
                 }
                 match self.state[i] {
-                    State::Held => self.stats.established -= 1,
+                    State::Held | State::Waiting => self.stats.established -= 1,
                     State::Connecting => self.stats.connecting -= 1,
                     _ => {}
                 }

@@ -49,6 +49,7 @@ pub struct Link {
 #[derive(Debug, PartialEq)]
 enum Command {
     Go,
+    Pause,
     Close,
     /// stdin closed: the supervisor is gone.
     Gone,
@@ -95,6 +96,7 @@ impl Link {
             let line: Vec<u8> = self.buf.drain(..=nl).collect();
             match serde_json::from_slice::<ToWorker>(&line) {
                 Ok(ToWorker::Go) => out.push(Command::Go),
+                Ok(ToWorker::Pause) => out.push(Command::Pause),
                 Ok(ToWorker::Close) => out.push(Command::Close),
                 // A second spec or garbage: the supervisor is confused; stop.
                 _ => out.push(Command::Close),
@@ -136,7 +138,7 @@ pub fn main() -> anyhow::Result<()> {
         bail!("`c1m worker` is started by c1m itself, with its job on stdin");
     }
     let spec = match serde_json::from_str::<ToWorker>(&line) {
-        Ok(ToWorker::Start(spec)) => spec,
+        Ok(ToWorker::Start(spec)) => *spec,
         _ => bail!("the first line on a worker's stdin must be its spec"),
     };
     let result = match spec {
@@ -158,18 +160,4 @@ pub fn main() -> anyhow::Result<()> {
 fn set_fd_limit(fd_limit: u64) -> anyhow::Result<u64> {
     c1m_sys::limits::set_nofile_soft(fd_limit).context("setting RLIMIT_NOFILE")?;
     Ok(c1m_sys::limits::nofile().soft.unwrap_or(fd_limit))
-}
-
-/// Reads and drops whatever a held connection has (idle mode: a peer can
-/// never grow our memory); true when the connection has ended.
-fn drain_is_closed(fd: &std::os::fd::OwnedFd) -> bool {
-    let mut buf = [0u8; 512];
-    loop {
-        match poll::read(fd, &mut buf) {
-            Ok(0) => return true,
-            Ok(_) | Err(Errno::INTR) => continue,
-            Err(Errno::AGAIN) => return false,
-            Err(_) => return true,
-        }
-    }
 }

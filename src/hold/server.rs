@@ -1,7 +1,12 @@
-//! The server worker: listen, accept, hold, notice peers leaving.
+//! The server worker: listen, accept, hold, notice peers leaving, and
+//! (echo) send back what peers send.
 //!
 //! Per connection it keeps one slot of a flat table indexed by descriptor
-//! number (the `OwnedFd` itself, 4 bytes); the kernel keeps the rest.
+//! number (the `OwnedFd` itself, 4 bytes), plus 4 bytes of last activity
+//! when an idle timeout is set; the kernel keeps the rest. What a peer
+//! sends is read into one fixed buffer per worker: no peer can grow our
+//! memory, and one that sends too much at once, or stops reading its
+//! echoes, is closed.
 
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
@@ -20,16 +25,25 @@ use crate::wire::{CloseMode, FromWorker, Spec, Stats};
 const ACCEPT_BATCH: usize = 256;
 /// How long to stop accepting after EMFILE/ENFILE/ENOMEM.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(50);
+/// How often idle connections are looked for.
+const IDLE_SWEEP: Duration = Duration::from_secs(1);
 
 struct Server {
     poller: Poller,
     listeners: Vec<OwnedFd>,
     /// Indexed by descriptor number.
     conns: Vec<Option<OwnedFd>>,
+    /// Seconds since start of each connection's last activity; empty
+    /// without an idle timeout.
+    active_s: Vec<u32>,
     cap: u64,
     close: CloseMode,
+    echo: bool,
+    max_message: u64,
+    idle_timeout: Option<Duration>,
     stats: Stats,
     paused_until: Option<Duration>,
+    buf: Box<[u8; 16 * 1024]>,
 }
 
 /// Runs a server worker until told to close.
@@ -41,6 +55,10 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
         cap,
         fd_limit,
         close,
+        echo,
+        accept,
+        max_message,
+        idle_timeout_ms,
     } = spec
     else {
         bail!("not a server spec");
@@ -52,29 +70,48 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
     for (i, addr) in listeners.iter().enumerate() {
         let fd =
             socket::listen(*addr, *backlog, *reuse_port).map_err(|e| listen_error(*addr, e))?;
-        poller.add(&fd, TOKEN_LISTENER + i as u64, poll::READ)?;
+        if *accept {
+            poller.add(&fd, TOKEN_LISTENER + i as u64, poll::READ)?;
+        }
         fds.push(fd);
     }
     let mut conns = Vec::new();
     conns.resize_with(fd_limit as usize, || None);
+    let idle_timeout = idle_timeout_ms.map(Duration::from_millis);
     let mut s = Server {
         poller,
         listeners: fds,
         conns,
+        active_s: if idle_timeout.is_some() {
+            vec![0; fd_limit as usize]
+        } else {
+            Vec::new()
+        },
         cap: *cap,
         close: *close,
+        echo: *echo,
+        max_message: *max_message,
+        idle_timeout,
         stats: Stats {
             planned: *cap,
             ..Stats::default()
         },
         paused_until: None,
+        buf: Box::new([0; 16 * 1024]),
     };
     link.send(&FromWorker::Ready { fd_limit });
     let mut events = Vec::with_capacity(1024);
+    let mut last_sweep = Duration::ZERO;
     loop {
         let now = link.now();
         if s.paused_until.is_some_and(|t| now >= t) {
             s.resume()?;
+        }
+        if let Some(limit) = s.idle_timeout
+            && now.saturating_sub(last_sweep) >= IDLE_SWEEP
+        {
+            last_sweep = now;
+            s.close_idle(now, limit);
         }
         let mut wake_cmd = false;
         events.clear();
@@ -84,11 +121,12 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
                 t => events.push((t, ev.is_hangup())),
             }
         }
+        let now = link.now();
         for &(token, hangup) in &events {
             if token >= TOKEN_LISTENER {
-                s.accept_from((token - TOKEN_LISTENER) as usize, link.now());
+                s.accept_from((token - TOKEN_LISTENER) as usize, now);
             } else {
-                s.on_conn(token as usize, hangup);
+                s.on_conn(token as usize, hangup, now);
             }
         }
         if wake_cmd {
@@ -121,18 +159,99 @@ fn listen_error(addr: SocketAddr, e: Errno) -> anyhow::Error {
     anyhow::anyhow!("cannot listen on {addr}: {e} {why}")
 }
 
+/// What became of a connection after reading from it.
+enum After {
+    Open,
+    /// The peer closed or reset.
+    PeerGone,
+    /// We close it: it misbehaved.
+    Drop,
+}
+
 impl Server {
-    fn on_conn(&mut self, fd: usize, hangup: bool) {
-        let Some(slot) = self.conns.get_mut(fd) else {
-            return;
+    fn on_conn(&mut self, fd: usize, hangup: bool, now: Duration) {
+        let after = if hangup {
+            After::PeerGone
+        } else {
+            self.serve(fd)
         };
-        let Some(conn) = slot.as_ref() else {
-            return;
+        match after {
+            After::Open => {
+                if let Some(t) = self.active_s.get_mut(fd) {
+                    *t = now.as_secs() as u32;
+                }
+            }
+            After::PeerGone => {
+                if self.forget(fd) {
+                    self.stats.peer_closed += 1;
+                }
+            }
+            After::Drop => self.drop_conn(fd),
+        }
+    }
+
+    /// Reads what a peer sent (and echoes it); the fixed buffer bounds
+    /// every read whatever the peer does.
+    fn serve(&mut self, fd: usize) -> After {
+        let Some(conn) = self.conns.get(fd).and_then(Option::as_ref) else {
+            return After::Open;
         };
-        if hangup || super::drain_is_closed(conn) {
-            *slot = None;
-            self.stats.established -= 1;
-            self.stats.peer_closed += 1;
+        let mut burst = 0u64;
+        loop {
+            match poll::read(conn, &mut self.buf[..]) {
+                Ok(0) => return After::PeerGone,
+                Ok(n) => {
+                    burst += n as u64;
+                    if burst > self.max_message {
+                        return After::Drop;
+                    }
+                    if self.echo {
+                        match socket::send(conn, &self.buf[..n]) {
+                            Ok(m) if m == n => self.stats.sent += n as u64,
+                            // Its echoes pile up unread: a peer that does
+                            // not read would make us buffer for it.
+                            Ok(_) | Err(Errno::AGAIN) => return After::Drop,
+                            Err(_) => return After::PeerGone,
+                        }
+                    }
+                    if n < self.buf.len() {
+                        return After::Open;
+                    }
+                }
+                Err(Errno::AGAIN) => return After::Open,
+                Err(Errno::INTR) => continue,
+                Err(_) => return After::PeerGone,
+            }
+        }
+    }
+
+    /// Closes a held connection; false if there was none.
+    fn forget(&mut self, fd: usize) -> bool {
+        match self.conns.get_mut(fd).and_then(Option::take) {
+            Some(_) => {
+                self.stats.established -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn close_idle(&mut self, now: Duration, limit: Duration) {
+        let cutoff = now.saturating_sub(limit).as_secs() as u32;
+        for fd in 0..self.active_s.len() {
+            if self.conns[fd].is_some() && self.active_s[fd] < cutoff {
+                self.drop_conn(fd);
+            }
+        }
+    }
+
+    /// Closes a misbehaving connection with a reset.
+    fn drop_conn(&mut self, fd: usize) {
+        if let Some(conn) = self.conns.get(fd).and_then(Option::as_ref) {
+            let _ = socket::set_linger_zero(conn);
+        }
+        if self.forget(fd) {
+            self.stats.dropped += 1;
         }
     }
 
@@ -142,7 +261,7 @@ impl Server {
         }
         for _ in 0..ACCEPT_BATCH {
             match socket::accept(&self.listeners[i]) {
-                Ok(Some(fd)) => self.hold(fd),
+                Ok(Some(fd)) => self.hold(fd, now),
                 Ok(None) => return,
                 Err(Errno::INTR) | Err(Errno::CONNABORTED) => continue,
                 Err(e) => {
@@ -159,7 +278,7 @@ impl Server {
         }
     }
 
-    fn hold(&mut self, fd: OwnedFd) {
+    fn hold(&mut self, fd: OwnedFd, now: Duration) {
         self.stats.attempted += 1;
         let n = socket::number(&fd) as usize;
         if self.stats.established >= self.cap || n >= self.conns.len() {
@@ -171,8 +290,12 @@ impl Server {
             self.stats.failed.add(Cause::of(e));
             return;
         }
+        if let Some(t) = self.active_s.get_mut(n) {
+            *t = now.as_secs() as u32;
+        }
         self.conns[n] = Some(fd);
         self.stats.established += 1;
+        self.stats.peak = self.stats.peak.max(self.stats.established);
         self.stats.opened += 1;
     }
 

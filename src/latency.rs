@@ -1,0 +1,196 @@
+//! Latency histograms: one set per worker, sent to the supervisor once a
+//! second as interval histograms and merged there (HdrHistogram, so merged
+//! percentiles are exact to the histogram's precision, not averages of
+//! percentiles).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use serde::{Deserialize, Serialize};
+
+/// Microseconds, from 1 µs to one hour.
+const HIGHEST_US: u64 = 3_600_000_000;
+/// Two significant digits: 1% resolution, and a histogram of a few
+/// kilobytes, so a hundred workers' sets cost little memory.
+const SIGFIG: u8 = 2;
+
+/// What is timed, each in microseconds.
+#[derive(Debug, Clone)]
+pub struct Latency {
+    /// connect() to established.
+    pub connect: Histogram<u64>,
+    /// Scheduled send to the first byte of the reply.
+    pub first_byte: Histogram<u64>,
+    /// Scheduled send to the whole expected reply.
+    pub rtt: Histogram<u64>,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HIGHEST_US, SIGFIG).expect("constant bounds are valid")
+}
+
+impl Latency {
+    pub fn new() -> Self {
+        Self {
+            connect: histogram(),
+            first_byte: histogram(),
+            rtt: histogram(),
+        }
+    }
+
+    /// Records a value, clamped into range (a value over an hour is an
+    /// hour; nothing is lost silently from the count).
+    pub fn record(h: &mut Histogram<u64>, us: u64) {
+        let _ = h.record(us.clamp(1, HIGHEST_US));
+    }
+
+    /// Whether anything was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.connect.is_empty() && self.first_byte.is_empty() && self.rtt.is_empty()
+    }
+
+    /// Adds another set.
+    pub fn merge(&mut self, o: &Latency) {
+        let _ = self.connect.add(&o.connect);
+        let _ = self.first_byte.add(&o.first_byte);
+        let _ = self.rtt.add(&o.rtt);
+    }
+
+    /// Empties every histogram (after sending an interval).
+    pub fn reset(&mut self) {
+        self.connect.reset();
+        self.first_byte.reset();
+        self.rtt.reset();
+    }
+
+    /// The set in a form that travels in a JSON line.
+    pub fn encode(&self) -> Encoded {
+        Encoded {
+            connect: encode(&self.connect),
+            first_byte: encode(&self.first_byte),
+            rtt: encode(&self.rtt),
+        }
+    }
+
+    /// Reads a set back; `None` if any part is damaged.
+    pub fn decode(e: &Encoded) -> Option<Self> {
+        Some(Self {
+            connect: decode(&e.connect)?,
+            first_byte: decode(&e.first_byte)?,
+            rtt: decode(&e.rtt)?,
+        })
+    }
+}
+
+/// A [`Latency`] set as base64 HdrHistogram V2 blobs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encoded {
+    pub connect: String,
+    pub first_byte: String,
+    pub rtt: String,
+}
+
+fn encode(h: &Histogram<u64>) -> String {
+    let mut buf = Vec::new();
+    match V2Serializer::new().serialize(h, &mut buf) {
+        Ok(_) => STANDARD.encode(buf),
+        Err(_) => String::new(),
+    }
+}
+
+fn decode(s: &str) -> Option<Histogram<u64>> {
+    let bytes = STANDARD.decode(s).ok()?;
+    Deserializer::new().deserialize(&mut bytes.as_slice()).ok()
+}
+
+/// Percentiles of one histogram, in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    pub count: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+    pub mean: f64,
+}
+
+impl Percentiles {
+    /// `None` for an empty histogram.
+    pub fn of(h: &Histogram<u64>) -> Option<Self> {
+        (!h.is_empty()).then(|| Self {
+            count: h.len(),
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+            mean: h.mean(),
+        })
+    }
+}
+
+/// Microseconds as `850 µs`, `12.3 ms`, `1.20 s`.
+pub fn human_us(us: u64) -> String {
+    match us {
+        0..1_000 => format!("{us} µs"),
+        1_000..1_000_000 => format!("{:.1} ms", us as f64 / 1e3),
+        _ => format!("{:.2} s", us as f64 / 1e6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_merge_and_percentiles() {
+        let mut a = Latency::new();
+        for us in 1..=1000 {
+            Latency::record(&mut a.rtt, us);
+        }
+        Latency::record(&mut a.connect, 0); // clamped to 1
+        Latency::record(&mut a.connect, u64::MAX); // clamped to an hour
+        let back = Latency::decode(&a.encode()).unwrap();
+        assert_eq!(back.rtt.len(), 1000);
+        assert_eq!(back.connect.len(), 2);
+        let mut total = Latency::new();
+        total.merge(&back);
+        total.merge(&back);
+        let p = Percentiles::of(&total.rtt).unwrap();
+        assert_eq!(p.count, 2000);
+        assert!((495..=505).contains(&p.p50), "{p:?}");
+        assert!((985..=1000).contains(&p.p99), "{p:?}");
+        assert!(Percentiles::of(&total.first_byte).is_none());
+    }
+
+    #[test]
+    fn damaged_blobs_are_refused() {
+        let mut e = Latency::new().encode();
+        e.rtt = "not base64!".into();
+        assert!(Latency::decode(&e).is_none());
+        e.rtt = STANDARD.encode(b"garbage");
+        assert!(Latency::decode(&e).is_none());
+    }
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_us(850), "850 µs");
+        assert_eq!(human_us(12_345), "12.3 ms");
+        assert_eq!(human_us(1_200_000), "1.20 s");
+    }
+
+    #[test]
+    fn a_histogram_is_small() {
+        // A hundred workers × three histograms must stay cheap.
+        let bytes = histogram().distinct_values() * 8;
+        assert!(bytes < 64 * 1024, "{bytes}");
+    }
+}

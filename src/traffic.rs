@@ -1,0 +1,263 @@
+//! What held connections do besides existing: nothing (`idle`), or send a
+//! message on a schedule and time the reply (`heartbeat`, also for steady
+//! echo load). Pure: the schedule takes the time as an argument.
+//!
+//! Every connection of a worker gets the same interval, phase-shifted by
+//! its index so that sends are spread evenly over the interval (no
+//! thundering herd). Send `k` of a worker (counting across rounds) goes to
+//! connection `k mod n` at time `start + k × interval / n`; latency is
+//! measured from that *scheduled* time, so a slow worker or server cannot
+//! hide its own delay (no coordinated omission). No timer per connection
+//! exists anywhere: one cursor per worker.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// What held connections do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Hold and nothing else.
+    Idle,
+    /// Send the message every interval and time the reply.
+    Heartbeat,
+}
+
+/// The message traffic of one worker's connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Traffic {
+    pub mode: Mode,
+    /// Between two sends on one connection.
+    pub interval: Duration,
+    /// What each connection sends.
+    pub message: Vec<u8>,
+    /// What a reply must start with; `None`: any byte is a reply.
+    pub expect: Option<Vec<u8>>,
+    /// Sent once as soon as a connection is established (a greeting, a
+    /// request that keeps the server busy), whatever the mode.
+    pub first: Option<Vec<u8>>,
+}
+
+impl Traffic {
+    /// No traffic.
+    pub fn idle() -> Self {
+        Self {
+            mode: Mode::Idle,
+            interval: Duration::from_secs(1),
+            message: Vec::new(),
+            expect: None,
+            first: None,
+        }
+    }
+}
+
+/// The default heartbeat: 16 bytes, newline-terminated, echoed back by
+/// `c1m serve`.
+pub const DEFAULT_MESSAGE: &[u8] = b"c1m heartbeat.\r\n";
+
+/// Why a traffic option was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TrafficError {
+    #[error("--interval must be more than zero (got {0:?})")]
+    ZeroInterval(Duration),
+    #[error("{what} must be a positive number (got {value})")]
+    NotPositive { what: &'static str, value: f64 },
+    #[error("the message is empty; give --message TEXT or --message-file FILE")]
+    EmptyMessage,
+    #[error("the message is {0} bytes; at most 65,536 are allowed")]
+    TooLong(usize),
+    #[error("bad escape {0:?} in {1:?}: use \\r \\n \\t \\0 \\\\ or \\xHH")]
+    BadEscape(String, String),
+}
+
+/// Turns `PING\r\n`-style text into bytes: `\r \n \t \0 \\ \xHH`.
+pub fn unescape(text: &str) -> Result<Vec<u8>, TrafficError> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut chars = text.chars();
+    let bad = |e: &str| TrafficError::BadEscape(e.to_string(), text.to_string());
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            let mut b = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            continue;
+        }
+        match chars.next() {
+            Some('r') => out.push(b'\r'),
+            Some('n') => out.push(b'\n'),
+            Some('t') => out.push(b'\t'),
+            Some('0') => out.push(0),
+            Some('\\') => out.push(b'\\'),
+            Some('x') => {
+                let hex: String = chars.by_ref().take(2).collect();
+                let v = u8::from_str_radix(&hex, 16).map_err(|_| bad(&format!("\\x{hex}")))?;
+                out.push(v);
+            }
+            Some(o) => return Err(bad(&format!("\\{o}"))),
+            None => return Err(bad("\\")),
+        }
+    }
+    Ok(out)
+}
+
+/// The per-connection interval from the ways users say how much traffic
+/// they want: an `interval` per connection, a `message_rate` in messages
+/// per second over all `conns`, or a `bandwidth` in bytes per second over
+/// all connections (one message of `message_len` bytes at a time).
+pub fn interval_for(
+    conns: u64,
+    interval: Option<Duration>,
+    message_rate: Option<f64>,
+    bandwidth: Option<f64>,
+    message_len: usize,
+) -> Result<Duration, TrafficError> {
+    let positive = |what, v: f64| {
+        if v.is_finite() && v > 0.0 {
+            Ok(v)
+        } else {
+            Err(TrafficError::NotPositive { what, value: v })
+        }
+    };
+    let per_sec = match (message_rate, bandwidth) {
+        (Some(r), _) => Some(positive("--message-rate", r)?),
+        (None, Some(b)) => Some(positive("--bandwidth", b)? / message_len.max(1) as f64),
+        (None, None) => None,
+    };
+    match (per_sec, interval) {
+        (Some(r), _) => Ok(Duration::from_secs_f64(conns.max(1) as f64 / r)),
+        (None, Some(i)) if i.is_zero() => Err(TrafficError::ZeroInterval(i)),
+        (None, Some(i)) => Ok(i),
+        (None, None) => Ok(Duration::from_secs(1)),
+    }
+}
+
+/// Checks a message.
+pub fn check_message(m: &[u8]) -> Result<(), TrafficError> {
+    match m.len() {
+        0 => Err(TrafficError::EmptyMessage),
+        n if n > 65_536 => Err(TrafficError::TooLong(n)),
+        _ => Ok(()),
+    }
+}
+
+/// One worker's heartbeat schedule.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    conns: u64,
+    interval: Duration,
+    start: Duration,
+    /// Sends scheduled so far (the next is send number `next`).
+    next: u64,
+}
+
+impl Schedule {
+    /// `conns` connections, each sending every `interval`, from `start`.
+    pub fn new(conns: u64, interval: Duration, start: Duration) -> Self {
+        Self {
+            conns: conns.max(1),
+            interval,
+            start,
+            next: 0,
+        }
+    }
+
+    /// When send `k` is due.
+    pub fn due(&self, k: u64) -> Duration {
+        let per = self.interval.as_nanos() as f64 / self.conns as f64;
+        self.start + Duration::from_nanos((k as f64 * per) as u64)
+    }
+
+    /// The sends due by `now` and not yet taken, as (connection index,
+    /// scheduled time); at most `max`, so a late worker catches up in
+    /// bounded steps.
+    pub fn take(&mut self, now: Duration, max: u64) -> impl Iterator<Item = (u64, Duration)> + '_ {
+        let mut left = max;
+        std::iter::from_fn(move || {
+            if left == 0 || self.due(self.next) > now {
+                return None;
+            }
+            left -= 1;
+            let k = self.next;
+            self.next += 1;
+            Some((k % self.conns, self.due(k)))
+        })
+    }
+
+    /// How long until the next send is due.
+    pub fn wait(&self, now: Duration) -> Duration {
+        self.due(self.next).saturating_sub(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(unescape("PING\\r\\n").unwrap(), b"PING\r\n");
+        assert_eq!(unescape("a\\x41\\\\\\t\\0").unwrap(), b"aA\\\t\0");
+        assert_eq!(unescape("é").unwrap(), "é".as_bytes());
+        assert!(unescape("bad\\q").is_err());
+        assert!(unescape("end\\").is_err());
+        assert!(unescape("\\xZZ").is_err());
+    }
+
+    #[test]
+    fn intervals_from_rates() {
+        // 1M connections, 100k messages/s: each every 10 s.
+        assert_eq!(
+            interval_for(1_000_000, None, Some(100_000.0), None, 16),
+            Ok(Duration::from_secs(10))
+        );
+        // 1,000 connections, 16 kB/s of 16-byte messages: 1,000 msg/s.
+        assert_eq!(
+            interval_for(1000, None, None, Some(16_000.0), 16),
+            Ok(Duration::from_secs(1))
+        );
+        assert_eq!(interval_for(10, Some(ms(250)), None, None, 16), Ok(ms(250)));
+        assert_eq!(
+            interval_for(10, None, None, None, 16),
+            Ok(Duration::from_secs(1))
+        );
+        assert_eq!(
+            interval_for(10, Some(Duration::ZERO), None, None, 16),
+            Err(TrafficError::ZeroInterval(Duration::ZERO))
+        );
+        assert!(interval_for(10, None, Some(-1.0), None, 16).is_err());
+        assert!(interval_for(10, None, Some(f64::NAN), None, 16).is_err());
+        assert!(interval_for(10, None, None, Some(0.0), 16).is_err());
+    }
+
+    #[test]
+    fn messages() {
+        assert_eq!(check_message(b""), Err(TrafficError::EmptyMessage));
+        assert!(check_message(&[0; 65_537]).is_err());
+        assert!(check_message(DEFAULT_MESSAGE).is_ok());
+    }
+
+    #[test]
+    fn sends_are_spread_evenly_over_the_interval() {
+        // 4 connections every second: one send every 250 ms, in turn.
+        let mut s = Schedule::new(4, Duration::from_secs(1), ms(1000));
+        assert_eq!(s.take(ms(999), 100).count(), 0);
+        assert_eq!(s.wait(ms(999)), ms(1));
+        let got: Vec<_> = s.take(ms(1600), 100).collect();
+        assert_eq!(got, vec![(0, ms(1000)), (1, ms(1250)), (2, ms(1500))]);
+        let got: Vec<_> = s.take(ms(2000), 100).collect();
+        assert_eq!(got, vec![(3, ms(1750)), (0, ms(2000))]);
+    }
+
+    #[test]
+    fn a_late_worker_catches_up_in_bounded_steps_keeping_scheduled_times() {
+        let mut s = Schedule::new(1000, Duration::from_secs(1), Duration::ZERO);
+        let first: Vec<_> = s.take(Duration::from_secs(10), 100).collect();
+        assert_eq!(first.len(), 100);
+        assert_eq!(first[99], (99, ms(99)));
+        assert_eq!(s.take(Duration::from_secs(10), u64::MAX).count(), 9_901);
+    }
+}
