@@ -6,6 +6,8 @@ cd "$(dirname "$0")"
 
 need=()
 command -v ss >/dev/null || need+=(iproute2)
+# The HTML report is checked in headless Chromium (tests/html_report.rs).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 # c1m stat's screen is tested in a tmux pane.
 command -v tmux >/dev/null || need+=(tmux)
 # Real servers the capacity tests drive (not started as services: the

@@ -36,6 +36,10 @@ pub enum Cmd {
     /// Compute the settings for a target, show them, apply them safely
     /// (--apply), and put everything back (--revert).
     Tune(c1m_limits::cli::TuneArgs),
+    /// Watch TCP sockets by state and port, the slab caches they grow,
+    /// memory and listen-queue drops, live: any server's, not only c1m's.
+    #[command(visible_alias = "watch")]
+    Stat(crate::stat::StatArgs),
     /// Internal: one worker process, started by c1m itself.
     #[command(hide = true)]
     Worker,
@@ -137,6 +141,13 @@ pub struct FleetOpts {
     /// Also write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<std::path::PathBuf>,
+    /// Serve Prometheus metrics on ADDR:PORT (GET /metrics); loopback only
+    /// unless --metrics-public.
+    #[arg(long, value_name = "ADDR:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:9464")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Allow --metrics on a non-loopback address.
+    #[arg(long, requires = "metrics")]
+    pub metrics_public: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -260,6 +271,7 @@ pub fn main() -> ExitCode {
         Some(Cmd::Connect(a)) => crate::run::connect(&a),
         Some(Cmd::Doctor(a)) => c1m_limits::cli::doctor(&a),
         Some(Cmd::Tune(a)) => c1m_limits::cli::tune(&a),
+        Some(Cmd::Stat(a)) => crate::stat::run(&a),
         Some(Cmd::Worker) => crate::hold::main().map(|()| ExitCode::SUCCESS),
     };
     match result {

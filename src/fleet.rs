@@ -93,6 +93,9 @@ pub enum Event {
 
 const TOKEN_SIGNALS: u64 = u64::MAX;
 
+/// The supervisor's nice value when it may raise its priority.
+const SUPERVISOR_NICE: i32 = -10;
+
 /// All workers of one experiment.
 pub struct Fleet {
     poller: Poller,
@@ -103,6 +106,9 @@ pub struct Fleet {
     /// Latency recorded since [`Fleet::take_recent`] last ran.
     recent: Latency,
     group: u32,
+    /// The nice value workers run at: the supervisor's own before it
+    /// raised its priority.
+    worker_nice: i32,
     exe: std::path::PathBuf,
 }
 
@@ -110,6 +116,11 @@ impl Fleet {
     /// A fleet with no workers yet; catches Ctrl-C and SIGTERM from now on.
     pub fn new() -> anyhow::Result<Self> {
         let poller = Poller::new(256)?;
+        // Under load a hundred busy workers would starve the supervisor, and
+        // with it the samples, the progress line and Ctrl-C: it runs ahead
+        // of them when allowed (CAP_SYS_NICE), and sleeps most of the time.
+        let worker_nice = c1m_sys::process::nice().unwrap_or(0);
+        let _ = c1m_sys::process::set_nice(SUPERVISOR_NICE.min(worker_nice));
         let signals = Signals::catch(&[SIGINT, SIGTERM]).context("catching Ctrl-C")?;
         poller.add(signals.as_fd(), TOKEN_SIGNALS, poll::READ)?;
         Ok(Self {
@@ -119,6 +130,7 @@ impl Fleet {
             latency: Latency::new(),
             recent: Latency::new(),
             group: 0,
+            worker_nice,
             exe: std::env::current_exe().context("finding c1m's own executable")?,
         })
     }
@@ -131,7 +143,7 @@ impl Fleet {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        c1m_sys::process::make_worker(&mut cmd, self.group);
+        c1m_sys::process::make_worker(&mut cmd, self.group, self.worker_nice);
         let mut child = cmd
             .spawn()
             .with_context(|| format!("starting {} worker {index}", role.name()))?;

@@ -316,7 +316,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     let clients = client_specs(&plan, &a.client, &a.fleet, &traffic);
-    let out = crate::session::Session::new(plan, a.topology_name(), a.fleet.json.clone())?.drive(
+    let out = crate::session::Session::new(plan, a.topology_name(), &a.fleet)?.drive(
         servers,
         clients,
         Some(a.hold),
@@ -363,7 +363,7 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
         servers: vec![],
         warnings: vec![],
     };
-    crate::session::Session::new(plan, "serve", a.fleet.json.clone())?.drive(specs, vec![], a.hold)
+    crate::session::Session::new(plan, "serve", &a.fleet)?.drive(specs, vec![], a.hold)
 }
 
 /// `c1m connect`.
@@ -411,7 +411,7 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     } else {
         "connect"
     };
-    let mut session = crate::session::Session::new(plan, label, a.fleet.json.clone())?;
+    let mut session = crate::session::Session::new(plan, label, &a.fleet)?;
     if a.find_limit {
         session = session.search(Search::new(a.slo, client.connect_timeout));
     }

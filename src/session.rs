@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 
 use crate::fleet::{Event, Fleet, Life, Role};
+use crate::cli::FleetOpts;
 use crate::latency::{Latency, Percentiles};
+use crate::metrics::{MetricsServer, MetricsSnapshot};
 use crate::limit::{self, Evidence, Slo};
 use crate::measure::{self, Snapshot};
 use crate::plan::Plan;
@@ -85,11 +87,21 @@ pub struct Session {
     json: Option<PathBuf>,
     traffic: Option<Traffic>,
     search: Option<Search>,
+    metrics: Option<MetricsServer>,
 }
 
 impl Session {
-    pub fn new(plan: Plan, label: &'static str, json: Option<PathBuf>) -> anyhow::Result<Self> {
+    pub fn new(plan: Plan, label: &'static str, fleet: &FleetOpts) -> anyhow::Result<Self> {
+        let metrics = match fleet.metrics {
+            Some(addr) => {
+                crate::metrics::check_addr(addr, fleet.metrics_public)?;
+                Some(crate::metrics::serve(addr)?)
+            }
+            None => None,
+        };
+        let json = fleet.json.clone();
         Ok(Self {
+            metrics,
             json,
             traffic: None,
             search: None,
@@ -182,6 +194,9 @@ impl Session {
             rtt_p99_us: rtt.map(|p| p.p99),
             rtt_max_us: rtt.map(|p| p.max),
         });
+        if let Some(m) = &self.metrics {
+            m.update(&MetricsSnapshot::of_fleet(&self.fleet));
+        }
         recent
     }
 
@@ -243,6 +258,10 @@ impl Session {
         // Ramp.
         let ramp_start = Instant::now();
         self.fleet.tell(Role::Client, &ToWorker::Go);
+        let timed_ramp = self.search.as_ref().is_some_and(|s| s.slo.is_some());
+        if timed_ramp {
+            self.fleet.tell(Role::Client, &ToWorker::Beat);
+        }
         let mut reached_at = None;
         while has_clients && self.end.is_none() {
             let ev = self.fleet.poll(SAMPLE_EVERY)?;
@@ -269,6 +288,9 @@ impl Session {
             self.conclude_search(top.as_ref());
         }
         // Hold.
+        if !timed_ramp {
+            self.fleet.tell(Role::Client, &ToWorker::Beat);
+        }
         let deadline = hold.map(|h| Instant::now() + h);
         while self.end.is_none() && deadline.is_none_or(|d| Instant::now() < d) {
             let ev = self.fleet.poll(SAMPLE_EVERY)?;

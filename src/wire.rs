@@ -70,6 +70,9 @@ pub enum ToWorker {
     Go,
     /// Clients: open no more (keep holding what is open).
     Pause,
+    /// Clients: start the heartbeats (at the hold, so they do not slow the
+    /// ramp; with the ramp when a capacity search times them).
+    Beat,
     /// Close every connection, report, and exit.
     Close,
 }

@@ -31,6 +31,9 @@ use crate::wire::{CloseMode, FromWorker, Spec, Stats};
 const OPEN_BATCH: u64 = 512;
 /// Heartbeats sent per loop turn at most.
 const SEND_BATCH: u64 = 4096;
+/// Heartbeats due within this are sent together: a worker wakes at most
+/// this often for them (latency still counts from each scheduled time).
+const SEND_TICK: Duration = Duration::from_millis(5);
 /// How often latency histograms go to the supervisor.
 const LATENCY_EVERY: Duration = Duration::from_secs(1);
 
@@ -157,7 +160,7 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
             for &(i, at) in &due {
                 c.heartbeat(i as usize, at);
             }
-            wait = wait.min(s.wait(now));
+            wait = wait.min(s.wait(now).max(SEND_TICK));
         }
         let mut wake_cmd = false;
         events.clear();
@@ -199,11 +202,10 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
                 c.stats.planned = c.next;
             }
             if cmds.contains(&Command::Go) && ramp.is_none() {
-                let now = link.now();
-                ramp = Some(Ramp::new(rate.map(|r| r.max(0.001)), now));
-                if heartbeat {
-                    schedule = Some(Schedule::new(c.count, traffic.interval, now));
-                }
+                ramp = Some(Ramp::new(rate.map(|r| r.max(0.001)), link.now()));
+            }
+            if cmds.contains(&Command::Beat) && heartbeat && schedule.is_none() {
+                schedule = Some(Schedule::new(c.count, traffic.interval, link.now()));
             }
         }
         if ramp.is_some() && !told_done && c.stats.ramp_done() {

@@ -50,6 +50,7 @@ pub struct Link {
 enum Command {
     Go,
     Pause,
+    Beat,
     Close,
     /// stdin closed: the supervisor is gone.
     Gone,
@@ -97,6 +98,7 @@ impl Link {
             match serde_json::from_slice::<ToWorker>(&line) {
                 Ok(ToWorker::Go) => out.push(Command::Go),
                 Ok(ToWorker::Pause) => out.push(Command::Pause),
+                Ok(ToWorker::Beat) => out.push(Command::Beat),
                 Ok(ToWorker::Close) => out.push(Command::Close),
                 // A second spec or garbage: the supervisor is confused; stop.
                 _ => out.push(Command::Close),

@@ -1,0 +1,506 @@
+//! The supervisor's counters as a Prometheus scrape target: `GET /metrics`
+//! in the text exposition format (version 0.0.4), on loopback by default.
+//!
+//! The session hands a [`MetricsSnapshot`] to [`MetricsServer::update`]
+//! at each sample; a scrape renders the latest one. Before the first
+//! update only `c1m_build_info` is exposed: no counter reads as a zero it
+//! never was.
+//!
+//! The server is one std thread and a `TcpListener`, answering one request
+//! per connection (`Connection: close`), reading at most
+//! [`MAX_REQUEST`] bytes with a [`IO_TIMEOUT`] deadline, so a stuck or
+//! hostile client holds it for a second at most. A full HTTP framework
+//! (hyper, axum, tiny_http) would add an async runtime or dozens of crates
+//! for one text page that a scraper fetches every few seconds.
+
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+use crate::cause::{Cause, CauseCounts};
+use crate::fleet::{Fleet, Role};
+use crate::wire::Stats;
+
+/// The longest request read (request line and headers).
+pub const MAX_REQUEST: usize = 8 << 10;
+/// How long a client may take to send its request or read the answer.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(1);
+/// The exposition format's content type.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// One fleet's figures: the server workers' or the client workers'.
+/// `None` marks what does not apply to the role (a server does not
+/// connect, a client does not accept); it is not exposed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoleMetrics {
+    /// Worker processes alive.
+    pub workers: u64,
+    /// Their summed resident set size, bytes, if it was read.
+    pub rss_bytes: Option<u64>,
+    /// Connections held now.
+    pub established: u64,
+    /// Handshakes under way now (clients).
+    pub connecting: Option<u64>,
+    /// Connections accepted, those reset at the cap included (servers).
+    pub accepted: Option<u64>,
+    /// Connections that got established.
+    pub opened: u64,
+    /// Connections the peer closed or reset while held.
+    pub closed_by_peer: u64,
+    /// Connections accepted and reset at once, beyond the cap (servers).
+    pub rejected: Option<u64>,
+    /// Failed connections (clients) or accepts (servers), by cause.
+    pub failures: CauseCounts,
+}
+
+impl RoleMetrics {
+    /// A server fleet's figures from its summed [`Stats`].
+    pub fn servers(stats: &Stats, workers: u64, rss_bytes: Option<u64>) -> Self {
+        Self {
+            workers,
+            rss_bytes,
+            established: stats.established,
+            connecting: None,
+            accepted: Some(stats.attempted),
+            opened: stats.opened,
+            closed_by_peer: stats.peer_closed,
+            rejected: Some(stats.rejected),
+            failures: stats.failed,
+        }
+    }
+
+    /// A client fleet's figures from its summed [`Stats`].
+    pub fn clients(stats: &Stats, workers: u64, rss_bytes: Option<u64>) -> Self {
+        Self {
+            workers,
+            rss_bytes,
+            established: stats.established,
+            connecting: Some(stats.connecting),
+            accepted: None,
+            opened: stats.opened,
+            closed_by_peer: stats.peer_closed,
+            rejected: None,
+            failures: stats.failed,
+        }
+    }
+}
+
+/// What a scrape shows: each fleet the session runs (`serve` has no
+/// clients, `connect` no servers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    pub servers: Option<RoleMetrics>,
+    pub clients: Option<RoleMetrics>,
+}
+
+impl MetricsSnapshot {
+    /// A fleet's figures now: each role's summed counters, its workers
+    /// alive, and their RSS (one statm read per worker, ~1 µs each). A
+    /// role without workers (`serve`'s clients) is left out.
+    pub fn of_fleet(fleet: &Fleet) -> Self {
+        let role = |role: Role, make: fn(&Stats, u64, Option<u64>) -> RoleMetrics| {
+            fleet.of(role).next()?;
+            let pids: Vec<u32> = fleet
+                .of(role)
+                .filter(|w| w.alive())
+                .map(|w| w.pid)
+                .collect();
+            let rss = crate::measure::rss(&pids);
+            Some(make(&fleet.totals(role), pids.len() as u64, Some(rss)))
+        };
+        Self {
+            servers: role(Role::Server, RoleMetrics::servers),
+            clients: role(Role::Client, RoleMetrics::clients),
+        }
+    }
+}
+
+/// The latest snapshot, shared between the session and the server thread.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    latest: Mutex<Option<MetricsSnapshot>>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the snapshot the next scrape shows.
+    pub fn update(&self, snapshot: &MetricsSnapshot) {
+        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(*snapshot);
+    }
+
+    /// The exposition text of the latest snapshot.
+    pub fn render(&self) -> String {
+        let latest = *self.latest.lock().unwrap_or_else(|e| e.into_inner());
+        render(latest.as_ref())
+    }
+}
+
+/// Refuses to expose metrics beyond this machine unless asked to: the
+/// address must be loopback, or `public` set (`--metrics-public`).
+pub fn check_addr(addr: SocketAddr, public: bool) -> anyhow::Result<()> {
+    if public || addr.ip().to_canonical().is_loopback() {
+        return Ok(());
+    }
+    bail!(
+        "--metrics {addr}: not a loopback address, so anyone who can reach it could read the metrics; \
+         use 127.0.0.1:PORT, or add --metrics-public to mean it"
+    )
+}
+
+/// The metrics endpoint: a listening socket and the thread answering it.
+/// Dropping it stops the thread and closes the socket.
+#[derive(Debug)]
+pub struct MetricsServer {
+    metrics: Arc<Metrics>,
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Listens on `addr` (port 0 picks one: see [`MetricsServer::local_addr`])
+/// and answers `GET /metrics` from one background thread. Call
+/// [`check_addr`] first.
+pub fn serve(addr: SocketAddr) -> anyhow::Result<MetricsServer> {
+    let listener =
+        TcpListener::bind(addr).with_context(|| format!("listening for metrics on {addr}"))?;
+    let addr = listener.local_addr()?;
+    let metrics = Arc::new(Metrics::new());
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let (metrics, stop) = (Arc::clone(&metrics), Arc::clone(&stop));
+        std::thread::Builder::new()
+            .name("metrics".into())
+            .spawn(move || accept_loop(&listener, &metrics, &stop))
+            .context("starting the metrics thread")?
+    };
+    Ok(MetricsServer {
+        metrics,
+        addr,
+        stop,
+        thread: Some(thread),
+    })
+}
+
+impl MetricsServer {
+    /// Where it listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Replaces the snapshot the next scrape shows.
+    pub fn update(&self, snapshot: &MetricsSnapshot) {
+        self.metrics.update(snapshot);
+    }
+
+    /// The shared state, for whoever else updates it.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept() with a connection of our own.
+        let ip = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        let woke = TcpStream::connect_timeout(&SocketAddr::new(ip, self.addr.port()), IO_TIMEOUT);
+        if let (Ok(_), Some(t)) = (woke, self.thread.take()) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn accept_loop(listener: &TcpListener, metrics: &Metrics, stop: &AtomicBool) {
+    loop {
+        let accepted = listener.accept();
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        match accepted {
+            // A client that misbehaves only loses its own answer.
+            Ok((stream, _)) => {
+                let _ = answer(stream, metrics);
+            }
+            // EMFILE and the like: do not spin.
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+fn answer(mut stream: TcpStream, metrics: &Metrics) -> io::Result<()> {
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let mut buf = vec![0u8; MAX_REQUEST];
+    let mut len = 0;
+    let request = loop {
+        let n = match stream.read(&mut buf[len..]) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => other?,
+        };
+        len += n;
+        let head = &buf[..len];
+        if n == 0 || head_end(head).is_some() || len == buf.len() {
+            break Request::parse(head);
+        }
+    };
+    stream.write_all(&response(request, || metrics.render()))?;
+    stream.shutdown(Shutdown::Write)
+}
+
+/// Where the request head ends (after the blank line), if it does.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+    crlf.or_else(|| buf.windows(2).position(|w| w == b"\n\n").map(|i| i + 2))
+}
+
+/// What was asked, as far as this server cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// `GET /metrics` (a query string is ignored); `head` for `HEAD`.
+    Metrics { head: bool },
+    /// GET or HEAD of another path.
+    NotFound { head: bool },
+    /// Another method.
+    BadMethod,
+    /// Not HTTP/1.x, or cut short.
+    Malformed,
+    /// No blank line within [`MAX_REQUEST`] bytes.
+    TooLarge,
+}
+
+impl Request {
+    /// Reads the request head (request line and headers). Never panics.
+    pub fn parse(buf: &[u8]) -> Request {
+        let Some(end) = head_end(buf) else {
+            return if buf.len() >= MAX_REQUEST {
+                Request::TooLarge
+            } else {
+                Request::Malformed
+            };
+        };
+        let line = buf[..end].split(|&b| b == b'\n').next().unwrap_or_default();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let mut parts = line.split(|&b| b == b' ');
+        let (Some(method), Some(target), Some(version), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Request::Malformed;
+        };
+        if !version.starts_with(b"HTTP/1.") {
+            return Request::Malformed;
+        }
+        let head = match method {
+            b"GET" => false,
+            b"HEAD" => true,
+            _ => return Request::BadMethod,
+        };
+        let path = target.split(|&b| b == b'?').next().unwrap_or_default();
+        if path == b"/metrics" {
+            Request::Metrics { head }
+        } else {
+            Request::NotFound { head }
+        }
+    }
+}
+
+/// The whole HTTP/1.1 response to a request; `body` renders the metrics.
+pub fn response(request: Request, body: impl FnOnce() -> String) -> Vec<u8> {
+    let (status, content_type, text, head, extra) = match request {
+        Request::Metrics { head } => ("200 OK", CONTENT_TYPE, body(), head, ""),
+        Request::NotFound { head } => (
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            "not found: the metrics are at /metrics\n".to_string(),
+            head,
+            "",
+        ),
+        Request::BadMethod => (
+            "405 Method Not Allowed",
+            "text/plain; charset=utf-8",
+            "only GET and HEAD\n".to_string(),
+            false,
+            "Allow: GET, HEAD\r\n",
+        ),
+        Request::Malformed => (
+            "400 Bad Request",
+            "text/plain; charset=utf-8",
+            "bad request\n".to_string(),
+            false,
+            "",
+        ),
+        Request::TooLarge => (
+            "431 Request Header Fields Too Large",
+            "text/plain; charset=utf-8",
+            format!("the request head is over {MAX_REQUEST} bytes\n"),
+            false,
+            "",
+        ),
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
+        text.len()
+    )
+    .into_bytes();
+    if !head {
+        out.extend_from_slice(text.as_bytes());
+    }
+    out
+}
+
+/// One metric family: its name, type, help, and each role's value.
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    value: fn(&RoleMetrics) -> Option<u64>,
+    /// An extra label, `name="value"`, for families split by it.
+    label: Option<(&'static str, &'static str)>,
+}
+
+const FAMILIES: &[Family] = &[
+    Family {
+        name: "c1m_workers",
+        kind: "gauge",
+        help: "Worker processes alive.",
+        value: |r| Some(r.workers),
+        label: None,
+    },
+    Family {
+        name: "c1m_workers_resident_memory_bytes",
+        kind: "gauge",
+        help: "Summed resident set size of the workers, in bytes.",
+        value: |r| r.rss_bytes,
+        label: None,
+    },
+    Family {
+        name: "c1m_connections",
+        kind: "gauge",
+        help: "Connections now, by state: established (held), connecting (handshake under way).",
+        value: |r| Some(r.established),
+        label: Some(("state", "established")),
+    },
+    Family {
+        name: "c1m_connections",
+        kind: "gauge",
+        help: "",
+        value: |r| r.connecting,
+        label: Some(("state", "connecting")),
+    },
+    Family {
+        name: "c1m_connections_accepted_total",
+        kind: "counter",
+        help: "Connections the servers accepted, those reset at the cap included.",
+        value: |r| r.accepted,
+        label: None,
+    },
+    Family {
+        name: "c1m_connections_opened_total",
+        kind: "counter",
+        help: "Connections that got established.",
+        value: |r| Some(r.opened),
+        label: None,
+    },
+    Family {
+        name: "c1m_connections_closed_by_peer_total",
+        kind: "counter",
+        help: "Connections the peer closed or reset while they were held.",
+        value: |r| Some(r.closed_by_peer),
+        label: None,
+    },
+    Family {
+        name: "c1m_connections_rejected_total",
+        kind: "counter",
+        help: "Connections the servers accepted and reset at once, beyond their cap.",
+        value: |r| r.rejected,
+        label: None,
+    },
+];
+
+/// The exposition text for a snapshot; only `c1m_build_info` without one.
+pub fn render(snapshot: Option<&MetricsSnapshot>) -> String {
+    let mut out = String::new();
+    header(
+        &mut out,
+        "c1m_build_info",
+        "gauge",
+        "c1m's version, as a label; the value is always 1.",
+    );
+    let _ = writeln!(
+        out,
+        "c1m_build_info{{version=\"{}\"}} 1",
+        escape(env!("CARGO_PKG_VERSION"))
+    );
+    let Some(s) = snapshot else {
+        return out;
+    };
+    let roles: Vec<(&str, &RoleMetrics)> = [("server", &s.servers), ("client", &s.clients)]
+        .into_iter()
+        .filter_map(|(name, r)| Some((name, r.as_ref()?)))
+        .collect();
+    for f in FAMILIES {
+        let values: Vec<(&str, u64)> = roles
+            .iter()
+            .filter_map(|&(name, r)| Some((name, (f.value)(r)?)))
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        if !f.help.is_empty() {
+            header(&mut out, f.name, f.kind, f.help);
+        }
+        for (role, v) in values {
+            let extra = f
+                .label
+                .map_or(String::new(), |(k, v)| format!(",{k}=\"{v}\""));
+            let _ = writeln!(out, "{}{{role=\"{role}\"{extra}}} {v}", f.name);
+        }
+    }
+    if !roles.is_empty() {
+        header(
+            &mut out,
+            "c1m_connection_failures_total",
+            "counter",
+            "Failed connects (clients) or accepts (servers), by cause (c1m's names: errno or timeout).",
+        );
+        for (role, r) in &roles {
+            for c in Cause::ALL {
+                let _ = writeln!(
+                    out,
+                    "c1m_connection_failures_total{{role=\"{role}\",cause=\"{}\"}} {}",
+                    escape(c.name()),
+                    r.failures.get(c)
+                );
+            }
+        }
+    }
+    out
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A label value as the format wants it: `\`, `"` and newlines escaped.
+fn escape(v: &str) -> String {
+    v.replace('\\', r"\\")
+        .replace('"', r#"\""#)
+        .replace('\n', r"\n")
+}
+
+#[cfg(test)]
+#[path = "metrics_tests.rs"]
+mod tests;
