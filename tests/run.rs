@@ -226,3 +226,29 @@ fn a_killed_worker_is_reported_and_everything_stops() {
         "workers left behind"
     );
 }
+
+#[test]
+fn killing_the_supervisor_takes_every_worker_with_it() {
+    let _g = heavy();
+    let mut c = spawn(&[
+        "run",
+        "-n",
+        "20000",
+        "--worker-conns",
+        "5000",
+        "--hold",
+        "60s",
+        "--ports",
+        "8590",
+    ]);
+    c.wait_line("hold", Duration::from_secs(60));
+    let workers = children(c.pid());
+    assert!(workers.len() >= 8, "{workers:?}");
+    c1m_kill(c.pid(), "KILL");
+    let _ = c.finish(Duration::from_secs(10));
+    // PR_SET_PDEATHSIG: the kernel kills them; nothing is left holding.
+    assert!(
+        all_gone(&workers, Duration::from_secs(10)),
+        "orphans: {workers:?}"
+    );
+}
