@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::cause::{Cause, CauseCounts};
 use crate::latency::{Latency, Percentiles, human_us};
 use crate::measure::{MemoryReport, PROC_SCAN_CACHES, Verified};
-use crate::plan::{Plan, thousands};
+use crate::plan::{BindMode, Plan, thousands};
 use crate::traffic::{Mode, Traffic};
 use crate::wire::Stats;
 
@@ -213,6 +213,15 @@ pub fn plan_line(label: &str, p: &Plan, servers: usize, clients: usize) -> Strin
         );
     }
     let _ = write!(s, "; {servers} server + {clients} client worker processes");
+    let bind = match p.bind {
+        BindMode::None => None,
+        BindMode::NoPort => Some("IP_BIND_ADDRESS_NO_PORT"),
+        BindMode::Plain => Some("plain bind(ip, 0)"),
+        BindMode::Range => Some("IP_LOCAL_PORT_RANGE slices"),
+    };
+    if let Some(b) = bind {
+        let _ = write!(s, "; sources bound with {b}");
+    }
     if p.families > 0 {
         let _ = write!(
             s,

@@ -286,6 +286,7 @@ fn client_specs(plan: &Plan, c: &ClientOpts, fleet: &FleetOpts, traffic: &Traffi
             fd_limit: share.count + WORKER_FD_RESERVE,
             close: fleet.close,
             traffic: traffic.clone(),
+            ports: share.ports,
         })
         .collect()
 }

@@ -57,6 +57,8 @@ pub enum Spec {
         fd_limit: u64,
         close: CloseMode,
         traffic: Traffic,
+        /// `IP_LOCAL_PORT_RANGE` for every socket, with `BindMode::Range`.
+        ports: Option<(u16, u16)>,
     },
 }
 
@@ -172,6 +174,7 @@ mod tests {
             fd_limit: 1000,
             close: CloseMode::Rst,
             traffic: Traffic::idle(),
+            ports: None,
         }));
         let line = serde_json::to_string(&spec).unwrap();
         assert!(!line.contains('\n'));

@@ -252,3 +252,47 @@ fn killing_the_supervisor_takes_every_worker_with_it() {
         "orphans: {workers:?}"
     );
 }
+
+#[test]
+fn range_mode_keeps_each_worker_in_its_own_ports() {
+    let _g = heavy();
+    let json = report_path("range");
+    let out = run(&[
+        "run",
+        "-n",
+        "20000",
+        "--worker-conns",
+        "5000",
+        "--bind-mode",
+        "range",
+        "--hold",
+        "0s",
+        "--ports",
+        "8790",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let r = read_json(&json);
+    assert_eq!(r["reached"], 20_000);
+    assert_eq!(r["plan"]["bind"], "range");
+    let slices: Vec<(u64, u64)> = r["plan"]["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["ports"][0].as_u64().unwrap(),
+                c["ports"][1].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(slices.len(), 4);
+    assert!(slices.windows(2).all(|w| w[0].1 < w[1].0), "{slices:?}");
+}

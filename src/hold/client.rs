@@ -70,6 +70,7 @@ struct Client<'a> {
     timeout_us: u32,
     close: CloseMode,
     traffic: &'a Traffic,
+    ports: Option<(u16, u16)>,
     fds: Vec<Option<OwnedFd>>,
     times_us: Vec<u32>,
     state: Vec<State>,
@@ -95,6 +96,7 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
         fd_limit,
         close,
         traffic,
+        ports,
     } = spec
     else {
         bail!("not a client spec");
@@ -121,6 +123,7 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
         timeout_us: (connect_timeout_ms.saturating_mul(1000)).min(u32::MAX as u64 / 2) as u32,
         close: *close,
         traffic,
+        ports: *ports,
         fds,
         times_us: vec![0; n],
         state: vec![State::Untried; n],
@@ -254,6 +257,9 @@ impl Client<'_> {
         let dest = self.endpoints[e];
         let result = (|| {
             let fd = socket::tcp(dest.ip())?;
+            if let Some((lo, hi)) = self.ports {
+                socket::set_local_port_range(&fd, lo, hi)?;
+            }
             if let (Some(&src), true) = (self.sources.get(s), self.bind != BindMode::None) {
                 let mode = match self.bind {
                     BindMode::Plain => socket::BindMode::Plain,

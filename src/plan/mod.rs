@@ -39,6 +39,10 @@ pub enum BindMode {
     /// Plain `bind(ip, 0)`: one port per source address, whatever the
     /// destination.
     Plain,
+    /// `IP_LOCAL_PORT_RANGE` (Linux 6.3+): each client worker gets its own
+    /// slice of the local port range (sources, if any, bound as no-port),
+    /// so workers never search the same ports.
+    Range,
 }
 
 /// What to plan.
@@ -71,6 +75,8 @@ pub struct Request {
 pub struct ClientShare {
     pub first: u64,
     pub count: u64,
+    /// With [`BindMode::Range`]: the local ports it may use.
+    pub ports: Option<(u16, u16)>,
 }
 
 /// One server worker's share.
@@ -213,7 +219,10 @@ pub fn plan(req: &Request) -> Result<Plan, PlanError> {
             thousands(req.family_budget)
         ));
     }
-    let clients = split(req.conns, ceil_div(req.conns, req.client_per_worker));
+    let mut clients = split(req.conns, ceil_div(req.conns, req.client_per_worker));
+    if req.bind == BindMode::Range {
+        slice_ports(&mut clients, req, families)?;
+    }
     let servers = match req.server_per_worker {
         Some(cap) => {
             let loads: Vec<u64> = (0..n_ep)
@@ -230,10 +239,10 @@ pub fn plan(req: &Request) -> Result<Plan, PlanError> {
     Ok(Plan {
         conns: req.conns,
         sources: req.sources.clone(),
-        bind: if req.sources.is_empty() {
-            BindMode::None
-        } else {
-            req.bind
+        bind: match req.bind {
+            BindMode::Range => BindMode::Range,
+            _ if req.sources.is_empty() => BindMode::None,
+            b => b,
         },
         endpoints: req.endpoints.clone(),
         families,
@@ -246,6 +255,40 @@ pub fn plan(req: &Request) -> Result<Plan, PlanError> {
     })
 }
 
+/// Gives every client worker its own slice of the local port range, and
+/// checks each worker's share of a family fits in its slice.
+fn slice_ports(clients: &mut [ClientShare], req: &Request, families: u64) -> Result<(), PlanError> {
+    let (lo, hi) = req.port_range;
+    let size = u64::from(hi - lo) + 1;
+    let workers = clients.len() as u64;
+    let slice = size / workers;
+    let need = clients
+        .iter()
+        .map(|c| c.count.div_ceil(families))
+        .max()
+        .unwrap_or(0);
+    if slice == 0 || need > slice {
+        return Err(PlanError::TooMany {
+            conns: thousands(req.conns),
+            capacity: thousands(slice * families * workers),
+            why: format!(
+                "{} client workers × {} families × a slice of {} ports each ({lo}-{hi} split {} ways), and a worker needs up to {} ports per family",
+                thousands(workers),
+                thousands(families),
+                thousands(slice),
+                thousands(workers),
+                thousands(need)
+            ),
+            fix: "use --bind-mode no-port, or more destinations or sources".into(),
+        });
+    }
+    for (w, c) in clients.iter_mut().enumerate() {
+        let start = u64::from(lo) + w as u64 * slice;
+        c.ports = Some((start as u16, (start + slice - 1) as u16));
+    }
+    Ok(())
+}
+
 /// Splits `total` into `parts` contiguous shares differing by at most one.
 fn split(total: u64, parts: u64) -> Vec<ClientShare> {
     let parts = parts.max(1);
@@ -253,7 +296,11 @@ fn split(total: u64, parts: u64) -> Vec<ClientShare> {
     (0..parts)
         .map(|p| {
             let count = total / parts + u64::from(p < total % parts);
-            let share = ClientShare { first, count };
+            let share = ClientShare {
+                first,
+                count,
+                ports: None,
+            };
             first += count;
             share
         })

@@ -167,3 +167,27 @@ fn external_servers_get_no_server_workers() {
     r.server_per_worker = None;
     assert!(plan(&r).unwrap().servers.is_empty());
 }
+
+#[test]
+fn range_mode_gives_each_client_worker_its_own_ports() {
+    let mut r = req(100_000);
+    r.endpoints = eps(10, 8090);
+    r.client_per_worker = 5_000;
+    r.bind = BindMode::Range;
+    let p = plan(&r).unwrap();
+    assert_eq!(p.bind, BindMode::Range);
+    assert_eq!(p.clients.len(), 20);
+    let slices: Vec<(u16, u16)> = p.clients.iter().map(|c| c.ports.unwrap()).collect();
+    assert_eq!(slices[0], (32768, 32768 + 1411 - 1));
+    for w in slices.windows(2) {
+        assert!(w[0].1 < w[1].0, "slices overlap: {w:?}");
+    }
+    // A full family over three workers: 9,411 ports wanted of a 9,410 slice.
+    r.conns = 28_232;
+    r.endpoints = eps(1, 8090);
+    r.client_per_worker = 9_411;
+    let err = plan(&r).unwrap_err().to_string();
+    assert!(err.contains("a slice of 9,410 ports"), "{err}");
+    assert!(err.contains("needs up to 9,411 ports per family"), "{err}");
+    assert!(err.contains("--bind-mode no-port"), "{err}");
+}

@@ -12,6 +12,7 @@
 //! allocated error: they run millions of times on the hot path.
 
 pub mod limits;
+pub mod netns;
 pub mod poll;
 pub mod process;
 pub mod signals;

@@ -48,6 +48,17 @@ fn setsockopt_int(fd: impl AsFd, level: i32, name: i32, value: i32) -> Result<()
     }
 }
 
+/// `IP_LOCAL_PORT_RANGE` from linux/in.h (Linux 6.3+); libc does not
+/// export it yet.
+const IP_LOCAL_PORT_RANGE: i32 = 51;
+
+/// Narrows the ephemeral ports this socket may get to `lo..=hi` (Linux
+/// 6.3+, `IP_LOCAL_PORT_RANGE`); older kernels answer `ENOPROTOOPT`.
+pub fn set_local_port_range(fd: impl AsFd, lo: u16, hi: u16) -> Result<(), Errno> {
+    let value = (u32::from(hi) << 16) | u32::from(lo);
+    setsockopt_int(fd, libc::IPPROTO_IP, IP_LOCAL_PORT_RANGE, value as i32)
+}
+
 /// How a client socket gets its local address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BindMode {
@@ -190,6 +201,17 @@ mod tests {
                 assert_eq!(take_error(&c), Err(Errno::CONNREFUSED));
             }
         }
+    }
+
+    #[test]
+    fn a_narrowed_port_range_is_kept() {
+        let l = listen(SocketAddr::new(LO, 0), 16, false).unwrap();
+        let addr = local_addr(&l).unwrap();
+        let c = tcp(LO).unwrap();
+        set_local_port_range(&c, 40_000, 40_009).unwrap();
+        connect(&c, addr).unwrap();
+        let port = local_addr(&c).unwrap().port();
+        assert!((40_000..=40_009).contains(&port), "{port}");
     }
 
     #[test]
