@@ -40,6 +40,12 @@ pub enum Cmd {
     /// memory and listen-queue drops, live: any server's, not only c1m's.
     #[command(visible_alias = "watch")]
     Stat(crate::stat::StatArgs),
+    /// Add, remove or check c1m's source addresses on an interface.
+    Ip(crate::ip::IpArgs),
+    /// Build, show or remove a lab of network namespaces (one server host,
+    /// K client hosts, 198.18.0.0/15 addresses that never leave it), and
+    /// run the experiment across it.
+    Lab(crate::lab::LabArgs),
     /// Internal: one worker process, started by c1m itself.
     #[command(hide = true)]
     Worker,
@@ -141,6 +147,9 @@ pub struct FleetOpts {
     /// Also write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<std::path::PathBuf>,
+    /// Also write the report as one self-contained HTML file with charts.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
     /// Serve Prometheus metrics on ADDR:PORT (GET /metrics); loopback only
     /// unless --metrics-public.
     #[arg(long, value_name = "ADDR:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:9464")]
@@ -225,8 +234,11 @@ pub struct ConnectArgs {
     pub slo: Option<crate::limit::Slo>,
     /// Client source addresses: list, range or CIDR (default: the kernel
     /// picks).
-    #[arg(long, alias = "source")]
+    #[arg(long, alias = "source", conflicts_with = "source_from")]
     pub sources: Option<String>,
+    /// Use every address `c1m ip add` put on this interface as a source.
+    #[arg(long, value_name = "IFACE")]
+    pub source_from: Option<String>,
     /// How long to hold once all are open (default: until Ctrl-C).
     #[arg(long, value_parser = duration)]
     pub hold: Option<Duration>,
@@ -272,6 +284,8 @@ pub fn main() -> ExitCode {
         Some(Cmd::Doctor(a)) => c1m_limits::cli::doctor(&a),
         Some(Cmd::Tune(a)) => c1m_limits::cli::tune(&a),
         Some(Cmd::Stat(a)) => crate::stat::run(&a),
+        Some(Cmd::Ip(a)) => crate::ip::run(&a),
+        Some(Cmd::Lab(a)) => crate::lab::run(&a),
         Some(Cmd::Worker) => crate::hold::main().map(|()| ExitCode::SUCCESS),
     };
     match result {

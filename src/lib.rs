@@ -7,6 +7,8 @@ pub mod cli;
 pub mod fleet;
 pub mod hold;
 pub mod html;
+pub mod ip;
+pub mod lab;
 pub mod latency;
 pub mod limit;
 pub mod measure;

@@ -23,7 +23,7 @@ impl fmt::Display for Slo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let q = match self.quantile {
             q if q >= 1.0 => "max".to_string(),
-            q => format!("p{}", q * 100.0),
+            q => format!("p{}", (q * 1e5).round() / 1e3),
         };
         write!(f, "{q}<{}", human_us(self.max.as_micros() as u64))
     }
@@ -227,7 +227,9 @@ mod tests {
         let s = parse_slo("p99<50ms").unwrap();
         assert_eq!(s.quantile, 0.99);
         assert_eq!(s.max, Duration::from_millis(50));
-        assert_eq!(parse_slo("p99.9<=200ms").unwrap().quantile, 0.999);
+        let tail = parse_slo("p99.9<=200ms").unwrap();
+        assert!((tail.quantile - 0.999).abs() < 1e-12);
+        assert_eq!(tail.to_string(), "p99.9<200.0 ms");
         assert_eq!(parse_slo("max<1s").unwrap().quantile, 1.0);
         assert_eq!(s.to_string(), "p99<50.0 ms");
         for bad in [

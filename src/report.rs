@@ -152,6 +152,18 @@ pub fn write_json(path: &std::path::Path, o: &Outcome) -> anyhow::Result<()> {
         .with_context(|| format!("writing the report to {}", path.display()))
 }
 
+/// Writes the HTML report to `path`, rendered from the JSON document.
+pub fn write_html(path: &std::path::Path, o: &Outcome) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let doc = serde_json::to_value(Document {
+        schema: SCHEMA,
+        outcome: o,
+    })?;
+    let page = crate::html::render(&doc)?;
+    std::fs::write(path, page)
+        .with_context(|| format!("writing the HTML report to {}", path.display()))
+}
+
 /// Serializes a duration as seconds.
 pub fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
@@ -186,7 +198,11 @@ pub fn bytes(n: f64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    let sign = if n < 0.0 { "-" } else { "" };
+    let sign = if n <= -0.5 || (u > 0 && n < 0.0) {
+        "-"
+    } else {
+        ""
+    };
     if u == 0 {
         format!("{sign}{v:.0} B")
     } else {
@@ -547,6 +563,23 @@ fn memory_rows(s: &mut String, m: &MemoryReport) {
                 ),
             );
         }
+    }
+    let tcp_objs: i64 = m
+        .slab_caches
+        .iter()
+        .filter(|c| c.name == "TCP" || c.name == "TCPv6")
+        .map(|c| c.objects)
+        .sum();
+    if m.slab_unreadable.is_none() && (tcp_objs - m.sockets as i64).unsigned_abs() * 10 > m.sockets
+    {
+        row(
+            s,
+            "caution",
+            format!(
+                "the TCP caches changed by {tcp_objs} objects for {} sockets: something else on this machine opened or closed sockets meanwhile, and slab figures are machine-wide",
+                thousands(m.sockets)
+            ),
+        );
     }
     if let Some(e) = &m.slab_unreadable {
         row(s, "slab caches", format!("unreadable: {e}"));

@@ -375,7 +375,18 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     for t in &a.targets {
         eps.extend(addr::parse_endpoints(t, IpAddr::V4(Ipv4Addr::LOCALHOST)).context("target")?);
     }
-    let sources = parse_ips("sources", &a.sources)?.unwrap_or_default();
+    let sources = match &a.source_from {
+        Some(iface) => {
+            let s = crate::ip::c1m_addresses(iface)?;
+            if s.is_empty() {
+                bail!(
+                    "--source-from {iface}: c1m has put no address there; add some with c1m ip add {iface} CIDR"
+                );
+            }
+            s
+        }
+        None => parse_ips("sources", &a.sources)?.unwrap_or_default(),
+    };
     if a.conns == 0 {
         bail!("-n must be at least 1");
     }

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
-use crate::fleet::{Event, Fleet, Life, Role};
 use crate::cli::FleetOpts;
+use crate::fleet::{Event, Fleet, Life, Role};
 use crate::latency::{Latency, Percentiles};
-use crate::metrics::{MetricsServer, MetricsSnapshot};
 use crate::limit::{self, Evidence, Slo};
 use crate::measure::{self, Snapshot};
+use crate::metrics::{MetricsServer, MetricsSnapshot};
 use crate::plan::Plan;
 use crate::plan::thousands;
 use crate::report::{self, End, LatencyReport, Outcome, Sample, TrafficSummary};
@@ -88,6 +88,7 @@ pub struct Session {
     traffic: Option<Traffic>,
     search: Option<Search>,
     metrics: Option<MetricsServer>,
+    html: Option<PathBuf>,
 }
 
 impl Session {
@@ -100,7 +101,9 @@ impl Session {
             None => None,
         };
         let json = fleet.json.clone();
+        let html = fleet.html.clone();
         Ok(Self {
+            html,
             metrics,
             json,
             traffic: None,
@@ -525,6 +528,9 @@ impl Session {
         }
         if let Some(path) = &self.json {
             report::write_json(path, &out)?;
+        }
+        if let Some(path) = &self.html {
+            report::write_html(path, &out)?;
         }
         Ok(report::exit_code(&out))
     }

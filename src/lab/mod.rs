@@ -1,0 +1,387 @@
+//! `c1m lab up|down|status`: a small network of network namespaces on this
+//! machine, so client fleets run on hosts with their own port space, as
+//! separate machines do.
+//!
+//! ```text
+//!  c1m-srv            c1m-lab                    c1m-cli1 … c1m-cliK
+//!  c1m-eth0 ══veth══ c1m-v-srv ┐              ┌ c1m-v-cli1 ══veth══ c1m-eth0
+//!  198.18.0.1/15              c1m-br0 (bridge)                 198.18.1.1/15 …
+//! ```
+//!
+//! A client host's first address is on the lab network (/15); its other
+//! addresses are /32s, and the server reaches each client's /24 blocks
+//! through the client's first address, so the server keeps one ARP entry
+//! per client host however many addresses it has (the kernel's ARP table
+//! is shared by all namespaces: `gc_thresh3`, 1024 by default).
+//!
+//! **Architecture invariant: nothing of the lab is in the host's
+//! namespace.** The bridge lives in its own namespace `c1m-lab`, every
+//! veth pair joins a host namespace to it, and the addresses (from
+//! 198.18.0.0/15, the benchmarking range) exist only inside: no route, NAT
+//! or link leads from the lab to the machine's interfaces, so lab traffic
+//! cannot leave the machine.
+//!
+//! `lab up` records what it builds in [`STATE_FILE`] *before* building, so
+//! a run killed halfway is still known; a failure halfway removes what was
+//! built. `lab down` deletes the namespaces of the state file and any
+//! others with a lab name (`c1m-lab`, `c1m-srv`, `c1m-cli<N>`): deleting a
+//! namespace deletes its interfaces and addresses with it.
+
+pub mod plan;
+
+use std::fs;
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::AsFd;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use c1m_sys::netns;
+
+use crate::ip::rtnl::Rtnl;
+pub use plan::{LabHost, Layout, PlanError};
+
+/// Where `lab up` records the lab it built.
+pub const STATE_FILE: &str = "/run/c1m-lab.json";
+
+/// `c1m lab`: build or remove the namespace lab.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    pub command: LabCommand,
+}
+
+/// The `c1m lab` subcommands.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum LabCommand {
+    /// Build the lab: a server host and client hosts joined by a bridge.
+    Up {
+        /// Client hosts (network namespaces c1m-cli1…).
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
+        /// Addresses per client host.
+        #[arg(long, default_value_t = 1)]
+        client_addrs: usize,
+    },
+    /// Remove everything `lab up` built (and what a crashed run left).
+    Down,
+    /// Print the lab's layout.
+    Status {
+        /// As JSON (the state file).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs `c1m lab`.
+pub fn run(args: &LabArgs) -> Result<ExitCode> {
+    match &args.command {
+        LabCommand::Up {
+            clients,
+            client_addrs,
+        } => {
+            let layout = up(*clients, *client_addrs)?;
+            println!("c1m lab: up");
+            print!("{}", describe(&layout));
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Down => {
+            let removed = down()?;
+            println!(
+                "c1m lab: down; removed network namespaces {}",
+                removed.join(", ")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Status { json } => match layout()? {
+            None => {
+                println!("c1m lab: not up (`c1m lab up` builds it)");
+                Ok(ExitCode::FAILURE)
+            }
+            Some(l) if *json => {
+                println!("{}", serde_json::to_string_pretty(&l)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Some(l) => {
+                print!("{}", describe(&l));
+                let missing: Vec<&str> = l
+                    .namespaces()
+                    .into_iter()
+                    .filter(|n| !netns::exists(n))
+                    .collect();
+                if missing.is_empty() {
+                    Ok(ExitCode::SUCCESS)
+                } else {
+                    println!(
+                        "c1m lab: missing namespaces {}; `c1m lab down` cleans up",
+                        missing.join(", ")
+                    );
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        },
+    }
+}
+
+/// The layout as a few lines of text.
+pub fn describe(l: &Layout) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  bridge  {} in namespace {} (198.18.0.0/{}, no link to the host)",
+        l.bridge, l.bridge_netns, l.prefix_len
+    );
+    for (role, h) in l
+        .hosts()
+        .enumerate()
+        .map(|(i, h)| (if i == 0 { "server" } else { "client" }, h))
+    {
+        let addrs = match h.addrs.as_slice() {
+            [one] => one.to_string(),
+            [first, .., last] => format!("{} addresses {first}…{last}", h.addrs.len()),
+            [] => "no address".to_string(),
+        };
+        let ports = h
+            .local_port_range
+            .map(|(a, b)| format!(", local ports {a}-{b}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  {role}  {}: {} {addrs} (bridge port {}){ports}",
+            h.netns, h.iface, h.bridge_port
+        );
+    }
+    s
+}
+
+/// The lab that is up, from its state file; `None` if none is.
+pub fn layout() -> Result<Option<Layout>> {
+    match fs::read(STATE_FILE) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+            format!("{STATE_FILE} is not a c1m lab state file; `c1m lab down` removes it")
+        })?)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {STATE_FILE}")),
+    }
+}
+
+fn write_state(layout: &Layout, create: bool) -> Result<()> {
+    use std::io::Write;
+    let json = serde_json::to_vec_pretty(layout)?;
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true);
+    if create {
+        opts.create_new(true);
+    } else {
+        opts.truncate(true);
+    }
+    let mut f = opts.open(STATE_FILE).map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            anyhow::anyhow!(
+                "a lab is already up ({STATE_FILE} exists); `c1m lab down` removes it first"
+            )
+        } else {
+            anyhow::Error::new(e).context(format!("writing {STATE_FILE}"))
+        }
+    })?;
+    f.write_all(&json)
+        .with_context(|| format!("writing {STATE_FILE}"))
+}
+
+/// Lab namespaces present now (what a crashed run may have left).
+fn leftover_namespaces() -> Result<Vec<String>> {
+    Ok(netns::list()
+        .context("listing network namespaces")?
+        .into_iter()
+        .filter(|n| plan::is_lab_netns(n))
+        .collect())
+}
+
+/// Builds the lab: `clients` client hosts with `client_addrs` addresses
+/// each ([`plan::plan`]). Refuses if a lab is up; removes the namespaces of
+/// a crashed run (no state file) first; on any failure removes what it
+/// built.
+pub fn up(clients: usize, client_addrs: usize) -> Result<Layout> {
+    up_layout(plan::plan(clients, client_addrs)?)
+}
+
+/// Builds the lab `layout` (a [`plan::plan`], possibly adjusted), as
+/// [`up`] does, and returns it with what was read while building (each
+/// host's local port range).
+pub fn up_layout(mut layout: Layout) -> Result<Layout> {
+    if let Some(bad) = layout
+        .namespaces()
+        .into_iter()
+        .find(|n| !plan::is_lab_netns(n))
+    {
+        bail!("{bad:?} is not a lab namespace name (c1m-lab, c1m-srv, c1m-cli<N>)");
+    }
+    if let Some(old) = layout_or_broken()? {
+        let what = match old {
+            Some(l) => format!("{} client hosts", l.clients.len()),
+            None => "unreadable state".to_string(),
+        };
+        bail!("a lab is already up ({what} in {STATE_FILE}); `c1m lab down` removes it first");
+    }
+    let stale = leftover_namespaces()?;
+    if !stale.is_empty() {
+        eprintln!(
+            "c1m lab: removing network namespaces left by a crashed run: {}",
+            stale.join(", ")
+        );
+        remove_namespaces(stale.iter().map(String::as_str))?;
+    }
+    write_state(&layout, true)?;
+    match build(&mut layout) {
+        Ok(()) => {
+            write_state(&layout, false)?;
+            Ok(layout)
+        }
+        Err(e) => {
+            let cleanup = remove_namespaces(layout.namespaces().into_iter())
+                .and_then(|_| fs::remove_file(STATE_FILE).map_err(anyhow::Error::from));
+            match cleanup {
+                Ok(()) => Err(e.context("building the lab failed; what was built is removed")),
+                Err(c) => Err(e.context(format!(
+                    "building the lab failed, and removing what was built failed too ({c:#}); \
+                     run `c1m lab down`"
+                ))),
+            }
+        }
+    }
+}
+
+/// `Some(Some(layout))` if the state file is readable, `Some(None)` if it
+/// exists but is not, `None` if there is none.
+fn layout_or_broken() -> Result<Option<Option<Layout>>> {
+    if !std::path::Path::new(STATE_FILE).exists() {
+        return Ok(None);
+    }
+    Ok(Some(layout().ok().flatten()))
+}
+
+fn build(layout: &mut Layout) -> Result<()> {
+    let bridge_ns = layout.bridge_netns.clone();
+    netns::create(&bridge_ns)?;
+    let mut lab = netns::run_in(&bridge_ns, Rtnl::open)??;
+    bring_up_loopback(&mut lab).with_context(|| format!("in {bridge_ns}"))?;
+    lab.add_bridge(&layout.bridge)
+        .with_context(|| format!("creating bridge {} in {bridge_ns}", layout.bridge))?;
+    let bridge = index_of(&mut lab, &layout.bridge)?;
+    lab.set_up(bridge)?;
+    let prefix_len = layout.prefix_len;
+    for h in std::iter::once(&mut layout.server).chain(layout.clients.iter_mut()) {
+        build_host(&mut lab, bridge, h, prefix_len)
+            .with_context(|| format!("building {}", h.netns))?;
+    }
+    route_client_blocks(layout).with_context(|| format!("routing in {}", layout.server.netns))
+}
+
+/// In the server's namespace, a route per client /24 block through that
+/// client's first address.
+fn route_client_blocks(layout: &Layout) -> Result<()> {
+    let mut nl = netns::run_in(&layout.server.netns, Rtnl::open)??;
+    let iface = index_of(&mut nl, &layout.server.iface)?;
+    for c in &layout.clients {
+        let Some(IpAddr::V4(gw)) = c.addrs.first().copied() else {
+            continue;
+        };
+        for block in &c.blocks {
+            nl.add_route_v4(*block, 24, gw, iface)
+                .with_context(|| format!("adding route {block}/24 via {gw}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn index_of(nl: &mut Rtnl, name: &str) -> Result<u32> {
+    nl.link(name)?
+        .map(|l| l.index)
+        .with_context(|| format!("interface {name} vanished after it was created"))
+}
+
+fn bring_up_loopback(nl: &mut Rtnl) -> Result<()> {
+    let lo = index_of(nl, "lo")?;
+    nl.set_up(lo).context("bringing lo up")?;
+    Ok(())
+}
+
+fn build_host(lab: &mut Rtnl, bridge: u32, h: &mut LabHost, prefix_len: u8) -> Result<()> {
+    netns::create(&h.netns)?;
+    let ns = netns::open(&h.netns)?;
+    lab.add_veth(&h.bridge_port, &h.iface, Some(ns.as_fd()))
+        .with_context(|| format!("creating veth {} – {}", h.bridge_port, h.iface))?;
+    let port = index_of(lab, &h.bridge_port)?;
+    lab.set_controller(port, bridge)
+        .with_context(|| format!("adding {} to the bridge", h.bridge_port))?;
+    lab.set_up(port)?;
+    let (range, nl) = netns::run_in(&h.netns, || {
+        (read_port_range(), Rtnl::open().context("opening rtnetlink"))
+    })?;
+    let mut nl = nl?;
+    bring_up_loopback(&mut nl)?;
+    let iface = index_of(&mut nl, &h.iface)?;
+    for (k, ip) in h.addrs.iter().enumerate() {
+        let len = if k == 0 { prefix_len } else { 32 };
+        nl.add_address(iface, *ip, len, None, Some(crate::ip::C1M_PROTO))
+            .with_context(|| format!("adding {ip}/{len} to {}", h.iface))?;
+    }
+    nl.set_up(iface)?;
+    h.local_port_range = range;
+    Ok(())
+}
+
+/// `net.ipv4.ip_local_port_range` of the calling thread's namespace.
+fn read_port_range() -> Option<(u16, u16)> {
+    let text = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut it = text.split_whitespace().map(|t| t.parse::<u16>().ok());
+    Some((it.next()??, it.next()??))
+}
+
+fn remove_namespaces<'a>(names: impl Iterator<Item = &'a str>) -> Result<()> {
+    let mut failed = Vec::new();
+    for n in names {
+        match netns::delete(n) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => failed.push(format!("{n}: {e}")),
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        bail!("could not remove {}", failed.join("; "))
+    }
+}
+
+/// Removes the lab: the namespaces of the state file and any other lab
+/// namespace (a crashed run's), then the state file. Returns the
+/// namespaces removed; fails if there was nothing to remove.
+pub fn down() -> Result<Vec<String>> {
+    let recorded = layout_or_broken()?;
+    let mut names: Vec<String> = recorded
+        .iter()
+        .flatten()
+        .flat_map(|l| l.namespaces())
+        .map(str::to_string)
+        .filter(|n| netns::exists(n))
+        .collect();
+    for n in leftover_namespaces()? {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    if recorded.is_none() && names.is_empty() {
+        bail!(
+            "no lab is up: no {STATE_FILE} and no c1m lab network namespaces (`c1m lab up` builds one)"
+        );
+    }
+    remove_namespaces(names.iter().map(String::as_str))?;
+    match fs::remove_file(STATE_FILE) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing {STATE_FILE}")),
+    }
+    Ok(names)
+}

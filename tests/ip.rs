@@ -1,0 +1,222 @@
+//! `c1m ip add|del|check`, inside a network namespace the test creates
+//! (never on the machine's own interfaces). Needs root; skipped otherwise.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::Command;
+use std::time::Duration;
+
+use c1m::ip::{self, IpArgs, IpCommand, rtnl::Rtnl};
+use c1m_sys::netns;
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+fn ipa(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// `ip ARGS` output, or "" when iproute2 is missing.
+fn ip_cmd(args: &[&str]) -> String {
+    Command::new("ip")
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// A namespace for one test, deleted on drop.
+struct TestNs(String);
+
+impl TestNs {
+    fn new(tag: &str) -> Self {
+        let name = format!("c1m-test-{tag}-{}", std::process::id());
+        let _ = netns::delete(&name);
+        netns::create(&name).unwrap();
+        Self(name)
+    }
+}
+
+impl Drop for TestNs {
+    fn drop(&mut self) {
+        let _ = netns::delete(&self.0);
+    }
+}
+
+const DEV: &str = "c1m-dum0";
+
+/// The IPv4 addresses of `iface` (an up interface has an IPv6 link-local
+/// one too).
+fn v4(iface: &str) -> Vec<c1m::ip::rtnl::Addr> {
+    ip::list(iface)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.ip.is_ipv4())
+        .collect()
+}
+
+/// A namespace with lo up and an interface `DEV` (one end of a veth pair)
+/// carrying a
+/// non-c1m address 198.18.200.1/24.
+fn namespace_with_iface(tag: &str) -> TestNs {
+    let ns = TestNs::new(tag);
+    netns::run_in(&ns.0, || {
+        let mut nl = Rtnl::open().unwrap();
+        let lo = nl.link("lo").unwrap().unwrap().index;
+        nl.set_up(lo).unwrap();
+        // A veth pair (this kernel may lack the dummy module).
+        nl.add_veth(DEV, "c1m-dum0p", None).unwrap();
+        let peer = nl.link("c1m-dum0p").unwrap().unwrap().index;
+        nl.set_up(peer).unwrap();
+        let dev = nl.link(DEV).unwrap().unwrap().index;
+        nl.add_address(dev, ipa("198.18.200.1"), 24, None, None)
+            .unwrap();
+        nl.set_up(dev).unwrap();
+    })
+    .unwrap();
+    ns
+}
+
+#[test]
+fn add_check_del_inside_a_namespace() {
+    if !is_root() {
+        eprintln!("skipped: c1m ip tests need root (network namespaces)");
+        return;
+    }
+    let host_addrs = ip_cmd(&["-o", "addr"]);
+    let ns = namespace_with_iface("ip");
+    netns::run_in(&ns.0, || {
+        let ips = ip::parse_distinct("198.18.200.8/30,198.18.200.20").unwrap();
+        assert_eq!(ips.len(), 3);
+        let added = ip::add(DEV, &ips, None).unwrap();
+        assert_eq!(added, ips);
+        let mut mine = ip::c1m_addresses(DEV).unwrap();
+        mine.sort();
+        assert_eq!(
+            mine,
+            [
+                ipa("198.18.200.9"),
+                ipa("198.18.200.10"),
+                ipa("198.18.200.20")
+            ]
+        );
+        // The primary address is not c1m's.
+        let all = v4(DEV);
+        assert_eq!(all.len(), 4);
+        let primary = all.iter().find(|a| a.ip == ipa("198.18.200.1")).unwrap();
+        assert!(!ip::is_c1m(primary));
+
+        // Refused: already there (c1m's or not), all or nothing.
+        let e = ip::add(DEV, &[ipa("198.18.200.30"), ipa("198.18.200.9")], None).unwrap_err();
+        assert!(e.to_string().contains("already in use on c1m-dum0"), "{e}");
+        let e = ip::add(DEV, &[ipa("198.18.200.1")], None).unwrap_err();
+        assert!(e.to_string().contains("already in use"), "{e}");
+        assert_eq!(v4(DEV).len(), 4, "a refused add added something");
+        // Refused: no such interface.
+        let e = ip::add("c1m-nonesuch", &[ipa("198.18.200.40")], None).unwrap_err();
+        assert!(
+            e.to_string().contains("no interface \"c1m-nonesuch\""),
+            "{e}"
+        );
+        let e = ip::c1m_addresses("c1m-nonesuch").unwrap_err();
+        assert!(e.to_string().contains("no interface"), "{e}");
+        // Refused: overlapping input.
+        let e = ip::parse_distinct("198.18.200.0/29,198.18.200.4").unwrap_err();
+        assert!(e.to_string().contains("more than once"), "{e}");
+
+        // check: each c1m address connects to a listener on the primary.
+        let listener =
+            c1m_sys::socket::listen(SocketAddr::new(ipa("198.18.200.1"), 0), 16, false).unwrap();
+        let target = c1m_sys::socket::local_addr(&listener).unwrap();
+        let results = ip::check(DEV, target, Duration::from_secs(2)).unwrap();
+        assert_eq!(results.len(), 3);
+        for (src, r) in &results {
+            assert_eq!(r, &Ok(()), "{src}");
+        }
+        // ... and a closed port is reported, not hidden.
+        drop(listener);
+        let results = ip::check(DEV, target, Duration::from_secs(2)).unwrap();
+        assert!(results.iter().all(|(_, r)| r.is_err()), "{results:?}");
+
+        // del of a non-c1m address is refused; del removes only c1m's.
+        let e = ip::del(DEV, Some(&[ipa("198.18.200.1")])).unwrap_err();
+        assert!(e.to_string().contains("not added by c1m"), "{e}");
+        let one = ip::del(DEV, Some(&[ipa("198.18.200.20")])).unwrap();
+        assert_eq!(one, [ipa("198.18.200.20")]);
+        let rest = ip::del(DEV, None).unwrap();
+        assert_eq!(rest.len(), 2);
+        let left = v4(DEV);
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].ip, ipa("198.18.200.1"));
+        assert!(ip::del(DEV, None).unwrap().is_empty());
+    })
+    .unwrap();
+    assert_eq!(
+        ip_cmd(&["-o", "addr"]),
+        host_addrs,
+        "the host's addresses changed"
+    );
+}
+
+#[test]
+fn the_mark_is_visible_to_iproute2() {
+    if !is_root() {
+        eprintln!("skipped: c1m ip tests need root (network namespaces)");
+        return;
+    }
+    let ns = namespace_with_iface("ipmark");
+    // Through the command's entry point, with --netns.
+    let code = ip::run(&IpArgs {
+        command: IpCommand::Add {
+            iface: DEV.into(),
+            addrs: "198.18.200.50-198.18.200.51".into(),
+            prefix_len: None,
+            netns: Some(ns.0.clone()),
+        },
+    })
+    .unwrap();
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
+    let shown = ip_cmd(&["-n", &ns.0, "-o", "-4", "addr", "show", "dev", DEV]);
+    if !shown.is_empty() {
+        let line = shown
+            .lines()
+            .find(|l| l.contains("198.18.200.50/32"))
+            .unwrap_or_else(|| panic!("{shown}"));
+        assert!(line.contains("c1m-dum0:c1m"), "{line}");
+    }
+    let mine = netns::run_in(&ns.0, || ip::c1m_addresses(DEV).unwrap()).unwrap();
+    assert_eq!(mine.len(), 2);
+    // Interface names too long for the label are marked by IFA_PROTO only.
+    netns::run_in(&ns.0, || {
+        let mut nl = Rtnl::open().unwrap();
+        nl.add_veth("c1m-longname12", "c1m-longpeer", None).unwrap();
+        let i = nl.link("c1m-longname12").unwrap().unwrap().index;
+        nl.set_up(i).unwrap();
+        ip::add("c1m-longname12", &[ipa("198.18.201.1")], None).unwrap();
+        assert_eq!(
+            ip::c1m_addresses("c1m-longname12").unwrap(),
+            [ipa("198.18.201.1")]
+        );
+        assert_eq!(ip::del("c1m-longname12", None).unwrap().len(), 1);
+    })
+    .unwrap();
+    let code = ip::run(&IpArgs {
+        command: IpCommand::Del {
+            iface: DEV.into(),
+            addrs: None,
+            netns: Some(ns.0.clone()),
+        },
+    })
+    .unwrap();
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
+    assert!(
+        netns::run_in(&ns.0, || ip::c1m_addresses(DEV).unwrap())
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -1,0 +1,221 @@
+//! `c1m lab up|down|status`: namespaces, bridge and veths built and removed,
+//! a TCP connection across the lab, and the host's own interfaces
+//! untouched. Needs root; skipped otherwise, or when a lab is already up
+//! (it is someone's). One test: the lab is machine-wide state.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::Command;
+use std::time::Duration;
+
+use c1m::lab::{self, STATE_FILE};
+use c1m_sys::netns;
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+fn ip_cmd(args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("running ip (iproute2)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What the host's namespace looks like: links and addresses, without the
+/// counters and states that change by themselves.
+fn host_view() -> (Vec<String>, String) {
+    let links = ip_cmd(&["-o", "link"])
+        .lines()
+        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    (links, ip_cmd(&["-o", "addr"]))
+}
+
+fn lab_namespaces() -> Vec<String> {
+    netns::list()
+        .unwrap()
+        .into_iter()
+        .filter(|n| lab::plan::is_lab_netns(n))
+        .collect()
+}
+
+fn ipa(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Takes the lab down on drop (the test started with none up).
+struct Cleanup;
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = lab::down();
+    }
+}
+
+/// Connects from each of `sources` in `netns` to `target`.
+fn connect_all(netns: &str, sources: &[IpAddr], target: SocketAddr) {
+    netns::run_in(netns, || {
+        for src in sources {
+            let r = c1m::ip::connect_from(*src, target, Duration::from_secs(3));
+            assert_eq!(r, Ok(()), "{src} -> {target}");
+        }
+    })
+    .unwrap();
+}
+
+#[test]
+fn lab_up_connect_down() {
+    if !is_root() {
+        eprintln!("skipped: c1m lab needs root (network namespaces)");
+        return;
+    }
+    if std::path::Path::new(STATE_FILE).exists() || !lab_namespaces().is_empty() {
+        eprintln!("skipped: a c1m lab is up on this machine already");
+        return;
+    }
+    let host_before = host_view();
+    // Whatever happens below, leave no lab behind.
+    let _cleanup = Cleanup;
+
+    // Bad input: refused before anything is built.
+    let e = lab::up(512, 1).unwrap_err();
+    assert!(e.to_string().contains("use fewer clients"), "{e}");
+    let e = lab::up(2, 300 * 254).unwrap_err();
+    assert!(e.to_string().contains("198.18.0.0/15"), "{e}");
+    assert!(lab::up(0, 1).is_err());
+    assert!(lab_namespaces().is_empty());
+    assert!(!std::path::Path::new(STATE_FILE).exists());
+    // Nothing up: down says so.
+    let e = lab::down().unwrap_err();
+    assert!(e.to_string().contains("no lab is up"), "{e}");
+    assert!(lab::layout().unwrap().is_none());
+
+    // A failure halfway (the second client's bridge port name is too long
+    // for the kernel) removes what was built.
+    let mut bad = lab::plan::plan(3, 2).unwrap();
+    bad.clients[1].bridge_port = "c1m-v-name-too-long".into();
+    let e = lab::up_layout(bad).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("what was built is removed"),
+        "{e:#}"
+    );
+    assert!(format!("{e:#}").contains("c1m-cli2"), "{e:#}");
+    assert!(lab_namespaces().is_empty(), "{:?}", lab_namespaces());
+    assert!(!std::path::Path::new(STATE_FILE).exists());
+    assert_eq!(host_view(), host_before, "the host's interfaces changed");
+
+    // Up: two clients with three addresses each.
+    let layout = lab::up(2, 3).unwrap();
+    assert_eq!(lab::layout().unwrap().as_ref(), Some(&layout));
+    assert_eq!(
+        lab_namespaces(),
+        ["c1m-cli1", "c1m-cli2", "c1m-lab", "c1m-srv"]
+    );
+    let bridge_links = ip_cmd(&["-n", "c1m-lab", "-o", "link"]);
+    for port in ["c1m-v-srv", "c1m-v-cli1", "c1m-v-cli2"] {
+        let line = bridge_links
+            .lines()
+            .find(|l| l.contains(&format!(" {port}@")))
+            .unwrap_or_else(|| panic!("{port} missing: {bridge_links}"));
+        assert!(line.contains("master c1m-br0"), "{line}");
+        assert!(line.contains(",UP"), "{line}");
+    }
+    let srv = ip_cmd(&["-n", "c1m-srv", "-o", "-4", "addr"]);
+    assert!(srv.contains("c1m-eth0    inet 198.18.0.1/15"), "{srv}");
+    let cli2 = ip_cmd(&["-n", "c1m-cli2", "-o", "-4", "addr"]);
+    for a in [
+        "198.18.2.1/15",
+        "198.18.2.2/32",
+        "198.18.2.3/32",
+        "127.0.0.1/8",
+    ] {
+        assert!(cli2.contains(a), "{a} missing: {cli2}");
+    }
+    let routes = ip_cmd(&["-n", "c1m-srv", "-4", "route"]);
+    for r in [
+        "198.18.1.0/24 via 198.18.1.1 dev c1m-eth0",
+        "198.18.2.0/24 via 198.18.2.1 dev c1m-eth0",
+    ] {
+        assert!(routes.contains(r), "{r} missing: {routes}");
+    }
+    for h in layout.hosts() {
+        let (lo, hi) = h.local_port_range.expect("port range read");
+        assert!(lo < hi);
+    }
+    let status = lab::describe(&layout);
+    assert!(
+        status.contains("c1m-cli2: c1m-eth0 3 addresses 198.18.2.1…198.18.2.3"),
+        "{status}"
+    );
+
+    // Up twice: refused, naming `lab down`; the lab is untouched.
+    let e = lab::up(1, 1).unwrap_err();
+    assert!(e.to_string().contains("c1m lab down"), "{e}");
+    assert_eq!(lab::layout().unwrap().as_ref(), Some(&layout));
+    assert_eq!(lab_namespaces().len(), 4);
+
+    // TCP from a client host to the server host, from each client address.
+    let listener = netns::run_in("c1m-srv", || {
+        c1m_sys::socket::listen(SocketAddr::new(ipa("198.18.0.1"), 0), 64, false).unwrap()
+    })
+    .unwrap();
+    let target = c1m_sys::socket::local_addr(&listener).unwrap();
+    for h in &layout.clients {
+        connect_all(&h.netns, &h.addrs, target);
+    }
+    let mut peers = Vec::new();
+    while let Some(fd) = c1m_sys::socket::accept(&listener).unwrap() {
+        peers.push(fd);
+    }
+    assert_eq!(peers.len(), 6);
+    // One ARP entry per client host on the server, not one per address.
+    let neigh = ip_cmd(&["-n", "c1m-srv", "-4", "neigh"]);
+    assert_eq!(neigh.lines().count(), 2, "{neigh}");
+    // The server's address is not the host's: a client's own namespace is
+    // the only place it answers from.
+    assert!(!ip_cmd(&["-o", "addr"]).contains("198.18.0.1/"));
+    drop(peers);
+    drop(listener);
+    // The lab's addresses are c1m-marked too.
+    let marked = netns::run_in("c1m-cli1", || c1m::ip::c1m_addresses("c1m-eth0").unwrap()).unwrap();
+    assert_eq!(marked.len(), 3);
+
+    // Down removes every namespace, and the host is as it was.
+    let removed = lab::down().unwrap();
+    assert_eq!(removed.len(), 4);
+    assert!(lab_namespaces().is_empty());
+    assert!(!std::path::Path::new(STATE_FILE).exists());
+    assert_eq!(host_view(), host_before, "the host's interfaces changed");
+    assert!(!ip_cmd(&["-o", "link"]).contains("c1m-"));
+    let e = lab::down().unwrap_err();
+    assert!(e.to_string().contains("no lab is up"), "{e}");
+
+    // A crashed run (namespaces, no state file) is cleaned up by `up` ...
+    netns::create("c1m-cli7").unwrap();
+    netns::create("c1m-lab").unwrap();
+    // (This time one client with 600 addresses: three /24 blocks.)
+    let one = lab::up(1, 600).unwrap();
+    assert_eq!(one.clients.len(), 1);
+    assert_eq!(lab_namespaces(), ["c1m-cli1", "c1m-lab", "c1m-srv"]);
+    let listener = netns::run_in("c1m-srv", || {
+        c1m_sys::socket::listen(SocketAddr::new(ipa("198.18.0.1"), 0), 4096, false).unwrap()
+    })
+    .unwrap();
+    let target = c1m_sys::socket::local_addr(&listener).unwrap();
+    connect_all("c1m-cli1", &one.clients[0].addrs, target);
+    let neigh = ip_cmd(&["-n", "c1m-srv", "-4", "neigh"]);
+    assert_eq!(neigh.lines().count(), 1, "{neigh}");
+    drop(listener);
+    lab::down().unwrap();
+    // ... and by `down`, state file or not.
+    netns::create("c1m-srv").unwrap();
+    assert_eq!(lab::down().unwrap(), ["c1m-srv"]);
+    assert!(lab_namespaces().is_empty());
+    assert_eq!(host_view(), host_before, "the host's interfaces changed");
+}
