@@ -192,6 +192,29 @@ pub struct RunArgs {
     pub fleet: FleetOpts,
 }
 
+/// `c1m lab run`: the experiment across the lab's hosts.
+#[derive(Debug, Clone, Args)]
+pub struct LabRunArgs {
+    /// Connections to open and hold, over all client hosts.
+    #[arg(short = 'n', long = "conns", default_value = "100000", value_parser = c1m_limits::num::parse_count)]
+    pub conns: u64,
+    /// many-ips: every client address to one server port; many-ports: one
+    /// address per client host to server ports 8090-8119.
+    #[arg(long, value_enum, default_value_t = Topology::ManyIps)]
+    pub topology: Topology,
+    /// How long to hold the connections once all are open.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    pub hold: Duration,
+    #[command(flatten)]
+    pub client: ClientOpts,
+    #[command(flatten)]
+    pub traffic: TrafficOpts,
+    #[command(flatten)]
+    pub server: ServerOpts,
+    #[command(flatten)]
+    pub fleet: FleetOpts,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Where to listen: ADDR:PORT or ADDR:LO-HI, repeatable.

@@ -223,11 +223,31 @@ pub struct Verified {
     pub took: Duration,
 }
 
-/// Counts established sockets on the plan's server ports.
-pub fn count_established(plan: &Plan) -> anyhow::Result<Verified> {
+/// Counts established sockets on the plan's server ports, in this network
+/// namespace or, for a lab, summed over its namespaces (each host's sockets
+/// live in its own).
+pub fn count_established(plan: &Plan, namespaces: &[String]) -> anyhow::Result<Verified> {
+    let started = Instant::now();
+    let (mut server_side, mut client_side) = (0, 0);
+    if namespaces.is_empty() {
+        (server_side, client_side) = count_here(plan)?;
+    }
+    for ns in namespaces {
+        let (s, c) = c1m_sys::netns::run_in(ns, || count_here(plan))??;
+        server_side += s;
+        client_side += c;
+    }
+    Ok(Verified {
+        server_side,
+        client_side,
+        took: started.elapsed(),
+    })
+}
+
+/// (server side, client side) established sockets in this namespace.
+fn count_here(plan: &Plan) -> anyhow::Result<(u64, u64)> {
     let ports = plan.endpoints.iter().map(|e| e.port());
     let (lo, hi) = ports.fold((u16::MAX, 0), |(lo, hi), p| (lo.min(p), hi.max(p)));
-    let started = Instant::now();
     // One dump of every established socket with a server port at either
     // end, counted by local port: those on a server port are the servers'
     // ends, the rest the clients'.
@@ -249,9 +269,5 @@ pub fn count_established(plan: &Plan) -> anyhow::Result<Verified> {
         .map(|m| m.range(lo..=hi).map(|(_, n)| n).sum())
         .unwrap_or(0);
     let client_side = total - server_side;
-    Ok(Verified {
-        server_side,
-        client_side,
-        took: started.elapsed(),
-    })
+    Ok((server_side, client_side))
 }

@@ -9,8 +9,10 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 
 use crate::cli::{
-    ClientOpts, ConnectArgs, FleetOpts, RunArgs, ServeArgs, ServerOpts, Topology, TrafficOpts,
+    ClientOpts, ConnectArgs, FleetOpts, LabRunArgs, RunArgs, ServeArgs, ServerOpts, Topology,
+    TrafficOpts,
 };
+use crate::lab::plan::Layout;
 use crate::plan::{self, Plan, Request, addr, thousands};
 use crate::session::Search;
 use crate::traffic::{self, Mode, Traffic};
@@ -267,6 +269,7 @@ fn server_spec(
         accept: true,
         max_message: s.max_message.max(1),
         idle_timeout_ms: s.idle_timeout.map(|d| d.as_millis() as u64),
+        netns: None,
     }
 }
 
@@ -287,6 +290,7 @@ fn client_specs(plan: &Plan, c: &ClientOpts, fleet: &FleetOpts, traffic: &Traffi
             close: fleet.close,
             traffic: traffic.clone(),
             ports: share.ports,
+            netns: None,
         })
         .collect()
 }
@@ -442,4 +446,117 @@ impl RunArgs {
             Topology::ManyPorts => "many-ports",
         }
     }
+}
+
+/// `c1m lab run`: one plan per client host (each has its own port space,
+/// as separate machines do), one server fleet in the server's namespace.
+pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
+    let host = Host::read()?;
+    if a.conns == 0 {
+        bail!("-n must be at least 1");
+    }
+    let per_worker = host.worker_conns(a.fleet.worker_conns)?;
+    let server_ip = *layout
+        .server
+        .addrs
+        .first()
+        .context("the lab's server host has no address")?;
+    let ports: Vec<u16> = match a.topology {
+        Topology::ManyPorts => (8090..=8119).collect(),
+        _ => vec![8090],
+    };
+    let eps = endpoints(&[server_ip], &ports);
+    let hosts = layout.clients.len().max(1) as u64;
+    let traffic = traffic_from(&a.traffic, a.conns, !a.server.no_echo)?;
+    let mut clients = Vec::new();
+    let mut shares = Vec::new();
+    let mut all_sources = Vec::new();
+    let mut families = 0;
+    let mut per_family_max = 0;
+    let mut capacity = 0;
+    let mut why = Vec::new();
+    let mut warnings = Vec::new();
+    let mut loads = vec![0u64; eps.len()];
+    for (h, client) in layout.clients.iter().enumerate() {
+        let conns = a.conns / hosts + u64::from((h as u64) < a.conns % hosts);
+        if conns == 0 {
+            continue;
+        }
+        let sources = match a.topology {
+            Topology::ManyPorts => client.addrs.iter().take(1).copied().collect(),
+            _ => client.addrs.clone(),
+        };
+        let (lo, hi) = client.local_port_range.unwrap_or(host.port_range);
+        let local_ports = u64::from(hi - lo) + 1;
+        let req = Request {
+            conns,
+            sources,
+            bind: a.client.bind_mode,
+            endpoints: eps.clone(),
+            local_ports,
+            port_range: (lo, hi),
+            family_budget: plan::default_family_budget(local_ports),
+            client_per_worker: per_worker,
+            server_per_worker: None,
+        };
+        let p = plan::plan(&req).with_context(|| format!("client host {}", client.netns))?;
+        let host_loads = plan::endpoint_loads(conns, p.sources.len() as u64, eps.len() as u64);
+        for (l, h) in loads.iter_mut().zip(host_loads) {
+            *l += h;
+        }
+        families += p.families;
+        per_family_max = per_family_max.max(p.per_family_max);
+        capacity += p.capacity;
+        why.push(format!("{}: {}", client.netns, p.capacity_why));
+        warnings.extend(p.warnings.iter().map(|w| format!("{}: {w}", client.netns)));
+        all_sources.extend(p.sources.iter().copied());
+        for mut spec in client_specs(&p, &a.client, &a.fleet, &traffic) {
+            if let Spec::Client { netns, .. } = &mut spec {
+                *netns = Some(client.netns.clone());
+            }
+            clients.push(spec);
+        }
+        shares.extend(p.clients);
+    }
+    // Every endpoint gets its share of every host's connections.
+    let server_shares = plan::assign_servers(&loads, per_worker);
+    let servers = server_shares
+        .iter()
+        .map(|s| {
+            let listeners = s.endpoints.iter().map(|&e| eps[e]).collect();
+            let mut spec = server_spec(
+                listeners,
+                s.reuse_port,
+                host.somaxconn,
+                per_worker,
+                &a.server,
+                &a.fleet,
+            );
+            if let Spec::Server { netns, .. } = &mut spec {
+                *netns = Some(layout.server.netns.clone());
+            }
+            spec
+        })
+        .collect();
+    let plan = Plan {
+        conns: a.conns,
+        sources: all_sources,
+        bind: a.client.bind_mode,
+        endpoints: eps,
+        families,
+        per_family_max,
+        capacity,
+        capacity_why: why.join("; "),
+        clients: shares,
+        servers: server_shares,
+        warnings,
+    };
+    let namespaces = layout.hosts().map(|h| h.netns.clone()).collect();
+    let label = match a.topology {
+        Topology::ManyPorts => "lab many-ports",
+        _ => "lab many-ips",
+    };
+    crate::session::Session::new(plan, label, &a.fleet)?
+        .in_namespaces(namespaces)
+        .drive(servers, clients, Some(a.hold))
 }

@@ -89,6 +89,9 @@ pub struct Session {
     search: Option<Search>,
     metrics: Option<MetricsServer>,
     html: Option<PathBuf>,
+    /// Where the sockets live, for the kernel's count (a lab's hosts);
+    /// empty: c1m's own namespace.
+    namespaces: Vec<String>,
 }
 
 impl Session {
@@ -103,6 +106,7 @@ impl Session {
         let json = fleet.json.clone();
         let html = fleet.html.clone();
         Ok(Self {
+            namespaces: Vec::new(),
             html,
             metrics,
             json,
@@ -119,6 +123,12 @@ impl Session {
             interrupts: 0,
             dead: Vec::new(),
         })
+    }
+
+    /// Counts sockets in these network namespaces (a lab's hosts).
+    pub fn in_namespaces(mut self, namespaces: Vec<String>) -> Self {
+        self.namespaces = namespaces;
+        self
     }
 
     /// Makes this experiment a capacity search.
@@ -426,7 +436,8 @@ impl Session {
         let clients = self.client_side();
         let servers = self.fleet.totals(Role::Server);
         Ok(Top {
-            verified: measure::count_established(&self.plan).map_err(|e| format!("{e:#}")),
+            verified: measure::count_established(&self.plan, &self.namespaces)
+                .map_err(|e| format!("{e:#}")),
             snapshot: self.snapshot(),
             clients,
             servers,

@@ -41,6 +41,8 @@ pub enum Spec {
         max_message: u64,
         /// A connection silent this long is closed; `None`: never.
         idle_timeout_ms: Option<u64>,
+        /// The network namespace to run in (`c1m lab`); `None`: c1m's own.
+        netns: Option<String>,
     },
     /// Open connections `first..first + count` of the plan and hold them.
     Client {
@@ -59,6 +61,8 @@ pub enum Spec {
         traffic: Traffic,
         /// `IP_LOCAL_PORT_RANGE` for every socket, with `BindMode::Range`.
         ports: Option<(u16, u16)>,
+        /// The network namespace to run in (`c1m lab`); `None`: c1m's own.
+        netns: Option<String>,
     },
 }
 
@@ -175,6 +179,7 @@ mod tests {
             close: CloseMode::Rst,
             traffic: Traffic::idle(),
             ports: None,
+            netns: None,
         }));
         let line = serde_json::to_string(&spec).unwrap();
         assert!(!line.contains('\n'));

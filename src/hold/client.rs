@@ -97,6 +97,7 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
         close,
         traffic,
         ports,
+        ..
     } = spec
     else {
         bail!("not a client spec");

@@ -143,6 +143,13 @@ pub fn main() -> anyhow::Result<()> {
         Ok(ToWorker::Start(spec)) => *spec,
         _ => bail!("the first line on a worker's stdin must be its spec"),
     };
+    let netns = match &spec {
+        Spec::Server { netns, .. } | Spec::Client { netns, .. } => netns.clone(),
+    };
+    if let Some(ns) = netns {
+        // Before any socket: every socket of this worker lives there.
+        c1m_sys::netns::enter(&ns)?;
+    }
     let result = match spec {
         Spec::Server { .. } => server::run(&spec),
         Spec::Client { .. } => client::run(&spec),

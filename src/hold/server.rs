@@ -59,6 +59,7 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
         accept,
         max_message,
         idle_timeout_ms,
+        ..
     } = spec
     else {
         bail!("not a server spec");

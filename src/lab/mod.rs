@@ -65,6 +65,9 @@ pub enum LabCommand {
     },
     /// Remove everything `lab up` built (and what a crashed run left).
     Down,
+    /// Run the experiment across the lab: the server fleet in c1m-srv,
+    /// each client host's fleet in its own namespace (its own port space).
+    Run(crate::cli::LabRunArgs),
     /// Print the lab's layout.
     Status {
         /// As JSON (the state file).
@@ -76,6 +79,14 @@ pub enum LabCommand {
 /// Runs `c1m lab`.
 pub fn run(args: &LabArgs) -> Result<ExitCode> {
     match &args.command {
+        LabCommand::Run(a) => {
+            let Some(layout) = layout()? else {
+                anyhow::bail!(
+                    "no lab is up; build one first: c1m lab up --clients K --client-addrs N"
+                );
+            };
+            crate::run::lab_run(a, &layout)
+        }
         LabCommand::Up {
             clients,
             client_addrs,

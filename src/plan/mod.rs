@@ -224,16 +224,7 @@ pub fn plan(req: &Request) -> Result<Plan, PlanError> {
         slice_ports(&mut clients, req, families)?;
     }
     let servers = match req.server_per_worker {
-        Some(cap) => {
-            let loads: Vec<u64> = (0..n_ep)
-                .map(|e| {
-                    (0..n_src)
-                        .map(|s| count_in_family(req.conns, families, e * n_src + s))
-                        .sum()
-                })
-                .collect();
-            assign_servers(&loads, cap)
-        }
+        Some(cap) => assign_servers(&endpoint_loads(req.conns, n_src, n_ep), cap),
         None => Vec::new(),
     };
     Ok(Plan {
@@ -289,6 +280,20 @@ fn slice_ports(clients: &mut [ClientShare], req: &Request, families: u64) -> Res
     Ok(())
 }
 
+/// How many of `conns` connections each of `endpoints` endpoints gets when
+/// they are spread over `sources` sources by [`family_of`].
+pub fn endpoint_loads(conns: u64, sources: u64, endpoints: u64) -> Vec<u64> {
+    let sources = sources.max(1);
+    let families = sources * endpoints;
+    (0..endpoints)
+        .map(|e| {
+            (0..sources)
+                .map(|s| count_in_family(conns, families, e * sources + s))
+                .sum()
+        })
+        .collect()
+}
+
 /// Splits `total` into `parts` contiguous shares differing by at most one.
 fn split(total: u64, parts: u64) -> Vec<ClientShare> {
     let parts = parts.max(1);
@@ -315,7 +320,7 @@ pub const REUSEPORT_FILL: f64 = 0.85;
 /// Gives every endpoint to server workers of `cap` connections each: an
 /// endpoint busier than one worker is shared by a `SO_REUSEPORT` group;
 /// lighter endpoints are packed several to a worker.
-fn assign_servers(loads: &[u64], cap: u64) -> Vec<ServerShare> {
+pub fn assign_servers(loads: &[u64], cap: u64) -> Vec<ServerShare> {
     let mut out: Vec<ServerShare> = Vec::new();
     let mut open: Option<ServerShare> = None;
     let soft = ((cap as f64 * REUSEPORT_FILL) as u64).max(1);
