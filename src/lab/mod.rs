@@ -67,7 +67,7 @@ pub enum LabCommand {
     Down,
     /// Run the experiment across the lab: the server fleet in c1m-srv,
     /// each client host's fleet in its own namespace (its own port space).
-    Run(crate::cli::LabRunArgs),
+    Run(Box<crate::cli::LabRunArgs>),
     /// Print the lab's layout.
     Status {
         /// As JSON (the state file).
