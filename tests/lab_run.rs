@@ -4,7 +4,6 @@
 mod util;
 
 use std::process::Command;
-use std::time::Duration;
 
 use util::*;
 
