@@ -199,6 +199,43 @@ pub fn rate(doc: J, tl: &[Pt]) -> Figure {
 }
 
 /// A binary unit that keeps `max` between 1 and 1024: (divisor, name).
+/// Heartbeat round trips over time: p50, p99 and max of each sample's
+/// interval, in milliseconds.
+pub fn latency(tl: &[Pt]) -> Figure {
+    let series_of =
+        |name: &str, color: &'static str, dashed: bool, f: fn(&Pt) -> Option<f64>| Series {
+            name: name.into(),
+            color,
+            dashed,
+            points: tl
+                .iter()
+                .filter_map(|p| Some((p.t, f(p)? / 1000.0)))
+                .collect(),
+        };
+    let mut series = vec![
+        series_of("p50", "k1", false, |p| p.rtt_p50),
+        series_of("p99", "k2", true, |p| p.rtt_p99),
+        series_of("max", "k3", true, |p| p.rtt_max),
+    ];
+    series.retain(|s| !s.points.is_empty());
+    if series.is_empty() {
+        return Err("no round trip was timed".into());
+    }
+    LineChart {
+        title: "Round trip over time (from each send's scheduled time)".into(),
+        x_label: "seconds since start".into(),
+        y_label: "milliseconds".into(),
+        y_zero: true,
+        series,
+        bands: bands(tl, None),
+        x_unit: "s".into(),
+        y_unit: "ms".into(),
+        ..Default::default()
+    }
+    .render(300.0)
+    .ok_or_else(|| "no round trip to draw".into())
+}
+
 pub fn byte_unit(max: f64) -> (f64, &'static str) {
     let mut d = 1.0;
     for u in ["B", "KiB", "MiB", "GiB"] {
@@ -417,6 +454,9 @@ mod tests {
             avail: None,
             slab: None,
             rss: None,
+            rtt_p50: None,
+            rtt_p99: None,
+            rtt_max: None,
         }
     }
 

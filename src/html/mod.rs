@@ -70,6 +70,10 @@ pub fn render(doc: &Value) -> anyhow::Result<String> {
     o.push_str("<section><h2>Connections</h2>");
     figure(&mut o, "connections", charts::connections(d, &tl));
     figure(&mut o, "rate", charts::rate(d, &tl));
+    if tl.iter().any(|p| p.rtt_p50.is_some()) {
+        o.push_str("</section>\n<section><h2>Latency</h2>");
+        figure(&mut o, "latency", charts::latency(&tl));
+    }
     o.push_str("</section>\n<section><h2>Memory</h2>");
     if let Some(w) = tables::slab_disagrees(d) {
         let _ = write!(o, "<p class=\"caution\">{}</p>", esc(&w));
@@ -153,6 +157,10 @@ pub(crate) struct Pt<'a> {
     avail: Option<f64>,
     slab: Option<f64>,
     rss: Option<f64>,
+    /// Round trips since the previous sample, microseconds.
+    rtt_p50: Option<f64>,
+    rtt_p99: Option<f64>,
+    rtt_max: Option<f64>,
 }
 
 /// The samples that have a time, in order.
@@ -172,6 +180,9 @@ fn timeline(d: J<'_>) -> Vec<Pt<'_>> {
                 avail: s.at("mem_available").f64(),
                 slab: s.at("slab").f64(),
                 rss: s.at("rss").f64(),
+                rtt_p50: s.at("rtt_p50_us").f64(),
+                rtt_p99: s.at("rtt_p99_us").f64(),
+                rtt_max: s.at("rtt_max_us").f64(),
             })
         })
         .collect();

@@ -200,3 +200,24 @@ fn slab_figures_polluted_by_other_sockets_are_flagged() {
     assert!(html.contains("class=\"caution\""));
     assert!(html.contains("-360,000 objects"));
 }
+
+#[test]
+fn heartbeat_round_trips_get_a_latency_chart() {
+    let mut doc = fixture("run-fanout");
+    let idle = render(&doc).unwrap();
+    assert!(chart(&idle, "latency").is_none(), "no heartbeats, no chart");
+    for (i, s) in doc["timeline"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
+        s["rtt_p50_us"] = json!(500 + i * 10);
+        s["rtt_p99_us"] = json!(2_000 + i * 100);
+        s["rtt_max_us"] = json!(9_000);
+    }
+    let html = render(&doc).unwrap();
+    let svg = chart(&html, "latency").expect("a latency chart");
+    assert!(draws(svg));
+    assert!(html.contains("Round trip over time"));
+}
