@@ -247,6 +247,10 @@ pub struct ConnectArgs {
     /// Connections to open and hold (with --find-limit: the most to try).
     #[arg(short = 'n', long = "conns", default_value = "10000", value_parser = c1m_limits::num::parse_count)]
     pub conns: u64,
+    /// Start even when the 4-tuple arithmetic says the target cannot fit,
+    /// to watch the kernel refuse (EADDRNOTAVAIL).
+    #[arg(long)]
+    pub force: bool,
     /// Ramp until connections fail or the latency objective is missed,
     /// then report the break point and its cause.
     #[arg(long)]

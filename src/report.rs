@@ -390,6 +390,9 @@ pub fn summary(o: &Outcome) -> String {
         );
         for (c, n) in o.clients.failed.seen() {
             cause_row(&mut s, "client", c, n);
+            if let Some(why) = cause_context(o, c) {
+                row(&mut s, "", why);
+            }
         }
         for (c, n) in o.servers.failed.seen() {
             cause_row(&mut s, "server", c, n);
@@ -508,6 +511,17 @@ fn traffic_rows(s: &mut String, o: &Outcome, t: &TrafficSummary) {
                 thousands(o.servers.dropped)
             ),
         );
+    }
+}
+
+/// A failure seen with a set-up that explains it better than the cause's
+/// general line.
+fn cause_context(o: &Outcome, c: Cause) -> Option<&'static str> {
+    match (c, o.plan.bind) {
+        (Cause::AddrNotAvail | Cause::AddrInUse, BindMode::Plain) => Some(
+            "plain bind(ip, 0) takes a port for the source address whatever the destination, so each source stops at the local port range (bind then fails with EADDRINUSE) and those ports are closed to every other outgoing connection on the machine; --bind-mode no-port shares ports across destinations",
+        ),
+        _ => None,
     }
 }
 

@@ -186,6 +186,7 @@ pub fn plan_run(a: &RunArgs, conns: u64, host: &Host) -> anyhow::Result<Plan> {
         family_budget: budget,
         client_per_worker: per_worker,
         server_per_worker: Some(per_worker),
+        force: false,
     };
     Ok(plan::plan(&req)?)
 }
@@ -405,6 +406,7 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         family_budget: plan::default_family_budget(host.local_ports),
         client_per_worker: per_worker,
         server_per_worker: None,
+        force: a.force,
     };
     let plan = plan::plan(&req)?;
     let mut traffic = traffic_from(&a.traffic, conns, false)?;
@@ -498,6 +500,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
             family_budget: plan::default_family_budget(local_ports),
             client_per_worker: per_worker,
             server_per_worker: None,
+            force: false,
         };
         let p = plan::plan(&req).with_context(|| format!("client host {}", client.netns))?;
         let host_loads = plan::endpoint_loads(conns, p.sources.len() as u64, eps.len() as u64);

@@ -116,3 +116,99 @@ fn connect_to_nothing_counts_refusals_and_explains_them() {
     assert_eq!(r["reached"], 0);
     assert_eq!(r["clients"]["failed"][0], 50);
 }
+
+#[test]
+fn plain_bind_caps_a_source_at_the_port_range_and_no_port_goes_past() {
+    let _g = heavy();
+    let mut serve = spawn(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:8840-8843",
+        "--max-conns",
+        "40000",
+        "--worker-conns",
+        "19000",
+    ]);
+    serve.wait_line("hold", Duration::from_secs(30));
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let r: Vec<u64> = range
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    let ports = r[1] - r[0] + 1;
+    let n = (ports + 2_000).to_string();
+
+    // Refused up front, with the arithmetic and the fix…
+    let out = run(&[
+        "connect",
+        "127.0.0.1:8840-8843",
+        "--sources",
+        "127.0.3.1",
+        "--bind-mode",
+        "plain",
+        "-n",
+        &n,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("plain bind(ip, 0) takes a port"), "{err}");
+    assert!(err.contains("--bind-mode no-port"), "{err}");
+
+    // …and when forced, the kernel stops it near the port range.
+    let json = report_path("plain");
+    let out = run(&[
+        "connect",
+        "127.0.0.1:8840-8843",
+        "--sources",
+        "127.0.3.1",
+        "--bind-mode",
+        "plain",
+        "-n",
+        &n,
+        "--force",
+        "--hold",
+        "0s",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let rep = read_json(&json);
+    let reached = rep["reached"].as_u64().unwrap();
+    assert!(
+        reached <= ports && reached + 100 >= ports,
+        "{reached} of {ports} ports"
+    );
+    // bind(ip, 0) with no port left fails with EADDRINUSE (connect() would
+    // say EADDRNOTAVAIL).
+    let f = &rep["clients"]["failed"];
+    let no_port = f[2].as_u64().unwrap() + f[3].as_u64().unwrap();
+    assert!(no_port >= 1_900, "{no_port} port failures: {stdout}");
+    assert!(stdout.contains("EADDRINUSE"), "{stdout}");
+    assert!(
+        stdout.contains("--bind-mode no-port shares ports"),
+        "{stdout}"
+    );
+
+    // The same source with IP_BIND_ADDRESS_NO_PORT goes past it.
+    let json = report_path("no-port");
+    let out = run(&[
+        "connect",
+        "127.0.0.1:8840-8843",
+        "--sources",
+        "127.0.3.1",
+        "--bind-mode",
+        "no-port",
+        "-n",
+        &n,
+        "--hold",
+        "0s",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(read_json(&json)["reached"].as_u64().unwrap(), ports + 2_000);
+
+    c1m_kill(serve.pid(), "INT");
+    let _ = serve.finish(Duration::from_secs(30));
+}

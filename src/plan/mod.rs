@@ -68,6 +68,9 @@ pub struct Request {
     /// Connections one server worker may hold; `None` when the servers are
     /// not c1m's (connecting to nginx, say).
     pub server_per_worker: Option<u64>,
+    /// Plan even past the 4-tuple capacity (a warning instead of a
+    /// refusal), to watch the kernel refuse (EADDRNOTAVAIL).
+    pub force: bool,
 }
 
 /// One client worker's share: the global connection indices it opens.
@@ -191,6 +194,7 @@ pub fn plan(req: &Request) -> Result<Plan, PlanError> {
             ),
         )
     };
+    let mut warnings = Vec::new();
     if req.conns > capacity {
         let wider = 65535 - 1024 + 1;
         let fix = if req.bind == BindMode::Plain && !req.sources.is_empty() {
@@ -203,15 +207,18 @@ pub fn plan(req: &Request) -> Result<Plan, PlanError> {
                 thousands(families * wider),
             )
         };
-        return Err(PlanError::TooMany {
+        let refusal = PlanError::TooMany {
             conns: thousands(req.conns),
             capacity: thousands(capacity),
-            why,
+            why: why.clone(),
             fix,
-        });
+        };
+        if !req.force {
+            return Err(refusal);
+        }
+        warnings.push(format!("--force: {refusal}"));
     }
     let per_family_max = count_in_family(req.conns, families, 0);
-    let mut warnings = Vec::new();
     if per_family_max > req.family_budget {
         warnings.push(format!(
             "each (source, destination) pair carries up to {} connections, over the {} (half the local port range) past which connect() slows down sharply; add --sources or destinations to spread them",

@@ -19,6 +19,7 @@ fn req(conns: u64) -> Request {
         family_budget: 14_116,
         client_per_worker: 19_936,
         server_per_worker: Some(19_936),
+        force: false,
     }
 }
 
