@@ -107,9 +107,14 @@ impl Link {
         out
     }
 
-    /// A SIGTERM asks for an orderly close.
-    fn terminated(&self) -> bool {
-        !self.signals.take().is_empty()
+    /// What the supervisor asked for since the last look, a SIGTERM
+    /// counting as an orderly close.
+    fn take_commands(&mut self) -> Vec<Command> {
+        let mut cmds = self.commands();
+        if !self.signals.take().is_empty() {
+            cmds.push(Command::Close);
+        }
+        cmds
     }
 
     fn send(&self, msg: &FromWorker) {

@@ -131,10 +131,7 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
             }
         }
         if wake_cmd {
-            let mut cmds = link.commands();
-            if link.terminated() {
-                cmds.push(Command::Close);
-            }
+            let cmds = link.take_commands();
             if cmds.contains(&Command::Gone) {
                 return Ok(());
             }
