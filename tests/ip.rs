@@ -220,3 +220,97 @@ fn the_mark_is_visible_to_iproute2() {
             .is_empty()
     );
 }
+
+#[test]
+fn connect_source_from_uses_every_c1m_address() {
+    if !is_root() {
+        eprintln!("skipped: c1m ip tests need root (network namespaces)");
+        return;
+    }
+    let ns = namespace_with_iface("srcfrom");
+    netns::run_in(&ns.0, || {
+        let ips = ip::parse_distinct("198.18.200.8/30").unwrap();
+        ip::add(DEV, &ips, None).unwrap();
+    })
+    .unwrap();
+    let c1m = env!("CARGO_BIN_EXE_c1m");
+    let state = std::env::temp_dir().join(format!("c1m-ip-test-{}", std::process::id()));
+    let json = state.join("report.json");
+    std::fs::create_dir_all(&state).unwrap();
+    // c1m serve and c1m connect, both inside the namespace.
+    let mut serve = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            c1m,
+            "serve",
+            "--listen",
+            "198.18.200.1:8930",
+            "--max-conns",
+            "1000",
+        ])
+        .env("C1M_STATE_DIR", &state)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            c1m,
+            "connect",
+            "198.18.200.1:8930",
+            "--source-from",
+            DEV,
+            "-n",
+            "30",
+        ])
+        .args(["--hold", "0s", "--json", json.to_str().unwrap()])
+        .env("C1M_STATE_DIR", &state)
+        .output()
+        .unwrap();
+    let _ = Command::new("kill")
+        .args(["-INT", &serve.id().to_string()])
+        .status();
+    let _ = serve.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["reached"], 30);
+    let mut sources: Vec<String> = r["plan"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    sources.sort();
+    assert_eq!(sources, ["198.18.200.10", "198.18.200.9"]);
+
+    // An interface without c1m's addresses is refused with the fix.
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            c1m,
+            "connect",
+            "198.18.200.1:8930",
+            "--source-from",
+            "lo",
+        ])
+        .env("C1M_STATE_DIR", &state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("c1m ip add lo"));
+}
