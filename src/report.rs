@@ -619,16 +619,26 @@ fn memory_rows(s: &mut String, m: &MemoryReport) {
 
 /// The best one-second connection rate of the ramp.
 pub fn peak_rate(tl: &[Sample]) -> Option<f64> {
-    let ramp: Vec<&Sample> = tl.iter().filter(|s| s.phase == "ramp").collect();
+    peak_rate_of(
+        &tl.iter()
+            .filter(|s| s.phase == "ramp")
+            .map(|s| (s.t, s.established as f64))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// The best rate of change of `(seconds, count)` points over windows of at
+/// least one second.
+pub fn peak_rate_of(points: &[(f64, f64)]) -> Option<f64> {
     let mut best: Option<f64> = None;
     let mut j = 0;
-    for i in 0..ramp.len() {
-        while j < i && ramp[i].t - ramp[j + 1].t >= 1.0 {
+    for i in 0..points.len() {
+        while j < i && points[i].0 - points[j + 1].0 >= 1.0 {
             j += 1;
         }
-        let dt = ramp[i].t - ramp[j].t;
+        let dt = points[i].0 - points[j].0;
         if dt >= 1.0 {
-            let r = (ramp[i].established as f64 - ramp[j].established as f64) / dt;
+            let r = (points[i].1 - points[j].1) / dt;
             best = Some(best.map_or(r, |b: f64| b.max(r)));
         }
     }

@@ -13,7 +13,7 @@ use crate::cli::{
     TrafficOpts,
 };
 use crate::lab::plan::Layout;
-use crate::plan::{self, Plan, Request, addr, thousands};
+use crate::plan::{self, Plan, Request, ServerShare, addr, thousands};
 use crate::session::Search;
 use crate::traffic::{self, Mode, Traffic};
 use crate::wire::Spec;
@@ -274,6 +274,36 @@ fn server_spec(
     }
 }
 
+/// One server worker's spec per planned share, listening on its endpoints,
+/// in network namespace `netns` if given.
+fn server_specs(
+    shares: &[ServerShare],
+    endpoints: &[SocketAddr],
+    host: &Host,
+    per_worker: u64,
+    (server, fleet): (&ServerOpts, &FleetOpts),
+    netns: Option<&str>,
+) -> Vec<Spec> {
+    shares
+        .iter()
+        .map(|s| {
+            let listeners = s.endpoints.iter().map(|&e| endpoints[e]).collect();
+            let mut spec = server_spec(
+                listeners,
+                s.reuse_port,
+                host.somaxconn,
+                per_worker,
+                server,
+                fleet,
+            );
+            if let Spec::Server { netns: ns, .. } = &mut spec {
+                *ns = netns.map(str::to_string);
+            }
+            spec
+        })
+        .collect()
+}
+
 fn client_specs(plan: &Plan, c: &ClientOpts, fleet: &FleetOpts, traffic: &Traffic) -> Vec<Spec> {
     let n = plan.clients.len().max(1) as f64;
     plan.clients
@@ -306,21 +336,14 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let plan = plan_run(a, conns, &host)?;
     let per_worker = host.worker_conns(a.fleet.worker_conns)?;
     let traffic = traffic_from(&a.traffic, conns, !a.server.no_echo)?;
-    let servers = plan
-        .servers
-        .iter()
-        .map(|s| {
-            let listeners = s.endpoints.iter().map(|&e| plan.endpoints[e]).collect();
-            server_spec(
-                listeners,
-                s.reuse_port,
-                host.somaxconn,
-                per_worker,
-                &a.server,
-                &a.fleet,
-            )
-        })
-        .collect();
+    let servers = server_specs(
+        &plan.servers,
+        &plan.endpoints,
+        &host,
+        per_worker,
+        (&a.server, &a.fleet),
+        None,
+    );
     let clients = client_specs(&plan, &a.client, &a.fleet, &traffic);
     let out = crate::session::Session::new(plan, a.topology_name(), &a.fleet)?.drive(
         servers,
@@ -523,24 +546,14 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
     }
     // Every endpoint gets its share of every host's connections.
     let server_shares = plan::assign_servers(&loads, per_worker);
-    let servers = server_shares
-        .iter()
-        .map(|s| {
-            let listeners = s.endpoints.iter().map(|&e| eps[e]).collect();
-            let mut spec = server_spec(
-                listeners,
-                s.reuse_port,
-                host.somaxconn,
-                per_worker,
-                &a.server,
-                &a.fleet,
-            );
-            if let Spec::Server { netns, .. } = &mut spec {
-                *netns = Some(layout.server.netns.clone());
-            }
-            spec
-        })
-        .collect();
+    let servers = server_specs(
+        &server_shares,
+        &eps,
+        &host,
+        per_worker,
+        (&a.server, &a.fleet),
+        Some(&layout.server.netns),
+    );
     let plan = Plan {
         conns: a.conns,
         sources: all_sources,

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::svg::number;
 use super::{J, Pt, charts, end_text, esc, failures, is_serve, kernel_per_socket};
-use crate::report::bytes;
+use crate::report::{self, bytes};
 
 pub(super) fn cards(o: &mut String, d: J) {
     let mut cards: Vec<(String, String, String)> = Vec::new();
@@ -105,23 +105,15 @@ fn percentiles(p: J) -> Option<String> {
     })
 }
 
-/// The best one-second connection rate of the ramp: `report::peak_rate`
-/// over the document's samples.
+/// The best one-second connection rate of the ramp, as the text summary
+/// computes it.
 fn peak_rate(tl: &[Pt]) -> Option<f64> {
-    let ramp: Vec<&Pt> = tl.iter().filter(|p| p.phase == "ramp").collect();
-    let mut best: Option<f64> = None;
-    let mut j = 0;
-    for i in 0..ramp.len() {
-        while j < i && ramp[i].t - ramp[j + 1].t >= 1.0 {
-            j += 1;
-        }
-        let dt = ramp[i].t - ramp[j].t;
-        if dt >= 1.0 {
-            let r = (ramp[i].est - ramp[j].est) / dt;
-            best = Some(best.map_or(r, |b: f64| b.max(r)));
-        }
-    }
-    best
+    let ramp: Vec<(f64, f64)> = tl
+        .iter()
+        .filter(|p| p.phase == "ramp")
+        .map(|p| (p.t, p.est))
+        .collect();
+    report::peak_rate_of(&ramp)
 }
 
 pub(super) fn summary(o: &mut String, d: J, tl: &[Pt]) {
