@@ -10,12 +10,13 @@
 //! `Icmp`, `IcmpMsg`, `Tcp`, `Udp`, `UdpLite`. A few snmp values are signed
 //! (`Tcp: MaxConn` is `-1`), so values are kept wide and read as `u64` or
 //! `i64`. The counters' meanings: `nstat -a` and the kernel's
-//! `include/uapi/linux/snmp.h`.
+//! `include/uapi/linux/snmp.h`. [`ListenCounters`] types the listen-queue
+//! ones (SYN cookies, SYN and accept queue overflows, drops).
 
 use std::io;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ParseError;
 use crate::text::{malformed, number, read_parsed, whole_text};
@@ -118,6 +119,104 @@ impl Netstat {
     }
 }
 
+/// The listen-queue counters of `TcpExt` (`/proc/net/netstat`), since
+/// boot, per network namespace: what a listener did with connections it
+/// could not queue. Names and meanings from `include/uapi/linux/snmp.h`
+/// and `net/ipv4/tcp_input.c` / `tcp_ipv4.c`; each is a count of events
+/// (packets or connections), not of sockets. A counter the kernel does not
+/// have reads as 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ListenCounters {
+    /// `SyncookiesSent`: SYN-ACKs sent with a SYN cookie instead of a
+    /// request socket (the SYN queue was full, or `tcp_syncookies=2`).
+    pub syncookies_sent: u64,
+    /// `SyncookiesRecv`: ACKs carrying a valid SYN cookie: connections
+    /// created from a cookie.
+    pub syncookies_recv: u64,
+    /// `SyncookiesFailed`: ACKs whose cookie did not validate.
+    pub syncookies_failed: u64,
+    /// `TCPReqQFullDoCookies`: SYNs answered with a cookie because the
+    /// SYN (request) queue was full.
+    pub reqq_full_do_cookies: u64,
+    /// `TCPReqQFullDrop`: SYNs dropped because the SYN queue was full and
+    /// cookies were off.
+    pub reqq_full_drop: u64,
+    /// `ListenOverflows`: handshakes completed (or SYNs) that found the
+    /// accept queue full (more than the backlog waiting).
+    pub listen_overflows: u64,
+    /// `ListenDrops`: everything a listener dropped, overflows included.
+    pub listen_drops: u64,
+    /// `TCPMemoryPressures`: times TCP entered memory pressure
+    /// (`net.ipv4.tcp_mem`'s middle value crossed).
+    pub memory_pressures: u64,
+}
+
+impl ListenCounters {
+    /// The `TcpExt` keys read, in field order.
+    pub const KEYS: [&str; 8] = [
+        "SyncookiesSent",
+        "SyncookiesRecv",
+        "SyncookiesFailed",
+        "TCPReqQFullDoCookies",
+        "TCPReqQFullDrop",
+        "ListenOverflows",
+        "ListenDrops",
+        "TCPMemoryPressures",
+    ];
+
+    /// What happened between `base` and `self` (a later reading): each
+    /// counter's difference, 0 where it went backwards (another namespace,
+    /// or a counter that wrapped).
+    pub fn since(&self, base: &Self) -> Self {
+        Self {
+            syncookies_sent: self.syncookies_sent.saturating_sub(base.syncookies_sent),
+            syncookies_recv: self.syncookies_recv.saturating_sub(base.syncookies_recv),
+            syncookies_failed: self
+                .syncookies_failed
+                .saturating_sub(base.syncookies_failed),
+            reqq_full_do_cookies: self
+                .reqq_full_do_cookies
+                .saturating_sub(base.reqq_full_do_cookies),
+            reqq_full_drop: self.reqq_full_drop.saturating_sub(base.reqq_full_drop),
+            listen_overflows: self.listen_overflows.saturating_sub(base.listen_overflows),
+            listen_drops: self.listen_drops.saturating_sub(base.listen_drops),
+            memory_pressures: self.memory_pressures.saturating_sub(base.memory_pressures),
+        }
+    }
+
+    /// Reads `<proc_root>/net/netstat`.
+    pub fn read(proc_root: &Path) -> io::Result<Self> {
+        read_netstat(proc_root).map(|n| Self::from(&n))
+    }
+}
+
+impl From<&Netstat> for ListenCounters {
+    /// The counters of `TcpExt`; absent (or negative) ones read as 0.
+    fn from(n: &Netstat) -> Self {
+        let [
+            sent,
+            recv,
+            failed,
+            do_cookies,
+            drop,
+            overflows,
+            drops,
+            pressures,
+        ] = Self::KEYS.map(|k| n.get("TcpExt", k).unwrap_or(0));
+        Self {
+            syncookies_sent: sent,
+            syncookies_recv: recv,
+            syncookies_failed: failed,
+            reqq_full_do_cookies: do_cookies,
+            reqq_full_drop: drop,
+            listen_overflows: overflows,
+            listen_drops: drops,
+            memory_pressures: pressures,
+        }
+    }
+}
+
 /// Reads `<proc_root>/net/netstat` and `<proc_root>/net/snmp` into one.
 pub fn read(proc_root: &Path) -> io::Result<Netstat> {
     let mut n = read_netstat(proc_root)?;
@@ -167,6 +266,37 @@ mod tests {
         let n = Netstat::parse(b"Ip: InReceives\nIp: 18446744073709551615\n").unwrap();
         assert_eq!(n.get("Ip", "InReceives"), Some(u64::MAX));
         assert_eq!(n.get_i64("Ip", "InReceives"), None);
+    }
+
+    #[test]
+    fn listen_counters_read_tcpext_and_subtract() {
+        let n = Netstat::parse(
+            b"TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPReqQFullDrop\n\
+              TcpExt: 5 12 13 2\n\
+              Tcp: ListenDrops\nTcp: 99\n",
+        )
+        .unwrap();
+        let c = ListenCounters::from(&n);
+        assert_eq!(
+            c,
+            ListenCounters {
+                syncookies_sent: 5,
+                listen_overflows: 12,
+                listen_drops: 13,
+                reqq_full_drop: 2,
+                ..ListenCounters::default()
+            }
+        );
+        let later = ListenCounters {
+            listen_overflows: 20,
+            listen_drops: 10,
+            ..c
+        };
+        let d = later.since(&c);
+        assert_eq!(
+            (d.listen_overflows, d.listen_drops, d.syncookies_sent),
+            (8, 0, 0)
+        );
     }
 
     #[test]

@@ -46,6 +46,22 @@ pub enum ReplyStatus {
 /// into `counts`. Stops at `NLMSG_DONE` or `NLMSG_ERROR`; messages after
 /// those are ignored. Never panics, whatever the bytes.
 pub fn parse_reply(buf: &[u8], counts: &mut TcpCounts) -> Result<ReplyStatus, ParseError> {
+    walk_reply(buf, |header, _| {
+        counts.add(header.state, header.socket_id.source_port);
+    })
+}
+
+/// Bytes of `struct inet_diag_msg`, after which the attributes begin.
+const INET_DIAG_MSG_LEN: usize = 72;
+
+/// Walks the messages of one or more received datagrams of a dump reply,
+/// handing each socket's fixed `inet_diag_msg` header and the bytes of its
+/// attributes (possibly empty) to `on_socket`. Stops at `NLMSG_DONE` or
+/// `NLMSG_ERROR`; never panics.
+pub(crate) fn walk_reply(
+    buf: &[u8],
+    mut on_socket: impl FnMut(&InetResponseHeader, &[u8]),
+) -> Result<ReplyStatus, ParseError> {
     let mut offset = 0usize;
     let mut index = 0usize;
     while let Some(rest) = buf.get(offset..).filter(|r| !r.is_empty()) {
@@ -63,7 +79,7 @@ pub fn parse_reply(buf: &[u8], counts: &mut TcpCounts) -> Result<ReplyStatus, Pa
                 // other than AF_INET and AF_INET6.
                 let header = InetResponseHeader::parse(payload)
                     .map_err(|e| bad(format!("inet_diag_msg: {e}")))?;
-                counts.add(header.state, header.socket_id.source_port);
+                on_socket(&header, payload.get(INET_DIAG_MSG_LEN..).unwrap_or(&[]));
             }
             NLMSG_DONE => {
                 return Ok(match first_i32(payload) {
@@ -86,6 +102,25 @@ pub fn parse_reply(buf: &[u8], counts: &mut TcpCounts) -> Result<ReplyStatus, Pa
         offset = offset.saturating_add(len.div_ceil(ALIGN).saturating_mul(ALIGN));
     }
     Ok(ReplyStatus::More)
+}
+
+/// The payload of the first attribute of type `kind` in a run of netlink
+/// attributes (`struct rtattr`/`nlattr`: u16 length with the 4-byte
+/// header, u16 type, payload, padding to 4 bytes). `None` if absent or if
+/// the run is malformed before it.
+pub(crate) fn attribute(mut attrs: &[u8], kind: u16) -> Option<&[u8]> {
+    /// `NLA_F_NESTED | NLA_F_NET_BYTEORDER`, not part of the type.
+    const FLAGS: u16 = 0xc000;
+    while let (Some(len), Some(ty)) = (attrs.get(0..2), attrs.get(2..4)) {
+        let len = usize::from(u16::from_ne_bytes([*len.first()?, *len.get(1)?]));
+        let ty = u16::from_ne_bytes([*ty.first()?, *ty.get(1)?]) & !FLAGS;
+        let value = attrs.get(4..len)?;
+        if ty == kind {
+            return Some(value);
+        }
+        attrs = attrs.get(len.div_ceil(ALIGN).saturating_mul(ALIGN)..)?;
+    }
+    None
 }
 
 /// The `int` that opens `nlmsgerr` and `NLMSG_DONE` payloads.

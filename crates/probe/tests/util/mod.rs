@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod live;
+
 use std::path::{Path, PathBuf};
 
 use c1m_probe::ParseError;
