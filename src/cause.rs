@@ -4,13 +4,18 @@
 use std::fmt;
 
 use c1m_sys::Errno;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The kinds of failure c1m tells apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Cause {
-    /// ECONNREFUSED: nothing listens there, or the server's queue refused.
+    /// ECONNREFUSED: nothing listens there (a reset answered the SYN). A
+    /// full accept queue does not refuse on Linux: it drops, and the
+    /// handshake times out (unless `net.ipv4.tcp_abort_on_overflow`).
     Refused,
     /// The handshake did not finish in time (SYNs dropped).
     Timeout,
@@ -83,7 +88,7 @@ impl Cause {
     pub fn explain(self) -> &'static str {
         match self {
             Cause::Refused => {
-                "nothing accepted on that address and port, or the server's accept queue was full; check the server is up and raise its listen backlog (net.core.somaxconn)"
+                "nothing listens on that address and port: the kernel answered the SYN with a reset; check the server is up and where it listens (on Linux a full accept queue does not refuse: it drops the handshake, which then times out, unless net.ipv4.tcp_abort_on_overflow is 1)"
             }
             Cause::Timeout => {
                 "the handshake did not finish in time: SYNs were dropped, usually a full accept queue (see ListenOverflows in /proc/net/netstat) or conntrack; raise net.core.somaxconn and the server's backlog, or lower --rate"
@@ -116,27 +121,65 @@ impl fmt::Display for Cause {
     }
 }
 
-/// A count per cause.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CauseCounts([u64; Cause::ALL.len()]);
+/// A count per cause: one named field each, so the JSON says what each
+/// number is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CauseCounts {
+    /// ECONNREFUSED: nothing listened, or a reset answered the SYN.
+    pub refused: u64,
+    /// The handshake did not finish within `--connect-timeout`.
+    pub timeout: u64,
+    /// EADDRNOTAVAIL: no local port left for a (source, destination) pair.
+    pub addr_not_avail: u64,
+    /// EADDRINUSE: the address or port was taken.
+    pub addr_in_use: u64,
+    /// EMFILE: the process's descriptor limit.
+    pub process_fds: u64,
+    /// ENFILE: the system's descriptor limit (`fs.file-max`).
+    pub system_fds: u64,
+    /// ECONNRESET / EPIPE / ECONNABORTED.
+    pub reset: u64,
+    /// ENOBUFS / ENOMEM.
+    pub no_memory: u64,
+    /// ENETUNREACH / EHOSTUNREACH.
+    pub unreachable: u64,
+    /// Anything else.
+    pub other: u64,
+}
 
 impl CauseCounts {
+    fn slot(&mut self, c: Cause) -> &mut u64 {
+        match c {
+            Cause::Refused => &mut self.refused,
+            Cause::Timeout => &mut self.timeout,
+            Cause::AddrNotAvail => &mut self.addr_not_avail,
+            Cause::AddrInUse => &mut self.addr_in_use,
+            Cause::ProcessFds => &mut self.process_fds,
+            Cause::SystemFds => &mut self.system_fds,
+            Cause::Reset => &mut self.reset,
+            Cause::NoMemory => &mut self.no_memory,
+            Cause::Unreachable => &mut self.unreachable,
+            Cause::Other => &mut self.other,
+        }
+    }
     /// Counts one failure.
     pub fn add(&mut self, c: Cause) {
-        self.0[c as usize] += 1;
+        *self.slot(c) += 1;
     }
     /// The count for one cause.
     pub fn get(&self, c: Cause) -> u64 {
-        self.0[c as usize]
+        let mut copy = *self;
+        *copy.slot(c)
     }
     /// All failures.
     pub fn total(&self) -> u64 {
-        self.0.iter().sum()
+        Cause::ALL.iter().map(|&c| self.get(c)).sum()
     }
     /// Adds another set of counts.
     pub fn merge(&mut self, other: &CauseCounts) {
-        for (a, b) in self.0.iter_mut().zip(other.0) {
-            *a += b;
+        for c in Cause::ALL {
+            *self.slot(c) += other.get(c);
         }
     }
     /// The causes seen, most frequent first.

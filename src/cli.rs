@@ -257,8 +257,8 @@ pub struct ConnectArgs {
     pub find_limit: bool,
     /// The latency objective for --find-limit, e.g. p99<50ms (needs
     /// heartbeat traffic to measure).
-    #[arg(long, value_parser = crate::limit::parse_slo, requires = "find_limit")]
-    pub slo: Option<crate::limit::Slo>,
+    #[arg(long, value_parser = crate::search::parse_slo, requires = "find_limit")]
+    pub slo: Option<crate::search::Slo>,
     /// Client source addresses: list, range or CIDR (default: the kernel
     /// picks).
     #[arg(long, alias = "source", conflicts_with = "source_from")]

@@ -105,6 +105,9 @@ pub struct Fleet {
     pub latency: Latency,
     /// Latency recorded since [`Fleet::take_recent`] last ran.
     recent: Latency,
+    /// The first bytes a server sent on a connection it then closed, as
+    /// the first client worker to see them told it.
+    pub first_bytes: Option<Vec<u8>>,
     group: u32,
     /// The nice value workers run at: the supervisor's own before it
     /// raised its priority.
@@ -129,6 +132,7 @@ impl Fleet {
             workers: Vec::new(),
             latency: Latency::new(),
             recent: Latency::new(),
+            first_bytes: None,
             group: 0,
             worker_nice,
             exe: std::env::current_exe().context("finding c1m's own executable")?,
@@ -242,6 +246,9 @@ impl Fleet {
                     w.life = Life::Closed;
                 }
                 Ok(FromWorker::Fatal(msg)) => w.fatal = Some(msg),
+                Ok(FromWorker::FirstBytes(b)) => {
+                    self.first_bytes.get_or_insert(b);
+                }
                 Ok(FromWorker::Latency(enc)) => {
                     if let Some(l) = Latency::decode(&enc) {
                         self.latency.merge(&l);

@@ -110,15 +110,24 @@ fn decode(s: &str) -> Option<Histogram<u64>> {
     Deserializer::new().deserialize(&mut bytes.as_slice()).ok()
 }
 
-/// Percentiles of one histogram, in microseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Percentiles of one histogram, in microseconds (HdrHistogram, two
+/// significant digits: within 1%).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Percentiles {
+    /// Samples.
     pub count: u64,
+    /// Median, µs.
     pub p50: u64,
+    /// 90th percentile, µs.
     pub p90: u64,
+    /// 99th percentile, µs.
     pub p99: u64,
+    /// 99.9th percentile, µs.
     pub p999: u64,
+    /// The largest, µs.
     pub max: u64,
+    /// The mean, µs.
     pub mean: f64,
 }
 

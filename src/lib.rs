@@ -6,16 +6,16 @@ pub mod cause;
 pub mod cli;
 pub mod fleet;
 pub mod hold;
-pub mod html;
+
 pub mod ip;
 pub mod lab;
 pub mod latency;
-pub mod limit;
 pub mod measure;
 pub mod metrics;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod search;
 pub mod session;
 pub mod stat;
 pub mod traffic;

@@ -69,7 +69,7 @@ impl RoleMetrics {
             connecting: None,
             accepted: Some(stats.attempted),
             opened: stats.opened,
-            closed_by_peer: stats.peer_closed,
+            closed_by_peer: stats.peer_closed(),
             rejected: Some(stats.rejected),
             failures: stats.failed,
         }
@@ -84,7 +84,7 @@ impl RoleMetrics {
             connecting: Some(stats.connecting),
             accepted: None,
             opened: stats.opened,
-            closed_by_peer: stats.peer_closed,
+            closed_by_peer: stats.peer_closed(),
             rejected: None,
             failures: stats.failed,
         }

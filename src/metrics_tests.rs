@@ -14,7 +14,7 @@ fn snapshot() -> MetricsSnapshot {
         connecting: 7,
         established: 80,
         opened: 82,
-        peer_closed: 2,
+        closed_fin: 2,
         failed,
         ..Stats::default()
     };
@@ -22,7 +22,7 @@ fn snapshot() -> MetricsSnapshot {
         attempted: 85,
         established: 80,
         opened: 82,
-        peer_closed: 2,
+        closed_fin: 2,
         rejected: 3,
         ..Stats::default()
     };

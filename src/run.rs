@@ -14,7 +14,8 @@ use crate::cli::{
 };
 use crate::lab::plan::Layout;
 use crate::plan::{self, Plan, Request, ServerShare, addr, thousands};
-use crate::session::Search;
+use crate::report::model::CommandKind;
+use crate::search::Search;
 use crate::traffic::{self, Mode, Traffic};
 use crate::wire::Spec;
 use c1m_limits::{Role as LimitRole, Roots, Target, WORKER_FD_RESERVE};
@@ -345,11 +346,8 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         None,
     );
     let clients = client_specs(&plan, &a.client, &a.fleet, &traffic);
-    let out = crate::session::Session::new(plan, a.topology_name(), &a.fleet)?.drive(
-        servers,
-        clients,
-        Some(a.hold),
-    )?;
+    let out = crate::session::Session::new(plan, CommandKind::Run, a.topology_name(), &a.fleet)?
+        .drive(servers, clients, Some(a.hold))?;
     Ok(out)
 }
 
@@ -392,7 +390,11 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
         servers: vec![],
         warnings: vec![],
     };
-    crate::session::Session::new(plan, "serve", &a.fleet)?.drive(specs, vec![], a.hold)
+    crate::session::Session::new(plan, CommandKind::Serve, "serve", &a.fleet)?.drive(
+        specs,
+        vec![],
+        a.hold,
+    )
 }
 
 /// `c1m connect`.
@@ -447,14 +449,14 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         client.rate = Some(FIND_LIMIT_RATE);
     }
     let clients = client_specs(&plan, &client, &a.fleet, &traffic);
-    let label = if a.find_limit {
-        "find-limit"
+    let (command, label) = if a.find_limit {
+        (CommandKind::FindLimit, "find-limit")
     } else {
-        "connect"
+        (CommandKind::Connect, "connect")
     };
-    let mut session = crate::session::Session::new(plan, label, &a.fleet)?;
+    let mut session = crate::session::Session::new(plan, command, label, &a.fleet)?;
     if a.find_limit {
-        session = session.search(Search::new(a.slo, client.connect_timeout));
+        session = session.search(Search::new(a.slo), client.connect_timeout);
     }
     let hold = match (a.find_limit, a.hold) {
         (true, None) => Some(Duration::ZERO),
@@ -572,7 +574,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
         Topology::ManyPorts => "lab many-ports",
         _ => "lab many-ips",
     };
-    crate::session::Session::new(plan, label, &a.fleet)?
+    crate::session::Session::new(plan, CommandKind::LabRun, label, &a.fleet)?
         .in_namespaces(namespaces)
         .drive(servers, clients, Some(a.hold))
 }

@@ -1,5 +1,6 @@
 //! Driving a fleet through one experiment: start, ramp, verify, hold,
-//! tear down; sampling all along and reporting at the end, however it ends.
+//! tear down; sampling all along, reading the kernel at the top and at the
+//! end of the hold, and reporting however it ends.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -7,16 +8,22 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use c1m_probe::diag::Families;
 
 use crate::cli::FleetOpts;
 use crate::fleet::{Event, Fleet, Life, Role};
 use crate::latency::{Latency, Percentiles};
-use crate::limit::{self, Evidence, Slo};
-use crate::measure::{self, Snapshot};
+use crate::measure::{self, Reading, Snapshot};
 use crate::metrics::{MetricsServer, MetricsSnapshot};
 use crate::plan::Plan;
 use crate::plan::thousands;
-use crate::report::{self, End, LatencyReport, Outcome, Sample, TrafficSummary};
+use crate::report::model::{
+    self, Closes, CommandKind, Diagnosis, End, Evidence, FindLimit, KernelCount, KernelCounts,
+    LatencyReport, Limit, ListenCounters, Phase, Report, Sample, Seen, ServerSide, SloMiss,
+    TrafficSummary, Workers,
+};
+use crate::report::{self, judge};
+use crate::search::{self, Break, Observation, Search, ServerView};
 use crate::traffic::Traffic;
 use crate::wire::{Spec, Stats, ToWorker};
 
@@ -24,59 +31,33 @@ use crate::wire::{Spec, Stats, ToWorker};
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 /// How often a progress line is printed when not on a terminal.
 const LOG_EVERY: Duration = Duration::from_secs(1);
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Sockets a run must have held for its per-socket cost to be remembered.
+const CALIBRATION_MIN_SOCKETS: u64 = 10_000;
 
-/// A capacity search in progress.
-pub struct Search {
-    pub slo: Option<Slo>,
-    pub connect_timeout: Duration,
-    netstat_base: Option<c1m_probe::netstat::Netstat>,
-    seen_failures: u64,
-    seen_closed: u64,
-    broke: bool,
-    slo_missed: Option<(Slo, u64)>,
-    report: Option<FindLimitReport>,
+/// What a capacity search carries through the experiment.
+struct SearchRun {
+    search: Search,
+    connect_timeout: Duration,
+    /// The last reading of the server side during the ramp, and when the
+    /// next may be taken (a reading at scale costs ~1 µs per socket).
+    next_read: Instant,
+    found: Option<FindLimit>,
 }
 
-impl Search {
-    pub fn new(slo: Option<Slo>, connect_timeout: Duration) -> Self {
-        Self {
-            slo,
-            connect_timeout,
-            netstat_base: None,
-            seen_failures: 0,
-            seen_closed: 0,
-            broke: false,
-            slo_missed: None,
-            report: None,
-        }
-    }
-}
-
-/// What a capacity search found.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct FindLimitReport {
-    /// The most connections held at once (summed over client workers).
-    pub break_point: u64,
-    /// Connections still held once the ramp stopped and settled.
-    pub held_after: u64,
-    pub slo: Option<Slo>,
-    pub diagnosis: limit::Diagnosis,
-    pub evidence: Evidence,
-}
-
-/// What was held at the top of an experiment.
-struct Top {
-    verified: Result<measure::Verified, String>,
-    snapshot: Snapshot,
-    clients: Stats,
-    servers: Stats,
+/// The kernel's view at one moment, as the report needs it.
+struct Look {
+    count: KernelCount,
+    reading: Option<Reading>,
 }
 
 /// One experiment in progress.
 pub struct Session {
     fleet: Fleet,
     plan: Plan,
-    label: &'static str,
+    command: CommandKind,
+    label: String,
     start: Instant,
     timeline: Vec<Sample>,
     last_log: Option<Instant>,
@@ -85,17 +66,27 @@ pub struct Session {
     interrupts: u32,
     dead: Vec<String>,
     json: Option<PathBuf>,
-    traffic: Option<Traffic>,
-    search: Option<Search>,
-    metrics: Option<MetricsServer>,
     html: Option<PathBuf>,
+    traffic: Option<Traffic>,
+    search: Option<SearchRun>,
+    metrics: Option<MetricsServer>,
     /// Where the sockets live, for the kernel's count (a lab's hosts);
     /// empty: c1m's own namespace.
     namespaces: Vec<String>,
+    /// Which socket tables hold the experiment's sockets.
+    families: Families,
+    /// The listen counters before the ramp.
+    counters_base: Option<ListenCounters>,
 }
 
 impl Session {
-    pub fn new(plan: Plan, label: &'static str, fleet: &FleetOpts) -> anyhow::Result<Self> {
+    /// An experiment of `command` on `plan`, shown as `label`.
+    pub fn new(
+        plan: Plan,
+        command: CommandKind,
+        label: &str,
+        fleet: &FleetOpts,
+    ) -> anyhow::Result<Self> {
         let metrics = match fleet.metrics {
             Some(addr) => {
                 crate::metrics::check_addr(addr, fleet.metrics_public)?;
@@ -103,18 +94,19 @@ impl Session {
             }
             None => None,
         };
-        let json = fleet.json.clone();
-        let html = fleet.html.clone();
+        // c1m's own servers listen on AF_INET sockets for IPv4 endpoints:
+        // one table is enough. Any other server may serve an IPv4
+        // endpoint from a dual-stack AF_INET6 socket.
+        let own_servers = !plan.servers.is_empty() || plan.clients.is_empty();
+        let families = match (own_servers, plan.endpoints.iter().all(|e| e.is_ipv4())) {
+            (true, true) => Families::V4,
+            _ => Families::Both,
+        };
         Ok(Self {
-            namespaces: Vec::new(),
-            html,
-            metrics,
-            json,
-            traffic: None,
-            search: None,
             fleet: Fleet::new()?,
             plan,
-            label,
+            command,
+            label: label.to_string(),
             start: Instant::now(),
             timeline: Vec::new(),
             last_log: None,
@@ -122,6 +114,14 @@ impl Session {
             end: None,
             interrupts: 0,
             dead: Vec::new(),
+            json: fleet.json.clone(),
+            html: fleet.html.clone(),
+            traffic: None,
+            search: None,
+            metrics,
+            namespaces: Vec::new(),
+            families,
+            counters_base: None,
         })
     }
 
@@ -132,8 +132,13 @@ impl Session {
     }
 
     /// Makes this experiment a capacity search.
-    pub fn search(mut self, s: Search) -> Self {
-        self.search = Some(s);
+    pub fn search(mut self, s: Search, connect_timeout: Duration) -> Self {
+        self.search = Some(SearchRun {
+            search: s,
+            connect_timeout,
+            next_read: Instant::now(),
+            found: None,
+        });
         self
     }
 
@@ -147,11 +152,13 @@ impl Session {
                         eprintln!("\nc1m: interrupted again; killing every worker now");
                         self.fleet.kill_all();
                     }
-                    self.end.get_or_insert(End::Interrupted(sig));
+                    self.end.get_or_insert(End::Interrupted {
+                        signal: c1m_sys::process::signal_name(sig).to_string(),
+                    });
                 }
                 Event::WorkerDied { why, .. } => {
                     self.dead.push(why.clone());
-                    self.end.get_or_insert(End::WorkerDied(why));
+                    self.end.get_or_insert(End::WorkerDied { why });
                 }
             }
         }
@@ -184,7 +191,7 @@ impl Session {
 
     /// Adds a point to the timeline; returns the latency recorded since
     /// the last one.
-    fn sample(&mut self, phase: &'static str) -> Latency {
+    fn sample(&mut self, phase: Phase) -> Latency {
         let t = self.start.elapsed().as_secs_f64();
         let clients = self.fleet.totals(Role::Client);
         let servers = self.fleet.totals(Role::Server);
@@ -198,6 +205,7 @@ impl Session {
             server_established: servers.established,
             connecting: clients.connecting,
             failed: clients.failed.total() + servers.failed.total(),
+            closed: clients.peer_closed(),
             mem_available: snap.mem_available,
             slab: snap.slab,
             rss: snap.rss,
@@ -213,13 +221,13 @@ impl Session {
         recent
     }
 
-    fn progress(&mut self, phase: &'static str, ramp_start: Instant) {
+    fn progress(&mut self, phase: Phase, ramp_start: Instant) {
         let now = Instant::now();
         if !self.tty && self.last_log.is_some_and(|t| now - t < LOG_EVERY) {
             return;
         }
         self.last_log = Some(now);
-        let line = report::progress_line(
+        let line = report::text::progress_line(
             phase,
             &self.plan,
             &self.timeline,
@@ -229,6 +237,32 @@ impl Session {
             eprint!("\r\x1b[2K{line}");
         } else {
             eprintln!("{line}");
+        }
+    }
+
+    /// The kernel's reading of the experiment's endpoints now.
+    fn read(&self) -> anyhow::Result<Reading> {
+        measure::read_endpoints(&self.plan.endpoints, self.families, &self.namespaces)
+    }
+
+    /// Reads the kernel, keeping the failure as the report's words.
+    fn look(&self) -> Look {
+        match self.read() {
+            Ok(r) => Look {
+                count: KernelCount::Counted {
+                    server_side: r.counts.server().established(),
+                    client_side: r.counts.client().established(),
+                    client_close_wait: r.counts.client().close_wait(),
+                    took: r.took.as_secs_f64(),
+                },
+                reading: Some(r),
+            },
+            Err(e) => Look {
+                count: KernelCount::Unavailable {
+                    reason: format!("{e:#}"),
+                },
+                reading: None,
+            },
         }
     }
 
@@ -244,7 +278,7 @@ impl Session {
         }
         eprintln!(
             "{}",
-            report::plan_line(self.label, &self.plan, servers.len(), clients.len())
+            report::text::plan_line(&self.label, &self.plan, servers.len(), clients.len())
         );
         let has_clients = !clients.is_empty();
         self.traffic = clients.iter().find_map(|c| match c {
@@ -262,16 +296,14 @@ impl Session {
             ok = self.await_ready(Role::Client)?;
         }
         if !ok {
-            return self.finish(None, None, None);
+            return self.finish(None, None, None, None);
         }
         let baseline = self.snapshot();
-        if let Some(s) = self.search.as_mut() {
-            s.netstat_base = c1m_probe::netstat::read(std::path::Path::new("/proc")).ok();
-        }
+        self.counters_base = measure::listen_counters();
         // Ramp.
         let ramp_start = Instant::now();
         self.fleet.tell(Role::Client, &ToWorker::Go);
-        let timed_ramp = self.search.as_ref().is_some_and(|s| s.slo.is_some());
+        let timed_ramp = self.search.as_ref().is_some_and(|s| s.search.slo.is_some());
         if timed_ramp {
             self.fleet.tell(Role::Client, &ToWorker::Beat);
         }
@@ -281,8 +313,8 @@ impl Session {
             if self.handle(ev) {
                 break;
             }
-            let recent = self.sample("ramp");
-            self.progress("ramp", ramp_start);
+            let recent = self.sample(Phase::Ramp);
+            self.progress(Phase::Ramp, ramp_start);
             if self.search.is_some() && self.search_broke(&recent) {
                 self.stop_ramp()?;
                 break;
@@ -292,13 +324,14 @@ impl Session {
                 break;
             }
         }
-        // Verify and measure at the top (clients), or at the end of the
-        // hold (a server alone has no top), or when interrupted: whatever
-        // was held then.
+        // Verify and measure at the top, once the servers have caught up.
         let mut top = None;
         if has_clients && self.end.is_none() {
-            top = Some(self.measure_top()?);
-            self.conclude_search(top.as_ref());
+            self.settle(Duration::from_secs(10))?;
+            top = Some((self.look(), self.snapshot()));
+            if self.search.is_some() {
+                self.conclude_search()?;
+            }
         }
         // Hold.
         if !timed_ramp {
@@ -310,50 +343,73 @@ impl Session {
             if self.handle(ev) {
                 break;
             }
-            self.sample("hold");
-            self.progress("hold", ramp_start);
+            self.sample(Phase::Hold);
+            self.progress(Phase::Hold, ramp_start);
         }
         if self.tty {
             eprintln!();
         }
-        if top.is_none() && !matches!(self.end, Some(End::WorkerDied(_))) {
-            top = Some(self.measure_top()?);
-        }
-        self.finish(Some(baseline), top, reached_at)
+        // What is held at the end, before anything is torn down; skipped
+        // only when a second Ctrl-C asked to stop at once.
+        let at_end = (self.interrupts < 2).then(|| self.look());
+        let top = match top {
+            Some(t) => Some(t),
+            // A server alone (or an interrupted ramp) has no top: the end
+            // is the top.
+            None if self.interrupts < 2 => Some((self.look(), self.snapshot())),
+            None => None,
+        };
+        self.finish(Some(baseline), top, at_end, reached_at)
     }
 
-    /// Whether the capacity search should stop: a failure, a peer closing,
-    /// or the latency objective missed since the last sample.
+    /// Whether the capacity search should stop: a failure, a close by the
+    /// server, the latency objective missed since the last sample, or a
+    /// server-side sign (a queue that does not drain, connections only the
+    /// client has).
     fn search_broke(&mut self, recent: &Latency) -> bool {
         let c = self.client_side();
+        let at = self.start.elapsed();
+        let server = self.server_view_now();
         let Some(s) = self.search.as_mut() else {
             return false;
         };
-        let (failures, closed) = (c.failed.total(), c.peer_closed);
-        let (new_f, new_c) = (failures - s.seen_failures, closed - s.seen_closed);
-        s.seen_failures = failures;
-        s.seen_closed = closed;
-        let slo = s.slo.map(|slo| {
+        let rtt = s.search.slo.map(|slo| {
             let v = if slo.quantile >= 1.0 {
                 recent.rtt.max()
             } else {
                 recent.rtt.value_at_quantile(slo.quantile)
             };
-            (slo, v, recent.rtt.len())
+            (v, recent.rtt.len())
         });
-        let broke = limit::broke(new_f, new_c, slo);
-        if broke
-            && let Some((slo, v, _)) =
-                slo.filter(|(s, v, n)| *n >= 20 && *v > s.max.as_micros() as u64)
-        {
-            s.slo_missed = Some((slo, v));
+        let o = Observation {
+            at,
+            failures: c.failed.total(),
+            closes: c.peer_closed(),
+            server,
+            rtt,
+        };
+        s.search.observe(&o).is_some()
+    }
+
+    /// The server side now, if its listeners are visible and a reading is
+    /// due (a reading costs ~1 µs per socket: at most a tenth of the time).
+    fn server_view_now(&mut self) -> Option<ServerView> {
+        let due = self
+            .search
+            .as_ref()
+            .is_some_and(|s| Instant::now() >= s.next_read);
+        if !due {
+            return None;
         }
-        s.broke = s.broke || broke;
-        broke
+        let r = self.read().ok()?;
+        if let Some(s) = self.search.as_mut() {
+            s.next_read = Instant::now() + (r.took * 10).max(SAMPLE_EVERY);
+        }
+        r.counts.is_local().then(|| view(&r))
     }
 
     /// Stops opening connections and waits for the handshakes under way
-    /// to end and the peer's closes to land.
+    /// to end and the server's closes to land.
     fn stop_ramp(&mut self) -> anyhow::Result<()> {
         self.fleet.tell(Role::Client, &ToWorker::Pause);
         let patience = self
@@ -371,77 +427,91 @@ impl Session {
             }
         }
         // Closes by the server come just after its accepts.
-        let quiet = Instant::now() + Duration::from_secs(1);
-        while Instant::now() < quiet {
+        self.quiet(Duration::from_secs(1))?;
+        self.sample(Phase::Ramp);
+        Ok(())
+    }
+
+    /// Polls the fleet for `d`, reacting to what it says.
+    fn quiet(&mut self, d: Duration) -> anyhow::Result<()> {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
             let ev = self.fleet.poll(Duration::from_millis(100))?;
             if self.handle(ev) {
                 break;
             }
         }
-        self.sample("ramp");
         Ok(())
     }
 
-    /// Reads the evidence of a capacity search and diagnoses it.
-    fn conclude_search(&mut self, top: Option<&Top>) {
+    /// Reads what the server really holds once the ramp settled, and
+    /// diagnoses the search.
+    fn conclude_search(&mut self) -> anyhow::Result<()> {
+        let first = self.read().ok();
+        let mut last = first.clone();
+        // A queue still full a moment later, with nothing more accepted,
+        // is an accept loop that stopped (even if every handshake fit).
+        if let Some(f) = first.as_ref().filter(|f| f.counts.is_local()) {
+            if view(f).waiting > 0 || view(f).phantoms > 0 {
+                self.quiet(search::SERVER_SIGN)?;
+                last = self.read().ok();
+            }
+            if let (Some(s), Some(l)) = (self.search.as_mut(), last.as_ref()) {
+                s.search.settled(view(f), view(l));
+            }
+        }
         let c = self.client_side();
+        let counters = self.counters_since_base();
+        let peak = self
+            .timeline
+            .iter()
+            .map(|s| s.established)
+            .max()
+            .unwrap_or(0);
+        let closes = self.closes(&c);
         let Some(s) = self.search.as_mut() else {
-            return;
+            return Ok(());
         };
-        let held = match top.map(|t| &t.verified) {
-            Some(Ok(v)) => v.client_side,
-            _ => c.established,
+        let (held, waiting, phantoms) = match last.as_ref() {
+            Some(r) if r.counts.is_local() => {
+                let v = view(r);
+                (v.accepted, v.waiting, v.phantoms)
+            }
+            Some(r) => (r.counts.client().established(), 0, 0),
+            None => (c.established, 0, 0),
         };
-        // A server at its cap may close old connections to take new ones
-        // (nginx drains idle ones): the most held at once is the limit.
-        let peak = c.peak.max(held);
-        let now = c1m_probe::netstat::read(std::path::Path::new("/proc")).ok();
-        let delta = |key: &str| match (&now, &s.netstat_base) {
-            (Some(a), Some(b)) => a
-                .get("TcpExt", key)
-                .unwrap_or(0)
-                .saturating_sub(b.get("TcpExt", key).unwrap_or(0)),
-            _ => 0,
+        let broke = s.search.broke();
+        let slo_missed = match (broke, s.search.slo) {
+            (Some(Break::Slo(v)), Some(slo)) => Some(SloMiss {
+                objective: slo.to_string(),
+                value_us: v,
+            }),
+            _ => None,
         };
         let evidence = Evidence {
-            held: peak,
+            held,
             failed: c.failed,
-            peer_closed: c.peer_closed,
-            listen_overflows: delta("ListenOverflows"),
-            listen_drops: delta("ListenDrops"),
-            memory_pressures: delta("TCPMemoryPressures"),
-            slo_missed: s.slo_missed,
+            closes,
+            waiting,
+            phantoms,
+            counters: counters.unwrap_or_default(),
+            slo_missed,
         };
-        let diagnosis = if s.broke {
-            limit::diagnose(&evidence)
-        } else {
-            limit::Diagnosis {
-                limit: limit::Limit::NotReached,
+        let diagnosis = match broke {
+            Some(b) => search::diagnose(&evidence, b == Break::NotAccepting),
+            None => Diagnosis {
+                limit: Limit::NotReached,
                 explanation: format!("no limit reached: {} connections held", thousands(held)),
-            }
+            },
         };
-        s.report = Some(FindLimitReport {
-            break_point: peak,
-            held_after: held,
-            slo: s.slo,
+        s.found = Some(FindLimit {
+            break_point: held,
+            peak,
+            slo: s.search.slo.map(|s| s.to_string()),
             diagnosis,
             evidence,
         });
-    }
-
-    /// The kernel's own count and a full snapshot, once the servers have
-    /// caught up with the clients.
-    fn measure_top(&mut self) -> anyhow::Result<Top> {
-        self.settle(Duration::from_secs(10))?;
-        let clients = self.client_side();
-        let servers = self.fleet.totals(Role::Server);
-        Ok(Top {
-            verified: measure::count_established(&self.plan, &self.namespaces)
-                .map_err(|e| format!("{e:#}")),
-            snapshot: self.snapshot(),
-            clients,
-            servers,
-        })
+        Ok(())
     }
 
     /// Waits (briefly) until the servers hold what the clients hold.
@@ -464,22 +534,35 @@ impl Session {
         Ok(())
     }
 
+    /// The listen counters' change since the ramp began.
+    fn counters_since_base(&self) -> Option<ListenCounters> {
+        Some(measure::listen_counters()?.since(self.counters_base.as_ref()?))
+    }
+
+    /// The server's closes, as the client saw them.
+    fn closes(&self, c: &Stats) -> Closes {
+        Closes {
+            fin: c.closed_fin,
+            fin_with_data: c.closed_fin_data,
+            rst: c.closed_rst,
+            first_bytes: self
+                .fleet
+                .first_bytes
+                .as_deref()
+                .map(|b| b.escape_ascii().to_string()),
+        }
+    }
+
     fn finish(
         mut self,
         baseline: Option<Snapshot>,
-        top: Option<Top>,
+        top: Option<(Look, Snapshot)>,
+        at_end: Option<Look>,
         reached_at: Option<Duration>,
     ) -> anyhow::Result<ExitCode> {
-        let at_top = match &top {
-            Some(t) => (t.clients, t.servers),
-            None => (self.client_side(), self.fleet.totals(Role::Server)),
-        };
-        let mut held = at_top.0.established.max(at_top.1.established);
-        if self.plan.clients.is_empty() {
-            // A server alone has no top: report the most it held.
-            let peak = self.timeline.iter().map(|s| s.server_established).max();
-            held = held.max(peak.unwrap_or(0));
-        }
+        let clients_at_top = self.client_side();
+        let servers_at_top = self.fleet.totals(Role::Server);
+        let counters = self.counters_since_base();
         // Tear down: clients first (their RSTs free the servers' sockets),
         // then servers; anything that does not close in time is killed.
         let teardown = Instant::now();
@@ -488,62 +571,106 @@ impl Session {
         let ev = self.fleet.close(Role::Server, CLOSE_TIMEOUT)?;
         self.handle(ev);
         let teardown = teardown.elapsed();
-        self.sample("teardown");
-        let workers_closed = self
+        self.sample(Phase::Teardown);
+        let closed_cleanly = self
             .fleet
             .workers
             .iter()
             .filter(|w| w.life == Life::Closed)
-            .count();
-        let workers = self.fleet.workers.len();
+            .count() as u64;
+        let started = self.fleet.workers.len() as u64;
         let final_clients = self.fleet.totals(Role::Client);
         let final_servers = self.fleet.totals(Role::Server);
         self.fleet.kill_all();
-        let memory = match (&baseline, &top) {
+        let not_taken = || KernelCount::NotTaken;
+        let (at_top, top_snapshot) = match top {
+            Some((look, snap)) => (look.count, Some(snap)),
+            None => (not_taken(), None),
+        };
+        let (end_count, end_reading) = match at_end {
+            Some(l) => (l.count, l.reading),
+            None => (not_taken(), None),
+        };
+        let workers_at_end = match self.command {
+            CommandKind::Serve => servers_at_top.established,
+            _ => clients_at_top.established,
+        };
+        let timeline = std::mem::take(&mut self.timeline);
+        let held = judge::held(self.command, &timeline, &at_top, &end_count, workers_at_end);
+        let server_side = server_side(end_reading.as_ref());
+        let phantoms = end_reading
+            .as_ref()
+            .filter(|r| r.counts.is_local())
+            .map(|r| judge::phantoms(r.counts.phantoms(), counters.as_ref()));
+        let memory = match (&baseline, &top_snapshot) {
             (Some(b), Some(t)) => {
                 // Sockets the kernel holds for us: both ends when they are
                 // both on this machine, as the kernel's own count shows.
-                let sockets = match &t.verified {
-                    Ok(v) => v.server_side + v.client_side,
-                    Err(_) => held * self.sides(),
+                let (conns, sockets) = match at_top.sides().or(end_count.sides()) {
+                    Some((s, c)) => (s.max(c), s + c),
+                    None => (held.reached, held.reached * self.sides()),
                 };
-                Some(measure::memory_report(b, &t.snapshot, held, sockets))
+                Some(measure::memory_report(b, t, conns, sockets))
             }
             _ => None,
         };
-        let out = Outcome {
-            label: self.label,
+        let latency = LatencyReport {
+            lost: final_clients.lost,
+            ..LatencyReport::of(&self.fleet.latency)
+        };
+        let mut report = Report {
+            schema: model::SCHEMA.to_string(),
+            command: self.command,
+            label: self.label.clone(),
             plan: self.plan.clone(),
             target: self.plan.conns,
-            reached: held,
-            time_to_reach: reached_at,
+            held,
+            time_to_reach: reached_at.map(|d| d.as_secs_f64()),
+            kernel: KernelCounts {
+                at_top,
+                at_end: end_count,
+            },
+            server_side,
+            phantoms,
+            listen_counters: counters,
+            closes: self.closes(&final_clients),
             clients: final_clients,
             servers: final_servers,
-            clients_at_top: at_top.0,
-            servers_at_top: at_top.1,
-            verified: top.map(|t| t.verified),
+            clients_at_top,
+            servers_at_top,
             memory,
             traffic: self.traffic.as_ref().map(TrafficSummary::of),
-            find_limit: self.search.as_mut().and_then(|s| s.report.take()),
-            latency: LatencyReport::of(&self.fleet.latency),
-            timeline: std::mem::take(&mut self.timeline),
-            teardown,
-            workers,
-            workers_closed,
-            dead: std::mem::take(&mut self.dead),
+            latency,
+            find_limit: self.search.as_mut().and_then(|s| s.found.take()),
+            timeline,
+            teardown: teardown.as_secs_f64(),
+            workers: Workers {
+                started,
+                closed_cleanly,
+                lost: std::mem::take(&mut self.dead),
+            },
             end: self.end.clone().unwrap_or(End::Completed),
+            verdict: model::Verdict {
+                ok: true,
+                exit_code: 0,
+                reason: None,
+            },
         };
-        println!("{}", report::summary(&out));
-        if let Some(m) = &out.memory {
+        report.verdict = judge::verdict(&report);
+        println!("{}", report::text::summary(&report));
+        if let Some(why) = &report.verdict.reason {
+            eprintln!("c1m: {why}");
+        }
+        if let Some(m) = &report.memory {
             remember_cost(m);
         }
         if let Some(path) = &self.json {
-            report::write_json(path, &out)?;
+            report::write_json(path, &report)?;
         }
         if let Some(path) = &self.html {
-            report::write_html(path, &out)?;
+            report::write_html(path, &report)?;
         }
-        Ok(report::exit_code(&out))
+        Ok(ExitCode::from(report.verdict.exit_code))
     }
 
     /// How many ends of a connection are c1m's: 2 for `run`.
@@ -554,16 +681,48 @@ impl Session {
     }
 }
 
-const START_TIMEOUT: Duration = Duration::from_secs(30);
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The server side of a reading, for the search.
+fn view(r: &Reading) -> ServerView {
+    ServerView {
+        accepted: r.counts.accepted(),
+        waiting: r.counts.waiting(),
+        phantoms: r.counts.phantoms(),
+    }
+}
 
-/// Sockets a run must have held for its per-socket cost to be remembered.
-const CALIBRATION_MIN_SOCKETS: u64 = 10_000;
+/// The server side of the end reading, for the report.
+fn server_side(r: Option<&Reading>) -> ServerSide {
+    match r {
+        Some(r) if r.counts.is_local() => ServerSide {
+            seen: Seen::Local,
+            established: Some(r.counts.server().established()),
+            accepted: Some(r.counts.accepted()),
+            waiting: Some(r.counts.waiting()),
+            listeners: r
+                .counts
+                .listeners()
+                .iter()
+                .map(|l| model::Listener {
+                    addr: l.local,
+                    accept_queue: l.accept_queue,
+                    backlog: l.backlog,
+                })
+                .collect(),
+        },
+        _ => ServerSide {
+            seen: Seen::Remote,
+            established: None,
+            accepted: None,
+            waiting: None,
+            listeners: Vec::new(),
+        },
+    }
+}
 
 /// Records the measured kernel cost per socket for `c1m doctor`'s memory
 /// estimate. Best effort: a state directory that cannot be written (not
 /// root) only means the doctor keeps its default estimate.
-fn remember_cost(m: &measure::MemoryReport) {
+fn remember_cost(m: &model::Memory) {
     let Some(per) = m.kernel_per_socket() else {
         return;
     };

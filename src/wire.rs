@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::cause::CauseCounts;
@@ -83,8 +84,10 @@ pub enum ToWorker {
     Close,
 }
 
-/// A worker's counters. Gauges are "now"; totals only grow.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A worker's counters, and (summed) the report's. Gauges are "now";
+/// totals only grow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Stats {
     /// Connections this worker is planned to make (clients) or hold.
     pub planned: u64,
@@ -94,12 +97,18 @@ pub struct Stats {
     pub connecting: u64,
     /// Gauge: connections held now.
     pub established: u64,
-    /// The most held at once.
-    pub peak: u64,
-    /// Total: connections that got established.
+    /// Total: handshakes that completed (the connection existed, however
+    /// briefly).
     pub opened: u64,
-    /// Total: connections the peer closed or reset while held.
-    pub peer_closed: u64,
+    /// Total: established connections the peer closed with a FIN and no
+    /// data first (for a client, the handshake's end and the FIN in one
+    /// event included).
+    pub closed_fin: u64,
+    /// Total: established connections the peer sent data on, then closed
+    /// with a FIN (Redis's error line past `maxclients`).
+    pub closed_fin_data: u64,
+    /// Total: established connections the peer reset (RST).
+    pub closed_rst: u64,
     /// Total: connections refused at the cap (server).
     pub rejected: u64,
     /// Failures by cause.
@@ -110,8 +119,12 @@ pub struct Stats {
     pub replies: u64,
     /// Client: replies that did not start with the expected bytes.
     pub mismatched: u64,
-    /// Client: sends skipped because the last reply had not come yet.
+    /// Client: sends due while the previous reply had not come yet; each
+    /// is timed from its own scheduled time when that reply comes.
     pub late: u64,
+    /// Client: sends whose reply never came (the connection closed, the
+    /// send failed, or the experiment ended first).
+    pub lost: u64,
     /// Server: connections closed for misbehaving (idle, oversized
     /// messages, not reading their echoes).
     pub dropped: u64,
@@ -124,18 +137,23 @@ impl Stats {
         self.attempted += o.attempted;
         self.connecting += o.connecting;
         self.established += o.established;
-        // Summed over workers: the peaks need not have coincided, so this
-        // is an upper bound when there are several.
-        self.peak += o.peak;
         self.opened += o.opened;
-        self.peer_closed += o.peer_closed;
+        self.closed_fin += o.closed_fin;
+        self.closed_fin_data += o.closed_fin_data;
+        self.closed_rst += o.closed_rst;
         self.rejected += o.rejected;
         self.failed.merge(&o.failed);
         self.sent += o.sent;
         self.replies += o.replies;
         self.mismatched += o.mismatched;
         self.late += o.late;
+        self.lost += o.lost;
         self.dropped += o.dropped;
+    }
+
+    /// Established connections the peer closed, however.
+    pub fn peer_closed(&self) -> u64 {
+        self.closed_fin + self.closed_fin_data + self.closed_rst
     }
 
     /// A client has tried every connection and none is still connecting.
@@ -154,6 +172,9 @@ pub enum FromWorker {
     Stats(Stats),
     /// Latency recorded since the last such line, about once a second.
     Latency(latency::Encoded),
+    /// The first bytes a server sent on a connection it then closed (at
+    /// most 128), once per worker.
+    FirstBytes(Vec<u8>),
     /// Everything closed; the last word before exit.
     Closed(Stats),
     /// The worker cannot go on; it exits after this.

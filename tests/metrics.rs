@@ -62,7 +62,7 @@ fn snapshot() -> MetricsSnapshot {
         connecting: 12,
         established: 999_990,
         opened: 1_000_000,
-        peer_closed: 10,
+        closed_fin: 10,
         failed,
         ..Stats::default()
     };
@@ -70,7 +70,7 @@ fn snapshot() -> MetricsSnapshot {
         attempted: 1_000_003,
         established: 999_990,
         opened: 1_000_000,
-        peer_closed: 10,
+        closed_fin: 10,
         rejected: 3,
         ..Stats::default()
     };

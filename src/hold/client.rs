@@ -1,13 +1,11 @@
-//! The client worker: open connections at a controlled rate with a bounded
-//! number of handshakes in flight, hold them, notice peers leaving, and
-//! (heartbeat mode) send on a schedule and time the replies.
+//! The client worker's I/O: open connections at a controlled rate with a
+//! bounded number of handshakes in flight, read what peers send, send
+//! heartbeats on the worker's schedule, and tell the connection table
+//! (`conns.rs`, sans I/O) what happened. The table decides what is held,
+//! how a close is counted, and what latency is recorded.
 //!
-//! Per connection it keeps flat tables indexed by its local number: the
-//! descriptor (4 bytes), a time (4: connect start, then the scheduled time
-//! of the heartbeat in flight), the state (1), and in heartbeat mode the
-//! reply bytes matched so far (2). Connections are opened in index order,
-//! so the ones still connecting are a window `[oldest, next)` and timeouts
-//! are found without a scan.
+//! Per connection this glue adds only the descriptor (4 bytes); the
+//! table keeps the rest.
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::OwnedFd;
@@ -18,13 +16,13 @@ use c1m_sys::Errno;
 use c1m_sys::poll::{self, Poller};
 use c1m_sys::socket::{self, Connect};
 
+use super::conns::{Conns, Due, Handshake, Heartbeats, PeerClose, Sent};
 use super::ramp::Ramp;
 use super::{Command, Link, TOKEN_CMD, TOKEN_SIGNAL, set_fd_limit};
 use crate::cause::Cause;
-use crate::latency::Latency;
 use crate::plan::{BindMode, family_of};
 use crate::traffic::{Mode, Schedule, Traffic};
-use crate::wire::{CloseMode, FromWorker, Spec, Stats};
+use crate::wire::{CloseMode, FromWorker, Spec};
 
 /// Connects started per loop turn at most, so reports and events keep
 /// flowing during a fast ramp.
@@ -37,49 +35,30 @@ const SEND_TICK: Duration = Duration::from_millis(5);
 /// How often latency histograms go to the supervisor.
 const LATENCY_EVERY: Duration = Duration::from_secs(1);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-enum State {
-    Untried = 0,
-    Connecting = 1,
-    /// Established, nothing outstanding.
-    Held = 2,
-    Done = 3,
-    /// Established, a heartbeat's reply outstanding.
-    Waiting = 4,
-}
-
 /// What epoll said about one connection.
 #[derive(Debug, Clone, Copy)]
 struct Readiness {
     writable: bool,
     readable: bool,
+    /// The peer closed or reset (EPOLLRDHUP, EPOLLHUP, EPOLLERR).
     hangup: bool,
+    /// A pending socket error (EPOLLERR, EPOLLHUP).
     error: bool,
 }
 
 struct Client<'a> {
     poller: Poller,
     first: u64,
-    count: u64,
     sources: &'a [IpAddr],
     bind: BindMode,
     endpoints: &'a [SocketAddr],
     families: u64,
-    window: u64,
-    timeout_us: u32,
     close: CloseMode,
     traffic: &'a Traffic,
     ports: Option<(u16, u16)>,
     fds: Vec<Option<OwnedFd>>,
-    times_us: Vec<u32>,
-    state: Vec<State>,
-    /// Heartbeat mode only: reply bytes matched so far.
-    got: Vec<u16>,
-    next: u64,
-    oldest: u64,
-    stats: Stats,
-    latency: Latency,
+    conns: Conns,
+    buf: Box<[u8; 4096]>,
 }
 
 /// Runs a client worker until told to close.
@@ -108,40 +87,38 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
     let fd_limit = set_fd_limit(*fd_limit)?;
     let poller = Poller::new(1024)?;
     let mut link = Link::new(&poller)?;
-    let n = *count as usize;
     let mut fds = Vec::new();
-    fds.resize_with(n, || None);
+    fds.resize_with(*count as usize, || None);
     let heartbeat = traffic.mode == Mode::Heartbeat;
+    let heartbeats = heartbeat.then(|| Heartbeats {
+        interval: traffic.interval,
+        expect: traffic.expect.clone(),
+    });
     let mut c = Client {
         poller,
         first: *first,
-        count: *count,
         sources,
         bind: *bind,
         endpoints,
         families: sources.len().max(1) as u64 * endpoints.len() as u64,
-        window: (*window).max(1),
-        timeout_us: (connect_timeout_ms.saturating_mul(1000)).min(u32::MAX as u64 / 2) as u32,
         close: *close,
         traffic,
         ports: *ports,
         fds,
-        times_us: vec![0; n],
-        state: vec![State::Untried; n],
-        got: if heartbeat { vec![0; n] } else { Vec::new() },
-        next: 0,
-        oldest: 0,
-        stats: Stats {
-            planned: *count,
-            ..Stats::default()
-        },
-        latency: Latency::new(),
+        conns: Conns::new(
+            *count,
+            *window,
+            Duration::from_millis(*connect_timeout_ms),
+            heartbeats,
+        ),
+        buf: Box::new([0; 4096]),
     };
     link.send(&FromWorker::Ready { fd_limit });
     let mut ramp: Option<Ramp> = None;
     let mut schedule: Option<Schedule> = None;
     let mut events = Vec::with_capacity(1024);
     let mut due = Vec::with_capacity(SEND_BATCH as usize);
+    let mut expired = Vec::new();
     let mut told_done = false;
     let mut last_latency = Duration::ZERO;
     loop {
@@ -149,11 +126,15 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
         let mut wait = super::REPORT_EVERY;
         if let Some(r) = ramp.as_mut() {
             c.open_some(r, now);
-            c.expire(now);
-            if c.next < c.count && c.stats.connecting < c.window {
+            expired.clear();
+            c.conns.expire(now, &mut expired);
+            for &i in &expired {
+                c.fds[i] = None;
+            }
+            if c.conns.room() > 0 {
                 wait = wait.min(r.wait());
             }
-            if c.stats.connecting > 0 {
+            if c.conns.stats.connecting > 0 {
                 // Look at the oldest handshakes' age now and then.
                 wait = wait.min(Duration::from_millis(100));
             }
@@ -161,8 +142,9 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
         if let Some(s) = schedule.as_mut() {
             due.clear();
             due.extend(s.take(now, SEND_BATCH));
+            let sent_at = link.now();
             for &(i, at) in &due {
-                c.heartbeat(i as usize, at);
+                c.heartbeat(i as usize, at, sent_at);
             }
             wait = wait.min(s.wait(now).max(SEND_TICK));
         }
@@ -186,70 +168,73 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
         for &(i, ev) in &events {
             c.on_event(i, ev, now);
         }
+        if let Some(bytes) = c.conns.take_first_bytes() {
+            link.send(&FromWorker::FirstBytes(bytes));
+        }
         if wake_cmd {
             let cmds = link.take_commands();
             if cmds.contains(&Command::Gone) {
                 return Ok(());
             }
             if cmds.contains(&Command::Close) {
-                c.close_all();
-                link.send(&FromWorker::Latency(c.latency.encode()));
-                link.send(&FromWorker::Closed(c.stats));
+                c.close_all(link.now());
+                link.send(&FromWorker::Latency(c.conns.latency.encode()));
+                link.send(&FromWorker::Closed(c.conns.stats));
                 return Ok(());
             }
             if cmds.contains(&Command::Pause) {
                 // The plan ends here: what is open stays held.
-                c.count = c.next;
-                c.stats.planned = c.next;
+                c.conns.pause();
             }
             if cmds.contains(&Command::Go) && ramp.is_none() {
                 ramp = Some(Ramp::new(rate.map(|r| r.max(0.001)), link.now()));
             }
             if cmds.contains(&Command::Beat) && heartbeat && schedule.is_none() {
-                schedule = Some(Schedule::new(c.count, traffic.interval, link.now()));
+                schedule = Some(Schedule::new(
+                    c.conns.stats.planned,
+                    traffic.interval,
+                    link.now(),
+                ));
             }
         }
-        if ramp.is_some() && !told_done && c.stats.ramp_done() {
+        if ramp.is_some() && !told_done && c.conns.ramp_done() {
             // The moment the ramp ends matters: say so at once.
             told_done = true;
-            link.send(&FromWorker::Stats(c.stats));
+            link.send(&FromWorker::Stats(c.conns.stats));
         }
         let now = link.now();
-        if now.saturating_sub(last_latency) >= LATENCY_EVERY && !c.latency.is_empty() {
+        if now.saturating_sub(last_latency) >= LATENCY_EVERY && !c.conns.latency.is_empty() {
             last_latency = now;
-            link.send(&FromWorker::Latency(c.latency.encode()));
-            c.latency.reset();
+            link.send(&FromWorker::Latency(c.conns.latency.encode()));
+            c.conns.latency.reset();
         }
-        link.report(&c.stats);
+        link.report(&c.conns.stats);
     }
 }
 
-fn micros(d: Duration) -> u32 {
-    // Wraps every ~71 minutes; differences stay right for connect times.
-    d.as_micros() as u32
-}
-
-fn since(now: Duration, then_us: u32) -> u64 {
-    micros(now).wrapping_sub(then_us) as u64
+/// How reading a held connection ended.
+enum Read {
+    /// Nothing more for now.
+    Drained,
+    /// The peer closed or reset.
+    Closed(PeerClose),
 }
 
 impl Client<'_> {
     fn open_some(&mut self, ramp: &mut Ramp, now: Duration) {
-        let room = self.window.saturating_sub(self.stats.connecting);
-        let want = room.min(self.count - self.next).min(OPEN_BATCH);
+        let want = self.conns.room().min(OPEN_BATCH);
         if want == 0 {
             return;
         }
-        let n = ramp.take(now, want);
-        for _ in 0..n {
-            let i = self.next;
-            self.next += 1;
-            self.open(i as usize, now);
+        for _ in 0..ramp.take(now, want) {
+            let Some(i) = self.conns.next_to_open() else {
+                return;
+            };
+            self.open(i, now);
         }
     }
 
     fn open(&mut self, i: usize, now: Duration) {
-        self.stats.attempted += 1;
         let n_src = self.sources.len().max(1) as u64;
         let (s, e) = family_of(self.first + i as u64, n_src, self.families);
         let dest = self.endpoints[e];
@@ -272,205 +257,125 @@ impl Client<'_> {
         match result {
             Ok((fd, Connect::InProgress)) => {
                 self.fds[i] = Some(fd);
-                self.times_us[i] = micros(now);
-                self.state[i] = State::Connecting;
-                self.stats.connecting += 1;
+                self.conns.connecting(i, now);
             }
             Ok((fd, Connect::Done)) => {
                 self.fds[i] = Some(fd);
-                self.state[i] = State::Held;
-                self.stats.established += 1;
-                self.stats.peak = self.stats.peak.max(self.stats.established);
-                self.stats.opened += 1;
+                self.conns.connected_at_once(i);
+                self.send_first(i, now);
             }
-            Err(e) => {
-                self.state[i] = State::Done;
-                self.stats.failed.add(Cause::of(e));
-            }
+            Err(e) => self.conns.open_failed(i, Cause::of(e)),
         }
     }
 
     fn on_event(&mut self, i: usize, ev: Readiness, now: Duration) {
-        match self.state.get(i) {
-            Some(State::Connecting) if ev.writable || ev.hangup => {
-                self.stats.connecting -= 1;
-                // Writable without an error flag means connected; only a
-                // failure needs SO_ERROR read (one syscall saved per conn).
-                let result = if ev.error {
-                    self.fds[i].as_ref().map(socket::take_error)
-                } else {
-                    Some(Ok(()))
-                };
-                match result {
-                    Some(Ok(())) => {
-                        Latency::record(&mut self.latency.connect, since(now, self.times_us[i]));
-                        self.state[i] = State::Held;
-                        self.stats.established += 1;
-                        self.stats.peak = self.stats.peak.max(self.stats.established);
-                        self.stats.opened += 1;
-                        if ev.hangup && !ev.writable {
-                            self.peer_closed(i);
-                        } else if let Some(first) = &self.traffic.first {
-                            let sent = self.fds[i].as_ref().map(|fd| socket::send(fd, first));
-                            if let Some(Err(e)) = sent
-                                && e != Errno::AGAIN
-                            {
-                                self.peer_closed(i);
-                            }
-                        }
-                    }
-                    Some(Err(e)) => self.fail(i, Cause::of(e)),
-                    None => self.fail(i, Cause::Other),
-                }
+        if self.conns.is_connecting(i) {
+            if !(ev.writable || ev.hangup) {
+                return;
             }
-            Some(State::Held | State::Waiting) => {
-                let mut closed = ev.hangup;
-                if ev.readable && !closed {
-                    closed = self.read_replies(i, now);
-                }
-                if closed {
-                    self.peer_closed(i);
-                }
+            // Writable without an error flag means connected; only a
+            // failure needs SO_ERROR read (one syscall saved per conn).
+            let how = match (ev.error, self.fds[i].as_ref()) {
+                (_, None) => Handshake::Failed(Cause::Other),
+                (false, Some(_)) => Handshake::Established,
+                (true, Some(fd)) => match socket::take_error(fd) {
+                    Ok(()) => Handshake::Established,
+                    // Connected, then reset before we looked.
+                    Err(Errno::CONNRESET | Errno::PIPE) => Handshake::Reset,
+                    Err(e) => Handshake::Failed(Cause::of(e)),
+                },
+            };
+            if !self.conns.handshake(i, now, how) {
+                self.fds[i] = None;
+                return;
             }
-            _ => {}
+            // The peer may have spoken or closed in this same event.
+            if (ev.readable || ev.hangup) && !self.read(i, ev.hangup, now) {
+                return;
+            }
+            self.send_first(i, now);
+        } else if self.conns.is_held(i) && (ev.readable || ev.hangup) {
+            self.read(i, ev.hangup, now);
         }
     }
 
-    /// Reads what a held connection has; true when it has ended.
-    fn read_replies(&mut self, i: usize, now: Duration) -> bool {
-        let mut buf = [0u8; 4096];
-        loop {
+    /// Reads what a held connection has and tells the table; false when
+    /// the connection has ended (its socket is then closed).
+    fn read(&mut self, i: usize, hangup: bool, now: Duration) -> bool {
+        let end = loop {
             let Some(fd) = self.fds[i].as_ref() else {
-                return true;
+                return false;
             };
-            match poll::read(fd, &mut buf) {
-                Ok(0) => return true,
+            match poll::read(fd, &mut self.buf[..]) {
+                Ok(0) => break Read::Closed(PeerClose::Fin),
                 Ok(n) => {
-                    if self.state[i] == State::Waiting {
-                        self.on_reply(i, &buf[..n], now);
-                    }
+                    self.conns.data(i, now, &self.buf[..n]);
                     // A short read emptied the socket: no extra read for
-                    // the EAGAIN edge-triggered epoll would otherwise need.
-                    if n < buf.len() {
-                        return false;
+                    // the EAGAIN edge-triggered epoll would otherwise
+                    // need, unless the peer hung up in this event (its
+                    // FIN then waits behind the data, and no new edge
+                    // will come for it).
+                    if n < self.buf.len() && !hangup {
+                        break Read::Drained;
                     }
                 }
                 Err(Errno::INTR) => continue,
-                Err(Errno::AGAIN) => return false,
-                Err(_) => return true,
-            }
-        }
-    }
-
-    /// Matches reply bytes against what is expected; a whole reply ends
-    /// the wait and is timed from the send's scheduled time. Bytes after
-    /// the expected prefix (the rest of an HTTP response, say) are read and
-    /// dropped.
-    fn on_reply(&mut self, i: usize, bytes: &[u8], now: Duration) {
-        let waited = since(now, self.times_us[i]);
-        let done = match &self.traffic.expect {
-            None => true,
-            Some(expect) => {
-                let off = self.got[i] as usize;
-                let take = (expect.len() - off).min(bytes.len());
-                if bytes[..take] != expect[off..off + take] {
-                    self.stats.mismatched += 1;
-                    self.got[i] = 0;
-                    self.state[i] = State::Held;
-                    return;
-                }
-                if off + take < expect.len() {
-                    if off == 0 {
-                        Latency::record(&mut self.latency.first_byte, waited);
-                    }
-                    self.got[i] = (off + take) as u16;
-                    false
-                } else {
-                    if off == 0 {
-                        Latency::record(&mut self.latency.first_byte, waited);
-                    }
-                    true
-                }
+                Err(Errno::AGAIN) => break Read::Drained,
+                Err(_) => break Read::Closed(PeerClose::Rst),
             }
         };
-        if done {
-            if self.traffic.expect.is_none() {
-                Latency::record(&mut self.latency.first_byte, waited);
+        match end {
+            Read::Drained => true,
+            Read::Closed(how) => {
+                self.conns.closed(i, now, how);
+                self.fds[i] = None;
+                false
             }
-            Latency::record(&mut self.latency.rtt, waited);
-            self.stats.replies += 1;
-            self.got[i] = 0;
-            self.state[i] = State::Held;
         }
     }
 
-    /// Heartbeat `i`, scheduled for `at`.
-    fn heartbeat(&mut self, i: usize, at: Duration) {
-        match self.state.get(i) {
-            Some(State::Held) => {}
-            Some(State::Waiting) => {
-                self.stats.late += 1;
-                return;
+    /// Sends the first message (`--first-message`) on a new connection.
+    fn send_first(&mut self, i: usize, now: Duration) {
+        let (Some(first), Some(fd)) = (&self.traffic.first, self.fds[i].as_ref()) else {
+            return;
+        };
+        match socket::send(fd, first) {
+            Ok(_) | Err(Errno::AGAIN) => {}
+            Err(_) => {
+                self.conns.closed(i, now, PeerClose::Rst);
+                self.fds[i] = None;
             }
-            _ => return,
+        }
+    }
+
+    /// Heartbeat `i`, scheduled for `at`, sent at `now`.
+    fn heartbeat(&mut self, i: usize, at: Duration, now: Duration) {
+        if self.conns.due(i) != Due::Send {
+            return;
         }
         let Some(fd) = self.fds[i].as_ref() else {
             return;
         };
-        match socket::send(fd, &self.traffic.message) {
-            Ok(n) if n == self.traffic.message.len() => {
-                self.stats.sent += 1;
-                self.times_us[i] = micros(at);
-                self.got[i] = 0;
-                self.state[i] = State::Waiting;
-            }
+        let how = match socket::send(fd, &self.traffic.message) {
+            Ok(n) if n == self.traffic.message.len() => Sent::Whole,
             // The send buffer of a tiny message full: the peer stopped
             // reading; a reply will never be matched to it.
-            Ok(_) | Err(Errno::AGAIN) => self.stats.late += 1,
-            Err(_) => self.peer_closed(i),
+            Ok(_) | Err(Errno::AGAIN) => Sent::Stalled,
+            Err(_) => Sent::Broken,
+        };
+        self.conns.sent(i, at, now, how);
+        if how == Sent::Broken {
+            self.fds[i] = None;
         }
     }
 
-    fn peer_closed(&mut self, i: usize) {
-        self.fds[i] = None;
-        self.state[i] = State::Done;
-        self.stats.established -= 1;
-        self.stats.peer_closed += 1;
-    }
-
-    fn fail(&mut self, i: usize, cause: Cause) {
-        self.fds[i] = None;
-        self.state[i] = State::Done;
-        self.stats.failed.add(cause);
-    }
-
-    /// Fails handshakes older than the connect timeout.
-    fn expire(&mut self, now: Duration) {
-        while self.oldest < self.next {
-            let i = self.oldest as usize;
-            if self.state[i] == State::Connecting {
-                if since(now, self.times_us[i]) < self.timeout_us as u64 {
-                    return;
-                }
-                self.stats.connecting -= 1;
-                self.fail(i, Cause::Timeout);
-            }
-            self.oldest += 1;
-        }
-    }
-
-    fn close_all(&mut self) {
-        for (i, slot) in self.fds.iter_mut().enumerate() {
-            if let Some(fd) = slot.take() {
-                if self.close == CloseMode::Rst {
-                    let _ = socket::set_linger_zero(&fd);
-                }
-                match self.state[i] {
-                    State::Held | State::Waiting => self.stats.established -= 1,
-                    State::Connecting => self.stats.connecting -= 1,
-                    _ => {}
-                }
-                self.state[i] = State::Done;
+    fn close_all(&mut self, now: Duration) {
+        self.conns.close_all(now);
+        for slot in &mut self.fds {
+            if let Some(fd) = slot.take()
+                && self.close == CloseMode::Rst
+            {
+                let _ = socket::set_linger_zero(&fd);
             }
         }
     }

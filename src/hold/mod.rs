@@ -11,6 +11,7 @@
 //! costs a few bytes in them.
 
 pub mod client;
+pub mod conns;
 pub mod ramp;
 pub mod server;
 

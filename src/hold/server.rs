@@ -160,28 +160,30 @@ fn listen_error(addr: SocketAddr, e: Errno) -> anyhow::Error {
 /// What became of a connection after reading from it.
 enum After {
     Open,
-    /// The peer closed or reset.
-    PeerGone,
+    /// The peer closed (true: with a FIN; false: reset or failed).
+    PeerGone {
+        fin: bool,
+    },
     /// We close it: it misbehaved.
     Drop,
 }
 
 impl Server {
     fn on_conn(&mut self, fd: usize, hangup: bool, now: Duration) {
-        let after = if hangup {
-            After::PeerGone
-        } else {
-            self.serve(fd)
-        };
+        let after = self.serve(fd, hangup);
         match after {
             After::Open => {
                 if let Some(t) = self.active_s.get_mut(fd) {
                     *t = now.as_secs() as u32;
                 }
             }
-            After::PeerGone => {
+            After::PeerGone { fin } => {
                 if self.forget(fd) {
-                    self.stats.peer_closed += 1;
+                    if fin {
+                        self.stats.closed_fin += 1;
+                    } else {
+                        self.stats.closed_rst += 1;
+                    }
                 }
             }
             After::Drop => self.drop_conn(fd),
@@ -189,15 +191,16 @@ impl Server {
     }
 
     /// Reads what a peer sent (and echoes it); the fixed buffer bounds
-    /// every read whatever the peer does.
-    fn serve(&mut self, fd: usize) -> After {
+    /// every read whatever the peer does. After a hang-up it reads on to
+    /// the end, to tell a FIN from a reset.
+    fn serve(&mut self, fd: usize, hangup: bool) -> After {
         let Some(conn) = self.conns.get(fd).and_then(Option::as_ref) else {
             return After::Open;
         };
         let mut burst = 0u64;
         loop {
             match poll::read(conn, &mut self.buf[..]) {
-                Ok(0) => return After::PeerGone,
+                Ok(0) => return After::PeerGone { fin: true },
                 Ok(n) => {
                     burst += n as u64;
                     if burst > self.max_message {
@@ -209,16 +212,16 @@ impl Server {
                             // Its echoes pile up unread: a peer that does
                             // not read would make us buffer for it.
                             Ok(_) | Err(Errno::AGAIN) => return After::Drop,
-                            Err(_) => return After::PeerGone,
+                            Err(_) => return After::PeerGone { fin: false },
                         }
                     }
-                    if n < self.buf.len() {
+                    if n < self.buf.len() && !hangup {
                         return After::Open;
                     }
                 }
-                Err(Errno::AGAIN) => return After::Open,
+                Err(Errno::AGAIN) if !hangup => return After::Open,
                 Err(Errno::INTR) => continue,
-                Err(_) => return After::PeerGone,
+                Err(_) => return After::PeerGone { fin: false },
             }
         }
     }
@@ -293,7 +296,6 @@ impl Server {
         }
         self.conns[n] = Some(fd);
         self.stats.established += 1;
-        self.stats.peak = self.stats.peak.max(self.stats.established);
         self.stats.opened += 1;
     }
 

@@ -23,12 +23,15 @@ pub mod addr;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use addr::AddrError;
 
 /// How client sockets get their source address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum BindMode {
     /// No bind: the kernel picks the source address and port at connect().
@@ -74,16 +77,20 @@ pub struct Request {
 }
 
 /// One client worker's share: the global connection indices it opens.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ClientShare {
+    /// The first global connection index it opens.
     pub first: u64,
+    /// How many it opens.
     pub count: u64,
     /// With [`BindMode::Range`]: the local ports it may use.
     pub ports: Option<(u16, u16)>,
 }
 
 /// One server worker's share.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ServerShare {
     /// Indices into [`Plan::endpoints`] this worker listens on.
     pub endpoints: Vec<usize>,
@@ -94,11 +101,16 @@ pub struct ServerShare {
 }
 
 /// Where every connection goes.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Plan {
+    /// Connections planned.
     pub conns: u64,
+    /// Client source addresses; empty: the kernel picks.
     pub sources: Vec<IpAddr>,
+    /// How client sockets are bound to their source address.
     pub bind: BindMode,
+    /// Every destination (address, port).
     pub endpoints: Vec<SocketAddr>,
     /// (source, destination) families: `max(sources, 1) × endpoints`.
     pub families: u64,
@@ -108,7 +120,10 @@ pub struct Plan {
     pub capacity: u64,
     /// The arithmetic behind `capacity`, in words.
     pub capacity_why: String,
+    /// One share per client worker process.
     pub clients: Vec<ClientShare>,
+    /// One share per server worker process (empty when the servers are
+    /// not c1m's).
     pub servers: Vec<ServerShare>,
     /// Things that will work but not well.
     pub warnings: Vec<String>,

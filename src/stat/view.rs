@@ -19,7 +19,7 @@ use c1m_probe::sockstat::Sockstat;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
-use crate::measure::PROC_SCAN_CACHES;
+use crate::report::model::PROC_SCAN_CACHES;
 
 /// The JSON record's schema name and version.
 pub const SCHEMA: &str = "c1m.stat/1";

@@ -16,6 +16,7 @@
 use std::io;
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ParseError;
@@ -125,8 +126,8 @@ impl Netstat {
 /// and `net/ipv4/tcp_input.c` / `tcp_ipv4.c`; each is a count of events
 /// (packets or connections), not of sockets. A counter the kernel does not
 /// have reads as 0.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct ListenCounters {
     /// `SyncookiesSent`: SYN-ACKs sent with a SYN cookie instead of a
     /// request socket (the SYN queue was full, or `tcp_syncookies=2`).

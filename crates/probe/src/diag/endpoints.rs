@@ -412,6 +412,22 @@ impl EndpointCounts {
         bytecode::any_of_all(&groups)
     }
 
+    /// Adds another reading of the same endpoints (another network
+    /// namespace's: a lab's server host and client hosts), so that a
+    /// listener seen in one and its clients seen in another make one
+    /// picture: [`Self::phantoms`] then compares across the namespaces.
+    /// Endpoints `other` does not have are ignored.
+    pub fn merge(&mut self, other: &EndpointCounts) {
+        self.listeners.extend_from_slice(&other.listeners);
+        for row in &other.rows {
+            if let Some(mine) = self.rows.iter_mut().find(|r| r.endpoint == row.endpoint) {
+                mine.listeners = mine.listeners.saturating_add(row.listeners);
+                mine.server.merge(&row.server);
+                mine.client.merge(&row.client);
+            }
+        }
+    }
+
     /// Whether there is no endpoint.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
@@ -496,6 +512,10 @@ struct EndpointSet {
     addrs: Vec<SocketAddr>,
     /// Bit `p` set if some endpoint has port `p`.
     ports: Vec<u64>,
+    /// Some endpoint is a wildcard (`0.0.0.0:P`, `[::]:P`: a server's
+    /// listen address): it stands for every address of its family on
+    /// its port.
+    wildcard: bool,
 }
 
 /// An address as a key: IPv6 bits, an IPv4 address as its IPv4-mapped
@@ -531,7 +551,13 @@ impl EndpointSet {
                 *w |= 1 << (port & 63);
             }
         }
-        Self { keys, addrs, ports }
+        let wildcard = endpoints.iter().any(|e| e.ip().is_unspecified());
+        Self {
+            keys,
+            addrs,
+            ports,
+            wildcard,
+        }
     }
 
     #[inline]
@@ -541,13 +567,26 @@ impl EndpointSet {
             .is_some_and(|w| w & (1 << (port & 63)) != 0)
     }
 
-    /// The index of the endpoint `ip:port`, if it is one.
+    /// The index of the endpoint `ip:port`, if it is one, exactly or
+    /// through a wildcard endpoint of its family on that port (an IPv4
+    /// address also through `[::]`, as a dual-stack listener serves it).
     #[inline]
     fn index(&self, ip: IpAddr, port: u16) -> Option<usize> {
         if !self.has_port(port) {
             return None;
         }
-        self.keys.binary_search(&(port, key(ip))).ok()
+        let exact = self.keys.binary_search(&(port, key(ip))).ok();
+        if exact.is_some() || !self.wildcard {
+            return exact;
+        }
+        let any4 = key(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let any6 = key(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+        let find = |k| self.keys.binary_search(&(port, k)).ok();
+        if is_v4(key(ip)) {
+            find(any4).or_else(|| find(any6))
+        } else {
+            find(any6)
+        }
     }
 
     /// The indices of the endpoints a listener on `ip:port` serves.
@@ -631,6 +670,60 @@ mod tests {
         assert_eq!(set.index("::1".parse().unwrap(), 80), Some(0));
         assert_eq!(set.index("127.0.0.1".parse().unwrap(), 81), None);
         assert_eq!(set.index("127.0.0.2".parse().unwrap(), 80), None);
+    }
+
+    #[test]
+    fn a_wildcard_endpoint_stands_for_its_family() {
+        // `c1m serve --listen 0.0.0.0:8090`: every local address counts.
+        let set = EndpointSet::new(&addrs(&["0.0.0.0:8090", "[::1]:9000"]));
+        assert_eq!(set.index("127.0.1.7".parse().unwrap(), 8090), Some(1));
+        assert_eq!(
+            set.index("::ffff:127.0.1.7".parse().unwrap(), 8090),
+            Some(1)
+        );
+        assert_eq!(set.index("::2".parse().unwrap(), 8090), None, "not v6");
+        assert_eq!(set.index("127.0.1.7".parse().unwrap(), 8091), None);
+        assert_eq!(set.index("::1".parse().unwrap(), 9000), Some(0));
+        let dual = EndpointSet::new(&addrs(&["[::]:8090"]));
+        assert_eq!(dual.index("127.0.0.1".parse().unwrap(), 8090), Some(0));
+        assert_eq!(dual.index("::5".parse().unwrap(), 8090), Some(0));
+    }
+
+    #[test]
+    fn readings_of_two_namespaces_merge_into_one_picture() {
+        let eps = addrs(&["198.18.0.1:8090"]);
+        let mut server_host = EndpointCounts::new(&eps);
+        server_host.listeners.push(Listener {
+            local: "0.0.0.0:8090".parse().unwrap(),
+            accept_queue: 0,
+            backlog: 4096,
+            inode: 1,
+            v6_only: false,
+        });
+        server_host.rows[0].listeners = 1;
+        for _ in 0..4 {
+            server_host.rows[0]
+                .server
+                .add(TcpState::Established as u8, 7);
+        }
+        let mut client_host = EndpointCounts::new(&eps);
+        for _ in 0..6 {
+            client_host.rows[0]
+                .client
+                .add(TcpState::Established as u8, 9);
+        }
+        assert_eq!(
+            client_host.phantoms(),
+            0,
+            "alone: no listener, no judgement"
+        );
+        let mut all = EndpointCounts::new(&eps);
+        all.merge(&server_host);
+        all.merge(&client_host);
+        assert!(all.is_local());
+        assert_eq!(all.server().established(), 4);
+        assert_eq!(all.client().established(), 6);
+        assert_eq!(all.phantoms(), 2);
     }
 
     #[test]

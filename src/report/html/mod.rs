@@ -18,20 +18,28 @@ use std::fmt::Write as _;
 use anyhow::bail;
 use serde_json::Value;
 
-use crate::measure::PROC_SCAN_CACHES;
 use crate::report;
+use crate::report::model::PROC_SCAN_CACHES;
 use svg::number;
 
 /// Renders a JSON report (`c1m.report/1`) as a self-contained HTML page.
 /// Fails only for a document that is not a c1m report of this version.
-pub fn render(doc: &Value) -> anyhow::Result<String> {
+pub fn render(r: &crate::report::model::Report) -> anyhow::Result<String> {
+    render_value(&serde_json::to_value(r)?)
+}
+
+/// Renders a JSON report as a page (being moved to the typed report).
+pub(crate) fn render_value(doc: &Value) -> anyhow::Result<String> {
     if !doc.is_object() {
         bail!("not a c1m report: the document is not a JSON object");
     }
     let d = J(Some(doc));
     match d.at("schema").str() {
-        Some(report::SCHEMA) => {}
-        Some(other) => bail!("not a {} report: its schema is {other:?}", report::SCHEMA),
+        Some(report::model::SCHEMA) => {}
+        Some(other) => bail!(
+            "not a {} report: its schema is {other:?}",
+            report::model::SCHEMA
+        ),
         None => bail!("not a c1m report: no \"schema\" field"),
     }
     let tl = timeline(d);
@@ -94,7 +102,7 @@ pub fn render(doc: &Value) -> anyhow::Result<String> {
         o,
         "<footer>Rendered by c1m {} from a <code>{}</code> JSON report.</footer>\n</main>\n</body>\n</html>\n",
         esc(env!("CARGO_PKG_VERSION")),
-        esc(report::SCHEMA)
+        esc(report::model::SCHEMA)
     );
     Ok(o)
 }

@@ -4,8 +4,8 @@
 use super::svg::{Band, Bar, BarChart, LineChart, Series, number};
 use super::{J, Pt, sides};
 use crate::cause::Cause;
-use crate::measure::PROC_SCAN_CACHES;
 use crate::report::bytes;
+use crate::report::model::PROC_SCAN_CACHES;
 
 /// A drawn chart, or why there is none.
 pub type Figure = Result<String, String>;

@@ -37,7 +37,7 @@ fn draws(svg: &str) -> bool {
 
 #[test]
 fn a_full_run_draws_every_chart() {
-    let html = render(&fixture("run-fanout")).unwrap();
+    let html = render_value(&fixture("run-fanout")).unwrap();
     for id in ["connections", "rate", "memory"] {
         let svg = chart(&html, id).unwrap_or_else(|| panic!("no {id} chart"));
         assert!(draws(svg), "{id}: {svg}");
@@ -78,7 +78,7 @@ fn a_full_run_draws_every_chart() {
 
 #[test]
 fn the_page_is_self_contained() {
-    let html = render(&fixture("run-fanout")).unwrap();
+    let html = render_value(&fixture("run-fanout")).unwrap();
     for bad in ["<script", "<link", "@import", "url(", "http://", "https://"] {
         let hits: Vec<_> = html
             .match_indices(bad)
@@ -91,7 +91,7 @@ fn the_page_is_self_contained() {
 
 #[test]
 fn errors_are_drawn_by_cause_with_explanations() {
-    let html = render(&fixture("connect-mixed")).unwrap();
+    let html = render_value(&fixture("connect-mixed")).unwrap();
     let svg = chart(&html, "errors").expect("no errors chart");
     assert!(svg.contains("client ECONNREFUSED"));
     assert!(svg.contains("<rect class=\"bar k5\""));
@@ -104,7 +104,7 @@ fn errors_are_drawn_by_cause_with_explanations() {
 
 #[test]
 fn a_serve_report_has_no_client_line() {
-    let html = render(&fixture("serve")).unwrap();
+    let html = render_value(&fixture("serve")).unwrap();
     let conns = chart(&html, "connections").expect("no connections chart");
     assert!(draws(conns));
     assert!(conns.contains("servers&#39; established"));
@@ -114,7 +114,7 @@ fn a_serve_report_has_no_client_line() {
 
 #[test]
 fn a_run_that_lost_a_worker_says_what_is_missing() {
-    let html = render(&fixture("run-worker-died")).unwrap();
+    let html = render_value(&fixture("run-worker-died")).unwrap();
     assert!(html.contains("Not in this report"));
     assert!(html.contains("`memory` is null"));
     assert!(html.contains("`verified` is null"));
@@ -126,7 +126,7 @@ fn a_run_that_lost_a_worker_says_what_is_missing() {
 
 #[test]
 fn a_minimal_document_renders() {
-    let html = render(&json!({"schema": "c1m.report/1", "label": "run"})).unwrap();
+    let html = render_value(&json!({"schema": "c1m.report/1", "label": "run"})).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("Not in this report"));
     assert!(html.contains("No chart: no timeline samples"));
@@ -148,7 +148,7 @@ fn fields_of_the_wrong_type_do_not_panic() {
         ("clients", json!({"failed": [1, "x", -3]})),
     ] {
         doc[k] = v;
-        render(&doc).unwrap();
+        render_value(&doc).unwrap();
     }
 }
 
@@ -156,7 +156,7 @@ fn fields_of_the_wrong_type_do_not_panic() {
 fn interrupted_runs_name_the_signal() {
     let mut doc = fixture("run-fanout");
     doc["end"] = json!({"interrupted": 2});
-    let html = render(&doc).unwrap();
+    let html = render_value(&doc).unwrap();
     assert!(html.contains("interrupted by SIGINT"));
 }
 
@@ -166,7 +166,7 @@ fn text_from_the_document_is_escaped() {
     doc["label"] = json!("<script>alert(1)</script>");
     doc["dead"] = json!(["a & b <i>"]);
     doc["memory"]["slab_caches"][0]["name"] = json!("x\"><svg onload=1>");
-    let html = render(&doc).unwrap();
+    let html = render_value(&doc).unwrap();
     assert!(!html.contains("<script>alert"));
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(html.contains("a &amp; b &lt;i&gt;"));
@@ -175,9 +175,9 @@ fn text_from_the_document_is_escaped() {
 
 #[test]
 fn other_documents_are_refused() {
-    assert!(render(&json!([1, 2])).is_err());
-    assert!(render(&json!({"label": "run"})).is_err());
-    let e = render(&json!({"schema": "c1m.report/0"})).unwrap_err();
+    assert!(render_value(&json!([1, 2])).is_err());
+    assert!(render_value(&json!({"label": "run"})).is_err());
+    let e = render_value(&json!({"schema": "c1m.report/0"})).unwrap_err();
     assert!(e.to_string().contains("c1m.report/0"), "{e}");
 }
 
@@ -190,13 +190,13 @@ fn escaping() {
 #[test]
 fn slab_figures_polluted_by_other_sockets_are_flagged() {
     let mut doc = fixture("run-fanout");
-    let clean = render(&doc).unwrap();
+    let clean = render_value(&doc).unwrap();
     assert!(!clean.contains("class=\"caution\""));
     // Something else closed 400,000 sockets during the run.
     let caches = doc["memory"]["slab_caches"].as_array_mut().unwrap();
     let tcp = caches.iter_mut().find(|c| c["name"] == "TCP").unwrap();
     tcp["objects"] = json!(-360_000);
-    let html = render(&doc).unwrap();
+    let html = render_value(&doc).unwrap();
     assert!(html.contains("class=\"caution\""));
     assert!(html.contains("-360,000 objects"));
 }
@@ -204,7 +204,7 @@ fn slab_figures_polluted_by_other_sockets_are_flagged() {
 #[test]
 fn heartbeat_round_trips_get_a_latency_chart() {
     let mut doc = fixture("run-fanout");
-    let idle = render(&doc).unwrap();
+    let idle = render_value(&doc).unwrap();
     assert!(chart(&idle, "latency").is_none(), "no heartbeats, no chart");
     for (i, s) in doc["timeline"]
         .as_array_mut()
@@ -216,7 +216,7 @@ fn heartbeat_round_trips_get_a_latency_chart() {
         s["rtt_p99_us"] = json!(2_000 + i * 100);
         s["rtt_max_us"] = json!(9_000);
     }
-    let html = render(&doc).unwrap();
+    let html = render_value(&doc).unwrap();
     let svg = chart(&html, "latency").expect("a latency chart");
     assert!(draws(svg));
     assert!(html.contains("Round trip over time"));

@@ -1,0 +1,451 @@
+//! A client worker's connections, sans I/O: the state of each, the
+//! handshake window and its timeouts, how the peer ended a connection,
+//! heartbeat bookkeeping and reply matching, and the counters and latency
+//! they feed. The epoll glue (`client.rs`) makes the system calls and
+//! tells this table what happened, with the time passed in, so every rule
+//! here is unit-tested without sockets or sleeps.
+//!
+//! Per connection it keeps flat tables indexed by the worker's local
+//! connection number: the state (1 byte, with a "the peer sent data" bit),
+//! a time (4 bytes: the connect start, then the scheduled time of the
+//! heartbeat in flight), and in heartbeat mode the reply bytes matched so
+//! far (2) and the sends skipped behind the one in flight (2).
+//!
+//! Rules that make the counts true against any server:
+//! - a connection the peer closed (FIN) or reset (RST) is never held, in
+//!   any state, the handshake's end and the close in one event included;
+//!   each close is counted by how (FIN, data then FIN, RST);
+//! - every scheduled heartbeat is one latency sample, timed from its own
+//!   scheduled time: a send due while a reply is outstanding is skipped
+//!   (`late`) and recorded when that reply comes; a reply that never comes
+//!   is recorded when c1m gives up on it (`lost`), never dropped.
+
+use std::time::Duration;
+
+use crate::cause::Cause;
+use crate::latency::Latency;
+use crate::wire::Stats;
+
+/// The first bytes kept of what a server sends unasked (its error line).
+pub const FIRST_BYTES: usize = 128;
+
+/// How a handshake ended, as epoll and `SO_ERROR` told it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handshake {
+    /// Connected.
+    Established,
+    /// Connected, and already reset by the peer (`SO_ERROR` ECONNRESET or
+    /// EPIPE when the handshake's end was reported): it existed, briefly.
+    Reset,
+    /// Never connected.
+    Failed(Cause),
+}
+
+/// How the peer ended an established connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerClose {
+    /// An orderly close: read() returned 0.
+    Fin,
+    /// A reset, or any other error reading.
+    Rst,
+}
+
+/// What to do about a heartbeat that is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Send it.
+    Send,
+    /// A reply is outstanding: skipped, to be timed when it comes.
+    Skipped,
+    /// The connection is not held.
+    Nothing,
+}
+
+/// What became of a send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// The whole message went out.
+    Whole,
+    /// Only part of it, or none (the send buffer was full): its reply can
+    /// never be matched, so it is lost.
+    Stalled,
+    /// The connection is broken (EPIPE, ECONNRESET).
+    Broken,
+}
+
+const UNTRIED: u8 = 0;
+const CONNECTING: u8 = 1;
+/// Established, nothing outstanding.
+const HELD: u8 = 2;
+/// Established, a heartbeat's reply outstanding.
+const WAITING: u8 = 3;
+const DONE: u8 = 4;
+const STATE: u8 = 0x0f;
+/// The peer has sent bytes on this connection.
+const DATA_SEEN: u8 = 0x80;
+
+fn micros(d: Duration) -> u32 {
+    // Wraps every ~71 minutes; differences stay right for waits shorter.
+    d.as_micros() as u32
+}
+
+fn since(now: Duration, then_us: u32) -> u64 {
+    micros(now).wrapping_sub(then_us) as u64
+}
+
+/// What the table needs to know about the traffic.
+#[derive(Debug, Clone, Default)]
+pub struct Heartbeats {
+    /// Between two sends on one connection.
+    pub interval: Duration,
+    /// What a reply must start with; `None`: any byte is a reply.
+    pub expect: Option<Vec<u8>>,
+}
+
+/// One client worker's connections.
+pub struct Conns {
+    state: Vec<u8>,
+    times_us: Vec<u32>,
+    /// Heartbeat mode only: reply bytes matched so far.
+    got: Vec<u16>,
+    /// Heartbeat mode only: sends skipped behind the one in flight.
+    skipped: Vec<u16>,
+    heartbeats: Option<Heartbeats>,
+    /// Connections to open (shrinks when the supervisor pauses the ramp).
+    count: u64,
+    next: u64,
+    oldest: u64,
+    window: u64,
+    timeout_us: u64,
+    /// Counters, reported to the supervisor.
+    pub stats: Stats,
+    /// Latency recorded since the last report.
+    pub latency: Latency,
+    /// The latest unasked bytes and the connection they came on, until a
+    /// close with data makes them the worker's `first_bytes`.
+    sample: Vec<u8>,
+    sample_of: Option<usize>,
+    first_bytes: Option<Vec<u8>>,
+}
+
+impl Conns {
+    /// A table for `count` connections, at most `window` handshakes under
+    /// way, each failed after `timeout`; `heartbeats` in heartbeat mode.
+    pub fn new(count: u64, window: u64, timeout: Duration, heartbeats: Option<Heartbeats>) -> Self {
+        let n = count as usize;
+        let hb = heartbeats.is_some();
+        Self {
+            state: vec![UNTRIED; n],
+            times_us: vec![0; n],
+            got: if hb { vec![0; n] } else { Vec::new() },
+            skipped: if hb { vec![0; n] } else { Vec::new() },
+            heartbeats,
+            count,
+            next: 0,
+            oldest: 0,
+            window: window.max(1),
+            // Times are kept in u32 microseconds: a timeout past half
+            // their range could never be told from a wrapped one.
+            timeout_us: (timeout.as_micros() as u64).min(u32::MAX as u64 / 2),
+            stats: Stats {
+                planned: count,
+                ..Stats::default()
+            },
+            latency: Latency::new(),
+            sample: Vec::new(),
+            sample_of: None,
+            first_bytes: None,
+        }
+    }
+
+    fn state(&self, i: usize) -> u8 {
+        self.state.get(i).map_or(DONE, |s| s & STATE)
+    }
+
+    fn set(&mut self, i: usize, s: u8) {
+        self.state[i] = (self.state[i] & !STATE) | s;
+    }
+
+    /// Whether connection `i` is established and held.
+    pub fn is_held(&self, i: usize) -> bool {
+        matches!(self.state(i), HELD | WAITING)
+    }
+
+    /// Whether connection `i`'s handshake is under way.
+    pub fn is_connecting(&self, i: usize) -> bool {
+        self.state(i) == CONNECTING
+    }
+
+    /// How many connections may be started now: the window's room, and
+    /// what is left to open.
+    pub fn room(&self) -> u64 {
+        self.window
+            .saturating_sub(self.stats.connecting)
+            .min(self.count - self.next)
+    }
+
+    /// Whether every connection has been tried and none is connecting.
+    pub fn ramp_done(&self) -> bool {
+        self.stats.ramp_done()
+    }
+
+    /// Takes the next connection to open, counting the attempt.
+    pub fn next_to_open(&mut self) -> Option<usize> {
+        if self.next >= self.count {
+            return None;
+        }
+        let i = self.next as usize;
+        self.next += 1;
+        self.stats.attempted += 1;
+        Some(i)
+    }
+
+    /// connect() on `i` is under way since `now`.
+    pub fn connecting(&mut self, i: usize, now: Duration) {
+        self.times_us[i] = micros(now);
+        self.set(i, CONNECTING);
+        self.stats.connecting += 1;
+    }
+
+    /// connect() on `i` completed at once (loopback may).
+    pub fn connected_at_once(&mut self, i: usize) {
+        self.set(i, HELD);
+        self.stats.opened += 1;
+        self.stats.established += 1;
+    }
+
+    /// Opening `i` failed before any handshake (socket, bind, connect).
+    pub fn open_failed(&mut self, i: usize, cause: Cause) {
+        self.set(i, DONE);
+        self.stats.failed.add(cause);
+    }
+
+    /// The handshake of `i` ended at `now`. Returns whether `i` is held;
+    /// when not, the caller closes its socket.
+    pub fn handshake(&mut self, i: usize, now: Duration, how: Handshake) -> bool {
+        if self.state(i) != CONNECTING {
+            return self.is_held(i);
+        }
+        self.stats.connecting -= 1;
+        match how {
+            Handshake::Established => {
+                Latency::record(&mut self.latency.connect, since(now, self.times_us[i]));
+                self.set(i, HELD);
+                self.stats.opened += 1;
+                self.stats.established += 1;
+                true
+            }
+            Handshake::Reset => {
+                Latency::record(&mut self.latency.connect, since(now, self.times_us[i]));
+                self.set(i, DONE);
+                self.stats.opened += 1;
+                self.stats.closed_rst += 1;
+                false
+            }
+            Handshake::Failed(cause) => {
+                self.set(i, DONE);
+                self.stats.failed.add(cause);
+                false
+            }
+        }
+    }
+
+    /// The peer sent `bytes` on `i` at `now`.
+    pub fn data(&mut self, i: usize, now: Duration, bytes: &[u8]) {
+        if !self.is_held(i) || bytes.is_empty() {
+            return;
+        }
+        self.state[i] |= DATA_SEEN;
+        if self.state(i) == WAITING {
+            self.reply(i, now, bytes);
+        } else if self.first_bytes.is_none() {
+            // Unasked: a greeting, or the error line a server writes
+            // before closing. Kept until a close with data claims it.
+            self.sample.clear();
+            self.sample
+                .extend_from_slice(&bytes[..bytes.len().min(FIRST_BYTES)]);
+            self.sample_of = Some(i);
+        }
+    }
+
+    /// The peer ended `i` at `now`; the caller closes its socket.
+    pub fn closed(&mut self, i: usize, now: Duration, how: PeerClose) {
+        match self.state(i) {
+            WAITING => self.give_up(i, now),
+            HELD => {}
+            _ => return,
+        }
+        self.stats.established -= 1;
+        let data = self.state[i] & DATA_SEEN != 0;
+        match (how, data) {
+            (PeerClose::Rst, _) => self.stats.closed_rst += 1,
+            (PeerClose::Fin, false) => self.stats.closed_fin += 1,
+            (PeerClose::Fin, true) => {
+                self.stats.closed_fin_data += 1;
+                if self.first_bytes.is_none() && self.sample_of == Some(i) {
+                    self.first_bytes = Some(std::mem::take(&mut self.sample));
+                }
+            }
+        }
+        self.set(i, DONE);
+    }
+
+    /// The first bytes a server sent on a connection it then closed, once.
+    pub fn take_first_bytes(&mut self) -> Option<Vec<u8>> {
+        let fb = self.first_bytes.as_mut()?;
+        (!fb.is_empty()).then(|| std::mem::take(fb))
+    }
+
+    /// A heartbeat on `i` is due.
+    pub fn due(&mut self, i: usize) -> Due {
+        match self.state(i) {
+            HELD => Due::Send,
+            WAITING => {
+                self.stats.late += 1;
+                if let Some(s) = self.skipped.get_mut(i) {
+                    *s = s.saturating_add(1);
+                }
+                Due::Skipped
+            }
+            _ => Due::Nothing,
+        }
+    }
+
+    /// The heartbeat on `i` scheduled for `at` was handed to the kernel at
+    /// `now`, with this result. A broken connection counts as reset; the
+    /// caller closes its socket.
+    pub fn sent(&mut self, i: usize, at: Duration, now: Duration, how: Sent) {
+        if self.state(i) != HELD {
+            return;
+        }
+        match how {
+            Sent::Whole => {
+                self.stats.sent += 1;
+                self.times_us[i] = micros(at);
+                if let Some(g) = self.got.get_mut(i) {
+                    *g = 0;
+                }
+                if let Some(s) = self.skipped.get_mut(i) {
+                    *s = 0;
+                }
+                self.set(i, WAITING);
+            }
+            Sent::Stalled => {
+                self.stats.lost += 1;
+                Latency::record(&mut self.latency.rtt, since(now, micros(at)));
+            }
+            Sent::Broken => {
+                self.stats.lost += 1;
+                Latency::record(&mut self.latency.rtt, since(now, micros(at)));
+                self.closed(i, now, PeerClose::Rst);
+            }
+        }
+    }
+
+    /// Matches reply bytes against what is expected; a whole reply (or a
+    /// wrong one) ends the wait. Bytes after the expected prefix (the rest
+    /// of an HTTP response, say) are read and dropped.
+    fn reply(&mut self, i: usize, now: Duration, bytes: &[u8]) {
+        let waited = since(now, self.times_us[i]);
+        let expect = self.heartbeats.as_ref().and_then(|h| h.expect.as_deref());
+        let off = self.got.get(i).copied().unwrap_or(0) as usize;
+        if off == 0 {
+            Latency::record(&mut self.latency.first_byte, waited);
+        }
+        let whole = match expect {
+            None => true,
+            Some(expect) => {
+                let take = (expect.len() - off).min(bytes.len());
+                if bytes[..take] != expect[off..off + take] {
+                    self.stats.mismatched += 1;
+                    self.end_wait(i, now);
+                    return;
+                }
+                if off + take < expect.len() {
+                    self.got[i] = (off + take) as u16;
+                    false
+                } else {
+                    true
+                }
+            }
+        };
+        if whole {
+            self.stats.replies += 1;
+            self.end_wait(i, now);
+        }
+    }
+
+    /// Records the send in flight on `i` and every send skipped behind it,
+    /// each from its own scheduled time, and ends the wait.
+    fn end_wait(&mut self, i: usize, now: Duration) {
+        let waited = since(now, self.times_us[i]);
+        Latency::record(&mut self.latency.rtt, waited);
+        let skipped = self.skipped.get(i).copied().unwrap_or(0) as u64;
+        let interval = self
+            .heartbeats
+            .as_ref()
+            .map_or(0, |h| h.interval.as_micros() as u64);
+        for k in 1..=skipped {
+            Latency::record(&mut self.latency.rtt, waited.saturating_sub(k * interval));
+        }
+        if let Some(g) = self.got.get_mut(i) {
+            *g = 0;
+        }
+        if let Some(s) = self.skipped.get_mut(i) {
+            *s = 0;
+        }
+        self.set(i, HELD);
+    }
+
+    /// c1m gives up on the replies outstanding on `i` at `now`: each is
+    /// lost and recorded as waited until now.
+    fn give_up(&mut self, i: usize, now: Duration) {
+        let skipped = self.skipped.get(i).copied().unwrap_or(0) as u64;
+        self.stats.lost += 1 + skipped;
+        self.end_wait(i, now);
+    }
+
+    /// Fails the handshakes older than the timeout, oldest first, and
+    /// puts their numbers in `expired` (the caller closes them).
+    pub fn expire(&mut self, now: Duration, expired: &mut Vec<usize>) {
+        while self.oldest < self.next {
+            let i = self.oldest as usize;
+            if self.state(i) == CONNECTING {
+                if since(now, self.times_us[i]) < self.timeout_us {
+                    return;
+                }
+                self.stats.connecting -= 1;
+                self.set(i, DONE);
+                self.stats.failed.add(Cause::Timeout);
+                expired.push(i);
+            }
+            self.oldest += 1;
+        }
+    }
+
+    /// The supervisor ends the plan here: what is open stays held.
+    pub fn pause(&mut self) {
+        self.count = self.next;
+        self.stats.planned = self.next;
+    }
+
+    /// Everything is being closed at `now` (teardown): outstanding replies
+    /// are given up on, gauges go to zero.
+    pub fn close_all(&mut self, now: Duration) {
+        for i in 0..self.next as usize {
+            match self.state(i) {
+                WAITING => {
+                    self.give_up(i, now);
+                    self.stats.established -= 1;
+                }
+                HELD => self.stats.established -= 1,
+                CONNECTING => self.stats.connecting -= 1,
+                _ => continue,
+            }
+            self.set(i, DONE);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,254 @@
+use super::*;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn idle(count: u64) -> Conns {
+    Conns::new(count, 100, Duration::from_secs(1), None)
+}
+
+fn heartbeat(count: u64, interval: Duration, expect: Option<&[u8]>) -> Conns {
+    Conns::new(
+        count,
+        100,
+        Duration::from_secs(1),
+        Some(Heartbeats {
+            interval,
+            expect: expect.map(<[u8]>::to_vec),
+        }),
+    )
+}
+
+/// Opens `n` connections at `at` and completes their handshakes.
+fn hold(c: &mut Conns, n: usize, at: Duration) {
+    for _ in 0..n {
+        let i = c.next_to_open().unwrap();
+        c.connecting(i, at);
+        assert!(c.handshake(i, at + ms(1), Handshake::Established));
+    }
+}
+
+fn values(h: &hdrhistogram::Histogram<u64>) -> Vec<u64> {
+    h.iter_recorded()
+        .flat_map(|v| std::iter::repeat_n(v.value_iterated_to(), v.count_at_value() as usize))
+        .collect()
+}
+
+#[test]
+fn a_close_in_the_handshakes_own_event_is_never_held() {
+    // A server that accepts and closes: the handshake's end and the FIN
+    // arrive together; the glue reports both in turn.
+    let mut c = idle(1);
+    let i = c.next_to_open().unwrap();
+    c.connecting(i, ms(0));
+    assert!(c.handshake(i, ms(1), Handshake::Established));
+    c.closed(i, ms(1), PeerClose::Fin);
+    assert_eq!(c.stats.established, 0);
+    assert_eq!(c.stats.opened, 1);
+    assert_eq!(c.stats.closed_fin, 1);
+    assert!(!c.is_held(i));
+    assert!(c.ramp_done());
+}
+
+#[test]
+fn closes_are_told_apart_by_how() {
+    let mut c = idle(4);
+    hold(&mut c, 3, ms(0));
+    c.data(0, ms(5), b"-ERR max number of clients reached\r\n");
+    c.closed(0, ms(5), PeerClose::Fin);
+    c.closed(1, ms(6), PeerClose::Fin);
+    c.closed(2, ms(7), PeerClose::Rst);
+    // A reset reported with the handshake's end.
+    let i = c.next_to_open().unwrap();
+    c.connecting(i, ms(8));
+    assert!(!c.handshake(i, ms(9), Handshake::Reset));
+    assert_eq!(
+        (
+            c.stats.closed_fin_data,
+            c.stats.closed_fin,
+            c.stats.closed_rst
+        ),
+        (1, 1, 2)
+    );
+    assert_eq!(c.stats.peer_closed(), 4);
+    assert_eq!(c.stats.established, 0);
+    assert_eq!(c.stats.opened, 4);
+    assert_eq!(
+        c.take_first_bytes().as_deref(),
+        Some(&b"-ERR max number of clients reached\r\n"[..])
+    );
+    assert_eq!(c.take_first_bytes(), None, "told once");
+}
+
+#[test]
+fn a_greeting_on_a_connection_that_stays_is_not_a_closing_line() {
+    let mut c = idle(2);
+    hold(&mut c, 2, ms(0));
+    c.data(0, ms(2), b"220 hello\r\n");
+    c.closed(1, ms(3), PeerClose::Fin);
+    assert_eq!(c.stats.closed_fin, 1);
+    assert_eq!(c.take_first_bytes(), None);
+    assert_eq!(c.stats.established, 1);
+}
+
+#[test]
+fn first_bytes_are_bounded() {
+    let mut c = idle(1);
+    hold(&mut c, 1, ms(0));
+    c.data(0, ms(1), &[b'x'; 4096]);
+    c.closed(0, ms(2), PeerClose::Fin);
+    assert_eq!(c.take_first_bytes().unwrap().len(), FIRST_BYTES);
+}
+
+#[test]
+fn failures_and_timeouts() {
+    let mut c = Conns::new(3, 10, ms(100), None);
+    let a = c.next_to_open().unwrap();
+    c.open_failed(a, Cause::AddrNotAvail);
+    let b = c.next_to_open().unwrap();
+    c.connecting(b, ms(0));
+    let d = c.next_to_open().unwrap();
+    c.connecting(d, ms(50));
+    assert!(!c.handshake(b, ms(10), Handshake::Failed(Cause::Refused)));
+    let mut expired = Vec::new();
+    c.expire(ms(120), &mut expired);
+    assert!(expired.is_empty(), "50 ms + 100 ms is not yet");
+    c.expire(ms(150), &mut expired);
+    assert_eq!(expired, vec![d]);
+    assert_eq!(c.stats.failed.get(Cause::AddrNotAvail), 1);
+    assert_eq!(c.stats.failed.get(Cause::Refused), 1);
+    assert_eq!(c.stats.failed.get(Cause::Timeout), 1);
+    assert_eq!(c.stats.connecting, 0);
+    assert!(c.ramp_done());
+    // A late handshake report for an expired connection changes nothing.
+    assert!(!c.handshake(d, ms(200), Handshake::Established));
+    assert_eq!(c.stats.established, 0);
+}
+
+#[test]
+fn the_window_bounds_handshakes_under_way() {
+    let mut c = Conns::new(10, 3, Duration::from_secs(1), None);
+    assert_eq!(c.room(), 3);
+    for _ in 0..3 {
+        let i = c.next_to_open().unwrap();
+        c.connecting(i, ms(0));
+    }
+    assert_eq!(c.room(), 0);
+    assert!(c.handshake(0, ms(1), Handshake::Established));
+    assert_eq!(c.room(), 1);
+    c.pause();
+    assert_eq!(c.room(), 0, "paused: nothing more to open");
+    assert_eq!(c.stats.planned, 3);
+}
+
+#[test]
+fn replies_are_timed_from_the_scheduled_send() {
+    let mut c = heartbeat(1, ms(100), Some(b"PONG"));
+    hold(&mut c, 1, ms(0));
+    assert_eq!(c.due(0), Due::Send);
+    c.sent(0, ms(1000), ms(1003), Sent::Whole);
+    c.data(0, ms(1010), b"PO");
+    c.data(0, ms(1020), b"NG");
+    assert_eq!(c.stats.replies, 1);
+    // To HdrHistogram's precision (two significant digits).
+    assert!(c.latency.rtt.equivalent(values(&c.latency.rtt)[0], 20_000));
+    assert_eq!(c.latency.rtt.len(), 1);
+    assert!(
+        c.latency
+            .first_byte
+            .equivalent(values(&c.latency.first_byte)[0], 10_000)
+    );
+}
+
+#[test]
+fn sends_skipped_behind_a_slow_reply_are_each_timed_when_it_comes() {
+    // A server frozen for a second under a 100 ms heartbeat: the send at
+    // t=1.0 s waits 1 s, nine more fall due behind it.
+    let mut c = heartbeat(1, ms(100), None);
+    hold(&mut c, 1, ms(0));
+    assert_eq!(c.due(0), Due::Send);
+    c.sent(0, ms(1000), ms(1000), Sent::Whole);
+    for _ in 1..10 {
+        assert_eq!(c.due(0), Due::Skipped);
+    }
+    c.data(0, ms(2000), b"x");
+    assert_eq!(c.stats.late, 9);
+    assert_eq!(c.stats.replies, 1);
+    let got = values(&c.latency.rtt);
+    assert_eq!(got.len(), 10, "one sample per scheduled send");
+    // 1000 ms, 900 ms, ..., 100 ms, to HdrHistogram's 1% precision.
+    for (v, want) in got.iter().rev().zip((1..=10).rev().map(|k| k * 100_000)) {
+        assert!(v.abs_diff(want) * 100 <= want, "{v} vs {want}");
+    }
+    // The next send goes out and is timed on its own.
+    assert_eq!(c.due(0), Due::Send);
+}
+
+#[test]
+fn replies_that_never_come_are_lost_and_recorded_at_the_give_up() {
+    let mut c = heartbeat(2, ms(100), None);
+    hold(&mut c, 2, ms(0));
+    c.due(0);
+    c.sent(0, ms(100), ms(100), Sent::Whole);
+    c.due(0);
+    c.due(1);
+    c.sent(1, ms(150), ms(150), Sent::Whole);
+    c.closed(1, ms(450), PeerClose::Rst);
+    c.close_all(ms(600));
+    // Connection 0: the send at 100 ms and the one skipped at 200 ms;
+    // connection 1: the send at 150 ms.
+    assert_eq!(c.stats.lost, 3);
+    assert_eq!(c.latency.rtt.len(), 3);
+    assert_eq!(
+        c.latency.rtt.max(),
+        c.latency.rtt.highest_equivalent(500_000)
+    );
+    assert_eq!(c.stats.established, 0);
+}
+
+#[test]
+fn a_stalled_or_broken_send_is_lost() {
+    let mut c = heartbeat(2, ms(100), None);
+    hold(&mut c, 2, ms(0));
+    c.due(0);
+    c.sent(0, ms(100), ms(130), Sent::Stalled);
+    assert!(
+        c.is_held(0),
+        "a full send buffer does not end the connection"
+    );
+    c.due(1);
+    c.sent(1, ms(100), ms(140), Sent::Broken);
+    assert!(!c.is_held(1));
+    assert_eq!(c.stats.lost, 2);
+    assert_eq!(c.stats.closed_rst, 1);
+    assert_eq!(c.latency.rtt.len(), 2);
+}
+
+#[test]
+fn a_wrong_reply_ends_the_wait_and_is_counted() {
+    let mut c = heartbeat(1, ms(100), Some(b"+PONG\r\n"));
+    hold(&mut c, 1, ms(0));
+    c.due(0);
+    c.sent(0, ms(100), ms(100), Sent::Whole);
+    c.data(0, ms(105), b"-ERR\r\n");
+    assert_eq!(c.stats.mismatched, 1);
+    assert_eq!(c.stats.replies, 0);
+    assert_eq!(c.latency.rtt.len(), 1);
+    assert_eq!(c.due(0), Due::Send);
+}
+
+#[test]
+fn teardown_zeroes_the_gauges() {
+    let mut c = idle(3);
+    hold(&mut c, 2, ms(0));
+    let i = c.next_to_open().unwrap();
+    c.connecting(i, ms(5));
+    c.close_all(ms(10));
+    assert_eq!((c.stats.established, c.stats.connecting), (0, 0));
+    assert_eq!(
+        c.stats.peer_closed(),
+        0,
+        "our own closes are not the peer's"
+    );
+}

@@ -1,0 +1,205 @@
+//! The report's judgements: how many were held (at the top, at the end,
+//! at the lowest), connections only the client has, and whether the
+//! experiment did what was asked, with its exit code. Pure: report data
+//! in, figures out, so every rule is unit-tested.
+
+use crate::plan::thousands;
+use crate::search::closes_line;
+
+use super::model::{
+    CommandKind, CountSource, End, Held, KernelCount, ListenCounters, Phantoms, Phase, Report,
+    Sample, ServerSide, Verdict,
+};
+
+/// The exit code of an experiment that held its target.
+pub const EXIT_OK: u8 = 0;
+/// Fewer than the target held at the end, connections only the client
+/// has, or a worker died.
+pub const EXIT_SHORT: u8 = 1;
+/// Interrupted (Ctrl-C, SIGTERM): 128 + SIGINT, as shells report it.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// How many were held. `serve` counts its own side; every other command
+/// the client side. `workers_at_end`: the workers' own count at the end
+/// of the hold, used when the kernel's could not be taken.
+pub fn held(
+    command: CommandKind,
+    timeline: &[Sample],
+    at_top: &KernelCount,
+    at_end: &KernelCount,
+    workers_at_end: u64,
+) -> Held {
+    let serve = command == CommandKind::Serve;
+    let of = |s: &Sample| {
+        if serve {
+            s.server_established
+        } else {
+            s.established
+        }
+    };
+    let kernel = |k: &KernelCount| {
+        k.sides()
+            .map(|(server, client)| if serve { server } else { client })
+    };
+    let sampled = timeline.iter().map(of).max().unwrap_or(0);
+    let reached = sampled
+        .max(kernel(at_top).unwrap_or(0))
+        .max(kernel(at_end).unwrap_or(0));
+    let (at_end, source) = match kernel(at_end) {
+        Some(n) => (n, CountSource::Kernel),
+        None => (workers_at_end, CountSource::Workers),
+    };
+    let min_during_hold = timeline
+        .iter()
+        .filter(|s| s.phase == Phase::Hold)
+        .map(of)
+        .min()
+        .map(|m| m.min(at_end));
+    Held {
+        reached,
+        at_end,
+        source,
+        min_during_hold,
+    }
+}
+
+/// Connections only the client has, from a server side that is visible,
+/// with the cause and the fix when there are any.
+pub fn phantoms(count: u64, counters: Option<&ListenCounters>) -> Phantoms {
+    if count == 0 {
+        return Phantoms {
+            count,
+            cause: None,
+            fix: None,
+        };
+    }
+    let k = counters.copied().unwrap_or_default();
+    let cause = if k.syncookies_sent > 0 || k.listen_overflows > 0 {
+        format!(
+            "the accept queue was full: SYN cookies answered the handshakes (SyncookiesSent +{}) and the client's final ACKs were dropped (ListenOverflows +{}), so the client holds connections its server never created",
+            thousands(k.syncookies_sent),
+            thousands(k.listen_overflows)
+        )
+    } else {
+        "the client holds connections the server side does not have: their final ACKs were dropped on the way, or the server is only partly visible from here".to_string()
+    };
+    Phantoms {
+        count,
+        cause: Some(cause),
+        fix: Some(
+            "raise the server's listen backlog and net.core.somaxconn (and net.ipv4.tcp_max_syn_backlog), or accept faster".to_string(),
+        ),
+    }
+}
+
+/// Whether the experiment did what was asked, its exit code, and why not.
+pub fn verdict(r: &Report) -> Verdict {
+    let fail = |exit_code, reason: String| Verdict {
+        ok: false,
+        exit_code,
+        reason: Some(reason),
+    };
+    match &r.end {
+        End::Interrupted { signal } => {
+            return fail(EXIT_INTERRUPTED, format!("interrupted by {signal}"));
+        }
+        End::WorkerDied { why } => {
+            return fail(EXIT_SHORT, format!("stopped: {why}"));
+        }
+        End::Completed => {}
+    }
+    let ok = Verdict {
+        ok: true,
+        exit_code: EXIT_OK,
+        reason: None,
+    };
+    match r.command {
+        // A server alone holds what comes; its target is a cap.
+        CommandKind::Serve => return ok,
+        // A search's answer is its limit, whatever it is.
+        CommandKind::FindLimit if r.find_limit.is_some() => return ok,
+        _ => {}
+    }
+    if let Some(p) = r.phantoms.as_ref().filter(|p| p.count > 0) {
+        return fail(
+            EXIT_SHORT,
+            format!(
+                "{} of the connections exist only on the client (the server never created them): {}",
+                thousands(p.count),
+                p.cause
+                    .as_deref()
+                    .unwrap_or("SYN cookies while the accept queue was full")
+            ),
+        );
+    }
+    let held = held_by_server(r.held.at_end, &r.server_side);
+    if held >= r.target {
+        return ok;
+    }
+    fail(
+        EXIT_SHORT,
+        format!(
+            "held {} of {} at the end: {}",
+            thousands(held),
+            thousands(r.target),
+            shortfall(r, held)
+        ),
+    )
+}
+
+/// What counts as held at the end: the client side's ESTABLISHED, or,
+/// when the server is visible, no more than its application accepted
+/// (a connection waiting in an accept queue is not held by anyone yet).
+pub fn held_by_server(client_at_end: u64, s: &ServerSide) -> u64 {
+    match s.accepted {
+        Some(a) => client_at_end.min(a),
+        None => client_at_end,
+    }
+}
+
+/// Why fewer than the target are held, in words: closes by the server,
+/// failures by cause, connections still waiting to be accepted.
+fn shortfall(r: &Report, held: u64) -> String {
+    let mut why = Vec::new();
+    if r.closes.total() > 0 {
+        why.push(format!(
+            "closed by the server: {}",
+            closes_line(&r.closes, 0)
+        ));
+    }
+    let failed = r.clients.failed;
+    if failed.total() > 0 {
+        let causes: Vec<String> = failed
+            .seen()
+            .iter()
+            .map(|(c, n)| format!("{} {c}", thousands(*n)))
+            .collect();
+        why.push(format!(
+            "{} failed to connect ({})",
+            thousands(failed.total()),
+            causes.join(", ")
+        ));
+    }
+    if let Some(w) = r.server_side.waiting.filter(|&w| w > 0) {
+        why.push(format!(
+            "{} wait unaccepted in the server's accept queue",
+            thousands(w)
+        ));
+    }
+    let lost = r.target.saturating_sub(held);
+    if why.is_empty() {
+        why.push(if r.held.reached > held {
+            format!(
+                "{} were held earlier (most at once: {}) and are gone",
+                thousands(r.held.reached - held),
+                thousands(r.held.reached)
+            )
+        } else {
+            format!("{} were never established", thousands(lost))
+        });
+    }
+    why.join("; ")
+}
+
+#[cfg(test)]
+mod tests;

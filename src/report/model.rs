@@ -1,0 +1,572 @@
+//! The report's data: everything an experiment found, as one typed
+//! document. The session builds a [`Report`]; it is written as JSON
+//! (`--json`, tag [`SCHEMA`]), read back with serde, and rendered by the
+//! text summary and the HTML page from the same rows. The JSON Schema
+//! (`schema/report.schema.json`) is generated from these types
+//! (`schemars`), so the published format cannot drift from the code: a
+//! test compares the committed schema with the generated one.
+//!
+//! Units are in the names or the docs: counts are connections (or
+//! sockets, where it says so), times in seconds unless a field ends in
+//! `_us` (microseconds), memory in bytes.
+//!
+//! **Invariant:** data only. Nothing here reads the machine or formats
+//! text; the session fills it, the renderers read it.
+
+use std::net::SocketAddr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::cause::CauseCounts;
+use crate::latency::Percentiles;
+use crate::plan::Plan;
+use crate::traffic::Mode;
+use crate::wire::Stats;
+
+/// The version of the JSON report; bumped on any incompatible change.
+pub const SCHEMA: &str = "c1m.report/2";
+
+/// One experiment's report (`c1m.report/2`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// The format's name and version: `c1m.report/2`.
+    pub schema: String,
+    /// The command that ran.
+    pub command: CommandKind,
+    /// The experiment's name as shown: the topology of `run`
+    /// (`spread`, `many-ips`, `many-ports`), `serve`, `connect`,
+    /// `find-limit`, or `lab many-ips` / `lab many-ports`.
+    pub label: String,
+    /// Where every connection was planned to go.
+    pub plan: Plan,
+    /// Connections asked for (`-n`); for `serve`, its cap (`--max-conns`).
+    pub target: u64,
+    /// How many were held: at the top, at the end, at the lowest.
+    pub held: Held,
+    /// Seconds from the first connect() to the last handshake ending;
+    /// null when the ramp did not finish.
+    pub time_to_reach: Option<f64>,
+    /// The kernel's own counts of the experiment's sockets.
+    pub kernel: KernelCounts,
+    /// What the server side holds, when its listeners are visible from
+    /// here.
+    pub server_side: ServerSide,
+    /// Connections that exist only on the client; null when the server is
+    /// not visible from here (only the client side can be seen).
+    pub phantoms: Option<Phantoms>,
+    /// Listen-queue and SYN-cookie counters of `/proc/net/netstat`
+    /// (TcpExt), as changes over the experiment; null if unreadable.
+    pub listen_counters: Option<ListenCounters>,
+    /// Established connections the server closed, by how.
+    pub closes: Closes,
+    /// The client workers' counters at the end (after teardown).
+    pub clients: Stats,
+    /// The server workers' counters at the end (after teardown).
+    pub servers: Stats,
+    /// The client workers' counters at the top (the ramp's end).
+    pub clients_at_top: Stats,
+    /// The server workers' counters at the top (the ramp's end).
+    pub servers_at_top: Stats,
+    /// What the connections cost, between the baseline and the top; null
+    /// when nothing was measured (the experiment ended before).
+    pub memory: Option<Memory>,
+    /// What the connections did besides being held; null for `serve`.
+    pub traffic: Option<TrafficSummary>,
+    /// Latency over the whole experiment.
+    pub latency: LatencyReport,
+    /// What a capacity search (`--find-limit`) found; null otherwise.
+    pub find_limit: Option<FindLimit>,
+    /// Samples about four times a second.
+    pub timeline: Vec<Sample>,
+    /// Seconds the teardown took.
+    pub teardown: f64,
+    /// The worker processes.
+    pub workers: Workers,
+    /// How the experiment ended.
+    pub end: End,
+    /// Whether it did what was asked, and the exit code that says so.
+    pub verdict: Verdict,
+}
+
+/// The command that made a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommandKind {
+    /// `c1m run`: both fleets on this machine.
+    Run,
+    /// `c1m serve`: servers only.
+    Serve,
+    /// `c1m connect`: clients only, to any server.
+    Connect,
+    /// `c1m connect --find-limit`: a capacity search.
+    FindLimit,
+    /// `c1m lab run`: both fleets across the lab's network namespaces.
+    LabRun,
+}
+
+/// Where a count came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CountSource {
+    /// The kernel's socket tables (netlink sock_diag), as `ss` reads them.
+    Kernel,
+    /// The workers' own counters (the kernel count was unavailable).
+    Workers,
+}
+
+/// How many connections were held. For `serve`, the server side's
+/// figures; otherwise the client side's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Held {
+    /// The most held at once: the highest summed count of the timeline's
+    /// samples (taken every 250 ms), or the kernel's count at the top if
+    /// higher.
+    pub reached: u64,
+    /// Held at the end of the hold: ESTABLISHED connections (a connection
+    /// the server closed is in CLOSE-WAIT, not held).
+    pub at_end: u64,
+    /// Where `at_end` came from.
+    pub source: CountSource,
+    /// The fewest held in any sample of the hold; null without a hold.
+    pub min_during_hold: Option<u64>,
+}
+
+/// The kernel's counts at the top and at the end of the hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KernelCounts {
+    /// Once the ramp ended and the servers caught up.
+    pub at_top: KernelCount,
+    /// At the end of the hold, before teardown.
+    pub at_end: KernelCount,
+}
+
+/// One count of the experiment's sockets over netlink sock_diag, summed
+/// over the network namespaces the experiment used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "status", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum KernelCount {
+    /// Counted.
+    Counted {
+        /// ESTABLISHED sockets whose local address and port is a target
+        /// endpoint: the server side, when the server is on this host.
+        server_side: u64,
+        /// ESTABLISHED sockets whose remote address and port is a target
+        /// endpoint: the client side.
+        client_side: u64,
+        /// Client sockets in CLOSE-WAIT: the server closed, the client
+        /// had not yet (not held).
+        client_close_wait: u64,
+        /// Seconds the count took.
+        took: f64,
+    },
+    /// The count failed.
+    Unavailable {
+        /// Why, in one line.
+        reason: String,
+    },
+    /// Not taken: the experiment ended before this point.
+    NotTaken,
+}
+
+impl KernelCount {
+    /// `(server_side, client_side)` when counted.
+    pub fn sides(&self) -> Option<(u64, u64)> {
+        match self {
+            KernelCount::Counted {
+                server_side,
+                client_side,
+                ..
+            } => Some((*server_side, *client_side)),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the server's listeners can be seen from where c1m counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Seen {
+    /// A listener for a target endpoint is in c1m's network namespace (or
+    /// the lab's): server-side figures are the kernel's.
+    Local,
+    /// No listener is visible: the server is on another host or in
+    /// another network namespace, and only client-side figures exist.
+    Remote,
+}
+
+/// The server side at the end of the hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSide {
+    /// Whether the server's listeners were visible.
+    pub seen: Seen,
+    /// ESTABLISHED sockets on a target endpoint; null when remote.
+    pub established: Option<u64>,
+    /// Held by the server application: `established` less `waiting`;
+    /// null when remote.
+    pub accepted: Option<u64>,
+    /// Connections complete in the kernel but still in the listeners'
+    /// accept queues: the application has not called accept() for them.
+    /// Null when remote.
+    pub waiting: Option<u64>,
+    /// The target endpoints' listeners.
+    pub listeners: Vec<Listener>,
+}
+
+/// A listening socket of a target endpoint (sock_diag: for LISTEN
+/// sockets the receive queue is the accept queue's length and the send
+/// queue the backlog).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// The address and port it listens on (`0.0.0.0` for any).
+    pub addr: SocketAddr,
+    /// Connections waiting to be accepted.
+    pub accept_queue: u32,
+    /// The listen backlog: the accept queue's capacity.
+    pub backlog: u32,
+}
+
+/// Connections the server never created: ESTABLISHED on the client,
+/// absent on the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Phantoms {
+    /// Client-side ESTABLISHED to local targets less their server-side
+    /// ESTABLISHED, at the end of the hold.
+    pub count: u64,
+    /// Why, from the listen counters, in one line; null when `count` is 0.
+    pub cause: Option<String>,
+    /// What to change, in one line; null when `count` is 0.
+    pub fix: Option<String>,
+}
+
+/// Listen-queue counters (TcpExt of `/proc/net/netstat`), as changes
+/// over the experiment.
+pub use c1m_probe::netstat::ListenCounters;
+
+/// Established connections the server closed, seen from the client.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Closes {
+    /// A FIN with no data first (a server that accepts and closes: nginx
+    /// past `worker_connections`), the handshake's end and the FIN in one
+    /// event included.
+    pub fin: u64,
+    /// Data, then a FIN (Redis past `maxclients` writes its error first).
+    pub fin_with_data: u64,
+    /// A reset (RST) of an established connection.
+    pub rst: u64,
+    /// The first bytes a server sent on a connection it then closed, with
+    /// unprintable bytes escaped (`\r\n`), at most 128 bytes; null if none.
+    pub first_bytes: Option<String>,
+}
+
+impl Closes {
+    /// Every close.
+    pub fn total(&self) -> u64 {
+        self.fin + self.fin_with_data + self.rst
+    }
+}
+
+/// What the experiment cost, between the baseline and the top.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Memory {
+    /// Connections held at the top.
+    pub conns: u64,
+    /// Sockets they are: two per connection when both ends are here.
+    pub sockets: u64,
+    /// Per slab cache, biggest change first, the tail folded into
+    /// `other`.
+    pub slab_caches: Vec<SlabRow>,
+    /// Why there are no per-cache rows (`/proc/slabinfo` needs root);
+    /// null when there are.
+    pub slab_unreadable: Option<String>,
+    /// The sum of every cache's change, bytes.
+    pub slab_caches_total: Option<i64>,
+    /// `/proc/meminfo` Slab change, bytes.
+    pub meminfo_slab: Option<i64>,
+    /// `/proc/meminfo` SUnreclaim change, bytes.
+    pub meminfo_sunreclaim: Option<i64>,
+    /// How much `/proc/meminfo` MemAvailable fell, bytes.
+    pub mem_available_drop: Option<i64>,
+    /// Pages of `tcp_mem` in use at the top (`/proc/net/sockstat`).
+    pub tcp_mem_pages: Option<u64>,
+    /// The server workers' memory change.
+    pub servers: UserMem,
+    /// The client workers' memory change.
+    pub clients: UserMem,
+}
+
+/// Caches that grow only because something reads /proc/*/fd of every
+/// process (this machine has such a scanner): shown as their own rows,
+/// never counted in the per-socket cost.
+pub const PROC_SCAN_CACHES: [&str; 1] = ["proc_inode_cache"];
+
+impl Memory {
+    /// Kernel slab bytes per socket: every cache's change (or meminfo's
+    /// Slab change without slabinfo), less the /proc-scanner caches, over
+    /// the sockets.
+    pub fn kernel_per_socket(&self) -> Option<f64> {
+        let total = self.slab_caches_total.or(self.meminfo_slab)?;
+        let scan: i64 = self
+            .slab_caches
+            .iter()
+            .filter(|c| PROC_SCAN_CACHES.contains(&c.name.as_str()))
+            .map(|c| c.bytes)
+            .sum();
+        (self.sockets > 0).then(|| (total - scan) as f64 / self.sockets as f64)
+    }
+}
+
+/// How one slab cache changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlabRow {
+    /// The cache's name (`/proc/slabinfo`), or `other` for the folded
+    /// tail.
+    pub name: String,
+    /// Change in active objects.
+    pub objects: i64,
+    /// Change in memory held, bytes.
+    pub bytes: i64,
+}
+
+/// How a group of workers' memory changed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserMem {
+    /// Summed RSS change, bytes.
+    pub rss: i64,
+    /// Summed PSS change, bytes, where `smaps_rollup` was readable.
+    pub pss: Option<i64>,
+    /// RSS change per connection held, bytes.
+    pub rss_per_conn: Option<f64>,
+}
+
+/// The traffic settings, in words a reader wants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficSummary {
+    /// Idle, or heartbeats.
+    pub mode: Mode,
+    /// Between two messages on one connection, milliseconds.
+    pub interval_ms: u64,
+    /// The message, unprintable bytes escaped.
+    pub message: String,
+    /// What a reply must start with, escaped; null: any byte is a reply.
+    pub expect: Option<String>,
+}
+
+/// Latency over the whole experiment, each in microseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyReport {
+    /// connect() to established.
+    pub connect: Option<Percentiles>,
+    /// A heartbeat's scheduled send to the reply's first byte.
+    pub first_byte: Option<Percentiles>,
+    /// A heartbeat's scheduled send to its whole reply. Every scheduled
+    /// send is one sample: sends skipped while a reply was outstanding are
+    /// recorded when that reply comes, each from its own scheduled time;
+    /// sends whose reply never came are recorded when c1m gave up on them
+    /// (coordinated-omission-correct).
+    pub rtt: Option<Percentiles>,
+    /// Sends whose reply never came (the connection closed, the
+    /// experiment ended, or the send failed); included in `rtt`.
+    pub lost: u64,
+}
+
+/// Why a capacity search stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Limit {
+    /// The ramp reached `-n` without breaking.
+    NotReached,
+    /// The latency objective was missed.
+    Latency,
+    /// The client ran out of local ports (EADDRNOTAVAIL).
+    ClientPorts,
+    /// The client ran out of descriptors (EMFILE, ENFILE).
+    ClientFds,
+    /// TCP memory pressure.
+    Memory,
+    /// The accept queue overflowed and SYNs were dropped: handshakes
+    /// timed out or were refused.
+    AcceptQueue,
+    /// The server accepted some, then closed or reset the rest: its own
+    /// cap (nginx `worker_connections`, Redis `maxclients`).
+    ServerCap,
+    /// The server closes every connection right after accepting it.
+    ServerCloses,
+    /// Connections wait in the accept queue: the application stopped
+    /// calling accept() (stuck, or out of descriptors).
+    NotAccepting,
+    /// Connections exist only on the client: SYN cookies were answered
+    /// while the accept queue was full.
+    SynCookies,
+    /// Connections refused outright (ECONNREFUSED).
+    Refused,
+    /// Handshakes timed out with no listen overflow counted here.
+    Dropped,
+    /// Something else.
+    Other,
+}
+
+/// The diagnosis of a break.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Diagnosis {
+    /// What broke.
+    pub limit: Limit,
+    /// One line: what broke, at how many, why, and what to do.
+    pub explanation: String,
+}
+
+/// A latency objective missed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SloMiss {
+    /// The objective, as written: `p99<50.0 ms`.
+    pub objective: String,
+    /// The value seen, microseconds.
+    pub value_us: u64,
+}
+
+/// What the kernel and the workers saw up to a break.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    /// What the server application held once the ramp settled after the
+    /// break (the break point).
+    pub held: u64,
+    /// Client failures by cause.
+    pub failed: CauseCounts,
+    /// Established connections the server closed.
+    pub closes: Closes,
+    /// Connections in the target listeners' accept queues.
+    pub waiting: u64,
+    /// Connections that exist only on the client.
+    pub phantoms: u64,
+    /// Listen-queue counters over the ramp.
+    pub counters: ListenCounters,
+    /// The objective and the value seen, when latency broke it.
+    pub slo_missed: Option<SloMiss>,
+}
+
+/// What a capacity search found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindLimit {
+    /// What the server really held at the break: connections its
+    /// application accepted (server side, when visible) or, for a remote
+    /// server, the client side's ESTABLISHED count.
+    pub break_point: u64,
+    /// The most held at once on the client side before the break (a
+    /// server at its cap may close old connections to take new ones).
+    pub peak: u64,
+    /// The latency objective, as written (`p99<50.0 ms`); null if none.
+    pub slo: Option<String>,
+    /// Why it broke.
+    pub diagnosis: Diagnosis,
+    /// The readings behind the diagnosis.
+    pub evidence: Evidence,
+}
+
+/// A phase of the experiment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Opening connections.
+    Ramp,
+    /// Holding them.
+    Hold,
+    /// Closing them.
+    Teardown,
+}
+
+/// One point of the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sample {
+    /// Seconds since the experiment started.
+    pub t: f64,
+    /// The phase it was taken in.
+    pub phase: Phase,
+    /// Connections the clients hold (their counters).
+    pub established: u64,
+    /// Connections the servers hold (their counters).
+    pub server_established: u64,
+    /// Handshakes under way.
+    pub connecting: u64,
+    /// Failures so far, all causes, both sides.
+    pub failed: u64,
+    /// Established connections the server closed so far.
+    pub closed: u64,
+    /// `/proc/meminfo` MemAvailable, bytes.
+    pub mem_available: Option<u64>,
+    /// `/proc/meminfo` Slab, bytes.
+    pub slab: Option<u64>,
+    /// The workers' summed RSS, bytes.
+    pub rss: Option<u64>,
+    /// Heartbeats sent so far.
+    pub sent: u64,
+    /// Replies received so far.
+    pub replies: u64,
+    /// Round trips since the previous sample: median, microseconds.
+    pub rtt_p50_us: Option<u64>,
+    /// Round trips since the previous sample: 99th percentile, µs.
+    pub rtt_p99_us: Option<u64>,
+    /// Round trips since the previous sample: the longest, µs.
+    pub rtt_max_us: Option<u64>,
+}
+
+/// The worker processes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Workers {
+    /// Started.
+    pub started: u64,
+    /// Closed when told to, with a final report.
+    pub closed_cleanly: u64,
+    /// Workers that died on their own, and how.
+    pub lost: Vec<String>,
+}
+
+/// How an experiment ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum End {
+    /// Ramp, hold and teardown ran their course.
+    Completed,
+    /// Ctrl-C or SIGTERM.
+    Interrupted {
+        /// The signal's name: `SIGINT`, `SIGTERM`.
+        signal: String,
+    },
+    /// A worker died on its own.
+    WorkerDied {
+        /// Which, and how.
+        why: String,
+    },
+}
+
+/// Whether the experiment did what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Verdict {
+    /// True when the target was held at the end (or a capacity search
+    /// found its limit) and nothing false was counted.
+    pub ok: bool,
+    /// The process's exit code: 0 ok; 1 fewer than the target held at the
+    /// end, connections only the client has, or a worker died; 130
+    /// interrupted.
+    pub exit_code: u8,
+    /// Why not, in one line; null when ok.
+    pub reason: Option<String>,
+}

@@ -1,0 +1,542 @@
+//! The summary's rows, computed once from the report: the text summary
+//! prints them, the HTML page lays them out as its summary table. Pure.
+
+use crate::cause::Cause;
+use crate::latency::{Percentiles, human_us};
+use crate::plan::{BindMode, thousands};
+use crate::search::closes_line;
+use crate::traffic::Mode;
+
+use super::bytes;
+use super::judge::held_by_server;
+use super::model::{
+    CommandKind, CountSource, End, KernelCount, Memory, PROC_SCAN_CACHES, Phase, Report, Seen,
+};
+
+/// How a row reads: plain, or a judgement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// A figure.
+    Plain,
+    /// What was asked, done.
+    Good,
+    /// Worth a look: it may distort the figures.
+    Warn,
+    /// What was asked, not done, or something false avoided.
+    Bad,
+}
+
+/// One row of the summary: a key and its value; `detail` rows explain
+/// the row above them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// What the figure is; empty for a continuation line.
+    pub key: String,
+    /// The figure, in words.
+    pub value: String,
+    /// How it reads.
+    pub tone: Tone,
+    /// Indented under the row above (causes, slab caches).
+    pub detail: bool,
+}
+
+/// The rows being built.
+#[derive(Default)]
+struct Rows(Vec<Row>);
+
+impl Rows {
+    fn push(&mut self, key: &str, value: impl Into<String>, tone: Tone, detail: bool) {
+        self.0.push(Row {
+            key: key.to_string(),
+            value: value.into(),
+            tone,
+            detail,
+        });
+    }
+    fn row(&mut self, key: &str, value: impl Into<String>) {
+        self.push(key, value, Tone::Plain, false);
+    }
+    fn tone(&mut self, key: &str, value: impl Into<String>, tone: Tone) {
+        self.push(key, value, tone, false);
+    }
+    fn detail(&mut self, key: &str, value: impl Into<String>) {
+        self.push(key, value, Tone::Plain, true);
+    }
+}
+
+/// Slab changes smaller than this are noise: on this 2-core VM the
+/// machine's Slab moved by up to 172 KiB over 10 s with nothing but
+/// compilers running (`/proc/meminfo` read every 0.5 s).
+pub const SLAB_NOISE: i64 = 1 << 20;
+/// MemAvailable changes smaller than this are noise: it moved by up to
+/// 232 MiB over the same 10 s (page cache comes and goes).
+pub const MEM_AVAILABLE_NOISE: i64 = 256 << 20;
+/// RSS changes smaller than this per worker are noise (a few pages of
+/// stack, heap and buffers move whatever the connections do).
+pub const RSS_NOISE_PER_WORKER: i64 = 64 << 10;
+
+fn pct(n: u64, of: u64) -> String {
+    if of == 0 {
+        return String::new();
+    }
+    format!(" ({:.1}%)", 100.0 * n as f64 / of as f64)
+}
+
+/// The percentiles in one line: `p50 1.2 ms  p90 …  (N samples)`.
+pub fn percentiles(p: &Percentiles) -> String {
+    format!(
+        "p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  ({} samples)",
+        human_us(p.p50),
+        human_us(p.p90),
+        human_us(p.p99),
+        human_us(p.p999),
+        human_us(p.max),
+        thousands(p.count)
+    )
+}
+
+/// A per-connection figure from a machine-wide change, or why it cannot
+/// be told from the noise of its reading.
+pub fn per_conn(total: i64, conns: u64, noise: i64) -> String {
+    if conns == 0 {
+        return "n/a".into();
+    }
+    if total.abs() < noise {
+        return format!(
+            "too small to measure ({} over {} connections, under the ±{} noise of this reading)",
+            bytes(total as f64),
+            thousands(conns),
+            bytes(noise as f64)
+        );
+    }
+    bytes(total as f64 / conns as f64)
+}
+
+/// The best one-second connection rate of the ramp.
+pub fn peak_rate(r: &Report) -> Option<f64> {
+    let pts: Vec<(f64, f64)> = r
+        .timeline
+        .iter()
+        .filter(|s| s.phase == Phase::Ramp)
+        .map(|s| (s.t, s.established as f64))
+        .collect();
+    super::peak_rate_of(&pts)
+}
+
+/// Every row of the summary, in order.
+pub fn summary(r: &Report) -> Vec<Row> {
+    let mut o = Rows::default();
+    held_rows(&mut o, r);
+    if let Some(t) = r.time_to_reach.filter(|_| r.held.reached > 0) {
+        let rate = r.held.reached as f64 / t.max(1e-9);
+        o.row(
+            "time to reach",
+            format!("{t:.2} s ({rate:.0} conn/s average)"),
+        );
+        if let Some(peak) = peak_rate(r) {
+            o.row("peak rate (1 s)", format!("{peak:.0} conn/s"));
+        }
+    }
+    if let Some(p) = &r.latency.connect {
+        o.row("connect time", percentiles(p));
+    }
+    kernel_rows(&mut o, r);
+    server_rows(&mut o, r);
+    match &r.memory {
+        Some(m) if m.sockets > 0 && m.conns > 0 => memory_rows(&mut o, m),
+        Some(_) => o.row("memory", "nothing held at the top to measure"),
+        None => {}
+    }
+    if let Some(f) = &r.find_limit {
+        o.tone(
+            "limit found",
+            format!(
+                "{} connections held by the server (most at once on the client: {})",
+                thousands(f.break_point),
+                thousands(f.peak)
+            ),
+            Tone::Good,
+        );
+        o.detail("why", &f.diagnosis.explanation);
+    }
+    if let Some(t) = &r.traffic
+        && t.mode == Mode::Heartbeat
+    {
+        traffic_rows(&mut o, r);
+    }
+    error_rows(&mut o, r);
+    if r.servers.rejected > 0 {
+        o.row("rejected at the server cap", thousands(r.servers.rejected));
+    }
+    o.row(
+        "workers",
+        format!(
+            "{} started, {} closed cleanly",
+            r.workers.started, r.workers.closed_cleanly
+        ),
+    );
+    for d in &r.workers.lost {
+        o.tone("worker lost", d, Tone::Bad);
+    }
+    o.row("teardown", format!("{:.2} s", r.teardown));
+    let end = match &r.end {
+        End::Completed => "completed".to_string(),
+        End::Interrupted { signal } => format!("interrupted by {signal}"),
+        End::WorkerDied { why } => format!("stopped: {why}"),
+    };
+    o.row("end", end);
+    match &r.verdict.reason {
+        None => o.tone("verdict", "OK", Tone::Good),
+        Some(why) => o.tone("verdict", format!("FAIL: {why}"), Tone::Bad),
+    }
+    o.0
+}
+
+fn held_rows(o: &mut Rows, r: &Report) {
+    let h = &r.held;
+    let source = match h.source {
+        CountSource::Kernel => "the kernel's count",
+        CountSource::Workers => "the workers' count; the kernel's was unavailable",
+    };
+    if r.command == CommandKind::Serve {
+        o.row("cap (--max-conns)", thousands(r.target));
+        o.row("most held at once", thousands(h.reached));
+        o.row(
+            "held at the end",
+            format!("{} ({source})", thousands(h.at_end)),
+        );
+        return;
+    }
+    let what = if r.command == CommandKind::FindLimit {
+        "most to try"
+    } else {
+        "target"
+    };
+    o.row(what, thousands(r.target));
+    o.row(
+        "reached (most at once)",
+        format!("{}{}", thousands(h.reached), pct(h.reached, r.target)),
+    );
+    let held = held_by_server(h.at_end, &r.server_side);
+    let tone = match r.command {
+        CommandKind::FindLimit => Tone::Plain,
+        _ if held >= r.target => Tone::Good,
+        _ => Tone::Bad,
+    };
+    o.tone(
+        "held at the end",
+        format!(
+            "{}{} ESTABLISHED ({source})",
+            thousands(h.at_end),
+            pct(h.at_end, r.target)
+        ),
+        tone,
+    );
+    if let Some(m) = h.min_during_hold {
+        o.row("fewest held in the hold", thousands(m));
+    }
+}
+
+fn kernel_rows(o: &mut Rows, r: &Report) {
+    for (key, k) in [
+        ("kernel count at the top", &r.kernel.at_top),
+        ("kernel count at the end", &r.kernel.at_end),
+    ] {
+        match k {
+            KernelCount::Counted {
+                server_side,
+                client_side,
+                client_close_wait,
+                took,
+            } => {
+                let mut v = match r.server_side.seen {
+                    Seen::Local => format!(
+                        "{} server-side + {} client-side ESTABLISHED",
+                        thousands(*server_side),
+                        thousands(*client_side)
+                    ),
+                    Seen::Remote => {
+                        format!("{} client-side ESTABLISHED", thousands(*client_side))
+                    }
+                };
+                if *client_close_wait > 0 {
+                    v += &format!(
+                        ", {} client-side CLOSE-WAIT (closed by the server, not held)",
+                        thousands(*client_close_wait)
+                    );
+                }
+                o.row(key, format!("{v} (netlink, {:.0} ms)", took * 1e3));
+            }
+            KernelCount::Unavailable { reason } => {
+                o.tone(key, format!("unavailable: {reason}"), Tone::Warn)
+            }
+            KernelCount::NotTaken => {}
+        }
+    }
+}
+
+fn server_rows(o: &mut Rows, r: &Report) {
+    let s = &r.server_side;
+    match s.seen {
+        Seen::Local => {
+            if let (Some(a), Some(w)) = (s.accepted, s.waiting) {
+                let tone = if w > 0 { Tone::Bad } else { Tone::Plain };
+                o.tone(
+                    "held by the server app",
+                    format!(
+                        "{} accepted; {} waiting unaccepted in the accept queue",
+                        thousands(a),
+                        thousands(w)
+                    ),
+                    tone,
+                );
+            }
+            for l in &s.listeners {
+                o.detail(
+                    "listener",
+                    format!(
+                        "{}: accept queue {} of backlog {}",
+                        l.addr,
+                        thousands(l.accept_queue.into()),
+                        thousands(l.backlog.into())
+                    ),
+                );
+            }
+        }
+        Seen::Remote if r.command != CommandKind::Serve => o.row(
+            "server side",
+            "not visible from here (another host or network namespace): every figure is the client's; what the server application accepted, what waits in its accept queue, and connections it never created cannot be seen",
+        ),
+        Seen::Remote => {}
+    }
+    if let Some(p) = r.phantoms.as_ref().filter(|p| p.count > 0) {
+        o.tone("only on the client", thousands(p.count), Tone::Bad);
+        if let Some(c) = &p.cause {
+            o.detail("why", c);
+        }
+        if let Some(f) = &p.fix {
+            o.detail("fix", f);
+        }
+    }
+    if r.closes.total() > 0 {
+        o.tone(
+            "closed by the server",
+            format!(
+                "{}: {}",
+                thousands(r.closes.total()),
+                closes_line(&r.closes, 0)
+            ),
+            Tone::Bad,
+        );
+    }
+    if let Some(k) = &r.listen_counters {
+        let pairs = [
+            ("SyncookiesSent", k.syncookies_sent),
+            ("SyncookiesFailed", k.syncookies_failed),
+            ("TCPReqQFullDoCookies", k.reqq_full_do_cookies),
+            ("TCPReqQFullDrop", k.reqq_full_drop),
+            ("ListenOverflows", k.listen_overflows),
+            ("ListenDrops", k.listen_drops),
+            ("TCPMemoryPressures", k.memory_pressures),
+        ];
+        let seen: Vec<String> = pairs
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(name, n)| format!("{name} +{}", thousands(*n)))
+            .collect();
+        if !seen.is_empty() {
+            o.tone("listen queues", seen.join(", "), Tone::Warn);
+        }
+    }
+}
+
+fn memory_rows(o: &mut Rows, m: &Memory) {
+    let slab = m.slab_caches_total.or(m.meminfo_slab);
+    match (m.kernel_per_socket(), slab) {
+        (Some(per), Some(total)) if total.abs() >= SLAB_NOISE => o.row(
+            "kernel memory / socket",
+            format!(
+                "{} (slab, over {} sockets)",
+                bytes(per),
+                thousands(m.sockets)
+            ),
+        ),
+        (_, Some(total)) => o.row(
+            "kernel memory / socket",
+            per_conn(total, m.sockets, SLAB_NOISE),
+        ),
+        (_, None) => o.row("kernel memory / socket", "n/a"),
+    }
+    if let Some(d) = m.mem_available_drop {
+        o.row(
+            "MemAvailable drop / conn",
+            per_conn(d, m.conns, MEM_AVAILABLE_NOISE),
+        );
+    }
+    for (side, u) in [("servers", &m.servers), ("clients", &m.clients)] {
+        if u.rss == 0 && u.pss.is_none_or(|p| p == 0) {
+            // No such workers (connect has no servers, serve no clients).
+            continue;
+        }
+        let pss = match u.pss {
+            Some(pss) if pss.abs() >= RSS_NOISE_PER_WORKER => {
+                format!(", PSS {}", bytes(pss as f64 / m.conns as f64))
+            }
+            _ => String::new(),
+        };
+        let rss = per_conn(u.rss, m.conns, RSS_NOISE_PER_WORKER);
+        o.row(
+            &format!("user memory / conn, {side}"),
+            format!("{rss} RSS{pss} (total change {})", bytes(u.rss as f64)),
+        );
+    }
+    let tcp_objs: i64 = m
+        .slab_caches
+        .iter()
+        .filter(|c| c.name == "TCP" || c.name == "TCPv6")
+        .map(|c| c.objects)
+        .sum();
+    let measurable = slab.is_some_and(|t| t.abs() >= SLAB_NOISE);
+    if measurable
+        && m.slab_unreadable.is_none()
+        && (tcp_objs - m.sockets as i64).unsigned_abs() * 10 > m.sockets
+    {
+        o.tone(
+            "caution",
+            format!(
+                "the TCP caches changed by {tcp_objs} objects for {} sockets: something else on this machine opened or closed sockets meanwhile, and slab figures are machine-wide",
+                thousands(m.sockets)
+            ),
+            Tone::Warn,
+        );
+    }
+    if let Some(e) = &m.slab_unreadable {
+        o.row("slab caches", format!("unreadable: {e}"));
+    } else if !m.slab_caches.is_empty() && measurable {
+        o.row("slab caches", "change, and per socket:");
+        for c in &m.slab_caches {
+            let note = if PROC_SCAN_CACHES.contains(&c.name.as_str()) {
+                "  (a /proc/*/fd scanner's, not the sockets')"
+            } else {
+                ""
+            };
+            o.detail(
+                &c.name,
+                format!(
+                    "{:>12} objs {:>10} {:>9}/socket{note}",
+                    c.objects,
+                    bytes(c.bytes as f64),
+                    bytes(c.bytes as f64 / m.sockets as f64)
+                ),
+            );
+        }
+    }
+}
+
+fn traffic_rows(o: &mut Rows, r: &Report) {
+    let Some(t) = &r.traffic else { return };
+    let c = &r.clients;
+    o.row(
+        "heartbeat",
+        format!(
+            "\"{}\" every {:.3} s per connection{}",
+            t.message,
+            t.interval_ms as f64 / 1e3,
+            t.expect
+                .as_ref()
+                .map_or(String::new(), |e| format!(", expecting \"{e}\""))
+        ),
+    );
+    let hold: Vec<_> = r
+        .timeline
+        .iter()
+        .filter(|x| x.phase == Phase::Hold)
+        .collect();
+    let rate = match (hold.first(), hold.last()) {
+        (Some(a), Some(b)) if b.t > a.t => (b.replies - a.replies) as f64 / (b.t - a.t),
+        _ => 0.0,
+    };
+    o.row(
+        "messages",
+        format!(
+            "{} sent, {} replies{}, {} mismatched, {} late, {} lost; {:.0} replies/s during the hold",
+            thousands(c.sent),
+            thousands(c.replies),
+            pct(c.replies, c.sent),
+            thousands(c.mismatched),
+            thousands(c.late),
+            thousands(c.lost),
+            rate
+        ),
+    );
+    if c.mismatched > 0 {
+        o.detail(
+            "",
+            "mismatched: replies that did not start with the expected bytes (check --expect)",
+        );
+    }
+    if c.late > 0 {
+        o.detail(
+            "",
+            "late: sends due while the previous reply had not come; each is timed from its own scheduled time when that reply comes",
+        );
+    }
+    if c.lost > 0 {
+        o.detail(
+            "",
+            "lost: replies that never came (connection closed, send failed, or the end came first); timed until c1m gave up",
+        );
+    }
+    if let Some(p) = &r.latency.rtt {
+        o.row("round trip", percentiles(p));
+        o.detail(
+            "",
+            "every scheduled send is one sample, timed from its schedule (coordinated-omission-correct)",
+        );
+    }
+    if let Some(p) = &r.latency.first_byte {
+        o.row("first byte", percentiles(p));
+    }
+    if r.servers.dropped > 0 {
+        o.row(
+            "closed by c1m's servers",
+            format!(
+                "{} misbehaving peers (idle, oversized, not reading)",
+                thousands(r.servers.dropped)
+            ),
+        );
+    }
+}
+
+fn error_rows(o: &mut Rows, r: &Report) {
+    let total = r.clients.failed.total() + r.servers.failed.total();
+    if total == 0 {
+        o.row("errors", "none");
+        return;
+    }
+    o.tone("errors", thousands(total), Tone::Bad);
+    for (side, counts) in [("client", &r.clients.failed), ("server", &r.servers.failed)] {
+        for (c, n) in counts.seen() {
+            o.detail(
+                &format!("{side} {}", c.name()),
+                format!("{:>10}  {}", thousands(n), c.explain()),
+            );
+            if side == "client"
+                && let Some(why) = cause_context(r, c)
+            {
+                o.detail("", why);
+            }
+        }
+    }
+}
+
+/// A failure seen with a set-up that explains it better than the cause's
+/// general line.
+fn cause_context(r: &Report, c: Cause) -> Option<&'static str> {
+    match (c, r.plan.bind) {
+        (Cause::AddrNotAvail | Cause::AddrInUse, BindMode::Plain) => Some(
+            "plain bind(ip, 0) takes a port for the source address whatever the destination, so each source stops at the local port range (bind then fails with EADDRINUSE) and those ports are closed to every other outgoing connection on the machine; --bind-mode no-port shares ports across destinations",
+        ),
+        _ => None,
+    }
+}

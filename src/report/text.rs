@@ -1,0 +1,196 @@
+//! The terminal's words: the plan line before, the progress line during,
+//! and the summary after (the rows of [`super::rows`]). Pure.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::plan::{BindMode, Plan, thousands};
+
+use super::bytes;
+use super::model::{Phase, Report, Sample};
+use super::rows::{self, SLAB_NOISE};
+
+/// `1 source address`, `2 source addresses`.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+/// The line that says what is about to happen.
+pub fn plan_line(label: &str, p: &Plan, servers: usize, clients: usize) -> String {
+    let mut s = format!(
+        "c1m {label}: {}",
+        plural(p.conns, "connection", "connections")
+    );
+    if !p.endpoints.is_empty() {
+        let _ = write!(
+            s,
+            " to {}",
+            plural(p.endpoints.len() as u64, "endpoint", "endpoints")
+        );
+    }
+    if !p.sources.is_empty() {
+        let _ = write!(
+            s,
+            " from {}",
+            plural(p.sources.len() as u64, "source address", "source addresses")
+        );
+    }
+    let procs = if servers + clients == 1 {
+        "worker process"
+    } else {
+        "worker processes"
+    };
+    let _ = write!(s, "; {servers} server + {clients} client {procs}");
+    let bind = match p.bind {
+        BindMode::None => None,
+        BindMode::NoPort => Some("IP_BIND_ADDRESS_NO_PORT"),
+        BindMode::Plain => Some("plain bind(ip, 0)"),
+        BindMode::Range => Some("IP_LOCAL_PORT_RANGE slices"),
+    };
+    if let Some(b) = bind {
+        let _ = write!(s, "; sources bound with {b}");
+    }
+    if p.families > 0 {
+        let _ = write!(
+            s,
+            "; ≤{} per (source, destination) pair",
+            thousands(p.per_family_max)
+        );
+    }
+    s
+}
+
+/// Connections per second over the last second of samples, or over what
+/// there is of it (at least two samples, a quarter second apart), so the
+/// first lines of a fast ramp do not read `0/s`.
+fn rate_now(tl: &[Sample]) -> Option<f64> {
+    let last = tl.last()?;
+    let prev = tl
+        .iter()
+        .rev()
+        .find(|s| last.t - s.t >= 1.0)
+        .or_else(|| tl.first().filter(|f| last.t - f.t >= 0.2))?;
+    Some((last.established as f64 - prev.established as f64) / (last.t - prev.t))
+}
+
+fn phase_name(p: Phase) -> &'static str {
+    match p {
+        Phase::Ramp => "ramp",
+        Phase::Hold => "hold",
+        Phase::Teardown => "teardown",
+    }
+}
+
+/// One line of live progress.
+pub fn progress_line(phase: Phase, p: &Plan, tl: &[Sample], ramp_start: Duration) -> String {
+    let name = phase_name(phase);
+    let Some(last) = tl.last() else {
+        return format!("{name}: starting");
+    };
+    let est = last.established.max(last.server_established);
+    let elapsed = (last.t - ramp_start.as_secs_f64()).max(0.001);
+    let avg = est as f64 / elapsed;
+    let now = rate_now(tl);
+    let mut s = format!(
+        "{name:>5} {elapsed:>6.1}s  {}/{} established  {}  {avg:.0}/s avg  {} connecting  {} failed",
+        thousands(est),
+        thousands(p.conns),
+        now.map_or("-/s now".to_string(), |r| format!("{r:.0}/s now")),
+        thousands(last.connecting),
+        thousands(last.failed)
+    );
+    if last.closed > 0 {
+        let _ = write!(s, "  {} closed by the server", thousands(last.closed));
+    }
+    if let (Some(first), Some(slab)) = (tl.first().and_then(|f| f.slab), last.slab) {
+        let d = slab as i64 - first as i64;
+        if d.abs() >= SLAB_NOISE {
+            let sign = if d > 0 { "+" } else { "" };
+            let _ = write!(s, "  slab {sign}{}", bytes(d as f64));
+        }
+    }
+    if let Some(now) = now.filter(|&r| phase == Phase::Ramp && r > 0.0 && est < p.conns) {
+        let _ = write!(s, "  ETA {:.0}s", (p.conns - est) as f64 / now);
+    }
+    s
+}
+
+/// The summary table printed at the end of every experiment.
+pub fn summary(r: &Report) -> String {
+    let mut s = format!("\nc1m {} summary\n", r.label);
+    for row in rows::summary(r) {
+        let indent = if row.detail { "    " } else { "  " };
+        let width = if row.detail { 26 } else { 28 };
+        let _ = writeln!(s, "{indent}{:<width$} {}", row.key, row.value);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(t: f64, established: u64) -> Sample {
+        Sample {
+            t,
+            phase: Phase::Ramp,
+            established,
+            server_established: 0,
+            connecting: 0,
+            failed: 0,
+            closed: 0,
+            mem_available: None,
+            slab: None,
+            rss: None,
+            sent: 0,
+            replies: 0,
+            rtt_p50_us: None,
+            rtt_p99_us: None,
+            rtt_max_us: None,
+        }
+    }
+
+    #[test]
+    fn rate_now_uses_the_last_second() {
+        let tl: Vec<Sample> = (0..=8)
+            .map(|i| sample(i as f64 * 0.25, i as u64 * 100))
+            .collect();
+        assert_eq!(rate_now(&tl), Some(400.0));
+    }
+
+    #[test]
+    fn the_first_lines_of_a_fast_ramp_show_a_rate() {
+        // 70,000 established half a second in: not "0/s".
+        let tl = vec![sample(0.0, 0), sample(0.25, 30_000), sample(0.5, 70_000)];
+        assert_eq!(rate_now(&tl), Some(140_000.0));
+        assert_eq!(rate_now(&tl[..1]), None);
+        let p = Plan {
+            conns: 1_000_000,
+            sources: vec![],
+            bind: BindMode::None,
+            endpoints: vec![],
+            families: 0,
+            per_family_max: 0,
+            capacity: 0,
+            capacity_why: String::new(),
+            clients: vec![],
+            servers: vec![],
+            warnings: vec![],
+        };
+        let line = progress_line(Phase::Ramp, &p, &tl, Duration::ZERO);
+        assert!(line.contains("140000/s now"), "{line}");
+        assert!(!line.contains(" 0/s now"), "{line}");
+    }
+
+    #[test]
+    fn plurals() {
+        assert_eq!(
+            plural(1, "source address", "source addresses"),
+            "1 source address"
+        );
+        assert_eq!(
+            plural(1_000, "source address", "source addresses"),
+            "1,000 source addresses"
+        );
+    }
+}
