@@ -395,9 +395,10 @@ pub fn loopback_endpoints(
 }
 
 /// The half of a local port range past which connect() slows (see the
-/// module docs).
+/// module docs): [`c1m_limits::ports::pair_budget`], the one definition the
+/// doctor reports too.
 pub fn default_family_budget(local_ports: u64) -> u64 {
-    (local_ports / 2).max(1)
+    c1m_limits::ports::pair_budget(local_ports)
 }
 
 /// The half-open range of global indices of a client share.

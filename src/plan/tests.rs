@@ -192,3 +192,55 @@ fn range_mode_gives_each_client_worker_its_own_ports() {
     assert!(err.contains("needs up to 9,411 ports per family"), "{err}");
     assert!(err.contains("--bind-mode no-port"), "{err}");
 }
+
+/// The planner's per-family budget is the doctor's per-pair budget, for
+/// several port ranges (and reserved ports): the doctor reads a machine
+/// with that range from a temporary /proc tree, the planner is given the
+/// usable ports, and both say the same number.
+#[test]
+fn family_budget_agrees_with_the_doctor() {
+    use c1m_limits::{Role as LimitRole, Roots, Target, num::thousands as th};
+    for (range, reserved, usable, budget) in [
+        ("32768 60999", "", 28_232u64, 14_116u64),
+        ("1024 65535", "", 64_512, 32_256),
+        ("40000 40998", "", 999, 499),
+        ("60000 60999", "60500-60599", 900, 450),
+    ] {
+        let dir = std::env::temp_dir().join(format!(
+            "c1m-budget-{}-{}",
+            std::process::id(),
+            range.replace(' ', "-")
+        ));
+        let ipv4 = dir.join("proc/sys/net/ipv4");
+        std::fs::create_dir_all(&ipv4).unwrap();
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::fs::write(ipv4.join("ip_local_port_range"), format!("{range}\n")).unwrap();
+        std::fs::write(
+            ipv4.join("ip_local_reserved_ports"),
+            format!("{reserved}\n"),
+        )
+        .unwrap();
+        let roots = Roots {
+            proc_root: dir.join("proc"),
+            etc_root: dir.join("etc"),
+            state_dir: dir.join("state"),
+        };
+        let v = c1m_limits::preflight(&roots, &Target::new(1_000_000, LimitRole::Client));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let doctor = &v
+            .rows
+            .iter()
+            .find(|r| r.name == "per-pair budget")
+            .unwrap()
+            .value;
+        assert_eq!(default_family_budget(usable), budget, "{range}");
+        assert_eq!(*doctor, th(budget), "{range}");
+        // And the planner warns past exactly that number.
+        let mut r = req(budget + 1);
+        r.local_ports = usable;
+        r.family_budget = default_family_budget(usable);
+        assert!(plan(&r).unwrap().warnings[0].contains(&format!("over the {}", th(budget))));
+        r.conns = budget;
+        assert!(plan(&r).unwrap().warnings.is_empty(), "{range}");
+    }
+}

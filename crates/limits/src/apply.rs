@@ -13,14 +13,15 @@
 //! `apply` again, is explicit and exact.
 
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use c1m_probe::sysctl;
 use serde::{Deserialize, Serialize};
 
 use crate::facts::Roots;
+use crate::files::{write_atomically, write_with_mode};
 use crate::tune::Plan;
 
 const SCHEMA: &str = "c1m.tune-backup/1";
@@ -128,31 +129,13 @@ fn io_err(what: &str, path: &Path, e: io::Error) -> String {
     format!("{what} {}: {e}", path.display())
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory
-/// and a rename, creating the directory if needed; the file gets `mode`.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_with_mode(path, bytes, 0o644)
-}
-
-fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.c1m-tmp"));
-    let result = (|| {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+/// A sysctl value for the log: trimmed, `(empty)` when there is nothing
+/// (an empty `ip_local_reserved_ports`).
+fn shown(value: &str) -> &str {
+    match value.trim() {
+        "" => "(empty)",
+        v => v,
     }
-    result
 }
 
 fn same_value(a: &str, b: &str) -> bool {
@@ -317,7 +300,7 @@ pub fn apply(plan: &Plan, roots: &Roots) -> Result<Vec<String>, ApplyError> {
                 "set {} = {} (was {})",
                 s.name,
                 s.applied,
-                s.previous.trim()
+                shown(&s.previous)
             ));
         }
         for d in &b.created_dirs {
@@ -383,7 +366,7 @@ pub fn revert(roots: &Roots) -> Result<Vec<String>, ApplyError> {
                 "note: {} is {now} now, not the {} c1m set: restoring {} anyway",
                 s.name,
                 s.applied,
-                s.previous.trim()
+                shown(&s.previous)
             )),
             _ => {}
         }
@@ -421,7 +404,7 @@ pub fn revert(roots: &Roots) -> Result<Vec<String>, ApplyError> {
         log.push(format!(
             "set {} = {} (back from {})",
             s.name,
-            s.previous.trim(),
+            shown(&s.previous),
             s.applied
         ));
     }

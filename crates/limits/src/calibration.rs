@@ -17,6 +17,10 @@ pub const FILE_NAME: &str = "calibration.json";
 
 const SCHEMA: &str = "c1m.calibration/1";
 
+/// Kernel memory per TCP socket when c1m has not measured it yet (~3.9 KiB:
+/// socket, inode, dentry, file, tcp_sock slabs), in bytes.
+pub const ESTIMATED_BYTES_PER_SOCKET: f64 = 3.9 * 1024.0;
+
 /// The state directory: `$C1M_STATE_DIR` if set and not empty, else
 /// [`DEFAULT_STATE_DIR`].
 pub fn state_dir() -> PathBuf {
@@ -121,7 +125,7 @@ impl Calibration {
                 reason: e.to_string(),
             })?;
         text.push('\n');
-        crate::apply::write_atomically(path, text.as_bytes()).map_err(|source| {
+        crate::files::write_atomically(path, text.as_bytes()).map_err(|source| {
             CalibrationError::Io {
                 path: path.into(),
                 source,

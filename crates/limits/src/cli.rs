@@ -15,8 +15,9 @@ use crate::apply::{self, ApplyError};
 use crate::facts::{Facts, Roots};
 use crate::num::parse_count;
 use crate::render;
+use crate::target::{Role, Target, Tuples};
 use crate::tune::{self, DropIn, Request};
-use crate::verdict::{self, Role, Target, Tuples};
+use crate::verdict;
 
 /// Where to read the machine from; defaults to this one.
 #[derive(Debug, Clone, clap::Args)]
@@ -110,11 +111,11 @@ pub struct DoctorArgs {
     /// Print the report as a versioned JSON document (schema c1m.doctor/1).
     #[arg(long)]
     pub json: bool,
+    /// The client side's 4-tuple space, when fixed.
     #[command(flatten)]
-    #[allow(missing_docs)]
     pub tuples: TupleArgs,
+    /// Where to read the machine from.
     #[command(flatten)]
-    #[allow(missing_docs)]
     pub roots: RootArgs,
 }
 
@@ -128,17 +129,20 @@ pub struct TuneArgs {
     /// Which ends run on this box; both = two sockets per connection.
     #[arg(long, value_enum, default_value_t = Role::Both)]
     pub role: Role,
-    /// Also set net.ipv4.ip_local_port_range, e.g. 1024-65535.
+    /// Also set net.ipv4.ip_local_port_range, e.g. 1024-65535 (reserving the ports listening inside it first).
     #[arg(long, value_name = "LO-HI", value_parser = parse_port_range)]
     pub port_range: Option<(u64, u64)>,
+    /// The client side's 4-tuple space the port range is checked against.
+    #[command(flatten)]
+    pub tuples: TupleArgs,
     /// Write the drop-ins and live values (root), recording what was there.
     #[arg(long, conflicts_with = "revert")]
     pub apply: bool,
     /// Restore exactly what the last --apply changed.
     #[arg(long, conflicts_with_all = ["target", "port_range"])]
     pub revert: bool,
+    /// Where to read the machine from.
     #[command(flatten)]
-    #[allow(missing_docs)]
     pub roots: RootArgs,
 }
 
@@ -229,6 +233,7 @@ pub fn tune_to(args: &TuneArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
         conns,
         role: args.role,
         port_range: args.port_range,
+        tuples: args.tuples.tuples(),
     };
     let plan = tune::plan(&facts, &roots.etc_root, &request);
     let current: Vec<render::CurrentFile> = DropIn::ALL

@@ -19,6 +19,10 @@ use crate::parse::{self, FileNr, LimitsFile, Nofile, Rlimit, SysctlLine};
 /// Bit of `CAP_SYS_RESOURCE` in a capability mask: raise hard rlimits up to
 /// `fs.nr_open`.
 pub const CAP_SYS_RESOURCE: u32 = 24;
+/// `fs.nr_open` when nothing sets it: the kernel's built-in 1024 × 1024
+/// (`sysctl_nr_open` in `fs/file.c`).
+pub const KERNEL_DEFAULT_NR_OPEN: u64 = 1_048_576;
+
 /// Bit of `CAP_SYS_ADMIN`: among much else, allocate files past `fs.file-max`.
 pub const CAP_SYS_ADMIN: u32 = 21;
 
@@ -127,9 +131,10 @@ pub struct Systemd {
 /// Connection tracking, when nf_conntrack is loaded.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Conntrack {
-    /// `net.netfilter.nf_conntrack_count`.
+    /// `net.netfilter.nf_conntrack_count`: entries now.
     pub count: Reading<u64>,
-    /// `net.netfilter.nf_conntrack_max`.
+    /// `net.netfilter.nf_conntrack_max`: entries the table holds
+    /// (nf_conntrack-sysctl.rst).
     pub max: Reading<u64>,
     /// Whether an iptables `nat` table is registered (NAT tracks every flow).
     pub nat_table: bool,
@@ -150,55 +155,77 @@ impl Conntrack {
 /// Everything the verdict and the tuning plan are computed from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Facts {
-    /// `fs.file-max`: open files system-wide.
+    /// `fs.file-max` (`/proc/sys/fs/file-max`, proc(5)): open files
+    /// system-wide, a count.
     pub file_max: Reading<u64>,
-    /// `fs.file-nr`: files already open.
+    /// `fs.file-nr` (proc(5)): files allocated, free, and the maximum.
     pub file_nr: Reading<FileNr>,
-    /// `fs.nr_open`: the ceiling of any process's RLIMIT_NOFILE.
+    /// `fs.nr_open` (proc(5)): the ceiling of any process's
+    /// RLIMIT_NOFILE, in descriptors.
     pub nr_open: Reading<u64>,
-    /// This process's RLIMIT_NOFILE.
+    /// This process's RLIMIT_NOFILE, soft and hard, in descriptors
+    /// (`<proc>/self/limits`, getrlimit(2)).
     pub rlimit_nofile: Reading<Rlimit>,
-    /// This process's effective capabilities (`CapEff`).
+    /// This process's effective capabilities, a bit mask by capability
+    /// number (`CapEff` of `<proc>/self/status`, capabilities(7)).
     pub cap_eff: Reading<u64>,
-    /// This process's effective uid.
+    /// This process's effective uid (`Uid` of `<proc>/self/status`).
     pub euid: Reading<u32>,
-    /// `nofile` lines of limits.conf and limits.d/*.conf, in pam_limits order.
+    /// `nofile` lines of `<etc>/security/limits.conf` and
+    /// `limits.d/*.conf`, in pam_limits order (limits.conf(5)).
     pub nofile_limits: LimitsFile,
     /// sysctl.d/*.conf then sysctl.conf, in the order the boot applies them.
     pub sysctl_files: Vec<SysctlFile>,
-    /// systemd's `DefaultLimitNOFILE`.
+    /// systemd's `DefaultLimitNOFILE` (systemd-system.conf(5)).
     pub systemd: Systemd,
     /// The name of PID 1 (`<proc>/1/comm`): `systemd` when systemd boots the box.
     pub init: Reading<String>,
-    /// `net.ipv4.ip_local_port_range`.
+    /// `net.ipv4.ip_local_port_range`: the inclusive range of ephemeral
+    /// ports, `(lo, hi)`.
     pub port_range: Reading<(u64, u64)>,
-    /// `net.ipv4.ip_local_reserved_ports`.
+    /// `net.ipv4.ip_local_reserved_ports`: inclusive ranges `(lo, hi)` that
+    /// automatic port choice skips, as written.
     pub reserved_ports: Reading<Vec<(u64, u64)>>,
+    /// Local ports of the LISTEN sockets in `<proc>/net/tcp` and
+    /// `<proc>/net/tcp6` (this network namespace), sorted, each once. A
+    /// missing `tcp6` (IPv6 off) counts as no listener.
+    pub listening: Reading<Vec<u16>>,
     /// `MemAvailable` from meminfo, in bytes.
     pub mem_available: Reading<u64>,
     /// The kernel page size, in bytes.
     pub page_size: Reading<u64>,
-    /// `net.ipv4.tcp_mem`, in pages.
+    /// `net.ipv4.tcp_mem` (tcp(7)): low, pressure, high, in pages for all
+    /// TCP sockets together.
     pub tcp_mem: Reading<[u64; 3]>,
-    /// `net.ipv4.tcp_rmem`, in bytes.
+    /// `net.ipv4.tcp_rmem` (tcp(7)): min, default, max receive buffer per
+    /// socket, in bytes.
     pub tcp_rmem: Reading<[u64; 3]>,
-    /// `net.ipv4.tcp_wmem`, in bytes.
+    /// `net.ipv4.tcp_wmem` (tcp(7)): min, default, max send buffer per
+    /// socket, in bytes.
     pub tcp_wmem: Reading<[u64; 3]>,
     /// c1m's measured kernel cost per socket, if a run recorded one.
     pub calibration: Reading<Option<Calibration>>,
-    /// `kernel.osrelease`.
+    /// `kernel.osrelease`: the running kernel's release, as `uname -r`.
     pub kernel_release: Reading<String>,
-    /// `net.core.somaxconn`.
+    /// `net.core.somaxconn` (listen(2)): the largest accept-queue backlog
+    /// `listen()` gets, in connections.
     pub somaxconn: Reading<u64>,
-    /// `net.ipv4.tcp_max_syn_backlog`.
+    /// `net.ipv4.tcp_max_syn_backlog` (tcp(7)): half-open connections per
+    /// listener before SYN cookies or drops.
     pub tcp_max_syn_backlog: Reading<u64>,
-    /// `net.ipv4.tcp_syncookies`.
+    /// `net.ipv4.tcp_syncookies` (tcp(7)): 0 off, 1 when the SYN queue
+    /// overflows, 2 always.
     pub tcp_syncookies: Reading<u64>,
     /// Connection tracking; `None` when nf_conntrack is not loaded.
     pub conntrack: Option<Conntrack>,
-    /// `net.ipv4.tcp_max_tw_buckets`.
+    /// `net.ipv4.tcp_max_tw_buckets`: TIME_WAIT sockets the kernel keeps
+    /// (per network namespace).
     pub tcp_max_tw_buckets: Reading<u64>,
-    /// `net.ipv4.tcp_tw_reuse`.
+    /// `net.ipv4.tcp_max_orphans`: sockets closed by their process whose
+    /// FIN exchange is not over, before the kernel resets new ones.
+    pub tcp_max_orphans: Reading<u64>,
+    /// `net.ipv4.tcp_tw_reuse` (ip-sysctl.rst): 0 off, 1 on, 2 loopback
+    /// only.
     pub tcp_tw_reuse: Reading<u64>,
 }
 
@@ -356,6 +383,42 @@ fn conntrack(proc_root: &Path) -> Option<Conntrack> {
     })
 }
 
+/// `net.ipv4.ip_local_port_range` under `proc_root` (`/proc` for this
+/// machine), parsed by [`parse::port_range`]: `(lo, hi)`, both ≤ 65535.
+pub fn read_port_range(proc_root: &Path) -> Reading<(u64, u64)> {
+    sysctl_with(proc_root, "net.ipv4.ip_local_port_range", parse::port_range)
+}
+
+/// `net.ipv4.ip_local_reserved_ports` under `proc_root`, parsed by
+/// [`parse::reserved_ports`]: inclusive ranges, empty when none.
+pub fn read_reserved_ports(proc_root: &Path) -> Reading<Vec<(u64, u64)>> {
+    sysctl_with(
+        proc_root,
+        "net.ipv4.ip_local_reserved_ports",
+        parse::reserved_ports,
+    )
+}
+
+/// The ports LISTEN sockets hold in `<proc_root>/net/tcp` and `tcp6`
+/// ([`parse::listen_ports`]), sorted, each once; `tcp6` may be missing.
+pub fn read_listening(proc_root: &Path) -> Reading<Vec<u16>> {
+    let net = proc_root.join("net");
+    let v4 = net.join("tcp");
+    let v6 = net.join("tcp6");
+    let mut ports = match text(&v4).and_then(|t| parse::listen_ports(&t)) {
+        Ok(p) => p,
+        Err(why) => return Reading::Unreadable(format!("{}: {why}", v4.display())),
+    };
+    match text(&v6).and_then(|t| parse::listen_ports(&t)) {
+        Ok(p) => ports.extend(p),
+        Err(why) if why == "missing" => {}
+        Err(why) => return Reading::Unreadable(format!("{}: {why}", v6.display())),
+    }
+    ports.sort_unstable();
+    ports.dedup();
+    Reading::Value(ports)
+}
+
 impl Facts {
     /// Reads the machine under `roots`. Never fails: what cannot be read is
     /// recorded as unreadable.
@@ -375,12 +438,9 @@ impl Facts {
             sysctl_files: sysctl_files(&roots.etc_root),
             systemd: systemd(&roots.etc_root),
             init: read_with(&p.join("1/comm"), |t| Ok(t.trim().to_string())),
-            port_range: sysctl_with(p, "net.ipv4.ip_local_port_range", parse::port_range),
-            reserved_ports: sysctl_with(
-                p,
-                "net.ipv4.ip_local_reserved_ports",
-                parse::reserved_ports,
-            ),
+            port_range: read_port_range(p),
+            reserved_ports: read_reserved_ports(p),
+            listening: read_listening(p),
             mem_available: Reading::at(
                 &meminfo,
                 std::fs::read(&meminfo)
@@ -408,8 +468,22 @@ impl Facts {
             tcp_syncookies: sysctl_with(p, "net.ipv4.tcp_syncookies", parse::number),
             conntrack: conntrack(p),
             tcp_max_tw_buckets: sysctl_with(p, "net.ipv4.tcp_max_tw_buckets", parse::number),
+            tcp_max_orphans: sysctl_with(p, "net.ipv4.tcp_max_orphans", parse::number),
             tcp_tw_reuse: sysctl_with(p, "net.ipv4.tcp_tw_reuse", parse::number),
         }
+    }
+
+    /// Ports of `net.ipv4.ip_local_port_range` not in
+    /// `ip_local_reserved_ports` ([`parse::usable_ports`]): what one
+    /// (source, destination) pair can use. `None` when the range is
+    /// unreadable; an unreadable reserved list counts as empty.
+    pub fn usable_ports(&self) -> Option<u64> {
+        let range = self.port_range.get()?;
+        let reserved = self
+            .reserved_ports
+            .value()
+            .map_or(&[][..], |r| r.as_slice());
+        Some(parse::usable_ports(range, reserved))
     }
 
     /// Whether systemd's configuration matters here: it exists, and PID 1 is
@@ -491,6 +565,7 @@ impl Facts {
             init: Value("init".into()),
             port_range: Value((32_768, 60_999)),
             reserved_ports: Value(Vec::new()),
+            listening: Value(vec![22]),
             mem_available: Value(24_000_000_000),
             page_size: Value(4096),
             tcp_mem: Value([287_898, 383_867, 575_796]),
@@ -507,6 +582,7 @@ impl Facts {
                 nat_table: false,
             }),
             tcp_max_tw_buckets: Value(131_072),
+            tcp_max_orphans: Value(131_072),
             tcp_tw_reuse: Value(2),
         }
     }

@@ -1,40 +1,55 @@
 //! Which limit binds first for N TCP connections on this box, and raising
-//! it safely: `c1m doctor`, `c1m tune`, and the preflight `c1m run` and
-//! `c1m connect` use.
+//! it safely: `c1m doctor`, `c1m tune`, and the checks `c1m run` and
+//! `c1m connect` make before they start.
 //!
-//! # Code map
-//! - `facts`: reads every limit into [`Facts`] from [`Roots`] (`/proc`,
-//!   `/etc`, the state directory, or a fixture tree). The only reading.
-//! - `parse`: pure parsers for each file; never panic.
-//! - `verdict` (+ `rows`): [`Facts`] + [`Target`] → [`Verdict`]: rows, the
-//!   binding limit, the one-line verdict. Pure.
-//! - `tune`: [`Facts`] + request → [`tune::Plan`] with 10 % headroom and
-//!   refusals. Pure.
-//! - `apply`: writes a plan, records the previous state, reverts it exactly.
-//! - `render`: text table, versioned JSON, tune diff. Pure.
-//! - `cli`: clap arguments and entry points for the binary.
-//! - `calibration`: c1m's measured kernel bytes per socket.
+//! # Code map, lowest layer first
+//! A module uses only modules of lower layers (`tests/layers.rs` enforces
+//! it): the readers and parsers never depend on the verdict, the tuning
+//! plan or their presentation.
 //!
-//! **Architecture invariant:** `verdict`, `rows`, `tune` and `render` do no
-//! I/O; every path comes from [`Roots`], so every computation is tested on
-//! fixture machines.
+//! 1. [`num`]: counts, sizes and plurals as the reports write them.
+//!    `files` (private): atomic writes.
+//! 2. [`parse`]: pure parsers for each file read; never panic.
+//! 3. [`calibration`]: c1m's measured kernel bytes per socket.
+//! 4. [`facts`]: reads every limit into [`Facts`] from [`Roots`] (`/proc`,
+//!    `/etc`, the state directory, or a fixture tree). The only reading.
+//!    [`target`]: what is checked for ([`Target`], [`Role`], [`Tuples`]).
+//! 5. [`ports`]: the local port range as `connect()` uses it (the per-pair
+//!    budget, listen ports an ephemeral port can take). [`closing`]: what
+//!    `--close fin` leaves (TIME_WAIT, orphans). Pure.
+//! 6. `rows` (private): [`Facts`] + [`Target`] → the doctor's rows. Pure.
+//! 7. [`verdict`]: the rows, the binding limit, the one-line verdict.
+//!    [`tune`]: [`Facts`] + request → [`tune::Plan`] with 10 % headroom and
+//!    refusals. Pure.
+//! 8. [`apply`]: writes a plan, records the previous state, reverts it
+//!    exactly. [`render`]: text table, versioned JSON, tune diff. Pure.
+//! 9. [`cli`]: clap arguments and entry points for the binary.
+//!
+//! **Architecture invariant:** `ports`, `closing`, `rows`, `verdict`,
+//! `tune` and `render` do no I/O; every path comes from [`Roots`], so every
+//! computation is tested on fixture machines.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod apply;
 pub mod calibration;
 pub mod cli;
+pub mod closing;
 pub mod facts;
+mod files;
 pub mod num;
 pub mod parse;
+pub mod ports;
 pub mod render;
 mod rows;
+pub mod target;
 pub mod tune;
 pub mod verdict;
 
 pub use calibration::Calibration;
 pub use facts::{Facts, Reading, Roots};
-pub use verdict::{Role, Row, Status, Target, Tuples, Verdict, WORKER_FD_RESERVE};
+pub use target::{Role, Target, Tuples, WORKER_FD_RESERVE};
+pub use verdict::{Row, Status, Verdict};
 
 /// The doctor's checks for `c1m run` and `c1m connect`, before they start:
 /// reads the machine under `roots` and evaluates `target`. Refuse when

@@ -1,5 +1,6 @@
 //! Number formatting and parsing shared by the report, the verdict line and
-//! the command line: thousands separators, binary sizes, counts like `1.1M`.
+//! the command line: thousands separators, binary sizes, counts of things
+//! (`1 port`, `2 source addresses`), counts typed like `1.1M`.
 
 /// `1234567` → `"1,234,567"`.
 pub fn thousands(n: u64) -> String {
@@ -12,6 +13,14 @@ pub fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// A count and its noun, singular for exactly one: `plural(1, "port",
+/// "ports")` → `"1 port"`, `plural(28_232, "port", "ports")` →
+/// `"28,232 ports"`. Every count + noun in c1m-limits' output goes
+/// through it.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
 /// A byte count in binary units with one decimal: `"23.4 GiB"`, `"512 B"`.
@@ -96,6 +105,20 @@ mod tests {
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1_000_000), "1,000,000");
         assert_eq!(thousands(u64::MAX), "18,446,744,073,709,551,615");
+    }
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural(0, "port", "ports"), "0 ports");
+        assert_eq!(
+            plural(1, "source address", "source addresses"),
+            "1 source address"
+        );
+        assert_eq!(
+            plural(2, "source address", "source addresses"),
+            "2 source addresses"
+        );
+        assert_eq!(plural(28_232, "port", "ports"), "28,232 ports");
     }
 
     #[test]

@@ -155,7 +155,11 @@ pub fn file_nr(text: &str) -> Result<FileNr, String> {
     })
 }
 
-/// `net.ipv4.ip_local_port_range`: `lo hi`, 1 ≤ lo ≤ hi ≤ 65535.
+/// `net.ipv4.ip_local_port_range` (`/proc/sys/net/ipv4/ip_local_port_range`,
+/// ip-sysctl.rst): two numbers, `lo hi`, the inclusive range of ephemeral
+/// ports `connect()` and `bind(…, 0)` choose from. Errors unless
+/// 1 ≤ lo ≤ hi ≤ 65535, so both fit a `u16`. The one parser of this sysctl
+/// in c1m; [`crate::facts::read_port_range`] reads it.
 pub fn port_range(text: &str) -> Result<(u64, u64), String> {
     let [lo, hi] = numbers::<2>(text)?;
     if lo == 0 || lo > hi || hi > 65_535 {
@@ -164,7 +168,11 @@ pub fn port_range(text: &str) -> Result<(u64, u64), String> {
     Ok((lo, hi))
 }
 
-/// `net.ipv4.ip_local_reserved_ports`: empty, or `a,b-c,…`.
+/// `net.ipv4.ip_local_reserved_ports` (ip-sysctl.rst): empty, or
+/// comma-separated ports and inclusive ranges `a,b-c,…`, the ports
+/// automatic port choice skips. As written (unsorted, possibly
+/// overlapping); errors name the first part that is not a port (0–65535)
+/// or an ascending range of them.
 pub fn reserved_ports(text: &str) -> Result<Vec<(u64, u64)>, String> {
     let mut out = Vec::new();
     for part in text.trim().split(',').filter(|p| !p.trim().is_empty()) {
@@ -183,7 +191,8 @@ pub fn reserved_ports(text: &str) -> Result<Vec<(u64, u64)>, String> {
     Ok(out)
 }
 
-/// Ports of `range` not covered by `reserved` (ranges may overlap).
+/// Ports of `range` (inclusive) not covered by `reserved` (inclusive
+/// ranges, may overlap): what one (source, destination) pair can use.
 pub fn usable_ports(range: (u64, u64), reserved: &[(u64, u64)]) -> u64 {
     let mut clipped: Vec<(u64, u64)> = reserved
         .iter()
@@ -201,6 +210,43 @@ pub fn usable_ports(range: (u64, u64), reserved: &[(u64, u64)]) -> u64 {
         }
     }
     (range.1 - range.0 + 1) - taken
+}
+
+/// The local ports of the LISTEN sockets (state `0A`, `TCP_LISTEN` in
+/// `include/net/tcp_states.h`) in a `/proc/net/tcp` or `/proc/net/tcp6`
+/// table, sorted, each once. The header line is skipped; a row whose
+/// `local_address` is not `HEXADDR:HEXPORT` or whose state is not hex is an
+/// error naming the row.
+pub fn listen_ports(text: &str) -> Result<Vec<u16>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.is_empty() || (i == 0 && fields[0] == "sl") {
+            continue;
+        }
+        let bad = || {
+            format!(
+                "row {}: {:?} is not a socket row",
+                i + 1,
+                shorten(line.trim())
+            )
+        };
+        let (Some(local), Some(state)) = (fields.get(1), fields.get(3)) else {
+            return Err(bad());
+        };
+        let (addr, port) = local.split_once(':').ok_or_else(bad)?;
+        let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if !(addr.len() == 8 || addr.len() == 32) || !hex(addr) || !hex(state) || port.len() != 4 {
+            return Err(bad());
+        }
+        let port = u16::from_str_radix(port, 16).map_err(|_| bad())?;
+        if state.eq_ignore_ascii_case("0A") {
+            out.push(port);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
 }
 
 /// The `Max open files` line of `/proc/<pid>/limits`. `unlimited` is an
@@ -458,6 +504,27 @@ mod tests {
     }
 
     #[test]
+    fn listen_rows_of_proc_net_tcp() {
+        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+                   \x20  0: 00000000:1F9A 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 650 1 0000000069762d44 100 0 0 10 0\n\
+                   \x20  1: 0100007F:9C40 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 651 1 0000000069762d45 100 0 0 10 0\n\
+                   \x20  2: 0100007F:AFC8 0100007F:1F9A 01 00000000:00000000 00:00000000 00000000     0        0 652 1 0000000069762d46 20 4 30 10 -1\n\
+                   \x20  3: 0100007F:1F9A 0100007F:AFC8 01 00000000:00000000 00:00000000 00000000     0        0 653 1 0000000069762d47 20 4 30 10 -1\n";
+        // 8090 and 40000 listen; 45000 is only a connected client's port.
+        assert_eq!(listen_ports(tcp), Ok(vec![8090, 40000]));
+        let tcp6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+                    \x20  0: 00000000000000000000000000000000:1F9A 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 7 1 0 100 0 0 10 0\n";
+        assert_eq!(listen_ports(tcp6), Ok(vec![8090]));
+        assert_eq!(
+            listen_ports("  sl  local_address rem_address st\n"),
+            Ok(vec![])
+        );
+        assert!(listen_ports("   0: 00000000:XYZW 00000000:0000 0A\n").is_err());
+        assert!(listen_ports("   0: 1F9A 00000000:0000 0A\n").is_err());
+        assert!(listen_ports("garbage\n").is_err());
+    }
+
+    #[test]
     fn proc_files() {
         let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
                       Max open files            1024                 524288               files     \n";
@@ -585,6 +652,7 @@ mod tests {
                 let _ = usable_ports((1, 65535), &r);
             }
             let _ = proc_limits_nofile(&text);
+            let _ = listen_ports(&text);
             let _ = status_euid(&text);
             let _ = status_cap_eff(&text);
             let _ = smaps_page_size(&text);

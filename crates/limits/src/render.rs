@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::facts::Facts;
-use crate::num::thousands;
+use crate::num::{plural, thousands};
+use crate::target::{Role, Target};
 use crate::tune::{DropIn, Plan};
-use crate::verdict::{Group, Role, Row, Scope, Status, Target, Verdict};
+use crate::verdict::{Group, Row, Scope, Status, Verdict};
 
 /// The `schema` of `c1m doctor --json` documents.
 pub const DOCTOR_SCHEMA: &str = "c1m.doctor/1";
@@ -39,10 +40,10 @@ fn capacity_label(r: &Row) -> String {
 pub fn doctor_text(v: &Verdict) -> String {
     let t = &v.target;
     let mut out = format!(
-        "c1m doctor: {} connections, role {}: {} socket(s) on this box\n",
-        thousands(t.conns),
+        "c1m doctor: {}, role {}: {} on this box\n",
+        plural(t.conns, "connection", "connections"),
         role_name(t.role),
-        thousands(t.sockets())
+        plural(t.sockets(), "socket", "sockets")
     );
     let name_w = v
         .rows
@@ -169,10 +170,10 @@ pub fn tune_text(plan: &Plan, current: &[CurrentFile]) -> String {
     let r = &plan.request;
     let sockets = r.conns.saturating_mul(r.role.sockets_per_connection());
     let mut out = format!(
-        "c1m tune: {} connections, role {}: {} socket(s) + 10 % headroom\n\n",
-        thousands(r.conns),
+        "c1m tune: {}, role {}: {} + 10 % headroom\n\n",
+        plural(r.conns, "connection", "connections"),
         role_name(r.role),
-        thousands(sockets)
+        plural(sockets, "socket", "sockets")
     );
     let path_of = |d: DropIn| {
         current

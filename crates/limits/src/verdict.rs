@@ -2,177 +2,14 @@
 //!
 //! **Invariant:** pure. No file, syscall or clock is touched here; every
 //! figure comes from `Facts`, so every verdict is tested on constructed
-//! machines. The rows themselves are built in `rows.rs`.
+//! machines. The rows themselves, and their types, are built in `rows/`.
 
 use serde::Serialize;
 
 use crate::facts::Facts;
-use crate::num::thousands;
-
-/// Descriptors each worker process keeps back for pipes, epoll and the
-/// standard streams: a worker holds `RLIMIT_NOFILE − 64` connections.
-pub const WORKER_FD_RESERVE: u64 = 64;
-
-/// Kernel memory per TCP socket when c1m has not measured it yet (~3.9 KiB:
-/// socket, inode, dentry, file, tcp_sock slabs), in bytes.
-pub const ESTIMATED_BYTES_PER_SOCKET: f64 = 3.9 * 1024.0;
-
-/// `fs.nr_open` when nothing sets it: the kernel's built-in 1024 × 1024.
-pub const KERNEL_DEFAULT_NR_OPEN: u64 = 1_048_576;
-
-/// Which ends of the connections live on this box.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Only the accepting end.
-    Server,
-    /// Only the connecting end.
-    Client,
-    /// Both ends, over loopback: two sockets per connection.
-    Both,
-}
-
-impl Role {
-    /// Sockets each connection costs on this box.
-    pub fn sockets_per_connection(self) -> u64 {
-        match self {
-            Role::Both => 2,
-            Role::Server | Role::Client => 1,
-        }
-    }
-
-    /// Whether the accepting end is on this box.
-    pub fn has_server(self) -> bool {
-        matches!(self, Role::Server | Role::Both)
-    }
-
-    /// Whether the connecting end is on this box.
-    pub fn has_client(self) -> bool {
-        matches!(self, Role::Client | Role::Both)
-    }
-}
-
-/// The 4-tuple space the client side may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Tuples {
-    /// Source addresses the client binds to.
-    pub sources: u64,
-    /// Destination addresses.
-    pub dest_addrs: u64,
-    /// Destination ports per destination address.
-    pub dest_ports: u64,
-}
-
-/// What to check for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Target {
-    /// Connections to hold at once.
-    pub conns: u64,
-    /// Which ends are on this box.
-    pub role: Role,
-    /// The tuple space, when fixed; `None` lets `c1m run` plan it.
-    pub tuples: Option<Tuples>,
-}
-
-impl Target {
-    /// A target without a fixed tuple space.
-    pub fn new(conns: u64, role: Role) -> Self {
-        Target {
-            conns,
-            role,
-            tuples: None,
-        }
-    }
-
-    /// Sockets on this box: connections × sockets per connection.
-    pub fn sockets(&self) -> u64 {
-        self.conns
-            .saturating_mul(self.role.sockets_per_connection())
-    }
-}
-
-/// The section of the report a row belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Group {
-    /// File descriptors: system, user, process.
-    Fds,
-    /// Local ports and the 4-tuple.
-    Ports,
-    /// Kernel memory per socket.
-    Memory,
-    /// Listen and SYN queues.
-    Queues,
-    /// Connection tracking.
-    Conntrack,
-    /// TIME_WAIT handling.
-    TimeWait,
-}
-
-impl Group {
-    /// The section title.
-    pub fn title(self) -> &'static str {
-        match self {
-            Group::Fds => "fds",
-            Group::Ports => "ports",
-            Group::Memory => "memory",
-            Group::Queues => "queues",
-            Group::Conntrack => "conntrack",
-            Group::TimeWait => "TIME_WAIT",
-        }
-    }
-}
-
-/// What a row's capacity counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    /// Connections on this box: a hard cap.
-    Machine,
-    /// Connections one worker process holds: c1m fans out past it.
-    Process,
-}
-
-/// How a row stands against the target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Allows the target.
-    Ok,
-    /// Caps connections below the target.
-    Binds,
-    /// Binds per process; c1m fans out across worker processes.
-    FansOut,
-    /// Caps nothing now but is a trap or slows the run.
-    Warn,
-    /// Could not be read.
-    Unreadable,
-    /// Shown for context; caps nothing.
-    Info,
-}
-
-/// One limit, as read and as it stands against the target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Row {
-    /// Section.
-    pub group: Group,
-    /// The limit's name: a sysctl, `RLIMIT_NOFILE`, `MemAvailable`, …
-    pub name: String,
-    /// Its current value, formatted; `unreadable: …` when it could not be read.
-    pub value: String,
-    /// Connections it allows (see `scope`), when it caps connections at all.
-    pub capacity: Option<u64>,
-    /// What `capacity` counts.
-    pub scope: Scope,
-    /// Whether it is below what the target needs.
-    pub binds: bool,
-    /// How it stands.
-    pub status: Status,
-    /// One line of explanation.
-    pub note: String,
-    /// How to lift it, when it binds.
-    pub fix: Option<String>,
-}
+use crate::num::{plural, thousands};
+pub use crate::rows::{Group, Row, Scope, Status};
+use crate::target::{Role, Target};
 
 /// The verdict for one target on one machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -256,7 +93,10 @@ impl Verdict {
     /// The one-line verdict: `1,000,000 connections: OK — …` or
     /// `1,000,000 connections: capped at N by X; fix: …`.
     pub fn line(&self) -> String {
-        let mut line = format!("{} connections: ", thousands(self.target.conns));
+        let mut line = format!(
+            "{}: ",
+            plural(self.target.conns, "connection", "connections")
+        );
         match self.binding() {
             Some(row) if row.status == Status::Binds => {
                 line += &format!(
@@ -298,20 +138,15 @@ impl Verdict {
     }
 
     fn processes_phrase(&self) -> String {
-        let plural = |n: u64| if n == 1 { "process" } else { "processes" };
         let (s, c) = (
             self.worker_processes(Role::Server),
             self.worker_processes(Role::Client),
         );
+        let clients = plural(c, "client process", "client processes");
         match self.target.role {
-            Role::Both => format!(
-                "{} server + {} client {}",
-                thousands(s),
-                thousands(c),
-                plural(c)
-            ),
-            Role::Server => format!("{} server {}", thousands(s), plural(s)),
-            Role::Client => format!("{} client {}", thousands(c), plural(c)),
+            Role::Both => format!("{} server + {clients}", thousands(s)),
+            Role::Server => plural(s, "server process", "server processes"),
+            Role::Client => clients,
         }
     }
 
@@ -354,7 +189,9 @@ pub fn evaluate(facts: &Facts, target: &Target) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calibration::ESTIMATED_BYTES_PER_SOCKET;
     use crate::facts::Reading;
+    use crate::target::{Tuples, WORKER_FD_RESERVE};
 
     fn both(conns: u64) -> Target {
         Target::new(conns, Role::Both)

@@ -3,8 +3,9 @@
 mod util;
 
 use c1m_limits::cli::{self, DoctorArgs, RootArgs, TupleArgs};
+use c1m_limits::num::thousands;
 use c1m_limits::verdict::Status;
-use c1m_limits::{Facts, Role, Target, Tuples, Verdict, preflight, render};
+use c1m_limits::{Facts, Role, Target, Tuples, Verdict, closing, ports, preflight, render};
 use util::machine;
 
 fn check(case: &str, target: Target) -> Verdict {
@@ -149,7 +150,7 @@ fn ports_bind_first_on_a_narrow_range() {
     assert!(
         row(&v, "net.ipv4.ip_local_port_range")
             .note
-            .contains("≥ 12 (source, destination) address pairs")
+            .contains("≥ 12 (source, destination) pairs at 900 ports each")
     );
 }
 
@@ -248,7 +249,7 @@ fn an_rlimit_at_the_reserve_caps_at_zero() {
     let v = check("tiny-rlimit", both(1));
     assert!(!v.ok());
     assert!(v.line().starts_with(
-        "1 connections: capped at 0 by RLIMIT_NOFILE; fix: raise the hard limit above 64"
+        "1 connection: capped at 0 by RLIMIT_NOFILE; fix: raise the hard limit above 64"
     ));
 }
 
@@ -294,7 +295,9 @@ fn garbage_is_reported_unreadable_never_a_crash() {
         "net.ipv4.tcp_syncookies",
         "net.netfilter.nf_conntrack_max",
         "net.ipv4.tcp_max_tw_buckets",
+        "net.ipv4.tcp_max_orphans",
         "net.ipv4.tcp_tw_reuse",
+        "LISTEN ports",
     ] {
         assert!(
             unreadable.contains(&name),
@@ -383,7 +386,14 @@ fn cli_doctor_exit_status_follows_the_verdict() {
 fn json_report_matches_its_schema() {
     let schema: serde_json::Value =
         serde_json::from_str(include_str!("../schema/doctor.schema.json")).unwrap();
-    for case in ["this-machine", "ports-bind", "garbage", "nr-open-trap"] {
+    for case in [
+        "this-machine",
+        "ports-bind",
+        "garbage",
+        "nr-open-trap",
+        "listeners",
+        "wildcard-only",
+    ] {
         let m = machine(case);
         let target = Target {
             conns: 1_000_000,
@@ -421,6 +431,18 @@ fn json_report_matches_its_schema() {
                 );
             }
         }
+        for fact in [
+            "listening",
+            "tcp_max_orphans",
+            "tcp_max_tw_buckets",
+            "port_range",
+        ] {
+            let f = &doc["facts"][fact];
+            assert!(
+                f.get("value").is_some() || f.get("unreadable").is_some(),
+                "{case}: facts.{fact} is {f}"
+            );
+        }
         assert!(
             props["target"]["properties"]["role"]["enum"]
                 .as_array()
@@ -428,4 +450,236 @@ fn json_report_matches_its_schema() {
                 .contains(&doc["target"]["role"])
         );
     }
+}
+
+/// The doctor's per-pair budget is the planner's: the same function of the
+/// usable ports (range less reserved), shown with the same words.
+#[test]
+fn the_per_pair_budget_is_half_the_usable_ports() {
+    let m = machine("this-machine");
+    for (range, usable, budget) in [
+        ("32768\t60999\n", 28_232, 14_116),
+        ("1024\t65535\n", 64_512, 32_256),
+        ("40000\t40998\n", 999, 499),
+        ("60000\t60000\n", 1, 1),
+    ] {
+        m.write("proc/sys/net/ipv4/ip_local_port_range", range);
+        let v = preflight(&m.roots, &Target::new(1_000_000, Role::Both));
+        let r = row(&v, "per-pair budget");
+        assert_eq!(r.value, thousands(budget), "{range:?}");
+        assert_eq!(ports::pair_budget(usable), budget);
+        assert!(
+            r.note.starts_with(&ports::pair_budget_note(usable)),
+            "{}",
+            r.note
+        );
+    }
+    // Reserved ports are not usable: 900 of 60000-60999 here.
+    let v = check("ports-bind", Target::new(10_000, Role::Client));
+    assert_eq!(row(&v, "per-pair budget").value, "450");
+    // A fixed tuple space that overloads a pair is a warning, not a cap.
+    let t = Target {
+        conns: 100_000,
+        role: Role::Client,
+        tuples: Some(Tuples {
+            sources: 1,
+            dest_addrs: 1,
+            dest_ports: 4,
+        }),
+    };
+    let v = check("this-machine", t);
+    let r = row(&v, "per-pair budget");
+    assert_eq!(r.status, Status::Warn);
+    assert!(
+        r.note.starts_with(
+            "100,000 connections over 4 (source, destination) pairs put up to 25,000 on one pair: past 14,116"
+        ) && r.note.ends_with("use ≥ 8 (source, destination) pairs (more --sources or destinations)"),
+        "{}",
+        r.note
+    );
+    assert!(
+        v.warnings
+            .iter()
+            .any(|w| w.starts_with("per-pair budget: 100,000"))
+    );
+    // The server side has no budget row.
+    let v = check("this-machine", Target::new(1_000_000, Role::Server));
+    assert!(v.rows.iter().all(|r| r.name != "per-pair budget"));
+}
+
+#[test]
+fn listeners_inside_the_range_are_a_warning() {
+    let v = check("listeners", both(1_000_000));
+    let r = row(&v, "LISTEN ports");
+    // 6379 and 8090 are below the range, 40001 is reserved, 45000 only a
+    // connected client's port: 40000 is exposed.
+    assert_eq!(r.value, "4 ports listening, 1 in the range");
+    assert_eq!(r.status, Status::Warn);
+    assert_eq!(
+        r.note,
+        ports::listen_ports_warning((32768, 60999), &[(40001, 40001)], &[40000]).unwrap()
+    );
+    assert!(r.note.starts_with(
+        "1 listen port (40000) is inside net.ipv4.ip_local_port_range 32768-60999 and not reserved"
+    ));
+    assert!(
+        r.note
+            .ends_with("sysctl -w net.ipv4.ip_local_reserved_ports=40000-40001")
+    );
+    assert!(
+        v.warnings
+            .iter()
+            .any(|w| w.starts_with("LISTEN ports: 1 listen port (40000)"))
+    );
+    assert!(v.ok(), "a warning, not a cap");
+    // No client on this box: shown, not warned about.
+    let v = check("listeners", Target::new(1_000_000, Role::Server));
+    assert_eq!(row(&v, "LISTEN ports").status, Status::Info);
+    // This machine listens outside its range only.
+    let v = check("this-machine", both(1_000_000));
+    let r = row(&v, "LISTEN ports");
+    assert_eq!(
+        (r.status, r.value.as_str()),
+        (Status::Info, "1 port listening, 0 in the range")
+    );
+}
+
+#[test]
+fn wildcard_nofile_lines_do_not_reach_root() {
+    let m = machine("wildcard-only");
+    let v = preflight(&m.roots, &both(10_000));
+    let rows: Vec<_> = v.rows.iter().filter(|r| r.name == "nofile").collect();
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        assert_eq!(r.status, Status::Warn, "{r:?}");
+        assert!(
+            r.note.ends_with(
+                "; `*` is not applied to root (limits.conf(5)): root needs its own `root` line"
+            ),
+            "{}",
+            r.note
+        );
+    }
+    assert_eq!(v.warnings.len(), 2);
+    // A root line for both halves settles it.
+    m.write(
+        "etc/security/limits.d/60-root.conf",
+        "root - nofile 100000\n",
+    );
+    let v = preflight(&m.roots, &both(10_000));
+    assert!(v.warnings.is_empty(), "{:?}", v.warnings);
+    assert!(
+        v.rows
+            .iter()
+            .filter(|r| r.name == "nofile")
+            .all(|r| r.status == Status::Info && !r.note.contains("not applied to root"))
+    );
+    // A soft-only root line leaves `* hard` reaching nobody's root.
+    m.write(
+        "etc/security/limits.d/60-root.conf",
+        "root soft nofile 100000\n",
+    );
+    let v = preflight(&m.roots, &both(10_000));
+    let warned: Vec<&str> = v
+        .rows
+        .iter()
+        .filter(|r| r.status == Status::Warn)
+        .map(|r| r.value.as_str())
+        .collect();
+    assert_eq!(warned, ["* hard 100,000"]);
+}
+
+#[test]
+fn unlimited_nofile_is_a_warning() {
+    let m = machine("this-machine");
+    m.write(
+        "etc/security/limits.d/50-u.conf",
+        "root - nofile unlimited\n",
+    );
+    let v = preflight(&m.roots, &both(10_000));
+    let r = row(&v, "nofile");
+    assert_eq!(
+        (r.status, r.value.as_str()),
+        (Status::Warn, "root - unlimited")
+    );
+    assert!(
+        r.note.contains(
+            "`unlimited` is not a number of descriptors: current pam_limits sets fs.nr_open (1,048,576), \
+             older releases fail to set it and deny the login"
+        ),
+        "{}",
+        r.note
+    );
+    assert_eq!(v.warnings.len(), 1);
+}
+
+#[test]
+fn closing_tables_are_read_and_checked() {
+    let m = machine("this-machine");
+    let facts = Facts::read(&m.roots);
+    assert_eq!(facts.tcp_max_orphans.get(), Some(131_072));
+    assert_eq!(facts.tcp_max_tw_buckets.get(), Some(131_072));
+    let v = check("this-machine", both(1_000_000));
+    assert!(
+        row(&v, "net.ipv4.tcp_max_orphans")
+            .note
+            .contains("orphans beyond it are reset")
+    );
+    assert!(
+        row(&v, "net.ipv4.tcp_max_tw_buckets")
+            .note
+            .contains(closing::TIME_WAIT_OVERFLOW)
+    );
+    assert!(closing::fin_close_warnings(&facts, 131_072).is_empty());
+    let w = closing::fin_close_warnings(&facts, 200_000);
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].contains("net.ipv4.tcp_max_tw_buckets (131,072)"));
+    assert!(w[1].contains("net.ipv4.tcp_max_orphans (131,072)"));
+}
+
+#[test]
+fn counts_are_singular_for_one() {
+    let t = Target {
+        conns: 1,
+        role: Role::Client,
+        tuples: Some(Tuples {
+            sources: 1,
+            dest_addrs: 1,
+            dest_ports: 1,
+        }),
+    };
+    let m = machine("this-machine");
+    m.write("proc/sys/net/ipv4/ip_local_port_range", "60000 60000\n");
+    let v = preflight(&m.roots, &t);
+    let text = render::doctor_text(&v);
+    assert!(
+        text.starts_with("c1m doctor: 1 connection, role client: 1 socket on this box\n"),
+        "{text}"
+    );
+    let r = row(&v, "net.ipv4.ip_local_port_range");
+    assert_eq!(r.value, "60000–60000 (1 port)");
+    assert_eq!(
+        r.note,
+        "client side: 1 port × 1 source address × 1 destination = 1"
+    );
+    assert!(v.line().starts_with("1 connection: OK"), "{}", v.line());
+    let t = Target {
+        conns: 3,
+        tuples: Some(Tuples {
+            sources: 2,
+            dest_addrs: 1,
+            dest_ports: 1,
+        }),
+        ..t
+    };
+    let v = preflight(&m.roots, &t);
+    assert_eq!(
+        row(&v, "net.ipv4.ip_local_port_range").note,
+        "client side: 1 port × 2 source addresses × 1 destination = 2"
+    );
+    assert!(
+        v.line().starts_with("3 connections: capped at 2 by net.ipv4.ip_local_port_range; fix: use ≥ 3 source addresses"),
+        "{}",
+        v.line()
+    );
 }

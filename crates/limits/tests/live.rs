@@ -56,6 +56,10 @@ fn facts_equal_the_live_files() {
         Some(proc_u64("sys/net/ipv4/tcp_tw_reuse"))
     );
     assert_eq!(
+        f.tcp_max_orphans.get(),
+        Some(proc_u64("sys/net/ipv4/tcp_max_orphans"))
+    );
+    assert_eq!(
         f.tcp_mem.get().map(Vec::from),
         Some(proc_u64s("sys/net/ipv4/tcp_mem"))
     );
@@ -104,6 +108,40 @@ fn facts_equal_the_live_files() {
     assert_eq!(f.page_size.get(), Some(rustix::param::page_size() as u64));
     // file-nr moves; it is read, and in use is below the maximum.
     assert!(f.file_nr.value().unwrap().in_use() < f.file_max.get().unwrap());
+}
+
+/// The LISTEN ports read from /proc/net/tcp and tcp6 include listeners this
+/// test opens (their ports from getsockname), and not a connected socket's
+/// own port.
+#[test]
+fn listening_ports_are_read_from_the_kernel_tables() {
+    let state = tempfile::tempdir().unwrap();
+    let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let v6 = std::net::TcpListener::bind("[::1]:0").ok();
+    let client = std::net::TcpStream::connect(v4.local_addr().unwrap()).unwrap();
+    let (_accepted, _) = v4.accept().unwrap();
+    let f = Facts::read(&system_roots(&state));
+    let listening = f.listening.value().unwrap();
+    assert!(
+        listening.contains(&v4.local_addr().unwrap().port()),
+        "{listening:?}"
+    );
+    if let Some(v6) = &v6 {
+        assert!(
+            listening.contains(&v6.local_addr().unwrap().port()),
+            "{listening:?}"
+        );
+    }
+    // connect() never picks a port a socket has bound, so no listener has it.
+    let own = client.local_addr().unwrap().port();
+    assert!(
+        !listening.contains(&own),
+        "the client's port {own} is not a listener: {listening:?}"
+    );
+    assert!(
+        listening.windows(2).all(|w| w[0] < w[1]),
+        "sorted, each once"
+    );
 }
 
 #[test]

@@ -11,7 +11,8 @@ use c1m_limits::tune::{self, Request};
 use c1m_limits::{Facts, Role, Roots};
 
 /// Every sysctl tune may write.
-const TOUCHED: [&str; 6] = [
+const TOUCHED: [&str; 7] = [
+    "net.ipv4.ip_local_reserved_ports",
     "fs.nr_open",
     "fs.file-max",
     "net.core.somaxconn",
@@ -94,12 +95,18 @@ fn apply_then_revert_on_the_real_proc_restores_every_value() {
     };
     copy_etc(&roots.etc_root);
 
-    // 1,100,000 as the seeds; 1,200,000 with a port range also raises file-max here.
+    // A listener on an ephemeral port: inside any range that covers today's.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listening = u64::from(listener.local_addr().unwrap().port());
+
+    // 1,100,000 as the seeds; 1,200,000 with a port range also raises
+    // file-max here, and reserves the listener's port first.
     for (conns, port_range) in [(1_100_000, None), (1_200_000, Some((1024, 65535)))] {
         let req = Request {
             conns,
             role: Role::Both,
             port_range,
+            tuples: None,
         };
         let plan = tune::plan(&Facts::read(&roots), &roots.etc_root, &req);
         assert!(!plan.is_blocked(), "{:#?}", plan.refusals);
@@ -111,6 +118,16 @@ fn apply_then_revert_on_the_real_proc_restores_every_value() {
                 now.split_whitespace().eq(value.split_whitespace()),
                 "{name}: {now} != {value}"
             );
+        }
+        if port_range.is_some() {
+            // Read back from the kernel, not from the plan.
+            let text = fs::read_to_string("/proc/sys/net/ipv4/ip_local_reserved_ports").unwrap();
+            let covered = text.trim().split(',').any(|part| {
+                let (a, b) = part.split_once('-').unwrap_or((part, part));
+                let (a, b): (u64, u64) = (a.parse().unwrap(), b.parse().unwrap());
+                (a..=b).contains(&listening)
+            });
+            assert!(covered, "port {listening} not reserved: {text:?}");
         }
         let log = apply::revert(&roots).unwrap();
         println!("reverted:\n  {}", log.join("\n  "));

@@ -8,9 +8,9 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use c1m_limits::apply::{self, ApplyError};
-use c1m_limits::cli::{self, RootArgs, TuneArgs};
+use c1m_limits::cli::{self, RootArgs, TuneArgs, TupleArgs};
 use c1m_limits::tune::{self, DropIn, Plan, Request};
-use c1m_limits::{Facts, Role};
+use c1m_limits::{Facts, Role, Tuples};
 use util::{Machine, assert_same, machine, snapshot_tree};
 
 fn request(conns: u64) -> Request {
@@ -18,6 +18,7 @@ fn request(conns: u64) -> Request {
         conns,
         role: Role::Both,
         port_range: None,
+        tuples: None,
     }
 }
 
@@ -296,6 +297,7 @@ fn cli_tune_shows_a_diff_and_applies_and_reverts() {
         target: (!revert).then_some(1_000_000),
         role: Role::Both,
         port_range: None,
+        tuples: TupleArgs::default(),
         apply,
         revert,
         roots: roots.clone(),
@@ -359,4 +361,185 @@ fn nothing_to_change_writes_nothing() {
         ["nothing to change: every setting is already enough"]
     );
     assert_same(&before, &snapshot_tree(m.dir.path()));
+}
+
+#[test]
+fn widening_the_range_reserves_the_ports_listening_in_it() {
+    // Listening: 6379 and 8090 (below today's range), 40000, 40001
+    // (reserved already); 45000 is a connected client's port.
+    let m = machine("listeners");
+    let req = Request {
+        port_range: Some((1024, 65535)),
+        ..request(1000)
+    };
+    let p = plan_for(&m, &req);
+    assert!(!p.is_blocked(), "{:#?}", p.refusals);
+    let at = |name: &str| p.changes.iter().position(|c| c.name == name).unwrap();
+    let reserved = &p.changes[at("net.ipv4.ip_local_reserved_ports")];
+    assert_eq!(
+        (
+            reserved.current.as_str(),
+            reserved.proposed.as_str(),
+            reserved.live.as_deref()
+        ),
+        (
+            "40001",
+            "6379,8090,40000-40001",
+            Some("6379,8090,40000-40001")
+        )
+    );
+    assert!(
+        reserved
+            .why
+            .starts_with("3 ports LISTEN now inside the new range (6379,8090,40000)"),
+        "{}",
+        reserved.why
+    );
+    assert!(
+        at("net.ipv4.ip_local_reserved_ports") < at("net.ipv4.ip_local_port_range"),
+        "reserved before the range widens"
+    );
+    let range = &p.changes[at("net.ipv4.ip_local_port_range")];
+    assert!(
+        range.why.starts_with(
+            "64,508 ports per (source, destination) pair, as asked (connect() slows past 32,254 per pair)"
+        ),
+        "{}",
+        range.why
+    );
+    let sysctl = file(&p, DropIn::Sysctl);
+    let reserved_line = sysctl
+        .find("net.ipv4.ip_local_reserved_ports = 6379,8090,40000-40001\n")
+        .unwrap();
+    assert!(
+        reserved_line
+            < sysctl
+                .find("net.ipv4.ip_local_port_range = 1024 65535\n")
+                .unwrap()
+    );
+    // Applied, the live list is the merged one; reverted, every byte is back.
+    apply_then_revert(&m, &req);
+    // A range that covers no listener reserves nothing.
+    let p = plan_for(
+        &m,
+        &Request {
+            port_range: Some((50000, 60999)),
+            ..request(1000)
+        },
+    );
+    assert!(!names(&p).contains(&"net.ipv4.ip_local_reserved_ports"));
+    // Listeners unreadable: the range is still proposed, the gap is said.
+    m.write("proc/net/tcp", "garbage\n");
+    let p = plan_for(&m, &req);
+    let r = p
+        .refusals
+        .iter()
+        .find(|r| r.what == "net.ipv4.ip_local_reserved_ports")
+        .unwrap();
+    assert!(
+        !r.blocking && r.reason.contains("reserve them by hand"),
+        "{}",
+        r.reason
+    );
+    assert!(names(&p).contains(&"net.ipv4.ip_local_port_range"));
+}
+
+#[test]
+fn a_range_too_small_for_the_target_is_refused_with_the_arithmetic() {
+    let m = machine("this-machine");
+    let one_pair = Tuples {
+        sources: 1,
+        dest_addrs: 1,
+        dest_ports: 1,
+    };
+    let req = Request {
+        role: Role::Client,
+        port_range: Some((60000, 60999)),
+        tuples: Some(one_pair),
+        ..request(100_000)
+    };
+    let p = plan_for(&m, &req);
+    assert!(p.is_blocked());
+    let r = p
+        .refusals
+        .iter()
+        .find(|r| r.what == "--port-range 60000-60999")
+        .unwrap();
+    assert_eq!(
+        r.reason,
+        "too small for 100,000 connections: 1,000 ports × 1 source address × 1 destination = 1,000; they need \
+         ≥ 100 (source, destination) pairs at 1,000 ports each: with 1 destination that is ≥ 100 source \
+         addresses (--sources), or add destinations, or widen the range"
+    );
+    assert!(!names(&p).contains(&"net.ipv4.ip_local_port_range"));
+    // Enough pairs: proposed, with the arithmetic.
+    let p = plan_for(
+        &m,
+        &Request {
+            tuples: Some(Tuples {
+                sources: 25,
+                dest_addrs: 1,
+                dest_ports: 4,
+            }),
+            ..req
+        },
+    );
+    assert!(!p.is_blocked(), "{:#?}", p.refusals);
+    let c = p
+        .changes
+        .iter()
+        .find(|c| c.name == "net.ipv4.ip_local_port_range")
+        .unwrap();
+    assert!(
+        c.why.ends_with(
+            "1,000 ports × 25 source addresses × 4 destinations = 100,000, enough for 100,000 connections"
+        ),
+        "{}",
+        c.why
+    );
+    // No fixed tuple space: proposed, saying how many pairs it takes.
+    let p = plan_for(
+        &m,
+        &Request {
+            tuples: None,
+            ..req
+        },
+    );
+    let c = p
+        .changes
+        .iter()
+        .find(|c| c.name == "net.ipv4.ip_local_port_range")
+        .unwrap();
+    assert!(
+        c.why.contains(
+            "100,000 connections need ≥ 100 (source, destination) pairs (200 to keep connect() fast)"
+        ),
+        "{}",
+        c.why
+    );
+    // The same through the command line.
+    let args = TuneArgs {
+        target: Some(100_000),
+        role: Role::Client,
+        port_range: Some((60000, 60999)),
+        tuples: TupleArgs {
+            sources: Some(1),
+            ..TupleArgs::default()
+        },
+        apply: false,
+        revert: false,
+        roots: RootArgs {
+            proc_root: m.roots.proc_root.clone(),
+            etc_root: m.roots.etc_root.clone(),
+            state_dir: Some(m.roots.state_dir.clone()),
+        },
+    };
+    let mut out = Vec::new();
+    assert!(cli::tune_to(&args, &mut out).unwrap());
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("--port-range 60000-60999 [--apply refuses]: too small for 100,000 connections: 1,000 ports"),
+        "{text}"
+    );
+    assert!(text.ends_with("dry run: nothing changed; --apply would refuse (see above)\n"));
 }

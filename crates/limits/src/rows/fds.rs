@@ -3,11 +3,11 @@
 //! (limits.conf / limits.d `nofile`, systemd's `DefaultLimitNOFILE`), each
 //! `nofile` checked for the nr_open lockout trap.
 
-use super::Ctx;
-use crate::facts::{CAP_SYS_ADMIN, CAP_SYS_RESOURCE, Reading};
-use crate::num::{thousands, with_headroom};
-use crate::parse::{self, Nofile};
-use crate::verdict::{Group, KERNEL_DEFAULT_NR_OPEN, Scope, Status, WORKER_FD_RESERVE};
+use super::{Ctx, Group, Scope, Status};
+use crate::facts::{CAP_SYS_ADMIN, CAP_SYS_RESOURCE, KERNEL_DEFAULT_NR_OPEN, Reading};
+use crate::num::{plural, thousands, with_headroom};
+use crate::parse::{self, LimitKind, Nofile, NofileLine};
+use crate::target::WORKER_FD_RESERVE;
 
 pub(super) fn fds(cx: &mut Ctx) {
     let (f, t) = (cx.f, cx.t);
@@ -19,9 +19,9 @@ pub(super) fn fds(cx: &mut Ctx) {
             let free = max.saturating_sub(in_use.unwrap_or(0));
             let need = with_headroom(t.sockets()).saturating_add(in_use.unwrap_or(0));
             let mut note = format!(
-                "open files system-wide: {} in use, {spc} socket{} per connection",
+                "open files system-wide: {} in use, {} per connection",
                 in_use.map_or("? (file-nr unreadable)".into(), thousands),
-                if spc == 1 { "" } else { "s" }
+                plural(spc, "socket", "sockets")
             );
             if has_admin && free / spc < t.conns {
                 note += " (CAP_SYS_ADMIN may allocate past it, but every other process then gets ENFILE)";
@@ -134,7 +134,7 @@ pub(super) fn fds(cx: &mut Ctx) {
                 thousands(per),
                 thousands(usable),
                 if fans_out {
-                    format!("{} worker processes", thousands(workers))
+                    plural(workers, "worker process", "worker processes")
                 } else {
                     "one process".into()
                 }
@@ -184,6 +184,23 @@ pub(super) fn fds(cx: &mut Ctx) {
     nofile_rows(cx, nr_open, boot_nr_open, &boot_text);
 }
 
+/// Why a `*` line needs a `root` line beside it.
+const WILDCARD_NOT_ROOT: &str =
+    "`*` is not applied to root (limits.conf(5)): root needs its own `root` line";
+
+/// Whether `root` lines set every half (soft, hard) a `*` line of `kind`
+/// sets, so root does not depend on `*`.
+fn root_has_own(lines: &[NofileLine], kind: LimitKind) -> bool {
+    let root = lines.iter().filter(|l| l.domain == "root");
+    let soft = root.clone().any(|l| l.kind != LimitKind::Hard);
+    let hard = root.clone().any(|l| l.kind.sets_hard());
+    match kind {
+        LimitKind::Soft => soft,
+        LimitKind::Hard => hard,
+        LimitKind::Both => soft && hard,
+    }
+}
+
 /// limits.conf / limits.d `nofile` lines and systemd's DefaultLimitNOFILE,
 /// each checked for the nr_open trap.
 fn nofile_rows(cx: &mut Ctx, nr_open: Option<u64>, boot_nr_open: u64, boot_text: &str) {
@@ -206,7 +223,13 @@ fn nofile_rows(cx: &mut Ctx, nr_open: Option<u64>, boot_nr_open: u64, boot_text:
             line.source
         );
         if line.value == Nofile::Unlimited {
-            note += "; unlimited means fs.nr_open in current pam_limits (older releases deny the login)";
+            status = Status::Warn;
+            note = format!(
+                "{}: `unlimited` is not a number of descriptors: current pam_limits sets fs.nr_open ({}), \
+                 older releases fail to set it and deny the login; write a number",
+                line.source,
+                nr_open.map_or("unreadable".into(), thousands)
+            );
         }
         if let (Nofile::Count(v), true) = (line.value, line.kind.sets_hard()) {
             if nr_open.is_some_and(|n| v > n) {
@@ -226,6 +249,10 @@ fn nofile_rows(cx: &mut Ctx, nr_open: Option<u64>, boot_nr_open: u64, boot_text:
                     cx.tune
                 );
             }
+        }
+        if line.domain == "*" && !root_has_own(&f.nofile_limits.lines, line.kind) {
+            status = Status::Warn;
+            note += &format!("; {WILDCARD_NOT_ROOT}");
         }
         if status == Status::Warn {
             cx.sheet.warnings.push(format!("nofile {value} at {note}"));

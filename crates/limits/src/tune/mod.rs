@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::facts::{CAP_SYS_RESOURCE, Facts, Reading};
-use crate::num::{thousands, with_headroom};
+use crate::facts::{CAP_SYS_RESOURCE, Facts, KERNEL_DEFAULT_NR_OPEN, Reading};
+use crate::num::{plural, thousands, with_headroom};
 use crate::parse::{self, Nofile, SysctlLine};
-use crate::verdict::{KERNEL_DEFAULT_NR_OPEN, Role, WORKER_FD_RESERVE};
+use crate::ports::{self, format_ranges, merge_ranges, pairs, pairs_needed};
+use crate::target::{Role, Tuples, WORKER_FD_RESERVE};
 
 /// The name of every drop-in c1m writes.
 pub const DROP_IN_NAME: &str = "90-c1m.conf";
@@ -61,8 +62,13 @@ pub struct Request {
     pub conns: u64,
     /// Which ends are on this box.
     pub role: Role,
-    /// `ip_local_port_range` to set, only when asked for.
+    /// `ip_local_port_range` to set, `(lo, hi)` inclusive, only when asked
+    /// for (`--port-range LO-HI`).
     pub port_range: Option<(u64, u64)>,
+    /// The client side's fixed 4-tuple space (`--sources`, `--dest-addrs`,
+    /// `--dest-ports`), against which a requested port range is checked;
+    /// `None` when `c1m run` plans it.
+    pub tuples: Option<Tuples>,
 }
 
 /// One setting to change.
@@ -125,7 +131,8 @@ impl Plan {
 struct Builder<'a> {
     f: &'a Facts,
     plan: Plan,
-    sysctl_lines: Vec<(String, u64)>,
+    /// `key = value` lines of the sysctl drop-in, in the order they apply.
+    sysctl_lines: Vec<(String, String)>,
 }
 
 impl Builder<'_> {
@@ -162,7 +169,7 @@ impl Builder<'_> {
             drop_in: Some(DropIn::Sysctl),
             why,
         });
-        self.sysctl_lines.push((name.into(), needed));
+        self.sysctl_lines.push((name.into(), needed.to_string()));
     }
 }
 
@@ -195,14 +202,14 @@ pub fn plan(f: &Facts, etc_root: &Path, req: &Request) -> Plan {
     let fds = with_headroom(sockets);
     if fds > NR_OPEN_MAX {
         let reason = format!(
-            "{} descriptors per process would exceed the largest fs.nr_open, {}",
-            thousands(fds),
+            "{} per process would exceed the largest fs.nr_open, {}",
+            plural(fds, "descriptor", "descriptors"),
             thousands(NR_OPEN_MAX)
         );
         b.refuse(format!("--target {}", req.conns), reason, true);
         return b.plan;
     }
-    let why_fds = format!("{} sockets + 10 % headroom", thousands(sockets));
+    let why_fds = format!("{} + 10 % headroom", plural(sockets, "socket", "sockets"));
     nr_open(&mut b, fds, &why_fds);
     let in_use = f.file_nr.value().map_or(0, |n| n.in_use());
     let file_max = (fds.saturating_add(in_use))
@@ -303,33 +310,56 @@ fn nr_open(b: &mut Builder, fds: u64, why: &str) {
         drop_in: Some(DropIn::Sysctl),
         why,
     });
-    b.sysctl_lines.push(("fs.nr_open".into(), value));
+    b.sysctl_lines
+        .push(("fs.nr_open".into(), value.to_string()));
 }
 
+/// `ip_local_port_range` as asked, after reserving the ports listening now
+/// inside it; refused when it cannot hold the target in a fixed 4-tuple
+/// space.
 fn port_range(b: &mut Builder) {
     const NAME: &str = "net.ipv4.ip_local_port_range";
     let Some((lo, hi)) = b.plan.request.port_range else {
         return;
     };
+    let asked = format!("--port-range {lo}-{hi}");
     if lo < 1024 || lo > hi || hi > 65_535 {
         let reason =
             format!("{lo}-{hi}: must lie within 1024-65535 (ports below 1024 belong to services)");
-        return b.refuse(format!("--port-range {lo}-{hi}"), reason, true);
+        return b.refuse(asked, reason, true);
     }
     let current = match b.f.port_range.get() {
         Some((a, z)) if (a, z) == (lo, hi) => {
-            return b
-                .plan
+            b.plan
                 .kept
                 .push((NAME.into(), format!("{a}-{z}"), "as asked".into()));
+            None
         }
-        Some((a, z)) => format!("{a}-{z}"),
-        None => "unreadable".into(),
+        Some((a, z)) => Some(format!("{a}-{z}")),
+        None => Some("unreadable".into()),
     };
-    let mut why = format!(
-        "{} ports per (source, destination) pair, as asked",
-        thousands(hi - lo + 1)
-    );
+    let reservation = match current {
+        Some(_) => reserve_listeners(b, (lo, hi)),
+        None => None,
+    };
+    let reserved = match &reservation {
+        Some((_, merged)) => merged.clone(),
+        None => b.f.reserved_ports.value().cloned().unwrap_or_default(),
+    };
+    let usable = parse::usable_ports((lo, hi), &reserved);
+    let Some(why) = range_arithmetic(b, &asked, usable) else {
+        return;
+    };
+    let Some(current) = current else {
+        return;
+    };
+    if let Some((change, _)) = reservation {
+        // Reserved before the range widens over them, live and at boot.
+        b.sysctl_lines
+            .push((change.name.clone(), change.proposed.clone()));
+        b.plan.changes.push(change);
+    }
+    let mut why = why;
     if lo % 2 == hi % 2 {
         why += "; the kernel prefers ends of different parity";
     }
@@ -341,6 +371,103 @@ fn port_range(b: &mut Builder) {
         drop_in: Some(DropIn::Sysctl),
         why,
     });
+    b.sysctl_lines.push((NAME.into(), format!("{lo} {hi}")));
+}
+
+/// The reservation of the ports listening now inside `range`, merged
+/// with the reserved list: the change and the list after it; `None` when
+/// no listener is exposed (or after a refusal when either is unreadable).
+fn reserve_listeners(b: &mut Builder, range: (u64, u64)) -> Option<(Change, Vec<(u64, u64)>)> {
+    const NAME: &str = "net.ipv4.ip_local_reserved_ports";
+    let f = b.f;
+    let (listening, reserved) = match (&f.listening, &f.reserved_ports) {
+        (Reading::Value(l), Reading::Value(r)) => (l, r),
+        (l, r) => {
+            let why = l.unreadable().or(r.unreadable()).unwrap_or("");
+            let reason = format!(
+                "{why}: cannot tell which listening ports the new range covers; reserve them by hand, or an \
+                 outgoing connection's ephemeral port can take one while its server restarts"
+            );
+            b.refuse(NAME, reason, false);
+            return None;
+        }
+    };
+    let exposed = ports::exposed_listen_ports(range, reserved, listening);
+    if exposed.is_empty() {
+        return None;
+    }
+    let mut all = reserved.clone();
+    all.extend_from_slice(&exposed);
+    let merged = merge_ranges(&all);
+    let list = format_ranges(&merged);
+    let count: u64 = exposed.iter().map(|(a, z)| z - a + 1).sum();
+    let change = Change {
+        name: NAME.into(),
+        current: if reserved.is_empty() {
+            "none".into()
+        } else {
+            format_ranges(reserved)
+        },
+        proposed: list.clone(),
+        live: Some(list),
+        drop_in: Some(DropIn::Sysctl),
+        why: format!(
+            "{} LISTEN now inside the new range ({}): reserved first, merged with the list, so no outgoing \
+             connection's ephemeral port takes one while its server restarts (EADDRINUSE, or a client connected \
+             to itself)",
+            plural(count, "port", "ports"),
+            format_ranges(&exposed)
+        ),
+    };
+    Some((change, merged))
+}
+
+/// The arithmetic of a requested range with `usable` ports against the
+/// target: the `why` of the change, or `None` after a refusal when a fixed
+/// 4-tuple space cannot hold the target.
+fn range_arithmetic(b: &mut Builder, asked: &str, usable: u64) -> Option<String> {
+    let req = b.plan.request;
+    let conns = plural(req.conns, "connection", "connections");
+    let budget = ports::pair_budget(usable);
+    let per_pair = format!(
+        "{} per (source, destination) pair, as asked (connect() slows past {} per pair)",
+        plural(usable, "port", "ports"),
+        thousands(budget)
+    );
+    if !req.role.has_client() {
+        return Some(format!(
+            "{per_pair}; the server side does not use it (accepted sockets share the listening port)"
+        ));
+    }
+    let (least, fast) = pairs_needed(req.conns, usable);
+    let Some(t) = req.tuples else {
+        return Some(format!(
+            "{per_pair}; {conns} need ≥ {} ({} to keep connect() fast): c1m run plans them, \
+             c1m connect needs --sources × destinations to match",
+            pairs(least),
+            thousands(fast)
+        ));
+    };
+    let dests = t.dest_addrs.saturating_mul(t.dest_ports);
+    let have = t.sources.saturating_mul(dests);
+    let arithmetic = ports::tuple_arithmetic(usable, t.sources, dests);
+    if have >= least {
+        return Some(format!("{per_pair}; {arithmetic}, enough for {conns}"));
+    }
+    let reason = format!(
+        "too small for {conns}: {arithmetic}; they need ≥ {} at {} each: with {} that is ≥ {} (--sources), \
+         or add destinations, or widen the range",
+        pairs(least),
+        plural(usable, "port", "ports"),
+        plural(dests, "destination", "destinations"),
+        plural(
+            least.div_ceil(dests.max(1)),
+            "source address",
+            "source addresses"
+        )
+    );
+    b.refuse(asked, reason, true);
+    None
 }
 
 /// What tune cannot do for the running process: its own hard limit.
@@ -376,19 +503,7 @@ fn persist(b: &mut Builder, etc_root: &Path) {
          # must never exceed it, or logins fail.\n",
         b.plan.request.conns
     );
-    let range = b
-        .plan
-        .changes
-        .iter()
-        .find(|c| c.name == "net.ipv4.ip_local_port_range");
-    let range = range.and_then(|c| c.live.clone());
-    let entries = b
-        .sysctl_lines
-        .iter()
-        .map(|(k, v)| (k.clone(), v.to_string()));
-    for (key, value) in
-        entries.chain(range.map(|r| ("net.ipv4.ip_local_port_range".to_string(), r)))
-    {
+    for (key, value) in b.sysctl_lines.clone() {
         lines.push(SysctlLine {
             key: key.clone(),
             value: value.clone(),
@@ -438,6 +553,7 @@ mod tests {
             conns,
             role: Role::Both,
             port_range: None,
+            tuples: None,
         }
     }
 

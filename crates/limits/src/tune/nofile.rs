@@ -12,9 +12,15 @@ const SYSTEMD_SOFT: u64 = 1024;
 
 /// The `(soft, hard)` pam_limits gives `user` from the lines as read: the
 /// user's own lines win over `*` (when `wildcard`), later lines over earlier
-/// ones; 0 where nothing sets it. Upstream pam_limits applies `*` to root;
-/// its manual and some distributions say it does not, so root is checked
-/// both ways.
+/// ones; 0 where nothing sets it.
+///
+/// `*` is not applied to root (limits.conf(5): "group and wildcard limits
+/// are not applied to the root user"; Debian's and Ubuntu's pam_limits skip
+/// it for uid 0), so root needs its own lines. Upstream Linux-PAM's
+/// `parse_config_file` (`modules/pam_limits/pam_limits.c`) does apply `*`
+/// to root, so root is computed both ways: its own lines are what it gets
+/// where `*` skips it, and a `root` line lower than `*` would lower root
+/// where `*` reaches it.
 fn effective_nofile(f: &Facts, user: &str, nr_open: u64, wildcard: bool) -> (u64, u64) {
     let mut own = (None, None);
     let mut any = (None, None);
@@ -45,11 +51,14 @@ pub(super) fn nofile(b: &mut Builder, fds: u64, why: &str) {
     // this file, read after limits.conf, would override it.
     let raise = |(soft, hard): (u64, u64)| (soft.max(fds), hard.max(fds));
     let (new_all, new_root) = (raise(all), raise(root));
-    let pair = |(soft, hard): (u64, u64)| format!("{}:{}", thousands(soft), thousands(hard));
+    let pair = |(soft, hard): (u64, u64)| match (soft, hard) {
+        (0, 0) => "not set".to_string(),
+        _ => format!("{}:{}", thousands(soft), thousands(hard)),
+    };
     if new_all == all && raise(root_own) == root_own {
         let kept = (
             "nofile (*, root)".into(),
-            format!("* {}, root {}", pair(all), pair(root)),
+            format!("* {}, root's own {}", pair(all), pair(root_own)),
             format!("≥ {}", thousands(fds)),
         );
         return b.plan.kept.push(kept);
@@ -57,7 +66,7 @@ pub(super) fn nofile(b: &mut Builder, fds: u64, why: &str) {
     let current = if f.nofile_limits.lines.is_empty() {
         "not set".to_string()
     } else {
-        format!("* {}, root {}", pair(all), pair(root))
+        format!("* {}, root's own {}", pair(all), pair(root_own))
     };
     let proposed = if new_all == new_root && new_all.0 == new_all.1 {
         format!("{0} soft, {0} hard", thousands(new_all.0))
@@ -75,7 +84,7 @@ pub(super) fn nofile(b: &mut Builder, fds: u64, why: &str) {
     let text = format!(
         "# Written by `c1m tune --target {} --apply`; undo with `c1m tune --revert`.\n\
          # Never above fs.nr_open (see /etc/sysctl.d/{DROP_IN_NAME}), or logins fail.\n\
-         # `*` does not cover root everywhere, hence both.\n\
+         # `*` is not applied to root (limits.conf(5)): root gets its own lines.\n\
          *     soft  nofile  {}\n*     hard  nofile  {}\n\
          root  soft  nofile  {}\nroot  hard  nofile  {}\n",
         b.plan.request.conns, new_all.0, new_all.1, new_root.0, new_root.1
@@ -179,8 +188,9 @@ mod tests {
             std::path::Path::new("/etc"),
             &super::super::Request {
                 conns: 1_000_000,
-                role: crate::verdict::Role::Both,
+                role: crate::target::Role::Both,
                 port_range: None,
+                tuples: None,
             },
         );
         let c = p
@@ -188,8 +198,9 @@ mod tests {
             .iter()
             .find(|c| c.name == "nofile (*, root)")
             .unwrap();
-        // root gets `*`'s 3M where `*` covers root, nothing where it does
-        // not: writing 3M for root is right either way.
+        // root has no line of its own, so `*` does not reach it
+        // (limits.conf(5)); where pam_limits applies `*` to root anyway it
+        // has 3M, which a lower root line would cut: 3M is right either way.
         assert_eq!(c.proposed, "3,000,000 soft, 3,000,000 hard");
         let text = &p
             .files
@@ -201,5 +212,12 @@ mod tests {
             text.contains("*     hard  nofile  3000000\nroot  soft  nofile  3000000\n"),
             "{text}"
         );
+        assert!(
+            text.contains(
+                "# `*` is not applied to root (limits.conf(5)): root gets its own lines.\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(c.current, "* 3,000,000:3,000,000, root's own not set");
     }
 }
