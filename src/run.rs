@@ -3,7 +3,6 @@
 //! it through ramp, hold and teardown, and reports.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -18,7 +17,7 @@ use crate::report::model::CommandKind;
 use crate::search::Search;
 use crate::traffic::{self, Mode, Traffic};
 use crate::wire::Spec;
-use c1m_limits::{Role as LimitRole, Roots, Target, WORKER_FD_RESERVE};
+use c1m_limits::{Facts, Role as LimitRole, Roots, Target, WORKER_FD_RESERVE};
 use std::time::Duration;
 
 /// Connections per second of a capacity search unless --rate says.
@@ -39,43 +38,23 @@ pub struct Host {
 }
 
 impl Host {
-    /// Reads them from `/proc` and this process.
-    pub fn read() -> anyhow::Result<Self> {
-        let proc = Path::new("/proc");
-        let r = c1m_probe::sysctl::read_numbers(proc, "net.ipv4.ip_local_port_range")
-            .context("reading the local port range")?;
-        let (lo, hi) = match r.as_slice() {
-            [lo, hi] if lo <= hi && *hi <= 65535 => (*lo as u16, *hi as u16),
-            _ => bail!("net.ipv4.ip_local_port_range is {r:?}, not two ports LOW HIGH"),
+    /// Derives them from the doctor's reading of the machine, so the
+    /// plan and the doctor see the same facts.
+    pub fn of(facts: &Facts) -> anyhow::Result<Self> {
+        let (lo, hi) = match facts.port_range.get() {
+            Some((lo, hi)) if lo <= hi && hi <= 65535 => (lo as u16, hi as u16),
+            Some(r) => bail!("net.ipv4.ip_local_port_range is {r:?}, not two ports LOW HIGH"),
+            None => bail!("net.ipv4.ip_local_port_range could not be read"),
         };
-        let reserved = c1m_probe::sysctl::read(proc, "net.ipv4.ip_local_reserved_ports")
-            .ok()
-            .and_then(|t| {
-                if t.is_empty() {
-                    Some(vec![])
-                } else {
-                    addr::parse_ports(&t).ok()
-                }
-            })
-            .unwrap_or_default();
-        let in_range = reserved.iter().filter(|p| (lo..=hi).contains(p)).count() as u64;
-        let somaxconn = c1m_probe::sysctl::read_numbers(proc, "net.core.somaxconn")
-            .ok()
-            .and_then(|v| v.first().copied())
-            .unwrap_or(4096)
-            .min(i32::MAX as u64) as i32;
-        let nr_open = c1m_probe::sysctl::read_numbers(proc, "fs.nr_open")
-            .ok()
-            .and_then(|v| v.first().copied())
-            .unwrap_or(1 << 20);
+        let nr_open = facts.nr_open.get().unwrap_or(1 << 20);
         let nofile_hard = c1m_sys::limits::nofile()
             .hard
             .unwrap_or(nr_open)
             .min(nr_open);
         Ok(Self {
             port_range: (lo, hi),
-            local_ports: (hi - lo) as u64 + 1 - in_range,
-            somaxconn,
+            local_ports: facts.usable_ports().unwrap_or(u64::from(hi - lo) + 1),
+            somaxconn: facts.somaxconn.get().unwrap_or(4096).min(i32::MAX as u64) as i32,
             nofile_hard,
         })
     }
@@ -119,10 +98,15 @@ fn endpoints(dests: &[IpAddr], ports: &[u16]) -> Vec<SocketAddr> {
 /// A target given on the command line that does not fit is refused with
 /// the doctor's verdict; the default target is capped to what fits.
 /// (The 4-tuple space is the planner's to check: it knows the addresses.)
-fn preflight(conns: Option<u64>, default: u64, role: LimitRole) -> anyhow::Result<u64> {
+fn preflight(
+    facts: &Facts,
+    conns: Option<u64>,
+    default: u64,
+    role: LimitRole,
+) -> anyhow::Result<u64> {
     let n = conns.unwrap_or(default);
     let target = Target::new(n, role);
-    let verdict = c1m_limits::preflight(&Roots::system(), &target);
+    let verdict = c1m_limits::verdict::evaluate(facts, &target);
     if verdict.ok() {
         eprintln!("c1m doctor: {}", verdict.line());
         return Ok(n);
@@ -138,6 +122,16 @@ fn preflight(conns: Option<u64>, default: u64, role: LimitRole) -> anyhow::Resul
                 thousands(n)
             );
             Ok(capped)
+        }
+    }
+}
+
+/// Warns when closing `conns` connections with FIN will overflow the
+/// kernel's TIME_WAIT or orphan tables (the closing side keeps them).
+fn warn_fin_close(facts: &Facts, close: crate::wire::CloseMode, conns: u64) {
+    if close == crate::wire::CloseMode::Fin {
+        for w in c1m_limits::closing::fin_close_warnings(facts, conns) {
+            eprintln!("c1m: warning: {w}");
         }
     }
 }
@@ -329,12 +323,18 @@ fn client_specs(plan: &Plan, c: &ClientOpts, fleet: &FleetOpts, traffic: &Traffi
 
 /// `c1m run`.
 pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
-    let host = Host::read()?;
+    let facts = Facts::read(&Roots::system());
+    let host = Host::of(&facts)?;
     if a.conns == Some(0) {
         bail!("-n must be at least 1");
     }
-    let conns = preflight(a.conns, DEFAULT_CONNS, LimitRole::Both)?;
+    let conns = preflight(&facts, a.conns, DEFAULT_CONNS, LimitRole::Both)?;
     let plan = plan_run(a, conns, &host)?;
+    let ports: Vec<u16> = plan.endpoints.iter().map(|e| e.port()).collect();
+    if let Some(w) = c1m_limits::ports::listen_ports_warning_for(&facts, &ports) {
+        eprintln!("c1m: warning: {w}");
+    }
+    warn_fin_close(&facts, a.fleet.close, conns);
     let per_worker = host.worker_conns(a.fleet.worker_conns)?;
     let traffic = traffic_from(&a.traffic, conns, !a.server.no_echo)?;
     let servers = server_specs(
@@ -353,7 +353,8 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
 
 /// `c1m serve`.
 pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let host = Host::read()?;
+    let facts = Facts::read(&Roots::system());
+    let host = Host::of(&facts)?;
     let per_worker = host.worker_conns(a.fleet.worker_conns)?;
     let mut eps = Vec::new();
     for l in &a.listen {
@@ -364,7 +365,11 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
     if a.max_conns == 0 {
         bail!("--max-conns must be at least 1");
     }
-    preflight(Some(a.max_conns), a.max_conns, LimitRole::Server)?;
+    preflight(&facts, Some(a.max_conns), a.max_conns, LimitRole::Server)?;
+    let ports: Vec<u16> = eps.iter().map(|e| e.port()).collect();
+    if let Some(w) = c1m_limits::ports::listen_ports_warning_for(&facts, &ports) {
+        eprintln!("c1m: warning: {w}");
+    }
     let workers = a.max_conns.div_ceil(per_worker);
     let per = a.max_conns.div_ceil(workers);
     let backlog = a.backlog.unwrap_or(host.somaxconn);
@@ -399,7 +404,8 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
 
 /// `c1m connect`.
 pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
-    let host = Host::read()?;
+    let facts = Facts::read(&Roots::system());
+    let host = Host::of(&facts)?;
     let per_worker = host.worker_conns(a.fleet.worker_conns)?;
     let mut eps = Vec::new();
     for t in &a.targets {
@@ -420,7 +426,8 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     if a.conns == 0 {
         bail!("-n must be at least 1");
     }
-    let conns = preflight(Some(a.conns), a.conns, LimitRole::Client)?;
+    let conns = preflight(&facts, Some(a.conns), a.conns, LimitRole::Client)?;
+    warn_fin_close(&facts, a.fleet.close, conns);
     let req = Request {
         conns,
         sources,
@@ -478,7 +485,8 @@ impl RunArgs {
 /// `c1m lab run`: one plan per client host (each has its own port space,
 /// as separate machines do), one server fleet in the server's namespace.
 pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> anyhow::Result<ExitCode> {
-    let host = Host::read()?;
+    let facts = Facts::read(&Roots::system());
+    let host = Host::of(&facts)?;
     if a.conns == 0 {
         bail!("-n must be at least 1");
     }

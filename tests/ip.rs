@@ -286,7 +286,7 @@ fn connect_source_from_uses_every_c1m_address() {
     );
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(r["reached"], 30);
+    assert_eq!(r["held"]["at_end"], 30);
     let mut sources: Vec<String> = r["plan"]["sources"]
         .as_array()
         .unwrap()

@@ -69,23 +69,25 @@ fn both_topologies_reach_their_counts_across_namespaces() {
 
     // Many client addresses to one server port.
     let r = lab_run("many-ips", "lab-many-ips");
-    assert_eq!(r["reached"], 100_000);
+    assert_eq!(r["held"]["at_end"], 100_000);
     // Counted inside the namespaces: the server's ends in c1m-srv, the
     // clients' in each client host.
     assert_eq!(
-        r["verified"]["Ok"]["server_side"], 100_000,
+        r["kernel"]["at_top"]["server_side"], 100_000,
         "{}",
-        r["verified"]
+        r["kernel"]
     );
-    assert_eq!(r["verified"]["Ok"]["client_side"], 100_000);
+    assert_eq!(r["kernel"]["at_top"]["client_side"], 100_000);
+    assert_eq!(r["server_side"]["seen"], "local");
+    assert_eq!(r["phantoms"]["count"], 0);
     assert_eq!(r["plan"]["sources"].as_array().unwrap().len(), 8);
     assert_eq!(r["plan"]["endpoints"].as_array().unwrap().len(), 1);
-    assert_eq!(r["end"], "completed");
+    assert_eq!(r["end"]["kind"], "completed");
 
     // One address per client host to server ports 8090-8119.
     let r = lab_run("many-ports", "lab-many-ports");
-    assert_eq!(r["reached"], 100_000);
-    assert_eq!(r["verified"]["Ok"]["server_side"], 100_000);
+    assert_eq!(r["held"]["at_end"], 100_000);
+    assert_eq!(r["kernel"]["at_end"]["server_side"], 100_000);
     assert_eq!(r["plan"]["sources"].as_array().unwrap().len(), 2);
     assert_eq!(r["plan"]["endpoints"].as_array().unwrap().len(), 30);
 

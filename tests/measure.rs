@@ -79,8 +79,8 @@ fn figures_match_the_kernels_files() {
     let r = read_json(&json);
 
     // The kernel's count equals c1m's, both ends.
-    assert_eq!(r["verified"]["Ok"]["server_side"], 100_000);
-    assert_eq!(r["verified"]["Ok"]["client_side"], 100_000);
+    assert_eq!(r["kernel"]["at_top"]["server_side"], 100_000);
+    assert_eq!(r["kernel"]["at_top"]["client_side"], 100_000);
 
     // The TCP cache grew by one object per socket in c1m's report and in
     // the test's own reading (other caches are machine-wide and move with

@@ -38,19 +38,22 @@ fn run_and_check(topology: &str, port_args: &[&str], server_filter: &str, name: 
     // 100k over 5,000 per worker: at least 20 client and 20 server processes.
     assert!(workers.len() >= 40, "only {} workers", workers.len());
     let r = read_json(&json);
-    assert_eq!(r["schema"], "c1m.report/1");
-    assert_eq!(r["reached"], 100_000);
+    assert_eq!(r["schema"], "c1m.report/2");
+    assert_eq!(r["held"]["at_end"], 100_000);
     assert_eq!(
-        r["verified"]["Ok"]["server_side"], 100_000,
+        r["kernel"]["at_top"]["server_side"], 100_000,
         "{}",
-        r["verified"]
+        r["kernel"]
     );
-    assert_eq!(r["verified"]["Ok"]["client_side"], 100_000);
+    assert_eq!(r["kernel"]["at_top"]["client_side"], 100_000);
+    assert_eq!(r["kernel"]["at_end"]["client_side"], 100_000);
     assert_eq!(r["servers_at_top"]["established"], 100_000);
-    assert_eq!(r["workers_closed"], r["workers"]);
-    assert_eq!(r["end"], "completed");
+    assert_eq!(r["workers"]["closed_cleanly"], r["workers"]["started"]);
+    assert_eq!(r["end"]["kind"], "completed");
+    assert_eq!(r["verdict"]["ok"], true);
     assert!(
-        out.contains("reached                      100,000 (100.0%)"),
+        out.lines()
+            .any(|l| l.contains("held at the end") && l.contains("100,000 (100.0%)")),
         "{out}"
     );
     assert!(
@@ -172,10 +175,10 @@ fn ctrl_c_mid_ramp_leaves_a_complete_report_and_no_processes() {
     assert!(out.contains("interrupted by SIGINT"), "{out}");
     assert!(out.contains("c1m spread summary"), "{out}");
     let r = read_json(&json);
-    let reached = r["reached"].as_u64().unwrap();
+    let reached = r["held"]["reached"].as_u64().unwrap();
     assert!(reached > 0 && reached < 100_000, "{reached}");
     assert_eq!(
-        r["workers_closed"], r["workers"],
+        r["workers"]["closed_cleanly"], r["workers"]["started"],
         "every worker closed in order"
     );
     assert!(
@@ -214,12 +217,7 @@ fn a_killed_worker_is_reported_and_everything_stops() {
         "{out}"
     );
     let r = read_json(&json);
-    assert!(
-        r["end"]["worker-died"]
-            .as_str()
-            .unwrap()
-            .contains("SIGKILL")
-    );
+    assert!(r["end"]["why"].as_str().unwrap().contains("SIGKILL"));
     assert_eq!(r["dead"].as_array().unwrap().len(), 1);
     assert!(
         all_gone(&workers, Duration::from_secs(5)),
@@ -280,7 +278,7 @@ fn range_mode_keeps_each_worker_in_its_own_ports() {
         text(&out.stderr)
     );
     let r = read_json(&json);
-    assert_eq!(r["reached"], 20_000);
+    assert_eq!(r["held"]["at_end"], 20_000);
     assert_eq!(r["plan"]["bind"], "range");
     let slices: Vec<(u64, u64)> = r["plan"]["clients"]
         .as_array()

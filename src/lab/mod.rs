@@ -344,10 +344,11 @@ fn build_host(lab: &mut Rtnl, bridge: u32, h: &mut LabHost, prefix_len: u8) -> R
 }
 
 /// `net.ipv4.ip_local_port_range` of the calling thread's namespace.
+/// This namespace's `net.ipv4.ip_local_port_range` (read through the
+/// doctor's one parser).
 fn read_port_range() -> Option<(u16, u16)> {
-    let text = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
-    let mut it = text.split_whitespace().map(|t| t.parse::<u16>().ok());
-    Some((it.next()??, it.next()??))
+    let (lo, hi) = c1m_limits::facts::read_port_range(std::path::Path::new("/proc")).get()?;
+    Some((u16::try_from(lo).ok()?, u16::try_from(hi).ok()?))
 }
 
 fn remove_namespaces<'a>(names: impl Iterator<Item = &'a str>) -> Result<()> {
