@@ -1,22 +1,32 @@
 //! c1m: how many TCP connections can one Linux server really hold?
 //!
+//! The layers, lowest first (a module uses only the layers below it; the
+//! tidy test `tests/it/tidy.rs` enforces it):
+//! - vocabulary, pure: [`cause`], [`latency`], [`traffic`], [`plan`];
+//! - the protocol between the supervisor and its workers: [`wire`];
+//! - what an experiment found: [`report`];
+//! - the worker processes, which hold connections: [`worker`];
+//! - the supervisor, which drives an experiment: [`supervisor`];
+//! - the tools beside it: [`ip`], [`lab`], [`stat`];
+//! - the command line, the only layer that knows clap: [`cmd`].
+//!
 //! See ARCHITECTURE.md for the map.
 
 pub mod cause;
-pub mod cli;
-pub mod fleet;
-pub mod hold;
+pub mod latency;
+pub mod plan;
+pub mod traffic;
+
+pub mod wire;
+
+pub mod report;
+
+pub mod worker;
+
+pub mod supervisor;
 
 pub mod ip;
 pub mod lab;
-pub mod latency;
-pub mod measure;
-pub mod metrics;
-pub mod plan;
-pub mod report;
-pub mod run;
-pub mod search;
-pub mod session;
 pub mod stat;
-pub mod traffic;
-pub mod wire;
+
+pub mod cmd;

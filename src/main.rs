@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    c1m::cli::main()
+    c1m::cmd::main()
 }

@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::cause::CauseCounts;
@@ -12,7 +13,7 @@ use crate::plan::BindMode;
 use crate::traffic::Traffic;
 
 /// How held connections are closed at teardown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CloseMode {
     /// `SO_LINGER` 0: an RST each, no TIME_WAIT left behind.
@@ -21,50 +22,88 @@ pub enum CloseMode {
     Fin,
 }
 
-/// A worker's job.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A server worker's job: listen and hold what comes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSpec {
+    /// Where to listen.
+    pub listeners: Vec<SocketAddr>,
+    /// Share the listeners with other workers (`SO_REUSEPORT`).
+    pub reuse_port: bool,
+    /// The `listen()` backlog (the kernel caps it at `net.core.somaxconn`).
+    pub backlog: i32,
+    /// Connections beyond this are accepted and reset at once.
+    pub cap: u64,
+    /// `RLIMIT_NOFILE` to raise to (the cap and the worker's own needs).
+    pub fd_limit: u64,
+    /// How held connections are closed at the end.
+    pub close: CloseMode,
+    /// Send back what peers send (heartbeats, echo load).
+    pub echo: bool,
+    /// Call accept(); false leaves connections in the accept queue (to
+    /// study its overflow).
+    pub accept: bool,
+    /// A peer sending more than this many bytes in one burst is closed.
+    pub max_message: u64,
+    /// A connection silent this long (milliseconds) is closed; `None`:
+    /// never.
+    pub idle_timeout_ms: Option<u64>,
+    /// The network namespace to run in (`c1m lab`); `None`: c1m's own.
+    pub netns: Option<String>,
+}
+
+/// A client worker's job: open connections `first..first + count` of the
+/// plan and hold them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    /// The first global connection index (which source and destination
+    /// each connection gets follows from it: `plan::family_of`).
+    pub first: u64,
+    /// How many connections.
+    pub count: u64,
+    /// Source addresses; empty: the kernel picks.
+    pub sources: Vec<IpAddr>,
+    /// How sockets are bound to their source.
+    pub bind: BindMode,
+    /// Every destination.
+    pub endpoints: Vec<SocketAddr>,
+    /// Connections per second for this worker; `None` is unlimited.
+    pub rate: Option<f64>,
+    /// Handshakes under way at once, at most.
+    pub window: u64,
+    /// A handshake not done in this many milliseconds fails (timeout).
+    pub connect_timeout_ms: u64,
+    /// `RLIMIT_NOFILE` to raise to.
+    pub fd_limit: u64,
+    /// How held connections are closed at the end.
+    pub close: CloseMode,
+    /// What held connections do.
+    pub traffic: Traffic,
+    /// `IP_LOCAL_PORT_RANGE` for every socket, with `BindMode::Range`.
+    pub ports: Option<(u16, u16)>,
+    /// The network namespace to run in (`c1m lab`); `None`: c1m's own.
+    pub netns: Option<String>,
+}
+
+/// A worker's job, built whole by the command that plans it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "role")]
-pub enum Spec {
+pub enum WorkerSpec {
     /// Listen and hold what comes.
-    Server {
-        listeners: Vec<SocketAddr>,
-        reuse_port: bool,
-        backlog: i32,
-        /// Connections beyond this are accepted and reset at once.
-        cap: u64,
-        fd_limit: u64,
-        close: CloseMode,
-        /// Send back what peers send (heartbeats, echo load).
-        echo: bool,
-        /// Leave connections in the accept queue (to study its overflow).
-        accept: bool,
-        /// A peer sending more than this in one burst is closed.
-        max_message: u64,
-        /// A connection silent this long is closed; `None`: never.
-        idle_timeout_ms: Option<u64>,
-        /// The network namespace to run in (`c1m lab`); `None`: c1m's own.
-        netns: Option<String>,
-    },
-    /// Open connections `first..first + count` of the plan and hold them.
-    Client {
-        first: u64,
-        count: u64,
-        sources: Vec<IpAddr>,
-        bind: BindMode,
-        endpoints: Vec<SocketAddr>,
-        /// Connections per second for this worker; `None` is unlimited.
-        rate: Option<f64>,
-        /// Handshakes under way at once, at most.
-        window: u64,
-        connect_timeout_ms: u64,
-        fd_limit: u64,
-        close: CloseMode,
-        traffic: Traffic,
-        /// `IP_LOCAL_PORT_RANGE` for every socket, with `BindMode::Range`.
-        ports: Option<(u16, u16)>,
-        /// The network namespace to run in (`c1m lab`); `None`: c1m's own.
-        netns: Option<String>,
-    },
+    Server(ServerSpec),
+    /// Open connections and hold them.
+    Client(ClientSpec),
+}
+
+impl WorkerSpec {
+    /// The network namespace the worker runs in, if not c1m's own.
+    pub fn netns(&self) -> Option<&str> {
+        match self {
+            WorkerSpec::Server(s) => s.netns.as_deref(),
+            WorkerSpec::Client(c) => c.netns.as_deref(),
+        }
+    }
 }
 
 /// From the supervisor to a worker.
@@ -72,7 +111,7 @@ pub enum Spec {
 #[serde(rename_all = "kebab-case")]
 pub enum ToWorker {
     /// The job; the first line a worker reads.
-    Start(Box<Spec>),
+    Start(Box<WorkerSpec>),
     /// Clients: begin opening connections.
     Go,
     /// Clients: open no more (keep holding what is open).
@@ -181,13 +220,80 @@ pub enum FromWorker {
     Fatal(String),
 }
 
+/// One message as one line: its JSON, then a newline.
+pub fn line<T: Serialize>(msg: &T) -> Vec<u8> {
+    let mut out = serde_json::to_vec(msg).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// The bytes of a pipe, cut into messages, one per line: how both ends
+/// read what the other wrote with [`line`].
+#[derive(Debug, Default)]
+pub struct Lines {
+    buf: Vec<u8>,
+}
+
+/// How a pipe read went.
+pub type ReadResult = Result<usize, c1m_sys::Errno>;
+
+impl Lines {
+    /// Reads with `read` (a nonblocking read of the pipe) until it has
+    /// nothing more; true when the pipe reached its end (or failed).
+    pub fn fill(&mut self, mut read: impl FnMut(&mut [u8]) -> ReadResult) -> bool {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(c1m_sys::Errno::INTR) => continue,
+                Err(c1m_sys::Errno::AGAIN) => return false,
+                Err(_) => return true,
+            }
+        }
+    }
+
+    /// The next whole line's message, if a whole line is there: `Err`
+    /// for a line that is not one.
+    pub fn next<T: DeserializeOwned>(&mut self) -> Option<Result<T, serde_json::Error>> {
+        let nl = self.buf.iter().position(|&b| b == b'\n')?;
+        let line: Vec<u8> = self.buf.drain(..=nl).collect();
+        Some(serde_json::from_slice(&line))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn lines_come_out_whole_however_the_bytes_arrive() {
+        let mut bytes = line(&ToWorker::Go);
+        bytes.extend(line(&ToWorker::Close));
+        bytes.extend_from_slice(b"garbage\n{\"par");
+        let mut lines = Lines::default();
+        let mut chunks = bytes.chunks(3).map(<[u8]>::to_vec);
+        let eof = lines.fill(|buf| match chunks.next() {
+            Some(c) => {
+                buf[..c.len()].copy_from_slice(&c);
+                Ok(c.len())
+            }
+            None => Err(c1m_sys::Errno::AGAIN),
+        });
+        assert!(!eof);
+        assert!(matches!(lines.next::<ToWorker>(), Some(Ok(ToWorker::Go))));
+        assert!(matches!(
+            lines.next::<ToWorker>(),
+            Some(Ok(ToWorker::Close))
+        ));
+        assert!(matches!(lines.next::<ToWorker>(), Some(Err(_))));
+        assert!(lines.next::<ToWorker>().is_none(), "a partial line waits");
+        assert!(lines.fill(|_| Ok(0)), "end of the pipe");
+    }
+
+    #[test]
     fn messages_round_trip_as_single_lines() {
-        let spec = ToWorker::Start(Box::new(Spec::Client {
+        let spec = ToWorker::Start(Box::new(WorkerSpec::Client(ClientSpec {
             first: 5,
             count: 10,
             sources: vec!["127.0.2.1".parse().unwrap()],
@@ -201,14 +307,17 @@ mod tests {
             traffic: Traffic::idle(),
             ports: None,
             netns: None,
-        }));
+        })));
         let line = serde_json::to_string(&spec).unwrap();
         assert!(!line.contains('\n'));
         let back: ToWorker = serde_json::from_str(&line).unwrap();
         let ToWorker::Start(spec) = back else {
             panic!("not a spec");
         };
-        assert!(matches!(*spec, Spec::Client { count: 10, .. }));
+        assert!(matches!(
+            *spec,
+            WorkerSpec::Client(ClientSpec { count: 10, .. })
+        ));
     }
 
     #[test]

@@ -5,7 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
 use std::time::Duration;
 
-use c1m::ip::{self, IpArgs, IpCommand, rtnl::Rtnl};
+use c1m::cmd::ip::{IpArgs, IpCommand};
+use c1m::ip::{self, rtnl::Rtnl};
 use c1m_sys::netns;
 
 fn is_root() -> bool {
@@ -171,7 +172,7 @@ fn the_mark_is_visible_to_iproute2() {
     }
     let ns = namespace_with_iface("ipmark");
     // Through the command's entry point, with --netns.
-    let code = ip::run(&IpArgs {
+    let code = c1m::cmd::ip::run(&IpArgs {
         command: IpCommand::Add {
             iface: DEV.into(),
             addrs: "198.18.200.50-198.18.200.51".into(),
@@ -205,7 +206,7 @@ fn the_mark_is_visible_to_iproute2() {
         assert_eq!(ip::del("c1m-longname12", None).unwrap().len(), 1);
     })
     .unwrap();
-    let code = ip::run(&IpArgs {
+    let code = c1m::cmd::ip::run(&IpArgs {
         command: IpCommand::Del {
             iface: DEV.into(),
             addrs: None,

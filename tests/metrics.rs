@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use c1m::cause::{Cause, CauseCounts};
-use c1m::metrics::{self, MetricsSnapshot, RoleMetrics};
+use c1m::supervisor::metrics::{self, MetricsSnapshot, RoleMetrics};
 use c1m::wire::Stats;
 use prometheus_parse::{Scrape, Value};
 

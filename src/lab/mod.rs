@@ -33,7 +33,6 @@ use std::fs;
 use std::io;
 use std::net::IpAddr;
 use std::os::fd::AsFd;
-use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use c1m_sys::netns;
@@ -43,96 +42,6 @@ pub use plan::{LabHost, Layout, PlanError};
 
 /// Where `lab up` records the lab it built.
 pub const STATE_FILE: &str = "/run/c1m-lab.json";
-
-/// `c1m lab`: build or remove the namespace lab.
-#[derive(clap::Args, Debug, Clone)]
-pub struct LabArgs {
-    #[command(subcommand)]
-    pub command: LabCommand,
-}
-
-/// The `c1m lab` subcommands.
-#[derive(clap::Subcommand, Debug, Clone)]
-pub enum LabCommand {
-    /// Build the lab: a server host and client hosts joined by a bridge.
-    Up {
-        /// Client hosts (network namespaces c1m-cli1…).
-        #[arg(long, default_value_t = 1)]
-        clients: usize,
-        /// Addresses per client host.
-        #[arg(long, default_value_t = 1)]
-        client_addrs: usize,
-    },
-    /// Remove everything `lab up` built (and what a crashed run left).
-    Down,
-    /// Run the experiment across the lab: the server fleet in c1m-srv,
-    /// each client host's fleet in its own namespace (its own port space).
-    Run(Box<crate::cli::LabRunArgs>),
-    /// Print the lab's layout.
-    Status {
-        /// As JSON (the state file).
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-/// Runs `c1m lab`.
-pub fn run(args: &LabArgs) -> Result<ExitCode> {
-    match &args.command {
-        LabCommand::Run(a) => {
-            let Some(layout) = layout()? else {
-                anyhow::bail!(
-                    "no lab is up; build one first: c1m lab up --clients K --client-addrs N"
-                );
-            };
-            crate::run::lab_run(a, &layout)
-        }
-        LabCommand::Up {
-            clients,
-            client_addrs,
-        } => {
-            let layout = up(*clients, *client_addrs)?;
-            println!("c1m lab: up");
-            print!("{}", describe(&layout));
-            Ok(ExitCode::SUCCESS)
-        }
-        LabCommand::Down => {
-            let removed = down()?;
-            println!(
-                "c1m lab: down; removed network namespaces {}",
-                removed.join(", ")
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        LabCommand::Status { json } => match layout()? {
-            None => {
-                println!("c1m lab: not up (`c1m lab up` builds it)");
-                Ok(ExitCode::FAILURE)
-            }
-            Some(l) if *json => {
-                println!("{}", serde_json::to_string_pretty(&l)?);
-                Ok(ExitCode::SUCCESS)
-            }
-            Some(l) => {
-                print!("{}", describe(&l));
-                let missing: Vec<&str> = l
-                    .namespaces()
-                    .into_iter()
-                    .filter(|n| !netns::exists(n))
-                    .collect();
-                if missing.is_empty() {
-                    Ok(ExitCode::SUCCESS)
-                } else {
-                    println!(
-                        "c1m lab: missing namespaces {}; `c1m lab down` cleans up",
-                        missing.join(", ")
-                    );
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        },
-    }
-}
 
 /// The layout as a few lines of text.
 pub fn describe(l: &Layout) -> String {

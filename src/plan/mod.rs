@@ -29,9 +29,7 @@ use serde::{Deserialize, Serialize};
 pub use addr::AddrError;
 
 /// How client sockets get their source address.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum BindMode {
     /// No bind: the kernel picks the source address and port at connect().

@@ -4,7 +4,7 @@
 //! in, figures out, so every rule is unit-tested.
 
 use crate::plan::thousands;
-use crate::search::closes_line;
+use crate::supervisor::search::closes_line;
 
 use super::model::{
     CommandKind, CountSource, End, Held, KernelCount, ListenCounters, Phantoms, Phase, Report,

@@ -4,7 +4,7 @@
 use crate::cause::Cause;
 use crate::latency::{Percentiles, human_us};
 use crate::plan::{BindMode, thousands};
-use crate::search::closes_line;
+use crate::supervisor::search::closes_line;
 use crate::traffic::Mode;
 
 use super::bytes;
@@ -95,21 +95,21 @@ pub fn percentiles(p: &Percentiles) -> String {
     )
 }
 
-/// A per-connection figure from a machine-wide change, or why it cannot
-/// be told from the noise of its reading.
-pub fn per_conn(total: i64, conns: u64, noise: i64) -> String {
-    if conns == 0 {
+/// A per-connection (or per-socket: `what`) figure from a machine-wide
+/// change, or why it cannot be told from the noise of its reading.
+pub fn per_conn(total: i64, n: u64, what: &str, noise: i64) -> String {
+    if n == 0 {
         return "n/a".into();
     }
-    if total.abs() < noise {
+    if total.abs() <= noise {
         return format!(
-            "too small to measure ({} over {} connections, under the ±{} noise of this reading)",
+            "too small to measure ({} over {} {what}, within the ±{} noise of this reading)",
             bytes(total as f64),
-            thousands(conns),
+            thousands(n),
             bytes(noise as f64)
         );
     }
-    bytes(total as f64 / conns as f64)
+    bytes(total as f64 / n as f64)
 }
 
 /// The best one-second connection rate of the ramp.
@@ -353,7 +353,7 @@ fn server_rows(o: &mut Rows, r: &Report) {
 fn memory_rows(o: &mut Rows, m: &Memory) {
     let slab = m.slab_caches_total.or(m.meminfo_slab);
     match (m.kernel_per_socket(), slab) {
-        (Some(per), Some(total)) if total.abs() >= SLAB_NOISE => o.row(
+        (Some(per), Some(total)) if total.abs() > SLAB_NOISE => o.row(
             "kernel memory / socket",
             format!(
                 "{} (slab, over {} sockets)",
@@ -363,14 +363,14 @@ fn memory_rows(o: &mut Rows, m: &Memory) {
         ),
         (_, Some(total)) => o.row(
             "kernel memory / socket",
-            per_conn(total, m.sockets, SLAB_NOISE),
+            per_conn(total, m.sockets, "sockets", SLAB_NOISE),
         ),
         (_, None) => o.row("kernel memory / socket", "n/a"),
     }
     if let Some(d) = m.mem_available_drop {
         o.row(
             "MemAvailable drop / conn",
-            per_conn(d, m.conns, MEM_AVAILABLE_NOISE),
+            per_conn(d, m.conns, "connections", MEM_AVAILABLE_NOISE),
         );
     }
     for (side, u) in [("servers", &m.servers), ("clients", &m.clients)] {
@@ -379,12 +379,12 @@ fn memory_rows(o: &mut Rows, m: &Memory) {
             continue;
         }
         let pss = match u.pss {
-            Some(pss) if pss.abs() >= RSS_NOISE_PER_WORKER => {
+            Some(pss) if pss.abs() > RSS_NOISE_PER_WORKER => {
                 format!(", PSS {}", bytes(pss as f64 / m.conns as f64))
             }
             _ => String::new(),
         };
-        let rss = per_conn(u.rss, m.conns, RSS_NOISE_PER_WORKER);
+        let rss = per_conn(u.rss, m.conns, "connections", RSS_NOISE_PER_WORKER);
         o.row(
             &format!("user memory / conn, {side}"),
             format!("{rss} RSS{pss} (total change {})", bytes(u.rss as f64)),
@@ -396,7 +396,7 @@ fn memory_rows(o: &mut Rows, m: &Memory) {
         .filter(|c| c.name == "TCP" || c.name == "TCPv6")
         .map(|c| c.objects)
         .sum();
-    let measurable = slab.is_some_and(|t| t.abs() >= SLAB_NOISE);
+    let measurable = slab.is_some_and(|t| t.abs() > SLAB_NOISE);
     if measurable
         && m.slab_unreadable.is_none()
         && (tcp_objs - m.sockets as i64).unsigned_abs() * 10 > m.sockets

@@ -57,30 +57,20 @@ const FIRST_COUNT_WAIT: Duration = Duration::from_secs(10);
 /// How often a wait looks for a signal.
 const POLL: Duration = Duration::from_millis(50);
 
-/// Watch TCP sockets, slab caches and memory live.
-#[derive(Debug, Clone, clap::Args)]
-pub struct StatArgs {
-    /// Time between refreshes.
-    #[arg(long, default_value = "1s", value_parser = crate::cli::duration)]
+/// What `c1m stat` shows, and how often.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Time between refreshes (at least [`MIN_INTERVAL`]).
     pub interval: Duration,
-    /// Only sockets whose local or remote port is in PORTS: one port or
-    /// one range LO-HI (e.g. 8090-8119). Filtered in the kernel.
-    #[arg(long, value_name = "PORTS", value_parser = port_range)]
+    /// Only sockets whose local or remote port is in this range.
     pub ports: Option<RangeInclusive<u16>>,
-    /// Only IPv4 sockets (the netlink count walks the table once, not twice).
-    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
-    pub ipv4: bool,
-    /// Only IPv6 sockets (IPv4-mapped ones included).
-    #[arg(short = '6', long = "ipv6")]
-    pub ipv6: bool,
-    /// Stop after N refreshes.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    /// Which socket tables to walk.
+    pub families: Families,
+    /// Stop after this many refreshes.
     pub count: Option<u64>,
-    /// Print one JSON object per refresh (schema "c1m.stat/1").
-    #[arg(long)]
+    /// One JSON object per refresh (`c1m.stat/1`) instead of text.
     pub json: bool,
     /// Rows of the port and slab-cache tables.
-    #[arg(long, default_value_t = 10)]
     pub top: usize,
 }
 
@@ -101,7 +91,7 @@ pub fn port_range(text: &str) -> Result<RangeInclusive<u16>, String> {
     Ok(lo..=hi)
 }
 
-impl StatArgs {
+impl Settings {
     fn setup(&self) -> anyhow::Result<Setup> {
         if self.interval < MIN_INTERVAL {
             bail!(
@@ -113,11 +103,7 @@ impl StatArgs {
         Ok(Setup {
             interval: self.interval,
             ports: self.ports.clone(),
-            families: match (self.ipv4, self.ipv6) {
-                (true, _) => Families::V4,
-                (_, true) => Families::V6,
-                _ => Families::Both,
-            },
+            families: self.families,
             top: self.top,
         })
     }
@@ -126,7 +112,7 @@ impl StatArgs {
 /// Runs `c1m stat`: a redrawn screen on a terminal, plain lines (or JSON
 /// with `--json`) otherwise. Ends after `--count` refreshes, on Ctrl-C,
 /// SIGTERM, or `q`; exits 0 then, and on a closed pipe.
-pub fn run(args: &StatArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &Settings) -> anyhow::Result<ExitCode> {
     let setup = args.setup()?;
     if !args.json && io::stdout().is_terminal() {
         let mut screen = screen::Screen::enter().context("setting up the terminal")?;
@@ -137,7 +123,7 @@ pub fn run(args: &StatArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `c1m stat` writing plain lines, or JSON with `--json`, to `out`:
 /// never the redrawn screen.
-pub fn run_to(args: &StatArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run_to(args: &Settings, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let setup = args.setup()?;
     let mut sink = Lines {
         out,
@@ -489,18 +475,20 @@ mod tests {
 
     #[test]
     fn short_intervals_are_refused() {
-        use clap::Parser;
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            stat: StatArgs,
-        }
-        let a = Cli::parse_from(["c1m", "--interval", "10ms"]).stat;
-        assert!(a.setup().unwrap_err().to_string().contains("too short"));
-        let a = Cli::parse_from(["c1m", "-4", "--ports", "8970"]).stat;
-        let s = a.setup().unwrap();
-        assert_eq!((s.families, s.ports), (Families::V4, Some(8970..=8970)));
-        assert!(Cli::try_parse_from(["c1m", "-4", "-6"]).is_err());
-        assert!(Cli::try_parse_from(["c1m", "--count", "0"]).is_err());
+        let mut s = Settings {
+            interval: Duration::from_millis(10),
+            ports: Some(8970..=8970),
+            families: Families::V4,
+            count: None,
+            json: false,
+            top: 10,
+        };
+        assert!(s.setup().unwrap_err().to_string().contains("too short"));
+        s.interval = MIN_INTERVAL;
+        let setup = s.setup().unwrap();
+        assert_eq!(
+            (setup.families, setup.ports),
+            (Families::V4, Some(8970..=8970))
+        );
     }
 }

@@ -22,7 +22,7 @@ use super::{Command, Link, TOKEN_CMD, TOKEN_SIGNAL, set_fd_limit};
 use crate::cause::Cause;
 use crate::plan::{BindMode, family_of};
 use crate::traffic::{Mode, Schedule, Traffic};
-use crate::wire::{CloseMode, FromWorker, Spec};
+use crate::wire::{ClientSpec, CloseMode, FromWorker};
 
 /// Connects started per loop turn at most, so reports and events keep
 /// flowing during a fast ramp.
@@ -62,8 +62,8 @@ struct Client<'a> {
 }
 
 /// Runs a client worker until told to close.
-pub fn run(spec: &Spec) -> anyhow::Result<()> {
-    let Spec::Client {
+pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
+    let ClientSpec {
         first,
         count,
         sources,
@@ -76,11 +76,8 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
         close,
         traffic,
         ports,
-        ..
-    } = spec
-    else {
-        bail!("not a client spec");
-    };
+        netns: _,
+    } = spec;
     if endpoints.is_empty() {
         bail!("no endpoints to connect to");
     }

@@ -12,14 +12,13 @@ use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
-use anyhow::bail;
 use c1m_sys::Errno;
 use c1m_sys::poll::{self, Poller};
 use c1m_sys::socket;
 
 use super::{Command, Link, TOKEN_CMD, TOKEN_LISTENER, TOKEN_SIGNAL, set_fd_limit};
 use crate::cause::Cause;
-use crate::wire::{CloseMode, FromWorker, Spec, Stats};
+use crate::wire::{CloseMode, FromWorker, ServerSpec, Stats};
 
 /// Accepts taken from one listener before looking at other events.
 const ACCEPT_BATCH: usize = 256;
@@ -47,8 +46,8 @@ struct Server {
 }
 
 /// Runs a server worker until told to close.
-pub fn run(spec: &Spec) -> anyhow::Result<()> {
-    let Spec::Server {
+pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
+    let ServerSpec {
         listeners,
         reuse_port,
         backlog,
@@ -59,11 +58,8 @@ pub fn run(spec: &Spec) -> anyhow::Result<()> {
         accept,
         max_message,
         idle_timeout_ms,
-        ..
-    } = spec
-    else {
-        bail!("not a server spec");
-    };
+        netns: _,
+    } = spec;
     let fd_limit = set_fd_limit(*fd_limit)?;
     let poller = Poller::new(1024)?;
     let mut link = Link::new(&poller)?;

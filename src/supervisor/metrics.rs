@@ -24,7 +24,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 
 use crate::cause::{Cause, CauseCounts};
-use crate::fleet::{Fleet, Role};
+use crate::supervisor::fleet::{Fleet, Role};
 use crate::wire::Stats;
 
 /// The longest request read (request line and headers).
@@ -111,7 +111,7 @@ impl MetricsSnapshot {
                 .filter(|w| w.alive())
                 .map(|w| w.pid)
                 .collect();
-            let rss = crate::measure::rss(&pids);
+            let rss = crate::supervisor::measure::rss(&pids);
             Some(make(&fleet.totals(role), pids.len() as u64, Some(rss)))
         };
         Self {

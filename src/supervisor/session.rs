@@ -10,11 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use c1m_probe::diag::Families;
 
-use crate::cli::FleetOpts;
-use crate::fleet::{Event, Fleet, Life, Role};
 use crate::latency::{Latency, Percentiles};
-use crate::measure::{self, Reading, Snapshot};
-use crate::metrics::{MetricsServer, MetricsSnapshot};
 use crate::plan::Plan;
 use crate::plan::thousands;
 use crate::report::model::{
@@ -23,9 +19,12 @@ use crate::report::model::{
     TrafficSummary, Workers,
 };
 use crate::report::{self, judge};
-use crate::search::{self, Break, Observation, Search, ServerView};
+use crate::supervisor::fleet::{Event, Fleet, Life, Role};
+use crate::supervisor::measure::{self, Reading, Snapshot};
+use crate::supervisor::metrics::{MetricsServer, MetricsSnapshot};
+use crate::supervisor::search::{self, Break, Observation, Search, ServerView};
 use crate::traffic::Traffic;
-use crate::wire::{Spec, Stats, ToWorker};
+use crate::wire::{ClientSpec, ServerSpec, Stats, ToWorker, WorkerSpec};
 
 /// How often the timeline is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
@@ -50,6 +49,19 @@ struct SearchRun {
 struct Look {
     count: KernelCount,
     reading: Option<Reading>,
+}
+
+/// Where an experiment's report goes besides the terminal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outputs {
+    /// The JSON report (`c1m.report/2`).
+    pub json: Option<PathBuf>,
+    /// The HTML page.
+    pub html: Option<PathBuf>,
+    /// Serve Prometheus metrics here while the experiment runs.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Allow `metrics` on an address other than loopback.
+    pub metrics_public: bool,
 }
 
 /// One experiment in progress.
@@ -85,12 +97,12 @@ impl Session {
         plan: Plan,
         command: CommandKind,
         label: &str,
-        fleet: &FleetOpts,
+        out: &Outputs,
     ) -> anyhow::Result<Self> {
-        let metrics = match fleet.metrics {
+        let metrics = match out.metrics {
             Some(addr) => {
-                crate::metrics::check_addr(addr, fleet.metrics_public)?;
-                Some(crate::metrics::serve(addr)?)
+                crate::supervisor::metrics::check_addr(addr, out.metrics_public)?;
+                Some(crate::supervisor::metrics::serve(addr)?)
             }
             None => None,
         };
@@ -114,8 +126,8 @@ impl Session {
             end: None,
             interrupts: 0,
             dead: Vec::new(),
-            json: fleet.json.clone(),
-            html: fleet.html.clone(),
+            json: out.json.clone(),
+            html: out.html.clone(),
             traffic: None,
             search: None,
             metrics,
@@ -269,8 +281,8 @@ impl Session {
     /// Runs the whole experiment and prints its report.
     pub fn drive(
         mut self,
-        servers: Vec<Spec>,
-        clients: Vec<Spec>,
+        servers: Vec<ServerSpec>,
+        clients: Vec<ClientSpec>,
         hold: Option<Duration>,
     ) -> anyhow::Result<ExitCode> {
         for w in &self.plan.warnings {
@@ -281,17 +293,14 @@ impl Session {
             report::text::plan_line(&self.label, &self.plan, servers.len(), clients.len())
         );
         let has_clients = !clients.is_empty();
-        self.traffic = clients.iter().find_map(|c| match c {
-            Spec::Client { traffic, .. } => Some(traffic.clone()),
-            Spec::Server { .. } => None,
-        });
+        self.traffic = clients.first().map(|c| c.traffic.clone());
         for s in servers {
-            self.fleet.spawn(Role::Server, s)?;
+            self.fleet.spawn(WorkerSpec::Server(s))?;
         }
         let mut ok = self.await_ready(Role::Server)?;
         if ok {
             for c in clients {
-                self.fleet.spawn(Role::Client, c)?;
+                self.fleet.spawn(WorkerSpec::Client(c))?;
             }
             ok = self.await_ready(Role::Client)?;
         }

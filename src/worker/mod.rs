@@ -20,11 +20,10 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use c1m_sys::Errno;
 use c1m_sys::poll::{self, Poller};
 use c1m_sys::signals::{SIGTERM, Signals};
 
-use crate::wire::{FromWorker, Spec, Stats, ToWorker};
+use crate::wire::{self, FromWorker, Lines, Stats, ToWorker, WorkerSpec};
 
 /// How often a worker reports its counters.
 pub const REPORT_EVERY: Duration = Duration::from_millis(250);
@@ -40,7 +39,7 @@ const TOKEN_LISTENER: u64 = CONTROL + 16;
 
 /// The worker's line to its supervisor: commands in, reports out.
 pub struct Link {
-    buf: Vec<u8>,
+    lines: Lines,
     start: Instant,
     last_report: Duration,
     signals: Signals,
@@ -64,7 +63,7 @@ impl Link {
         poller.add(std::io::stdin().as_fd(), TOKEN_CMD, poll::READ)?;
         poller.add(signals.as_fd(), TOKEN_SIGNAL, poll::READ)?;
         Ok(Self {
-            buf: Vec::with_capacity(4096),
+            lines: Lines::default(),
             start: Instant::now(),
             last_report: Duration::ZERO,
             signals,
@@ -79,24 +78,12 @@ impl Link {
     /// Reads what the supervisor sent.
     fn commands(&mut self) -> Vec<Command> {
         let mut out = Vec::new();
-        let mut chunk = [0u8; 4096];
-        loop {
-            match poll::read(std::io::stdin().as_fd(), &mut chunk) {
-                Ok(0) => {
-                    out.push(Command::Gone);
-                    break;
-                }
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(Errno::AGAIN) | Err(Errno::INTR) => break,
-                Err(_) => {
-                    out.push(Command::Gone);
-                    break;
-                }
-            }
+        let stdin = std::io::stdin();
+        if self.lines.fill(|buf| poll::read(stdin.as_fd(), buf)) {
+            out.push(Command::Gone);
         }
-        while let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.buf.drain(..=nl).collect();
-            match serde_json::from_slice::<ToWorker>(&line) {
+        while let Some(msg) = self.lines.next::<ToWorker>() {
+            match msg {
                 Ok(ToWorker::Go) => out.push(Command::Go),
                 Ok(ToWorker::Pause) => out.push(Command::Pause),
                 Ok(ToWorker::Beat) => out.push(Command::Beat),
@@ -119,8 +106,7 @@ impl Link {
     }
 
     fn send(&self, msg: &FromWorker) {
-        let mut line = serde_json::to_vec(msg).unwrap_or_default();
-        line.push(b'\n');
+        let line = wire::line(msg);
         let mut out = std::io::stdout().lock();
         // The supervisor gone means nobody to tell: stdin's EOF ends us.
         let _ = out.write_all(&line).and_then(|_| out.flush());
@@ -149,21 +135,16 @@ pub fn main() -> anyhow::Result<()> {
         Ok(ToWorker::Start(spec)) => *spec,
         _ => bail!("the first line on a worker's stdin must be its spec"),
     };
-    let netns = match &spec {
-        Spec::Server { netns, .. } | Spec::Client { netns, .. } => netns.clone(),
-    };
-    if let Some(ns) = netns {
+    if let Some(ns) = spec.netns() {
         // Before any socket: every socket of this worker lives there.
-        c1m_sys::netns::enter(&ns)?;
+        c1m_sys::netns::enter(ns)?;
     }
-    let result = match spec {
-        Spec::Server { .. } => server::run(&spec),
-        Spec::Client { .. } => client::run(&spec),
+    let result = match &spec {
+        WorkerSpec::Server(s) => server::run(s),
+        WorkerSpec::Client(c) => client::run(c),
     };
     if let Err(e) = &result {
-        let msg = FromWorker::Fatal(format!("{e:#}"));
-        let mut line = serde_json::to_vec(&msg).unwrap_or_default();
-        line.push(b'\n');
+        let line = wire::line(&FromWorker::Fatal(format!("{e:#}")));
         let _ = std::io::stdout().write_all(&line);
         let _ = std::io::stdout().flush();
     }

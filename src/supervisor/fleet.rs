@@ -12,13 +12,12 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use c1m_sys::Errno;
 use c1m_sys::poll::{self, Poller};
 use c1m_sys::signals::{SIGINT, SIGTERM, Signals};
 use serde::Serialize;
 
 use crate::latency::Latency;
-use crate::wire::{FromWorker, Spec, Stats, ToWorker};
+use crate::wire::{self, FromWorker, Lines, Stats, ToWorker, WorkerSpec};
 
 /// Which side a worker is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -63,7 +62,7 @@ pub struct Worker {
     reaped: bool,
     stdin: Option<ChildStdin>,
     stdout: ChildStdout,
-    buf: Vec<u8>,
+    lines: Lines,
 }
 
 impl Worker {
@@ -140,7 +139,11 @@ impl Fleet {
     }
 
     /// Starts a worker for `spec`.
-    pub fn spawn(&mut self, role: Role, spec: Spec) -> anyhow::Result<()> {
+    pub fn spawn(&mut self, spec: WorkerSpec) -> anyhow::Result<()> {
+        let (role, planned) = match &spec {
+            WorkerSpec::Client(c) => (Role::Client, c.count),
+            WorkerSpec::Server(s) => (Role::Server, s.cap),
+        };
         let index = self.workers.iter().filter(|w| w.role == role).count();
         let mut cmd = Command::new(&self.exe);
         cmd.arg("worker")
@@ -160,10 +163,6 @@ impl Fleet {
         poll::set_nonblocking(stdout.as_fd())?;
         self.poller
             .add(stdout.as_fd(), self.workers.len() as u64, poll::READ)?;
-        let planned = match &spec {
-            Spec::Client { count, .. } => *count,
-            Spec::Server { cap, .. } => *cap,
-        };
         let mut w = Worker {
             role,
             index,
@@ -178,7 +177,7 @@ impl Fleet {
             reaped: false,
             stdin: Some(stdin),
             stdout,
-            buf: Vec::with_capacity(1024),
+            lines: Lines::default(),
         };
         send(&mut w, &ToWorker::Start(Box::new(spec)));
         self.workers.push(w);
@@ -219,26 +218,10 @@ impl Fleet {
     /// Reads a worker's lines; returns how it died if it did.
     fn read_worker(&mut self, i: usize) -> Option<String> {
         let w = &mut self.workers[i];
-        let mut chunk = [0u8; 8192];
-        let mut eof = false;
-        loop {
-            match poll::read(w.stdout.as_fd(), &mut chunk) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
-                Ok(n) => w.buf.extend_from_slice(&chunk[..n]),
-                Err(Errno::INTR) => continue,
-                Err(Errno::AGAIN) => break,
-                Err(_) => {
-                    eof = true;
-                    break;
-                }
-            }
-        }
-        while let Some(nl) = w.buf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = w.buf.drain(..=nl).collect();
-            match serde_json::from_slice::<FromWorker>(&line) {
+        let stdout = &w.stdout;
+        let eof = w.lines.fill(|buf| poll::read(stdout.as_fd(), buf));
+        while let Some(msg) = w.lines.next::<FromWorker>() {
+            match msg {
                 Ok(FromWorker::Ready { .. }) => w.life = Life::Ready,
                 Ok(FromWorker::Stats(s)) => w.stats = s,
                 Ok(FromWorker::Closed(s)) => {
@@ -363,8 +346,7 @@ fn send(w: &mut Worker, msg: &ToWorker) {
     let Some(stdin) = w.stdin.as_mut() else {
         return;
     };
-    let mut line = serde_json::to_vec(msg).unwrap_or_default();
-    line.push(b'\n');
+    let line = wire::line(msg);
     // A dead worker's pipe fails; its death is noticed on its stdout.
     if stdin.write_all(&line).and_then(|_| stdin.flush()).is_err() {
         w.stdin = None;

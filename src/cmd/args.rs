@@ -1,0 +1,245 @@
+//! The flags shared by the commands that start workers, as clap parses
+//! them (the first stage), with the value parsers that refuse what can
+//! never be right (zero, negative, out of range) before anything starts.
+//! [`super::settings`] turns them into the settings the layers below run
+//! on (the second stage).
+
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::plan::BindMode;
+use crate::traffic::Mode;
+use crate::wire::CloseMode;
+
+/// The longest duration any flag takes: a year. Anything longer is a typo
+/// (and would overflow the clock arithmetic of a deadline).
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The classic set-ups of the experiment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Topology {
+    /// One client address, many server addresses (127.0.1.x) on one port:
+    /// loopback's natural fit, no sysctl needed.
+    Spread,
+    /// Many client source addresses (127.0.2.x) to one server address and
+    /// port, as the seed's first method.
+    ManyIps,
+    /// One client address to server ports 8090-8119, as the seed's second
+    /// method (needs a wide ip_local_port_range for 1M).
+    ManyPorts,
+}
+
+impl Topology {
+    /// Its name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Topology::Spread => "spread",
+            Topology::ManyIps => "many-ips",
+            Topology::ManyPorts => "many-ports",
+        }
+    }
+}
+
+/// Settings shared by everything that opens connections.
+#[derive(Debug, Clone, Args)]
+pub struct ClientOpts {
+    /// Connections per second, all workers together (default: as fast as
+    /// the window allows).
+    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
+    pub rate: Option<f64>,
+    /// Handshakes in flight at once, all workers together.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub window: u64,
+    /// Give up on a handshake after this long (SYNs dropped).
+    #[arg(long, default_value = "10s", value_parser = positive_duration)]
+    pub connect_timeout: Duration,
+    /// How client sockets are bound to --sources addresses.
+    #[arg(long, value_enum, default_value_t = BindMode::NoPort)]
+    pub bind_mode: BindMode,
+}
+
+/// What held connections do.
+#[derive(Debug, Clone, Args)]
+pub struct TrafficOpts {
+    /// idle: hold only. heartbeat: each connection sends --message every
+    /// --interval (spread evenly) and times the reply.
+    #[arg(long, value_enum, default_value_t = Mode::Idle)]
+    pub mode: Mode,
+    /// Between two messages on one connection [default: 1s].
+    #[arg(long, value_parser = positive_duration, allow_hyphen_values = true)]
+    pub interval: Option<Duration>,
+    /// Messages per second over all connections (sets the interval).
+    #[arg(long, conflicts_with_all = ["interval", "bandwidth"], value_parser = positive, allow_negative_numbers = true)]
+    pub message_rate: Option<f64>,
+    /// Bytes per second over all connections (sets the interval).
+    #[arg(long, conflicts_with = "interval", value_parser = positive, allow_negative_numbers = true)]
+    pub bandwidth: Option<f64>,
+    /// The message, with \r \n \t \xHH escapes (e.g. "PING\r\n" for
+    /// Redis) [default: a 16-byte line that c1m serve echoes].
+    #[arg(long, conflicts_with = "message_file")]
+    pub message: Option<String>,
+    /// Read the message from a file (an HTTP request, say).
+    #[arg(long, value_name = "FILE")]
+    pub message_file: Option<std::path::PathBuf>,
+    /// Send this once as soon as each connection is established, in any
+    /// mode (escapes as for --message): a greeting, or a request that
+    /// keeps the server busy with the connection.
+    #[arg(long)]
+    pub first_message: Option<String>,
+    /// What every reply must start with (escapes as for --message)
+    /// [default: the message itself against c1m's own servers; any reply
+    /// otherwise].
+    #[arg(long)]
+    pub expect: Option<String>,
+}
+
+/// How c1m's servers treat what peers send.
+#[derive(Debug, Clone, Args)]
+pub struct ServerOpts {
+    /// Do not echo what peers send (it is read and dropped).
+    #[arg(long)]
+    pub no_echo: bool,
+    /// Close a peer that sends more than this many bytes in one burst.
+    #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_message: u64,
+    /// Close connections silent for this long [default: never].
+    #[arg(long, value_parser = positive_duration)]
+    pub idle_timeout: Option<Duration>,
+}
+
+/// Settings shared by every command that starts workers.
+#[derive(Debug, Clone, Args)]
+pub struct FleetOpts {
+    /// Connections one worker process may hold (default: its RLIMIT_NOFILE
+    /// hard limit less 64 for its own use). Lower it to force fan-out.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub worker_conns: Option<u64>,
+    /// How connections are closed at the end: rst (SO_LINGER 0, no
+    /// TIME_WAIT) or fin (orderly, leaves TIME_WAIT).
+    #[arg(long, value_enum, default_value_t = CloseMode::Rst)]
+    pub close: CloseMode,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<std::path::PathBuf>,
+    /// Also write the report as one self-contained HTML file with charts.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
+    /// Serve Prometheus metrics on ADDR:PORT (GET /metrics); loopback only
+    /// unless --metrics-public.
+    #[arg(long, value_name = "ADDR:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:9464")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// Allow --metrics on a non-loopback address.
+    #[arg(long, requires = "metrics")]
+    pub metrics_public: bool,
+}
+
+/// The flags of an experiment with both fleets (`run`, `lab run`),
+/// defined once.
+#[derive(Debug, Clone, Args)]
+pub struct ExperimentOpts {
+    /// How long to hold the connections once all are open.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    pub hold: Duration,
+    #[command(flatten)]
+    pub client: ClientOpts,
+    #[command(flatten)]
+    pub traffic: TrafficOpts,
+    #[command(flatten)]
+    pub server: ServerOpts,
+    #[command(flatten)]
+    pub fleet: FleetOpts,
+}
+
+/// Parses a number that must be more than zero.
+pub fn positive(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{text:?} must be a positive number")),
+    }
+}
+
+/// Parses `5s`, `250ms`, `2m`, or a plain number of seconds, at most a
+/// year.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let bad = || format!("{t:?} is not a duration (write e.g. 5s, 250ms, 2m)");
+    let d = match t.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs >= 0.0 => {
+            Duration::try_from_secs_f64(secs).map_err(|_| bad())?
+        }
+        Ok(_) => return Err(bad()),
+        Err(_) => humantime::parse_duration(t).map_err(|_| bad())?,
+    };
+    if d > MAX_DURATION {
+        return Err(format!(
+            "{t:?} is longer than a year; write a shorter duration (e.g. 5s, 10m, 2h)"
+        ));
+    }
+    Ok(d)
+}
+
+/// A [`duration`] that must be more than zero.
+pub fn positive_duration(text: &str) -> Result<Duration, String> {
+    match duration(text)? {
+        d if d.is_zero() => Err(format!(
+            "{:?} must be more than zero (write e.g. 5s, 250ms)",
+            text.trim()
+        )),
+        d => Ok(d),
+    }
+}
+
+/// A count of connections: `1000000`, `1M`, `100k`, `1,000,000`, at
+/// least 1.
+pub fn count(text: &str) -> Result<u64, String> {
+    match c1m_limits::num::parse_count(text)? {
+        0 => Err(format!("{text:?} must be at least 1")),
+        n => Ok(n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(duration("0"), Ok(Duration::ZERO));
+        for bad in [
+            "-1",
+            "soon",
+            "NaN",
+            "inf",
+            "1e30",
+            "18446744073709551616",
+            "",
+        ] {
+            assert!(duration(bad).is_err(), "{bad}");
+        }
+        assert!(
+            duration("400days")
+                .unwrap_err()
+                .contains("longer than a year")
+        );
+        assert!(
+            positive_duration("0")
+                .unwrap_err()
+                .contains("more than zero")
+        );
+        assert_eq!(positive_duration("1ms"), Ok(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn counts_and_positives() {
+        assert_eq!(count("100k"), Ok(100_000));
+        assert!(count("0").unwrap_err().contains("at least 1"));
+        assert!(positive("0").is_err());
+        assert!(positive("-3").is_err());
+        assert!(positive("NaN").is_err());
+        assert_eq!(positive("2.5"), Ok(2.5));
+    }
+}

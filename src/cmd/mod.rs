@@ -1,0 +1,102 @@
+//! The command line, the only layer that knows clap: flags parsed in two
+//! stages (clap's structs in [`args`] and each command's file, then
+//! validated settings in [`settings`]), one file per subcommand, and the
+//! dispatch. `c1m` alone means `c1m run`.
+
+pub mod args;
+pub mod connect;
+pub mod ip;
+pub mod lab;
+pub mod run;
+pub mod serve;
+pub mod settings;
+pub mod stat;
+mod values;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// How many TCP connections can one Linux server really hold? c1m answers
+/// by experiment.
+#[derive(Debug, Parser)]
+#[command(name = "c1m", version, about, long_about = None)]
+pub struct Cli {
+    /// The subcommand; none means `run`.
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// The whole experiment on this machine: a server fleet and a client
+    /// fleet on loopback, driven to -n connections, verified, held, torn
+    /// down, and reported. The default command.
+    Run(run::RunArgs),
+    /// Listen and hold every connection that comes, with near-zero user
+    /// memory, fanning out over worker processes.
+    Serve(serve::ServeArgs),
+    /// Open and hold connections to c1m or any server.
+    Connect(connect::ConnectArgs),
+    /// Read every limit on connections, name the one that binds first for
+    /// a target, and the exact fix.
+    Doctor(c1m_limits::cli::DoctorArgs),
+    /// Compute the settings for a target, show them, apply them safely
+    /// (--apply), and put everything back (--revert).
+    Tune(c1m_limits::cli::TuneArgs),
+    /// Watch TCP sockets by state and port, the slab caches they grow,
+    /// memory and listen-queue drops, live: any server's, not only c1m's.
+    #[command(visible_alias = "watch")]
+    Stat(stat::StatArgs),
+    /// Add, remove or check c1m's source addresses on an interface.
+    Ip(ip::IpArgs),
+    /// Build, show or remove a lab of network namespaces (one server host,
+    /// K client hosts, 198.18.0.0/15 addresses that never leave it), and
+    /// run the experiment across it.
+    Lab(lab::LabArgs),
+    /// Internal: one worker process, started by c1m itself.
+    #[command(hide = true)]
+    Worker,
+}
+
+/// Parses the command line and runs it; errors print once, as one line,
+/// and exit 2.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => run::run(&run::RunArgs::parse_default()),
+        Some(Cmd::Run(a)) => run::run(&a),
+        Some(Cmd::Serve(a)) => serve::serve(&a),
+        Some(Cmd::Connect(a)) => connect::connect(&a),
+        Some(Cmd::Doctor(a)) => c1m_limits::cli::doctor(&a),
+        Some(Cmd::Tune(a)) => c1m_limits::cli::tune(&a),
+        Some(Cmd::Stat(a)) => stat::run(&a),
+        Some(Cmd::Ip(a)) => ip::run(&a),
+        Some(Cmd::Lab(a)) => lab::run(&a),
+        Some(Cmd::Worker) => crate::worker::main().map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("c1m: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn defaults() {
+        let a = run::RunArgs::parse_default();
+        assert_eq!(a.conns, None);
+        assert_eq!(a.topology, args::Topology::Spread);
+        assert_eq!(a.exp.hold, Duration::from_secs(5));
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,130 @@
+//! `c1m run`: the whole experiment on this machine, a server fleet and a
+//! client fleet on loopback.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use c1m_limits::{Facts, Role as LimitRole, Roots};
+use clap::Args;
+
+use super::args::{ExperimentOpts, Topology, count};
+use super::settings::{self, Clients, Host, Servers};
+use crate::plan::{self, Plan, Request, addr};
+use crate::report::model::CommandKind;
+use crate::supervisor::session::Session;
+
+/// `c1m run`'s target when none is given: the classic experiment.
+pub const DEFAULT_CONNS: u64 = 1_000_000;
+
+/// `c1m run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Connections to open and hold [default: 1,000,000, or the most this
+    /// machine can hold if less, with the limit that binds named].
+    #[arg(short = 'n', long = "conns", value_parser = count)]
+    pub conns: Option<u64>,
+    /// Which set-up of the classic experiment to reproduce.
+    #[arg(long, value_enum, default_value_t = Topology::Spread)]
+    pub topology: Topology,
+    /// Server ports (default 8090, or 8090-8119 for many-ports).
+    #[arg(long)]
+    pub ports: Option<String>,
+    /// Client source addresses: list, range or CIDR (default: as the
+    /// topology needs).
+    #[arg(long)]
+    pub sources: Option<String>,
+    /// Server addresses: list, range or CIDR (default: as the topology
+    /// needs).
+    #[arg(long)]
+    pub dests: Option<String>,
+    #[command(flatten)]
+    pub exp: ExperimentOpts,
+}
+
+impl RunArgs {
+    /// `c1m run` with every default.
+    pub fn parse_default() -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        Only::parse_from(["c1m"]).run
+    }
+}
+
+/// Runs `c1m run`.
+pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
+    let facts = Facts::read(&Roots::system());
+    let host = Host::of(&facts)?;
+    let conns = settings::preflight(&facts, a.conns, DEFAULT_CONNS, LimitRole::Both)?;
+    let e = &a.exp;
+    let per_worker = host.worker_conns(e.fleet.worker_conns)?;
+    let plan = plan_run(a, conns, &host, per_worker)?;
+    settings::warn_listen_ports(&facts, &plan.endpoints);
+    settings::warn_fin_close(&facts, e.fleet.close, conns);
+    let traffic = settings::traffic(&e.traffic, conns, !e.server.no_echo)?;
+    let servers = Servers::of(&e.server, &e.fleet, host.somaxconn).specs(
+        &plan.servers,
+        &plan.endpoints,
+        per_worker,
+    );
+    let clients = Clients::of(&e.client, &e.fleet, traffic).specs(&plan);
+    Session::new(
+        plan,
+        CommandKind::Run,
+        a.topology.name(),
+        &settings::outputs(&e.fleet),
+    )?
+    .drive(servers, clients, Some(e.hold))
+}
+
+/// Plans `c1m run`: the topology's addresses, unless given.
+pub fn plan_run(a: &RunArgs, conns: u64, host: &Host, per_worker: u64) -> anyhow::Result<Plan> {
+    let budget = plan::default_family_budget(host.local_ports);
+    let ports = match (&a.ports, a.topology) {
+        (Some(p), _) => addr::parse_ports(p).context("--ports")?,
+        (None, Topology::ManyPorts) => (8090..=8119).collect(),
+        (None, _) => vec![8090],
+    };
+    let given_sources = settings::parse_ips("sources", &a.sources)?;
+    let given_dests = settings::parse_ips("dests", &a.dests)?;
+    let sources = match (given_sources, a.topology) {
+        (Some(s), _) => s,
+        (None, Topology::ManyIps) => {
+            let per_source =
+                budget * (given_dests.as_ref().map_or(1, Vec::len) * ports.len()) as u64;
+            addr::consecutive(
+                Ipv4Addr::new(127, 0, 2, 1),
+                conns.div_ceil(per_source).max(1) as usize,
+            )
+        }
+        (None, _) => vec![],
+    };
+    let dests = match (given_dests, a.topology) {
+        (Some(d), _) => d,
+        (None, Topology::Spread) => {
+            let eps = plan::loopback_endpoints(conns, sources.len() as u64, per_worker, budget);
+            addr::consecutive(
+                Ipv4Addr::new(127, 0, 1, 1),
+                eps.div_ceil(ports.len() as u64) as usize,
+            )
+        }
+        (None, _) => vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+    };
+    let req = Request {
+        conns,
+        sources,
+        bind: a.exp.client.bind_mode,
+        endpoints: settings::endpoints(&dests, &ports),
+        local_ports: host.local_ports,
+        port_range: host.port_range,
+        family_budget: budget,
+        client_per_worker: per_worker,
+        server_per_worker: Some(per_worker),
+        force: false,
+    };
+    Ok(plan::plan(&req)?)
+}

@@ -1,0 +1,84 @@
+//! `c1m serve`: listen and hold every connection that comes.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use c1m_limits::{Facts, Role as LimitRole, Roots};
+use clap::Args;
+
+use super::args::{FleetOpts, ServerOpts, count, duration};
+use super::settings::{self, Host, Servers};
+use crate::plan::{BindMode, Plan, addr};
+use crate::report::model::CommandKind;
+use crate::supervisor::session::Session;
+
+/// `c1m serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Where to listen: ADDR:PORT or ADDR:LO-HI, repeatable.
+    #[arg(long, required = true, num_args = 1..)]
+    pub listen: Vec<String>,
+    /// Connections to hold at most; more are accepted and reset at once.
+    #[arg(long, default_value = "100000", value_parser = count)]
+    pub max_conns: u64,
+    /// Stop after this long (default: until Ctrl-C).
+    #[arg(long, value_parser = duration)]
+    pub hold: Option<Duration>,
+    /// Listen backlog (default: net.core.somaxconn).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(0..))]
+    pub backlog: Option<i32>,
+    /// Never accept: connections wait in the accept queue until it
+    /// overflows (to study SYN drops and ListenOverflows).
+    #[arg(long)]
+    pub no_accept: bool,
+    #[command(flatten)]
+    pub server: ServerOpts,
+    #[command(flatten)]
+    pub fleet: FleetOpts,
+}
+
+/// Runs `c1m serve`.
+pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let facts = Facts::read(&Roots::system());
+    let host = Host::of(&facts)?;
+    let per_worker = host.worker_conns(a.fleet.worker_conns)?;
+    let mut eps = Vec::new();
+    for l in &a.listen {
+        eps.extend(
+            addr::parse_endpoints(l, IpAddr::V4(Ipv4Addr::UNSPECIFIED)).context("--listen")?,
+        );
+    }
+    settings::preflight(&facts, Some(a.max_conns), a.max_conns, LimitRole::Server)?;
+    settings::warn_listen_ports(&facts, &eps);
+    let workers = a.max_conns.div_ceil(per_worker);
+    let per = a.max_conns.div_ceil(workers);
+    let servers = Servers {
+        accept: !a.no_accept,
+        ..Servers::of(&a.server, &a.fleet, a.backlog.unwrap_or(host.somaxconn))
+    };
+    let specs = (0..workers)
+        .map(|_| servers.spec(eps.clone(), workers > 1, per))
+        .collect();
+    let plan = Plan {
+        conns: a.max_conns,
+        sources: vec![],
+        bind: BindMode::None,
+        endpoints: eps,
+        families: 0,
+        per_family_max: 0,
+        capacity: a.max_conns,
+        capacity_why: String::new(),
+        clients: vec![],
+        servers: vec![],
+        warnings: vec![],
+    };
+    Session::new(
+        plan,
+        CommandKind::Serve,
+        "serve",
+        &settings::outputs(&a.fleet),
+    )?
+    .drive(specs, vec![], a.hold)
+}

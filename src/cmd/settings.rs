@@ -1,0 +1,329 @@
+//! The second stage of the command line: flags become validated settings
+//! and the machine's facts, from which plans and complete worker specs
+//! are built. Everything below this layer takes these plain values, never
+//! a clap type.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use c1m_limits::{Facts, Role as LimitRole, Target, WORKER_FD_RESERVE};
+
+use super::args::{ClientOpts, FleetOpts, ServerOpts, TrafficOpts};
+use crate::plan::{Plan, ServerShare, addr, thousands};
+use crate::supervisor::session::Outputs;
+use crate::traffic::{self, Mode, Traffic};
+use crate::wire::{ClientSpec, CloseMode, ServerSpec};
+
+/// The kernel facts a plan needs, derived from the doctor's reading.
+#[derive(Debug, Clone)]
+pub struct Host {
+    /// `net.ipv4.ip_local_port_range`.
+    pub port_range: (u16, u16),
+    /// Ports in the range less the reserved ones.
+    pub local_ports: u64,
+    /// `net.core.somaxconn`: the default listen backlog.
+    pub somaxconn: i32,
+    /// RLIMIT_NOFILE hard of this process (what a worker may raise to).
+    pub nofile_hard: u64,
+}
+
+impl Host {
+    /// Derives them from the doctor's reading of the machine, so the
+    /// plan and the doctor see the same facts.
+    pub fn of(facts: &Facts) -> anyhow::Result<Self> {
+        let (lo, hi) = match facts.port_range.get() {
+            Some((lo, hi)) if lo <= hi && hi <= 65535 => (lo as u16, hi as u16),
+            Some(r) => bail!("net.ipv4.ip_local_port_range is {r:?}, not two ports LOW HIGH"),
+            None => bail!("net.ipv4.ip_local_port_range could not be read"),
+        };
+        let nr_open = facts.nr_open.get().unwrap_or(1 << 20);
+        let nofile_hard = c1m_sys::limits::nofile()
+            .hard
+            .unwrap_or(nr_open)
+            .min(nr_open);
+        Ok(Self {
+            port_range: (lo, hi),
+            local_ports: facts.usable_ports().unwrap_or(u64::from(hi - lo) + 1),
+            somaxconn: facts.somaxconn.get().unwrap_or(4096).min(i32::MAX as u64) as i32,
+            nofile_hard,
+        })
+    }
+
+    /// Connections one worker may hold, from `--worker-conns` or the limit.
+    pub fn worker_conns(&self, asked: Option<u64>) -> anyhow::Result<u64> {
+        let most = self.nofile_hard.saturating_sub(WORKER_FD_RESERVE);
+        match asked {
+            Some(n) if n > most => bail!(
+                "--worker-conns {} is more than one process may hold here: RLIMIT_NOFILE hard is {} and a worker keeps {} for itself; use at most {} (c1m fans out over more workers instead)",
+                thousands(n),
+                thousands(self.nofile_hard),
+                WORKER_FD_RESERVE,
+                thousands(most)
+            ),
+            Some(n) => Ok(n.max(1)),
+            None if most == 0 => bail!(
+                "RLIMIT_NOFILE hard is {}, too low for a worker; raise nofile (c1m tune)",
+                self.nofile_hard
+            ),
+            None => Ok(most),
+        }
+    }
+}
+
+/// Checks the machine's limits for `conns` the way `c1m doctor` does.
+/// A target given on the command line that does not fit is refused with
+/// the doctor's verdict; the default target is capped to what fits.
+/// (The 4-tuple space is the planner's to check: it knows the addresses.)
+pub fn preflight(
+    facts: &Facts,
+    conns: Option<u64>,
+    default: u64,
+    role: LimitRole,
+) -> anyhow::Result<u64> {
+    let n = conns.unwrap_or(default);
+    let target = Target::new(n, role);
+    let verdict = c1m_limits::verdict::evaluate(facts, &target);
+    if verdict.ok() {
+        eprintln!("c1m doctor: {}", verdict.line());
+        return Ok(n);
+    }
+    match conns {
+        Some(_) => bail!("{}", verdict.line()),
+        None => {
+            eprintln!("c1m doctor: {}", verdict.line());
+            let capped = verdict.capped();
+            eprintln!(
+                "c1m: running {} instead of {}",
+                thousands(capped),
+                thousands(n)
+            );
+            Ok(capped)
+        }
+    }
+}
+
+/// Warns about listen ports an outgoing connection could take.
+pub fn warn_listen_ports(facts: &Facts, endpoints: &[SocketAddr]) {
+    let ports: Vec<u16> = endpoints.iter().map(|e| e.port()).collect();
+    if let Some(w) = c1m_limits::ports::listen_ports_warning_for(facts, &ports) {
+        eprintln!("c1m: warning: {w}");
+    }
+}
+
+/// Warns when closing `conns` connections with FIN will overflow the
+/// kernel's TIME_WAIT or orphan tables (the closing side keeps them).
+pub fn warn_fin_close(facts: &Facts, close: CloseMode, conns: u64) {
+    if close == CloseMode::Fin {
+        for w in c1m_limits::closing::fin_close_warnings(facts, conns) {
+            eprintln!("c1m: warning: {w}");
+        }
+    }
+}
+
+/// Addresses from a flag: list, range or CIDR.
+pub fn parse_ips(flag: &str, text: &Option<String>) -> anyhow::Result<Option<Vec<IpAddr>>> {
+    text.as_deref()
+        .map(|t| addr::parse_ips(t).with_context(|| format!("--{flag}")))
+        .transpose()
+}
+
+/// Every (address, port) pair.
+pub fn endpoints(dests: &[IpAddr], ports: &[u16]) -> Vec<SocketAddr> {
+    dests
+        .iter()
+        .flat_map(|&ip| ports.iter().map(move |&p| SocketAddr::new(ip, p)))
+        .collect()
+}
+
+/// Where the report goes.
+pub fn outputs(f: &FleetOpts) -> Outputs {
+    Outputs {
+        json: f.json.clone(),
+        html: f.html.clone(),
+        metrics: f.metrics,
+        metrics_public: f.metrics_public,
+    }
+}
+
+/// The traffic of `conns` connections from the flags. Any traffic flag
+/// means heartbeat mode. Against c1m's own servers (`echoed`) a reply is
+/// expected to repeat the message; against others, any reply counts unless
+/// --expect says what it must start with.
+pub fn traffic(t: &TrafficOpts, conns: u64, echoed: bool) -> anyhow::Result<Traffic> {
+    let asked = t.interval.is_some()
+        || t.message_rate.is_some()
+        || t.bandwidth.is_some()
+        || t.message.is_some()
+        || t.message_file.is_some()
+        || t.expect.is_some();
+    let first = match &t.first_message {
+        Some(m) => {
+            let m = traffic::unescape(m)?;
+            traffic::check_message(&m)?;
+            Some(m)
+        }
+        None => None,
+    };
+    if t.mode == Mode::Idle && !asked {
+        return Ok(Traffic {
+            first,
+            ..Traffic::idle()
+        });
+    }
+    let message = match (&t.message, &t.message_file) {
+        (Some(m), _) => traffic::unescape(m)?,
+        (None, Some(f)) => {
+            std::fs::read(f).with_context(|| format!("--message-file {}", f.display()))?
+        }
+        (None, None) => traffic::DEFAULT_MESSAGE.to_vec(),
+    };
+    traffic::check_message(&message)?;
+    let expect = match &t.expect {
+        Some(e) => {
+            let e = traffic::unescape(e)?;
+            if e.is_empty() || e.len() > u16::MAX as usize {
+                bail!("--expect must be 1 to 65,535 bytes");
+            }
+            Some(e)
+        }
+        None if echoed || message == traffic::DEFAULT_MESSAGE => Some(message.clone()),
+        None => None,
+    };
+    let interval = traffic::interval_for(
+        conns,
+        t.interval,
+        t.message_rate,
+        t.bandwidth,
+        message.len(),
+    )?;
+    Ok(Traffic {
+        mode: Mode::Heartbeat,
+        interval,
+        message,
+        expect,
+        first,
+    })
+}
+
+/// What c1m's server workers do, as settings.
+#[derive(Debug, Clone)]
+pub struct Servers {
+    /// Echo what peers send.
+    pub echo: bool,
+    /// Close a peer that sends more than this at once.
+    pub max_message: u64,
+    /// Close a connection silent this long.
+    pub idle_timeout: Option<Duration>,
+    /// How to close at the end.
+    pub close: CloseMode,
+    /// The listen backlog.
+    pub backlog: i32,
+    /// Call accept() (false: leave connections in the accept queue).
+    pub accept: bool,
+    /// The network namespace the servers run in.
+    pub netns: Option<String>,
+}
+
+impl Servers {
+    /// From the flags, listening with `backlog`.
+    pub fn of(s: &ServerOpts, f: &FleetOpts, backlog: i32) -> Self {
+        Self {
+            echo: !s.no_echo,
+            max_message: s.max_message,
+            idle_timeout: s.idle_timeout,
+            close: f.close,
+            backlog,
+            accept: true,
+            netns: None,
+        }
+    }
+
+    /// One worker's spec: `listeners`, holding at most `cap`.
+    pub fn spec(&self, listeners: Vec<SocketAddr>, reuse_port: bool, cap: u64) -> ServerSpec {
+        ServerSpec {
+            listeners,
+            reuse_port,
+            backlog: self.backlog,
+            cap,
+            fd_limit: cap + WORKER_FD_RESERVE,
+            close: self.close,
+            echo: self.echo,
+            accept: self.accept,
+            max_message: self.max_message,
+            idle_timeout_ms: self.idle_timeout.map(|d| d.as_millis() as u64),
+            netns: self.netns.clone(),
+        }
+    }
+
+    /// One worker per planned share, each listening on its endpoints.
+    pub fn specs(
+        &self,
+        shares: &[ServerShare],
+        endpoints: &[SocketAddr],
+        per_worker: u64,
+    ) -> Vec<ServerSpec> {
+        shares
+            .iter()
+            .map(|s| {
+                let listeners = s.endpoints.iter().map(|&e| endpoints[e]).collect();
+                self.spec(listeners, s.reuse_port, per_worker)
+            })
+            .collect()
+    }
+}
+
+/// What c1m's client workers do, as settings.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// Connections per second, all workers together.
+    pub rate: Option<f64>,
+    /// Handshakes in flight, all workers together.
+    pub window: u64,
+    /// A handshake's deadline.
+    pub connect_timeout: Duration,
+    /// How to close at the end.
+    pub close: CloseMode,
+    /// What held connections do.
+    pub traffic: Traffic,
+    /// The network namespace the clients run in.
+    pub netns: Option<String>,
+}
+
+impl Clients {
+    /// From the flags.
+    pub fn of(c: &ClientOpts, f: &FleetOpts, traffic: Traffic) -> Self {
+        Self {
+            rate: c.rate,
+            window: c.window,
+            connect_timeout: c.connect_timeout,
+            close: f.close,
+            traffic,
+            netns: None,
+        }
+    }
+
+    /// One worker's spec per planned client share, the rate and the
+    /// window split evenly.
+    pub fn specs(&self, plan: &Plan) -> Vec<ClientSpec> {
+        let n = plan.clients.len().max(1) as f64;
+        plan.clients
+            .iter()
+            .map(|share| ClientSpec {
+                first: share.first,
+                count: share.count,
+                sources: plan.sources.clone(),
+                bind: plan.bind,
+                endpoints: plan.endpoints.clone(),
+                rate: self.rate.map(|r| r / n),
+                window: (self.window as f64 / n).ceil().max(1.0) as u64,
+                connect_timeout_ms: self.connect_timeout.as_millis() as u64,
+                fd_limit: share.count + WORKER_FD_RESERVE,
+                close: self.close,
+                traffic: self.traffic.clone(),
+                ports: share.ports,
+                netns: self.netns.clone(),
+            })
+            .collect()
+    }
+}

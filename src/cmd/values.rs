@@ -1,0 +1,91 @@
+//! The command line's names for the choices the layers below define
+//! (`--bind-mode`, `--close`, `--mode`): clap's `ValueEnum` implemented
+//! here, so those layers never import clap. Each name is the type's serde
+//! name, so a flag and the JSON report spell a choice the same way (a
+//! test checks it).
+
+use clap::ValueEnum;
+use clap::builder::PossibleValue;
+
+use crate::plan::BindMode;
+use crate::traffic::Mode;
+use crate::wire::CloseMode;
+
+impl ValueEnum for BindMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            BindMode::None,
+            BindMode::NoPort,
+            BindMode::Plain,
+            BindMode::Range,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            BindMode::None => {
+                PossibleValue::new("none").help("no bind: the kernel picks address and port")
+            }
+            BindMode::NoPort => PossibleValue::new("no-port").help(
+                "IP_BIND_ADDRESS_NO_PORT + bind(ip, 0): the port is picked at connect() per (source, destination) pair",
+            ),
+            BindMode::Plain => PossibleValue::new("plain").help(
+                "plain bind(ip, 0): one port per source address, whatever the destination",
+            ),
+            BindMode::Range => PossibleValue::new("range").help(
+                "IP_LOCAL_PORT_RANGE (Linux 6.3+): each client worker gets its own slice of the local port range",
+            ),
+        })
+    }
+}
+
+impl ValueEnum for CloseMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[CloseMode::Rst, CloseMode::Fin]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            CloseMode::Rst => {
+                PossibleValue::new("rst").help("SO_LINGER 0: an RST each, no TIME_WAIT left behind")
+            }
+            CloseMode::Fin => PossibleValue::new("fin")
+                .help("an orderly FIN each; the closing side keeps TIME_WAIT for 60 s"),
+        })
+    }
+}
+
+impl ValueEnum for Mode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Mode::Idle, Mode::Heartbeat]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Mode::Idle => PossibleValue::new("idle").help("hold and nothing else"),
+            Mode::Heartbeat => PossibleValue::new("heartbeat")
+                .help("send the message every interval and time the reply"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The flag's name of a choice is its JSON name.
+    fn same_names<T: ValueEnum + serde::Serialize>() {
+        for v in T::value_variants() {
+            let flag = v.to_possible_value().unwrap().get_name().to_string();
+            let json = serde_json::to_value(v).unwrap();
+            assert_eq!(json, serde_json::Value::String(flag));
+        }
+    }
+
+    #[test]
+    fn flags_and_reports_spell_choices_alike() {
+        same_names::<BindMode>();
+        same_names::<CloseMode>();
+        same_names::<Mode>();
+    }
+}
