@@ -90,7 +90,7 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         endpoints: eps,
         local_ports: host.local_ports,
         port_range: host.port_range,
-        family_budget: plan::default_family_budget(host.local_ports),
+        pair_budget: plan::default_pair_budget(host.local_ports),
         client_per_worker: per_worker,
         server_per_worker: None,
         force: a.force,

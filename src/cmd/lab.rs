@@ -141,8 +141,8 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
     let mut clients = Vec::new();
     let mut shares = Vec::new();
     let mut all_sources = Vec::new();
-    let mut families = 0;
-    let mut per_family_max = 0;
+    let mut pairs = 0;
+    let mut per_pair_max = 0;
     let mut capacity = 0;
     let mut why = Vec::new();
     let mut warnings = Vec::new();
@@ -165,7 +165,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
             endpoints: eps.clone(),
             local_ports,
             port_range: (lo, hi),
-            family_budget: plan::default_family_budget(local_ports),
+            pair_budget: plan::default_pair_budget(local_ports),
             client_per_worker: per_worker,
             server_per_worker: None,
             force: false,
@@ -175,8 +175,8 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
         for (l, h) in loads.iter_mut().zip(host_loads) {
             *l += h;
         }
-        families += p.families;
-        per_family_max = per_family_max.max(p.per_family_max);
+        pairs += p.pairs;
+        per_pair_max = per_pair_max.max(p.per_pair_max);
         capacity += p.capacity;
         why.push(format!("{}: {}", client.netns, p.capacity_why));
         warnings.extend(p.warnings.iter().map(|w| format!("{}: {w}", client.netns)));
@@ -200,8 +200,8 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
         sources: all_sources,
         bind: e.client.bind_mode,
         endpoints: eps,
-        families,
-        per_family_max,
+        pairs,
+        per_pair_max,
         capacity,
         capacity_why: why.join("; "),
         clients: shares,

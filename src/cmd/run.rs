@@ -83,7 +83,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
 
 /// Plans `c1m run`: the topology's addresses, unless given.
 pub fn plan_run(a: &RunArgs, conns: u64, host: &Host, per_worker: u64) -> anyhow::Result<Plan> {
-    let budget = plan::default_family_budget(host.local_ports);
+    let budget = plan::default_pair_budget(host.local_ports);
     let ports = match (&a.ports, a.topology) {
         (Some(p), _) => addr::parse_ports(p).context("--ports")?,
         (None, Topology::ManyPorts) => (8090..=8119).collect(),
@@ -121,7 +121,7 @@ pub fn plan_run(a: &RunArgs, conns: u64, host: &Host, per_worker: u64) -> anyhow
         endpoints: settings::endpoints(&dests, &ports),
         local_ports: host.local_ports,
         port_range: host.port_range,
-        family_budget: budget,
+        pair_budget: budget,
         client_per_worker: per_worker,
         server_per_worker: Some(per_worker),
         force: false,

@@ -323,13 +323,6 @@ impl Rtnl {
         self.new_link(m)
     }
 
-    /// Deletes interface `index` (a veth takes its peer with it).
-    pub fn del_link(&mut self, index: u32) -> io::Result<()> {
-        let mut m = LinkMessage::default();
-        m.header.index = index;
-        self.change(RouteNetlinkMessage::DelLink(m), 0)
-    }
-
     /// Adds the IPv4 route `dst/prefix_len via gateway dev oif onlink`
     /// (the gateway is taken as on the interface's link, whatever other
     /// routes say) to the main table.

@@ -5,18 +5,18 @@
 //! per-process descriptor budget) come in as numbers.
 //!
 //! A connection is a 4-tuple. The client side of one (source address,
-//! destination address, destination port) *family* can use each local port
-//! once, so a family holds at most `local_ports` connections; with
+//! destination address, destination port) *pair* can use each local port
+//! once, so a pair holds at most `local_ports` connections; with
 //! `IP_BIND_ADDRESS_NO_PORT` (or no bind at all) a port is reused across
-//! families, so the client side holds `sources × destinations × ports`.
+//! pairs, so the client side holds `sources × destinations × ports`.
 //! A plain `bind(ip, 0)` instead takes the port for the source address
 //! whatever the destination: `sources × ports`.
 //!
 //! Linux picks connect() ports by scanning ports of one parity first
-//! (`__inet_hash_connect`); once a family has used about half the range,
+//! (`__inet_hash_connect`); once a pair has used about half the range,
 //! every further connect() scans the whole used half first and becomes an
-//! order of magnitude slower. So the planner keeps every family at or under
-//! `family_budget` (half the range by default) and warns when it cannot.
+//! order of magnitude slower. So the planner keeps every pair at or under
+//! `pair_budget` (half the range by default) and warns when it cannot.
 
 pub mod addr;
 
@@ -35,7 +35,7 @@ pub enum BindMode {
     /// No bind: the kernel picks the source address and port at connect().
     None,
     /// `IP_BIND_ADDRESS_NO_PORT` + `bind(ip, 0)`: the port is picked at
-    /// connect() time per family.
+    /// connect() time per pair.
     NoPort,
     /// Plain `bind(ip, 0)`: one port per source address, whatever the
     /// destination.
@@ -57,13 +57,13 @@ pub struct Request {
     pub bind: BindMode,
     /// Every destination (address, port).
     pub endpoints: Vec<SocketAddr>,
-    /// Usable local ports per family (`ip_local_port_range` size less
+    /// Usable local ports per pair (`ip_local_port_range` size less
     /// reserved ports).
     pub local_ports: u64,
     /// The local port range itself, for messages.
     pub port_range: (u16, u16),
-    /// At most this many connections per family before connect() slows.
-    pub family_budget: u64,
+    /// At most this many connections per pair before connect() slows.
+    pub pair_budget: u64,
     /// Connections one client worker may hold.
     pub client_per_worker: u64,
     /// Connections one server worker may hold; `None` when the servers are
@@ -110,10 +110,10 @@ pub struct Plan {
     pub bind: BindMode,
     /// Every destination (address, port).
     pub endpoints: Vec<SocketAddr>,
-    /// (source, destination) families: `max(sources, 1) × endpoints`.
-    pub families: u64,
-    /// The most connections any one family carries.
-    pub per_family_max: u64,
+    /// (source, destination) pairs: `max(sources, 1) × endpoints`.
+    pub pairs: u64,
+    /// The most connections any one pair carries.
+    pub per_pair_max: u64,
     /// What the 4-tuple space holds for these sources and destinations.
     pub capacity: u64,
     /// The arithmetic behind `capacity`, in words.
@@ -155,15 +155,15 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 }
 
 /// The (source, endpoint) that global connection index `i` uses: index `i`
-/// goes to family `i mod families`; family `f` is source `f mod sources` and
+/// goes to pair `i mod pairs`; pair `f` is source `f mod sources` and
 /// endpoint `f / sources`.
-pub fn family_of(i: u64, sources: u64, families: u64) -> (usize, usize) {
-    let f = i % families;
+pub fn pair_of(i: u64, sources: u64, pairs: u64) -> (usize, usize) {
+    let f = i % pairs;
     ((f % sources) as usize, (f / sources) as usize)
 }
 
-fn count_in_family(conns: u64, families: u64, f: u64) -> u64 {
-    conns / families + u64::from(f < conns % families)
+fn count_in_pair(conns: u64, pairs: u64, f: u64) -> u64 {
+    conns / pairs + u64::from(f < conns % pairs)
 }
 
 fn ceil_div(a: u64, b: u64) -> u64 {
@@ -183,7 +183,7 @@ pub fn plan(req: &Request) -> Result<Plan, PlanError> {
     }
     let n_src = req.sources.len().max(1) as u64;
     let n_ep = req.endpoints.len() as u64;
-    let families = n_src * n_ep;
+    let pairs = n_src * n_ep;
     let (lo, hi) = req.port_range;
     let ports = format!("{} local ports ({lo}-{hi})", thousands(req.local_ports));
     let src_words = if req.sources.is_empty() {
@@ -200,7 +200,7 @@ pub fn plan(req: &Request) -> Result<Plan, PlanError> {
         )
     } else {
         (
-            families * req.local_ports,
+            pairs * req.local_ports,
             format!(
                 "{src_words} × {} × {ports}",
                 plural(n_ep, "destination", "destinations")
@@ -213,11 +213,11 @@ pub fn plan(req: &Request) -> Result<Plan, PlanError> {
         let fix = if req.bind == BindMode::Plain && !req.sources.is_empty() {
             "use --bind-mode no-port, which shares ports across destinations".to_string()
         } else {
-            let need_families = ceil_div(req.conns, req.local_ports);
+            let need_pairs = ceil_div(req.conns, req.local_ports);
             format!(
                 "spread over at least {} (source, destination) pairs (more --sources or destinations), or widen the local port range: sysctl -w net.ipv4.ip_local_port_range=\"1024 65535\" (holds {})",
-                thousands(need_families),
-                thousands(families * wider),
+                thousands(need_pairs),
+                thousands(pairs * wider),
             )
         };
         let refusal = PlanError::TooMany {
@@ -231,17 +231,17 @@ pub fn plan(req: &Request) -> Result<Plan, PlanError> {
         }
         warnings.push(format!("--force: {refusal}"));
     }
-    let per_family_max = count_in_family(req.conns, families, 0);
-    if per_family_max > req.family_budget {
+    let per_pair_max = count_in_pair(req.conns, pairs, 0);
+    if per_pair_max > req.pair_budget {
         warnings.push(format!(
             "each (source, destination) pair carries up to {} connections, over the {} (half the local port range) past which connect() slows down sharply; add --sources or destinations to spread them",
-            thousands(per_family_max),
-            thousands(req.family_budget)
+            thousands(per_pair_max),
+            thousands(req.pair_budget)
         ));
     }
     let mut clients = split(req.conns, ceil_div(req.conns, req.client_per_worker));
     if req.bind == BindMode::Range {
-        slice_ports(&mut clients, req, families)?;
+        slice_ports(&mut clients, req, pairs)?;
     }
     let servers = match req.server_per_worker {
         Some(cap) => assign_servers(&endpoint_loads(req.conns, n_src, n_ep), cap),
@@ -256,8 +256,8 @@ pub fn plan(req: &Request) -> Result<Plan, PlanError> {
             b => b,
         },
         endpoints: req.endpoints.clone(),
-        families,
-        per_family_max,
+        pairs,
+        per_pair_max,
         capacity,
         capacity_why: why,
         clients,
@@ -267,25 +267,25 @@ pub fn plan(req: &Request) -> Result<Plan, PlanError> {
 }
 
 /// Gives every client worker its own slice of the local port range, and
-/// checks each worker's share of a family fits in its slice.
-fn slice_ports(clients: &mut [ClientShare], req: &Request, families: u64) -> Result<(), PlanError> {
+/// checks each worker's share of a pair fits in its slice.
+fn slice_ports(clients: &mut [ClientShare], req: &Request, pairs: u64) -> Result<(), PlanError> {
     let (lo, hi) = req.port_range;
     let size = u64::from(hi - lo) + 1;
     let workers = clients.len() as u64;
     let slice = size / workers;
     let need = clients
         .iter()
-        .map(|c| c.count.div_ceil(families))
+        .map(|c| c.count.div_ceil(pairs))
         .max()
         .unwrap_or(0);
     if slice == 0 || need > slice {
         return Err(PlanError::TooMany {
             conns: thousands(req.conns),
-            capacity: thousands(slice * families * workers),
+            capacity: thousands(slice * pairs * workers),
             why: format!(
-                "{} client workers × {} families × a slice of {} ports each ({lo}-{hi} split {} ways), and a worker needs up to {} ports per family",
+                "{} client workers × {} pairs × a slice of {} ports each ({lo}-{hi} split {} ways), and a worker needs up to {} ports per pair",
                 thousands(workers),
-                thousands(families),
+                thousands(pairs),
                 thousands(slice),
                 thousands(workers),
                 thousands(need)
@@ -301,14 +301,14 @@ fn slice_ports(clients: &mut [ClientShare], req: &Request, families: u64) -> Res
 }
 
 /// How many of `conns` connections each of `endpoints` endpoints gets when
-/// they are spread over `sources` sources by [`family_of`].
+/// they are spread over `sources` sources by [`pair_of`].
 pub fn endpoint_loads(conns: u64, sources: u64, endpoints: u64) -> Vec<u64> {
     let sources = sources.max(1);
-    let families = sources * endpoints;
+    let pairs = sources * endpoints;
     (0..endpoints)
         .map(|e| {
             (0..sources)
-                .map(|s| count_in_family(conns, families, e * sources + s))
+                .map(|s| count_in_pair(conns, pairs, e * sources + s))
                 .sum()
         })
         .collect()
@@ -378,24 +378,24 @@ pub fn assign_servers(loads: &[u64], cap: u64) -> Vec<ServerShare> {
 }
 
 /// How many endpoints a loopback experiment wants so that `conns` spread
-/// over `servers` workers keep every family within `family_budget`: a
+/// over `servers` workers keep every pair within `pair_budget`: a
 /// multiple of the worker count, so each worker holds whole endpoints.
 pub fn loopback_endpoints(
     conns: u64,
     sources: u64,
     server_per_worker: u64,
-    family_budget: u64,
+    pair_budget: u64,
 ) -> u64 {
     let workers = ceil_div(conns, server_per_worker);
     let per_worker = ceil_div(conns, workers);
-    let per_endpoint_max = family_budget.max(1) * sources.max(1);
+    let per_endpoint_max = pair_budget.max(1) * sources.max(1);
     workers * ceil_div(per_worker, per_endpoint_max)
 }
 
 /// The half of a local port range past which connect() slows (see the
 /// module docs): [`c1m_limits::ports::pair_budget`], the one definition the
 /// doctor reports too.
-pub fn default_family_budget(local_ports: u64) -> u64 {
+pub fn default_pair_budget(local_ports: u64) -> u64 {
     c1m_limits::ports::pair_budget(local_ports)
 }
 

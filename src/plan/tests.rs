@@ -16,7 +16,7 @@ fn req(conns: u64) -> Request {
         endpoints: eps(1, 8090),
         local_ports: 28_232,
         port_range: (32768, 60999),
-        family_budget: 14_116,
+        pair_budget: 14_116,
         client_per_worker: 19_936,
         server_per_worker: Some(19_936),
         force: false,
@@ -57,12 +57,12 @@ fn many_ports_from_one_ip_is_capped_by_the_port_range() {
         err.contains("ip_local_port_range=\"1024 65535\" (holds 1,935,360)"),
         "{err}"
     );
-    // With the seed's wide port range it fits, but each family is over the budget.
+    // With the seed's wide port range it fits, but each pair is over the budget.
     r.local_ports = 64_512;
     r.port_range = (1024, 65535);
-    r.family_budget = 32_256;
+    r.pair_budget = 32_256;
     let p = plan(&r).unwrap();
-    assert_eq!(p.per_family_max, 33_334);
+    assert_eq!(p.per_pair_max, 33_334);
     assert_eq!(p.warnings.len(), 1);
     // 30 ports at 33,334 each: every port needs a reuseport group of two.
     assert_eq!(p.servers.len(), 60);
@@ -93,8 +93,8 @@ fn many_ips_share_one_port_through_a_reuseport_group() {
     r.sources = addr::consecutive(Ipv4Addr::new(127, 0, 2, 1), 71);
     let p = plan(&r).unwrap();
     assert!(p.warnings.is_empty());
-    assert_eq!(p.families, 71);
-    assert!(p.per_family_max <= 14_116);
+    assert_eq!(p.pairs, 71);
+    assert!(p.per_pair_max <= 14_116);
     // 1M over workers filled to 85% of 19,936.
     assert_eq!(p.servers.len(), 60);
     assert!(
@@ -121,7 +121,7 @@ fn loopback_spread_gives_each_server_whole_endpoints() {
     );
     assert!(p.servers.iter().all(|s| s.expected <= 19_936));
     assert_eq!(p.servers.iter().map(|s| s.expected).sum::<u64>(), 1_000_000);
-    assert!(p.per_family_max <= 14_116);
+    assert!(p.per_pair_max <= 14_116);
     assert!(p.warnings.is_empty());
     // Small runs need one endpoint and one worker.
     assert_eq!(loopback_endpoints(1_000, 1, 19_936, 14_116), 1);
@@ -144,11 +144,11 @@ fn clients_split_evenly_and_cover_every_index() {
 }
 
 #[test]
-fn family_arithmetic_visits_every_pair_evenly() {
-    let (sources, families) = (3u64, 12u64);
-    let mut seen = vec![0u64; families as usize];
+fn pair_arithmetic_visits_every_pair_evenly() {
+    let (sources, pairs) = (3u64, 12u64);
+    let mut seen = vec![0u64; pairs as usize];
     for i in 0..1200 {
-        let (s, e) = family_of(i, sources, families);
+        let (s, e) = pair_of(i, sources, pairs);
         assert!(s < 3 && e < 4);
         seen[e * 3 + s] += 1;
     }
@@ -183,22 +183,22 @@ fn range_mode_gives_each_client_worker_its_own_ports() {
     for w in slices.windows(2) {
         assert!(w[0].1 < w[1].0, "slices overlap: {w:?}");
     }
-    // A full family over three workers: 9,411 ports wanted of a 9,410 slice.
+    // A full pair over three workers: 9,411 ports wanted of a 9,410 slice.
     r.conns = 28_232;
     r.endpoints = eps(1, 8090);
     r.client_per_worker = 9_411;
     let err = plan(&r).unwrap_err().to_string();
     assert!(err.contains("a slice of 9,410 ports"), "{err}");
-    assert!(err.contains("needs up to 9,411 ports per family"), "{err}");
+    assert!(err.contains("needs up to 9,411 ports per pair"), "{err}");
     assert!(err.contains("--bind-mode no-port"), "{err}");
 }
 
-/// The planner's per-family budget is the doctor's per-pair budget, for
+/// The planner's per-pair budget is the doctor's per-pair budget, for
 /// several port ranges (and reserved ports): the doctor reads a machine
 /// with that range from a temporary /proc tree, the planner is given the
 /// usable ports, and both say the same number.
 #[test]
-fn family_budget_agrees_with_the_doctor() {
+fn pair_budget_agrees_with_the_doctor() {
     use c1m_limits::{Role as LimitRole, Roots, Target, num::thousands as th};
     for (range, reserved, usable, budget) in [
         ("32768 60999", "", 28_232u64, 14_116u64),
@@ -233,12 +233,12 @@ fn family_budget_agrees_with_the_doctor() {
             .find(|r| r.name == "per-pair budget")
             .unwrap()
             .value;
-        assert_eq!(default_family_budget(usable), budget, "{range}");
+        assert_eq!(default_pair_budget(usable), budget, "{range}");
         assert_eq!(*doctor, th(budget), "{range}");
         // And the planner warns past exactly that number.
         let mut r = req(budget + 1);
         r.local_ports = usable;
-        r.family_budget = default_family_budget(usable);
+        r.pair_budget = default_pair_budget(usable);
         assert!(plan(&r).unwrap().warnings[0].contains(&format!("over the {}", th(budget))));
         r.conns = budget;
         assert!(plan(&r).unwrap().warnings.is_empty(), "{range}");

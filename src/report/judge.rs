@@ -4,11 +4,10 @@
 //! in, figures out, so every rule is unit-tested.
 
 use crate::plan::thousands;
-use crate::supervisor::search::closes_line;
 
 use super::model::{
-    CommandKind, CountSource, End, Held, KernelCount, ListenCounters, Phantoms, Phase, Report,
-    Sample, ServerSide, Verdict,
+    Closes, CommandKind, CountSource, End, Evidence, Held, KernelCount, ListenCounters, Phantoms,
+    Phase, Report, Sample, ServerSide, Verdict,
 };
 
 /// The exit code of an experiment that held its target.
@@ -199,6 +198,43 @@ fn shortfall(r: &Report, held: u64) -> String {
         });
     }
     why.join("; ")
+}
+
+/// `193 closed after sending "-ERR max number of clients reached\r\n"`,
+/// `40 closed at once, 2 reset`.
+pub fn closes_line(c: &Closes, reset_failures: u64) -> String {
+    let mut parts = Vec::new();
+    if c.fin_with_data > 0 {
+        match &c.first_bytes {
+            Some(b) => parts.push(format!(
+                "{} closed after sending \"{b}\"",
+                thousands(c.fin_with_data)
+            )),
+            None => parts.push(format!(
+                "{} closed after sending data",
+                thousands(c.fin_with_data)
+            )),
+        }
+    }
+    if c.fin > 0 {
+        parts.push(format!("{} closed at once (FIN)", thousands(c.fin)));
+    }
+    if c.rst + reset_failures > 0 {
+        parts.push(format!("{} reset (RST)", thousands(c.rst + reset_failures)));
+    }
+    parts.join(", ")
+}
+
+/// The one line that explains connections only the client has.
+pub fn phantom_line(e: &Evidence) -> String {
+    let k = &e.counters;
+    format!(
+        "{} connections exist only on the client: the server application holds {}, and its kernel never created the rest — the accept queue was full, so SYN cookies answered (SyncookiesSent +{}) and the final ACKs were dropped (ListenOverflows +{}); raise the listen backlog and net.core.somaxconn / net.ipv4.tcp_max_syn_backlog, or accept faster",
+        thousands(e.phantoms),
+        thousands(e.held),
+        thousands(k.syncookies_sent),
+        thousands(k.listen_overflows)
+    )
 }
 
 #[cfg(test)]

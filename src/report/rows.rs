@@ -4,11 +4,10 @@
 use crate::cause::Cause;
 use crate::latency::{Percentiles, human_us};
 use crate::plan::{BindMode, thousands};
-use crate::supervisor::search::closes_line;
 use crate::traffic::Mode;
 
 use super::bytes;
-use super::judge::held_by_server;
+use super::judge::{closes_line, held_by_server};
 use super::model::{
     CommandKind, CountSource, End, KernelCount, Memory, PROC_SCAN_CACHES, Phase, Report, Seen,
 };

@@ -50,11 +50,11 @@ pub fn plan_line(label: &str, p: &Plan, servers: usize, clients: usize) -> Strin
     if let Some(b) = bind {
         let _ = write!(s, "; sources bound with {b}");
     }
-    if p.families > 0 {
+    if p.pairs > 0 {
         let _ = write!(
             s,
             "; ≤{} per (source, destination) pair",
-            thousands(p.per_family_max)
+            thousands(p.per_pair_max)
         );
     }
     s
@@ -169,8 +169,8 @@ mod tests {
             sources: vec![],
             bind: BindMode::None,
             endpoints: vec![],
-            families: 0,
-            per_family_max: 0,
+            pairs: 0,
+            per_pair_max: 0,
             capacity: 0,
             capacity_why: String::new(),
             clients: vec![],

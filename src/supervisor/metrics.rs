@@ -200,11 +200,6 @@ impl MetricsServer {
     pub fn update(&self, snapshot: &MetricsSnapshot) {
         self.metrics.update(snapshot);
     }
-
-    /// The shared state, for whoever else updates it.
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
 }
 
 impl Drop for MetricsServer {

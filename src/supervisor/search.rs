@@ -16,7 +16,8 @@ use std::time::Duration;
 use crate::cause::Cause;
 use crate::latency::human_us;
 use crate::plan::thousands;
-use crate::report::model::{Closes, Diagnosis, Evidence, Limit};
+use crate::report::judge::{closes_line, phantom_line};
+use crate::report::model::{Diagnosis, Evidence, Limit};
 
 /// A latency objective: `p99<50ms`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -348,43 +349,6 @@ pub fn diagnose(e: &Evidence, stalled: bool) -> Diagnosis {
         limit,
         explanation: why,
     }
-}
-
-/// `193 closed after sending "-ERR max number of clients reached\r\n"`,
-/// `40 closed at once, 2 reset`.
-pub fn closes_line(c: &Closes, reset_failures: u64) -> String {
-    let mut parts = Vec::new();
-    if c.fin_with_data > 0 {
-        match &c.first_bytes {
-            Some(b) => parts.push(format!(
-                "{} closed after sending \"{b}\"",
-                thousands(c.fin_with_data)
-            )),
-            None => parts.push(format!(
-                "{} closed after sending data",
-                thousands(c.fin_with_data)
-            )),
-        }
-    }
-    if c.fin > 0 {
-        parts.push(format!("{} closed at once (FIN)", thousands(c.fin)));
-    }
-    if c.rst + reset_failures > 0 {
-        parts.push(format!("{} reset (RST)", thousands(c.rst + reset_failures)));
-    }
-    parts.join(", ")
-}
-
-/// The one line that explains connections only the client has.
-pub fn phantom_line(e: &Evidence) -> String {
-    let k = &e.counters;
-    format!(
-        "{} connections exist only on the client: the server application holds {}, and its kernel never created the rest — the accept queue was full, so SYN cookies answered (SyncookiesSent +{}) and the final ACKs were dropped (ListenOverflows +{}); raise the listen backlog and net.core.somaxconn / net.ipv4.tcp_max_syn_backlog, or accept faster",
-        thousands(e.phantoms),
-        thousands(e.held),
-        thousands(k.syncookies_sent),
-        thousands(k.listen_overflows)
-    )
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use super::conns::{Conns, Due, Handshake, Heartbeats, PeerClose, Sent};
 use super::ramp::Ramp;
 use super::{Command, Link, TOKEN_CMD, TOKEN_SIGNAL, set_fd_limit};
 use crate::cause::Cause;
-use crate::plan::{BindMode, family_of};
+use crate::plan::{BindMode, pair_of};
 use crate::traffic::{Mode, Schedule, Traffic};
 use crate::wire::{ClientSpec, CloseMode, FromWorker};
 
@@ -52,7 +52,7 @@ struct Client<'a> {
     sources: &'a [IpAddr],
     bind: BindMode,
     endpoints: &'a [SocketAddr],
-    families: u64,
+    pairs: u64,
     close: CloseMode,
     traffic: &'a Traffic,
     ports: Option<(u16, u16)>,
@@ -97,7 +97,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         sources,
         bind: *bind,
         endpoints,
-        families: sources.len().max(1) as u64 * endpoints.len() as u64,
+        pairs: sources.len().max(1) as u64 * endpoints.len() as u64,
         close: *close,
         traffic,
         ports: *ports,
@@ -233,7 +233,7 @@ impl Client<'_> {
 
     fn open(&mut self, i: usize, now: Duration) {
         let n_src = self.sources.len().max(1) as u64;
-        let (s, e) = family_of(self.first + i as u64, n_src, self.families);
+        let (s, e) = pair_of(self.first + i as u64, n_src, self.pairs);
         let dest = self.endpoints[e];
         let result = (|| {
             let fd = socket::tcp(dest.ip())?;
