@@ -16,6 +16,19 @@
 //!
 //! [`procfile::ProcFile`] keeps a file open and re-reads it with one
 //! `pread` per sample.
+//!
+//! Readers (`read`, `read_*`) return [`std::io::Error`]s that name the
+//! path: the kind of the failed open or read (`NotFound` for a file this
+//! kernel lacks or a process that has exited, `PermissionDenied` for
+//! root-only files such as `/proc/slabinfo`), or `InvalidData` wrapping
+//! the [`ParseError`].
+//!
+//! # Modules, lowest layer first
+//! `tests/layers.rs` checks that a module uses only modules of lower
+//! layers: [`error`], then the private `text` helpers, then
+//! [`procfile`], then the readers of the table above, each standing alone.
+
+#![deny(missing_docs)]
 
 pub mod diag;
 pub mod error;

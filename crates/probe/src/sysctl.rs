@@ -14,13 +14,21 @@ pub fn path(proc_root: &Path, name: &str) -> PathBuf {
 }
 
 /// Reads a sysctl's value as text, trimmed.
+///
+/// Errors: `NotFound` for a sysctl this kernel (or, for `net.*`, this
+/// network namespace) does not have; `PermissionDenied` for a write-only
+/// or root-only one.
 pub fn read(proc_root: &Path, name: &str) -> io::Result<String> {
     let text = std::fs::read_to_string(path(proc_root, name))?;
     Ok(text.trim().to_string())
 }
 
 /// Reads a sysctl holding whitespace-separated unsigned numbers
-/// (`fs.nr_open`, `net.ipv4.ip_local_port_range`, `net.ipv4.tcp_mem`).
+/// (`fs.nr_open`, `net.ipv4.ip_local_port_range`, `net.ipv4.tcp_mem` in
+/// pages), in file order.
+///
+/// Errors: those of [`read`]; `InvalidData` if the value is empty or any
+/// word is not an unsigned number.
 pub fn read_numbers(proc_root: &Path, name: &str) -> io::Result<Vec<u64>> {
     let text = read(proc_root, name)?;
     parse_numbers(&text).ok_or_else(|| {

@@ -1,15 +1,31 @@
 //! The one place where c1m talks to the kernel about descriptors and
 //! processes.
 //!
-//! Every socket, epoll, rlimit, signal and process-control call of c1m goes
-//! through a safe wrapper here; the rest of the workspace denies `unsafe`
-//! and never touches a raw descriptor. Most wrappers sit on `rustix` (safe
+//! Every socket, epoll, rlimit, signal, namespace and process-control call
+//! of c1m goes through a safe wrapper here; the rest of the workspace
+//! forbids `unsafe` (`[workspace.lints]`) and never handles a raw
+//! descriptor (`tests/tidy.rs` fails on `libc`, `RawFd`, `as_raw_fd`,
+//! `from_raw_fd`, … anywhere else). Most wrappers sit on `rustix` (safe
 //! already); the few calls `rustix` lacks (`IP_BIND_ADDRESS_NO_PORT`,
-//! `IP_LOCAL_PORT_RANGE`, `PR_SET_PDEATHSIG` inside `pre_exec`) are made
-//! with `libc` in this crate only, each with a `// SAFETY:` note.
+//! `IP_LOCAL_PORT_RANGE`) and the two it marks `unsafe` (`pre_exec`,
+//! `unshare`) are made here, each `unsafe` block with a `// SAFETY:` note
+//! (clippy's `undocumented_unsafe_blocks` denies one without).
+//!
+//! # Modules, lowest layer first
+//! `tests/tidy.rs` checks that a module uses only modules of lower layers.
+//!
+//! 1. [`limits`]: `RLIMIT_NOFILE`, getrlimit(2). [`process`]: worker
+//!    processes that never outlive the supervisor, nice values, prctl(2).
+//!    [`signals`]: Ctrl-C and SIGTERM as a readable descriptor, signal(7).
+//!    [`netns`]: named network namespaces as `ip netns` keeps them,
+//!    network_namespaces(7).
+//! 2. [`poll`]: epoll(7) and nonblocking reads of any descriptor.
+//! 3. [`socket`]: nonblocking TCP sockets, socket(7), tcp(7), ip(7).
 //!
 //! Per-connection calls return [`Errno`] (a `Copy` integer), never an
-//! allocated error: they run millions of times on the hot path.
+//! allocated error: they run millions of times on the hot path. Calls made
+//! once per process return [`std::io::Error`] with the path or name
+//! involved.
 
 pub mod limits;
 pub mod netns;

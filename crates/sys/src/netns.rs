@@ -12,7 +12,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -21,10 +21,10 @@ use rustix::mount::{MountPropagationFlags, UnmountFlags};
 use rustix::thread::{LinkNameSpaceType, UnshareFlags};
 
 /// Where named namespaces live, as iproute2 keeps them.
-pub const NETNS_RUN_DIR: &str = "/run/netns";
+const NETNS_RUN_DIR: &str = "/run/netns";
 
 /// The file that keeps namespace `name` alive.
-pub fn path(name: &str) -> PathBuf {
+fn path(name: &str) -> PathBuf {
     Path::new(NETNS_RUN_DIR).join(name)
 }
 
@@ -84,10 +84,15 @@ pub fn create(name: &str) -> io::Result<()> {
         .map_err(|e| io::Error::new(e.kind(), format!("creating {}: {e}", target.display())))?;
     let made = std::thread::scope(|s| {
         s.spawn(|| -> io::Result<()> {
-            // SAFETY: only CLONE_NEWNET is unshared, never CLONE_FILES, so no
-            // thread can come to see a descriptor table it does not expect
-            // (the hazard `unshare_unsafe` documents). The thread that
-            // changes namespace is this scoped one, which ends right after.
+            // SAFETY: `unshare_unsafe` is unsafe because unsharing
+            // CLONE_FILES gives the calling thread its own copy of the
+            // descriptor table, so descriptors other threads open or close
+            // (and that Rust values such as `OwnedFd` own) stop matching
+            // the table this thread uses. Only CLONE_NEWNET is unshared
+            // here: the descriptor table, memory and every other attribute
+            // stay shared, and what changes, the network namespace, is a
+            // per-thread attribute no Rust value relies on. The thread that
+            // moves is this scoped one, which ends right after the mount.
             #[allow(unsafe_code)]
             unsafe {
                 rustix::thread::unshare_unsafe(UnshareFlags::NEWNET)?
@@ -162,7 +167,10 @@ pub fn exists(name: &str) -> bool {
 
 /// Opens the namespace `name` (read-only, close-on-exec): a handle to pass
 /// where the kernel takes a namespace descriptor, e.g. `IFLA_NET_NS_FD` to
-/// move an interface into it.
+/// move an interface into it (see [`netlink_fd`]).
+///
+/// Errors: `NotFound` if there is no such namespace, `InvalidInput` for a
+/// name that cannot be one.
 pub fn open(name: &str) -> io::Result<File> {
     check_name(name)?;
     File::open(path(name))
@@ -170,6 +178,7 @@ pub fn open(name: &str) -> io::Result<File> {
 }
 
 /// Moves the calling thread into the namespace `name` (`setns`), for good.
+/// Needs `CAP_SYS_ADMIN` (`EPERM` otherwise).
 ///
 /// Only for a thread that does nothing else afterwards (a dedicated thread)
 /// or a single-threaded worker process: other threads of the process stay
@@ -185,6 +194,8 @@ pub fn enter(name: &str) -> io::Result<()> {
 /// result; the calling thread stays where it is. Sockets `f` opens belong
 /// to `name` and may be returned and used anywhere. A panic in `f` is
 /// passed on to the caller.
+///
+/// Errors: those of [`enter`]; `f` does not run then.
 pub fn run_in<T, F>(name: &str, f: F) -> io::Result<T>
 where
     F: FnOnce() -> T + Send,
@@ -200,6 +211,20 @@ where
             Err(panic) => std::panic::resume_unwind(panic),
         }
     })
+}
+
+/// The number of the namespace descriptor `ns` (from [`open`]), for a
+/// netlink attribute that names a network namespace by descriptor:
+/// `IFLA_NET_NS_FD` in an rtnetlink `RTM_NEWLINK` request (rtnetlink(7),
+/// `rtnl_link_get_net()` in `net/core/rtnetlink.c`).
+///
+/// The kernel looks the number up in the *sending* process's descriptor
+/// table while it handles the request, so keep `ns` open until the
+/// request is acknowledged; the borrow does not enforce that past this
+/// call. Outside this crate descriptor numbers are otherwise never passed
+/// to anything (`tests/tidy.rs`): this function is the one door for that.
+pub fn netlink_fd(ns: BorrowedFd<'_>) -> i32 {
+    ns.as_raw_fd()
 }
 
 #[cfg(test)]
@@ -251,6 +276,18 @@ mod tests {
         assert!(!list().unwrap().contains(&name));
         assert_eq!(delete(&name).unwrap_err().kind(), io::ErrorKind::NotFound);
         assert!(run_in(&name, || ()).is_err());
+    }
+
+    #[test]
+    fn a_namespace_descriptor_number_names_the_namespace() {
+        // Our own namespace: no root needed. The kernel's own view of the
+        // number (`/proc/self/fd/N`) is the namespace's link text.
+        let ns = File::open("/proc/thread-self/ns/net").unwrap();
+        let n = netlink_fd(ns.as_fd());
+        assert_eq!(
+            fs::read_link(format!("/proc/self/fd/{n}")).unwrap(),
+            fs::read_link("/proc/thread-self/ns/net").unwrap()
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! epoll: one readiness queue per worker. See epoll(7).
+//! epoll: one readiness queue per worker, and nonblocking reads of any
+//! descriptor. See epoll(7), epoll_ctl(2), epoll_wait(2), read(2).
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -8,6 +9,8 @@ use rustix::buffer::spare_capacity;
 use rustix::event::{Timespec, epoll};
 use rustix::io::Errno;
 
+/// The `EPOLL*` event bits (`EPOLLIN`, `EPOLLOUT`, `EPOLLRDHUP`, `EPOLLET`,
+/// …), both what a registration waits for and what an [`Event`] reports.
 pub use rustix::event::epoll::EventFlags as Interest;
 
 /// What a held connection waits for, edge-triggered: readable or peer
@@ -25,31 +28,41 @@ pub const READ: Interest = Interest::IN;
 /// One readiness event: the token given at registration and what happened.
 #[derive(Debug, Clone, Copy)]
 pub struct Event {
+    /// The `token` passed to [`Poller::add`] for the descriptor
+    /// (`epoll_data.u64`): a connection's slot, or a fixed token for a
+    /// listener, a pipe or the signal pipe.
     pub token: u64,
+    /// The `EPOLL*` bits the kernel reported; the `is_*` methods read them.
     pub flags: Interest,
 }
 
 impl Event {
-    /// The peer closed, reset, or the socket failed.
+    /// The peer closed its side (`EPOLLRDHUP`: a FIN), both sides are
+    /// closed or reset (`EPOLLHUP`), or the socket has a pending error
+    /// (`EPOLLERR`). Unread data may still be queued: read to `Ok(0)`.
     pub fn is_hangup(&self) -> bool {
         self.flags
             .intersects(Interest::HUP | Interest::RDHUP | Interest::ERR)
     }
-    /// The socket has a pending error (a failed connect, a reset).
+    /// The socket has a pending error (`EPOLLERR`: a failed connect, a
+    /// reset) or is closed both ways (`EPOLLHUP`); `SO_ERROR` says which
+    /// error ([`crate::socket::take_error`]).
     pub fn is_error(&self) -> bool {
         self.flags.intersects(Interest::ERR | Interest::HUP)
     }
-    /// Writable (a nonblocking connect has finished, one way or another).
+    /// Writable (`EPOLLOUT`): a nonblocking connect has finished, one way
+    /// or another, or send buffer space freed up.
     pub fn is_writable(&self) -> bool {
         self.flags.contains(Interest::OUT)
     }
-    /// Readable.
+    /// Readable (`EPOLLIN`): data, a pending connection on a listener, or
+    /// end of stream.
     pub fn is_readable(&self) -> bool {
         self.flags.contains(Interest::IN)
     }
 }
 
-/// An epoll instance and its event buffer.
+/// An epoll instance and its event buffer, allocated once.
 pub struct Poller {
     epoll: OwnedFd,
     buf: Vec<epoll::Event>,
@@ -57,7 +70,9 @@ pub struct Poller {
 
 impl Poller {
     /// Creates an epoll instance (close-on-exec) that returns at most
-    /// `capacity` events per wait.
+    /// `capacity` events per wait (at least 1).
+    ///
+    /// Errors: `EMFILE`/`ENFILE` (descriptor limits), `ENOMEM`.
     pub fn new(capacity: usize) -> Result<Self, Errno> {
         Ok(Self {
             epoll: epoll::create(epoll::CreateFlags::CLOEXEC)?,
@@ -65,18 +80,30 @@ impl Poller {
         })
     }
 
-    /// Registers `fd` under `token`.
+    /// Registers `fd` under `token` for `interest` (`EPOLL_CTL_ADD`);
+    /// events for it carry `token`.
+    ///
+    /// Errors: `EEXIST` if `fd` is registered already; `ENOSPC` past
+    /// `/proc/sys/fs/epoll/max_user_watches`; `EPERM` for a regular file.
     pub fn add(&self, fd: impl AsFd, token: u64, interest: Interest) -> Result<(), Errno> {
         epoll::add(&self.epoll, fd, epoll::EventData::new_u64(token), interest)
     }
 
-    /// Removes `fd` (closing it removes it too).
+    /// Removes `fd` (`EPOLL_CTL_DEL`). Closing the last descriptor of a
+    /// file removes it too, so held connections are never removed by hand.
+    ///
+    /// Errors: `ENOENT` if `fd` is not registered.
     pub fn delete(&self, fd: impl AsFd) -> Result<(), Errno> {
         epoll::delete(&self.epoll, fd)
     }
 
-    /// Waits up to `timeout` and returns the events that came; an
-    /// interrupted wait (a signal) returns none.
+    /// Waits up to `timeout` and returns the events that came, at most the
+    /// capacity; an interrupted wait (a signal arrived: `EINTR`) returns
+    /// none. The timeout is kept to the nanosecond on Linux 5.11+
+    /// (`epoll_pwait2`), in milliseconds before.
+    ///
+    /// Errors: those of epoll_wait(2) other than `EINTR`; before Linux
+    /// 5.11, `EINVAL` for a timeout beyond `i32::MAX` ms (~24.8 days).
     pub fn wait(&mut self, timeout: Duration) -> Result<impl Iterator<Item = Event> + '_, Errno> {
         self.buf.clear();
         let ts = Timespec {
@@ -94,7 +121,11 @@ impl Poller {
     }
 }
 
-/// Makes `fd` nonblocking, for reading a child's pipe through epoll.
+/// Makes `fd` nonblocking (`O_NONBLOCK` through fcntl(2)), for reading a
+/// child's pipe or stdin through epoll. The flag belongs to the open file,
+/// so every descriptor sharing it (a duplicated stdin) turns nonblocking.
+///
+/// Errors: `EBADF` only, which a borrowed descriptor cannot be.
 pub fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
     let fd = fd.as_fd();
     let flags = rustix::fs::fcntl_getfl(fd)?;
@@ -102,8 +133,12 @@ pub fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
     Ok(())
 }
 
-/// Reads what is there on any descriptor (socket or pipe) into `buf`;
-/// `Ok(0)` is end of stream, `Err(AGAIN)` means nothing more for now.
+/// Reads what is there on any descriptor (socket or pipe) into `buf` and
+/// returns how many bytes came; `Ok(0)` is end of stream (or an empty
+/// `buf`), `Err(AGAIN)` means nothing more for now on a nonblocking one.
+///
+/// Errors: those of read(2), for sockets chiefly `ECONNRESET` (the peer
+/// reset) and `ETIMEDOUT`.
 pub fn read(fd: impl AsFd, buf: &mut [u8]) -> Result<usize, Errno> {
     rustix::io::read(fd, buf)
 }

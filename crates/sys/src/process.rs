@@ -1,25 +1,39 @@
-//! Worker processes: spawned so that none outlives its supervisor.
-//! See prctl(2) `PR_SET_PDEATHSIG`, setpgid(2), kill(2).
+//! Worker processes: spawned so that none outlives its supervisor, in a
+//! process group of their own, at a nice value of their own.
+//! See prctl(2) `PR_SET_PDEATHSIG`, setpgid(2), kill(2), setpriority(2).
 
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
+use rustix::io::Errno;
 use rustix::process::{Pid, Signal};
 
 /// Arranges for a command's child to be a c1m worker: it joins the process
 /// group `group` (0: a new group led by the child, so the terminal's Ctrl-C
 /// reaches only the supervisor), runs at nice value `nice` (the supervisor
 /// may have raised its own priority), and the kernel kills it with SIGKILL
-/// the moment the spawning thread dies, whatever the way.
+/// the moment the spawning *thread* dies, whatever the way
+/// (`PR_SET_PDEATHSIG`): spawn workers from a thread that lives as long as
+/// they should.
+///
+/// If the supervisor died between `fork` and the `prctl`, the child exits
+/// before `exec` and [`Command::spawn`] fails with `ESRCH`; a failing
+/// setpriority(2) (raising priority without `CAP_SYS_NICE`: `EACCES`) or
+/// prctl(2) fails the spawn the same way.
 #[allow(unsafe_code)]
 pub fn make_worker(cmd: &mut Command, group: u32, nice: i32) {
     let parent = rustix::process::getpid();
     cmd.process_group(group as i32);
-    // SAFETY: the closure runs in the child between fork and exec, where only
-    // async-signal-safe calls are allowed; it makes only raw system calls
-    // (setpriority, prctl, getppid, via rustix: no allocation, no locks) and
-    // builds an io::Error from an errno, which does not allocate.
+    // SAFETY: `pre_exec` is unsafe because the closure runs in the child
+    // between fork and exec, where another thread of the parent may have
+    // held a lock (the allocator's, stdio's) at fork time, so only
+    // async-signal-safe work is sound. The closure only makes raw system
+    // calls through rustix's linux_raw backend (setpriority, prctl,
+    // getppid: no allocation, no lock, no libc state) and turns an errno
+    // into an `io::Error` with `from_raw_os_error`, which does not
+    // allocate. It captures two `Copy` integers and touches no memory
+    // shared with the parent.
     unsafe {
         cmd.pre_exec(move || {
             rustix::process::setpriority_process(None, nice).map_err(io::Error::from)?;
@@ -27,72 +41,55 @@ pub fn make_worker(cmd: &mut Command, group: u32, nice: i32) {
                 .map_err(io::Error::from)?;
             // The parent may have died before the prctl took effect.
             if rustix::process::getppid() != Some(parent) {
-                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+                return Err(io::Error::from(Errno::SRCH));
             }
             Ok(())
         });
     }
 }
 
-fn pid(raw: u32) -> io::Result<Pid> {
-    Pid::from_raw(raw as i32).ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))
-}
-
-/// Sends SIGKILL to every process of the group `group`.
+/// Sends SIGKILL to every process of the process group `group` (a
+/// worker fleet's, as made by [`make_worker`]). A group with no process
+/// left is not an error.
+///
+/// Errors: `EPERM` if some member belongs to another user; `ESRCH` for
+/// group 0 or a number beyond `i32::MAX` (never a valid group).
 pub fn kill_group(group: u32) -> io::Result<()> {
-    match rustix::process::kill_process_group(pid(group)?, Signal::KILL) {
-        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+    let pgid = i32::try_from(group)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or(io::Error::from(Errno::SRCH))?;
+    match rustix::process::kill_process_group(pgid, Signal::KILL) {
+        Ok(()) | Err(Errno::SRCH) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Sends `SIGTERM` to one process.
-pub fn terminate(raw_pid: u32) -> io::Result<()> {
-    rustix::process::kill_process(pid(raw_pid)?, Signal::TERM).map_err(io::Error::from)
-}
-
-/// Sends `SIGKILL` to one process.
-pub fn kill(raw_pid: u32) -> io::Result<()> {
-    rustix::process::kill_process(pid(raw_pid)?, Signal::KILL).map_err(io::Error::from)
-}
-
-/// Sets this process's nice value (lower runs first); raising priority
-/// needs CAP_SYS_NICE. See setpriority(2).
+/// Sets the calling thread's nice value (−20 runs first, 19 last; on
+/// Linux each thread has its own, and threads and children created
+/// afterwards inherit it). Lowering priority needs no privilege; raising
+/// it (a lower value) needs `CAP_SYS_NICE` or `RLIMIT_NICE` room, else
+/// `EACCES`. See setpriority(2).
 pub fn set_nice(nice: i32) -> io::Result<()> {
     rustix::process::setpriority_process(None, nice).map_err(io::Error::from)
 }
 
-/// This process's nice value.
+/// The calling thread's nice value, −20 to 19 (getpriority(2)).
 pub fn nice() -> io::Result<i32> {
     rustix::process::getpriority_process(None).map_err(io::Error::from)
 }
 
-/// This process's id.
-pub fn my_pid() -> u32 {
-    rustix::process::getpid().as_raw_nonzero().get() as u32
-}
-
-/// The name of a signal number, as in `kill -l`.
+/// The name of a signal number as `kill -l` prints it with the `SIG`
+/// prefix (`9` → `"SIGKILL"`), or `"a signal"` for a number with no name
+/// (real-time signals among them). See signal(7).
 pub fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGILL => "SIGILL",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGTERM => "SIGTERM",
-        _ => "a signal",
-    }
+    signal_hook::low_level::signal_name(sig).unwrap_or("a signal")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::process::ExitStatusExt;
 
     #[test]
     fn worker_runs_in_its_own_group() {
@@ -136,5 +133,26 @@ mod tests {
     fn names() {
         assert_eq!(signal_name(9), "SIGKILL");
         assert_eq!(signal_name(15), "SIGTERM");
+        assert_eq!(signal_name(2), "SIGINT");
+        assert_eq!(signal_name(0), "a signal");
+        assert_eq!(signal_name(-1), "a signal");
+    }
+
+    #[test]
+    fn killing_a_group_kills_its_members_and_an_empty_group_is_fine() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("30");
+        make_worker(&mut cmd, 0, nice().unwrap());
+        let mut child = cmd.spawn().unwrap();
+        // The child leads its own group: its pid is the group's id.
+        kill_group(child.id()).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(9));
+        // Reaped: the group is empty now.
+        kill_group(child.id()).unwrap();
+        assert_eq!(
+            kill_group(0).unwrap_err().raw_os_error(),
+            Some(Errno::SRCH.raw_os_error())
+        );
     }
 }

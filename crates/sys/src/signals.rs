@@ -1,23 +1,41 @@
 //! Ctrl-C and friends, delivered as a readable descriptor for epoll.
-//! See signal(7).
+//! See signal(7) and signal-hook's self-pipe (`low_level::pipe`).
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use signal_hook::consts::FORBIDDEN;
 pub use signal_hook::consts::{SIGINT, SIGTERM};
 
-/// The signals this process has asked to hear about, and a pipe that turns
-/// readable when one arrives.
+/// The signals this process has asked to hear about, and the read end of
+/// a pipe that turns readable when one arrives: register it with
+/// [`crate::poll::Poller`] (level-triggered, [`crate::poll::READ`]) and
+/// call [`Signals::take`] when it fires.
 pub struct Signals {
     read: OwnedFd,
     flags: Vec<(i32, Arc<AtomicBool>)>,
 }
 
 impl Signals {
-    /// Catches `signals` from now on (their default action is replaced).
+    /// Catches `signals` (numbers such as [`SIGINT`], [`SIGTERM`]) from now
+    /// on, for the whole process: their default action (termination) is
+    /// replaced by setting a flag and writing a byte to the pipe. The
+    /// handlers stay installed after this value is dropped.
+    ///
+    /// Errors: `InvalidInput` for a signal that cannot or must not be
+    /// caught (`SIGKILL`, `SIGSTOP`, and the faults `SIGILL`, `SIGFPE`,
+    /// `SIGSEGV`: signal-hook's `FORBIDDEN`), before anything is
+    /// installed; those of pipe2(2) (`EMFILE`) and sigaction(2) (`EINVAL`
+    /// for a number that is no signal).
     pub fn catch(signals: &[i32]) -> io::Result<Self> {
+        if let Some(sig) = signals.iter().find(|s| FORBIDDEN.contains(s)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} cannot be caught", crate::process::signal_name(*sig)),
+            ));
+        }
         let (read, write) = rustix::pipe::pipe_with(
             rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
         )?;
@@ -25,13 +43,16 @@ impl Signals {
         for &sig in signals {
             let flag = Arc::new(AtomicBool::new(false));
             signal_hook::flag::register(sig, Arc::clone(&flag))?;
+            // The handler owns its own copy of the write end.
             signal_hook::low_level::pipe::register(sig, write.try_clone()?)?;
             flags.push((sig, flag));
         }
         Ok(Self { read, flags })
     }
 
-    /// The signals that arrived since the last call, emptying the pipe.
+    /// The signals that arrived since the last call, in the order given
+    /// to [`Signals::catch`] (each once however often it came), emptying
+    /// the pipe so that it stops being readable.
     pub fn take(&self) -> Vec<i32> {
         let mut buf = [0u8; 64];
         while matches!(rustix::io::read(&self.read, &mut buf), Ok(n) if n > 0) {}
@@ -43,6 +64,7 @@ impl Signals {
     }
 }
 
+/// The pipe's read end, readable once a caught signal has arrived.
 impl AsFd for Signals {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.read.as_fd()
@@ -52,12 +74,37 @@ impl AsFd for Signals {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use signal_hook::consts::{SIGKILL, SIGUSR1};
 
     #[test]
     fn a_raised_signal_is_seen() {
-        let s = Signals::catch(&[signal_hook::consts::SIGUSR1]).unwrap();
+        let s = Signals::catch(&[SIGUSR1]).unwrap();
         assert!(s.take().is_empty());
-        signal_hook::low_level::raise(signal_hook::consts::SIGUSR1).unwrap();
-        assert_eq!(s.take(), vec![signal_hook::consts::SIGUSR1]);
+        signal_hook::low_level::raise(SIGUSR1).unwrap();
+        // The pipe turned readable (an independent witness of delivery).
+        let mut poller = crate::poll::Poller::new(1).unwrap();
+        poller.add(&s, 7, crate::poll::READ).unwrap();
+        let ready: Vec<u64> = poller
+            .wait(std::time::Duration::from_secs(5))
+            .unwrap()
+            .map(|e| e.token)
+            .collect();
+        assert_eq!(ready, [7]);
+        assert_eq!(s.take(), vec![SIGUSR1]);
+        assert!(s.take().is_empty());
+    }
+
+    #[test]
+    fn uncatchable_and_unknown_signals_are_refused() {
+        let e = Signals::catch(&[SIGUSR1, SIGKILL]).err().unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(e.to_string(), "SIGKILL cannot be caught");
+        // No such signal: sigaction(2) refuses it.
+        let e = Signals::catch(&[1000]).err().unwrap();
+        assert_eq!(
+            e.raw_os_error(),
+            Some(rustix::io::Errno::INVAL.raw_os_error()),
+            "{e}"
+        );
     }
 }

@@ -1,5 +1,8 @@
 //! TCP sockets: nonblocking, close-on-exec, IPv4 and IPv6.
-//! See socket(7), tcp(7), ip(7).
+//! See socket(7), tcp(7), ip(7), ipv6(7).
+//!
+//! Every call returns [`Errno`], a `Copy` integer, never an allocated
+//! error: they run once or more per connection.
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -15,7 +18,11 @@ fn family(ip: IpAddr) -> AddressFamily {
     }
 }
 
-/// A new nonblocking, close-on-exec TCP socket for addresses like `ip`.
+/// A new nonblocking, close-on-exec TCP socket (`SOCK_STREAM`) of the
+/// family of `ip` (`AF_INET` or `AF_INET6`).
+///
+/// Errors: `EMFILE` (this process's `RLIMIT_NOFILE`), `ENFILE`
+/// (`fs.file-max`), `ENOBUFS`/`ENOMEM` (kernel memory).
 pub fn tcp(ip: IpAddr) -> Result<OwnedFd, Errno> {
     net::socket_with(
         family(ip),
@@ -29,9 +36,12 @@ pub fn tcp(ip: IpAddr) -> Result<OwnedFd, Errno> {
 #[allow(unsafe_code)]
 fn setsockopt_int(fd: impl AsFd, level: i32, name: i32, value: i32) -> Result<(), Errno> {
     let fd = fd.as_fd();
-    // SAFETY: `fd` is a live descriptor borrowed for the call; the option
-    // value points at an `i32` on this stack frame, and its exact size is
-    // passed, as setsockopt(2) requires for integer options.
+    // SAFETY: setsockopt(2) reads `optlen` bytes from `optval` and keeps
+    // no pointer after it returns. `optval` points at `value`, an `i32`
+    // that lives on this frame for the whole call, and `optlen` is exactly
+    // its size, so the kernel reads only initialised memory we own. The
+    // descriptor is borrowed (`BorrowedFd`) for the call, so it is open
+    // and cannot be closed and reused for another file meanwhile.
     let rc = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
@@ -48,18 +58,24 @@ fn setsockopt_int(fd: impl AsFd, level: i32, name: i32, value: i32) -> Result<()
     }
 }
 
-/// `IP_LOCAL_PORT_RANGE` from linux/in.h (Linux 6.3+); libc does not
-/// export it yet.
+/// `IP_LOCAL_PORT_RANGE` from `include/uapi/linux/in.h` (Linux 6.3+);
+/// libc does not export it yet, nor rustix wrap it.
 const IP_LOCAL_PORT_RANGE: i32 = 51;
 
-/// Narrows the ephemeral ports this socket may get to `lo..=hi` (Linux
-/// 6.3+, `IP_LOCAL_PORT_RANGE`); older kernels answer `ENOPROTOOPT`.
+/// Narrows the ephemeral ports this socket may get to `lo..=hi`, both
+/// inclusive, within `net.ipv4.ip_local_port_range` (Linux 6.3+,
+/// `IP_LOCAL_PORT_RANGE`, ip(7); an IP-level option IPv6 sockets take
+/// too). Call before `bind` or `connect`. A range that does not overlap
+/// the system's is ignored by the kernel, which then uses the system's.
+///
+/// Errors: `ENOPROTOOPT` on kernels before 6.3.
 pub fn set_local_port_range(fd: impl AsFd, lo: u16, hi: u16) -> Result<(), Errno> {
     let value = (u32::from(hi) << 16) | u32::from(lo);
     setsockopt_int(fd, libc::IPPROTO_IP, IP_LOCAL_PORT_RANGE, value as i32)
 }
 
-/// How a client socket gets its local address.
+/// How a client socket gets its local address (and, with it, how the
+/// 4-tuple's source port is chosen).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BindMode {
     /// `IP_BIND_ADDRESS_NO_PORT` then `bind(ip, 0)`: the port is chosen at
@@ -71,7 +87,12 @@ pub enum BindMode {
     Plain,
 }
 
-/// Binds a client socket to the source address `ip`.
+/// Binds a client socket to the source address `ip`, port chosen by the
+/// kernel as `mode` says.
+///
+/// Errors: `EADDRNOTAVAIL` if `ip` is not an address of this network
+/// namespace; with [`BindMode::Plain`], `EADDRINUSE` once every ephemeral
+/// port of `ip` is taken.
 pub fn bind_source(fd: impl AsFd, ip: IpAddr, mode: BindMode) -> Result<(), Errno> {
     let fd = fd.as_fd();
     if mode == BindMode::NoPort {
@@ -90,7 +111,14 @@ pub enum Connect {
     Done,
 }
 
-/// Starts a nonblocking connect to `addr`.
+/// Starts a nonblocking connect to `addr` (connect(2)): the SYN is sent,
+/// and the handshake ends later, reported as writability (and, if it
+/// failed, by [`take_error`]). `EINPROGRESS` is not an error here.
+///
+/// Errors, at once: `EADDRNOTAVAIL` (no ephemeral port left for this
+/// (source, destination) pair, or for an unbound socket), `ECONNREFUSED`
+/// (on loopback the refusal can come before the call returns),
+/// `ENETUNREACH`, `EISCONN`/`EALREADY` on a socket already connecting.
 pub fn connect(fd: impl AsFd, addr: SocketAddr) -> Result<Connect, Errno> {
     match net::connect(fd, &addr) {
         Ok(()) => Ok(Connect::Done),
@@ -99,8 +127,11 @@ pub fn connect(fd: impl AsFd, addr: SocketAddr) -> Result<Connect, Errno> {
     }
 }
 
-/// The pending error of a socket (`SO_ERROR`): how a nonblocking connect
-/// ended. `Ok(())` means connected.
+/// The pending error of a socket (`SO_ERROR`, read and cleared): how a
+/// nonblocking connect ended once it is writable. `Ok(())` means
+/// connected; `Err` carries the connect's failure (`ECONNREFUSED`,
+/// `ETIMEDOUT` after the SYN retries, `EHOSTUNREACH`, …), or the
+/// getsockopt(2) call's own error.
 pub fn take_error(fd: impl AsFd) -> Result<(), Errno> {
     match sockopt::socket_error(fd) {
         Ok(r) => r,
@@ -108,14 +139,24 @@ pub fn take_error(fd: impl AsFd) -> Result<(), Errno> {
     }
 }
 
-/// Sets `SO_LINGER` to zero: closing then sends RST and leaves no
-/// TIME_WAIT behind.
+/// Sets `SO_LINGER` on with a zero timeout: closing the socket then
+/// sends an RST instead of a FIN and leaves no TIME_WAIT socket behind
+/// (socket(7)). Errors: none for a TCP socket.
 pub fn set_linger_zero(fd: impl AsFd) -> Result<(), Errno> {
     sockopt::set_socket_linger(fd, Some(Duration::ZERO))
 }
 
-/// A listening socket on `addr` with `SO_REUSEADDR`, and `SO_REUSEPORT`
-/// when several processes share the address.
+/// A listening socket (nonblocking, close-on-exec) on `addr` with
+/// `SO_REUSEADDR`, and `SO_REUSEPORT` when several processes share the
+/// address (the kernel then spreads incoming connections over them). The
+/// accept queue holds `backlog` completed connections, capped by
+/// `net.core.somaxconn` (listen(2)). Port 0 picks an ephemeral port: see
+/// [`local_addr`].
+///
+/// Errors: `EADDRINUSE` (another socket holds `addr` without
+/// `SO_REUSEPORT` on both), `EADDRNOTAVAIL` (`addr` is not local), `EACCES`
+/// (a port below `net.ipv4.ip_unprivileged_port_start` without
+/// `CAP_NET_BIND_SERVICE`), and those of [`tcp`].
 pub fn listen(addr: SocketAddr, backlog: i32, reuse_port: bool) -> Result<OwnedFd, Errno> {
     let fd = tcp(addr.ip())?;
     sockopt::set_socket_reuseaddr(&fd, true)?;
@@ -127,8 +168,12 @@ pub fn listen(addr: SocketAddr, backlog: i32, reuse_port: bool) -> Result<OwnedF
     Ok(fd)
 }
 
-/// Accepts one pending connection, nonblocking and close-on-exec;
-/// `Ok(None)` when none is pending.
+/// Accepts one connection from the listener's accept queue, as a
+/// nonblocking, close-on-exec socket (accept4(2)); `Ok(None)` when the
+/// queue is empty.
+///
+/// Errors: `EMFILE`/`ENFILE` (the connection stays queued),
+/// `ECONNABORTED` (it was reset while queued), `ENOBUFS`/`ENOMEM`.
 pub fn accept(listener: impl AsFd) -> Result<Option<OwnedFd>, Errno> {
     match net::accept_with(listener, SocketFlags::NONBLOCK | SocketFlags::CLOEXEC) {
         Ok(fd) => Ok(Some(fd)),
@@ -137,18 +182,35 @@ pub fn accept(listener: impl AsFd) -> Result<Option<OwnedFd>, Errno> {
     }
 }
 
-/// The local address of a socket.
+/// The local address and port of a socket (getsockname(2)): the
+/// ephemeral port a bound or connected socket got. IPv4-mapped IPv6
+/// addresses stay IPv6. Errors: `EAFNOSUPPORT` for a non-IP socket.
 pub fn local_addr(fd: impl AsFd) -> Result<SocketAddr, Errno> {
     let addr = net::getsockname(fd)?;
     SocketAddr::try_from(addr).map_err(|_| Errno::AFNOSUPPORT)
 }
 
-/// Writes `buf`, returning how much the kernel took.
+/// Writes `buf` without raising `SIGPIPE` (`MSG_NOSIGNAL`), returning how
+/// many bytes the kernel took into the send buffer (possibly fewer than
+/// `buf.len()`).
+///
+/// Errors: `EAGAIN` (send buffer full), `EPIPE` (this side shut down or
+/// the peer closed), `ECONNRESET`.
 pub fn send(fd: impl AsFd, buf: &[u8]) -> Result<usize, Errno> {
     net::send(fd, buf, net::SendFlags::NOSIGNAL)
 }
 
-/// The raw number of a descriptor: a slot index, never used to act on it.
+/// The number of a descriptor, as data: a slot index in a worker's
+/// per-connection table (the kernel hands out the lowest free number, so
+/// numbers stay below `RLIMIT_NOFILE` and a table of that size never
+/// collides).
+///
+/// This is the one way a descriptor's number leaves this crate, and it
+/// must stay data: code outside `crates/sys` never passes it to anything
+/// that takes a descriptor, and cannot turn it back into one
+/// (`BorrowedFd::borrow_raw` and `FromRawFd` need `unsafe`, forbidden
+/// there; `crates/sys/tests/tidy.rs` flags them and `RawFd` by name). The
+/// number is reused once the descriptor is closed.
 pub fn number(fd: &impl AsFd) -> u32 {
     fd.as_fd().as_raw_fd() as u32
 }

@@ -675,15 +675,16 @@ mod tests {
     #[test]
     fn a_wildcard_endpoint_stands_for_its_family() {
         // `c1m serve --listen 0.0.0.0:8090`: every local address counts.
-        let set = EndpointSet::new(&addrs(&["0.0.0.0:8090", "[::1]:9000"]));
-        assert_eq!(set.index("127.0.1.7".parse().unwrap(), 8090), Some(1));
+        // Sorted by port, then address: 0.0.0.0:8090 is 0, [::1]:9000 is 1.
+        let set = EndpointSet::new(&addrs(&["[::1]:9000", "0.0.0.0:8090"]));
+        assert_eq!(set.index("127.0.1.7".parse().unwrap(), 8090), Some(0));
         assert_eq!(
             set.index("::ffff:127.0.1.7".parse().unwrap(), 8090),
-            Some(1)
+            Some(0)
         );
         assert_eq!(set.index("::2".parse().unwrap(), 8090), None, "not v6");
         assert_eq!(set.index("127.0.1.7".parse().unwrap(), 8091), None);
-        assert_eq!(set.index("::1".parse().unwrap(), 9000), Some(0));
+        assert_eq!(set.index("::1".parse().unwrap(), 9000), Some(1));
         let dual = EndpointSet::new(&addrs(&["[::]:8090"]));
         assert_eq!(dual.index("127.0.0.1".parse().unwrap(), 8090), Some(0));
         assert_eq!(dual.index("::5".parse().unwrap(), 8090), Some(0));

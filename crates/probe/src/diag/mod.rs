@@ -44,6 +44,7 @@ use netlink_packet_core::{
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_packet_sock_diag::{AF_INET, AF_INET6, IPPROTO_TCP, SockDiagMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
+use rustix::net::RecvFlags;
 
 use bytecode::{INET_DIAG_REQ_BYTECODE, PortCond};
 pub use endpoints::{
@@ -150,6 +151,12 @@ const RECV_LEN: usize = 64 << 10;
 /// which is the kernel's. Kept as headroom against a small `rmem_default`.
 const RCVBUF: usize = 1 << 20;
 
+/// `MSG_TRUNC` for recv(2) (`include/linux/socket.h`): return a
+/// datagram's real length even when longer than the buffer, so that an
+/// overflow is seen rather than a silently cut reply. netlink-sys takes
+/// the flags as a C `int`; the value (0x20) fits.
+const MSG_TRUNC: i32 = RecvFlags::TRUNC.bits() as i32;
+
 /// A `NETLINK_SOCK_DIAG` socket and receive buffer, reused across dumps.
 #[derive(Debug)]
 pub struct TcpDiag {
@@ -159,7 +166,11 @@ pub struct TcpDiag {
 }
 
 impl TcpDiag {
-    /// Opens the netlink socket.
+    /// Opens the netlink socket (`AF_NETLINK`, `NETLINK_SOCK_DIAG`,
+    /// close-on-exec), in the calling thread's network namespace.
+    ///
+    /// Errors: those of socket(2): `EMFILE`/`ENFILE`, or
+    /// `EPROTONOSUPPORT` on a kernel built without sock_diag.
     pub fn new() -> io::Result<Self> {
         Ok(Self {
             socket: Some(open_socket()?),
@@ -168,7 +179,14 @@ impl TcpDiag {
         })
     }
 
-    /// Counts TCP sockets matching `query`.
+    /// Counts TCP sockets matching `query`: one dump per family, about
+    /// 1 µs per socket reported (module docs).
+    ///
+    /// Errors: a failed send or receive (`ENOBUFS` when the kernel could
+    /// not queue a reply), `InvalidData` for a reply that does not parse
+    /// or overflows the buffer, or the kernel's own answer to the request
+    /// (`sock_diag dump failed: …`; `ENOENT` for a family whose inet_diag
+    /// module is not loaded). The socket is reopened on the next call.
     pub fn count(&mut self, query: &DiagQuery) -> io::Result<TcpCounts> {
         let mut counts = TcpCounts::new(query.per_local_port);
         let bytecode = query.bytecode();
@@ -267,7 +285,7 @@ impl TcpDiag {
                 })?;
             loop {
                 self.buf.clear();
-                let n = match socket.recv(&mut self.buf, libc::MSG_TRUNC) {
+                let n = match socket.recv(&mut self.buf, MSG_TRUNC) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
                         let msg = format!("receiving a sock_diag reply: {e}");
