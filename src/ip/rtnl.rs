@@ -7,7 +7,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 use netlink_packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
@@ -312,7 +312,8 @@ impl Rtnl {
         let mut p = LinkMessage::default();
         p.attributes.push(LinkAttribute::IfName(peer.to_string()));
         if let Some(ns) = peer_ns {
-            p.attributes.push(LinkAttribute::NetNsFd(ns.as_raw_fd()));
+            p.attributes
+                .push(LinkAttribute::NetNsFd(c1m_sys::netns::netlink_fd(ns)));
         }
         let mut m = LinkMessage::default();
         m.attributes.push(LinkAttribute::IfName(name.to_string()));

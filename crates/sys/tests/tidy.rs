@@ -24,7 +24,7 @@
 //! Every `.rs` file of the workspace outside `crates/sys` is scanned
 //! (`src/`, `tests/`, `crates/*`, `fuzz/`, `bench/`, examples), comments and
 //! string literals left out. An exception is an entry of [`ALLOWED`] with
-//! its reason; the root crate's pending fixes are in [`TODO_SRC`].
+//! its reason.
 
 use std::path::{Path, PathBuf};
 
@@ -68,24 +68,6 @@ struct Allowed {
 /// Lasting exceptions, each with its reason. None today: keep it so.
 const ALLOWED: &[Allowed] = &[];
 
-/// TODO(lead, issue 13): raw descriptor uses in the root crate's `src/`,
-/// pending its restructuring. Only `src/` files may be listed here, and
-/// the list must be emptied, not grown.
-const TODO_SRC: &[Allowed] = &[
-    Allowed {
-        file: "src/ip/rtnl.rs",
-        token: "AsRawFd",
-        why: "imported for `ns.as_raw_fd()` below",
-    },
-    Allowed {
-        file: "src/ip/rtnl.rs",
-        token: "as_raw_fd",
-        why: "`LinkAttribute::NetNsFd(ns.as_raw_fd())` in `add_veth`: use \
-              `c1m_sys::netns::netlink_fd(ns)`, the documented door for \
-              IFLA_NET_NS_FD",
-    },
-];
-
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -97,7 +79,6 @@ fn findings() -> Vec<Finding> {
 fn allowed(f: &Finding) -> bool {
     ALLOWED
         .iter()
-        .chain(TODO_SRC)
         .any(|a| a.file == f.file && a.token == f.token)
 }
 
@@ -125,10 +106,10 @@ fn no_raw_descriptor_libc_or_unsafe_outside_sys() {
 }
 
 #[test]
-fn every_exception_is_still_needed_and_todos_are_in_src() {
+fn every_exception_is_still_needed() {
     let found = findings();
     let mut wrong = Vec::new();
-    for a in ALLOWED.iter().chain(TODO_SRC) {
+    for a in ALLOWED {
         if a.why.trim().is_empty() {
             wrong.push(format!("{} `{}`: no reason given", a.file, a.token));
         }
@@ -136,14 +117,6 @@ fn every_exception_is_still_needed_and_todos_are_in_src() {
             wrong.push(format!(
                 "{} no longer uses `{}`: remove its entry",
                 a.file, a.token
-            ));
-        }
-    }
-    for a in TODO_SRC {
-        if !a.file.starts_with("src/") {
-            wrong.push(format!(
-                "{}: TODO_SRC is for the root crate's src/ only",
-                a.file
             ));
         }
     }
