@@ -1,14 +1,30 @@
 //! c1m against real servers started by the test: nginx and Redis from
-//! Debian's packages (./test.sh installs them), bound to loopback.
+//! Debian's packages (./test.sh installs them), bound to loopback, and the
+//! misbehaving test servers of `util::testserver`.
+//!
+//! `--find-limit` is checked against the truth counted independently of
+//! c1m while it holds after the break: the server process's own ESTABLISHED
+//! sockets (`util::truth`, by inode from /proc/PID/fd).
+//!
+//! Ports: 8950-8960 on 127.0.0.1; 18140-18143 on 127.0.9.40-43.
 
 mod util;
 
-use std::net::TcpStream;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use util::outcome::{Outcome, Seen, connect_and_look};
+use util::testserver::{Mode, TestServer};
+use util::truth;
 use util::*;
+
+/// The test servers run as this binary (see `util::testserver`).
+#[test]
+fn test_server_process() {
+    util::testserver::entry();
+}
 
 /// A server process the test started; killed when dropped.
 struct Server(Child);
@@ -20,19 +36,18 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    /// The server's processes: whose sockets are the truth.
+    fn pids(&self) -> Vec<u32> {
+        truth::process_tree(self.0.id())
+    }
+}
+
 fn require(path: &str) {
     assert!(
         Path::new(path).exists(),
         "{path} is missing: run ./test.sh, which installs the servers the tests use"
     );
-}
-
-fn wait_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -42,9 +57,9 @@ fn temp_dir(name: &str) -> PathBuf {
     d
 }
 
-fn nginx(port: u16, worker_connections: u32) -> Server {
+fn nginx(addr: &str, worker_connections: u32) -> Server {
     require("/usr/sbin/nginx");
-    let dir = temp_dir("nginx");
+    let dir = temp_dir(&format!("nginx-{addr}"));
     let d = dir.display();
     let conf = format!(
         "daemon off; master_process off; worker_processes 1;
@@ -54,7 +69,7 @@ fn nginx(port: u16, worker_connections: u32) -> Server {
            access_log off;
            client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;
            fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
-           server {{ listen 127.0.0.1:{port}; location / {{ return 200 \"ok\\n\"; }} }}
+           server {{ listen {addr}; location / {{ return 200 \"ok\\n\"; }} }}
          }}"
     );
     std::fs::write(dir.join("nginx.conf"), conf).unwrap();
@@ -65,19 +80,20 @@ fn nginx(port: u16, worker_connections: u32) -> Server {
         .spawn()
         .expect("starting nginx");
     let s = Server(child);
-    wait_listening(port);
+    wait_listening_on(addr.parse().unwrap(), Duration::from_secs(10));
     s
 }
 
-fn redis(port: u16) -> Server {
+fn redis(addr: &str, maxclients: u32) -> Server {
     require("/usr/bin/redis-server");
-    let dir = temp_dir("redis");
+    let a: SocketAddr = addr.parse().unwrap();
+    let dir = temp_dir(&format!("redis-{addr}"));
     let child = Command::new("/usr/bin/redis-server")
         .args([
             "--port",
-            &port.to_string(),
+            &a.port().to_string(),
             "--bind",
-            "127.0.0.1",
+            &a.ip().to_string(),
             "--save",
             "",
             "--appendonly",
@@ -87,25 +103,24 @@ fn redis(port: u16) -> Server {
             "--dir",
             &dir.display().to_string(),
             "--maxclients",
-            "5000",
+            &maxclients.to_string(),
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("starting redis-server");
     let s = Server(child);
-    wait_listening(port);
+    wait_listening_on(a, Duration::from_secs(10));
     s
 }
 
 /// Runs a capacity search against nginx; returns the break point.
-fn nginx_limit(port: u16, extra: &[&str], name: &str) -> u64 {
-    let _nginx = nginx(port, 1000);
+fn nginx_limit(addr: &str, extra: &[&str], name: &str) -> u64 {
+    let _nginx = nginx(addr, 1000);
     let json = report_path(name);
-    let target = format!("127.0.0.1:{port}");
     let mut args = vec![
         "connect",
-        &target,
+        addr,
         "--find-limit",
         "-n",
         "3000",
@@ -114,19 +129,16 @@ fn nginx_limit(port: u16, extra: &[&str], name: &str) -> u64 {
     ];
     args.extend_from_slice(extra);
     args.extend_from_slice(&["--json", json.to_str().unwrap()]);
-    let out = run(&args);
-    let stdout = text(&out.stdout);
+    let o = Outcome::of_output(&run(&args), &json);
+    o.assert_exit(0);
     assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
+        o.str("find_limit.diagnosis.limit"),
+        "server-cap",
+        "{}",
+        o.context()
     );
-    let r = read_json(&json);
-    let f = &r["find_limit"];
-    assert_eq!(f["diagnosis"]["limit"], "server-cap", "{stdout}");
-    assert!(stdout.contains("worker_connections"), "{stdout}");
-    f["break_point"].as_u64().unwrap()
+    assert!(o.stdout.contains("worker_connections"), "{}", o.context());
+    o.u64("find_limit.break_point")
 }
 
 #[test]
@@ -135,20 +147,23 @@ fn find_limit_names_nginx_worker_connections() {
     // Busy connections (a request under way): nginx's hard cap, less the
     // one its listening socket takes.
     let at = nginx_limit(
-        8950,
+        "127.0.0.1:8950",
         &["--first-message", "GET / HTTP/1.1\\r\\nHost: c1m\\r\\n"],
         "nginx-busy",
     );
     assert!((950..=1000).contains(&at), "break point {at}");
     // Idle connections: nginx closes idle ones to make room once fewer than
     // 1/16 of worker_connections are free, so it breaks near 15/16.
-    let at = nginx_limit(8953, &[], "nginx-idle");
+    let at = nginx_limit("127.0.0.1:8953", &[], "nginx-idle");
     assert!((900..=1000).contains(&at), "break point {at}");
 }
 
+/// `c1m serve --no-accept`: the connections wait in its accept queue (a
+/// backlog of 16 holds 17), the rest overflow it; the application holds 0.
 #[test]
-fn find_limit_diagnoses_an_accept_queue_overflow() {
+fn find_limit_on_a_server_that_never_accepts_sees_its_full_queue() {
     let _g = heavy();
+    let addr: SocketAddr = "127.0.0.1:8951".parse().unwrap();
     let mut serve = spawn(&[
         "serve",
         "--listen",
@@ -160,82 +175,93 @@ fn find_limit_diagnoses_an_accept_queue_overflow() {
         "100",
     ]);
     serve.wait_line("hold", Duration::from_secs(30));
+    let tree = truth::process_tree(serve.pid());
     let json = report_path("backlog");
-    let out = run(&[
-        "connect",
-        "127.0.0.1:8951",
-        "--find-limit",
-        "-n",
-        "2000",
-        "--rate",
-        "500",
-        "--connect-timeout",
-        "2s",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    let stdout = text(&out.stdout);
+    let (o, seen) = connect_and_look(
+        &[
+            "127.0.0.1:8951",
+            "--find-limit",
+            "-n",
+            "2000",
+            "--rate",
+            "500",
+            "--connect-timeout",
+            "2s",
+            "--hold",
+            "1s",
+        ],
+        &json,
+        addr,
+        &tree,
+    );
     c1m_kill(serve.pid(), "INT");
     let _ = serve.finish(Duration::from_secs(30));
+    let ctx = || o.context();
+    let s = seen
+        .as_ref()
+        .unwrap_or_else(|| panic!("c1m never reached its hold{}", ctx()));
+    assert_eq!((s.server, s.waiting), (0, Some(17)), "{}", ctx());
+    o.assert_exit(0);
     assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
+        o.str("find_limit.diagnosis.limit"),
+        "not-accepting",
+        "{}",
+        ctx()
     );
-    let r = read_json(&json);
-    let f = &r["find_limit"];
-    assert_eq!(f["diagnosis"]["limit"], "accept-queue", "{stdout}");
-    assert!(f["evidence"]["listen_overflows"].as_u64().unwrap() > 0);
-    // A backlog of 16 holds 17 completed handshakes.
-    let at = f["break_point"].as_u64().unwrap();
-    assert!((16..=18).contains(&at), "break point {at}: {stdout}");
-    assert!(stdout.contains("ListenOverflows"), "{stdout}");
+    assert_eq!(o.u64("find_limit.break_point"), s.server, "{}", ctx());
+    assert_eq!(o.u64("server_side.waiting"), 17, "{}", ctx());
+    assert!(o.u64("listen_counters.listen_overflows") > 0, "{}", ctx());
+    assert!(o.stdout.contains("ListenOverflows"), "{}", ctx());
 }
 
 #[test]
 fn heartbeats_to_redis_check_every_pong_and_report_latency() {
     let _g = heavy();
-    let _redis = redis(8960);
+    let _redis = redis("127.0.0.1:8960", 5000);
     let json = report_path("redis");
-    let out = run(&[
-        "connect",
-        "127.0.0.1:8960",
-        "-n",
-        "1000",
-        "--mode",
-        "heartbeat",
-        "--interval",
-        "500ms",
-        "--message",
-        "PING\\r\\n",
-        "--expect",
-        "+PONG\\r\\n",
-        "--hold",
-        "3s",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    let stdout = text(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        text(&out.stderr)
+    let o = Outcome::of_output(
+        &run(&[
+            "connect",
+            "127.0.0.1:8960",
+            "-n",
+            "1000",
+            "--mode",
+            "heartbeat",
+            "--interval",
+            "500ms",
+            "--message",
+            "PING\\r\\n",
+            "--expect",
+            "+PONG\\r\\n",
+            "--hold",
+            "3s",
+            "--json",
+            json.to_str().unwrap(),
+        ]),
+        &json,
     );
-    let r = read_json(&json);
-    let c = &r["clients"];
-    let sent = c["sent"].as_u64().unwrap();
-    assert!(sent >= 4000, "{sent} sent in 3 s of 1,000 × 2/s: {stdout}");
+    o.assert_exit(0);
+    let sent = o.u64("clients.sent");
+    assert!(
+        sent >= 4000,
+        "{sent} sent in 3 s of 1,000 × 2/s{}",
+        o.context()
+    );
     // Every PING got its PONG (replies still in flight at teardown aside).
-    let replies = c["replies"].as_u64().unwrap();
+    let replies = o.u64("clients.replies");
     assert!(sent - replies <= 1000, "{sent} sent, {replies} replies");
-    assert_eq!(c["mismatched"], 0);
-    let rtt = &r["latency"]["rtt"];
-    assert_eq!(rtt["count"].as_u64().unwrap(), replies);
-    assert!(rtt["p50"].as_u64().unwrap() <= rtt["p99"].as_u64().unwrap());
-    assert!(stdout.contains("round trip"), "{stdout}");
-    assert!(stdout.contains("p99.9"), "{stdout}");
+    assert_eq!(o.u64("clients.mismatched"), 0);
+    // Every scheduled send is one sample: the replies, and at most one
+    // in flight per connection at the end (lost, or skipped behind it).
+    let count = o.u64("latency.rtt.count");
+    assert!(
+        (replies..=replies + 1000).contains(&count),
+        "{count} samples, {replies} replies{}",
+        o.context()
+    );
+    assert!(o.u64("latency.rtt.p50") <= o.u64("latency.rtt.p99"));
+    assert!(o.stdout.contains("round trip"), "{}", o.stdout);
+    assert!(o.stdout.contains("p99.9"), "{}", o.stdout);
 
     // An expectation Redis never meets is reported, not waited on.
     let out = run(&[
@@ -254,14 +280,10 @@ fn heartbeats_to_redis_check_every_pong_and_report_latency() {
         "--json",
         json.to_str().unwrap(),
     ]);
-    let r = read_json(&json);
-    assert!(
-        r["clients"]["mismatched"].as_u64().unwrap() > 0,
-        "{}",
-        text(&out.stdout)
-    );
-    assert_eq!(r["clients"]["replies"], 0);
-    assert!(text(&out.stdout).contains("mismatched"));
+    let o = Outcome::of_output(&out, &json);
+    assert!(o.u64("clients.mismatched") > 0, "{}", o.context());
+    assert_eq!(o.u64("clients.replies"), 0);
+    assert!(o.stdout.contains("mismatched"));
 }
 
 #[test]
@@ -298,4 +320,120 @@ fn bad_traffic_options_are_refused_clearly() {
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+// ---------------------------------------------------------------------
+// Issue 9, point 6: `--find-limit` within ±3% of what the server really
+// holds, with the cause named.
+
+/// `c1m connect ADDR --find-limit -n N EXTRA --hold 2s`, the truth read
+/// during the hold after the break.
+fn find_limit(
+    addr: SocketAddr,
+    n: u64,
+    extra: &[&str],
+    pids: &[u32],
+    name: &str,
+) -> (Outcome, Seen) {
+    let json = report_path(name);
+    let (a, n) = (addr.to_string(), n.to_string());
+    let mut args = vec![a.as_str(), "--find-limit", "-n", &n, "--hold", "2s"];
+    args.extend_from_slice(extra);
+    let (o, seen) = connect_and_look(&args, &json, addr, pids);
+    let seen = seen.unwrap_or_else(|| panic!("c1m never reached its hold{}", o.context()));
+    (o, seen)
+}
+
+/// Asserts the break point is within 3% of `truth` and the cause is
+/// `limit`.
+fn assert_found(o: &Outcome, truth: u64, limit: &str) {
+    let at = o.u64("find_limit.break_point");
+    assert!(
+        at.abs_diff(truth) * 100 <= 3 * truth,
+        "break point {at}, the server holds {truth}{}",
+        o.context()
+    );
+    assert_eq!(
+        o.str("find_limit.diagnosis.limit"),
+        limit,
+        "{}",
+        o.context()
+    );
+    o.assert_exit(0);
+}
+
+#[test]
+fn find_limit_on_nginx_is_what_nginx_holds() {
+    let _g = heavy();
+    let addr = "127.0.9.40:18140";
+    let nginx = nginx(addr, 512);
+    // Busy connections (a request under way), which nginx never drops to
+    // make room: it holds worker_connections less its listening socket,
+    // then accepts and closes the rest.
+    let (o, seen) = find_limit(
+        addr.parse().unwrap(),
+        1500,
+        &["--first-message", "GET / HTTP/1.1\\r\\nHost: c1m\\r\\n"],
+        &nginx.pids(),
+        "nginx-512",
+    );
+    assert!(
+        (400..=511).contains(&seen.server),
+        "nginx's own count{}",
+        o.context()
+    );
+    assert_found(&o, seen.server, "server-cap");
+    assert!(o.stdout.contains("worker_connections"), "{}", o.context());
+}
+
+#[test]
+fn find_limit_on_redis_is_its_maxclients_and_names_its_error() {
+    let _g = heavy();
+    let addr = "127.0.9.41:18141";
+    let redis = redis(addr, 200);
+    let (o, seen) = find_limit(addr.parse().unwrap(), 400, &[], &redis.pids(), "redis-200");
+    assert_eq!(seen.server, 200, "redis's own count{}", o.context());
+    assert_found(&o, seen.server, "server-cap");
+    let full = "max number of clients reached";
+    assert!(
+        o.stdout.contains(full),
+        "the summary names it{}",
+        o.context()
+    );
+    assert!(
+        o.str("closes.first_bytes").contains(full),
+        "{}",
+        o.context()
+    );
+}
+
+#[test]
+fn find_limit_on_a_server_that_stops_accepting_is_what_it_accepted() {
+    let _g = heavy();
+    let srv = TestServer::start(Mode::StopAfter { k: 1000 }, "127.0.9.43:18143", 64);
+    let (o, seen) = find_limit(
+        srv.addr,
+        3000,
+        &["--connect-timeout", "2s"],
+        &[srv.pid()],
+        "stop-after-1000",
+    );
+    assert_eq!(
+        (seen.server, seen.waiting),
+        (1000, Some(65)),
+        "{}",
+        o.context()
+    );
+    assert_found(&o, seen.server, "not-accepting");
+    assert_eq!(o.u64("server_side.waiting"), 65, "{}", o.context());
+}
+
+#[test]
+fn find_limit_on_a_server_that_closes_everything_is_zero() {
+    let _g = heavy();
+    let srv = TestServer::start(Mode::AcceptClose, "127.0.9.42:18142", 128);
+    let (o, seen) = find_limit(srv.addr, 100, &[], &[srv.pid()], "accept-close");
+    assert_eq!(seen.server, 0, "{}", o.context());
+    assert_eq!(o.u64("find_limit.break_point"), 0, "{}", o.context());
+    assert_found(&o, 0, "server-closes");
 }

@@ -1,7 +1,13 @@
 //! Helpers for the end-to-end tests: start c1m, read its report, find its
-//! processes, count sockets with `ss`.
+//! processes, count sockets with `ss`; the kernel's own count (`truth`),
+//! misbehaving servers (`testserver`), report v2 read with context
+//! (`outcome`).
 
 #![allow(dead_code)]
+
+pub mod outcome;
+pub mod testserver;
+pub mod truth;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -94,6 +100,28 @@ impl Running {
         );
     }
 
+    /// Waits for a stderr line starting with `prefix`; None when c1m
+    /// closed its stderr (exited) first.
+    pub fn wait_line_or_exit(&mut self, prefix: &str, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            match self.lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return Some(line);
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return None,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        }
+        panic!(
+            "no line starting {prefix:?} within {limit:?}; saw:\n{}",
+            self.seen.join("\n")
+        );
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -114,7 +142,7 @@ impl Running {
                 while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
                     self.seen.push(l);
                 }
-                return (status.code(), out, self.seen);
+                return (status.code(), out, std::mem::take(&mut self.seen));
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
@@ -122,6 +150,27 @@ impl Running {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+/// A c1m left running by a failed assertion is killed (its workers follow
+/// it: PR_SET_PDEATHSIG) and reaped.
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Waits until something listens on `addr` (a LISTEN row in the kernel's
+/// table).
+pub fn wait_listening_on(addr: std::net::SocketAddr, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while truth::listen_queue(addr).is_none() {
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
