@@ -256,7 +256,15 @@ fn connect_source_from_uses_every_c1m_address() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Ready when its listener is there (polled, not slept on).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !listening_in(&ns.0, 8930) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "c1m serve did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let out = Command::new("ip")
         .args([
             "netns",
@@ -314,4 +322,13 @@ fn connect_source_from_uses_every_c1m_address() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("c1m ip add lo"));
+}
+
+/// Whether something listens on TCP `port` inside network namespace `ns`.
+fn listening_in(ns: &str, port: u16) -> bool {
+    Command::new("ip")
+        .args(["netns", "exec", ns, "ss", "-Hltn"])
+        .arg(format!("sport = :{port}"))
+        .output()
+        .is_ok_and(|o| !o.stdout.is_empty())
 }

@@ -69,7 +69,19 @@ fn figures_match_the_kernels_files() {
         json.to_str().unwrap(),
     ]);
     c.wait_line("hold", Duration::from_secs(120));
-    std::thread::sleep(Duration::from_millis(600));
+    // Ready when the exported snapshot shows the hold (polled).
+    let established = "c1m_connections{role=\"server\",state=\"established\"}";
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !scrape(9470)
+        .lines()
+        .any(|l| l.strip_prefix(established).map(str::trim) == Some("100000"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no hold in the metrics"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let during = slab_objects();
     let workers = children(c.pid());
     let body = scrape(9470);

@@ -218,7 +218,8 @@ fn a_killed_worker_is_reported_and_everything_stops() {
     );
     let r = read_json(&json);
     assert!(r["end"]["why"].as_str().unwrap().contains("SIGKILL"));
-    assert_eq!(r["dead"].as_array().unwrap().len(), 1);
+    assert_eq!(r["workers"]["lost"].as_array().unwrap().len(), 1);
+    assert_eq!(r["verdict"]["exit_code"], 1);
     assert!(
         all_gone(&workers, Duration::from_secs(5)),
         "workers left behind"

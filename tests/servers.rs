@@ -295,7 +295,7 @@ fn bad_traffic_options_are_refused_clearly() {
         ),
         (
             &["connect", "127.0.0.1:1", "--interval", "0s"],
-            "--interval must be more than zero",
+            "'--interval <INTERVAL>': \"0s\" must be more than zero",
         ),
         (
             &["connect", "127.0.0.1:1", "--interval", "-1s"],
