@@ -1,9 +1,7 @@
 //! `/proc/net/sockstat` and `sockstat6`, captured with ~870k TCP sockets open.
 
-mod util;
-
+use crate::util::{check_hostile, check_prefixes, fixture, proc_root};
 use c1m_probe::sockstat::{self, Sockstat};
-use util::{check_hostile, check_prefixes, fixture, proc_root};
 
 #[test]
 fn parses_the_captured_files() {

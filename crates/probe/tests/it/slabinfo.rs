@@ -1,13 +1,11 @@
 //! `/proc/slabinfo`: the captured file (~870k TCP sockets open) and a live
 //! diff around opening loopback connections.
 
-mod util;
-
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 
+use crate::util::{check_hostile, check_prefixes, fixture, proc_root};
 use c1m_probe::slabinfo::{self, SlabInfo, top_n};
-use util::{check_hostile, check_prefixes, fixture, proc_root};
 
 #[test]
 fn parses_the_captured_file() {

@@ -2,16 +2,14 @@
 //! apply → revert leaving every byte as it was (fixture /proc files are
 //! plain files, so this runs without root).
 
-mod util;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
+use crate::util::{Machine, assert_same, machine, snapshot_tree};
 use c1m_limits::apply::{self, ApplyError};
 use c1m_limits::cli::{self, RootArgs, TuneArgs, TupleArgs};
 use c1m_limits::tune::{self, DropIn, Plan, Request};
 use c1m_limits::{Facts, Role, Tuples};
-use util::{Machine, assert_same, machine, snapshot_tree};
 
 fn request(conns: u64) -> Request {
     Request {

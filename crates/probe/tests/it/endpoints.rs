@@ -6,20 +6,18 @@
 //! Run under `flock /tmp/c1m-e2e.lock`. Addresses 127.0.77.0/24 and
 //! [::1], ports 18770–18799, each test its own.
 
-mod util;
-
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Mutex, MutexGuard};
 
+use crate::util::live::{
+    self, ESTABLISHED, FIN_WAIT2, LISTEN, Row, SYN_SENT, connect_from, connect_n,
+    connect_nonblocking, has_ipv6_loopback, listen, listen_row, settle, sides,
+};
+use crate::util::{cut_points, fixture, garbage, mutations};
 use c1m_probe::diag::{
     EndpointCounts, EndpointQuery, Families, ReplyStatus, TcpDiag, TcpState, parse_endpoint_reply,
 };
 use c1m_probe::netstat::ListenCounters;
-use util::live::{
-    self, ESTABLISHED, FIN_WAIT2, LISTEN, Row, SYN_SENT, connect_from, connect_n,
-    connect_nonblocking, has_ipv6_loopback, listen, listen_row, settle, sides,
-};
-use util::{cut_points, fixture, garbage, mutations};
 
 /// The live tests run one at a time: neither `/proc/net/tcp` nor a
 /// sock_diag dump is an atomic snapshot (both resume their walk of the

@@ -8,6 +8,15 @@ use std::path::{Path, PathBuf};
 
 use c1m_limits::Roots;
 
+/// The tests that read the machine's live /proc/sys and the one that
+/// writes it, one at a time (they share one test binary).
+static LIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds the live /proc/sys for the caller.
+pub fn live_proc() -> std::sync::MutexGuard<'static, ()> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A materialized fixture machine; deleted on drop.
 pub struct Machine {
     /// Keeps the directory alive.

@@ -1,12 +1,10 @@
 //! `doctor` on fixture machines: each binding limit, each trap, and garbage.
 
-mod util;
-
+use crate::util::machine;
 use c1m_limits::cli::{self, DoctorArgs, RootArgs, TupleArgs};
 use c1m_limits::num::thousands;
 use c1m_limits::verdict::Status;
 use c1m_limits::{Facts, Role, Target, Tuples, Verdict, closing, ports, preflight, render};
-use util::machine;
 
 fn check(case: &str, target: Target) -> Verdict {
     let m = machine(case);
@@ -385,7 +383,7 @@ fn cli_doctor_exit_status_follows_the_verdict() {
 #[test]
 fn json_report_matches_its_schema() {
     let schema: serde_json::Value =
-        serde_json::from_str(include_str!("../schema/doctor.schema.json")).unwrap();
+        serde_json::from_str(include_str!("../../schema/doctor.schema.json")).unwrap();
     for case in [
         "this-machine",
         "ports-bind",

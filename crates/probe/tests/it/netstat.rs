@@ -1,9 +1,7 @@
 //! `/proc/net/netstat` and `/proc/net/snmp`.
 
-mod util;
-
+use crate::util::{check_hostile, check_prefixes, fixture, proc_root};
 use c1m_probe::netstat::{self, ListenCounters, Netstat};
-use util::{check_hostile, check_prefixes, fixture, proc_root};
 
 #[test]
 fn parses_the_captured_files() {

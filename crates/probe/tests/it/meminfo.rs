@@ -1,10 +1,8 @@
 //! `/proc/meminfo` and sysctls, on the captured fixtures.
 
-mod util;
-
+use crate::util::{check_hostile, check_prefixes, fixture, proc_root};
 use c1m_probe::meminfo::Meminfo;
 use c1m_probe::sysctl;
-use util::{check_hostile, check_prefixes, fixture, proc_root};
 
 #[test]
 fn parses_the_captured_file() {

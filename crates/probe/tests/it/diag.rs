@@ -1,17 +1,15 @@
 //! sock_diag: captured dump replies, hostile bytes, and live counts of
 //! loopback connections checked against what we opened and against `ss`.
 
-mod util;
-
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 
+use crate::util::{cut_points, fixture, garbage, mutations};
 use c1m_probe::diag::{
     DiagQuery, Families, PortMatch, ReplyStatus, StateSet, TcpCounts, TcpDiag, TcpState, count_tcp,
     parse_reply,
 };
-use util::{cut_points, fixture, garbage, mutations};
 
 /// The state counts of a parsed reply, non-zero ones, by name.
 fn states(c: &TcpCounts) -> Vec<(&'static str, u64)> {

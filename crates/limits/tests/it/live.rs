@@ -32,6 +32,7 @@ fn system_roots(state: &tempfile::TempDir) -> Roots {
 
 #[test]
 fn facts_equal_the_live_files() {
+    let _live = crate::util::live_proc();
     let state = tempfile::tempdir().unwrap();
     let f = Facts::read(&system_roots(&state));
     assert_eq!(f.file_max.get(), Some(proc_u64("sys/fs/file-max")));
@@ -115,6 +116,7 @@ fn facts_equal_the_live_files() {
 /// own port.
 #[test]
 fn listening_ports_are_read_from_the_kernel_tables() {
+    let _live = crate::util::live_proc();
     let state = tempfile::tempdir().unwrap();
     let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let v6 = std::net::TcpListener::bind("[::1]:0").ok();
@@ -146,6 +148,7 @@ fn listening_ports_are_read_from_the_kernel_tables() {
 
 #[test]
 fn doctor_prints_the_live_figures_and_names_what_binds() {
+    let _live = crate::util::live_proc();
     let state = tempfile::tempdir().unwrap();
     let args = DoctorArgs {
         target: 1_000_000,

@@ -1,12 +1,10 @@
 //! Per-process memory: statm, status, smaps_rollup.
 
-mod util;
-
 use std::path::Path;
 
+use crate::util::{check_hostile, check_prefixes, fixture, proc_root};
 use c1m_probe::process::{self, SmapsRollup, Statm, StatmReader, Status};
 use c1m_probe::procfile::ProcFile;
-use util::{check_hostile, check_prefixes, fixture, proc_root};
 
 #[test]
 fn parses_the_captured_files() {

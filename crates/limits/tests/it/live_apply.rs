@@ -75,6 +75,7 @@ fn copy_etc(to: &Path) {
 
 #[test]
 fn apply_then_revert_on_the_real_proc_restores_every_value() {
+    let _live = crate::util::live_proc();
     let euid = rustix::process::geteuid().as_raw();
     if euid != 0 {
         println!("skipped: writing /proc/sys needs root (euid {euid})");
