@@ -73,7 +73,8 @@ fn rate_now(tl: &[Sample]) -> Option<f64> {
     Some((last.established as f64 - prev.established as f64) / (last.t - prev.t))
 }
 
-fn phase_name(p: Phase) -> &'static str {
+/// A phase as the progress line and the charts name it.
+pub fn phase_name(p: Phase) -> &'static str {
     match p {
         Phase::Ramp => "ramp",
         Phase::Hold => "hold",
