@@ -138,9 +138,40 @@ fn console_lines(stderr: &str) -> Vec<&str> {
     stderr.lines().filter(|l| l.contains(":CONSOLE")).collect()
 }
 
-fn render_to(doc: &serde_json::Value, path: &Path) {
-    let html = c1m::html::render(doc).expect("rendering the report");
+/// Reads a JSON report as c1m does (`c1m::report::read_json`).
+fn read_report(path: &Path) -> c1m::report::model::Report {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    c1m::report::read_json(&text).unwrap_or_else(|e| panic!("{path:?}: {e:#}"))
+}
+
+fn render_to(r: &c1m::report::model::Report, path: &Path) {
+    let html = c1m::report::html::render(r).expect("rendering the report");
     std::fs::write(path, html).unwrap();
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/reports/{name}.json"))
+}
+
+/// Takes a screenshot of `page` into `png`, and checks it is a PNG with
+/// something on it.
+fn screenshot(page: &Path, png: &Path, height: u32) {
+    let _ = std::fs::remove_file(png);
+    chromium(
+        page,
+        &[
+            &format!("--screenshot={}", png.display()),
+            &format!("--window-size=1280,{height}"),
+        ],
+    );
+    let bytes = std::fs::read(png).expect("chromium wrote no screenshot");
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    assert!(
+        bytes.len() > 50_000,
+        "the screenshot is {} bytes: a blank page?",
+        bytes.len()
+    );
+    eprintln!("screenshot: {}", png.display());
 }
 
 #[test]
@@ -148,6 +179,7 @@ fn a_real_runs_report_in_chromium() {
     need_chromium();
     let _heavy = util::heavy();
     let json = util::report_path("html-report");
+    let html = json.with_extension("html");
     let out = util::run(&[
         "run",
         "-n",
@@ -162,6 +194,8 @@ fn a_real_runs_report_in_chromium() {
         "8993",
         "--json",
         json.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
     ]);
     assert!(
         out.status.success(),
@@ -169,37 +203,35 @@ fn a_real_runs_report_in_chromium() {
         util::text(&out.stdout),
         util::text(&out.stderr)
     );
-    let doc = util::read_json(&json);
+    // The saved report renders the page c1m wrote at the end of the run.
+    let r = read_report(&json);
     let dir = artifacts();
     let page = dir.join("report.html");
-    render_to(&doc, &page);
+    render_to(&r, &page);
+    assert_eq!(
+        std::fs::read_to_string(&page).unwrap(),
+        std::fs::read_to_string(&html).expect("c1m run --html wrote no page"),
+        "the page from the saved JSON differs from the one --html wrote"
+    );
 
-    // (a) The DOM as Chromium parsed it: every chart draws.
+    // (a) The DOM as Chromium parsed it: every chart draws, the verdict
+    // and what was held at the end lead the page.
     let dom = chromium(&page, &["--dump-dom"]).stdout;
     assert!(dom.contains("</main>"), "no page in the DOM dump:\n{dom}");
-    for id in ["connections", "rate", "memory", "slab"] {
+    for id in ["connections", "rate", "at-end", "memory", "slab"] {
         let fig = figure(&dom, id).unwrap_or_else(|| panic!("no {id} chart in the DOM"));
         assert!(draws(fig), "the {id} chart draws nothing:\n{fig}");
     }
+    assert!(dom.contains("<p class=\"verdict ok\"><b>OK</b>"), "{dom}");
+    assert!(
+        dom.contains(
+            "<div class=\"card wide ok\"><div class=\"k\">held at the end</div><div class=\"v\">6,000</div>"
+        ),
+        "{dom}"
+    );
 
     // (b) A screenshot, kept for people to look at.
-    let png = dir.join("report.png");
-    let _ = std::fs::remove_file(&png);
-    chromium(
-        &page,
-        &[
-            &format!("--screenshot={}", png.display()),
-            "--window-size=1280,2400",
-        ],
-    );
-    let bytes = std::fs::read(&png).expect("chromium wrote no screenshot");
-    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    assert!(
-        bytes.len() > 50_000,
-        "the screenshot is {} bytes: a blank page?",
-        bytes.len()
-    );
-    eprintln!("screenshot: {}", png.display());
+    screenshot(&page, &dir.join("report.png"), 2400);
 
     // (c) No console message.
     let log = chromium(&page, &["--enable-logging=stderr", "--v=0", "--dump-dom"]).stderr;
@@ -212,24 +244,36 @@ fn a_real_runs_report_in_chromium() {
 }
 
 #[test]
-fn the_errors_chart_in_chromium() {
-    // A captured report with failures, so the errors chart is drawn too.
-    let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reports/connect-mixed.json");
-    let doc = util::read_json(&path.to_path_buf());
-    let page = artifacts().join("report-errors.html");
-    render_to(&doc, &page);
-    let ran = chromium(&page, &["--enable-logging=stderr", "--v=0", "--dump-dom"]);
-    for id in ["connections", "rate", "memory", "slab", "errors"] {
-        let fig = figure(&ran.stdout, id).unwrap_or_else(|| panic!("no {id} chart in the DOM"));
-        assert!(draws(fig), "the {id} chart draws nothing:\n{fig}");
+fn failures_and_closes_in_chromium() {
+    // Captured reports with failures (connect-mixed) and with a server
+    // that wrote, then closed (connect-redis-cap).
+    for (name, charts) in [
+        (
+            "connect-mixed",
+            &["connections", "rate", "at-end", "memory", "slab", "errors"][..],
+        ),
+        (
+            "connect-redis-cap",
+            &["connections", "rate", "at-end", "closes", "latency"][..],
+        ),
+    ] {
+        let page = artifacts().join(format!("report-{name}.html"));
+        render_to(&read_report(&fixture(name)), &page);
+        let ran = chromium(&page, &["--enable-logging=stderr", "--v=0", "--dump-dom"]);
+        for id in charts {
+            let fig = figure(&ran.stdout, id)
+                .unwrap_or_else(|| panic!("{name}: no {id} chart in the DOM"));
+            assert!(draws(fig), "{name}: the {id} chart draws nothing:\n{fig}");
+        }
+        assert!(ran.stdout.contains("<p class=\"verdict bad\"><b>FAIL</b>"));
+        let console = console_lines(&ran.stderr);
+        assert!(
+            console.is_empty(),
+            "{name}: console messages:\n{}",
+            console.join("\n")
+        );
+        screenshot(&page, &page.with_extension("png"), 2800);
     }
-    let console = console_lines(&ran.stderr);
-    assert!(
-        console.is_empty(),
-        "console messages:\n{}",
-        console.join("\n")
-    );
 }
 
 #[test]
@@ -237,7 +281,7 @@ fn console_messages_are_caught() {
     // The check in (c) sees what it is meant to: a page breaking the
     // report's content security policy.
     let page = artifacts().join("csp-probe.html");
-    let html = c1m::html::render(&serde_json::json!({"schema": "c1m.report/1", "label": "x"}))
+    let html = c1m::report::html::render(&read_report(&fixture("find-limit")))
         .unwrap()
         .replace("</main>", "<img src=\"missing.png\"></main>");
     std::fs::write(&page, html).unwrap();

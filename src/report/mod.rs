@@ -37,14 +37,86 @@ pub fn write_html(path: &Path, r: &Report) -> anyhow::Result<()> {
 
 /// Reads a JSON report back; fails for anything that is not a
 /// `c1m.report/2` document, naming what is wrong.
+///
+/// Errors, each one line with `{:#}`: not JSON; no `"schema"` field;
+/// another schema (a `c1m.report/1` file written by an older c1m, named
+/// as such); a `c1m.report/2` document whose fields do not match the
+/// types (serde's message, with the line and column).
 pub fn read_json(text: &str) -> anyhow::Result<Report> {
     let v: serde_json::Value = serde_json::from_str(text).context("not JSON")?;
     match v.get("schema").and_then(|s| s.as_str()) {
         Some(model::SCHEMA) => {}
-        Some(other) => anyhow::bail!("not a {} report: its schema is {other:?}", model::SCHEMA),
-        None => anyhow::bail!("not a c1m report: no \"schema\" field"),
+        Some(other) => anyhow::bail!(
+            "a {other:?} report: this c1m reads {:?} reports only (run the experiment again with this version)",
+            model::SCHEMA
+        ),
+        None => anyhow::bail!("not a c1m report: no \"schema\" field naming its format"),
     }
-    serde_json::from_value(v).context("a c1m.report/2 document that does not match its schema")
+    serde_json::from_value(v).with_context(|| {
+        format!(
+            "a {:?} report that does not match its schema",
+            model::SCHEMA
+        )
+    })
+}
+
+/// The report's JSON Schema (draft 2020-12), generated from
+/// [`model::Report`] and the types it holds: their doc comments are its
+/// descriptions, `deny_unknown_fields` closes every object. This is what
+/// `schema/report.schema.json` holds; `tests/report_schema.rs` fails when
+/// the committed file differs (`C1M_BLESS=1 cargo test --release --test
+/// report_schema` rewrites it).
+pub fn schema() -> serde_json::Value {
+    use serde_json::Value;
+    let root = schemars::generate::SchemaSettings::draft2020_12()
+        .into_generator()
+        .into_root_schema_for::<Report>();
+    let mut s = Value::from(root);
+    tidy_schema(&mut s);
+    s["$id"] = model::SCHEMA.into();
+    s["title"] = "c1m report (--json)".into();
+    s["description"] = SCHEMA_DESCRIPTION.into();
+    s["properties"]["schema"]["const"] = model::SCHEMA.into();
+    s
+}
+
+/// The schema's top description (the one of [`Report`] is a line).
+const SCHEMA_DESCRIPTION: &str = "What `c1m run|serve|connect|lab run --json FILE` writes at the end of an experiment: the plan; how many connections were held (at the top, at the end of the hold, at the lowest) and the verdict on it; the kernel's own counts; what the server side accepted and left waiting in its accept queues; connections only the client has; closes by cause; the listen-queue counters; the workers' counters; what the connections cost in kernel and user memory; latency; a capacity search's finding; and the timeline sampled about every 250 ms. Times are seconds unless a name ends in `_us` (microseconds) or `_ms`, memory is bytes, counts are connections unless said otherwise. A figure that could not be taken is null, never 0. The HTML report (`--html`) is rendered from the same document, and `c1m::report::read_json` reads one back. Generated from the report's Rust types (src/report/model.rs).";
+
+/// Makes schemars' output read as documentation: a doc comment's wrapped
+/// lines joined (paragraphs kept), rustdoc link brackets dropped, and
+/// the tag of an internally tagged enum described by its variant.
+fn tidy_schema(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    let Value::Object(m) = v else {
+        if let Value::Array(a) = v {
+            a.iter_mut().for_each(tidy_schema);
+        }
+        return;
+    };
+    if let Some(Value::String(d)) = m.get_mut("description") {
+        *d = d
+            .split("\n\n")
+            .map(|p| p.split('\n').map(str::trim).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("\n\n")
+            .replace("[`", "`")
+            .replace("`]", "`");
+    }
+    let variant = m
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if let (Some(variant), Some(Value::Object(props))) = (variant, m.get_mut("properties")) {
+        for p in props.values_mut() {
+            if let (Some(tag), None) =
+                (p.get("const").and_then(Value::as_str), p.get("description"))
+            {
+                p["description"] = format!("`{tag}`: {variant}").into();
+            }
+        }
+    }
+    m.values_mut().for_each(tidy_schema);
 }
 
 impl TrafficSummary {
@@ -72,25 +144,34 @@ impl LatencyReport {
     }
 }
 
+/// The binary unit that keeps `|n|` between 1 and 1024 (or under 1 KiB
+/// in bytes, or in TiB past them): `(divisor, name)`, `(1024.0, "KiB")`.
+/// [`bytes`] formats with it; charts scale an axis with it.
+pub fn byte_unit(n: f64) -> (f64, &'static str) {
+    let mut d = 1.0;
+    for u in ["B", "KiB", "MiB", "GiB"] {
+        if n.abs() < d * 1024.0 {
+            return (d, u);
+        }
+        d *= 1024.0;
+    }
+    (d, "TiB")
+}
+
 /// Bytes in a short binary unit: `3.9 KiB`, `1.2 GiB`; signed and
 /// fractional, for deltas and per-connection figures.
 pub fn bytes(n: f64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n.abs();
-    let mut u = 0;
-    while v >= 1024.0 && u < units.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    let sign = if n <= -0.5 || (u > 0 && n < 0.0) {
+    let (d, unit) = byte_unit(n);
+    let v = n.abs() / d;
+    let sign = if n <= -0.5 || (d > 1.0 && n < 0.0) {
         "-"
     } else {
         ""
     };
-    if u == 0 {
+    if d == 1.0 {
         format!("{sign}{v:.0} B")
     } else {
-        format!("{sign}{v:.1} {}", units[u])
+        format!("{sign}{v:.1} {unit}")
     }
 }
 
@@ -118,10 +199,46 @@ mod tests {
 
     #[test]
     fn byte_units() {
+        assert_eq!(byte_unit(0.0), (1.0, "B"));
+        assert_eq!(byte_unit(1023.0), (1.0, "B"));
+        assert_eq!(byte_unit(80.0 * 1024.0 * 1024.0).1, "MiB");
+        assert_eq!(byte_unit(-3.0 * 1024.0 * 1024.0 * 1024.0).1, "GiB");
+        assert_eq!(byte_unit(5e15).1, "TiB");
         assert_eq!(bytes(0.0), "0 B");
+        assert_eq!(bytes(-0.4), "0 B");
+        assert_eq!(bytes(-1023.0), "-1023 B");
+        assert_eq!(bytes(1024.0), "1.0 KiB");
         assert_eq!(bytes(3993.6), "3.9 KiB");
         assert_eq!(bytes(-2048.0), "-2.0 KiB");
         assert_eq!(bytes(3.2 * 1024.0 * 1024.0 * 1024.0), "3.2 GiB");
+    }
+
+    /// A report written by an older c1m is refused in one line that
+    /// names its schema, not with serde's first unknown field.
+    #[test]
+    fn old_reports_are_refused_naming_their_schema() {
+        let v1 = r#"{"schema": "c1m.report/1", "label": "spread", "target": 20000,
+            "reached": 20000, "verified": {"Ok": {"server_side": 1}}, "end": "completed"}"#;
+        let e = format!("{:#}", read_json(v1).unwrap_err());
+        assert_eq!(
+            e,
+            "a \"c1m.report/1\" report: this c1m reads \"c1m.report/2\" reports only (run the experiment again with this version)"
+        );
+        for (doc, says) in [
+            ("[1, 2]", "no \"schema\" field"),
+            ("{\"label\": \"run\"}", "no \"schema\" field"),
+            ("{\"schema\": 2}", "no \"schema\" field"),
+            ("{\"schema\": \"c1m.stat/1\"}", "\"c1m.stat/1\""),
+            ("not json", "not JSON: "),
+            (
+                "{\"schema\": \"c1m.report/2\", \"label\": \"run\"}",
+                "a \"c1m.report/2\" report that does not match its schema: missing field",
+            ),
+        ] {
+            let e = format!("{:#}", read_json(doc).unwrap_err());
+            assert!(e.contains(says), "{doc}: {e}");
+            assert!(!e.contains('\n'), "{doc}: not one line: {e}");
+        }
     }
 
     #[test]

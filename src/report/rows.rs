@@ -9,7 +9,8 @@ use crate::traffic::Mode;
 use super::bytes;
 use super::judge::{closes_line, held_by_server};
 use super::model::{
-    CommandKind, CountSource, End, KernelCount, Memory, PROC_SCAN_CACHES, Phase, Report, Seen,
+    CommandKind, CountSource, End, KernelCount, ListenCounters, Memory, PROC_SCAN_CACHES, Phase,
+    Report, Seen,
 };
 
 /// How a row reads: plain, or a judgement.
@@ -178,17 +179,81 @@ pub fn summary(r: &Report) -> Vec<Row> {
         o.tone("worker lost", d, Tone::Bad);
     }
     o.row("teardown", format!("{:.2} s", r.teardown));
-    let end = match &r.end {
-        End::Completed => "completed".to_string(),
-        End::Interrupted { signal } => format!("interrupted by {signal}"),
-        End::WorkerDied { why } => format!("stopped: {why}"),
-    };
-    o.row("end", end);
+    o.row("end", end_line(&r.end));
     match &r.verdict.reason {
         None => o.tone("verdict", "OK", Tone::Good),
         Some(why) => o.tone("verdict", format!("FAIL: {why}"), Tone::Bad),
     }
     o.0
+}
+
+/// How the experiment ended, in words: `completed`, `interrupted by
+/// SIGINT`, `stopped: client worker 3 … was killed by SIGKILL (9)`.
+pub fn end_line(end: &End) -> String {
+    match end {
+        End::Completed => "completed".to_string(),
+        End::Interrupted { signal } => format!("interrupted by {signal}"),
+        End::WorkerDied { why } => format!("stopped: {why}"),
+    }
+}
+
+/// Kernel slab bytes per socket ([`Memory::kernel_per_socket`]) when
+/// the slab change is past [`SLAB_NOISE`]; `None` when it cannot be told
+/// from the noise.
+pub fn kernel_per_socket(m: &Memory) -> Option<f64> {
+    let total = m.slab_caches_total.or(m.meminfo_slab)?;
+    m.kernel_per_socket().filter(|_| total.abs() > SLAB_NOISE)
+}
+
+/// The listen-queue counters with the kernel's `TcpExt` names, in
+/// [`ListenCounters::KEYS`] order.
+pub fn listen_counters(k: &ListenCounters) -> [(&'static str, u64); 8] {
+    let [a, b, c, d, e, f, g, h] = ListenCounters::KEYS;
+    [
+        (a, k.syncookies_sent),
+        (b, k.syncookies_recv),
+        (c, k.syncookies_failed),
+        (d, k.reqq_full_do_cookies),
+        (e, k.reqq_full_drop),
+        (f, k.listen_overflows),
+        (g, k.listen_drops),
+        (h, k.memory_pressures),
+    ]
+}
+
+/// A warning when the TCP slab caches changed by more than 10% more or
+/// fewer objects than the sockets held: slab figures are machine-wide,
+/// so something else opened or closed sockets meanwhile. `None` when
+/// they agree, or the change is within [`SLAB_NOISE`], or there are no
+/// per-cache figures.
+pub fn slab_caution(m: &Memory) -> Option<String> {
+    let tcp_objs: i64 = m
+        .slab_caches
+        .iter()
+        .filter(|c| c.name == "TCP" || c.name == "TCPv6")
+        .map(|c| c.objects)
+        .sum();
+    let measurable = m
+        .slab_caches_total
+        .or(m.meminfo_slab)
+        .is_some_and(|t| t.abs() > SLAB_NOISE);
+    (measurable
+        && m.slab_unreadable.is_none()
+        && !m.slab_caches.is_empty()
+        && (tcp_objs - m.sockets as i64).unsigned_abs() * 10 > m.sockets)
+        .then(|| {
+            format!(
+                "the TCP caches changed by {} objects for {} sockets: something else on this machine opened or closed sockets meanwhile, and slab figures are machine-wide",
+                thousands_signed(tcp_objs),
+                thousands(m.sockets)
+            )
+        })
+}
+
+/// A signed count with thousands separators: `-360,000`, `1,250`.
+pub fn thousands_signed(n: i64) -> String {
+    let sign = if n < 0 { "-" } else { "" };
+    format!("{sign}{}", thousands(n.unsigned_abs()))
 }
 
 fn held_rows(o: &mut Rows, r: &Report) {
@@ -329,18 +394,11 @@ fn server_rows(o: &mut Rows, r: &Report) {
         );
     }
     if let Some(k) = &r.listen_counters {
-        let pairs = [
-            ("SyncookiesSent", k.syncookies_sent),
-            ("SyncookiesFailed", k.syncookies_failed),
-            ("TCPReqQFullDoCookies", k.reqq_full_do_cookies),
-            ("TCPReqQFullDrop", k.reqq_full_drop),
-            ("ListenOverflows", k.listen_overflows),
-            ("ListenDrops", k.listen_drops),
-            ("TCPMemoryPressures", k.memory_pressures),
-        ];
-        let seen: Vec<String> = pairs
+        // SyncookiesRecv counts connections made from cookies: the
+        // cookies sent already warn.
+        let seen: Vec<String> = listen_counters(k)
             .iter()
-            .filter(|(_, n)| *n > 0)
+            .filter(|(name, n)| *n > 0 && *name != "SyncookiesRecv")
             .map(|(name, n)| format!("{name} +{}", thousands(*n)))
             .collect();
         if !seen.is_empty() {
@@ -351,8 +409,8 @@ fn server_rows(o: &mut Rows, r: &Report) {
 
 fn memory_rows(o: &mut Rows, m: &Memory) {
     let slab = m.slab_caches_total.or(m.meminfo_slab);
-    match (m.kernel_per_socket(), slab) {
-        (Some(per), Some(total)) if total.abs() > SLAB_NOISE => o.row(
+    match (kernel_per_socket(m), slab) {
+        (Some(per), _) => o.row(
             "kernel memory / socket",
             format!(
                 "{} (slab, over {} sockets)",
@@ -360,11 +418,11 @@ fn memory_rows(o: &mut Rows, m: &Memory) {
                 thousands(m.sockets)
             ),
         ),
-        (_, Some(total)) => o.row(
+        (None, Some(total)) => o.row(
             "kernel memory / socket",
             per_conn(total, m.sockets, "sockets", SLAB_NOISE),
         ),
-        (_, None) => o.row("kernel memory / socket", "n/a"),
+        (None, None) => o.row("kernel memory / socket", "n/a"),
     }
     if let Some(d) = m.mem_available_drop {
         o.row(
@@ -389,25 +447,9 @@ fn memory_rows(o: &mut Rows, m: &Memory) {
             format!("{rss} RSS{pss} (total change {})", bytes(u.rss as f64)),
         );
     }
-    let tcp_objs: i64 = m
-        .slab_caches
-        .iter()
-        .filter(|c| c.name == "TCP" || c.name == "TCPv6")
-        .map(|c| c.objects)
-        .sum();
     let measurable = slab.is_some_and(|t| t.abs() > SLAB_NOISE);
-    if measurable
-        && m.slab_unreadable.is_none()
-        && (tcp_objs - m.sockets as i64).unsigned_abs() * 10 > m.sockets
-    {
-        o.tone(
-            "caution",
-            format!(
-                "the TCP caches changed by {tcp_objs} objects for {} sockets: something else on this machine opened or closed sockets meanwhile, and slab figures are machine-wide",
-                thousands(m.sockets)
-            ),
-            Tone::Warn,
-        );
+    if let Some(caution) = slab_caution(m) {
+        o.tone("caution", caution, Tone::Warn);
     }
     if let Some(e) = &m.slab_unreadable {
         o.row("slab caches", format!("unreadable: {e}"));

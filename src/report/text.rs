@@ -73,7 +73,8 @@ fn rate_now(tl: &[Sample]) -> Option<f64> {
     Some((last.established as f64 - prev.established as f64) / (last.t - prev.t))
 }
 
-fn phase_name(p: Phase) -> &'static str {
+/// A phase as the progress line and the charts name it.
+pub fn phase_name(p: Phase) -> &'static str {
     match p {
         Phase::Ramp => "ramp",
         Phase::Hold => "hold",
@@ -104,7 +105,7 @@ pub fn progress_line(phase: Phase, p: &Plan, tl: &[Sample], ramp_start: Duration
     }
     if let (Some(first), Some(slab)) = (tl.first().and_then(|f| f.slab), last.slab) {
         let d = slab as i64 - first as i64;
-        if d.abs() >= SLAB_NOISE {
+        if d.abs() > SLAB_NOISE {
             let sign = if d > 0 { "+" } else { "" };
             let _ = write!(s, "  slab {sign}{}", bytes(d as f64));
         }

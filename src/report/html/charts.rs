@@ -1,11 +1,11 @@
-//! The report's charts, each built from the JSON document alone. A chart
-//! that has nothing to draw says why instead.
+//! The report's charts, each drawn from the typed report. A chart that
+//! has nothing to draw says why instead.
 
-use super::svg::{Band, Bar, BarChart, LineChart, Series, number};
-use super::{J, Pt, sides};
-use crate::cause::Cause;
-use crate::report::bytes;
-use crate::report::model::PROC_SCAN_CACHES;
+use super::svg::{Band, Bar, BarChart, LineChart, Series};
+use crate::plan::thousands;
+use crate::report::model::{KernelCount, PROC_SCAN_CACHES, Phase, Report, Sample, Seen};
+use crate::report::text::phase_name;
+use crate::report::{byte_unit, bytes, rows};
 
 /// A drawn chart, or why there is none.
 pub type Figure = Result<String, String>;
@@ -18,17 +18,17 @@ const RATE_WINDOW: (f64, f64) = (0.5, 2.0);
 /// When the ramp began, seconds since the start: the last ramp sample is
 /// taken when the ramp is seen done, `time_to_reach` after the ramp began.
 /// A derived estimate, so it is used only where it is consistent.
-pub fn ramp_start(doc: J, tl: &[Pt]) -> Option<f64> {
-    let ttr = doc.at("time_to_reach").f64()?;
-    let first = tl.iter().find(|p| p.phase == "ramp")?.t;
-    let last = tl.iter().rev().find(|p| p.phase == "ramp")?.t;
+pub fn ramp_start(r: &Report, tl: &[Sample]) -> Option<f64> {
+    let ttr = r.time_to_reach?;
+    let first = tl.iter().find(|s| s.phase == Phase::Ramp)?.t;
+    let last = tl.iter().rev().find(|s| s.phase == Phase::Ramp)?.t;
     let s = last - ttr;
     (s >= 0.0 && s <= first).then_some(s)
 }
 
 /// The phases as shaded stretches: each runs from the end of the one
 /// before (or the ramp's start) to its last sample.
-pub fn bands(tl: &[Pt], start: Option<f64>) -> Vec<Band> {
+pub fn bands(tl: &[Sample], start: Option<f64>) -> Vec<Band> {
     let mut out: Vec<Band> = Vec::new();
     let mut i = 0;
     while i < tl.len() {
@@ -39,47 +39,61 @@ pub fn bands(tl: &[Pt], start: Option<f64>) -> Vec<Band> {
         }
         let x0 = match out.last() {
             Some(b) => b.x1,
-            None if phase == "ramp" => start.unwrap_or(tl[i].t),
+            None if phase == Phase::Ramp => start.unwrap_or(tl[i].t),
             None => tl[i].t,
-        };
-        let class = match phase {
-            "ramp" => "band-ramp",
-            "hold" => "band-hold",
-            "teardown" => "band-teardown",
-            _ => "band-other",
         };
         out.push(Band {
             x0,
             x1: tl[j].t,
-            label: phase.to_string(),
-            class,
+            label: phase_name(phase).to_string(),
+            class: match phase {
+                Phase::Ramp => "band-ramp",
+                Phase::Hold => "band-hold",
+                Phase::Teardown => "band-teardown",
+            },
         });
         i = j + 1;
     }
     out
 }
 
-/// Established connections over time: (a).
-pub fn connections(doc: J, tl: &[Pt]) -> Figure {
+/// Whether the report has a client side and a server side to draw.
+fn sides(r: &Report) -> (bool, bool) {
+    let tl = &r.timeline;
+    let clients = !r.plan.clients.is_empty()
+        || r.clients_at_top.planned > 0
+        || tl.iter().any(|s| s.established > 0);
+    let servers = !r.plan.servers.is_empty()
+        || r.servers_at_top.planned > 0
+        || tl.iter().any(|s| s.server_established > 0);
+    (clients, servers)
+}
+
+/// `(t, f(sample))` for every sample, from `(start, 0)` when the ramp's
+/// start is known.
+fn line(start: Option<f64>, tl: &[Sample], f: fn(&Sample) -> u64) -> Vec<(f64, f64)> {
+    start
+        .map(|s| (s, 0.0))
+        .into_iter()
+        .chain(tl.iter().map(|s| (s.t, f(s) as f64)))
+        .collect()
+}
+
+/// Established connections over time, failures, and the server's closes.
+pub fn connections(r: &Report) -> Figure {
+    let tl = &r.timeline;
     if tl.is_empty() {
         return Err("no timeline samples in this report".into());
     }
-    let start = ramp_start(doc, tl);
-    let (clients, servers) = sides(doc, tl);
-    let line = |f: fn(&Pt) -> f64| -> Vec<(f64, f64)> {
-        start
-            .map(|s| (s, 0.0))
-            .into_iter()
-            .chain(tl.iter().map(|p| (p.t, f(p))))
-            .collect()
-    };
+    let start = ramp_start(r, tl);
+    let (clients, servers) = sides(r);
     let mut series = Vec::new();
     if clients {
         series.push(Series {
             name: "clients' established".into(),
             color: "k1",
             dashed: false,
-            points: line(|p| p.est),
+            points: line(start, tl, |s| s.established),
         });
     }
     if servers {
@@ -87,15 +101,23 @@ pub fn connections(doc: J, tl: &[Pt]) -> Figure {
             name: "servers' established".into(),
             color: "k2",
             dashed: true,
-            points: line(|p| p.srv),
+            points: line(start, tl, |s| s.server_established),
         });
     }
-    if tl.iter().any(|p| p.failed > 0.0) {
+    if tl.iter().any(|s| s.failed > 0) {
         series.push(Series {
             name: "failed (all causes, total)".into(),
             color: "k5",
             dashed: true,
-            points: line(|p| p.failed),
+            points: line(start, tl, |s| s.failed),
+        });
+    }
+    if tl.iter().any(|s| s.closed > 0) {
+        series.push(Series {
+            name: "closed by the server (total)".into(),
+            color: "k4",
+            dashed: true,
+            points: line(start, tl, |s| s.closed),
         });
     }
     LineChart {
@@ -144,34 +166,28 @@ pub fn rates(points: &[(f64, f64)], min_dt: f64) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Connections per second over time, ramp and hold: (b).
-pub fn rate(doc: J, tl: &[Pt]) -> Figure {
-    let live: Vec<Pt> = tl
+/// Connections per second over time, ramp and hold.
+pub fn rate(r: &Report) -> Figure {
+    let live: Vec<Sample> = r
+        .timeline
         .iter()
-        .filter(|p| p.phase != "teardown")
+        .filter(|s| s.phase != Phase::Teardown)
         .cloned()
         .collect();
     if live.len() < 2 {
         return Err("fewer than two samples before teardown: no rate to draw".into());
     }
-    let start = ramp_start(doc, &live);
-    let (clients, servers) = sides(doc, tl);
+    let start = ramp_start(r, &live);
+    let (clients, servers) = sides(r);
     let span = live[live.len() - 1].t - start.unwrap_or(live[0].t);
     let window = (span / 40.0).clamp(RATE_WINDOW.0, RATE_WINDOW.1);
-    let counts = |f: fn(&Pt) -> f64| -> Vec<(f64, f64)> {
-        start
-            .map(|s| (s, 0.0))
-            .into_iter()
-            .chain(live.iter().map(|p| (p.t, f(p))))
-            .collect()
-    };
     let mut series = Vec::new();
     if clients {
         series.push(Series {
             name: "clients: new established / s".into(),
             color: "k1",
             dashed: false,
-            points: rates(&counts(|p| p.est), window),
+            points: rates(&line(start, &live, |s| s.established), window),
         });
     }
     if servers {
@@ -179,7 +195,7 @@ pub fn rate(doc: J, tl: &[Pt]) -> Figure {
             name: "servers: new established / s".into(),
             color: "k2",
             dashed: true,
-            points: rates(&counts(|p| p.srv), window),
+            points: rates(&line(start, &live, |s| s.server_established), window),
         });
     }
     series.retain(|s| !s.points.is_empty());
@@ -198,24 +214,24 @@ pub fn rate(doc: J, tl: &[Pt]) -> Figure {
     .ok_or_else(|| "no rate to draw".into())
 }
 
-/// A binary unit that keeps `max` between 1 and 1024: (divisor, name).
 /// Heartbeat round trips over time: p50, p99 and max of each sample's
 /// interval, in milliseconds.
-pub fn latency(tl: &[Pt]) -> Figure {
+pub fn latency(r: &Report) -> Figure {
+    let tl = &r.timeline;
     let series_of =
-        |name: &str, color: &'static str, dashed: bool, f: fn(&Pt) -> Option<f64>| Series {
+        |name: &str, color: &'static str, dashed: bool, f: fn(&Sample) -> Option<u64>| Series {
             name: name.into(),
             color,
             dashed,
             points: tl
                 .iter()
-                .filter_map(|p| Some((p.t, f(p)? / 1000.0)))
+                .filter_map(|s| Some((s.t, f(s)? as f64 / 1000.0)))
                 .collect(),
         };
     let mut series = vec![
-        series_of("p50", "k1", false, |p| p.rtt_p50),
-        series_of("p99", "k2", true, |p| p.rtt_p99),
-        series_of("max", "k3", true, |p| p.rtt_max),
+        series_of("p50", "k1", false, |s| s.rtt_p50_us),
+        series_of("p99", "k2", true, |s| s.rtt_p99_us),
+        series_of("max", "k3", true, |s| s.rtt_max_us),
     ];
     series.retain(|s| !s.points.is_empty());
     if series.is_empty() {
@@ -227,7 +243,7 @@ pub fn latency(tl: &[Pt]) -> Figure {
         y_label: "milliseconds".into(),
         y_zero: true,
         series,
-        bands: bands(tl, None),
+        bands: bands(tl, ramp_start(r, tl)),
         x_unit: "s".into(),
         y_unit: "ms".into(),
         ..Default::default()
@@ -236,34 +252,35 @@ pub fn latency(tl: &[Pt]) -> Figure {
     .ok_or_else(|| "no round trip to draw".into())
 }
 
-pub fn byte_unit(max: f64) -> (f64, &'static str) {
-    let mut d = 1.0;
-    for u in ["B", "KiB", "MiB", "GiB"] {
-        if max.abs() < d * 1024.0 {
-            return (d, u);
-        }
-        d *= 1024.0;
-    }
-    (d, "TiB")
-}
-
-/// Memory against connections held, from the timeline: (c).
-pub fn memory(tl: &[Pt]) -> Figure {
-    let live: Vec<&Pt> = tl.iter().filter(|p| p.phase != "teardown").collect();
+/// Memory against connections held, from the timeline.
+pub fn memory(r: &Report) -> Figure {
+    let live: Vec<&Sample> = r
+        .timeline
+        .iter()
+        .filter(|s| s.phase != Phase::Teardown)
+        .collect();
     if live.is_empty() {
         return Err("no timeline samples before teardown".into());
     }
     // Each reading's change since the first sample that has it.
-    let change = |f: fn(&Pt) -> Option<f64>, sign: f64| -> Vec<(f64, f64)> {
-        let base = live.iter().find_map(|p| f(p));
+    let change = |f: fn(&Sample) -> Option<u64>, sign: f64| -> Vec<(f64, f64)> {
+        let base = live.iter().find_map(|s| f(s));
         live.iter()
-            .filter_map(|p| Some((p.est.max(p.srv), sign * (f(p)? - base?))))
+            .filter_map(|s| {
+                let held = s.established.max(s.server_established) as f64;
+                Some((held, sign * (f(s)? as f64 - base? as f64)))
+            })
             .collect()
     };
     let raw = [
-        ("slab growth", "k3", false, change(|p| p.slab, 1.0)),
-        ("MemAvailable drop", "k4", true, change(|p| p.avail, -1.0)),
-        ("workers' RSS growth", "k2", false, change(|p| p.rss, 1.0)),
+        ("slab growth", "k3", false, change(|s| s.slab, 1.0)),
+        (
+            "MemAvailable drop",
+            "k4",
+            true,
+            change(|s| s.mem_available, -1.0),
+        ),
+        ("workers' RSS growth", "k2", false, change(|s| s.rss, 1.0)),
     ];
     let max = raw
         .iter()
@@ -295,51 +312,43 @@ pub fn memory(tl: &[Pt]) -> Figure {
     .ok_or_else(|| "the timeline has no memory readings (MemAvailable, Slab, RSS)".into())
 }
 
-/// Kernel memory by slab cache, per socket: (d), the seed's slabtop
-/// reading. The /proc scanner's caches are their own, muted rows.
-pub fn slab(doc: J) -> Figure {
-    let m = doc.at("memory");
-    if !m.present() {
+/// Kernel memory by slab cache, per socket (slabtop's reading). The
+/// /proc scanner's caches are their own, muted rows.
+pub fn slab(r: &Report) -> Figure {
+    let Some(m) = &r.memory else {
         return Err("no memory measurement in this report".into());
-    }
-    if let Some(why) = m.at("slab_unreadable").str() {
+    };
+    if let Some(why) = &m.slab_unreadable {
         return Err(format!("/proc/slabinfo was unreadable: {why}"));
     }
-    let caches = m.at("slab_caches").arr();
-    if caches.is_empty() {
+    if m.slab_caches.is_empty() {
         return Err("no slab cache changed".into());
     }
-    let sockets = m.at("sockets").u64().unwrap_or(0);
-    let per = sockets > 0;
-    let div = if per { sockets as f64 } else { 1.0 };
+    let per = m.sockets > 0;
+    let div = if per { m.sockets as f64 } else { 1.0 };
     let (unit_div, unit) = if per {
         (1.0, "B")
     } else {
-        let max = caches
+        let max = m
+            .slab_caches
             .iter()
-            .filter_map(|c| J(Some(c)).at("bytes").f64())
-            .fold(0.0, |a: f64, b| a.max(b.abs()));
+            .map(|c| c.bytes.unsigned_abs() as f64)
+            .fold(0.0, f64::max);
         byte_unit(max)
     };
     let mut bars = Vec::new();
     let mut scanner = false;
-    for c in caches {
-        let c = J(Some(c));
-        let name = c.at("name").str().unwrap_or("?");
-        let total = c.at("bytes").f64().unwrap_or(0.0);
-        let objs = c.at("objects").f64().unwrap_or(0.0);
+    for c in &m.slab_caches {
+        let name = c.name.as_str();
+        let total = c.bytes as f64;
         let scan = PROC_SCAN_CACHES.contains(&name);
         scanner |= scan;
         let v = total / div;
+        let objs = rows::thousands_signed(c.objects);
         let mut text = if per {
-            format!(
-                "{}/socket · {} · {} objs",
-                bytes(v),
-                bytes(total),
-                number(objs, 0)
-            )
+            format!("{}/socket · {} · {objs} objs", bytes(v), bytes(total))
         } else {
-            format!("{} · {} objs", bytes(total), number(objs, 0))
+            format!("{} · {objs} objs", bytes(total))
         };
         if scan {
             text.push_str(" · the /proc scanner's, not the sockets'");
@@ -367,13 +376,18 @@ pub fn slab(doc: J) -> Figure {
                 .to_string(),
         );
     }
-    if let Some(k) = super::kernel_per_socket(m) {
+    if let Some(k) = rows::kernel_per_socket(m) {
         notes.push(format!(
             "All caches less the scanner's: {} per socket over {} sockets. \"other\" folds the remaining caches.",
             bytes(k),
-            number(sockets as f64, 0)
+            thousands(m.sockets)
         ));
-    } else if !per {
+    } else if per {
+        notes.push(format!(
+            "The slab change is within the ±{} noise of this machine: too small for a per-socket figure.",
+            bytes(rows::SLAB_NOISE as f64)
+        ));
+    } else {
         notes.push(
             "No sockets were held when measured: these are total changes, not per-socket costs."
                 .into(),
@@ -398,20 +412,157 @@ pub fn slab(doc: J) -> Figure {
     .ok_or_else(|| "no slab cache changed".into())
 }
 
-/// Failures by cause and side: (e). `None` when there were none.
-pub fn errors(doc: J) -> Option<Figure> {
-    let rows = super::failures(doc);
+/// Where the connections were at the end of the hold: the client side,
+/// the server side, what the server application accepted, what waited in
+/// the accept queues, and what only the client had.
+pub fn at_end(r: &Report) -> Figure {
+    let s = &r.server_side;
+    if s.seen == Seen::Remote {
+        return Err(
+            "the server is not visible from here, so only the client side can be counted".into(),
+        );
+    }
+    let (client, close_wait) = match &r.kernel.at_end {
+        KernelCount::Counted {
+            client_side,
+            client_close_wait,
+            ..
+        } => (Some(*client_side), *client_close_wait),
+        _ => (None, 0),
+    };
+    let phantoms = r.phantoms.as_ref().map_or(0, |p| p.count);
+    let waiting = s.waiting.unwrap_or(0);
+    let mut bars = Vec::new();
+    let mut bar = |label: &str, n: u64, color: &'static str, hover: &str| {
+        bars.push(Bar {
+            label: label.into(),
+            value: n as f64,
+            text: thousands(n),
+            color,
+            hover: hover.into(),
+        });
+    };
+    if let Some(c) = client {
+        bar(
+            "client side ESTABLISHED",
+            c,
+            "k1",
+            "client sockets connected to a target endpoint (netlink sock_diag)",
+        );
+    }
+    if let Some(e) = s.established {
+        bar(
+            "server side ESTABLISHED",
+            e,
+            "k2",
+            "sockets on a target endpoint (netlink sock_diag)",
+        );
+    }
+    if let Some(a) = s.accepted {
+        bar(
+            "accepted by the server app",
+            a,
+            "k3",
+            "server side ESTABLISHED less those waiting in the accept queues",
+        );
+    }
+    bar(
+        "waiting in accept queues",
+        waiting,
+        if waiting > 0 { "k5" } else { "muted" },
+        "complete in the kernel, not yet accept()ed by the application",
+    );
+    bar(
+        "only on the client",
+        phantoms,
+        if phantoms > 0 { "k5" } else { "muted" },
+        "client side ESTABLISHED to local targets less their server side: connections the server never created",
+    );
+    if close_wait > 0 {
+        bar(
+            "client side CLOSE-WAIT",
+            close_wait,
+            "k4",
+            "the server closed them and the client had not yet: not held",
+        );
+    }
+    BarChart {
+        title: "Connections at the end of the hold, by side".into(),
+        x_label: "connections".into(),
+        x_integer: true,
+        bars,
+        notes: Vec::new(),
+    }
+    .render()
+    .ok_or_else(|| "nothing was counted at the end".into())
+}
+
+/// Established connections the server closed, by how. `None` when it
+/// closed none.
+pub fn closes(r: &Report) -> Option<Figure> {
+    let c = &r.closes;
+    if c.total() == 0 {
+        return None;
+    }
+    let bar = |label: &str, n: u64, hover: &str| Bar {
+        label: label.into(),
+        value: n as f64,
+        text: thousands(n),
+        color: if n > 0 { "k4" } else { "muted" },
+        hover: hover.into(),
+    };
+    let mut notes = Vec::new();
+    if let Some(b) = &c.first_bytes {
+        notes.push(format!("First bytes a server sent before closing: \"{b}\""));
+    }
+    Some(
+        BarChart {
+            title: "Closed by the server, by how".into(),
+            x_label: "connections".into(),
+            x_integer: true,
+            bars: vec![
+                bar(
+                    "FIN, no data first",
+                    c.fin,
+                    "accepted, then closed (nginx past worker_connections)",
+                ),
+                bar(
+                    "data, then FIN",
+                    c.fin_with_data,
+                    "the server wrote first, then closed (Redis past maxclients)",
+                ),
+                bar("RST", c.rst, "the server reset an established connection"),
+            ],
+            notes,
+        }
+        .render()
+        .ok_or_else(|| "no closes".into()),
+    )
+}
+
+/// Failures by cause and side. `None` when there were none.
+pub fn errors(r: &Report) -> Option<Figure> {
+    let mut rows = Vec::new();
+    for (side, counts, color) in [
+        ("client", &r.clients.failed, "k5"),
+        ("server", &r.servers.failed, "k2"),
+    ] {
+        for (c, n) in counts.seen() {
+            rows.push((side, c, n, color));
+        }
+    }
     if rows.is_empty() {
         return None;
     }
+    rows.sort_by_key(|r| std::cmp::Reverse(r.2));
     let bars = rows
         .iter()
-        .map(|&(side, c, n)| Bar {
-            label: format!("{side} {}", cause_name(c)),
+        .map(|&(side, c, n, color)| Bar {
+            label: format!("{side} {}", c.name()),
             value: n as f64,
-            text: number(n as f64, 0),
-            color: if side == "client" { "k5" } else { "k2" },
-            hover: cause_explain(c).to_string(),
+            text: thousands(n),
+            color,
+            hover: c.explain().to_string(),
         })
         .collect();
     Some(
@@ -427,36 +578,27 @@ pub fn errors(doc: J) -> Option<Figure> {
     )
 }
 
-/// A cause by its index in the report's arrays (`Cause::ALL` order).
-pub fn cause_name(i: usize) -> String {
-    Cause::ALL
-        .get(i)
-        .map_or_else(|| format!("cause #{i}"), |c| c.name().to_string())
-}
-
-pub fn cause_explain(i: usize) -> &'static str {
-    Cause::ALL
-        .get(i)
-        .map_or("a cause this version of c1m does not know", |c| c.explain())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn pt(t: f64, phase: &'static str, est: f64) -> Pt<'static> {
-        Pt {
+    fn pt(t: f64, phase: Phase, est: u64) -> Sample {
+        Sample {
             t,
             phase,
-            est,
-            srv: est,
-            failed: 0.0,
-            avail: None,
+            established: est,
+            server_established: est,
+            connecting: 0,
+            failed: 0,
+            closed: 0,
+            mem_available: None,
             slab: None,
             rss: None,
-            rtt_p50: None,
-            rtt_p99: None,
-            rtt_max: None,
+            sent: 0,
+            replies: 0,
+            rtt_p50_us: None,
+            rtt_p99_us: None,
+            rtt_max_us: None,
         }
     }
 
@@ -479,37 +621,24 @@ mod tests {
     #[test]
     fn bands_follow_phases() {
         let tl = [
-            pt(0.2, "ramp", 10.0),
-            pt(0.4, "ramp", 20.0),
-            pt(0.7, "hold", 20.0),
-            pt(1.0, "hold", 20.0),
-            pt(1.3, "teardown", 0.0),
+            pt(0.2, Phase::Ramp, 10),
+            pt(0.4, Phase::Ramp, 20),
+            pt(0.7, Phase::Hold, 20),
+            pt(1.0, Phase::Hold, 20),
+            pt(1.3, Phase::Teardown, 0),
         ];
-        let b: Vec<(f64, f64, &str)> = bands(&tl, Some(0.1))
-            .iter()
-            .map(|b| (b.x0, b.x1, b.class))
+        let b: Vec<(f64, f64, &str, String)> = bands(&tl, Some(0.1))
+            .into_iter()
+            .map(|b| (b.x0, b.x1, b.class, b.label))
             .collect();
         assert_eq!(
             b,
             [
-                (0.1, 0.4, "band-ramp"),
-                (0.4, 1.0, "band-hold"),
-                (1.0, 1.3, "band-teardown")
+                (0.1, 0.4, "band-ramp", "ramp".to_string()),
+                (0.4, 1.0, "band-hold", "hold".to_string()),
+                (1.0, 1.3, "band-teardown", "teardown".to_string())
             ]
         );
-    }
-
-    #[test]
-    fn byte_units_keep_values_readable() {
-        assert_eq!(byte_unit(0.0), (1.0, "B"));
-        assert_eq!(byte_unit(1023.0), (1.0, "B"));
-        assert_eq!(byte_unit(80.0 * 1024.0 * 1024.0).1, "MiB");
-        assert_eq!(byte_unit(-3.0 * 1024.0 * 1024.0 * 1024.0).1, "GiB");
-    }
-
-    #[test]
-    fn unknown_causes_are_named_by_index() {
-        assert_eq!(cause_name(0), "ECONNREFUSED");
-        assert_eq!(cause_name(42), "cause #42");
+        assert_eq!(bands(&tl[2..], None)[0].x0, 0.7, "no ramp: from the hold");
     }
 }

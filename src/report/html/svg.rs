@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use super::esc;
+use crate::plan::thousands;
 
 /// Chart width in SVG user units; the page scales it to its column.
 pub const WIDTH: f64 = 900.0;
@@ -106,7 +107,8 @@ impl Axis {
     }
 }
 
-/// A number with thousands separators: `1,250,000`, `-2,000`, `0.25`.
+/// A number with thousands separators (`crate::plan::thousands`):
+/// `1,250,000`, `-2,000`, `0.25`.
 pub fn number(v: f64, decimals: usize) -> String {
     if !v.is_finite() {
         return "–".into();
@@ -118,11 +120,10 @@ pub fn number(v: f64, decimals: usize) -> String {
     if v < 0.0 && s.bytes().any(|b| b.is_ascii_digit() && b != b'0') {
         out.push('-');
     }
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
+    match int.parse::<u64>() {
+        Ok(n) => out.push_str(&thousands(n)),
+        // Past u64: the digits as they are.
+        Err(_) => out.push_str(int),
     }
     if !frac.is_empty() {
         out.push('.');
@@ -251,32 +252,37 @@ impl LineChart {
             .map(|s| (s.name.as_str(), s.color, s.dashed))
             .collect();
         title_and_legend(&mut o, &self.title, &legend);
-        for b in &self.bands {
-            let (x0, x1) = (xs.map(b.x0), xs.map(b.x1));
+        let spans: Vec<(f64, f64, usize)> = self
+            .bands
+            .iter()
+            .map(|b| (xs.map(b.x0), xs.map(b.x1), b.label.chars().count()))
+            .collect();
+        let label_xs = band_label_xs(&spans, WIDTH - RIGHT);
+        for ((b, &(x0, x1, _)), lx) in self.bands.iter().zip(&spans).zip(label_xs) {
             // Empty, inverted or not a number: nothing to shade.
             if x1.partial_cmp(&x0) != Some(std::cmp::Ordering::Greater) {
                 continue;
             }
-            // The label sits above the plot, where no line runs; one that
-            // would pass the plot's right edge ends there instead.
-            let label_w = 7.5 * b.label.chars().count() as f64;
-            let (lx, anchor) = if x0 + 2.0 + label_w > WIDTH - RIGHT {
-                (WIDTH - RIGHT, "end")
-            } else {
-                (x0 + 2.0, "start")
-            };
             let _ = write!(
                 o,
-                r#"<rect class="{}" x="{}" y="{}" width="{}" height="{}"/><text class="band-label" x="{}" y="{}" text-anchor="{anchor}">{}</text>"#,
+                r#"<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>"#,
                 b.class,
                 fmt1(x0),
                 fmt1(TOP),
                 fmt1(x1 - x0),
                 fmt1(h - BOTTOM - TOP),
-                fmt1(lx),
-                fmt1(TOP - 5.0),
                 esc(&b.label)
             );
+            // The label sits above the plot, where no line runs.
+            if let Some(lx) = lx {
+                let _ = write!(
+                    o,
+                    r#"<text class="band-label" x="{}" y="{}">{}</text>"#,
+                    fmt1(lx),
+                    fmt1(TOP - 5.0),
+                    esc(&b.label)
+                );
+            }
         }
         self.axes(&mut o, &xa, &ya, &xs, &ys, h);
         for s in &self.series {
@@ -352,6 +358,40 @@ impl LineChart {
             esc(&self.y_label)
         );
     }
+}
+
+/// The width of one character of a band label (10 px capitals, spaced).
+const LABEL_EM: f64 = 7.5;
+/// The least space between two band labels.
+const LABEL_GAP: f64 = 8.0;
+
+/// Where each band's label starts, for bands given as `(x0, x1, label
+/// characters)` in pixels, left to right: at its band's left edge, or
+/// just after the label before when that one runs past its own band (a
+/// ramp too short for its label pushes the hold's label right), never
+/// past `right`. `None` for an empty band, or a label that would overlap
+/// the one before or start past its band's end (its band still names
+/// itself on hover).
+pub fn band_label_xs(bands: &[(f64, f64, usize)], right: f64) -> Vec<Option<f64>> {
+    let mut end = f64::NEG_INFINITY;
+    bands
+        .iter()
+        .map(|&(x0, x1, chars)| {
+            if x1.partial_cmp(&x0) != Some(std::cmp::Ordering::Greater) {
+                return None;
+            }
+            let w = LABEL_EM * chars as f64;
+            let mut x = (x0 + 2.0).max(end + LABEL_GAP);
+            if x + w > right {
+                x = right - w;
+            }
+            if x < end + LABEL_GAP || x > x1 {
+                return None;
+            }
+            end = x + w;
+            Some(x)
+        })
+        .collect()
 }
 
 /// `M x y L x y …` through the finite points, in the order given.
@@ -575,6 +615,38 @@ mod tests {
         assert_eq!(d, "M0.0 0.0L100.0 100.0");
         assert_eq!(path(&[], &s, &s), "");
         assert!(path(&[(1.0, 1.0)], &s, &s).ends_with("h0.01"));
+    }
+
+    #[test]
+    fn band_labels_never_overlap() {
+        // A 0.05 s ramp before a 3 s hold: "ramp" (30 px) runs into the
+        // hold, whose label moves right of it.
+        let xs = band_label_xs(
+            &[(84.0, 90.0, 4), (90.0, 800.0, 4), (800.0, 876.0, 8)],
+            876.0,
+        );
+        assert_eq!(xs, [Some(86.0), Some(124.0), Some(802.0)]);
+        // A teardown label that would pass the right edge ends there.
+        let xs = band_label_xs(&[(84.0, 860.0, 4), (860.0, 876.0, 8)], 876.0);
+        assert_eq!(xs, [Some(86.0), Some(816.0)]);
+        // No room at all: the later label is left out, never drawn over.
+        let xs = band_label_xs(&[(84.0, 86.0, 4), (86.0, 88.0, 4), (88.0, 876.0, 8)], 876.0);
+        assert_eq!(xs, [Some(86.0), None, Some(124.0)]);
+        // Empty and inverted bands have no label.
+        assert_eq!(
+            band_label_xs(&[(5.0, 5.0, 4), (9.0, 1.0, 4)], 876.0),
+            [None, None]
+        );
+        // Every placed label clears the one before.
+        let many: Vec<(f64, f64, usize)> = (0..30)
+            .map(|i| (84.0 + i as f64, 85.0 + i as f64, 8))
+            .collect();
+        let placed: Vec<f64> = band_label_xs(&many, 876.0).into_iter().flatten().collect();
+        assert!(
+            placed
+                .windows(2)
+                .all(|w| w[1] >= w[0] + 8.0 * LABEL_EM + LABEL_GAP)
+        );
     }
 
     #[test]

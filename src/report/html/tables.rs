@@ -1,418 +1,375 @@
 //! The page's tables: the headline cards, the summary (the text
-//! summary's rows, from the document), and the plan.
+//! summary's rows), the server side, the listen counters and the plan.
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
+use serde::Serialize;
 
-use super::svg::number;
-use super::{J, Pt, charts, end_text, esc, failures, is_serve, kernel_per_socket};
-use crate::report::{self, bytes};
+use super::esc;
+use crate::latency::human_us;
+use crate::plan::thousands;
+use crate::report::bytes;
+use crate::report::model::{CommandKind, CountSource, Report, Seen};
+use crate::report::rows::{self, Tone};
 
-pub(super) fn cards(o: &mut String, d: J) {
-    let mut cards: Vec<(String, String, String)> = Vec::new();
-    if let (Some(t), Some(r)) = (d.at("target").u64(), d.at("reached").u64()) {
-        let pct = if t > 0 {
-            100.0 * r as f64 / t as f64
-        } else {
-            0.0
-        };
-        let sub = if is_serve(d) {
-            format!("cap {}", number(t as f64, 0))
-        } else {
-            format!("{pct:.1}% of {}", number(t as f64, 0))
-        };
-        cards.push(("connections held".into(), number(r as f64, 0), sub));
+/// A unit enum's name as the JSON writes it (`no-port`, `server-cap`),
+/// from its serde attributes, so the page and the JSON use one name.
+pub(super) fn json_name<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).map_or_else(|_| "?".into(), |s| s.trim_matches('"').to_string())
+}
+
+/// `12.5%` of `of`, or nothing when `of` is 0.
+fn pct(n: u64, of: u64) -> String {
+    if of == 0 {
+        return String::new();
     }
-    if let (Some(ttr), Some(r)) = (d.at("time_to_reach").f64(), d.at("reached").u64()) {
-        let rate = r as f64 / ttr.max(1e-9);
-        cards.push((
-            "time to reach".into(),
-            format!("{ttr:.2} s"),
-            format!("{} conn/s average", number(rate, 0)),
-        ));
+    format!("{:.1}%", 100.0 * n as f64 / of as f64)
+}
+
+/// One card: a figure, what it is, a line under it, and figures beside it.
+struct Card {
+    key: &'static str,
+    value: String,
+    sub: String,
+    /// `ok`, `warn`, `bad`, or empty.
+    tone: &'static str,
+    /// (what, figure) pairs shown beside the value.
+    beside: Vec<(&'static str, String)>,
+}
+
+impl Card {
+    fn new(key: &'static str, value: String, sub: String) -> Self {
+        Card {
+            key,
+            value,
+            sub,
+            tone: "",
+            beside: Vec::new(),
+        }
     }
-    let m = d.at("memory");
-    if let Some(k) = kernel_per_socket(m) {
-        cards.push((
-            "kernel memory / socket".into(),
-            bytes(k),
+    fn tone(mut self, tone: &'static str) -> Self {
+        self.tone = tone;
+        self
+    }
+}
+
+/// The headline card (held at the end, against the target; red when the
+/// verdict failed; reached and the fewest in the hold beside it), then
+/// the figures a reader looks for next.
+pub(super) fn cards(o: &mut String, r: &Report) {
+    let h = &r.held;
+    let source = match h.source {
+        CountSource::Kernel => "ESTABLISHED, the kernel's count",
+        CountSource::Workers => "the workers' count (the kernel's was unavailable)",
+    };
+    let of = if r.command == CommandKind::Serve {
+        format!("cap {}", thousands(r.target))
+    } else {
+        let what = if r.command == CommandKind::FindLimit {
+            "most to try"
+        } else {
+            "target"
+        };
+        format!(
+            "of {} {what} ({})",
+            thousands(r.target),
+            pct(h.at_end, r.target)
+        )
+    };
+    let mut held = Card::new(
+        "held at the end",
+        thousands(h.at_end),
+        format!("{of} · {source}"),
+    )
+    .tone(if r.verdict.ok { "ok" } else { "bad" });
+    held.beside
+        .push(("reached (most at once)", thousands(h.reached)));
+    // A serve's hold starts before anyone connects: its lowest sample
+    // says nothing (the summary leaves it out too).
+    if r.command != CommandKind::Serve
+        && let Some(m) = h.min_during_hold
+    {
+        held.beside.push(("fewest held in the hold", thousands(m)));
+    }
+    let mut cards = vec![held];
+    if let Some(f) = &r.find_limit {
+        cards.push(
+            Card::new(
+                "limit found",
+                thousands(f.break_point),
+                format!("held by the server · {}", json_name(&f.diagnosis.limit)),
+            )
+            .tone("ok"),
+        );
+    }
+    let s = &r.server_side;
+    if let (Seen::Local, Some(a), Some(w)) = (s.seen, s.accepted, s.waiting) {
+        cards.push(
+            Card::new(
+                "server app accepted",
+                thousands(a),
+                format!("{} waiting in accept queues", thousands(w)),
+            )
+            .tone(if w > 0 { "bad" } else { "" }),
+        );
+    }
+    if let Some(p) = r.phantoms.as_ref().filter(|p| p.count > 0) {
+        cards.push(
+            Card::new(
+                "only on the client",
+                thousands(p.count),
+                "the server never created them".into(),
+            )
+            .tone("bad"),
+        );
+    }
+    let c = &r.closes;
+    if c.total() > 0 {
+        cards.push(
+            Card::new(
+                "closed by the server",
+                thousands(c.total()),
+                format!(
+                    "FIN {} · data, then FIN {} · RST {}",
+                    thousands(c.fin),
+                    thousands(c.fin_with_data),
+                    thousands(c.rst)
+                ),
+            )
+            .tone("bad"),
+        );
+    }
+    if let Some(t) = r.time_to_reach.filter(|_| h.reached > 0) {
+        cards.push(Card::new(
+            "time to reach",
+            format!("{t:.2} s"),
             format!(
-                "slab, over {} sockets",
-                number(m.at("sockets").f64().unwrap_or(0.0), 0)
+                "{} conn/s average",
+                thousands((h.reached as f64 / t.max(1e-9)).round() as u64)
             ),
         ));
     }
-    if m.at("sockets").u64().unwrap_or(0) > 0 {
-        let per = |side: &str| m.at(side).at("rss_per_conn").f64();
-        if let (Some(s), Some(c)) = (per("servers"), per("clients")) {
-            cards.push((
-                "user memory / connection".into(),
-                bytes(s + c),
-                format!("RSS: servers {}, clients {}", bytes(s), bytes(c)),
-            ));
-        }
+    if let Some(m) = &r.memory
+        && let Some(per) = rows::kernel_per_socket(m)
+    {
+        cards.push(Card::new(
+            "kernel memory / socket",
+            bytes(per),
+            format!("slab, over {} sockets", thousands(m.sockets)),
+        ));
     }
-    let failed: u64 = failures(d).iter().map(|r| r.2).sum();
-    cards.push((
-        "failures".into(),
-        number(failed as f64, 0),
-        if failed == 0 {
-            "none".into()
-        } else {
-            "see errors by cause".into()
-        },
-    ));
+    if let Some(p) = &r.latency.rtt {
+        cards.push(Card::new(
+            "round trip p99",
+            human_us(p.p99),
+            format!(
+                "p50 {} · {} samples · {} lost",
+                human_us(p.p50),
+                thousands(p.count),
+                thousands(r.latency.lost)
+            ),
+        ));
+    }
+    let failed = r.clients.failed.total() + r.servers.failed.total();
+    cards.push(
+        Card::new(
+            "failures",
+            thousands(failed),
+            if failed == 0 {
+                "none".into()
+            } else {
+                "see errors by cause".into()
+            },
+        )
+        .tone(if failed > 0 { "bad" } else { "" }),
+    );
     o.push_str("<section class=\"cards\">");
-    for (k, v, sub) in cards {
+    for (i, c) in cards.iter().enumerate() {
+        let wide = if i == 0 { " wide" } else { "" };
         let _ = write!(
             o,
-            "<div class=\"card\"><div class=\"k\">{}</div><div class=\"v\">{}</div><div class=\"sub\">{}</div></div>",
-            esc(&k),
-            esc(&v),
-            esc(&sub)
+            "<div class=\"card{wide} {}\"><div class=\"k\">{}</div><div class=\"v\">{}</div><div class=\"sub\">{}</div>",
+            c.tone,
+            esc(c.key),
+            esc(&c.value),
+            esc(&c.sub)
         );
+        if !c.beside.is_empty() {
+            o.push_str("<dl>");
+            for (k, v) in &c.beside {
+                let _ = write!(o, "<div><dt>{}</dt><dd>{}</dd></div>", esc(k), esc(v));
+            }
+            o.push_str("</dl>");
+        }
+        o.push_str("</div>");
     }
     o.push_str("</section>\n");
+}
+
+/// The text summary's rows as a table: the tone a CSS class, detail rows
+/// indented.
+pub(super) fn summary(o: &mut String, r: &Report) {
+    o.push_str("<table class=\"summary\">");
+    for row in rows::summary(r) {
+        let tone = match row.tone {
+            Tone::Plain => "plain",
+            Tone::Good => "good",
+            Tone::Warn => "warn",
+            Tone::Bad => "bad",
+        };
+        let detail = if row.detail { " detail" } else { "" };
+        // Rows align their figures with spaces for the terminal.
+        let value = row.value.split_whitespace().collect::<Vec<_>>().join(" ");
+        let _ = write!(
+            o,
+            "<tr class=\"{tone}{detail}\"><th>{}</th><td>{}</td></tr>",
+            esc(&row.key),
+            esc(&value)
+        );
+    }
+    o.push_str("</table>");
 }
 
 fn row(o: &mut String, k: &str, v: &str) {
     let _ = write!(o, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
 }
 
-fn us(v: f64) -> String {
-    if v < 1_000.0 {
-        format!("{v:.0} µs")
-    } else if v < 1_000_000.0 {
-        format!("{:.1} ms", v / 1e3)
-    } else {
-        format!("{:.2} s", v / 1e6)
+/// What the server side holds, its listeners' accept queues, and
+/// connections only the client has.
+pub(super) fn server_side(o: &mut String, r: &Report) {
+    let s = &r.server_side;
+    let lede = match (s.seen, s.established, s.accepted, s.waiting) {
+        (Seen::Local, Some(e), Some(a), Some(w)) => format!(
+            "At the end of the hold, {} connections were ESTABLISHED on the target endpoints: the server application had accepted {} and {} waited unaccepted in its listeners' accept queues.",
+            thousands(e),
+            thousands(a),
+            thousands(w)
+        ),
+        (Seen::Local, ..) => "The server's listeners are visible from here.".into(),
+        (Seen::Remote, ..) => "The server is not visible from here (another host or network namespace): every figure is the client's. What the server application accepted, what waits in its accept queues, and connections it never created cannot be seen.".into(),
+    };
+    let _ = write!(o, "<p class=\"lede\">{}</p>", esc(&lede));
+    if let Some(p) = r.phantoms.as_ref().filter(|p| p.count > 0) {
+        let mut text = format!(
+            "{} connections exist only on the client: the server never created them.",
+            thousands(p.count)
+        );
+        for line in [&p.cause, &p.fix].into_iter().flatten() {
+            let _ = write!(text, " {line}.");
+        }
+        let _ = write!(o, "<p class=\"caution bad\">{}</p>", esc(&text));
     }
-}
-
-fn percentiles(p: J) -> Option<String> {
-    let g = |k: &str| p.at(k).f64().map_or("?".into(), us);
-    p.present().then(|| {
-        format!(
-            "p50 {}, p90 {}, p99 {}, p99.9 {}, max {} ({} samples)",
-            g("p50"),
-            g("p90"),
-            g("p99"),
-            g("p999"),
-            g("max"),
-            number(p.at("count").f64().unwrap_or(0.0), 0)
-        )
-    })
-}
-
-/// The best one-second connection rate of the ramp, as the text summary
-/// computes it.
-fn peak_rate(tl: &[Pt]) -> Option<f64> {
-    let ramp: Vec<(f64, f64)> = tl
-        .iter()
-        .filter(|p| p.phase == "ramp")
-        .map(|p| (p.t, p.est))
-        .collect();
-    report::peak_rate_of(&ramp)
-}
-
-pub(super) fn summary(o: &mut String, d: J, tl: &[Pt]) {
-    let n = |v: Option<u64>| v.map_or("not recorded".into(), |v| number(v as f64, 0));
-    let (target, reached) = (d.at("target").u64(), d.at("reached").u64());
-    if is_serve(d) {
-        row(o, "cap (--max-conns)", &n(target));
-        row(o, "most held at once", &n(reached));
-    } else {
-        row(o, "target", &n(target));
-        let pct = match (target, reached) {
-            (Some(t), Some(r)) if t > 0 => format!(" ({:.1}%)", 100.0 * r as f64 / t as f64),
-            _ => String::new(),
-        };
-        row(o, "reached", &format!("{}{pct}", n(reached)));
+    if s.listeners.is_empty() {
+        return;
     }
-    match d.at("time_to_reach").f64() {
-        Some(t) => {
-            let rate = reached.unwrap_or(0) as f64 / t.max(1e-9);
-            row(
-                o,
-                "time to reach",
-                &format!("{t:.2} s ({} conn/s average)", number(rate, 0)),
-            );
-            if let Some(peak) = peak_rate(tl) {
-                row(o, "peak rate (1 s)", &format!("{} conn/s", number(peak, 0)));
+    // SO_REUSEPORT groups: one row per address, its sockets summed.
+    let mut groups: Vec<(std::net::SocketAddr, u64, u64, u32)> = Vec::new();
+    for l in &s.listeners {
+        match groups.iter_mut().find(|g| g.0 == l.addr) {
+            Some(g) => {
+                g.1 += 1;
+                g.2 += u64::from(l.accept_queue);
+                g.3 = g.3.max(l.backlog);
             }
-        }
-        None if !is_serve(d) => row(o, "time to reach", "not reached: the ramp did not finish"),
-        None => {}
-    }
-    let lat = d.at("latency");
-    if let Some(p) = percentiles(lat.at("connect")) {
-        row(o, "connect time", &p);
-    } else {
-        let c = d.at("clients_at_top");
-        if let (Some(sum), Some(max), Some(opened)) = (
-            c.at("connect_us_sum").f64(),
-            c.at("connect_us_max").f64(),
-            c.at("opened").f64().filter(|&v| v > 0.0),
-        ) {
-            row(
-                o,
-                "connect time",
-                &format!("avg {}, max {}", us(sum / opened), us(max)),
-            );
+            None => groups.push((l.addr, 1, l.accept_queue.into(), l.backlog)),
         }
     }
-    for (k, name) in [("first_byte", "first reply"), ("rtt", "round trip")] {
-        if let Some(p) = percentiles(lat.at(k)) {
-            row(o, name, &p);
-        }
-    }
-    if let Some(s) = d.at("servers_at_top").at("established").u64()
-        && d.at("servers_at_top").at("planned").u64().unwrap_or(0) > 0
-    {
-        row(o, "held by servers", &n(Some(s)));
-    }
-    let v = d.at("verified");
-    if let Some(ok) = v.at("Ok").0 {
-        let ok = J(Some(ok));
-        row(
+    o.push_str(
+        "<table class=\"grid\" id=\"listeners\"><caption>The target endpoints' listeners at the end</caption>\
+         <tr><th>address</th><th>listening sockets</th><th>waiting in the accept queue</th><th>backlog (each)</th></tr>",
+    );
+    for (addr, n, queue, backlog) in groups {
+        let full = if queue > 0 { " class=\"bad\"" } else { "" };
+        let _ = write!(
             o,
-            "kernel count (netlink)",
-            &format!(
-                "{} server-side + {} client-side ESTABLISHED ({:.0} ms)",
-                n(ok.at("server_side").u64()),
-                n(ok.at("client_side").u64()),
-                ok.at("took").f64().unwrap_or(0.0) * 1e3
-            ),
-        );
-    } else if let Some(e) = v.at("Err").str() {
-        row(o, "kernel count (netlink)", &format!("unavailable: {e}"));
-    } else {
-        row(o, "kernel count (netlink)", "not taken");
-    }
-    memory_rows(o, d.at("memory"));
-    let fails = failures(d);
-    if fails.is_empty() {
-        row(o, "errors", "none");
-    } else {
-        let total: u64 = fails.iter().map(|r| r.2).sum();
-        row(o, "errors", &number(total as f64, 0));
-        for &(side, c, count) in &fails {
-            let _ = write!(
-                o,
-                "<tr class=\"cause\"><th>{} {}</th><td><b>{}</b> <span class=\"why\">{}</span></td></tr>",
-                esc(side),
-                esc(&charts::cause_name(c)),
-                esc(&number(count as f64, 0)),
-                esc(charts::cause_explain(c))
-            );
-        }
-    }
-    let c = d.at("clients");
-    if let Some(p) = c.at("peer_closed").u64().filter(|&p| p > 0) {
-        row(o, "closed by the server", &n(Some(p)));
-    }
-    if let Some(r) = d.at("servers").at("rejected").u64().filter(|&r| r > 0) {
-        row(o, "rejected at the server cap", &n(Some(r)));
-    }
-    if let Some(w) = d.at("workers").u64() {
-        let closed = d.at("workers_closed").u64();
-        row(
-            o,
-            "workers",
-            &format!("{w} started, {} closed cleanly", n(closed)),
+            "<tr><td>{}</td><td>{}</td><td{full}>{}</td><td>{}</td></tr>",
+            esc(&addr.to_string()),
+            thousands(n),
+            thousands(queue),
+            thousands(backlog.into())
         );
     }
-    for dead in d.at("dead").arr().iter().filter_map(Value::as_str) {
-        row(o, "worker lost", dead);
-    }
-    if let Some(t) = d.at("teardown").f64() {
-        row(o, "teardown", &format!("{t:.2} s"));
-    }
-    row(o, "end", &end_text(d));
+    o.push_str("</table>");
 }
 
-fn memory_rows(o: &mut String, m: J) {
-    if !m.present() {
-        row(o, "memory", "not measured");
+/// The listen-queue counters' changes over the experiment, every one,
+/// those that moved marked.
+pub(super) fn listen_counters(o: &mut String, r: &Report) {
+    let Some(k) = &r.listen_counters else {
+        o.push_str("<p class=\"lede\">The listen-queue counters (<code>/proc/net/netstat</code>) could not be read.</p>");
         return;
-    }
-    let (conns, sockets) = (
-        m.at("conns").u64().unwrap_or(0),
-        m.at("sockets").u64().unwrap_or(0),
+    };
+    o.push_str(
+        "<table class=\"grid\" id=\"listen-counters\"><caption>Listen-queue counters, change over the experiment (<code>TcpExt</code> of <code>/proc/net/netstat</code>)</caption>\
+         <tr><th>counter</th><th>change</th></tr>",
     );
-    if conns == 0 || sockets == 0 {
-        row(o, "memory", "nothing held at the end to measure");
-        return;
-    }
-    if let Some(k) = kernel_per_socket(m) {
-        row(
-            o,
-            "kernel memory / socket",
-            &format!(
-                "{} (slab, over {} sockets)",
-                bytes(k),
-                number(sockets as f64, 0)
-            ),
-        );
-    }
-    if let Some(total) = m
-        .at("slab_caches_total")
-        .f64()
-        .or(m.at("meminfo_slab").f64())
-    {
-        row(
-            o,
-            "kernel memory / connection",
-            &bytes(total / conns as f64),
-        );
-    }
-    if let Some(drop) = m.at("mem_available_drop").f64() {
-        row(o, "MemAvailable drop / conn", &bytes(drop / conns as f64));
-    }
-    if let Some(p) = m.at("tcp_mem_pages").u64() {
-        row(
-            o,
-            "tcp_mem at the top",
-            &format!("{} pages", number(p as f64, 0)),
-        );
-    }
-    for side in ["servers", "clients"] {
-        let u = m.at(side);
-        let Some(per) = u.at("rss_per_conn").f64() else {
-            continue;
+    for (name, n) in rows::listen_counters(k) {
+        let (moved, change) = if n > 0 {
+            (" class=\"warn\"", format!("+{}", thousands(n)))
+        } else {
+            ("", "0".into())
         };
-        let pss = u.at("pss").f64().map_or(String::new(), |p| {
-            format!(", PSS {}", bytes(p / conns as f64))
-        });
-        row(
+        let _ = write!(
             o,
-            &format!("user memory / conn, {side}"),
-            &format!(
-                "{} RSS{pss} (total change {})",
-                bytes(per),
-                bytes(u.at("rss").f64().unwrap_or(0.0))
-            ),
+            "<tr{moved}><td><code>{}</code></td><td>{change}</td></tr>",
+            esc(name)
         );
     }
-    if let Some(e) = m.at("slab_unreadable").str() {
-        row(o, "slab caches", &format!("unreadable: {e}"));
-    }
+    o.push_str("</table>");
 }
 
-/// The memory report's baseline-to-top figures, per connection.
-pub(super) fn measured_line(d: J) -> Option<String> {
-    let m = d.at("memory");
-    let conns = m.at("conns").u64().filter(|&c| c > 0)? as f64;
-    m.at("sockets").u64().filter(|&s| s > 0)?;
-    let slab = m.at("meminfo_slab").f64()?;
-    let mut s = format!(
-        "Baseline to top ({} connections): Slab {} per connection",
-        number(conns, 0),
-        bytes(slab / conns)
-    );
-    if let Some(a) = m.at("mem_available_drop").f64() {
-        let _ = write!(s, ", MemAvailable drop {} per connection", bytes(a / conns));
-    }
-    s.push_str(". The chart below follows the timeline samples, from the first one taken.");
-    Some(s)
-}
-
-pub(super) fn plan(o: &mut String, d: J) {
-    let p = d.at("plan");
-    if !p.present() {
-        return;
-    }
+pub(super) fn plan(o: &mut String, r: &Report) {
+    let p = &r.plan;
     o.push_str("<section><h2>Plan</h2><table class=\"summary\">");
-    let strs = |k: &str| -> Vec<&str> { p.at(k).arr().iter().filter_map(Value::as_str).collect() };
-    let list = |v: Vec<&str>| -> String {
+    let list = |v: Vec<String>| -> String {
         const SHOWN: usize = 8;
-        let mut s = v.iter().take(SHOWN).copied().collect::<Vec<_>>().join(", ");
+        let mut s = v.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
         if v.len() > SHOWN {
-            let _ = write!(s, " … ({} in all)", number(v.len() as f64, 0));
+            let _ = write!(s, " … ({} in all)", thousands(v.len() as u64));
         }
         s
     };
-    if let Some(c) = p.at("conns").u64() {
-        row(o, "connections planned", &number(c as f64, 0));
+    row(o, "connections planned", &thousands(p.conns));
+    if !p.endpoints.is_empty() {
+        row(
+            o,
+            "destinations",
+            &list(p.endpoints.iter().map(|e| e.to_string()).collect()),
+        );
     }
-    let eps = strs("endpoints");
-    if !eps.is_empty() {
-        row(o, "destinations", &list(eps));
-    }
-    let srcs = strs("sources");
-    row(
-        o,
-        "sources",
-        &if srcs.is_empty() {
-            "the kernel's choice".into()
-        } else {
-            list(srcs)
-        },
-    );
-    if let Some(b) = p.at("bind").str() {
-        row(o, "bind mode", b);
-    }
-    if let (Some(f), Some(m)) = (p.at("families").u64(), p.at("per_family_max").u64())
-        && f > 0
-    {
+    let sources = if p.sources.is_empty() {
+        "the kernel's choice".into()
+    } else {
+        list(p.sources.iter().map(|s| s.to_string()).collect())
+    };
+    row(o, "sources", &sources);
+    row(o, "bind mode", &json_name(&p.bind));
+    if p.pairs > 0 {
         row(
             o,
             "(source, destination) pairs",
             &format!(
                 "{}, at most {} connections each",
-                number(f as f64, 0),
-                number(m as f64, 0)
+                thousands(p.pairs),
+                thousands(p.per_pair_max)
             ),
         );
     }
-    if let Some(c) = p.at("capacity").u64() {
-        let why = p.at("capacity_why").str().filter(|s| !s.is_empty());
-        let text = match why {
-            Some(w) => format!("{} = {w}", number(c as f64, 0)),
-            None => number(c as f64, 0),
-        };
-        row(o, "4-tuple capacity", &text);
+    let capacity = if p.capacity_why.is_empty() {
+        thousands(p.capacity)
+    } else {
+        format!("{} = {}", thousands(p.capacity), p.capacity_why)
+    };
+    row(o, "4-tuple capacity", &capacity);
+    if !p.clients.is_empty() || !p.servers.is_empty() {
+        row(
+            o,
+            "worker shares",
+            &format!("{} server, {} client", p.servers.len(), p.clients.len()),
+        );
     }
-    let (c, s) = (p.at("clients").arr().len(), p.at("servers").arr().len());
-    if c + s > 0 {
-        row(o, "worker shares", &format!("{s} server, {c} client"));
-    }
-    for w in p.at("warnings").arr().iter().filter_map(Value::as_str) {
+    for w in &p.warnings {
         row(o, "warning", w);
     }
     o.push_str("</table></section>\n");
 }
-
-/// A warning when the TCP slab caches changed by a different number of
-/// objects than the sockets the experiment held: the kernel's accounting
-/// is machine-wide, so something else opened or closed sockets meanwhile
-/// and the memory figures are not this experiment's alone.
-pub(super) fn slab_disagrees(d: J) -> Option<String> {
-    let m = d.at("memory");
-    let sockets = m.at("sockets").u64().filter(|&s| s > 0)? as f64;
-    let rows: Vec<J> = m
-        .at("slab_caches")
-        .arr()
-        .iter()
-        .map(|c| J(Some(c)))
-        .filter(|c| matches!(c.at("name").str(), Some("TCP" | "TCPv6")))
-        .collect();
-    if rows.is_empty() {
-        return None;
-    }
-    let objects: f64 = rows.iter().filter_map(|c| c.at("objects").f64()).sum();
-    let off = (objects - sockets).abs() / sockets;
-    (off > SLAB_TOLERANCE).then(|| {
-        format!(
-            "Caution: the TCP slab caches changed by {} objects while the experiment held {} sockets. \
-             Slab and MemAvailable are machine-wide: something else on this machine opened or closed \
-             sockets during the run, so the memory figures below are not this experiment's alone.",
-            number(objects, 0),
-            number(sockets, 0)
-        )
-    })
-}
-
-/// How far the TCP caches' object count may stray from the sockets held.
-const SLAB_TOLERANCE: f64 = 0.1;
