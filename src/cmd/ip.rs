@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use c1m_sys::netns;
 
 use crate::ip;
+use c1m_limits::num::plural;
 
 /// `c1m ip`: manage c1m's source addresses on an interface.
 #[derive(clap::Args, Debug, Clone)]
@@ -84,9 +85,8 @@ fn run_here(cmd: &IpCommand) -> Result<ExitCode> {
             let ips = ip::parse_distinct(addrs)?;
             let added = ip::add(iface, &ips, *prefix_len)?;
             println!(
-                "c1m ip: added {} address{} to {iface}: {}",
-                added.len(),
-                plural(added.len()),
+                "c1m ip: added {} to {iface}: {}",
+                plural(added.len() as u64, "address", "addresses"),
                 summary(&added)
             );
             Ok(ExitCode::SUCCESS)
@@ -95,9 +95,8 @@ fn run_here(cmd: &IpCommand) -> Result<ExitCode> {
             let only = addrs.as_deref().map(ip::parse_distinct).transpose()?;
             let removed = ip::del(iface, only.as_deref())?;
             println!(
-                "c1m ip: removed {} c1m address{} from {iface}{}{}",
-                removed.len(),
-                plural(removed.len()),
+                "c1m ip: removed {} from {iface}{}{}",
+                plural(removed.len() as u64, "c1m address", "c1m addresses"),
                 if removed.is_empty() { "" } else { ": " },
                 summary(&removed)
             );
@@ -127,10 +126,9 @@ fn run_here(cmd: &IpCommand) -> Result<ExitCode> {
                 }
             }
             println!(
-                "c1m ip: {} of {} address{} on {iface} reached {target}",
+                "c1m ip: {} of {} on {iface} reached {target}",
                 results.len() - bad,
-                results.len(),
-                plural(results.len())
+                plural(results.len() as u64, "address", "addresses")
             );
             Ok(if bad == 0 {
                 ExitCode::SUCCESS
@@ -139,10 +137,6 @@ fn run_here(cmd: &IpCommand) -> Result<ExitCode> {
             })
         }
     }
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "es" }
 }
 
 /// A short list: all of a few addresses, or the first and last of many.

@@ -147,12 +147,9 @@ pub enum PlanError {
     },
 }
 
+use c1m_limits::num::plural;
 /// Formats a count with thousands separators: `1,000,000`.
 pub use c1m_limits::num::thousands;
-
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{} {}", thousands(n), if n == 1 { one } else { many })
-}
 
 /// The (source, endpoint) that global connection index `i` uses: index `i`
 /// goes to pair `i mod pairs`; pair `f` is source `f mod sources` and

@@ -48,9 +48,11 @@ pub fn held(
         Some(n) => (n, CountSource::Kernel),
         None => (workers_at_end, CountSource::Workers),
     };
+    // A server alone holds from before anyone connects: its lowest
+    // sample says nothing.
     let min_during_hold = timeline
         .iter()
-        .filter(|s| s.phase == Phase::Hold)
+        .filter(|s| s.phase == Phase::Hold && !serve)
         .map(of)
         .min()
         .map(|m| m.min(at_end));

@@ -355,14 +355,29 @@ fn server_rows(o: &mut Rows, r: &Report) {
                     tone,
                 );
             }
+            // SO_REUSEPORT listeners of one address are one row.
+            let mut by_addr: Vec<(std::net::SocketAddr, u64, u64, u32)> = Vec::new();
             for l in &s.listeners {
+                match by_addr.iter_mut().find(|(a, ..)| *a == l.addr) {
+                    Some((_, n, queue, _)) => {
+                        *n += 1;
+                        *queue += u64::from(l.accept_queue);
+                    }
+                    None => by_addr.push((l.addr, 1, l.accept_queue.into(), l.backlog)),
+                }
+            }
+            for (addr, n, queue, backlog) in by_addr {
+                let sockets = if n > 1 {
+                    format!(" ({n} SO_REUSEPORT sockets)")
+                } else {
+                    String::new()
+                };
                 o.detail(
                     "listener",
                     format!(
-                        "{}: accept queue {} of backlog {}",
-                        l.addr,
-                        thousands(l.accept_queue.into()),
-                        thousands(l.backlog.into())
+                        "{addr}{sockets}: accept queue {} of backlog {} each",
+                        thousands(queue),
+                        thousands(backlog.into())
                     ),
                 );
             }
@@ -441,11 +456,16 @@ fn memory_rows(o: &mut Rows, m: &Memory) {
             }
             _ => String::new(),
         };
-        let rss = per_conn(u.rss, m.conns, "connections", RSS_NOISE_PER_WORKER);
-        o.row(
-            &format!("user memory / conn, {side}"),
-            format!("{rss} RSS{pss} (total change {})", bytes(u.rss as f64)),
-        );
+        let value = if u.rss.abs() <= RSS_NOISE_PER_WORKER {
+            per_conn(u.rss, m.conns, "connections", RSS_NOISE_PER_WORKER)
+        } else {
+            format!(
+                "{} RSS{pss} (total change {})",
+                bytes(u.rss as f64 / m.conns.max(1) as f64),
+                bytes(u.rss as f64)
+            )
+        };
+        o.row(&format!("user memory / conn, {side}"), value);
     }
     let measurable = slab.is_some_and(|t| t.abs() > SLAB_NOISE);
     if let Some(caution) = slab_caution(m) {

@@ -5,15 +5,11 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::plan::{BindMode, Plan, thousands};
+use c1m_limits::num::plural;
 
 use super::bytes;
 use super::model::{Phase, Report, Sample};
 use super::rows::{self, SLAB_NOISE};
-
-/// `1 source address`, `2 source addresses`.
-pub fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{} {}", thousands(n), if n == 1 { one } else { many })
-}
 
 /// The line that says what is about to happen.
 pub fn plan_line(label: &str, p: &Plan, servers: usize, clients: usize) -> String {
@@ -181,17 +177,5 @@ mod tests {
         let line = progress_line(Phase::Ramp, &p, &tl, Duration::ZERO);
         assert!(line.contains("140000/s now"), "{line}");
         assert!(!line.contains(" 0/s now"), "{line}");
-    }
-
-    #[test]
-    fn plurals() {
-        assert_eq!(
-            plural(1, "source address", "source addresses"),
-            "1 source address"
-        );
-        assert_eq!(
-            plural(1_000, "source address", "source addresses"),
-            "1,000 source addresses"
-        );
     }
 }
