@@ -24,4 +24,8 @@ fi
 
 # Release mode: the end-to-end tests hold 100,000 connections through
 # real worker processes, and a debug build would only make them slower.
+# One test at a time: the end-to-end tests share the machine's ports,
+# cores and machine-wide counters (slab, /proc/net/netstat), and read them
+# as the truth; the unit tests take milliseconds either way.
+export RUST_TEST_THREADS=1
 exec cargo test --workspace --release "$@"

@@ -1,30 +1,23 @@
 //! c1m against real servers started by the test: nginx and Redis from
 //! Debian's packages (./test.sh installs them), bound to loopback, and the
-//! misbehaving test servers of `util::testserver`.
+//! misbehaving test servers of `crate::util::testserver`.
 //!
 //! `--find-limit` is checked against the truth counted independently of
 //! c1m while it holds after the break: the server process's own ESTABLISHED
-//! sockets (`util::truth`, by inode from /proc/PID/fd).
+//! sockets (`crate::util::truth`, by inode from /proc/PID/fd).
 //!
 //! Ports: 8950-8960 on 127.0.0.1; 18140-18143 on 127.0.9.40-43.
-
-mod util;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use util::outcome::{Outcome, Seen, connect_and_look};
-use util::testserver::{Mode, TestServer};
-use util::truth;
-use util::*;
+use crate::util::outcome::{Outcome, Seen, connect_and_look};
+use crate::util::testserver::{Mode, TestServer};
+use crate::util::truth;
+use crate::util::*;
 
-/// The test servers run as this binary (see `util::testserver`).
-#[test]
-fn test_server_process() {
-    util::testserver::entry();
-}
 
 /// A server process the test started; killed when dropped.
 struct Server(Child);

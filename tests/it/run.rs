@@ -1,10 +1,8 @@
 //! `c1m run` end to end, on loopback, through the multi-process path.
 
-mod util;
-
 use std::time::Duration;
 
-use util::*;
+use crate::util::*;
 
 /// The count c1m reports must equal the kernel's, taken by `ss` while c1m
 /// holds, and both ends must be there.

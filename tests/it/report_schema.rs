@@ -13,8 +13,6 @@
 //! fresh one validate and round-trip through the types, and that a report
 //! drifting from it (a new field, a wrong tag) fails.
 
-mod util;
-
 use std::path::{Path, PathBuf};
 
 use jsonschema::Validator;
@@ -131,14 +129,14 @@ fn fixtures() -> Vec<PathBuf> {
 }
 
 fn fixture(name: &str) -> Value {
-    util::read_json(&root().join(format!("tests/fixtures/reports/{name}.json")))
+    crate::util::read_json(&root().join(format!("tests/fixtures/reports/{name}.json")))
 }
 
 #[test]
 fn captured_reports_validate_and_round_trip() {
     let v = validator();
     for path in fixtures() {
-        let doc = util::read_json(&path);
+        let doc = crate::util::read_json(&path);
         let what = path.display().to_string();
         assert_valid(&v, &doc, &what);
         assert_round_trips(&doc, &what);
@@ -147,9 +145,9 @@ fn captured_reports_validate_and_round_trip() {
 
 #[test]
 fn a_fresh_report_validates_round_trips_and_renders() {
-    let _heavy = util::heavy();
-    let json = util::report_path("schema");
-    let out = util::run(&[
+    let _heavy = crate::util::heavy();
+    let json = crate::util::report_path("schema");
+    let out = crate::util::run(&[
         "run",
         "-n",
         "5000",
@@ -163,10 +161,10 @@ fn a_fresh_report_validates_round_trips_and_renders() {
     assert!(
         out.status.success(),
         "c1m run failed:\n{}\n{}",
-        util::text(&out.stdout),
-        util::text(&out.stderr)
+        crate::util::text(&out.stdout),
+        crate::util::text(&out.stderr)
     );
-    let doc = util::read_json(&json);
+    let doc = crate::util::read_json(&json);
     assert_valid(&validator(), &doc, "a fresh `c1m run` report");
     let r = assert_round_trips(&doc, "a fresh `c1m run` report");
     assert_eq!(r.schema, c1m::report::model::SCHEMA);

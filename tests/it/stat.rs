@@ -2,8 +2,6 @@
 //! JSON and plain output, the slabinfo refusal without root, and the
 //! redrawn screen in tmux, restored on Ctrl-C.
 
-mod util;
-
 use std::io::Read;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
@@ -11,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use util::{heavy, ss_established, text};
+use crate::util::{heavy, ss_established, text};
 
 /// The port the tests listen on (8970-8989 are stat's).
 const PORT: u16 = 8970;
@@ -23,7 +21,7 @@ fn stat_program() -> PathBuf {
 }
 
 fn stat() -> Command {
-    let mut c = util::c1m();
+    let mut c = crate::util::c1m();
     c.arg("stat");
     c
 }

@@ -1,14 +1,12 @@
 //! c1m's figures against the kernel's own files, read by the test while
 //! c1m holds 100,000 connections.
 
-mod util;
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use util::*;
+use crate::util::*;
 
 /// `/proc/slabinfo` active objects by cache.
 fn slab_objects() -> BTreeMap<String, i64> {

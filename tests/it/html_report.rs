@@ -2,8 +2,6 @@
 //! (Debian's `chromium`, which ./test.sh installs) parses it, draws it, and
 //! reports no console message.
 
-mod util;
-
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -177,10 +175,10 @@ fn screenshot(page: &Path, png: &Path, height: u32) {
 #[test]
 fn a_real_runs_report_in_chromium() {
     need_chromium();
-    let _heavy = util::heavy();
-    let json = util::report_path("html-report");
+    let _heavy = crate::util::heavy();
+    let json = crate::util::report_path("html-report");
     let html = json.with_extension("html");
-    let out = util::run(&[
+    let out = crate::util::run(&[
         "run",
         "-n",
         "6000",
@@ -200,8 +198,8 @@ fn a_real_runs_report_in_chromium() {
     assert!(
         out.status.success(),
         "c1m run failed:\n{}\n{}",
-        util::text(&out.stdout),
-        util::text(&out.stderr)
+        crate::util::text(&out.stdout),
+        crate::util::text(&out.stderr)
     );
     // The saved report renders the page c1m wrote at the end of the run.
     let r = read_report(&json);

@@ -1,11 +1,9 @@
 //! `c1m lab run`: the experiment across network namespaces, each client
 //! host with its own port space, counted inside the namespaces.
 
-mod util;
-
 use std::process::Command;
 
-use util::*;
+use crate::util::*;
 
 /// Takes the lab down whatever happens.
 struct Lab;

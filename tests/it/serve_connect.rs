@@ -1,11 +1,9 @@
 //! `c1m serve` and `c1m connect` as separate commands, as a user runs them
 //! against each other (or against any server).
 
-mod util;
-
 use std::time::Duration;
 
-use util::*;
+use crate::util::*;
 
 #[test]
 fn connect_holds_what_serve_accepts_and_the_cap_is_clean() {

@@ -2,29 +2,22 @@
 //! closed, never accepted, or never created.
 //!
 //! Each test starts a server as its own process (a misbehaving test server
-//! from `util::testserver`, or `c1m serve`), runs `c1m connect` against it,
+//! from `crate::util::testserver`, or `c1m serve`), runs `c1m connect` against it,
 //! and checks report v2 (`c1m.report/2`) against the kernel's own table
-//! read by `util::truth` while c1m holds: the server process's sockets by
+//! read by `crate::util::truth` while c1m holds: the server process's sockets by
 //! inode, the client sockets by state, the listener's accept queue. Never
 //! against c1m's own counters. The first tests check the truth itself.
 //!
 //! Addresses: 127.0.9.10-15 and 127.0.9.92; ports 18102 and 18110-18125.
 
-mod util;
-
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use util::outcome::{Outcome, connect_and_look};
-use util::testserver::{Mode, TestServer};
-use util::truth::{self, TcpState};
-use util::*;
+use crate::util::outcome::{Outcome, connect_and_look};
+use crate::util::testserver::{Mode, TestServer};
+use crate::util::truth::{self, TcpState};
+use crate::util::*;
 
-/// The test servers run as this binary (see `util::testserver`).
-#[test]
-fn test_server_process() {
-    util::testserver::entry();
-}
 
 const SETTLE: Duration = Duration::from_secs(10);
 

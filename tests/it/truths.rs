@@ -1,9 +1,7 @@
 //! The smaller truths of issue 9, end to end: warnings a user needs
 //! before a run goes wrong, printed by the real binary.
 
-mod util;
-
-use util::{run, text};
+use crate::util::{run, text};
 
 /// A sysctl set for the length of a test and put back after, whatever
 /// happens.
@@ -42,7 +40,7 @@ fn port_in_local_range() -> u16 {
 
 #[test]
 fn serving_on_an_ephemeral_port_warns_with_the_fix() {
-    let _g = util::heavy();
+    let _g = crate::util::heavy();
     let port = port_in_local_range();
     let listen = format!("127.0.9.94:{port}");
     let out = run(&[
@@ -66,7 +64,7 @@ fn serving_on_an_ephemeral_port_warns_with_the_fix() {
 
 #[test]
 fn closing_more_with_fin_than_time_wait_holds_warns() {
-    let _g = util::heavy();
+    let _g = crate::util::heavy();
     let _tw = Sysctl::set("/proc/sys/net/ipv4/tcp_max_tw_buckets", "50");
     let out = run(&[
         "run",

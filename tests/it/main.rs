@@ -1,0 +1,30 @@
+//! Every end-to-end test of c1m, in one binary (one link), a module per
+//! topic. They drive the real binary against real sockets, real `/proc`
+//! and real servers, and check its figures against an independent
+//! reading (the kernel's tables read by the test itself, `ss`, the server
+//! process's own descriptors).
+
+mod util;
+
+mod held;
+mod html_report;
+mod ip;
+mod lab;
+mod lab_run;
+mod measure;
+mod metrics;
+mod report_schema;
+mod run;
+mod serve_connect;
+mod servers;
+mod stat;
+mod tidy;
+mod truths;
+
+/// The misbehaving test servers run as this binary, re-executed with
+/// `util::testserver::ENV` set (see `util::testserver`); this is their
+/// entry point, and a no-op otherwise.
+#[test]
+fn test_server_process() {
+    util::testserver::entry();
+}
