@@ -52,6 +52,9 @@ impl Traffic {
     }
 }
 
+/// The longest interval between two messages on one connection: a year.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// The default heartbeat: 16 bytes, newline-terminated, echoed back by
 /// `c1m serve`.
 pub const DEFAULT_MESSAGE: &[u8] = b"c1m heartbeat.\r\n";
@@ -63,6 +66,10 @@ pub enum TrafficError {
     ZeroInterval(Duration),
     #[error("{what} must be a positive number (got {value})")]
     NotPositive { what: &'static str, value: f64 },
+    #[error(
+        "that rate sends each connection one message every {secs:.3e} s, more than a year apart; ask for more messages per second"
+    )]
+    TooSlow { secs: f64 },
     #[error("the message is empty; give --message TEXT or --message-file FILE")]
     EmptyMessage,
     #[error("the message is {0} bytes; at most 65,536 are allowed")]
@@ -90,6 +97,10 @@ pub fn unescape(text: &str) -> Result<Vec<u8>, TrafficError> {
             Some('\\') => out.push(b'\\'),
             Some('x') => {
                 let hex: String = chars.by_ref().take(2).collect();
+                // Exactly two hex digits (from_str_radix alone takes `+1`).
+                if hex.len() != 2 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(bad(&format!("\\x{hex}")));
+                }
                 let v = u8::from_str_radix(&hex, 16).map_err(|_| bad(&format!("\\x{hex}")))?;
                 out.push(v);
             }
@@ -124,7 +135,13 @@ pub fn interval_for(
         (None, None) => None,
     };
     match (per_sec, interval) {
-        (Some(r), _) => Ok(Duration::from_secs_f64(conns.max(1) as f64 / r)),
+        (Some(r), _) => {
+            let secs = conns.max(1) as f64 / r;
+            match Duration::try_from_secs_f64(secs) {
+                Ok(d) if d <= MAX_INTERVAL => Ok(d),
+                _ => Err(TrafficError::TooSlow { secs }),
+            }
+        }
         (None, Some(i)) if i.is_zero() => Err(TrafficError::ZeroInterval(i)),
         (None, Some(i)) => Ok(i),
         (None, None) => Ok(Duration::from_secs(1)),
@@ -205,6 +222,8 @@ mod tests {
         assert!(unescape("bad\\q").is_err());
         assert!(unescape("end\\").is_err());
         assert!(unescape("\\xZZ").is_err());
+        assert!(unescape("\\x+1").is_err(), "a sign is not a hex digit");
+        assert!(unescape("\\x4").is_err(), "two digits");
     }
 
     #[test]
@@ -231,6 +250,11 @@ mod tests {
         assert!(interval_for(10, None, Some(-1.0), None, 16).is_err());
         assert!(interval_for(10, None, Some(f64::NAN), None, 16).is_err());
         assert!(interval_for(10, None, None, Some(0.0), 16).is_err());
+        // A rate so low the interval overflows: an error, not a panic.
+        assert!(matches!(
+            interval_for(10, None, Some(1e-300), None, 16),
+            Err(TrafficError::TooSlow { .. })
+        ));
     }
 
     #[test]

@@ -255,7 +255,9 @@ impl Lines {
 
     /// The next whole line's message, if a whole line is there: `Err`
     /// for a line that is not one.
-    pub fn next<T: DeserializeOwned>(&mut self) -> Option<Result<T, serde_json::Error>> {
+    pub fn next_message<T: DeserializeOwned>(
+        &mut self,
+    ) -> Option<Result<T, serde_json::Error>> {
         let nl = self.buf.iter().position(|&b| b == b'\n')?;
         let line: Vec<u8> = self.buf.drain(..=nl).collect();
         Some(serde_json::from_slice(&line))
@@ -281,13 +283,13 @@ mod tests {
             None => Err(c1m_sys::Errno::AGAIN),
         });
         assert!(!eof);
-        assert!(matches!(lines.next::<ToWorker>(), Some(Ok(ToWorker::Go))));
+        assert!(matches!(lines.next_message::<ToWorker>(), Some(Ok(ToWorker::Go))));
         assert!(matches!(
-            lines.next::<ToWorker>(),
+            lines.next_message::<ToWorker>(),
             Some(Ok(ToWorker::Close))
         ));
-        assert!(matches!(lines.next::<ToWorker>(), Some(Err(_))));
-        assert!(lines.next::<ToWorker>().is_none(), "a partial line waits");
+        assert!(matches!(lines.next_message::<ToWorker>(), Some(Err(_))));
+        assert!(lines.next_message::<ToWorker>().is_none(), "a partial line waits");
         assert!(lines.fill(|_| Ok(0)), "end of the pipe");
     }
 

@@ -78,9 +78,19 @@ pub fn describe(l: &Layout) -> String {
 /// The lab that is up, from its state file; `None` if none is.
 pub fn layout() -> Result<Option<Layout>> {
     match fs::read(STATE_FILE) {
-        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
-            format!("{STATE_FILE} is not a c1m lab state file; `c1m lab down` removes it")
-        })?)),
+        Ok(bytes) => {
+            let layout: Layout = serde_json::from_slice(&bytes).with_context(|| {
+                format!("{STATE_FILE} is not a c1m lab state file; `c1m lab down` removes it")
+            })?;
+            if layout.version != plan::STATE_VERSION {
+                bail!(
+                    "{STATE_FILE} is a version {} lab state file; this c1m reads version {}: `c1m lab down` removes it",
+                    layout.version,
+                    plan::STATE_VERSION
+                );
+            }
+            Ok(Some(layout))
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {STATE_FILE}")),
     }

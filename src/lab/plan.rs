@@ -7,6 +7,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+/// The version of the state file `lab up` writes; read back only if equal.
+pub const STATE_VERSION: u32 = 1;
+
 /// The namespace that holds the bridge.
 pub const BRIDGE_NETNS: &str = "c1m-lab";
 /// The bridge joining every host.
@@ -173,7 +176,7 @@ pub fn plan(clients: usize, addrs: usize) -> Result<Layout, PlanError> {
         })
         .collect();
     Ok(Layout {
-        version: 1,
+        version: STATE_VERSION,
         bridge_netns: BRIDGE_NETNS.to_string(),
         bridge: BRIDGE.to_string(),
         prefix_len: PREFIX_LEN,

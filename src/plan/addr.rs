@@ -104,7 +104,8 @@ fn expand(
     lo: u128,
     hi: u128,
 ) -> Result<Vec<IpAddr>, AddrError> {
-    let count = hi - lo + 1;
+    // `::/0` holds 2^128 addresses: one more than a u128 counts.
+    let count = (hi - lo).saturating_add(1);
     if count > MAX_EXPANSION as u128 {
         return Err(AddrError::TooMany {
             what,

@@ -220,7 +220,7 @@ impl Fleet {
         let w = &mut self.workers[i];
         let stdout = &w.stdout;
         let eof = w.lines.fill(|buf| poll::read(stdout.as_fd(), buf));
-        while let Some(msg) = w.lines.next::<FromWorker>() {
+        while let Some(msg) = w.lines.next_message::<FromWorker>() {
             match msg {
                 Ok(FromWorker::Ready { .. }) => w.life = Life::Ready,
                 Ok(FromWorker::Stats(s)) => w.stats = s,

@@ -82,7 +82,7 @@ impl Link {
         if self.lines.fill(|buf| poll::read(stdin.as_fd(), buf)) {
             out.push(Command::Gone);
         }
-        while let Some(msg) = self.lines.next::<ToWorker>() {
+        while let Some(msg) = self.lines.next_message::<ToWorker>() {
             match msg {
                 Ok(ToWorker::Go) => out.push(Command::Go),
                 Ok(ToWorker::Pause) => out.push(Command::Pause),
