@@ -12,6 +12,7 @@ use crate::ip;
 /// `c1m ip`: manage c1m's source addresses on an interface.
 #[derive(clap::Args, Debug, Clone)]
 pub struct IpArgs {
+    /// `add`, `del` or `check`.
     #[command(subcommand)]
     pub command: IpCommand,
 }
