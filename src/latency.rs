@@ -2,6 +2,9 @@
 //! second as interval histograms and merged there (HdrHistogram, so merged
 //! percentiles are exact to the histogram's precision, not averages of
 //! percentiles).
+//!
+//! Pure, no I/O. A value outside 1 µs to one hour is clamped into range,
+//! never dropped, so every sample is counted.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -37,6 +40,8 @@ fn histogram() -> Histogram<u64> {
 }
 
 impl Latency {
+    /// Three empty histograms, each taking values from 1 µs to one hour at
+    /// two significant digits.
     pub fn new() -> Self {
         Self {
             connect: histogram(),
@@ -92,8 +97,12 @@ impl Latency {
 /// A [`Latency`] set as base64 HdrHistogram V2 blobs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Encoded {
+    /// [`Latency::connect`], base64 of its V2 serialization (empty if it
+    /// could not be serialized).
     pub connect: String,
+    /// [`Latency::first_byte`], encoded the same way.
     pub first_byte: String,
+    /// [`Latency::rtt`], encoded the same way.
     pub rtt: String,
 }
 

@@ -27,8 +27,10 @@ pub enum Mode {
 /// The message traffic of one worker's connections.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Traffic {
+    /// Idle, or heartbeats on the [`Schedule`].
     pub mode: Mode,
-    /// Between two sends on one connection.
+    /// Between two sends on one connection (the worker's sends are spread
+    /// evenly over it); unused when idle.
     pub interval: Duration,
     /// What each connection sends.
     pub message: Vec<u8>,
@@ -62,18 +64,34 @@ pub const DEFAULT_MESSAGE: &[u8] = b"c1m heartbeat.\r\n";
 /// Why a traffic option was refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TrafficError {
+    /// `--interval 0`: the interval given.
     #[error("--interval must be more than zero (got {0:?})")]
     ZeroInterval(Duration),
+    /// A rate that is zero, negative, NaN or infinite.
     #[error("{what} must be a positive number (got {value})")]
-    NotPositive { what: &'static str, value: f64 },
+    NotPositive {
+        /// The flag: `--message-rate` or `--bandwidth`.
+        what: &'static str,
+        /// The value given (messages/s or bytes/s).
+        value: f64,
+    },
+    /// A rate so low that one connection's messages would be more than
+    /// [`MAX_INTERVAL`] apart.
     #[error(
         "that rate sends each connection one message every {secs:.3e} s, more than a year apart; ask for more messages per second"
     )]
-    TooSlow { secs: f64 },
+    TooSlow {
+        /// The interval it would give, seconds.
+        secs: f64,
+    },
+    /// A message of zero bytes.
     #[error("the message is empty; give --message TEXT or --message-file FILE")]
     EmptyMessage,
+    /// A message over 65,536 bytes: its length in bytes.
     #[error("the message is {0} bytes; at most 65,536 are allowed")]
     TooLong(usize),
+    /// An escape [`unescape`] does not know: the escape, then the whole
+    /// text it was in.
     #[error("bad escape {0:?} in {1:?}: use \\r \\n \\t \\0 \\\\ or \\xHH")]
     BadEscape(String, String),
 }

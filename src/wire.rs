@@ -1,5 +1,10 @@
 //! What the supervisor and its workers say to each other: one JSON object
 //! per line, over the worker's stdin and stdout pipes.
+//!
+//! Both ends frame with [`line()`] and [`Lines`]; a line that is not a
+//! message is an error for that line alone, never a panic. A spec is built
+//! whole by the command that plans it: the worker fills in nothing, and an
+//! unknown field is refused.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -58,7 +63,7 @@ pub struct ServerSpec {
 #[serde(deny_unknown_fields)]
 pub struct ClientSpec {
     /// The first global connection index (which source and destination
-    /// each connection gets follows from it: `plan::family_of`).
+    /// each connection gets follows from it: [`crate::plan::pair_of`]).
     pub first: u64,
     /// How many connections.
     pub count: u64,
@@ -206,7 +211,11 @@ impl Stats {
 #[serde(rename_all = "kebab-case")]
 pub enum FromWorker {
     /// Set up (listening, or ready to connect).
-    Ready { fd_limit: u64 },
+    Ready {
+        /// The worker's `RLIMIT_NOFILE` soft limit once raised, in
+        /// descriptors (getrlimit(2)).
+        fd_limit: u64,
+    },
     /// Counters, about four times a second.
     Stats(Stats),
     /// Latency recorded since the last such line, about once a second.
@@ -228,7 +237,7 @@ pub fn line<T: Serialize>(msg: &T) -> Vec<u8> {
 }
 
 /// The bytes of a pipe, cut into messages, one per line: how both ends
-/// read what the other wrote with [`line`].
+/// read what the other wrote with [`line()`].
 #[derive(Debug, Default)]
 pub struct Lines {
     buf: Vec<u8>,

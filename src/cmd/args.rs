@@ -141,12 +141,16 @@ pub struct ExperimentOpts {
     /// How long to hold the connections once all are open.
     #[arg(long, default_value = "5s", value_parser = duration)]
     pub hold: Duration,
+    /// How the clients connect: rate, window, timeout, bind mode.
     #[command(flatten)]
     pub client: ClientOpts,
+    /// What held connections do: idle or heartbeats.
     #[command(flatten)]
     pub traffic: TrafficOpts,
+    /// How c1m's servers treat what peers send.
     #[command(flatten)]
     pub server: ServerOpts,
+    /// Worker size, close mode, report files, metrics.
     #[command(flatten)]
     pub fleet: FleetOpts,
 }

@@ -52,10 +52,13 @@ pub struct ConnectArgs {
     /// How long to hold once all are open (default: until Ctrl-C).
     #[arg(long, value_parser = duration)]
     pub hold: Option<Duration>,
+    /// How the clients connect: rate, window, timeout, bind mode.
     #[command(flatten)]
     pub client: ClientOpts,
+    /// What held connections do: idle or heartbeats.
     #[command(flatten)]
     pub traffic: TrafficOpts,
+    /// Worker size, close mode, report files, metrics.
     #[command(flatten)]
     pub fleet: FleetOpts,
 }

@@ -13,6 +13,7 @@ use c1m_limits::num::plural;
 /// `c1m ip`: manage c1m's source addresses on an interface.
 #[derive(clap::Args, Debug, Clone)]
 pub struct IpArgs {
+    /// `add`, `del` or `check`.
     #[command(subcommand)]
     pub command: IpCommand,
 }

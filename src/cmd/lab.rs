@@ -25,6 +25,7 @@ pub struct LabRunArgs {
     /// address per client host to server ports 8090-8119.
     #[arg(long, value_enum, default_value_t = Topology::ManyIps)]
     pub topology: Topology,
+    /// The flags every experiment with both fleets takes.
     #[command(flatten)]
     pub exp: ExperimentOpts,
 }
@@ -32,6 +33,7 @@ pub struct LabRunArgs {
 /// `c1m lab`: build or remove the namespace lab.
 #[derive(clap::Args, Debug, Clone)]
 pub struct LabArgs {
+    /// `up`, `run`, `down` or `status`.
     #[command(subcommand)]
     pub command: LabCommand,
 }

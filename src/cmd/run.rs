@@ -38,6 +38,7 @@ pub struct RunArgs {
     /// needs).
     #[arg(long)]
     pub dests: Option<String>,
+    /// The flags every experiment with both fleets takes.
     #[command(flatten)]
     pub exp: ExperimentOpts,
 }

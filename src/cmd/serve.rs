@@ -33,8 +33,10 @@ pub struct ServeArgs {
     /// overflows (to study SYN drops and ListenOverflows).
     #[arg(long)]
     pub no_accept: bool,
+    /// Echo, message size and idle limits.
     #[command(flatten)]
     pub server: ServerOpts,
+    /// Worker size, close mode, report files, metrics.
     #[command(flatten)]
     pub fleet: FleetOpts,
 }

@@ -66,6 +66,9 @@ pub fn parse_distinct(text: &str) -> Result<Vec<IpAddr>> {
     Ok(ips)
 }
 
+/// Parses the `--target` of `c1m ip check`: exactly one `ADDRESS:PORT` (a
+/// bare port means 127.0.0.1). Fails on a malformed address or port, or on
+/// a port range or list that names more than one endpoint.
 pub fn parse_target(text: &str) -> Result<SocketAddr> {
     let eps = parse_endpoints(text, IpAddr::from([127, 0, 0, 1]))?;
     match eps.as_slice() {
@@ -87,7 +90,8 @@ fn find_link(nl: &mut Rtnl, iface: &str) -> Result<u32> {
     }
 }
 
-/// Every address of `iface`, c1m's or not.
+/// Every address of `iface`, c1m's or not. Fails if the namespace has no
+/// such interface (the message names those it has) or rtnetlink fails.
 pub fn list(iface: &str) -> Result<Vec<Addr>> {
     let mut nl = Rtnl::open()?;
     let index = find_link(&mut nl, iface)?;
@@ -109,7 +113,9 @@ pub fn c1m_addresses(iface: &str) -> Result<Vec<IpAddr>> {
 
 /// Adds `ips` to `iface` with c1m's mark, all or none: refuses if any of
 /// them is on any interface of the namespace already, and removes those it
-/// added if one fails. Returns the addresses added.
+/// added if one fails. Returns the addresses added. Also refuses an empty
+/// list, a loopback, unspecified or multicast address, and a prefix length
+/// of 0 or longer than the address.
 pub fn add(iface: &str, ips: &[IpAddr], prefix_len: Option<u8>) -> Result<Vec<IpAddr>> {
     if ips.is_empty() {
         bail!("no addresses to add");
@@ -157,8 +163,9 @@ pub fn add(iface: &str, ips: &[IpAddr], prefix_len: Option<u8>) -> Result<Vec<Ip
 }
 
 /// Removes c1m's addresses from `iface`: all of them, or only those in
-/// `only` (each of which must be a c1m address of `iface`). Returns the
-/// addresses removed.
+/// `only` (each of which must be a c1m address of `iface`, else nothing is
+/// removed). Returns the addresses removed; a removal the kernel refuses
+/// stops there, with the earlier ones done.
 pub fn del(iface: &str, only: Option<&[IpAddr]>) -> Result<Vec<IpAddr>> {
     let mut nl = Rtnl::open()?;
     let index = find_link(&mut nl, iface)?;

@@ -31,8 +31,11 @@ const RECV_LEN: usize = 64 << 10;
 /// One network interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
+    /// Its interface index (`ifi_index`), unique in the namespace.
     pub index: u32,
+    /// Its name (`IFLA_IFNAME`), e.g. `eth0`; empty if the kernel sent none.
     pub name: String,
+    /// Administratively up (`IFF_UP`), whether or not it has a carrier.
     pub up: bool,
     /// The index of the bridge it is a port of, if any.
     pub controller: Option<u32>,
@@ -43,7 +46,10 @@ pub struct Link {
 pub struct Addr {
     /// Index of the interface that has it.
     pub index: u32,
+    /// The address itself (`IFA_LOCAL`, else `IFA_ADDRESS`).
     pub ip: IpAddr,
+    /// Its prefix length in bits (`ifa_prefixlen`): 32 or 128 for a lone
+    /// address.
     pub prefix_len: u8,
     /// `IFA_LABEL` (IPv4 only).
     pub label: Option<String>,
@@ -53,6 +59,10 @@ pub struct Addr {
 }
 
 /// A NETLINK_ROUTE socket and its receive buffer.
+///
+/// Every request fails with the errno of the kernel's `NLMSG_ERROR` reply
+/// (EPERM for a change without CAP_NET_ADMIN, EEXIST, ENODEV, …), an I/O
+/// error of the socket, or `InvalidData` for a reply that does not parse.
 pub struct Rtnl {
     socket: Socket,
     buf: Vec<u8>,

@@ -25,6 +25,8 @@ pub const HOST_IFACE: &str = "c1m-eth0";
 pub const PORT_PREFIX: &str = "c1m-v-";
 /// The lab network: 198.18.0.0/15, every address on-link.
 pub const NET: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 0);
+/// The lab network's prefix length, bits: the /15 of [`NET`], given to each
+/// host's first address.
 pub const PREFIX_LEN: u8 = 15;
 /// The server's address.
 pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -61,6 +63,7 @@ pub struct LabHost {
 /// The whole lab, as built by `lab up` and recorded in its state file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layout {
+    /// The state file's format version; [`plan`] writes 1.
     pub version: u32,
     /// The namespace holding the bridge.
     pub bridge_netns: String,
@@ -68,7 +71,10 @@ pub struct Layout {
     pub bridge: String,
     /// The prefix length of each host's first address (the others are /32).
     pub prefix_len: u8,
+    /// The server host: [`SERVER_NETNS`], address [`SERVER_ADDR`], no
+    /// blocks.
     pub server: LabHost,
+    /// The client hosts, `c1m-cli1` first.
     pub clients: Vec<LabHost>,
 }
 
@@ -92,19 +98,27 @@ impl Layout {
 /// Why a lab cannot be planned.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PlanError {
+    /// Zero client hosts asked for.
     #[error("--clients must be at least 1")]
     NoClients,
+    /// Zero addresses per client host asked for.
     #[error("--client-addrs must be at least 1")]
     NoAddrs,
+    /// The client hosts' /24 blocks do not fit in the 511 the /15 has
+    /// beside the server's.
     #[error(
         "{clients} clients × {addrs} addresses need {need} /24 blocks of 198.18.0.0/15, \
          which has {have} for clients (each client takes ⌈addresses/254⌉ blocks); \
          use fewer clients or fewer addresses each"
     )]
     TooLarge {
+        /// Client hosts asked for.
         clients: usize,
+        /// Addresses per client host asked for.
         addrs: usize,
+        /// /24 blocks they take: clients × ⌈addrs/254⌉.
         need: usize,
+        /// /24 blocks there are for clients: 511.
         have: usize,
     },
 }

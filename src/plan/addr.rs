@@ -1,5 +1,9 @@
 //! Addresses and ports as users write them: `8090-8119`, `127.0.2.1-127.0.2.40`,
 //! `127.0.2.0/26`, `127.0.0.1:8090-8119`, `[::1]:80`, lists joined by commas.
+//!
+//! Pure parsing: no name is resolved (only `localhost` is known, as
+//! 127.0.0.1), and no one range or block expands to more than
+//! [`MAX_EXPANSION`] addresses.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -8,27 +12,48 @@ use thiserror::Error;
 /// Why an address or port argument was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AddrError {
+    /// Not a number from 1 to 65535: the text given.
     #[error("{0:?} is not a port (1-65535)")]
     BadPort(String),
+    /// A port range whose first port is above its last.
     #[error("port range {lo}-{hi} is upside down; write {hi}-{lo}")]
-    PortsUpsideDown { lo: u16, hi: u16 },
+    PortsUpsideDown {
+        /// The first port written.
+        lo: u16,
+        /// The last port written (below `lo`).
+        hi: u16,
+    },
+    /// Not an IPv4 or IPv6 address (nor `localhost`): the text given.
     #[error("{0:?} is not an IP address (write e.g. 127.0.0.2 or ::1)")]
     BadIp(String),
+    /// An address range `A-B` with `A` above `B`, or one end IPv4 and the
+    /// other IPv6: the range as written.
     #[error("address range {0} is upside down or mixes IPv4 and IPv6")]
     IpsUpsideDown(String),
+    /// `ADDR/LEN` whose prefix length is not a number or is longer than
+    /// the address (32 or 128 bits): the block as written.
     #[error("{0:?} is not a CIDR block (write e.g. 127.0.2.0/24)")]
     BadCidr(String),
+    /// A range or block of more than [`MAX_EXPANSION`] addresses.
     #[error("{what} {text:?} expands to {count} addresses; at most {max} are allowed")]
     TooMany {
+        /// `"CIDR block"` or `"address range"`.
         what: &'static str,
+        /// The range or block as written.
         text: String,
+        /// How many addresses it holds.
         count: u128,
+        /// [`MAX_EXPANSION`].
         max: u64,
     },
+    /// Not `ADDRESS:PORTS`, `[IPv6]:PORTS` or bare ports (an IPv6 address
+    /// without brackets, an address without a port): the text given.
     #[error(
         "{0:?} is not ADDRESS:PORTS (write e.g. 127.0.0.1:8090 or 127.0.0.1:8090-8119 or [::1]:80)"
     )]
     BadTarget(String),
+    /// A list with nothing in it but commas and spaces: `"port list"` or
+    /// `"address list"`.
     #[error("empty {0}")]
     Empty(&'static str),
 }

@@ -13,10 +13,11 @@
 //! whatever the destination: `sources × ports`.
 //!
 //! Linux picks connect() ports by scanning ports of one parity first
-//! (`__inet_hash_connect`); once a pair has used about half the range,
-//! every further connect() scans the whole used half first and becomes an
-//! order of magnitude slower. So the planner keeps every pair at or under
-//! `pair_budget` (half the range by default) and warns when it cannot.
+//! (`__inet_hash_connect`, net/ipv4/inet_hashtables.c); once a pair has
+//! used about half the range, every further connect() scans the whole used
+//! half first and becomes an order of magnitude slower. So the planner
+//! keeps every pair at or under `pair_budget` (half the range by default)
+//! and warns when it cannot.
 
 pub mod addr;
 
@@ -130,19 +131,31 @@ pub struct Plan {
 /// Why a plan was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
+    /// [`Request::conns`] is 0.
     #[error("-n must be at least 1")]
     Zero,
+    /// [`Request::endpoints`] is empty.
     #[error("no destination to connect to")]
     NoEndpoints,
+    /// A per-worker budget ([`Request::client_per_worker`] or
+    /// [`Request::server_per_worker`]) is 0.
     #[error("a worker must be able to hold at least one connection")]
     NoWorkerRoom,
+    /// More connections than the 4-tuple space holds (without
+    /// [`Request::force`]), or, with [`BindMode::Range`], than the client
+    /// workers' port slices hold. Every field is text for the message.
     #[error(
         "{conns} connections do not fit: the 4-tuple space holds {capacity} = {why}; fix: {fix}"
     )]
     TooMany {
+        /// The connections asked for, with thousands separators.
         conns: String,
+        /// What fits, with thousands separators.
         capacity: String,
+        /// The arithmetic behind `capacity`, in words.
         why: String,
+        /// What to change: more pairs, a wider `ip_local_port_range`, or
+        /// another bind mode.
         fix: String,
     },
 }
@@ -396,8 +409,9 @@ pub fn default_pair_budget(local_ports: u64) -> u64 {
     c1m_limits::ports::pair_budget(local_ports)
 }
 
-/// The half-open range of global indices of a client share.
 impl ClientShare {
+    /// The global connection indices of this share, `first..first + count`
+    /// (half-open).
     pub fn range(&self) -> Range<u64> {
         self.first..self.first + self.count
     }

@@ -18,14 +18,18 @@ pub enum Style {
     Title,
     /// A section's first line.
     Heading,
+    /// A figure or a table row, drawn plain.
     Body,
     /// Why something is missing or how to read it.
     Note,
 }
 
+/// One line of the screen, without its newline.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
+    /// How a terminal draws it (bold, dim, plain); ignored off a terminal.
     pub style: Style,
+    /// The text, no escape sequences; empty for a blank line.
     pub text: String,
 }
 

@@ -35,9 +35,12 @@ pub const MIN_SOCKETS_PER_SOCKET: i64 = 10_000;
 /// What the user asked to watch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setup {
+    /// Time between two refreshes.
     pub interval: Duration,
     /// Only sockets whose local or remote port is in this range.
     pub ports: Option<RangeInclusive<u16>>,
+    /// Which address families the netlink count walks (IPv4, IPv6, both);
+    /// the /proc totals are always both.
     pub families: Families,
     /// Rows of the port and slab tables.
     pub top: usize,
@@ -65,13 +68,16 @@ pub struct DiagReading {
     pub at: Duration,
     /// How long it took.
     pub took: Duration,
+    /// Sockets by state and by local port, or why the dump failed.
     pub counts: Result<TcpCounts, String>,
 }
 
 /// A `/proc/slabinfo` reading (needs root; at most once a second).
 #[derive(Debug, Clone)]
 pub struct SlabReading {
+    /// When it was read, since stat started.
     pub at: Duration,
+    /// Every cache, or why slabinfo could not be read.
     pub slab: Result<SlabInfo, String>,
     /// `TCP: alloc` from sockstat at the same refresh: the socket count
     /// the per-socket figures divide by.
@@ -140,12 +146,19 @@ pub struct View {
     pub seq: u64,
     /// Seconds since stat started.
     pub t_s: f64,
+    /// Seconds between two refreshes, as set up.
     pub interval_s: f64,
+    /// What the netlink counts are restricted to.
     pub filter: Filter,
+    /// Sockets by state, from the latest netlink count (filtered).
     pub states: States,
+    /// System-wide TCP totals from /proc (unfiltered).
     pub tcp: TcpTotals,
+    /// Accept-queue and memory-pressure counters.
     pub listen: Listen,
+    /// /proc/meminfo figures.
     pub memory: Memory,
+    /// Slab caches' change since the baseline.
     pub slab: Slab,
 }
 
@@ -167,7 +180,9 @@ pub struct States {
     pub took_s: Option<f64>,
     /// Why the latest dump failed; the counts are then null.
     pub error: Option<String>,
+    /// Sockets counted, every state.
     pub total: Option<u64>,
+    /// Sockets per state.
     pub by_state: Option<ByState>,
     /// ESTABLISHED change per second between the last two dumps.
     pub established_per_s: Option<f64>,
@@ -177,28 +192,39 @@ pub struct States {
     pub local_ports: Option<usize>,
 }
 
+/// One row of the port table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PortCount {
+    /// A local port.
     pub port: u16,
+    /// Sockets counted with it as their local port, whatever their state.
     pub sockets: u64,
 }
 
 /// System-wide TCP totals, this refresh, whatever the port filter.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TcpTotals {
-    /// `Tcp: CurrEstab` (/proc/net/snmp): ESTABLISHED plus CLOSE_WAIT,
-    /// IPv4 and IPv6, every port.
+    /// `Tcp: CurrEstab` (/proc/net/snmp): ESTABLISHED plus CLOSE_WAIT
+    /// (since Linux 6.10 and its stable backports; ESTABLISHED only
+    /// before), IPv4 and IPv6, every port; `tcp_set_state`, net/ipv4/tcp.c.
     pub curr_estab: Option<u64>,
     /// Its change per second over the last refresh.
     pub curr_estab_per_s: Option<f64>,
-    /// sockstat `TCP: inuse`, `orphan`, `tw`, `alloc`; `TCP6: inuse`.
+    /// /proc/net/sockstat `TCP: inuse`: IPv4 TCP sockets in use, TIME_WAIT
+    /// not included.
     pub inuse: Option<u64>,
+    /// /proc/net/sockstat6 `TCP6: inuse`: the same for IPv6.
     pub inuse6: Option<u64>,
+    /// sockstat `TCP: orphan`: sockets no process holds any more, still
+    /// closing.
     pub orphan: Option<u64>,
+    /// sockstat `TCP: tw`: sockets in TIME_WAIT.
     pub tw: Option<u64>,
+    /// sockstat `TCP: alloc`: TCP sockets allocated, IPv4 and IPv6.
     pub alloc: Option<u64>,
     /// sockstat `TCP: mem`, the pages compared with `net.ipv4.tcp_mem`.
     pub mem_pages: Option<u64>,
+    /// `mem_pages` in bytes (times the page size).
     pub mem_bytes: Option<u64>,
     /// Why sockstat or snmp could not be read.
     pub errors: Vec<String>,
@@ -207,8 +233,11 @@ pub struct TcpTotals {
 /// A kernel counter: its value, its growth since stat started, its rate.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Counter {
+    /// Its value, counted since boot.
     pub total: Option<u64>,
+    /// Its growth since stat's first reading.
     pub since_start: Option<u64>,
+    /// Its change per second over the last refresh; `None` at the first.
     pub per_s: Option<f64>,
 }
 
@@ -226,15 +255,25 @@ pub struct Listen {
 /// A `/proc/meminfo` value and its change since stat started, bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Gauge {
+    /// The value now, bytes.
     pub bytes: Option<u64>,
+    /// Its change since stat's first reading, bytes (negative: it fell).
     pub since_start: Option<i64>,
 }
 
+/// Memory the machine has left and what the slab allocator holds
+/// (/proc/meminfo, proc(5)).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Memory {
+    /// `MemAvailable`: the kernel's estimate of what can be allocated
+    /// without swapping.
     pub mem_available: Gauge,
+    /// `Slab`: every slab cache, socket structures among them.
     pub slab: Gauge,
+    /// `SUnreclaim`: the part of `Slab` that cannot be reclaimed (sockets
+    /// live there).
     pub sunreclaim: Gauge,
+    /// Why /proc/meminfo could not be read; every gauge is then null.
     pub error: Option<String>,
 }
 
@@ -258,14 +297,20 @@ pub struct Slab {
     pub per_socket_bytes: Option<f64>,
 }
 
+/// One slab cache's row, or `other` for the caches folded together.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CacheRow {
+    /// The cache's name in /proc/slabinfo (`TCP`, `sock_inode_cache`), or
+    /// `other`.
     pub name: String,
-    /// Objects in use now, and the change.
+    /// Objects in use now (`active_objs`); null for `other`.
     pub objects: Option<u64>,
+    /// Change of objects in use since the baseline.
     pub objects_delta: i64,
-    /// Memory the cache holds now, and the change, bytes.
+    /// Memory the cache holds now (its slabs' pages), bytes; null for
+    /// `other`.
     pub bytes: Option<u64>,
+    /// Change of that memory since the baseline, bytes.
     pub bytes_delta: i64,
     /// `bytes_delta` per socket grown, when enough did and the cache grew.
     pub per_socket_bytes: Option<f64>,
@@ -288,6 +333,8 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// A tracker with no reading yet; `page_size` (bytes) turns page
+    /// counts into bytes.
     pub fn new(setup: Setup, page_size: u64) -> Self {
         Self {
             setup,

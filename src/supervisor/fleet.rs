@@ -23,11 +23,14 @@ use crate::wire::{self, FromWorker, Lines, Stats, ToWorker, WorkerSpec};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
+    /// Listens and holds what comes ([`crate::wire::ServerSpec`]).
     Server,
+    /// Opens connections and holds them ([`crate::wire::ClientSpec`]).
     Client,
 }
 
 impl Role {
+    /// `"server"` or `"client"`, for messages.
     pub fn name(self) -> &'static str {
         match self {
             Role::Server => "server",
@@ -39,7 +42,9 @@ impl Role {
 /// Where a worker is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Life {
+    /// Spawned and sent its spec; no [`FromWorker::Ready`] yet.
     Starting,
+    /// Said [`FromWorker::Ready`]: listening, or ready to connect.
     Ready,
     /// Closed its connections and said so.
     Closed,
@@ -49,11 +54,16 @@ pub enum Life {
 
 /// One worker process as the supervisor sees it.
 pub struct Worker {
+    /// Server or client.
     pub role: Role,
     /// Its number within its role.
     pub index: usize,
+    /// Its process id.
     pub pid: u32,
+    /// Where it is in its life, as its lines and its exit said.
     pub life: Life,
+    /// Its latest counters ([`FromWorker::Stats`], or the final
+    /// [`FromWorker::Closed`]); until the first, only `planned` is set.
     pub stats: Stats,
     /// Its own message when it gave up.
     pub fatal: Option<String>,
@@ -70,7 +80,7 @@ impl Worker {
     pub fn alive(&self) -> bool {
         matches!(self.life, Life::Starting | Life::Ready)
     }
-    /// A name for messages: `client 3 (pid 1234)`.
+    /// A name for messages: `client worker 3 (pid 1234)`.
     pub fn label(&self) -> String {
         format!(
             "{} worker {} (pid {})",
@@ -84,10 +94,16 @@ impl Worker {
 /// Something the supervisor must react to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Ctrl-C or SIGTERM.
+    /// Ctrl-C or SIGTERM: the signal number.
     Interrupted(i32),
     /// A worker ended without being told to; the text says how.
-    WorkerDied { worker: usize, why: String },
+    WorkerDied {
+        /// Its index in [`Fleet::workers`] (not [`Worker::index`]).
+        worker: usize,
+        /// Its [`Worker::label`] and how it ended: the exit status or
+        /// signal ([`describe_exit`]) and its fatal message, if any.
+        why: String,
+    },
 }
 
 const TOKEN_SIGNALS: u64 = u64::MAX;
@@ -99,6 +115,7 @@ const SUPERVISOR_NICE: i32 = -10;
 pub struct Fleet {
     poller: Poller,
     signals: Signals,
+    /// Every worker spawned, in spawn order, the dead and closed included.
     pub workers: Vec<Worker>,
     /// Every latency recorded, merged.
     pub latency: Latency,
@@ -295,7 +312,8 @@ impl Fleet {
         t
     }
 
-    /// Process ids of the workers still running.
+    /// Process ids of the workers not known dead: starting, ready, or
+    /// closed (a closed worker may have exited already).
     pub fn pids(&self) -> Vec<u32> {
         self.workers
             .iter()

@@ -1,6 +1,11 @@
 //! Readings of the kernel's accounting around an experiment: the cheap ones
-//! taken every sample, the full ones (slabinfo, PSS, a netlink count) at
-//! the baseline and at the top.
+//! taken every sample ([`quick`]), the full ones (slabinfo, PSS: a
+//! [`Snapshot`]) at the baseline and at the top, and the netlink sock_diag
+//! reading of the endpoints ([`read_endpoints`]).
+//!
+//! It only reads: `/proc` (proc(5)) and sock_diag(7); it never changes a
+//! setting. A source that cannot be read gives `None` or an error text,
+//! not a zero (only a worker that is gone counts as zero RSS).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -50,8 +55,11 @@ pub fn pss(pids: &[u32]) -> Option<u64> {
 /// The readings taken every sample: cheap at any scale.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Quick {
+    /// `MemAvailable` of /proc/meminfo, bytes; `None` if unreadable.
     pub mem_available: Option<u64>,
+    /// `Slab` of /proc/meminfo (every slab cache), bytes.
     pub slab: Option<u64>,
+    /// The workers' summed RSS, bytes (see [`rss`]); always `Some`.
     pub rss: Option<u64>,
 }
 
@@ -68,19 +76,26 @@ pub fn quick(pids: &[u32]) -> Quick {
 /// Everything at one moment.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
+    /// `/proc/meminfo`; `None` if unreadable.
     pub meminfo: Option<Meminfo>,
     /// `/proc/slabinfo`, or why it could not be read (it needs root).
     pub slabinfo: Result<SlabInfo, String>,
+    /// `/proc/net/sockstat` (its `TCP: mem` pages go into the report);
+    /// `None` if unreadable.
     pub sockstat: Option<Sockstat>,
-    /// The server workers' and the client workers' memory.
+    /// The server workers' memory.
     pub servers: ProcMem,
+    /// The client workers' memory.
     pub clients: ProcMem,
 }
 
 /// The summed memory of a group of processes, bytes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcMem {
+    /// Resident set size (/proc/PID/statm), bytes; a process gone counts 0.
     pub rss: u64,
+    /// Proportional set size (/proc/PID/smaps_rollup), bytes; `None` if
+    /// any process's could not be read.
     pub pss: Option<u64>,
 }
 
@@ -182,6 +197,9 @@ pub struct Reading {
 /// lab, in each of `namespaces` (each host's sockets live in its own),
 /// merged. `families`: which tables to walk (one is ~15% cheaper than
 /// both; a v4 endpoint may be served by a dual-stack v6 listener).
+///
+/// Fails if a NETLINK_SOCK_DIAG socket cannot be opened, a dump fails
+/// (sock_diag(7); net/ipv4/inet_diag.c), or a namespace cannot be entered.
 pub fn read_endpoints(
     endpoints: &[SocketAddr],
     families: Families,

@@ -8,8 +8,11 @@
 //!
 //! The server is one std thread and a `TcpListener`, answering one request
 //! per connection (`Connection: close`), reading at most
-//! [`MAX_REQUEST`] bytes with a [`IO_TIMEOUT`] deadline, so a stuck or
-//! hostile client holds it for a second at most. A full HTTP framework
+//! [`MAX_REQUEST`] bytes, each read and write timing out after
+//! [`IO_TIMEOUT`], so a silent client holds it for a second at most (the
+//! timeout is per read: a client trickling its request a byte at a time
+//! holds it far longer). A scrape only reads: it never changes the
+//! session. A full HTTP framework
 //! (hyper, axum, tiny_http) would add an async runtime or dozens of crates
 //! for one text page that a scraper fetches every few seconds.
 
@@ -95,7 +98,9 @@ impl RoleMetrics {
 /// clients, `connect` no servers).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MetricsSnapshot {
+    /// The server workers' figures; `None` when the session has none.
     pub servers: Option<RoleMetrics>,
+    /// The client workers' figures; `None` when the session has none.
     pub clients: Option<RoleMetrics>,
 }
 
@@ -128,6 +133,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// No snapshot yet: a scrape shows only `c1m_build_info`.
     pub fn new() -> Self {
         Self::default()
     }
@@ -168,7 +174,8 @@ pub struct MetricsServer {
 
 /// Listens on `addr` (port 0 picks one: see [`MetricsServer::local_addr`])
 /// and answers `GET /metrics` from one background thread. Call
-/// [`check_addr`] first.
+/// [`check_addr`] first. Fails if `addr` cannot be bound (in use, not an
+/// address of this machine, a privileged port) or the thread cannot start.
 pub fn serve(addr: SocketAddr) -> anyhow::Result<MetricsServer> {
     let listener =
         TcpListener::bind(addr).with_context(|| format!("listening for metrics on {addr}"))?;
@@ -265,9 +272,15 @@ fn head_end(buf: &[u8]) -> Option<usize> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Request {
     /// `GET /metrics` (a query string is ignored); `head` for `HEAD`.
-    Metrics { head: bool },
+    Metrics {
+        /// `HEAD`: answer with the headers only.
+        head: bool,
+    },
     /// GET or HEAD of another path.
-    NotFound { head: bool },
+    NotFound {
+        /// `HEAD`: answer with the headers only.
+        head: bool,
+    },
     /// Another method.
     BadMethod,
     /// Not HTTP/1.x, or cut short.

@@ -1,9 +1,10 @@
 //! Worker processes: they hold connections, and nothing else.
 //!
 //! A worker is this same binary re-executed as `c1m worker`. It reads its
-//! [`Spec`] from stdin, reports [`FromWorker`] lines on stdout, and obeys
-//! [`ToWorker`] commands; when stdin closes (the supervisor is gone) it
-//! exits at once, and the kernel kills it anyway if the supervisor dies
+//! [`WorkerSpec`] from stdin (the first line, [`ToWorker::Start`]),
+//! reports [`FromWorker`] lines on stdout, and obeys [`ToWorker`]
+//! commands; when stdin closes (the supervisor is gone) it exits at once,
+//! and the kernel kills it anyway if the supervisor dies
 //! (`PR_SET_PDEATHSIG`).
 //!
 //! **Invariant:** no allocation per connection on the hot path. A worker
