@@ -12,6 +12,8 @@
 //!
 //! See ARCHITECTURE.md for the map.
 
+#![deny(missing_docs)]
+
 pub mod cause;
 pub mod latency;
 pub mod plan;

@@ -264,9 +264,7 @@ impl Lines {
 
     /// The next whole line's message, if a whole line is there: `Err`
     /// for a line that is not one.
-    pub fn next_message<T: DeserializeOwned>(
-        &mut self,
-    ) -> Option<Result<T, serde_json::Error>> {
+    pub fn next_message<T: DeserializeOwned>(&mut self) -> Option<Result<T, serde_json::Error>> {
         let nl = self.buf.iter().position(|&b| b == b'\n')?;
         let line: Vec<u8> = self.buf.drain(..=nl).collect();
         Some(serde_json::from_slice(&line))
@@ -292,13 +290,19 @@ mod tests {
             None => Err(c1m_sys::Errno::AGAIN),
         });
         assert!(!eof);
-        assert!(matches!(lines.next_message::<ToWorker>(), Some(Ok(ToWorker::Go))));
+        assert!(matches!(
+            lines.next_message::<ToWorker>(),
+            Some(Ok(ToWorker::Go))
+        ));
         assert!(matches!(
             lines.next_message::<ToWorker>(),
             Some(Ok(ToWorker::Close))
         ));
         assert!(matches!(lines.next_message::<ToWorker>(), Some(Err(_))));
-        assert!(lines.next_message::<ToWorker>().is_none(), "a partial line waits");
+        assert!(
+            lines.next_message::<ToWorker>().is_none(),
+            "a partial line waits"
+        );
         assert!(lines.fill(|_| Ok(0)), "end of the pipe");
     }
 

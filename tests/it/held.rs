@@ -18,7 +18,6 @@ use crate::util::testserver::{Mode, TestServer};
 use crate::util::truth::{self, TcpState};
 use crate::util::*;
 
-
 const SETTLE: Duration = Duration::from_secs(10);
 
 fn connect_all(addr: SocketAddr, n: usize) -> Vec<TcpStream> {

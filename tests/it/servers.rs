@@ -18,7 +18,6 @@ use crate::util::testserver::{Mode, TestServer};
 use crate::util::truth;
 use crate::util::*;
 
-
 /// A server process the test started; killed when dropped.
 struct Server(Child);
 
