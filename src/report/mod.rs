@@ -193,6 +193,34 @@ pub fn peak_rate_of(points: &[(f64, f64)]) -> Option<f64> {
     best
 }
 
+/// The captured reports of `tests/fixtures/reports/` (made by real runs,
+/// as their README says), for the renderers' tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::model::Report;
+
+    /// Every captured report's name.
+    pub const FIXTURES: [&str; 7] = [
+        "run-fanout",
+        "run-heartbeat",
+        "run-worker-died",
+        "connect-mixed",
+        "connect-redis-cap",
+        "find-limit",
+        "serve",
+    ];
+
+    /// One captured report, read back.
+    pub fn fixture(name: &str) -> Report {
+        let path = format!(
+            "{}/tests/fixtures/reports/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        super::read_json(&text).unwrap_or_else(|e| panic!("{path}: {e:#}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

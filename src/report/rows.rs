@@ -64,6 +64,9 @@ impl Rows {
     }
 }
 
+/// Listeners shown one per row at most; more are summed in one.
+const LISTENER_ROWS: usize = 4;
+
 /// Slab changes smaller than this are noise: on this 2-core VM the
 /// machine's Slab moved by up to 172 KiB over 10 s with nothing but
 /// compilers running (`/proc/meminfo` read every 0.5 s).
@@ -366,7 +369,25 @@ fn server_rows(o: &mut Rows, r: &Report) {
                     None => by_addr.push((l.addr, 1, l.accept_queue.into(), l.backlog)),
                 }
             }
-            for (addr, n, queue, backlog) in by_addr {
+            // Many listeners (c1m's own fleet): one line, and the ones with
+            // connections waiting.
+            let many = by_addr.len() > LISTENER_ROWS;
+            if many {
+                let waiting: u64 = by_addr.iter().map(|l| l.2).sum();
+                o.detail(
+                    "listeners",
+                    format!(
+                        "{} addresses, {} connections waiting in their accept queues in all",
+                        thousands(by_addr.len() as u64),
+                        thousands(waiting)
+                    ),
+                );
+            }
+            for (addr, n, queue, backlog) in by_addr
+                .into_iter()
+                .filter(|l| !many || l.2 > 0)
+                .take(LISTENER_ROWS)
+            {
                 let sockets = if n > 1 {
                     format!(" ({n} SO_REUSEPORT sockets)")
                 } else {
@@ -599,5 +620,67 @@ fn cause_context(r: &Report, c: Cause) -> Option<&'static str> {
             "plain bind(ip, 0) takes a port for the source address whatever the destination, so each source stops at the local port range (bind then fails with EADDRINUSE) and those ports are closed to every other outgoing connection on the machine; --bind-mode no-port shares ports across destinations",
         ),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures::fixture;
+    use crate::report::model::Listener;
+
+    fn find<'a>(rows: &'a [Row], key: &str) -> &'a Row {
+        rows.iter()
+            .find(|r| r.key == key)
+            .unwrap_or_else(|| panic!("no {key:?} row in {rows:#?}"))
+    }
+
+    #[test]
+    fn the_verdict_row_says_why() {
+        let r = fixture("connect-redis-cap");
+        let rows = summary(&r);
+        let v = find(&rows, "verdict");
+        assert_eq!(v.tone, Tone::Bad);
+        assert!(v.value.starts_with("FAIL: held "), "{}", v.value);
+        assert_eq!(find(&rows, "held at the end").tone, Tone::Bad);
+        let ok = summary(&fixture("run-fanout"));
+        assert_eq!(find(&ok, "verdict").value, "OK");
+    }
+
+    #[test]
+    fn many_listeners_fold_into_one_row() {
+        let mut r = fixture("run-fanout");
+        let listener = |i: u8, queue: u32| Listener {
+            addr: std::net::SocketAddr::from(([127, 0, 1, i], 8090)),
+            accept_queue: queue,
+            backlog: 4096,
+        };
+        r.server_side.listeners = (1..=100).map(|i| listener(i, 0)).collect();
+        r.server_side.listeners.push(listener(7, 3));
+        let rows = summary(&r);
+        let n = rows.iter().filter(|r| r.key == "listener").count();
+        assert_eq!(n, 1, "only the one with a queue: {rows:#?}");
+        assert!(
+            find(&rows, "listeners")
+                .value
+                .starts_with("100 addresses, 3 ")
+        );
+        assert!(
+            find(&rows, "listener")
+                .value
+                .contains("(2 SO_REUSEPORT sockets)")
+        );
+    }
+
+    #[test]
+    fn figures_within_their_noise_say_so() {
+        assert_eq!(per_conn(8 << 20, 1024, "sockets", SLAB_NOISE), "8.0 KiB");
+        let small = per_conn(-21 << 10, 900, "connections", MEM_AVAILABLE_NOISE);
+        assert!(
+            small.starts_with("too small to measure (-21.0 KiB over 900"),
+            "{small}"
+        );
+        assert!(!small.contains("/ conn"));
+        assert_eq!(per_conn(5, 0, "sockets", SLAB_NOISE), "n/a");
     }
 }

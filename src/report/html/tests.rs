@@ -3,27 +3,8 @@
 
 use super::*;
 use crate::plan::thousands;
+use crate::report::fixtures::{FIXTURES, fixture};
 use crate::report::model::{End, KernelCount, ListenCounters, Report};
-use crate::report::read_json;
-
-const FIXTURES: [&str; 7] = [
-    "run-fanout",
-    "run-heartbeat",
-    "run-worker-died",
-    "connect-mixed",
-    "connect-redis-cap",
-    "find-limit",
-    "serve",
-];
-
-fn fixture(name: &str) -> Report {
-    let path = format!(
-        "{}/tests/fixtures/reports/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    read_json(&text).unwrap_or_else(|e| panic!("{path}: {e:#}"))
-}
 
 fn page(r: &Report) -> String {
     render(r).unwrap()
