@@ -197,7 +197,29 @@ pub fn peak_rate_of(points: &[(f64, f64)]) -> Option<f64> {
 /// as their README says), for the renderers' tests.
 #[cfg(test)]
 pub(crate) mod fixtures {
-    use super::model::Report;
+    use super::model::{Phase, Report, Sample};
+
+    /// A timeline point with `established` clients held and every other
+    /// figure zero or unread.
+    pub fn sample(t: f64, phase: Phase, established: u64) -> Sample {
+        Sample {
+            t,
+            phase,
+            established,
+            server_established: 0,
+            connecting: 0,
+            failed: 0,
+            closed: 0,
+            mem_available: None,
+            slab: None,
+            rss: None,
+            sent: 0,
+            replies: 0,
+            rtt_p50_us: None,
+            rtt_p99_us: None,
+            rtt_max_us: None,
+        }
+    }
 
     /// Every captured report's name.
     pub const FIXTURES: [&str; 7] = [

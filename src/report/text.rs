@@ -128,23 +128,7 @@ mod tests {
     use super::*;
 
     fn sample(t: f64, established: u64) -> Sample {
-        Sample {
-            t,
-            phase: Phase::Ramp,
-            established,
-            server_established: 0,
-            connecting: 0,
-            failed: 0,
-            closed: 0,
-            mem_available: None,
-            slab: None,
-            rss: None,
-            sent: 0,
-            replies: 0,
-            rtt_p50_us: None,
-            rtt_p99_us: None,
-            rtt_max_us: None,
-        }
+        crate::report::fixtures::sample(t, Phase::Ramp, established)
     }
 
     #[test]

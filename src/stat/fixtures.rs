@@ -8,7 +8,7 @@ use c1m_probe::netstat::Netstat;
 use c1m_probe::slabinfo::SlabInfo;
 use c1m_probe::sockstat::Sockstat;
 
-use super::view::{DiagReading, Quick, Setup, SlabReading};
+use super::view::{DiagReading, Quick, Setup, SlabReading, Tracker, View};
 
 pub const PAGE: u64 = 4096;
 
@@ -85,4 +85,15 @@ pub fn slab(at: u64, tcp: u64, proc_inodes: u64, alloc: u64) -> SlabReading {
         slab: Ok(slabinfo(tcp, proc_inodes)),
         tcp_alloc: Some(alloc),
     }
+}
+
+/// Two refreshes 2 s apart: 12,800 sockets grew, a /proc scanner ran.
+pub fn busy() -> View {
+    let mut t = Tracker::new(setup(), PAGE);
+    t.add_diag(diag(0, 4_000));
+    t.add_slab(slab(0, 1_600, 800, 1_000));
+    t.refresh(quick(0, 1_000, 5, 1_000, 900_000));
+    t.add_diag(diag(1_000, 6_000));
+    t.add_slab(slab(2_000, 14_400, 1_600, 13_800));
+    t.refresh(quick(2_000, 7_000, 10, 13_800, 897_000))
 }

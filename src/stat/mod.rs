@@ -181,15 +181,32 @@ impl Sink for Lines<'_> {
     }
 
     fn wait(&mut self, until: Instant) -> io::Result<Wake> {
-        loop {
-            if !self.signals.take().is_empty() {
-                return Ok(Wake::Quit);
-            }
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(Wake::Tick);
-            }
-            std::thread::sleep(left.min(POLL));
+        wait_for(&self.signals, until, POLL, |left| {
+            std::thread::sleep(left);
+            Ok(None)
+        })
+    }
+}
+
+/// Waits until `until` ([`Wake::Tick`]), a caught signal ([`Wake::Quit`]),
+/// or an event: `poll(d)` waits at most `d` (at most `step`) and returns
+/// what ended the wait, if anything did.
+fn wait_for(
+    signals: &Signals,
+    until: Instant,
+    step: Duration,
+    mut poll: impl FnMut(Duration) -> io::Result<Option<Wake>>,
+) -> io::Result<Wake> {
+    loop {
+        if !signals.take().is_empty() {
+            return Ok(Wake::Quit);
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(Wake::Tick);
+        }
+        if let Some(wake) = poll(left.min(step))? {
+            return Ok(wake);
         }
     }
 }

@@ -1,22 +1,11 @@
 //! The screen, line for line, for hand-made views.
 
 use super::*;
-use crate::stat::fixtures::{PAGE, diag, ms, quick, setup, slab};
+use crate::stat::fixtures::{PAGE, busy, diag, ms, quick, setup, slab};
 use crate::stat::view::{SlabReading, Tracker};
 
 fn text(lines: &[Line]) -> String {
     lines.iter().map(|l| format!("{}\n", l.text)).collect()
-}
-
-/// Two refreshes 2 s apart: 12,800 sockets grew, a /proc scanner ran.
-fn busy() -> View {
-    let mut t = Tracker::new(setup(), PAGE);
-    t.add_diag(diag(0, 4_000));
-    t.add_slab(slab(0, 1_600, 800, 1_000));
-    t.refresh(quick(0, 1_000, 5, 1_000, 900_000));
-    t.add_diag(diag(1_000, 6_000));
-    t.add_slab(slab(2_000, 14_400, 1_600, 13_800));
-    t.refresh(quick(2_000, 7_000, 10, 13_800, 897_000))
 }
 
 #[test]

@@ -22,7 +22,7 @@ use crossterm::{execute, queue};
 
 use super::render::{self, Line, Style};
 use super::view::View;
-use super::{Sink, Wake};
+use super::{Sink, Wake, wait_for};
 use c1m_sys::signals::{SIGINT, SIGTERM, Signals};
 
 const HINT: &str = "q or Ctrl-C quits";
@@ -115,30 +115,23 @@ impl Sink for Screen {
     }
 
     fn wait(&mut self, until: Instant) -> io::Result<Wake> {
-        loop {
-            if !self.signals.take().is_empty() {
-                return Ok(Wake::Quit);
+        wait_for(&self.signals, until, Duration::from_millis(100), |left| {
+            if !event::poll(left)? {
+                return Ok(None);
             }
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(Wake::Tick);
-            }
-            if !event::poll(left.min(Duration::from_millis(100)))? {
-                continue;
-            }
-            match event::read()? {
+            Ok(match event::read()? {
                 Event::Key(k) if k.kind != KeyEventKind::Release => {
                     let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
                     match k.code {
-                        KeyCode::Char('c' | 'd') if ctrl => return Ok(Wake::Quit),
-                        KeyCode::Char('q' | 'Q') | KeyCode::Esc => return Ok(Wake::Quit),
-                        _ => {}
+                        KeyCode::Char('c' | 'd') if ctrl => Some(Wake::Quit),
+                        KeyCode::Char('q' | 'Q') | KeyCode::Esc => Some(Wake::Quit),
+                        _ => None,
                     }
                 }
-                Event::Resize(..) => return Ok(Wake::Redraw),
-                _ => {}
-            }
-        }
+                Event::Resize(..) => Some(Wake::Redraw),
+                _ => None,
+            })
+        })
     }
 }
 

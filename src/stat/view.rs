@@ -86,19 +86,11 @@ pub struct SlabReading {
 
 /// The states shown, in kernel order. `NEW_SYN_RECV` (request sockets) is
 /// folded into `SYN_RECV`, as the kernel itself reports it.
-pub const STATES: [TcpState; 11] = [
-    TcpState::Established,
-    TcpState::SynSent,
-    TcpState::SynRecv,
-    TcpState::FinWait1,
-    TcpState::FinWait2,
-    TcpState::TimeWait,
-    TcpState::Close,
-    TcpState::CloseWait,
-    TcpState::LastAck,
-    TcpState::Listen,
-    TcpState::Closing,
-];
+pub const STATES: [TcpState; 11] = match TcpState::ALL.first_chunk() {
+    Some(shown) => *shown,
+    None => unreachable!(),
+};
+const _: () = assert!(matches!(TcpState::ALL[11], TcpState::NewSynRecv));
 
 /// Sockets per state, [`STATES`] order; a JSON object keyed by `ss`'s names.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

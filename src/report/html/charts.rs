@@ -584,21 +584,8 @@ mod tests {
 
     fn pt(t: f64, phase: Phase, est: u64) -> Sample {
         Sample {
-            t,
-            phase,
-            established: est,
             server_established: est,
-            connecting: 0,
-            failed: 0,
-            closed: 0,
-            mem_available: None,
-            slab: None,
-            rss: None,
-            sent: 0,
-            replies: 0,
-            rtt_p50_us: None,
-            rtt_p99_us: None,
-            rtt_max_us: None,
+            ..crate::report::fixtures::sample(t, phase, est)
         }
     }
 

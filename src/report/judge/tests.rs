@@ -2,25 +2,7 @@ use super::*;
 use crate::plan::BindMode;
 use crate::report::model::*;
 
-fn sample(t: f64, phase: Phase, established: u64) -> Sample {
-    Sample {
-        t,
-        phase,
-        established,
-        server_established: 0,
-        connecting: 0,
-        failed: 0,
-        closed: 0,
-        mem_available: None,
-        slab: None,
-        rss: None,
-        sent: 0,
-        replies: 0,
-        rtt_p50_us: None,
-        rtt_p99_us: None,
-        rtt_max_us: None,
-    }
-}
+use crate::report::fixtures::sample;
 
 fn counted(server_side: u64, client_side: u64) -> KernelCount {
     KernelCount::Counted {
