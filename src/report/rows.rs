@@ -9,8 +9,8 @@ use crate::traffic::Mode;
 use super::bytes;
 use super::judge::{closes_line, held_by_server};
 use super::model::{
-    CommandKind, CountSource, End, KernelCount, ListenCounters, Memory, PROC_SCAN_CACHES, Phase,
-    Report, Seen,
+    CommandKind, CountSource, End, KernelCount, ListenCounters, Memory, Phase, ProcScan, Report,
+    Seen,
 };
 
 /// How a row reads: plain, or a judgement.
@@ -496,11 +496,22 @@ fn memory_rows(o: &mut Rows, m: &Memory) {
         o.row("slab caches", format!("unreadable: {e}"));
     } else if !m.slab_caches.is_empty() && measurable {
         o.row("slab caches", "change, and per socket:");
+        let scan = m.proc_scan();
         for c in &m.slab_caches {
-            let note = if PROC_SCAN_CACHES.contains(&c.name.as_str()) {
-                "  (a /proc/*/fd scanner's, not the sockets')"
+            let (scan_objects, scan_bytes) = scan.share(&c.name, c.objects, c.bytes);
+            let (per, note) = if ProcScan::whole(&c.name) {
+                (
+                    c.bytes,
+                    "  (a /proc/*/fd scanner's, not the sockets')".into(),
+                )
+            } else if scan_objects > 0 {
+                let n = thousands_signed(scan_objects);
+                (
+                    c.bytes - scan_bytes,
+                    format!("  (less {n} objs, the /proc scanner's)"),
+                )
             } else {
-                ""
+                (c.bytes, String::new())
             };
             o.detail(
                 &c.name,
@@ -508,7 +519,7 @@ fn memory_rows(o: &mut Rows, m: &Memory) {
                     "{:>12} objs {:>10} {:>9}/socket{note}",
                     c.objects,
                     bytes(c.bytes as f64),
-                    bytes(c.bytes as f64 / m.sockets as f64)
+                    bytes(per as f64 / m.sockets as f64)
                 ),
             );
         }

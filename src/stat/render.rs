@@ -301,6 +301,11 @@ fn slab(o: &mut Out, v: &View) {
     for c in &s.caches {
         let per = match (c.proc_scanner, c.per_socket_bytes) {
             (true, _) => "  (a /proc scanner's cache, not the sockets')".to_string(),
+            (false, Some(b)) if c.proc_scanner_objects > 0 => format!(
+                "{:>13}  (less {} objs, the /proc scanner's)",
+                per_socket(b),
+                thousands(c.proc_scanner_objects.unsigned_abs())
+            ),
             (false, Some(b)) => format!("{:>13}", per_socket(b)),
             (false, None) => String::new(),
         };

@@ -19,7 +19,7 @@ use c1m_probe::sockstat::Sockstat;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
-use crate::report::model::PROC_SCAN_CACHES;
+use crate::report::model::ProcScan;
 
 /// The JSON record's schema name and version.
 pub const SCHEMA: &str = "c1m.stat/1";
@@ -308,6 +308,10 @@ pub struct CacheRow {
     pub per_socket_bytes: Option<f64>,
     /// A cache that grows because something scans /proc (not the sockets').
     pub proc_scanner: bool,
+    /// Of `objects_delta`, the /proc scanner's: all of a scanner cache's,
+    /// one per new proc inode of a cache the sockets share
+    /// ([`crate::report::model::PROC_SCAN_SHARED`]), else 0.
+    pub proc_scanner_objects: i64,
 }
 
 /// Turns readings into views; see the module docs.
@@ -551,25 +555,34 @@ fn slab(
     let per = |bytes: i64| grown.map(|n| bytes as f64 / n as f64);
     let deltas = SlabInfo::delta(l, b, page);
     let total: i64 = deltas.iter().fold(0, |a, d| a.saturating_add(d.bytes));
+    let proc_scan = ProcScan::of(deltas.iter().map(|d| (d.name.as_str(), d.objects)));
     let scan: i64 = deltas
         .iter()
-        .filter(|d| PROC_SCAN_CACHES.contains(&d.name.as_str()))
-        .fold(0, |a, d| a.saturating_add(d.bytes));
+        .map(|d| proc_scan.share(&d.name, d.objects, d.bytes).1)
+        .fold(0, i64::saturating_add);
     s.total_bytes = Some(total);
     s.per_socket_bytes = per(total.saturating_sub(scan));
     s.caches = slabinfo::top_n(&deltas, top)
         .into_iter()
         .map(|d| {
             let now = l.get(&d.name);
-            let proc_scanner = PROC_SCAN_CACHES.contains(&d.name.as_str());
+            let (scan_objects, scan_bytes) = proc_scan.share(&d.name, d.objects, d.bytes);
+            let proc_scanner = ProcScan::whole(&d.name);
             CacheRow {
                 objects: now.map(|c| c.active_objs),
                 bytes: now.map(|c| c.bytes_held(page)),
                 objects_delta: d.objects,
                 bytes_delta: d.bytes,
-                // A cache that shrank while sockets grew is not their cost.
-                per_socket_bytes: per(d.bytes).filter(|_| !proc_scanner && d.bytes > 0),
+                // A cache that shrank while sockets grew is not their cost;
+                // of a shared one, the sockets' part is.
+                per_socket_bytes: per(d.bytes - scan_bytes)
+                    .filter(|_| !proc_scanner && d.bytes > 0),
                 proc_scanner,
+                proc_scanner_objects: if proc_scanner {
+                    d.objects
+                } else {
+                    scan_objects
+                },
                 name: d.name,
             }
         })

@@ -3,7 +3,7 @@
 
 use super::svg::{Band, Bar, BarChart, LineChart, Series};
 use crate::plan::thousands;
-use crate::report::model::{KernelCount, PROC_SCAN_CACHES, Phase, Report, Sample, Seen};
+use crate::report::model::{KernelCount, Phase, ProcScan, Report, Sample, Seen};
 use crate::report::text::phase_name;
 use crate::report::{byte_unit, bytes, rows};
 
@@ -338,12 +338,20 @@ pub fn slab(r: &Report) -> Figure {
     };
     let mut bars = Vec::new();
     let mut scanner = false;
+    let proc_scan = m.proc_scan();
     for c in &m.slab_caches {
         let name = c.name.as_str();
         let total = c.bytes as f64;
-        let scan = PROC_SCAN_CACHES.contains(&name);
-        scanner |= scan;
-        let v = total / div;
+        let (scan_objects, scan_bytes) = proc_scan.share(name, c.objects, c.bytes);
+        let scan = ProcScan::whole(name);
+        let part = scan_objects > 0 && !scan;
+        scanner |= scan || part;
+        // A shared cache's bar is the sockets' part of it.
+        let v = if part {
+            (c.bytes - scan_bytes) as f64 / div
+        } else {
+            total / div
+        };
         let objs = rows::thousands_signed(c.objects);
         let mut text = if per {
             format!("{}/socket · {} · {objs} objs", bytes(v), bytes(total))
@@ -352,9 +360,12 @@ pub fn slab(r: &Report) -> Figure {
         };
         if scan {
             text.push_str(" · the /proc scanner's, not the sockets'");
+        } else if part {
+            let n = rows::thousands_signed(scan_objects);
+            text.push_str(&format!(" · less {n} objs, the /proc scanner's"));
         }
         bars.push(Bar {
-            label: if scan {
+            label: if scan || part {
                 format!("{name} †")
             } else {
                 name.into()
@@ -372,7 +383,7 @@ pub fn slab(r: &Report) -> Figure {
     let mut notes = Vec::new();
     if scanner {
         notes.push(
-            "† grows because a /proc/*/fd scanner reads every process's descriptors: not the sockets' cost, left out of the per-socket figure."
+            "† grows (wholly, or one object per /proc inode) because a /proc/*/fd scanner reads every process's descriptors: not the sockets' cost, left out of the per-socket figure."
                 .to_string(),
         );
     }
