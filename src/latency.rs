@@ -94,8 +94,11 @@ impl Latency {
     }
 }
 
-/// A [`Latency`] set as base64 HdrHistogram V2 blobs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A [`Latency`] set as base64 HdrHistogram V2 blobs (the
+/// HdrHistogram "V2" encoding, `hdrhistogram::serialization`), each 1 µs
+/// to one hour at two significant digits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Encoded {
     /// [`Latency::connect`], base64 of its V2 serialization (empty if it
     /// could not be serialized).

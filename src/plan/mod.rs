@@ -20,6 +20,7 @@
 //! and warns when it cannot.
 
 pub mod addr;
+pub mod shard;
 
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;

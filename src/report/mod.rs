@@ -36,11 +36,11 @@ pub fn write_html(path: &Path, r: &Report) -> anyhow::Result<()> {
 }
 
 /// Reads a JSON report back; fails for anything that is not a
-/// `c1m.report/2` document, naming what is wrong.
+/// `c1m.report/3` document, naming what is wrong.
 ///
 /// Errors, each one line with `{:#}`: not JSON; no `"schema"` field;
 /// another schema (a `c1m.report/1` file written by an older c1m, named
-/// as such); a `c1m.report/2` document whose fields do not match the
+/// as such); a `c1m.report/3` document whose fields do not match the
 /// types (serde's message, with the line and column).
 pub fn read_json(text: &str) -> anyhow::Result<Report> {
     let v: serde_json::Value = serde_json::from_str(text).context("not JSON")?;
@@ -63,8 +63,8 @@ pub fn read_json(text: &str) -> anyhow::Result<Report> {
 /// The report's JSON Schema (draft 2020-12), generated from
 /// [`model::Report`] and the types it holds: their doc comments are its
 /// descriptions, `deny_unknown_fields` closes every object. This is what
-/// `schema/report.schema.json` holds; `tests/report_schema.rs` fails when
-/// the committed file differs (`C1M_BLESS=1 cargo test --release --test
+/// `schema/report.schema.json` holds; `tests/it/report_schema.rs` fails when
+/// the committed file differs (`C1M_BLESS=1 cargo test --release --test it
 /// report_schema` rewrites it).
 pub fn schema() -> serde_json::Value {
     use serde_json::Value;
@@ -133,13 +133,15 @@ impl TrafficSummary {
 }
 
 impl LatencyReport {
-    /// Percentiles of every histogram (`lost` left at 0).
+    /// Percentiles of every histogram, and the histograms (`lost` left
+    /// at 0).
     pub fn of(l: &Latency) -> Self {
         Self {
             connect: Percentiles::of(&l.connect),
             first_byte: Percentiles::of(&l.first_byte),
             rtt: Percentiles::of(&l.rtt),
             lost: 0,
+            histograms: Some(l.encode()),
         }
     }
 }
@@ -197,7 +199,20 @@ pub fn peak_rate_of(points: &[(f64, f64)]) -> Option<f64> {
 /// as their README says), for the renderers' tests.
 #[cfg(test)]
 pub(crate) mod fixtures {
-    use super::model::{Phase, Report, Sample};
+    use super::model::{Origin, Phase, Report, Sample};
+
+    /// A run's origin on host (and node) `host`, started at Unix second
+    /// 1,764,583,200 (2026-12-01 10:00 UTC), whole.
+    pub fn origin(host: &str) -> Origin {
+        Origin {
+            version: "0.1.0".into(),
+            host: host.into(),
+            node: host.into(),
+            shard: None,
+            started_at: 1_764_583_200.0,
+            start_at: None,
+        }
+    }
 
     /// A timeline point with `established` clients held and every other
     /// figure zero or unread.
@@ -267,12 +282,12 @@ mod tests {
     /// names its schema, not with serde's first unknown field.
     #[test]
     fn old_reports_are_refused_naming_their_schema() {
-        let v1 = r#"{"schema": "c1m.report/1", "label": "spread", "target": 20000,
+        let v2 = r#"{"schema": "c1m.report/2", "label": "spread", "target": 20000,
             "reached": 20000, "verified": {"Ok": {"server_side": 1}}, "end": "completed"}"#;
-        let e = format!("{:#}", read_json(v1).unwrap_err());
+        let e = format!("{:#}", read_json(v2).unwrap_err());
         assert_eq!(
             e,
-            "a \"c1m.report/1\" report: this c1m reads \"c1m.report/2\" reports only (run the experiment again with this version)"
+            "a \"c1m.report/2\" report: this c1m reads \"c1m.report/3\" reports only (run the experiment again with this version)"
         );
         for (doc, says) in [
             ("[1, 2]", "no \"schema\" field"),
@@ -281,8 +296,8 @@ mod tests {
             ("{\"schema\": \"c1m.stat/1\"}", "\"c1m.stat/1\""),
             ("not json", "not JSON: "),
             (
-                "{\"schema\": \"c1m.report/2\", \"label\": \"run\"}",
-                "a \"c1m.report/2\" report that does not match its schema: missing field",
+                "{\"schema\": \"c1m.report/3\", \"label\": \"run\"}",
+                "a \"c1m.report/3\" report that does not match its schema: missing field",
             ),
         ] {
             let e = format!("{:#}", read_json(doc).unwrap_err());

@@ -19,19 +19,21 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::cause::CauseCounts;
-use crate::latency::Percentiles;
+use crate::latency::{Encoded, Percentiles};
 use crate::plan::Plan;
+use crate::plan::shard::Shard;
 use crate::traffic::Mode;
 use crate::wire::Stats;
 
 /// The version of the JSON report; bumped on any incompatible change.
-pub const SCHEMA: &str = "c1m.report/2";
+pub const SCHEMA: &str = "c1m.report/3";
 
-/// One experiment's report (`c1m.report/2`).
+/// One experiment's report (`c1m.report/3`), or several shards' merged
+/// into one (`c1m merge`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
-    /// The format's name and version: `c1m.report/2`.
+    /// The format's name and version: `c1m.report/3`.
     pub schema: String,
     /// The command that ran.
     pub command: CommandKind,
@@ -39,7 +41,13 @@ pub struct Report {
     /// (`spread`, `many-ips`, `many-ports`), `serve`, `connect`,
     /// `find-limit`, or `lab many-ips` / `lab many-ports`.
     pub label: String,
-    /// Where every connection was planned to go.
+    /// Where and when it ran: what `c1m merge` aligns and groups by.
+    pub origin: Origin,
+    /// The shards a merged report was made of, in shard order; null for
+    /// one run.
+    pub merged: Option<Vec<ShardSummary>>,
+    /// Where every connection was planned to go (merged: every shard's
+    /// plan together).
     pub plan: Plan,
     /// Connections asked for (`-n`); for `serve`, its cap (`--max-conns`).
     pub target: u64,
@@ -87,6 +95,52 @@ pub struct Report {
     /// How the experiment ended.
     pub end: End,
     /// Whether it did what was asked, and the exit code that says so.
+    pub verdict: Verdict,
+}
+
+/// Where and when a report was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Origin {
+    /// c1m's version (`c1m --version`).
+    pub version: String,
+    /// The host name (uname(2) node name, as `uname -n`); for a merged
+    /// report, the hosts' names joined by commas.
+    pub host: String,
+    /// The node whose kernel the memory figures were read on: `NODE_NAME`
+    /// when set (Kubernetes' downward API, `spec.nodeName`), else the host
+    /// name. Two shards with one node share one slab.
+    pub node: String,
+    /// This run's shard (`--shard I/N`, or Slurm's array variables); null
+    /// when it ran whole.
+    pub shard: Option<Shard>,
+    /// When the timeline's `t = 0` was, Unix seconds (UTC, wall clock):
+    /// merged timelines are aligned on it.
+    pub started_at: f64,
+    /// The instant the ramp was told to wait for (`--start-at`), Unix
+    /// seconds; null without it.
+    pub start_at: Option<f64>,
+}
+
+/// One shard of a merged report, as its own report judged it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShardSummary {
+    /// The file it was read from.
+    pub file: String,
+    /// Its shard; null for a report that ran whole.
+    pub shard: Option<Shard>,
+    /// Its host.
+    pub host: String,
+    /// Its node.
+    pub node: String,
+    /// Connections it was asked for.
+    pub target: u64,
+    /// The most it held at once.
+    pub reached: u64,
+    /// What it held at the end of the hold.
+    pub held_at_end: u64,
+    /// Its own verdict.
     pub verdict: Verdict,
 }
 
@@ -277,6 +331,11 @@ impl Closes {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Memory {
+    /// The nodes whose kernels these figures were read on, each once
+    /// ([`Origin::node`]): one for a run; for a merged report, every node
+    /// its shards ran on, a node's slab counted once however many shards
+    /// shared it.
+    pub nodes: Vec<String>,
     /// Connections held at the top.
     pub conns: u64,
     /// Sockets they are: two per connection when both ends are here.
@@ -441,6 +500,10 @@ pub struct LatencyReport {
     /// Sends whose reply never came (the connection closed, the
     /// experiment ended, or the send failed); included in `rtt`.
     pub lost: u64,
+    /// The histograms themselves, for exact merging (`c1m merge` adds
+    /// them and reads percentiles off the sum, never averaging
+    /// percentiles); null in a report that has none.
+    pub histograms: Option<Encoded>,
 }
 
 /// Why a capacity search stopped.
@@ -696,7 +759,9 @@ mod tests {
             sockets: 2_000_000,
             slab_caches_total: Some(total),
             slab_caches: caches,
-            ..crate::report::fixtures::fixture("run-fanout").memory.unwrap()
+            ..crate::report::fixtures::fixture("run-fanout")
+                .memory
+                .unwrap()
         };
         let per = m.kernel_per_socket().unwrap();
         let scan = 1_394_106_368.0

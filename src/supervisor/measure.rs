@@ -141,8 +141,14 @@ fn delta(a: Option<u64>, b: Option<u64>) -> Option<i64> {
 /// Rows of the per-cache table.
 pub const SLAB_ROWS: usize = 12;
 
-/// Compares the top with the baseline.
-pub fn memory_report(base: &Snapshot, top: &Snapshot, conns: u64, sockets: u64) -> Memory {
+/// Compares the top with the baseline, both read on `node`.
+pub fn memory_report(
+    node: &str,
+    base: &Snapshot,
+    top: &Snapshot,
+    conns: u64,
+    sockets: u64,
+) -> Memory {
     let page = c1m_probe::page_size();
     let (slab_caches, slab_unreadable, slab_caches_total) = match (&top.slabinfo, &base.slabinfo) {
         (Ok(t), Ok(b)) => {
@@ -162,6 +168,7 @@ pub fn memory_report(base: &Snapshot, top: &Snapshot, conns: u64, sockets: u64) 
     };
     let m = |s: &Snapshot, f: fn(&Meminfo) -> Option<u64>| s.meminfo.as_ref().and_then(f);
     Memory {
+        nodes: vec![node.to_string()],
         conns,
         sockets,
         slab_caches,

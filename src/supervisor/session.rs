@@ -5,17 +5,18 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::bail;
 use c1m_probe::diag::Families;
 
 use crate::latency::{Latency, Percentiles};
 use crate::plan::Plan;
+use crate::plan::shard::Shard;
 use crate::plan::thousands;
 use crate::report::model::{
     self, Closes, CommandKind, Diagnosis, End, Evidence, FindLimit, KernelCount, KernelCounts,
-    LatencyReport, Limit, ListenCounters, Phase, Report, Sample, Seen, ServerSide, SloMiss,
+    LatencyReport, Limit, ListenCounters, Origin, Phase, Report, Sample, Seen, ServerSide, SloMiss,
     TrafficSummary, Workers,
 };
 use crate::report::{self, judge};
@@ -54,7 +55,7 @@ struct Look {
 /// Where an experiment's report goes besides the terminal.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outputs {
-    /// The JSON report (`c1m.report/2`).
+    /// The JSON report (`c1m.report/3`).
     pub json: Option<PathBuf>,
     /// The HTML page.
     pub html: Option<PathBuf>,
@@ -89,9 +90,16 @@ pub struct Session {
     families: Families,
     /// The listen counters before the ramp.
     counters_base: Option<ListenCounters>,
+    /// Where and when: host, node, shard, the wall-clock `start`.
+    origin: Origin,
 }
 
 impl Session {
+    /// Records that this run is one shard of several ([`Origin::shard`]).
+    pub fn set_shard(&mut self, shard: Option<Shard>) {
+        self.origin.shard = shard;
+    }
+
     /// An experiment of `command` on `plan`, shown as `label`.
     pub fn new(
         plan: Plan,
@@ -120,6 +128,14 @@ impl Session {
             command,
             label: label.to_string(),
             start: Instant::now(),
+            origin: Origin {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                node: node_name(),
+                host: c1m_sys::process::host_name(),
+                shard: None,
+                started_at: unix_seconds(SystemTime::now()),
+                start_at: None,
+            },
             timeline: Vec::new(),
             last_log: None,
             tty: std::io::stderr().is_terminal(),
@@ -619,7 +635,13 @@ impl Session {
                     Some((s, c)) => (s.max(c), s + c),
                     None => (held.reached, held.reached * self.sides()),
                 };
-                Some(measure::memory_report(b, t, conns, sockets))
+                Some(measure::memory_report(
+                    &self.origin.node,
+                    b,
+                    t,
+                    conns,
+                    sockets,
+                ))
             }
             _ => None,
         };
@@ -631,6 +653,8 @@ impl Session {
             schema: model::SCHEMA.to_string(),
             command: self.command,
             label: self.label.clone(),
+            origin: self.origin.clone(),
+            merged: None,
             plan: self.plan.clone(),
             target: self.plan.conns,
             held,
@@ -749,4 +773,21 @@ fn remember_cost(m: &model::Memory) {
             .map_or(0, |d| d.as_secs()),
     };
     let _ = cal.store(&c1m_limits::calibration::default_path());
+}
+
+/// The node the kernel readings are taken on: `NODE_NAME` when set
+/// (Kubernetes' downward API, `spec.nodeName`), else this host's name.
+fn node_name() -> String {
+    std::env::var("NODE_NAME")
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(c1m_sys::process::host_name)
+}
+
+/// Unix seconds of a wall-clock instant (negative before 1970).
+pub fn unix_seconds(t: SystemTime) -> f64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    }
 }

@@ -3,7 +3,7 @@
 //!
 //! Each test starts a server as its own process (a misbehaving test server
 //! from `crate::util::testserver`, or `c1m serve`), runs `c1m connect` against it,
-//! and checks report v2 (`c1m.report/2`) against the kernel's own table
+//! and checks report v3 (`c1m.report/3`) against the kernel's own table
 //! read by `crate::util::truth` while c1m holds: the server process's sockets by
 //! inode, the client sockets by state, the listener's accept queue. Never
 //! against c1m's own counters. The first tests check the truth itself.

@@ -36,7 +36,7 @@ fn run_and_check(topology: &str, port_args: &[&str], server_filter: &str, name: 
     // 100k over 5,000 per worker: at least 20 client and 20 server processes.
     assert!(workers.len() >= 40, "only {} workers", workers.len());
     let r = read_json(&json);
-    assert_eq!(r["schema"], "c1m.report/2");
+    assert_eq!(r["schema"], "c1m.report/3");
     assert_eq!(r["held"]["at_end"], 100_000);
     assert_eq!(
         r["kernel"]["at_top"]["server_side"], 100_000,

@@ -156,3 +156,12 @@ mod tests {
         );
     }
 }
+
+/// This host's name: the UTS namespace's node name, as `uname -n` and
+/// gethostname(2) give it (uname(2)); lossy UTF-8.
+pub fn host_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}

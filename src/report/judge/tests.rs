@@ -19,6 +19,8 @@ fn report(target: u64, at_end: u64) -> Report {
         schema: SCHEMA.into(),
         command: CommandKind::Connect,
         label: "connect".into(),
+        origin: crate::report::fixtures::origin("client-1"),
+        merged: None,
         plan: crate::plan::Plan {
             conns: target,
             sources: vec![],

@@ -1,5 +1,5 @@
 //! A finished c1m command read against report v2 (schema tag
-//! `c1m.report/2`): exit code, stdout, stderr and the JSON report, with
+//! `c1m.report/3`): exit code, stdout, stderr and the JSON report, with
 //! lookups whose failures show all four, so a failing test explains itself.
 
 use std::path::Path;
@@ -126,7 +126,7 @@ impl Outcome {
         assert_eq!(self.code, Some(want), "exit code{}", self.context());
         assert_eq!(
             self.get("schema"),
-            "c1m.report/2",
+            "c1m.report/3",
             "schema tag{}",
             self.context()
         );
