@@ -86,6 +86,15 @@ pub fn signal_name(sig: i32) -> &'static str {
     signal_hook::low_level::signal_name(sig).unwrap_or("a signal")
 }
 
+/// This host's name: the UTS namespace's node name, as `uname -n` and
+/// gethostname(2) give it (uname(2)); lossy UTF-8.
+pub fn host_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,13 +164,4 @@ mod tests {
             Some(Errno::SRCH.raw_os_error())
         );
     }
-}
-
-/// This host's name: the UTS namespace's node name, as `uname -n` and
-/// gethostname(2) give it (uname(2)); lossy UTF-8.
-pub fn host_name() -> String {
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned()
 }
