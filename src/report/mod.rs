@@ -208,9 +208,11 @@ pub(crate) mod fixtures {
             version: "0.1.0".into(),
             host: host.into(),
             node: host.into(),
+            kernel: Some(format!("boot-id-of-{host}")),
             shard: None,
             started_at: 1_764_583_200.0,
             start_at: None,
+            ramp_started_at: Some(1_764_583_200.5),
         }
     }
 

@@ -109,8 +109,12 @@ pub struct Origin {
     pub host: String,
     /// The node whose kernel the memory figures were read on: `NODE_NAME`
     /// when set (Kubernetes' downward API, `spec.nodeName`), else the host
-    /// name. Two shards with one node share one slab.
+    /// name.
     pub node: String,
+    /// The running kernel's boot ID (`/proc/sys/kernel/random/boot_id`):
+    /// shards with one boot ID ran on one kernel and share its slab, its
+    /// memory figures are counted once; null if unreadable.
+    pub kernel: Option<String>,
     /// This run's shard (`--shard I/N`, or Slurm's array variables); null
     /// when it ran whole.
     pub shard: Option<Shard>,
@@ -120,6 +124,9 @@ pub struct Origin {
     /// The instant the ramp was told to wait for (`--start-at`), Unix
     /// seconds; null without it.
     pub start_at: Option<f64>,
+    /// When the first connect() of the ramp was due, Unix seconds;
+    /// `time_to_reach` counts from here. Null when no ramp began.
+    pub ramp_started_at: Option<f64>,
 }
 
 /// One shard of a merged report, as its own report judged it.

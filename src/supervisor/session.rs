@@ -3,7 +3,7 @@
 //! end of the hold, and reporting however it ends.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -132,9 +132,11 @@ impl Session {
                 version: env!("CARGO_PKG_VERSION").to_string(),
                 node: node_name(),
                 host: c1m_sys::process::host_name(),
+                kernel: c1m_probe::sysctl::read(Path::new("/proc"), "kernel.random.boot_id").ok(),
                 shard: None,
                 started_at: unix_seconds(SystemTime::now()),
                 start_at: None,
+                ramp_started_at: None,
             },
             timeline: Vec::new(),
             last_log: None,
@@ -327,6 +329,7 @@ impl Session {
         self.counters_base = measure::listen_counters();
         // Ramp.
         let ramp_start = Instant::now();
+        self.origin.ramp_started_at = Some(unix_seconds(SystemTime::now()));
         self.fleet.tell(Role::Client, &ToWorker::Go);
         let timed_ramp = self.search.as_ref().is_some_and(|s| s.search.slo.is_some());
         if timed_ramp {
