@@ -7,6 +7,7 @@ pub mod args;
 pub mod connect;
 pub mod ip;
 pub mod lab;
+pub mod merge;
 pub mod run;
 pub mod serve;
 pub mod settings;
@@ -55,6 +56,10 @@ pub enum Cmd {
     /// K client hosts, 198.18.0.0/15 addresses that never leave it), and
     /// run the experiment across it.
     Lab(lab::LabArgs),
+    /// Merge the reports of a sharded run (`--shard I/N` on several
+    /// machines, pods or Slurm tasks) into one: counts summed, latency
+    /// histograms added, kernel memory once per machine.
+    Merge(merge::MergeArgs),
     /// Internal: one worker process, started by c1m itself.
     #[command(hide = true)]
     Worker,
@@ -74,6 +79,7 @@ pub fn main() -> ExitCode {
         Some(Cmd::Stat(a)) => stat::run(&a),
         Some(Cmd::Ip(a)) => ip::run(&a),
         Some(Cmd::Lab(a)) => lab::run(&a),
+        Some(Cmd::Merge(a)) => merge::run(&a),
         Some(Cmd::Worker) => crate::worker::main().map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -9,11 +9,14 @@
 
 pub mod html;
 pub mod judge;
+pub mod merge;
 pub mod model;
 pub mod rows;
 pub mod text;
 
+use std::io::Write;
 use std::path::Path;
+use std::process::ExitCode;
 
 use anyhow::Context;
 
@@ -26,6 +29,41 @@ pub fn write_json(path: &Path, r: &Report) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(r)?;
     std::fs::write(path, text + "\n")
         .with_context(|| format!("writing the report to {}", path.display()))
+}
+
+/// Shows a finished report and writes it: the summary on stdout (on
+/// stderr when the JSON goes to stdout), the verdict's reason as the last
+/// line of stderr, the JSON to `json` (`-`: stdout, one compact line, so
+/// a log that mixes both streams still holds it whole on one line), the
+/// HTML to `html`. Returns the verdict's exit code.
+///
+/// Errors: a file that cannot be written, a report that cannot be
+/// rendered.
+pub fn publish(r: &Report, json: Option<&Path>, html: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let to_stdout = json.is_some_and(|p| p == Path::new("-"));
+    let summary = text::summary(r);
+    if to_stdout {
+        eprintln!("{summary}");
+    } else {
+        println!("{summary}");
+    }
+    if let Some(why) = &r.verdict.reason {
+        eprintln!("c1m: {why}");
+    }
+    match json {
+        Some(_) if to_stdout => {
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer(&mut out, r)?;
+            writeln!(out)?;
+            out.flush().context("writing the report to stdout")?;
+        }
+        Some(path) => write_json(path, r)?,
+        None => {}
+    }
+    if let Some(path) = html {
+        write_html(path, r)?;
+    }
+    Ok(ExitCode::from(r.verdict.exit_code))
 }
 
 /// Writes the HTML report to `path`.
@@ -58,6 +96,26 @@ pub fn read_json(text: &str) -> anyhow::Result<Report> {
             model::SCHEMA
         )
     })
+}
+
+/// Reads a JSON report from a file's text: the whole text, or, for a
+/// log that holds more (`kubectl logs` mixes a pod's stderr summary with
+/// the one-line report `--json -` prints on stdout), its last line that is
+/// a c1m report.
+///
+/// Errors: those of [`read_json`] for the whole text when no line of it is
+/// a report.
+pub fn read_json_in(text: &str) -> anyhow::Result<Report> {
+    let whole = read_json(text);
+    if whole.is_ok() {
+        return whole;
+    }
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .filter(|l| l.starts_with('{') && l.contains("\"schema\""))
+        .find_map(|l| read_json(l).ok())
+        .map_or(whole, Ok)
 }
 
 /// The report's JSON Schema (draft 2020-12), generated from
@@ -282,6 +340,18 @@ mod tests {
 
     /// A report written by an older c1m is refused in one line that
     /// names its schema, not with serde's first unknown field.
+    #[test]
+    fn a_report_is_found_in_a_log() {
+        let r = fixtures::fixture("connect-mixed");
+        let line = serde_json::to_string(&r).unwrap();
+        let log = format!("c1m connect: 1,000 held\n{line}\nc1m: held 1,000 of 2,000\n");
+        assert_eq!(read_json_in(&log).unwrap(), r);
+        let pretty = serde_json::to_string_pretty(&r).unwrap();
+        assert_eq!(read_json_in(&pretty).unwrap(), r);
+        let e = format!("{:#}", read_json_in("no report here\n{\"x\": 1}").unwrap_err());
+        assert!(e.starts_with("not JSON"), "{e}");
+    }
+
     #[test]
     fn old_reports_are_refused_naming_their_schema() {
         let v2 = r#"{"schema": "c1m.report/2", "label": "spread", "target": 20000,

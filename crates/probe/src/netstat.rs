@@ -170,19 +170,31 @@ impl ListenCounters {
     /// counter's difference, 0 where it went backwards (another namespace,
     /// or a counter that wrapped).
     pub fn since(&self, base: &Self) -> Self {
+        self.zip(base, u64::saturating_sub)
+    }
+
+    /// Each counter of `self` and `other` summed (two namespaces' changes).
+    pub fn plus(&self, other: &Self) -> Self {
+        self.zip(other, u64::saturating_add)
+    }
+
+    /// Each counter the larger of `self`'s and `other`'s (two readings of
+    /// one namespace's change).
+    pub fn max(&self, other: &Self) -> Self {
+        self.zip(other, u64::max)
+    }
+
+    /// `f` of each counter pair, field by field.
+    fn zip(&self, o: &Self, f: impl Fn(u64, u64) -> u64) -> Self {
         Self {
-            syncookies_sent: self.syncookies_sent.saturating_sub(base.syncookies_sent),
-            syncookies_recv: self.syncookies_recv.saturating_sub(base.syncookies_recv),
-            syncookies_failed: self
-                .syncookies_failed
-                .saturating_sub(base.syncookies_failed),
-            reqq_full_do_cookies: self
-                .reqq_full_do_cookies
-                .saturating_sub(base.reqq_full_do_cookies),
-            reqq_full_drop: self.reqq_full_drop.saturating_sub(base.reqq_full_drop),
-            listen_overflows: self.listen_overflows.saturating_sub(base.listen_overflows),
-            listen_drops: self.listen_drops.saturating_sub(base.listen_drops),
-            memory_pressures: self.memory_pressures.saturating_sub(base.memory_pressures),
+            syncookies_sent: f(self.syncookies_sent, o.syncookies_sent),
+            syncookies_recv: f(self.syncookies_recv, o.syncookies_recv),
+            syncookies_failed: f(self.syncookies_failed, o.syncookies_failed),
+            reqq_full_do_cookies: f(self.reqq_full_do_cookies, o.reqq_full_do_cookies),
+            reqq_full_drop: f(self.reqq_full_drop, o.reqq_full_drop),
+            listen_overflows: f(self.listen_overflows, o.listen_overflows),
+            listen_drops: f(self.listen_drops, o.listen_drops),
+            memory_pressures: f(self.memory_pressures, o.memory_pressures),
         }
     }
 

@@ -1,0 +1,40 @@
+//! `c1m merge`: several shards' reports made one ([`crate::report::merge`]),
+//! shown and written like a single run's.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::report::{self, merge};
+
+/// `c1m merge` flags.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' reports: `--json` files, or logs that hold one
+    /// (`kubectl logs POD`, with the report printed by `--json -`).
+    #[arg(required = true, value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+    /// Also write the merged report as JSON to this file (`-`: to stdout,
+    /// one line; the summary then goes to stderr).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Also write the merged report as one self-contained HTML file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+/// Reads, merges, prints the summary, writes the outputs; the exit code is
+/// the merged verdict's (0 only when every shard held its part).
+pub fn run(a: &MergeArgs) -> anyhow::Result<ExitCode> {
+    let mut reports = Vec::with_capacity(a.reports.len());
+    for path in &a.reports {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {name}"))?;
+        let r = report::read_json_in(&text).with_context(|| name.clone())?;
+        reports.push((name, r));
+    }
+    let merged = merge::merge(&reports)?;
+    report::publish(&merged, a.json.as_deref(), a.html.as_deref())
+}

@@ -1,0 +1,314 @@
+use super::*;
+use crate::report::fixtures::{fixture, origin, sample};
+use crate::report::model::SlabRow;
+
+/// Shard `index` of `count` on `host` (its own network namespace) and
+/// kernel `kernel`, started at `start` (Unix seconds): it held `held` of
+/// `target` from 0.5 s to 2 s, counted by the kernel, with `slab` bytes of
+/// slab.
+fn shard(index: u32, count: u32, host: &str, kernel: &str, start: f64, held: u64) -> Report {
+    let mut r = fixture("connect-mixed");
+    let target = Shard::new(index, count).unwrap().part(10_001);
+    r.origin = Origin {
+        shard: Some(Shard::new(index, count).unwrap()),
+        kernel: Some(kernel.into()),
+        started_at: start,
+        ramp_started_at: Some(start + 0.1),
+        ..origin(host)
+    };
+    r.target = target;
+    r.plan.conns = target;
+    r.time_to_reach = Some(0.4);
+    r.held = Held {
+        reached: held,
+        at_end: held,
+        source: CountSource::Kernel,
+        min_during_hold: Some(held),
+    };
+    let counted = KernelCount::Counted {
+        server_side: held,
+        client_side: held,
+        client_close_wait: 0,
+        took: 0.01,
+    };
+    r.kernel = KernelCounts {
+        at_top: counted.clone(),
+        at_end: counted,
+    };
+    r.server_side.established = Some(held);
+    r.server_side.accepted = Some(held);
+    r.server_side.waiting = Some(0);
+    r.timeline = [(0.25, Phase::Ramp, held / 2), (0.5, Phase::Hold, held)]
+        .into_iter()
+        .chain((1..=6).map(|i| (0.5 + 0.25 * i as f64, Phase::Hold, held)))
+        .chain([(2.25, Phase::Teardown, 0)])
+        .map(|(t, phase, n)| Sample {
+            slab: Some(1_000_000 + n * 4_000),
+            ..sample(t, phase, n)
+        })
+        .collect();
+    let m = r.memory.as_mut().unwrap();
+    m.conns = held;
+    m.sockets = 2 * held;
+    m.slab_caches = vec![SlabRow {
+        name: "TCP".into(),
+        objects: 2 * held as i64,
+        bytes: 2 * held as i64 * 2_500,
+    }];
+    m.slab_caches_total = Some(2 * held as i64 * 4_000);
+    r.closes = Closes::default();
+    r.workers = Workers {
+        started: 2,
+        closed_cleanly: 2,
+        lost: vec![],
+    };
+    r.latency = LatencyReport::of(&Latency::new());
+    r.end = End::Completed;
+    r.verdict = judge::verdict(&r);
+    assert!(r.verdict.ok, "{:?}", r.verdict);
+    r
+}
+
+fn files(rs: Vec<Report>) -> Vec<(String, Report)> {
+    rs.into_iter()
+        .enumerate()
+        .map(|(i, r)| (format!("shard-{i}.json"), r))
+        .collect()
+}
+
+fn three() -> Vec<(String, Report)> {
+    files(
+        (0..3)
+            .map(|i| {
+                let held = Shard::new(i, 3).unwrap().part(10_001);
+                shard(i, 3, &format!("client-{i}"), &format!("k{i}"), 100.0, held)
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn counts_add_up_and_the_verdict_is_the_whole() {
+    let m = merge(&three()).unwrap();
+    assert_eq!(m.target, 10_001);
+    assert_eq!(m.plan.conns, 10_001);
+    assert_eq!((m.held.reached, m.held.at_end), (10_001, 10_001));
+    assert_eq!(m.held.min_during_hold, Some(10_001));
+    assert_eq!(m.kernel.at_end.sides(), Some((10_001, 10_001)));
+    assert_eq!(m.server_side.established, Some(10_001));
+    assert!(m.verdict.ok, "{:?}", m.verdict);
+    let shards = m.merged.as_ref().unwrap();
+    assert_eq!(shards.len(), 3);
+    assert_eq!(
+        shards.iter().map(|s| s.target).collect::<Vec<_>>(),
+        [3_334, 3_334, 3_333]
+    );
+    assert_eq!(m.origin.host, "client-0,client-1,client-2");
+    assert_eq!(m.origin.shard, None);
+    assert_eq!(m.workers.started, 6);
+    assert_eq!(m.label, "connect, 3 shards merged");
+}
+
+#[test]
+fn the_order_of_the_files_does_not_matter() {
+    let mut rs = three();
+    let a = merge(&rs).unwrap();
+    rs.reverse();
+    let b = merge(&rs).unwrap();
+    assert_eq!(a.target, b.target);
+    assert_eq!(a.timeline, b.timeline);
+    assert_eq!(
+        a.merged
+            .unwrap()
+            .iter()
+            .map(|s| s.shard)
+            .collect::<Vec<_>>(),
+        b.merged
+            .unwrap()
+            .iter()
+            .map(|s| s.shard)
+            .collect::<Vec<_>>()
+    );
+}
+
+/// Percentiles of the merged report are those of one histogram of every
+/// shard's samples, not an average of the shards' percentiles.
+#[test]
+fn histograms_add_exactly() {
+    let mut rs = three();
+    let mut all = Latency::new();
+    let mut seed = 7u64;
+    for (i, (_, r)) in rs.iter_mut().enumerate() {
+        let mut l = Latency::new();
+        for _ in 0..5_000 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            // Shard i's round trips are around 10^(i+2) µs: far apart.
+            let us = 10u64.pow(i as u32 + 2) + (seed >> 40) % 1_000;
+            Latency::record(&mut l.rtt, us);
+            Latency::record(&mut all.rtt, us);
+            Latency::record(&mut l.connect, us / 10);
+            Latency::record(&mut all.connect, us / 10);
+        }
+        r.latency = LatencyReport {
+            lost: 2,
+            ..LatencyReport::of(&l)
+        };
+    }
+    let m = merge(&rs).unwrap();
+    let one = LatencyReport::of(&all);
+    assert_eq!(m.latency.rtt, one.rtt);
+    assert_eq!(m.latency.connect, one.connect);
+    assert_eq!(m.latency.rtt.unwrap().count, 15_000);
+    assert_eq!(m.latency.lost, 6);
+    // Averaging the shards' p99 would say otherwise.
+    let avg: u64 = rs
+        .iter()
+        .map(|(_, r)| r.latency.rtt.unwrap().p99)
+        .sum::<u64>()
+        / 3;
+    assert_ne!(m.latency.rtt.unwrap().p99, avg);
+}
+
+/// Two shards on one kernel share its slab: counted once; a third kernel
+/// adds its own.
+#[test]
+fn kernel_memory_counts_once_per_kernel() {
+    let rs = files(vec![
+        shard(0, 3, "pod-a", "node-1-boot", 100.0, 3_334),
+        shard(1, 3, "pod-b", "node-1-boot", 100.0, 3_334),
+        shard(2, 3, "pod-c", "node-2-boot", 100.0, 3_333),
+    ]);
+    let m = merge(&rs).unwrap().memory.unwrap();
+    // One reading of node 1 (the larger, equal here) plus node 2's.
+    assert_eq!(
+        m.slab_caches_total,
+        Some(2 * 3_334 * 4_000 + 2 * 3_333 * 4_000)
+    );
+    assert_eq!(m.sockets, 2 * 10_001);
+    assert_eq!(m.conns, 10_001);
+    // Every shard's node named once.
+    assert_eq!(m.nodes, ["pod-a", "pod-b", "pod-c"]);
+    let tcp = m.slab_caches.iter().find(|c| c.name == "TCP").unwrap();
+    assert_eq!(tcp.objects, 2 * 3_334 + 2 * 3_333);
+}
+
+/// Two shards in one network namespace see one server: its count once.
+#[test]
+fn the_server_side_counts_once_per_namespace() {
+    let rs = files(vec![
+        shard(0, 2, "box", "k", 100.0, 5_001),
+        shard(1, 2, "box", "k", 100.0, 5_000),
+    ]);
+    let mut rs = rs;
+    // What each shard's count saw: the one server holding both shards'.
+    for (_, r) in &mut rs {
+        r.server_side.established = Some(10_001);
+        r.kernel.at_end = KernelCount::Counted {
+            server_side: 10_001,
+            client_side: r.held.at_end,
+            client_close_wait: 0,
+            took: 0.01,
+        };
+    }
+    let m = merge(&rs).unwrap();
+    assert_eq!(m.server_side.established, Some(10_001));
+    assert_eq!(m.kernel.at_end.sides(), Some((10_001, 10_001)));
+}
+
+#[test]
+fn timelines_align_on_the_wall_clock() {
+    let rs = files(vec![
+        shard(0, 2, "a", "ka", 100.0, 5_001),
+        shard(1, 2, "b", "kb", 102.0, 5_000),
+    ]);
+    let m = merge(&rs).unwrap();
+    let at = |t: f64| m.timeline.iter().find(|s| (s.t - t).abs() < 1e-6).unwrap();
+    // Shard 0 holds from 0.5 s; shard 1 began 2 s later.
+    assert_eq!(at(0.5).established, 5_001);
+    // Shard 0 torn down, shard 1 half way up its ramp.
+    assert_eq!(at(2.25).established, 2_500);
+    assert_eq!(at(2.5).established, 5_000);
+    assert_eq!(m.timeline.first().unwrap().t, 0.25);
+    assert_eq!(m.held.reached, 10_001.max(m.held.at_end));
+    // Never both in their hold at once: no merged hold minimum.
+    assert_eq!(m.held.min_during_hold, None);
+    // The earliest first connect to the last handshake's end.
+    assert!((m.time_to_reach.unwrap() - 2.4).abs() < 1e-9);
+    assert_eq!(m.origin.started_at, 100.0);
+    // Slab per kernel, summed, at each instant: shard 0's torn down,
+    // shard 1's holding.
+    assert_eq!(at(2.5).slab, Some(1_000_000 + (1_000_000 + 5_000 * 4_000)));
+}
+
+#[test]
+fn a_short_or_missing_shard_fails_the_merge() {
+    let mut rs = three();
+    rs[1].1.held.at_end = 3_000;
+    rs[1].1.verdict = judge::verdict(&rs[1].1);
+    let m = merge(&rs).unwrap();
+    assert!(!m.verdict.ok);
+    assert_eq!(m.verdict.exit_code, 1);
+    let why = m.verdict.reason.unwrap();
+    assert!(why.starts_with("held 9,667 of 10,001"), "{why}");
+
+    let mut rs = three();
+    rs.remove(2);
+    let m = merge(&rs).unwrap();
+    assert_eq!(
+        m.verdict.reason.as_deref(),
+        Some("shard 2/3 is missing: merge every shard's report")
+    );
+}
+
+#[test]
+fn what_cannot_be_merged_is_named() {
+    let mut rs = three();
+    rs[2].1.origin.shard = Some(Shard::new(1, 3).unwrap());
+    assert_eq!(
+        merge(&rs).unwrap_err().to_string(),
+        "shard 1/3 is in both shard-1.json and shard-2.json"
+    );
+    let mut rs = three();
+    rs[1].1.origin.shard = Some(Shard::new(1, 4).unwrap());
+    assert_eq!(
+        merge(&rs).unwrap_err().to_string(),
+        "shard-1.json is shard 1/4, but shard-0.json is of 3 shards: merge one split's shards"
+    );
+    let mut rs = three();
+    rs[0].1.latency.histograms = None;
+    assert!(matches!(merge(&rs), Err(MergeError::NoHistograms(f)) if f == "shard-0.json"));
+    let mut rs = three();
+    rs[2].1.latency.histograms.as_mut().unwrap().rtt = "?".into();
+    assert!(matches!(merge(&rs), Err(MergeError::BadHistograms(f)) if f == "shard-2.json"));
+    let mut rs = three();
+    rs[1].1.command = CommandKind::Run;
+    assert_eq!(
+        merge(&rs).unwrap_err().to_string(),
+        "shard-1.json is a run report, shard-0.json a connect report: merge shards of one command"
+    );
+    let mut rs = three();
+    rs[0].1.command = CommandKind::FindLimit;
+    rs[1].1.command = CommandKind::FindLimit;
+    rs[2].1.command = CommandKind::FindLimit;
+    assert!(matches!(merge(&rs), Err(MergeError::Search(_))));
+    assert_eq!(merge(&[]).unwrap_err(), MergeError::Empty);
+}
+
+/// One whole run merges into itself: the figures stay.
+#[test]
+fn one_report_merges_into_itself() {
+    let mut r = fixture("run-fanout");
+    r.latency.histograms = Some(Latency::new().encode());
+    let m = merge(&[("run.json".into(), r.clone())]).unwrap();
+    assert_eq!(m.target, r.target);
+    assert_eq!(m.held.at_end, r.held.at_end);
+    assert_eq!(m.kernel.at_end, r.kernel.at_end);
+    assert_eq!(m.timeline.len(), r.timeline.len());
+    assert_eq!(m.plan.endpoints, r.plan.endpoints);
+    assert_eq!(m.plan.servers, r.plan.servers);
+    assert_eq!(
+        m.memory.as_ref().unwrap().slab_caches,
+        r.memory.as_ref().unwrap().slab_caches
+    );
+    assert_eq!(m.verdict, r.verdict);
+}
