@@ -13,6 +13,7 @@ mod lab;
 mod lab_run;
 mod measure;
 mod metrics;
+mod others;
 mod report_schema;
 mod run;
 mod serve_connect;
