@@ -348,7 +348,10 @@ mod tests {
         assert_eq!(read_json_in(&log).unwrap(), r);
         let pretty = serde_json::to_string_pretty(&r).unwrap();
         assert_eq!(read_json_in(&pretty).unwrap(), r);
-        let e = format!("{:#}", read_json_in("no report here\n{\"x\": 1}").unwrap_err());
+        let e = format!(
+            "{:#}",
+            read_json_in("no report here\n{\"x\": 1}").unwrap_err()
+        );
         assert!(e.starts_with("not JSON"), "{e}");
     }
 

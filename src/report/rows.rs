@@ -129,6 +129,7 @@ pub fn peak_rate(r: &Report) -> Option<f64> {
 /// Every row of the summary, in order.
 pub fn summary(r: &Report) -> Vec<Row> {
     let mut o = Rows::default();
+    shard_rows(&mut o, r);
     held_rows(&mut o, r);
     if let Some(t) = r.time_to_reach.filter(|_| r.held.reached > 0) {
         let rate = r.held.reached as f64 / t.max(1e-9);
@@ -188,6 +189,47 @@ pub fn summary(r: &Report) -> Vec<Row> {
         Some(why) => o.tone("verdict", format!("FAIL: {why}"), Tone::Bad),
     }
     o.0
+}
+
+/// Which shard this run was, or which shards a merged report holds.
+fn shard_rows(o: &mut Rows, r: &Report) {
+    if let Some(s) = r.origin.shard {
+        o.row("shard", format!("{s} of a split run, on {}", r.origin.host));
+    }
+    let Some(shards) = &r.merged else { return };
+    let nodes = r.memory.as_ref().map_or(0, |m| m.nodes.len());
+    o.row(
+        "shards merged",
+        format!(
+            "{} from {} (kernel memory from {} node{})",
+            shards.len(),
+            r.origin.host,
+            nodes,
+            if nodes == 1 { "" } else { "s" }
+        ),
+    );
+    for s in shards {
+        let name = s
+            .shard
+            .map_or_else(|| "whole".to_string(), |s| s.to_string());
+        let verdict = match &s.verdict.reason {
+            None => "OK".to_string(),
+            Some(why) => format!("FAIL: {why}"),
+        };
+        let tone = if s.verdict.ok { Tone::Plain } else { Tone::Bad };
+        o.push(
+            &name,
+            format!(
+                "{}: held {} of {} ({}) — {verdict}",
+                s.host,
+                thousands(s.held_at_end),
+                thousands(s.target),
+                s.file
+            ),
+            tone,
+            true,
+        );
+    }
 }
 
 /// How the experiment ended, in words: `completed`, `interrupted by
