@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod outcome;
+pub mod slurm;
 pub mod testserver;
 pub mod truth;
 
