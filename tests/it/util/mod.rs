@@ -8,6 +8,7 @@
 pub mod lab;
 pub mod outcome;
 pub mod root;
+pub mod slurm;
 pub mod testserver;
 pub mod truth;
 
