@@ -21,11 +21,27 @@ use crate::latency::{Latency, Percentiles};
 use crate::traffic::Traffic;
 use model::{LatencyReport, Report, TrafficSummary};
 
-/// Writes the JSON report to `path`.
+/// The path that means stdout (`--json -`).
+pub const STDOUT: &str = "-";
+
+/// Whether `path` means stdout ([`STDOUT`]).
+pub fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == STDOUT
+}
+
+/// Writes the JSON report to `path`, or to stdout for `-` (one
+/// document, then a newline, flushed).
 pub fn write_json(path: &Path, r: &Report) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(r)?;
-    std::fs::write(path, text + "\n")
-        .with_context(|| format!("writing the report to {}", path.display()))
+    let text = serde_json::to_string_pretty(r)? + "\n";
+    if is_stdout(path) {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        return out
+            .write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .context("writing the report to stdout");
+    }
+    std::fs::write(path, text).with_context(|| format!("writing the report to {}", path.display()))
 }
 
 /// Writes the HTML report to `path`.
