@@ -11,7 +11,10 @@ pub mod merge;
 pub mod run;
 pub mod serve;
 pub mod settings;
+pub mod shard;
+pub mod start_at;
 pub mod stat;
+pub mod targets;
 mod values;
 
 use std::process::ExitCode;

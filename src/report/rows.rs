@@ -129,6 +129,7 @@ pub fn peak_rate(r: &Report) -> Option<f64> {
 /// Every row of the summary, in order.
 pub fn summary(r: &Report) -> Vec<Row> {
     let mut o = Rows::default();
+    origin_rows(&mut o, r);
     shard_rows(&mut o, r);
     held_rows(&mut o, r);
     if let Some(t) = r.time_to_reach.filter(|_| r.held.reached > 0) {
@@ -191,11 +192,8 @@ pub fn summary(r: &Report) -> Vec<Row> {
     o.0
 }
 
-/// Which shard this run was, or which shards a merged report holds.
+/// Which shards a merged report holds.
 fn shard_rows(o: &mut Rows, r: &Report) {
-    if let Some(s) = r.origin.shard {
-        o.row("shard", format!("{s} of a split run, on {}", r.origin.host));
-    }
     let Some(shards) = &r.merged else { return };
     let nodes = r.memory.as_ref().map_or(0, |m| m.nodes.len());
     o.row(
@@ -299,6 +297,16 @@ pub fn slab_caution(m: &Memory) -> Option<String> {
 pub fn thousands_signed(n: i64) -> String {
     let sign = if n < 0 { "-" } else { "" };
     format!("{sign}{}", thousands(n.unsigned_abs()))
+}
+
+/// A shard's place in the whole, and the instant it was told to start.
+fn origin_rows(o: &mut Rows, r: &Report) {
+    if let Some(s) = r.origin.shard {
+        o.row("shard", format!("{s} on {}", r.origin.host));
+    }
+    if let Some(at) = r.origin.start_at {
+        o.row("start at", format!("{} (--start-at)", super::text::utc(at)));
+    }
 }
 
 fn held_rows(o: &mut Rows, r: &Report) {

@@ -17,6 +17,7 @@ mod report_schema;
 mod run;
 mod serve_connect;
 mod servers;
+mod shard;
 mod slurm;
 mod stat;
 mod tidy;

@@ -86,8 +86,15 @@ pub fn spawn_with_report(name: &str, args: &[&str]) -> (Running, PathBuf) {
 }
 
 pub fn spawn(args: &[&str]) -> Running {
-    let mut child = c1m()
-        .args(args)
+    let mut cmd = c1m();
+    cmd.args(args);
+    spawn_cmd(cmd)
+}
+
+/// Starts `cmd` (c1m, or a command that execs it) in the background, its
+/// stderr read line by line.
+pub fn spawn_cmd(mut cmd: Command) -> Running {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
