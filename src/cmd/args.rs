@@ -206,7 +206,10 @@ pub fn positive_duration(text: &str) -> Result<Duration, String> {
 /// An HTML report's file: any path but `-` (stdout is for `--json -`).
 pub fn html_file(text: &str) -> Result<std::path::PathBuf, String> {
     if text == "-" {
-        Err("the HTML report goes to a file: name one (the report goes to stdout with --json -)".into())
+        Err(
+            "the HTML report goes to a file: name one (the report goes to stdout with --json -)"
+                .into(),
+        )
     } else {
         Ok(text.into())
     }

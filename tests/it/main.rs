@@ -18,6 +18,7 @@ mod run;
 mod serve_connect;
 mod servers;
 mod shard;
+mod sharded;
 mod slurm;
 mod stat;
 mod tidy;
