@@ -41,6 +41,11 @@ if ((${#need[@]} + ${#slurm[@]})); then
         fi
     fi
 fi
+# c1m k8s's manifests are checked against the Kubernetes API's own schemas
+# for every version c1m claims (tests/it/deploy.rs).
+if ! command -v kubernetes-validate >/dev/null; then
+    python3 -m pip install --quiet --root-user-action=ignore kubernetes-validate==1.37.0
+fi
 
 # Release mode: the end-to-end tests hold 100,000 connections through
 # real worker processes, and a debug build would only make them slower.

@@ -6,6 +6,7 @@
 
 mod util;
 
+mod deploy;
 mod held;
 mod html_report;
 mod ip;

@@ -399,7 +399,7 @@ fn json_report_matches_its_schema() {
                     "{case}: row without {key}"
                 );
             }
-            for field in ["group", "scope", "status"] {
+            for field in ["group", "scope", "status", "place"] {
                 let allowed = row_schema["properties"][field]["enum"].as_array().unwrap();
                 assert!(
                     allowed.contains(&row[field]),
