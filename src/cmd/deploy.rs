@@ -1,9 +1,9 @@
 //! The flags `c1m k8s job` and `c1m slurm job` share: what the shards do,
-//! in whole-run figures, turned into a [`Load`]. The extra `c1m connect`
-//! arguments after `--` are checked by c1m's own parser before any
-//! manifest is printed.
+//! in whole-run figures, turned into a [`Load`]. A shard's whole command
+//! (the extra `c1m connect` arguments after `--` included) is checked by
+//! c1m's own parser before any manifest is printed.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser};
@@ -53,8 +53,8 @@ impl ShardedArgs {
     /// when `None`).
     ///
     /// # Errors
-    /// A target that does not parse, or extra arguments `c1m connect`
-    /// refuses (with clap's message).
+    /// A target that does not parse, or a `--start-at` that `c1m connect`
+    /// refuses or that is already past.
     pub fn load(&self, targets: Option<Vec<Target>>) -> anyhow::Result<Load> {
         let targets = match targets {
             Some(t) => t,
@@ -64,18 +64,9 @@ impl ShardedArgs {
                 .map(|t| Target::parse(t))
                 .collect::<Result<_, _>>()?,
         };
-        if !self.extra.is_empty() {
-            let mut argv = vec!["c1m".to_string(), "connect".into()];
-            argv.extend(targets.iter().map(|t| t.as_str().to_string()));
-            argv.extend(self.extra.iter().cloned());
-            if let Err(e) = super::Cli::try_parse_from(&argv) {
-                let first = e.to_string();
-                let first = first.lines().next().unwrap_or_default();
-                bail!(
-                    "the arguments after -- are for c1m connect, which refuses them: {}",
-                    first.trim_start_matches("error: ")
-                );
-            }
+        if let Some(t) = &self.start_at {
+            let at = super::start_at::parse(t).map_err(|e| anyhow::anyhow!("--start-at: {e}"))?;
+            super::start_at::wait(at, SystemTime::now()).map_err(anyhow::Error::msg)?;
         }
         Ok(Load {
             targets,
@@ -89,6 +80,24 @@ impl ShardedArgs {
             force: self.force,
         })
     }
+}
+
+/// Checks a shard's whole command (`c1m connect …`) parses as c1m itself
+/// parses it, so a manifest never carries a command its pods would refuse.
+///
+/// # Errors
+/// clap's first line, naming the argument (usually one after `--`).
+pub fn check_command(argv: &[String]) -> anyhow::Result<()> {
+    if let Err(e) = super::Cli::try_parse_from(argv) {
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        bail!(
+            "c1m connect would refuse the shards' command ({}): {}",
+            argv.join(" "),
+            first.trim_start_matches("error: ")
+        );
+    }
+    Ok(())
 }
 
 /// Parses `LO-HI` into two ports, low ≤ high.

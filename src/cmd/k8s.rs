@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use super::args::count;
-use super::deploy::{ShardedArgs, port_range, print};
+use super::deploy::{ShardedArgs, check_command, port_range, print};
 use crate::deploy::Target;
 use crate::deploy::k8s::{self, DEFAULT_IMAGE, JobSpec, Kube, Server};
 
@@ -130,7 +130,10 @@ pub fn run(a: &K8sArgs) -> anyhow::Result<ExitCode> {
             } else {
                 (j.run.load(None)?, None)
             };
-            k8s::job(&JobSpec { load, kube, server })?
+            let spec = JobSpec { load, kube, server };
+            let m = k8s::job(&spec)?;
+            check_command(&k8s::pod_command(&spec, 0)?)?;
+            m
         }
         K8sCmd::Server(s) => k8s::server(
             &s.pod.kube(),
@@ -148,41 +151,12 @@ pub fn run(a: &K8sArgs) -> anyhow::Result<ExitCode> {
 mod tests {
     use std::time::Duration;
 
-    use clap::{CommandFactory, Parser};
+    use clap::Parser;
 
     use super::*;
     use crate::cmd::Cli;
     use crate::deploy::Load;
     use crate::deploy::slurm::{self, Slurm, SlurmSpec};
-
-    /// The flags of `c1m connect` this build has (`--shard` and
-    /// `--start-at` come with issue 11's shard work).
-    fn connect_has(flag: &str) -> bool {
-        Cli::command()
-            .find_subcommand("connect")
-            .unwrap()
-            .get_arguments()
-            .any(|a| a.get_long() == Some(flag))
-    }
-
-    /// `argv` without the flags this build's `c1m connect` lacks.
-    fn known_flags(argv: Vec<String>) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut skip = false;
-        for a in argv {
-            if skip {
-                skip = false;
-            } else if let Some(flag) = a.strip_prefix("--")
-                && ["shard", "start-at"].contains(&flag)
-                && !connect_has(flag)
-            {
-                skip = true;
-            } else {
-                out.push(a);
-            }
-        }
-        out
-    }
 
     #[test]
     fn the_commands_the_manifests_run_parse_as_c1m_connect() {
@@ -206,7 +180,7 @@ mod tests {
             server: None,
         };
         let pod = k8s::pod_command(&spec, 9).unwrap();
-        Cli::try_parse_from(known_flags(pod.clone())).unwrap_or_else(|e| panic!("{pod:?}: {e}"));
+        check_command(&pod).unwrap();
         let task = slurm::task_command(
             &SlurmSpec {
                 load,
@@ -216,7 +190,7 @@ mod tests {
             9,
         )
         .unwrap();
-        Cli::try_parse_from(known_flags(task.clone())).unwrap_or_else(|e| panic!("{task:?}: {e}"));
+        check_command(&task).unwrap();
         let server = k8s::server(
             &Kube::default(),
             &Server {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::deploy::{ShardedArgs, port_range, print};
+use super::deploy::{ShardedArgs, check_command, port_range, print};
 use crate::deploy::slurm::{self, Slurm, SlurmSpec};
 
 /// `c1m slurm`.
@@ -69,6 +69,8 @@ pub fn run(a: &SlurmArgs) -> anyhow::Result<ExitCode> {
             port_range: j.port_range,
         },
     };
-    print(&slurm::batch_script(&spec)?)?;
+    let m = slurm::batch_script(&spec)?;
+    check_command(&slurm::task_command(&spec, "0", 0)?)?;
+    print(&m)?;
     Ok(ExitCode::SUCCESS)
 }

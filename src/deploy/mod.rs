@@ -55,11 +55,6 @@ pub enum DeployError {
         /// How to make it fit.
         fix: String,
     },
-    /// `--start-at` in a form `c1m connect` would refuse.
-    #[error(
-        "--start-at {0:?}: write RFC 3339 (2026-12-01T10:00:00Z) or Unix seconds (1764583200, @1764583200)"
-    )]
-    BadStartAt(String),
     /// A value the manifest format cannot carry as given.
     #[error("{0}")]
     BadValue(String),
@@ -158,7 +153,8 @@ pub struct Load {
     /// Handshakes in flight over all shards.
     pub window: Option<u64>,
     /// When every shard starts its ramp (RFC 3339 or Unix seconds), as
-    /// given: shards start together without a coordinator.
+    /// given: shards start together without a coordinator. Checked by the
+    /// command layer, with `c1m connect`'s own parser.
     pub start_at: Option<String>,
     /// More `c1m connect` arguments, passed as they are (`--mode
     /// heartbeat --interval 10s`).
@@ -193,8 +189,7 @@ impl Load {
     /// # Errors
     /// [`DeployError::NoTarget`], [`DeployError::BadCount`] (`-n 0`,
     /// `--shards 0`, more shards than connections), [`DeployError::TooMany`]
-    /// (unless `force`), [`DeployError::BadStartAt`],
-    /// [`DeployError::BadValue`] for an argument with a control character
+    /// (unless `force`), [`DeployError::BadValue`] for an argument with a control character
     /// (one line each, in a manifest and a script).
     pub fn check(&self, local_ports: u64) -> Result<Vec<String>, DeployError> {
         if self.targets.is_empty() {
@@ -212,9 +207,6 @@ impl Load {
                 self.shards,
                 thousands(self.conns)
             )));
-        }
-        if let Some(t) = &self.start_at {
-            check_start_at(t)?;
         }
         for a in self.connect_args("0/1", "-") {
             if a.chars().any(char::is_control) {
@@ -293,23 +285,6 @@ pub fn duration_arg(d: Duration) -> String {
     } else {
         format!("{}ms", d.as_millis())
     }
-}
-
-/// Checks `--start-at` has a form `c1m connect --start-at` takes: RFC
-/// 3339 (`2026-12-01T10:00:00Z`) or Unix seconds (`1764583200`,
-/// `@1764583200`). Whether it is in the past is for each shard to say.
-///
-/// # Errors
-/// [`DeployError::BadStartAt`].
-pub fn check_start_at(text: &str) -> Result<(), DeployError> {
-    let t = text.trim();
-    let digits = t.strip_prefix('@').unwrap_or(t);
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && digits.len() <= 11 {
-        return Ok(());
-    }
-    humantime::parse_rfc3339_weak(t)
-        .map(|_| ())
-        .map_err(|_| DeployError::BadStartAt(t.to_string()))
 }
 
 /// Extra memory a pod or node needs beside its sockets: the c1m
@@ -430,17 +405,11 @@ mod tests {
     }
 
     #[test]
-    fn counts_start_times_and_yaml_words_are_checked() {
+    fn counts_and_control_characters_are_checked() {
         assert!(load("s:1", 0, 1).check(100).is_err());
         assert!(load("s:1", 10, 0).check(100).is_err());
         let e = load("s:1", 3, 4).check(100).unwrap_err().to_string();
         assert!(e.contains("every shard needs at least one"), "{e}");
-        for ok in ["2026-12-01T10:00:00Z", "1764583200", "@1764583200"] {
-            assert_eq!(check_start_at(ok), Ok(()), "{ok}");
-        }
-        for bad in ["tomorrow", "", "@", "12:00", "2026-13-01T10:00:00Z"] {
-            assert!(check_start_at(bad).is_err(), "{bad}");
-        }
         let mut l = load("s:1", 10, 1);
         l.extra = vec!["--message".into(), "PING\r\n".into()];
         let e = l.check(100).unwrap_err().to_string();

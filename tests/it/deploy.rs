@@ -85,9 +85,20 @@ fn validate(file: &Path) {
     }
 }
 
+/// An hour from now in RFC 3339 (UTC): a `--start-at` c1m accepts, and a
+/// string YAML 1.1 would read as a timestamp unless quoted.
+fn in_an_hour() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    c1m::report::text::utc((now + 3600) as f64)
+}
+
 #[test]
 fn kubernetes_manifests_have_the_expected_kinds_and_validate() {
     let dir = tempfile::tempdir().unwrap();
+    let start = in_an_hour();
     let cases: [(&[&str], &[&str]); 5] = [
         (
             &[
@@ -120,7 +131,7 @@ fn kubernetes_manifests_have_the_expected_kinds_and_validate() {
                 "--cpu",
                 "500m",
                 "--start-at",
-                "2026-12-01T10:00:00Z",
+                &start,
                 "--",
                 "--mode",
                 "heartbeat",
@@ -250,7 +261,7 @@ fn bad_requests_exit_2_naming_the_fix() {
             vec![
                 "k8s", "job", "--target", "s:80", "-n", "10", "--shards", "2", "--", "--bogus",
             ],
-            "for c1m connect, which refuses them",
+            "c1m connect would refuse the shards' command",
         ),
         (
             vec!["k8s", "job", "--target", "s", "-n", "10", "--shards", "2"],
@@ -273,6 +284,21 @@ fn bad_requests_exit_2_naming_the_fix() {
                 "slurm", "job", "--target", "s:80", "-n", "100k", "--shards", "2",
             ],
             "28,232 local ports allow 28,232",
+        ),
+        (
+            vec![
+                "k8s",
+                "job",
+                "--target",
+                "s:80",
+                "-n",
+                "10",
+                "--shards",
+                "2",
+                "--start-at",
+                "@1000",
+            ],
+            "in the past",
         ),
     ] {
         let out = run(&args);
