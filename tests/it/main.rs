@@ -7,6 +7,7 @@
 mod util;
 
 mod deploy;
+mod deploy_slurm;
 mod held;
 mod html_report;
 mod ip;
