@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::Deserializer;
+use serde::Deserialize as _;
 
 use c1m::lab::plan::SERVER_NETNS;
 
@@ -58,60 +59,72 @@ fn decode(b64: &str) -> Histogram<u64> {
         .expect("an HdrHistogram V2 blob")
 }
 
-#[test]
-fn shards_on_slurm_merge_into_what_the_server_holds() {
-    let Some(lab) = SlurmLab::start(SHARDS, 2) else {
-        return;
-    };
-    let c1m = env!("CARGO_BIN_EXE_c1m");
-    let server = lab.server_addr();
-    let mut serve = lab.on_host(SERVER_NETNS, c1m);
+/// `c1m serve` on the lab's server host, ready.
+fn serve(lab: &SlurmLab) -> util::Running {
+    let mut serve = lab.on_host(SERVER_NETNS, env!("CARGO_BIN_EXE_c1m"));
     serve
-        .args([
-            "serve",
-            "--listen",
-            &format!("{server}:{}-{}", PORTS.0, PORTS.1),
-        ])
+        .args(["serve", "--listen", &endpoints(lab)])
         .args(["--max-conns", "200000", "--hold", "10m"])
         .stdout(Stdio::null());
     let mut serve = util::spawn_cmd(serve);
     serve.wait_line("hold", Duration::from_secs(30));
+    serve
+}
 
-    // The server side, read by ss every 250 ms while the shards run.
-    let stop = AtomicBool::new(false);
-    let seen = Mutex::new(Vec::<u64>::new());
-    let start = SystemTime::now()
+/// The server's endpoints, `198.18.0.1:8290-8293`.
+fn endpoints(lab: &SlurmLab) -> String {
+    format!("{}:{}-{}", lab.server_addr(), PORTS.0, PORTS.1)
+}
+
+/// A `--start-at` 4 s ahead, in Unix seconds.
+fn soon() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
-        + 4;
-    let script = format!(
-        "exec {c1m} connect {server}:{}-{} -n {TOTAL} --hold 6s \
-         --mode heartbeat --interval 2s --start-at @{start} --json -\n",
-        PORTS.0, PORTS.1
-    );
-    let tasks = std::thread::scope(|s| {
+        + 4
+}
+
+/// Runs `shards` (which returns each shard's log) while reading the
+/// server side with ss every 250 ms; returns the logs and the most the
+/// server held at once.
+fn while_watching(lab: &SlurmLab, shards: impl FnOnce() -> Vec<String>) -> (Vec<String>, u64) {
+    let stop = AtomicBool::new(false);
+    // (ms since the watch began, established on the server host)
+    let seen = Mutex::new(Vec::<(u128, u64)>::new());
+    let t0 = std::time::Instant::now();
+    let logs = std::thread::scope(|s| {
         s.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
-                let n = server_side(&lab);
-                seen.lock().unwrap().push(n);
+                let n = server_side(lab);
+                seen.lock().unwrap().push((t0.elapsed().as_millis(), n));
                 std::thread::sleep(Duration::from_millis(250));
             }
         });
-        let tasks = lab.run_array(SHARDS, &script);
+        let logs = shards();
         stop.store(true, Ordering::Relaxed);
-        tasks
+        logs
     });
-    let _ = serve.interrupt(Duration::from_secs(60));
+    let seen = seen.into_inner().unwrap();
+    let most = seen.iter().map(|&(_, n)| n).max().unwrap_or(0);
+    assert_eq!(
+        most, TOTAL,
+        "ss on the server host while the shards held, (ms, ESTABLISHED): {seen:?}"
+    );
+    (logs, most)
+}
 
-    // Each task's log, as a scheduler keeps it: stdout and stderr mixed.
-    let dir = lab.dir().join("logs-as-collected");
+/// Merges the shards' logs with `c1m merge` and checks the merged report
+/// against the server's count and against one histogram of every
+/// shard's samples.
+fn check_merge(lab: &SlurmLab, logs: &[String], server_held: u64) {
+    // Each log as a scheduler keeps it: stdout and stderr mixed.
+    let dir = lab.dir().join(format!("logs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut files = Vec::new();
-    for t in &tasks {
-        assert!(t.ok(), "task {}: {}\n{}", t.task, t.state, t.output);
-        let f = dir.join(format!("shard-{}.log", t.task));
-        std::fs::write(&f, &t.output).unwrap();
+    for (i, log) in logs.iter().enumerate() {
+        let f = dir.join(format!("shard-{i}.log"));
+        std::fs::write(&f, log).unwrap();
         files.push(f);
     }
     let merged_path = dir.join("merged.json");
@@ -134,16 +147,9 @@ fn shards_on_slurm_merge_into_what_the_server_holds() {
 
     // The server's own kernel held every shard's connections at once, and
     // the merged report says exactly that many.
-    let most = seen.lock().unwrap().iter().copied().max().unwrap_or(0);
-    assert_eq!(
-        most,
-        TOTAL,
-        "ss on the server host: {:?}",
-        seen.lock().unwrap()
-    );
     assert_eq!(m["target"], TOTAL);
-    assert_eq!(m["held"]["at_end"], TOTAL, "{summary}");
-    assert_eq!(m["kernel"]["at_end"]["client_side"], TOTAL);
+    assert_eq!(m["held"]["at_end"], server_held, "{summary}");
+    assert_eq!(m["kernel"]["at_end"]["client_side"], server_held);
     assert_eq!(m["verdict"]["ok"], true);
 
     // Three shards, one per host, their parts the split of -n.
@@ -167,12 +173,11 @@ fn shards_on_slurm_merge_into_what_the_server_holds() {
     // The merged percentiles are one histogram's of every shard's samples.
     let mut all_rtt: Option<Histogram<u64>> = None;
     let mut all_connect: Option<Histogram<u64>> = None;
-    for t in &tasks {
-        let line = t
-            .output
+    for log in logs {
+        let line = log
             .lines()
             .find(|l| l.starts_with('{'))
-            .expect("the task's report line");
+            .expect("the shard's report line");
         let r: serde_json::Value = serde_json::from_str(line).unwrap();
         let h = &r["latency"]["histograms"];
         for (all, key) in [(&mut all_rtt, "rtt"), (&mut all_connect, "connect")] {
@@ -195,4 +200,110 @@ fn shards_on_slurm_merge_into_what_the_server_holds() {
         m["latency"]["rtt"]["count"].as_u64().unwrap() > 0,
         "{summary}"
     );
+}
+
+#[test]
+fn shards_on_slurm_merge_into_what_the_server_holds() {
+    let Some(lab) = SlurmLab::start(SHARDS, 2) else {
+        return;
+    };
+    let c1m = env!("CARGO_BIN_EXE_c1m");
+    let serve = serve(&lab);
+    // The shard comes from Slurm's variables: no --shard.
+    let script = format!(
+        "exec {c1m} connect {} -n {TOTAL} --hold 10s \
+         --mode heartbeat --interval 2s --start-at @{} --json -\n",
+        endpoints(&lab),
+        soon()
+    );
+    let (logs, held) = while_watching(&lab, || {
+        lab.run_array(SHARDS, &script)
+            .into_iter()
+            .map(|t| {
+                assert!(t.ok(), "task {}: {}\n{}", t.task, t.state, t.output);
+                t.output
+            })
+            .collect()
+    });
+    let _ = serve.interrupt(Duration::from_secs(60));
+    check_merge(&lab, &logs, held);
+}
+
+/// The Kubernetes Job `c1m k8s job` prints, its pods' exact commands run
+/// as Kubernetes would run them: each in its own host (a lab client
+/// namespace standing for a node), `$(JOB_COMPLETION_INDEX)` expanded,
+/// `NODE_NAME` from the downward API; their logs merged.
+#[test]
+fn k8s_pod_commands_merge_into_what_the_server_holds() {
+    let Some(lab) = SlurmLab::start(SHARDS, 2) else {
+        return;
+    };
+    let manifest = util::c1m()
+        .args(["k8s", "job", "--target", &endpoints(&lab)])
+        .args(["-n", &TOTAL.to_string(), "--shards", &SHARDS.to_string()])
+        .args(["--hold", "10s", "--start-at", &format!("@{}", soon())])
+        .args(["--", "--mode", "heartbeat", "--interval", "2s"])
+        .output()
+        .unwrap();
+    assert!(manifest.status.success(), "{}", text(&manifest.stderr));
+    let job = yaml_serde::Deserializer::from_str(&text(&manifest.stdout))
+        .map(|d| serde_json::Value::deserialize(d).unwrap())
+        .find(|d| d["kind"] == "Job")
+        .expect("a Job in the manifest");
+    let container = &job["spec"]["template"]["spec"]["containers"][0];
+    let command: Vec<String> = container["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(container["args"].as_array().unwrap())
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(command[0], "c1m");
+    let serve = serve(&lab);
+    let hosts: Vec<String> = lab
+        .layout()
+        .clients
+        .iter()
+        .map(|c| c.netns.clone())
+        .collect();
+    let (logs, held) = while_watching(&lab, || {
+        std::thread::scope(|s| {
+            let pods: Vec<_> = hosts
+                .iter()
+                .take(SHARDS)
+                .enumerate()
+                .map(|(index, host)| {
+                    // Kubernetes' expansion: $(VAR) from the env, $$ is $.
+                    let args: Vec<String> = command[1..]
+                        .iter()
+                        .map(|a| {
+                            a.replace("$(JOB_COMPLETION_INDEX)", &index.to_string())
+                                .replace("$$", "$")
+                        })
+                        .collect();
+                    // A pod's own UTS namespace, its host name the pod's.
+                    let mut pod = lab.on_host(host, "unshare");
+                    pod.args(["--uts", "sh", "-c", "hostname \"$0\" && exec \"$@\""])
+                        .arg(format!("c1m-{index}"))
+                        .arg(env!("CARGO_BIN_EXE_c1m"))
+                        .args(&args)
+                        .env("JOB_COMPLETION_INDEX", index.to_string())
+                        .env("NODE_NAME", host);
+                    s.spawn(move || {
+                        let out = pod.output().unwrap();
+                        assert_eq!(
+                            out.status.code(),
+                            Some(0),
+                            "pod {index}: {}",
+                            text(&out.stderr)
+                        );
+                        format!("{}{}", text(&out.stderr), text(&out.stdout))
+                    })
+                })
+                .collect();
+            pods.into_iter().map(|p| p.join().unwrap()).collect()
+        })
+    });
+    let _ = serve.interrupt(Duration::from_secs(60));
+    check_merge(&lab, &logs, held);
 }

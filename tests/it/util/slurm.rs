@@ -48,7 +48,7 @@ use std::sync::MutexGuard;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use c1m::lab::plan::{Layout, SERVER_NETNS, is_lab_netns};
+use c1m::lab::plan::{Layout, SERVER_NETNS};
 use c1m::lab::{self, STATE_FILE};
 
 /// What the tests need installed, and which package has it (Debian's).
@@ -166,16 +166,9 @@ impl SlurmLab {
             }
         }
         let heavy = super::heavy();
-        let left: Vec<String> = c1m_sys::netns::list()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|n| is_lab_netns(n))
-            .collect();
-        if Path::new(STATE_FILE).exists() || !left.is_empty() {
+        if let Err(up) = super::lab::claim() {
             cannot_run(
-                format_args!(
-                    "a c1m lab is up on this machine already ({STATE_FILE}, namespaces {left:?})"
-                ),
+                up,
                 "`c1m lab down` (if that lab is yours and idle), then run the test again",
             );
         }
@@ -606,6 +599,7 @@ impl SlurmLab {
                 eprintln!("slurm lab: c1m lab down: {}", super::text(&o.stderr));
             }
         }
+        super::lab::release();
         if std::thread::panicking() {
             eprintln!(
                 "slurm lab: Slurm's and munge's files kept in {}",
