@@ -14,12 +14,37 @@ command -v tmux >/dev/null || need+=(tmux)
 # tests start their own, on loopback).
 [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 command -v redis-server >/dev/null || need+=(redis-server)
-if ((${#need[@]})); then
+# A real Slurm cluster in the lab's namespaces (tests/it/slurm.rs): the
+# tests run their own munged, slurmctld and slurmd, configured in a
+# temporary directory. Slurm's basic plugins are all they use, so without
+# the recommended plugin set (HDF5, MySQL, InfluxDB…). The packages'
+# services stay unused: slurmd and slurmctld do not start without
+# /etc/slurm/slurm.conf, and munge's, if installing started it, is stopped.
+slurm=()
+[ -x /usr/sbin/slurmctld ] || slurm+=(slurmctld)
+[ -x /usr/sbin/slurmd ] || slurm+=(slurmd)
+command -v sbatch >/dev/null || slurm+=(slurm-client)
+[ -x /usr/sbin/munged ] || slurm+=(munge)
+if ((${#need[@]} + ${#slurm[@]})); then
     if [ "$(id -u)" -ne 0 ]; then
-        echo "test.sh: the tests need ${need[*]}; install them (apt-get install ${need[*]})" >&2
+        echo "test.sh: the tests need ${need[*]} ${slurm[*]}; install them (apt-get install ${need[*]} ${slurm[*]})" >&2
         exit 2
     fi
-    apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+    apt-get update -qq
+    if ((${#need[@]})); then
+        apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+    if ((${#slurm[@]})); then
+        apt-get install -y -qq --no-install-recommends "${slurm[@]}" >/dev/null
+        if [[ " ${slurm[*]} " == *" munge "* ]]; then
+            invoke-rc.d munge stop >/dev/null 2>&1 || true
+        fi
+    fi
+fi
+# c1m k8s's manifests are checked against the Kubernetes API's own schemas
+# for every version c1m claims (tests/it/deploy.rs).
+if ! command -v kubernetes-validate >/dev/null; then
+    python3 -m pip install --quiet --root-user-action=ignore kubernetes-validate==1.37.0
 fi
 
 # Release mode: the end-to-end tests hold 100,000 connections through

@@ -7,7 +7,8 @@
 //! - what an experiment found: [`report`];
 //! - the worker processes, which hold connections: [`worker`];
 //! - the supervisor, which drives an experiment: [`supervisor`];
-//! - the tools beside it: [`ip`], [`lab`], [`stat`];
+//! - the tools beside it: [`ip`], [`lab`], [`stat`], and [`deploy`] (the
+//!   Kubernetes and Slurm manifests for sharded runs, pure);
 //! - the command line, the only layer that knows clap: [`cmd`].
 //!
 //! See ARCHITECTURE.md for the map.
@@ -27,6 +28,7 @@ pub mod worker;
 
 pub mod supervisor;
 
+pub mod deploy;
 pub mod ip;
 pub mod lab;
 pub mod stat;

@@ -69,10 +69,12 @@ pub struct TrafficOpts {
     /// Between two messages on one connection [default: 1s].
     #[arg(long, value_parser = positive_duration, allow_hyphen_values = true)]
     pub interval: Option<Duration>,
-    /// Messages per second over all connections (sets the interval).
+    /// Messages per second over all connections (sets the interval); with
+    /// --shard, over every shard's.
     #[arg(long, conflicts_with_all = ["interval", "bandwidth"], value_parser = positive, allow_negative_numbers = true)]
     pub message_rate: Option<f64>,
-    /// Bytes per second over all connections (sets the interval).
+    /// Bytes per second over all connections (sets the interval); with
+    /// --shard, over every shard's.
     #[arg(long, conflicts_with = "interval", value_parser = positive, allow_negative_numbers = true)]
     pub bandwidth: Option<f64>,
     /// The message, with \r \n \t \xHH escapes (e.g. "PING\r\n" for
@@ -119,11 +121,13 @@ pub struct FleetOpts {
     /// TIME_WAIT) or fin (orderly, leaves TIME_WAIT).
     #[arg(long, value_enum, default_value_t = CloseMode::Rst)]
     pub close: CloseMode,
-    /// Also write the report as JSON to this file.
+    /// Also write the report as JSON to this file; `-`: to stdout at the
+    /// end, on one line, the summary then going to stderr (so stdout is
+    /// exactly one JSON document).
     #[arg(long, value_name = "FILE")]
     pub json: Option<std::path::PathBuf>,
     /// Also write the report as one self-contained HTML file with charts.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = html_file)]
     pub html: Option<std::path::PathBuf>,
     /// Serve Prometheus metrics on ADDR:PORT (GET /metrics); loopback only
     /// unless --metrics-public.
@@ -141,6 +145,11 @@ pub struct ExperimentOpts {
     /// How long to hold the connections once all are open.
     #[arg(long, default_value = "5s", value_parser = duration)]
     pub hold: Duration,
+    /// Start the ramp at this wall-clock instant, the workers started and
+    /// ready before: RFC 3339 with an offset (2026-12-01T10:00:00Z) or
+    /// Unix seconds (1764583200, @1764583200).
+    #[arg(long, value_name = "TIME", value_parser = super::start_at::parse)]
+    pub start_at: Option<std::time::SystemTime>,
     /// How the clients connect: rate, window, timeout, bind mode.
     #[command(flatten)]
     pub client: ClientOpts,
@@ -191,6 +200,18 @@ pub fn positive_duration(text: &str) -> Result<Duration, String> {
             text.trim()
         )),
         d => Ok(d),
+    }
+}
+
+/// An HTML report's file: any path but `-` (stdout is for `--json -`).
+pub fn html_file(text: &str) -> Result<std::path::PathBuf, String> {
+    if text == "-" {
+        Err(
+            "the HTML report goes to a file: name one (the report goes to stdout with --json -)"
+                .into(),
+        )
+    } else {
+        Ok(text.into())
     }
 }
 

@@ -1,17 +1,20 @@
 //! `c1m connect`: open and hold connections to c1m or any server, or
 //! search for the most it holds (`--find-limit`).
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use c1m_limits::{Facts, Role as LimitRole, Roots};
 use clap::Args;
 
 use super::args::{ClientOpts, FleetOpts, TrafficOpts, count, duration};
 use super::settings::{self, Clients, Host};
-use crate::plan::{self, Request, addr};
+use super::shard::{self, Detected};
+use super::targets::{self, Targets};
+use crate::plan::addr::Family;
+use crate::plan::shard::Shard;
+use crate::plan::{self, Request, thousands};
 use crate::report::model::CommandKind;
 use crate::supervisor::search::{Search, Slo, parse_slo};
 use crate::supervisor::session::Session;
@@ -23,12 +26,32 @@ pub const FIND_LIMIT_RATE: f64 = 2000.0;
 /// `c1m connect`.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
-    /// Where to connect: ADDR:PORT or ADDR:LO-HI, one or more.
+    /// Where to connect: HOST:PORT or HOST:LO-HI, one or more; HOST an
+    /// address ([::1] for IPv6) or a name, resolved once at start, every
+    /// address it has a destination.
     #[arg(required = true, num_args = 1..)]
     pub targets: Vec<String>,
-    /// Connections to open and hold (with --find-limit: the most to try).
+    /// Connections to open and hold (with --find-limit: the most to try);
+    /// with --shard, over all shards.
     #[arg(short = 'n', long = "conns", default_value = "10000", value_parser = count)]
     pub conns: u64,
+    /// Be shard I of N (0 ≤ I < N): take this shard's part of -n, --rate
+    /// and --window, the remainders one each to the lowest indexes.
+    /// Without it, Slurm's SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT or
+    /// SLURM_PROCID/SLURM_NTASKS say, when set.
+    #[arg(long, value_name = "I/N", value_parser = shard::parse_flag)]
+    pub shard: Option<Shard>,
+    /// Start the ramp at this wall-clock instant, the workers started and
+    /// ready before (shards start together): RFC 3339 with an offset
+    /// (2026-12-01T10:00:00Z) or Unix seconds (1764583200, @1764583200).
+    #[arg(long, value_name = "TIME", value_parser = super::start_at::parse)]
+    pub start_at: Option<SystemTime>,
+    /// Connect only to the IPv4 addresses of target names.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Connect only to the IPv6 addresses of target names.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
     /// Start even when the 4-tuple arithmetic says the target cannot fit,
     /// to watch the kernel refuse (EADDRNOTAVAIL).
     #[arg(long)]
@@ -65,13 +88,24 @@ pub struct ConnectArgs {
 
 /// Runs `c1m connect`.
 pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
+    let start_at = settings::start_at(a.start_at)?;
+    let detected = shard::detect(a.shard, |v| std::env::var(v).ok())?;
+    if let Some(d) = &detected {
+        if let Some(n) = &d.note {
+            eprintln!("c1m: note: {n}");
+        }
+        if a.find_limit && d.shard.count > 1 {
+            bail!(
+                "--find-limit searches from one client and cannot run as shard {} (from {}): a shard would stop at the first sign of a limit its peers may have caused, and none sees the server's total; search without --shard, or hold a fixed -n with --shard",
+                d.shard,
+                d.source
+            );
+        }
+    }
+    let shard = detected.as_ref().map(|d| d.shard);
     let facts = Facts::read(&Roots::system());
     let host = Host::of(&facts)?;
     let per_worker = host.worker_conns(a.fleet.worker_conns)?;
-    let mut eps = Vec::new();
-    for t in &a.targets {
-        eps.extend(addr::parse_endpoints(t, IpAddr::V4(Ipv4Addr::LOCALHOST)).context("target")?);
-    }
     let sources = match &a.source_from {
         Some(iface) => {
             let s = crate::ip::c1m_addresses(iface)?;
@@ -84,13 +118,15 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         }
         None => settings::parse_ips("sources", &a.sources)?.unwrap_or_default(),
     };
-    let conns = settings::preflight(&facts, Some(a.conns), a.conns, LimitRole::Client)?;
+    let targets = resolve(a, &sources)?;
+    let conns = shard_part(detected.as_ref(), a.conns)?;
+    let conns = settings::preflight(&facts, Some(conns), conns, LimitRole::Client)?;
     settings::warn_fin_close(&facts, a.fleet.close, conns);
     let req = Request {
         conns,
         sources,
         bind: a.client.bind_mode,
-        endpoints: eps,
+        endpoints: targets.endpoints,
         local_ports: host.local_ports,
         port_range: host.port_range,
         pair_budget: plan::default_pair_budget(host.local_ports),
@@ -98,7 +134,7 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         server_per_worker: None,
         force: a.force,
     };
-    let plan = plan::plan(&req)?;
+    let plan = plan::plan(&req)?.starting_at(shard.map_or(0, |s| s.offset(a.conns)));
     // An objective needs something to time: heartbeats at the default.
     let traffic_opts = match (a.slo, a.traffic.mode) {
         (Some(_), Mode::Idle) => TrafficOpts {
@@ -107,11 +143,18 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         },
         _ => a.traffic.clone(),
     };
-    let traffic = settings::traffic(&traffic_opts, conns, false)?;
+    // The whole's interval: --message-rate and --bandwidth are every
+    // shard's together, as -n is.
+    let traffic = settings::traffic(&traffic_opts, a.conns, false)?;
     let mut clients = Clients::of(&a.client, &a.fleet, traffic);
     if a.find_limit && clients.rate.is_none() {
         // Slow enough that the break is seen near where it happens.
         clients.rate = Some(FIND_LIMIT_RATE);
+    }
+    if let Some(d) = &detected {
+        clients.rate = clients.rate.map(|r| d.shard.part_of_rate(r));
+        clients.window = d.shard.part(a.client.window).max(1);
+        eprintln!("{}", shard_line(d, a, conns, &clients));
     }
     let (command, label) = if a.find_limit {
         (CommandKind::FindLimit, "find-limit")
@@ -119,7 +162,9 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         (CommandKind::Connect, "connect")
     };
     let specs = clients.specs(&plan);
-    let mut session = Session::new(plan, command, label, &settings::outputs(&a.fleet))?;
+    let mut session =
+        Session::new(plan, command, label, &settings::outputs(&a.fleet))?.start_at(start_at);
+    session.set_shard(shard);
     if a.find_limit {
         session = session.search(Search::new(a.slo), clients.connect_timeout);
     }
@@ -128,4 +173,76 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         (_, h) => h,
     };
     session.drive(vec![], specs, hold)
+}
+
+/// The targets' endpoints, names resolved once and shown (`name → addresses`).
+/// The family: `-4` or `-6`, else that of the source addresses when they
+/// are all of one (an IPv4 source cannot reach an IPv6 address), else both.
+fn resolve(a: &ConnectArgs, sources: &[std::net::IpAddr]) -> anyhow::Result<Targets> {
+    let (family, flag) = match (a.ipv4, a.ipv6) {
+        (true, _) => (Family::V4, "-4"),
+        (_, true) => (Family::V6, "-6"),
+        _ => (targets::family_of_sources(sources), "--sources"),
+    };
+    let t = targets::resolve(&a.targets, family, flag, targets::system_resolver)?;
+    for r in &t.names {
+        let only = match (family, flag) {
+            (Family::Any, _) => String::new(),
+            (f, "--sources") => format!(" ({} only: the sources are {})", f.name(), f.name()),
+            (f, flag) => format!(" ({} only: {flag})", f.name()),
+        };
+        eprintln!("c1m: {} → {}{only}", r.name, targets::list(&r.addrs));
+    }
+    Ok(t)
+}
+
+/// This shard's part of `-n`; an error when that is none.
+fn shard_part(d: Option<&Detected>, total: u64) -> anyhow::Result<u64> {
+    let Some(d) = d else { return Ok(total) };
+    let part = d.shard.part(total);
+    if part == 0 {
+        let empty = match (total, d.shard.count - 1) {
+            (first, last) if first == u64::from(last) => format!("shard {last}"),
+            (first, last) => format!("shards {first}-{last}"),
+        };
+        bail!(
+            "shard {} (from {}) gets no connection: -n {} split {} ways leaves {empty} empty; use at most {} shards, or -n {} or more",
+            d.shard,
+            d.source,
+            thousands(total),
+            d.shard.count,
+            thousands(total),
+            d.shard.count
+        );
+    }
+    Ok(part)
+}
+
+/// The line that says which part of the whole this shard runs.
+fn shard_line(d: &Detected, a: &ConnectArgs, conns: u64, c: &Clients) -> String {
+    let first = d.shard.offset(a.conns);
+    let mut line = format!(
+        "c1m connect: shard {} (from {}): {} of {} connections (indices {}-{})",
+        d.shard,
+        d.source,
+        thousands(conns),
+        thousands(a.conns),
+        thousands(first),
+        thousands(first + conns - 1)
+    );
+    if let (Some(r), Some(whole)) = (c.rate, a.client.rate) {
+        line += &format!(", --rate {r:.1}/s of {whole}/s");
+    }
+    line += &format!(
+        ", --window {} of {}",
+        thousands(c.window),
+        thousands(a.client.window)
+    );
+    if d.shard.part(a.client.window) == 0 {
+        line += &format!(
+            " (at least 1 per shard: {} in flight over all {})",
+            d.shard.count, d.shard.count
+        );
+    }
+    line
 }

@@ -124,6 +124,7 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
 /// `c1m lab run`: one plan per client host (each has its own port space,
 /// as separate machines do), one server fleet in the server's namespace.
 pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
+    let start_at = settings::start_at(a.exp.start_at)?;
     let facts = Facts::read(&Roots::system());
     let host = Host::of(&facts)?;
     let e = &a.exp;
@@ -222,5 +223,6 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
         &settings::outputs(&e.fleet),
     )?
     .in_namespaces(namespaces)
+    .start_at(start_at)
     .drive(servers, clients, Some(e.hold))
 }

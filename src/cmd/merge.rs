@@ -21,7 +21,7 @@ pub struct MergeArgs {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Also write the merged report as one self-contained HTML file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = super::args::html_file)]
     pub html: Option<PathBuf>,
 }
 

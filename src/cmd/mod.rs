@@ -5,13 +5,19 @@
 
 pub mod args;
 pub mod connect;
+pub mod deploy;
 pub mod ip;
+pub mod k8s;
 pub mod lab;
 pub mod merge;
 pub mod run;
 pub mod serve;
 pub mod settings;
+pub mod shard;
+pub mod slurm;
+pub mod start_at;
 pub mod stat;
+pub mod targets;
 mod values;
 
 use std::process::ExitCode;
@@ -60,6 +66,12 @@ pub enum Cmd {
     /// machines, pods or Slurm tasks) into one: counts summed, latency
     /// histograms added, kernel memory once per machine.
     Merge(merge::MergeArgs),
+    /// Print Kubernetes manifests for a sharded run: an Indexed Job of
+    /// client shards, and c1m serve as a Deployment.
+    K8s(k8s::K8sArgs),
+    /// Print a Slurm batch script for a sharded run: one array task per
+    /// shard.
+    Slurm(slurm::SlurmArgs),
     /// Internal: one worker process, started by c1m itself.
     #[command(hide = true)]
     Worker,
@@ -80,6 +92,8 @@ pub fn main() -> ExitCode {
         Some(Cmd::Ip(a)) => ip::run(&a),
         Some(Cmd::Lab(a)) => lab::run(&a),
         Some(Cmd::Merge(a)) => merge::run(&a),
+        Some(Cmd::K8s(a)) => k8s::run(&a),
+        Some(Cmd::Slurm(a)) => slurm::run(&a),
         Some(Cmd::Worker) => crate::worker::main().map(|()| ExitCode::SUCCESS),
     };
     match result {

@@ -58,6 +58,7 @@ impl RunArgs {
 
 /// Runs `c1m run`.
 pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
+    let start_at = settings::start_at(a.exp.start_at)?;
     let facts = Facts::read(&Roots::system());
     let host = Host::of(&facts)?;
     let conns = settings::preflight(&facts, a.conns, DEFAULT_CONNS, LimitRole::Both)?;
@@ -79,6 +80,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         a.topology.name(),
         &settings::outputs(&e.fleet),
     )?
+    .start_at(start_at)
     .drive(servers, clients, Some(e.hold))
 }
 

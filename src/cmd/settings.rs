@@ -4,7 +4,7 @@
 //! a clap type.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
 use c1m_limits::{Facts, Role as LimitRole, Target, WORKER_FD_RESERVE};
@@ -134,6 +134,16 @@ pub fn endpoints(dests: &[IpAddr], ports: &[u16]) -> Vec<SocketAddr> {
         .iter()
         .flat_map(|&ip| ports.iter().map(move |&p| SocketAddr::new(ip, p)))
         .collect()
+}
+
+/// `--start-at`, checked against the clock now, before anything starts:
+/// an error when it is more than [`super::start_at::LATE_GRACE`] past or
+/// more than [`super::start_at::MAX_AHEAD`] ahead.
+pub fn start_at(at: Option<SystemTime>) -> anyhow::Result<Option<SystemTime>> {
+    if let Some(t) = at {
+        super::start_at::wait(t, SystemTime::now()).map_err(anyhow::Error::msg)?;
+    }
+    Ok(at)
 }
 
 /// Where the report goes.

@@ -1,9 +1,11 @@
 //! Addresses and ports as users write them: `8090-8119`, `127.0.2.1-127.0.2.40`,
 //! `127.0.2.0/26`, `127.0.0.1:8090-8119`, `[::1]:80`, lists joined by commas.
 //!
-//! Pure parsing: no name is resolved (only `localhost` is known, as
-//! 127.0.0.1), and no one range or block expands to more than
-//! [`MAX_EXPANSION`] addresses.
+//! Pure parsing: no name is resolved here. [`parse_target`] keeps a host
+//! name as a name (the command layer resolves it once, with the system's
+//! resolver, and [`Family::pick`]s its addresses); elsewhere only
+//! `localhost` is known, as 127.0.0.1. No one range or block expands to
+//! more than [`MAX_EXPANSION`] addresses.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -56,6 +58,75 @@ pub enum AddrError {
     /// `"address list"`.
     #[error("empty {0}")]
     Empty(&'static str),
+    /// A target host that is neither an address nor a host name (RFC 1123:
+    /// letters, digits, `-`, `_` and dots, labels of 1 to 63 characters not
+    /// starting or ending with `-`, at most 253 in all): the text given.
+    #[error("{0:?} is neither an IP address nor a host name")]
+    BadName(String),
+}
+
+/// A target as written: a host (an address, or a name to resolve) and its
+/// ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The host part.
+    pub host: TargetHost,
+    /// Its ports, in the order written.
+    pub ports: Vec<u16>,
+}
+
+/// The host part of a [`Target`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetHost {
+    /// An IPv4 or IPv6 address (IPv6 in brackets on the command line).
+    Ip(IpAddr),
+    /// A host name (`db-1`, `server.ns.svc`, `localhost`), resolved by the
+    /// command layer.
+    Name(String),
+}
+
+/// Which address family a name's addresses are taken from (`-4`, `-6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Family {
+    /// Every address, IPv4 and IPv6.
+    #[default]
+    Any,
+    /// IPv4 addresses only.
+    V4,
+    /// IPv6 addresses only.
+    V6,
+}
+
+impl Family {
+    /// Whether `ip` is of this family.
+    pub fn admits(self, ip: IpAddr) -> bool {
+        match self {
+            Family::Any => true,
+            Family::V4 => ip.is_ipv4(),
+            Family::V6 => ip.is_ipv6(),
+        }
+    }
+
+    /// The addresses of this family, each once, in the resolver's order
+    /// (an IPv4-mapped IPv6 address counts as its IPv4 address).
+    pub fn pick(self, resolved: &[IpAddr]) -> Vec<IpAddr> {
+        let mut out: Vec<IpAddr> = Vec::new();
+        for ip in resolved.iter().map(|ip| ip.to_canonical()) {
+            if self.admits(ip) && !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+        out
+    }
+
+    /// The family's name in messages: `IPv4`, `IPv6`, or `IPv4 or IPv6`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Any => "IPv4 or IPv6",
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
 }
 
 /// The most addresses or ports one argument may expand to.
@@ -208,6 +279,61 @@ pub fn parse_endpoints(text: &str, default_ip: IpAddr) -> Result<Vec<SocketAddr>
         .collect())
 }
 
+/// Parses one connect target: `HOST:PORTS` with HOST an IPv4 address, an
+/// IPv6 address in brackets (`[::1]:80`) or a host name (`db-1:6379`,
+/// `server.ns.svc:8090-8119`, `localhost:8090`); a bare port or port
+/// range means `default_ip`. Nothing is resolved.
+pub fn parse_target(text: &str, default_ip: IpAddr) -> Result<Target, AddrError> {
+    let t = text.trim();
+    let bad = || AddrError::BadTarget(t.to_string());
+    let (host, ports) = if let Some(rest) = t.strip_prefix('[') {
+        let (ip, ports) = rest.split_once("]:").ok_or_else(bad)?;
+        (TargetHost::Ip(parse_ip(ip)?), ports)
+    } else if let Some((host, ports)) = t.rsplit_once(':') {
+        if host.contains(':') {
+            return Err(bad());
+        }
+        let host = host.trim();
+        let h = match host.parse::<IpAddr>() {
+            Ok(ip) => TargetHost::Ip(ip),
+            // Four dotted numbers that are not an address (300.1.1.1) are
+            // a mistyped address, not a name.
+            Err(_) if host.split('.').all(|l| l.parse::<u32>().is_ok()) => {
+                return Err(AddrError::BadIp(host.to_string()));
+            }
+            Err(_) if is_host_name(host) => TargetHost::Name(host.to_ascii_lowercase()),
+            Err(_) => return Err(AddrError::BadName(host.to_string())),
+        };
+        (h, ports)
+    } else if t.chars().next().is_some_and(|c| c.is_ascii_digit()) && !t.contains('.') {
+        (TargetHost::Ip(default_ip), t)
+    } else {
+        return Err(bad());
+    };
+    Ok(Target {
+        host,
+        ports: parse_ports(ports)?,
+    })
+}
+
+/// Whether `s` is a host name as RFC 1123 (§2.1) allows, with `_` too
+/// (service names such as `_http._tcp.db` exist in DNS), and an optional
+/// trailing dot.
+pub fn is_host_name(s: &str) -> bool {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 /// `n` consecutive addresses from `first` (for c1m's own loopback plans),
 /// skipping those whose last IPv4 octet is 0 or 255 so that none looks like
 /// a network or broadcast address.
@@ -299,6 +425,70 @@ mod tests {
         assert!(parse_endpoints("127.0.0.1", lo).is_err());
         assert!(parse_endpoints("::1:80", lo).is_err());
         assert!(parse_endpoints("example.com:80", lo).is_err());
+    }
+
+    #[test]
+    fn targets_keep_names_for_the_resolver() {
+        let lo = ip("127.0.0.1");
+        let name = |h: &str| TargetHost::Name(h.to_string());
+        for (text, host, ports) in [
+            ("db-1:6379", name("db-1"), vec![6379]),
+            (
+                "server.ns.svc:8090-8092",
+                name("server.ns.svc"),
+                vec![8090, 8091, 8092],
+            ),
+            ("LocalHost:8090", name("localhost"), vec![8090]),
+            ("db.example.:80", name("db.example."), vec![80]),
+            ("127.0.0.1:80", TargetHost::Ip(lo), vec![80]),
+            ("[::1]:80,81", TargetHost::Ip(ip("::1")), vec![80, 81]),
+            ("8090", TargetHost::Ip(lo), vec![8090]),
+        ] {
+            assert_eq!(parse_target(text, lo), Ok(Target { host, ports }), "{text}");
+        }
+        assert_eq!(
+            parse_target("300.1.1.1:80", lo),
+            Err(AddrError::BadIp("300.1.1.1".into()))
+        );
+        for bad in ["db_1!:80", "-db:80", "db-:80", "a..b:80", ":80"] {
+            assert!(
+                matches!(parse_target(bad, lo), Err(AddrError::BadName(_))),
+                "{bad}: {:?}",
+                parse_target(bad, lo)
+            );
+        }
+        assert!(matches!(
+            parse_target("db-1", lo),
+            Err(AddrError::BadTarget(_))
+        ));
+        assert!(matches!(
+            parse_target("::1:80", lo),
+            Err(AddrError::BadTarget(_))
+        ));
+        assert!(matches!(
+            parse_target("db-1:http", lo),
+            Err(AddrError::BadPort(_))
+        ));
+        assert!(!is_host_name(&"a".repeat(64)));
+        assert!(is_host_name(&["a"; 127].join(".")));
+        assert!(!is_host_name(&["a"; 128].join(".")));
+    }
+
+    #[test]
+    fn families_pick_each_address_once() {
+        let got = [
+            ip("10.0.0.5"),
+            ip("fd00::5"),
+            ip("10.0.0.5"),
+            ip("::ffff:10.0.0.6"),
+        ];
+        assert_eq!(
+            Family::Any.pick(&got),
+            vec![ip("10.0.0.5"), ip("fd00::5"), ip("10.0.0.6")]
+        );
+        assert_eq!(Family::V4.pick(&got), vec![ip("10.0.0.5"), ip("10.0.0.6")]);
+        assert_eq!(Family::V6.pick(&got), vec![ip("fd00::5")]);
+        assert!(Family::V6.pick(&got[..1]).is_empty());
     }
 
     #[test]

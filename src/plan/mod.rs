@@ -418,5 +418,19 @@ impl ClientShare {
     }
 }
 
+impl Plan {
+    /// The same plan with its connection indices starting at `first`
+    /// instead of 0: a shard's part of a whole ([`shard::Shard::offset`]),
+    /// so that its connections take the (source, destination) pairs the
+    /// whole would have given them, and N shards together spread over the
+    /// endpoints exactly as one run of the whole would.
+    pub fn starting_at(mut self, first: u64) -> Self {
+        for c in &mut self.clients {
+            c.first += first;
+        }
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -244,3 +244,44 @@ fn pair_budget_agrees_with_the_doctor() {
         assert!(plan(&r).unwrap().warnings.is_empty(), "{range}");
     }
 }
+
+#[test]
+fn shards_starting_at_their_offsets_spread_as_the_whole() {
+    use super::shard::Shard;
+    let total = 10_001;
+    let mut whole = req(total);
+    whole.endpoints = eps(7, 8090);
+    whole.client_per_worker = 1_000;
+    let loads = |p: &Plan| {
+        let mut per_endpoint = vec![0u64; p.endpoints.len()];
+        for c in &p.clients {
+            for i in c.range() {
+                per_endpoint[pair_of(i, 1, p.pairs).1] += 1;
+            }
+        }
+        per_endpoint
+    };
+    let want = loads(&plan(&whole).unwrap());
+    let mut sum = vec![0u64; 7];
+    let mut indices = Vec::new();
+    for i in 0..3 {
+        let s = Shard::new(i, 3).unwrap();
+        let part = plan(&Request {
+            conns: s.part(total),
+            ..whole.clone()
+        })
+        .unwrap()
+        .starting_at(s.offset(total));
+        assert_eq!(part.conns, s.part(total));
+        indices.extend(part.clients.iter().flat_map(|c| c.range()));
+        for (a, b) in sum.iter_mut().zip(loads(&part)) {
+            *a += b;
+        }
+    }
+    assert_eq!(sum, want);
+    assert_eq!(
+        indices,
+        (0..total).collect::<Vec<_>>(),
+        "disjoint and complete"
+    );
+}

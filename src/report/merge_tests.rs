@@ -307,3 +307,20 @@ fn one_report_merges_into_itself() {
     );
     assert_eq!(m.verdict, r.verdict);
 }
+
+/// The summary names every shard and how it did.
+#[test]
+fn the_summary_lists_the_shards() {
+    let mut rs = three();
+    rs[1].1.held.at_end = 3_000;
+    rs[1].1.verdict = judge::verdict(&rs[1].1);
+    let text = crate::report::text::summary(&merge(&rs).unwrap());
+    assert!(text.contains("shards merged                3 from client-0,client-1,client-2 (kernel memory from 3 nodes)"), "{text}");
+    assert!(
+        text.contains(
+            "0/3                        client-0: held 3,334 of 3,334 (shard-0.json) — OK"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("1/3                        client-1: held 3,000 of 3,334 (shard-1.json) — FAIL: held 3,000 of 3,334"), "{text}");
+}

@@ -24,11 +24,28 @@ use crate::latency::{Latency, Percentiles};
 use crate::traffic::Traffic;
 use model::{LatencyReport, Report, TrafficSummary};
 
-/// Writes the JSON report to `path`.
+/// The path that means stdout (`--json -`).
+pub const STDOUT: &str = "-";
+
+/// Whether `path` means stdout ([`STDOUT`]).
+pub fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == STDOUT
+}
+
+/// Writes the JSON report to `path`, indented; or to stdout for `-`, as
+/// one compact line and a newline, flushed (a log that interleaves stderr,
+/// as `kubectl logs` does, still holds the report whole on one line:
+/// [`read_json_in`] finds it).
 pub fn write_json(path: &Path, r: &Report) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(r)?;
-    std::fs::write(path, text + "\n")
-        .with_context(|| format!("writing the report to {}", path.display()))
+    if is_stdout(path) {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, r)?;
+        return writeln!(out)
+            .and_then(|()| out.flush())
+            .context("writing the report to stdout");
+    }
+    let text = serde_json::to_string_pretty(r)? + "\n";
+    std::fs::write(path, text).with_context(|| format!("writing the report to {}", path.display()))
 }
 
 /// Shows a finished report and writes it: the summary on stdout (on
@@ -40,7 +57,7 @@ pub fn write_json(path: &Path, r: &Report) -> anyhow::Result<()> {
 /// Errors: a file that cannot be written, a report that cannot be
 /// rendered.
 pub fn publish(r: &Report, json: Option<&Path>, html: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let to_stdout = json.is_some_and(|p| p == Path::new("-"));
+    let to_stdout = json.is_some_and(is_stdout);
     let summary = text::summary(r);
     if to_stdout {
         eprintln!("{summary}");
@@ -50,15 +67,8 @@ pub fn publish(r: &Report, json: Option<&Path>, html: Option<&Path>) -> anyhow::
     if let Some(why) = &r.verdict.reason {
         eprintln!("c1m: {why}");
     }
-    match json {
-        Some(_) if to_stdout => {
-            let mut out = std::io::stdout().lock();
-            serde_json::to_writer(&mut out, r)?;
-            writeln!(out)?;
-            out.flush().context("writing the report to stdout")?;
-        }
-        Some(path) => write_json(path, r)?,
-        None => {}
+    if let Some(path) = json {
+        write_json(path, r)?;
     }
     if let Some(path) = html {
         write_html(path, r)?;

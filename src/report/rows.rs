@@ -129,6 +129,8 @@ pub fn peak_rate(r: &Report) -> Option<f64> {
 /// Every row of the summary, in order.
 pub fn summary(r: &Report) -> Vec<Row> {
     let mut o = Rows::default();
+    origin_rows(&mut o, r);
+    shard_rows(&mut o, r);
     held_rows(&mut o, r);
     if let Some(t) = r.time_to_reach.filter(|_| r.held.reached > 0) {
         let rate = r.held.reached as f64 / t.max(1e-9);
@@ -188,6 +190,44 @@ pub fn summary(r: &Report) -> Vec<Row> {
         Some(why) => o.tone("verdict", format!("FAIL: {why}"), Tone::Bad),
     }
     o.0
+}
+
+/// Which shards a merged report holds.
+fn shard_rows(o: &mut Rows, r: &Report) {
+    let Some(shards) = &r.merged else { return };
+    let nodes = r.memory.as_ref().map_or(0, |m| m.nodes.len());
+    o.row(
+        "shards merged",
+        format!(
+            "{} from {} (kernel memory from {} node{})",
+            shards.len(),
+            r.origin.host,
+            nodes,
+            if nodes == 1 { "" } else { "s" }
+        ),
+    );
+    for s in shards {
+        let name = s
+            .shard
+            .map_or_else(|| "whole".to_string(), |s| s.to_string());
+        let verdict = match &s.verdict.reason {
+            None => "OK".to_string(),
+            Some(why) => format!("FAIL: {why}"),
+        };
+        let tone = if s.verdict.ok { Tone::Plain } else { Tone::Bad };
+        o.push(
+            &name,
+            format!(
+                "{}: held {} of {} ({}) — {verdict}",
+                s.host,
+                thousands(s.held_at_end),
+                thousands(s.target),
+                s.file
+            ),
+            tone,
+            true,
+        );
+    }
 }
 
 /// How the experiment ended, in words: `completed`, `interrupted by
@@ -257,6 +297,16 @@ pub fn slab_caution(m: &Memory) -> Option<String> {
 pub fn thousands_signed(n: i64) -> String {
     let sign = if n < 0 { "-" } else { "" };
     format!("{sign}{}", thousands(n.unsigned_abs()))
+}
+
+/// A shard's place in the whole, and the instant it was told to start.
+fn origin_rows(o: &mut Rows, r: &Report) {
+    if let Some(s) = r.origin.shard {
+        o.row("shard", format!("{s} on {}", r.origin.host));
+    }
+    if let Some(at) = r.origin.start_at {
+        o.row("start at", format!("{} (--start-at)", super::text::utc(at)));
+    }
 }
 
 fn held_rows(o: &mut Rows, r: &Report) {

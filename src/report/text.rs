@@ -56,6 +56,13 @@ pub fn plan_line(label: &str, p: &Plan, servers: usize, clients: usize) -> Strin
     s
 }
 
+/// Unix seconds as RFC 3339 in UTC, to the millisecond
+/// (`2026-12-01T10:00:00Z`, `2026-12-01T10:00:00.25Z`).
+pub fn utc(unix_seconds: f64) -> String {
+    jiff::Timestamp::from_millisecond((unix_seconds * 1000.0).round() as i64)
+        .map_or_else(|_| format!("@{unix_seconds}"), |t| t.to_string())
+}
+
 /// Connections per second over the last second of samples, or over what
 /// there is of it (at least two samples, a quarter second apart), so the
 /// first lines of a fast ramp do not read `0/s`.
@@ -129,6 +136,12 @@ mod tests {
 
     fn sample(t: f64, established: u64) -> Sample {
         crate::report::fixtures::sample(t, Phase::Ramp, established)
+    }
+
+    #[test]
+    fn instants_read_in_utc() {
+        assert_eq!(utc(1_764_583_200.0), "2025-12-01T10:00:00Z");
+        assert_eq!(utc(1_764_583_200.25), "2025-12-01T10:00:00.25Z");
     }
 
     #[test]

@@ -95,12 +95,26 @@ pub struct Session {
     counters_base: Option<ListenCounters>,
     /// Where and when: host, node, shard, the wall-clock `start`.
     origin: Origin,
+    /// The wall-clock instant the ramp waits for (`--start-at`).
+    start_at: Option<SystemTime>,
 }
 
 impl Session {
     /// Records that this run is one shard of several ([`Origin::shard`]).
     pub fn set_shard(&mut self, shard: Option<Shard>) {
         self.origin.shard = shard;
+    }
+
+    /// Makes the ramp wait for the wall-clock instant `at` (`--start-at`),
+    /// once every worker is started and ready; recorded as
+    /// [`Origin::start_at`]. An instant already past when the workers are
+    /// ready starts the ramp at once, with a warning. The wait follows the
+    /// wall clock (a step of it moves the start), and Ctrl-C ends it as it
+    /// ends any phase: workers torn down, the report written, exit 130.
+    pub fn start_at(mut self, at: Option<SystemTime>) -> Self {
+        self.start_at = at;
+        self.origin.start_at = at.map(unix_seconds);
+        self
     }
 
     /// An experiment of `command` on `plan`, shown as `label`.
@@ -155,6 +169,7 @@ impl Session {
             namespaces: Vec::new(),
             families,
             counters_base: None,
+            start_at: None,
         })
     }
 
@@ -354,7 +369,7 @@ impl Session {
             }
             ok = self.await_ready(Role::Client)?;
         }
-        if !ok {
+        if !ok || !self.wait_for_start()? {
             return self.finish(None, None, None, None);
         }
         let baseline = self.snapshot();
@@ -420,6 +435,39 @@ impl Session {
             None => None,
         };
         self.finish(Some(baseline), top, at_end, reached_at)
+    }
+
+    /// Waits, the workers ready, until the wall clock reaches `--start-at`;
+    /// false when the experiment must end first (Ctrl-C, a worker died).
+    fn wait_for_start(&mut self) -> anyhow::Result<bool> {
+        let Some(at) = self.start_at else {
+            return Ok(true);
+        };
+        let shown = report::text::utc(unix_seconds(at));
+        match at.duration_since(SystemTime::now()) {
+            Ok(left) => eprintln!(
+                "c1m: waiting {:.1} s for --start-at {shown}",
+                left.as_secs_f64()
+            ),
+            Err(late) => {
+                eprintln!(
+                    "c1m: warning: the workers were ready {:.1} s after --start-at {shown}; starting now",
+                    late.duration().as_secs_f64()
+                );
+                return Ok(true);
+            }
+        }
+        // Re-read the wall clock each round: a step of it moves the start.
+        while let Ok(left) = at.duration_since(SystemTime::now()) {
+            if left.is_zero() {
+                break;
+            }
+            let ev = self.fleet.poll(left.min(SAMPLE_EVERY))?;
+            if self.handle(ev) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Whether the capacity search should stop: a failure, a close by the
@@ -734,20 +782,10 @@ impl Session {
             },
         };
         report.verdict = judge::verdict(&report);
-        println!("{}", report::text::summary(&report));
-        if let Some(why) = &report.verdict.reason {
-            eprintln!("c1m: {why}");
-        }
         if let Some(m) = &report.memory {
             remember_cost(m);
         }
-        if let Some(path) = &self.json {
-            report::write_json(path, &report)?;
-        }
-        if let Some(path) = &self.html {
-            report::write_html(path, &report)?;
-        }
-        Ok(ExitCode::from(report.verdict.exit_code))
+        report::publish(&report, self.json.as_deref(), self.html.as_deref())
     }
 
     /// How many ends of a connection are c1m's: 2 for `run`.

@@ -178,29 +178,25 @@ fn a_real_runs_report_in_chromium() {
     let _heavy = crate::util::heavy();
     let json = crate::util::report_path("html-report");
     let html = json.with_extension("html");
-    let out = crate::util::run(&[
-        "run",
-        "-n",
-        "6000",
-        "--rate",
-        "3000",
-        "--worker-conns",
-        "2000",
-        "--hold",
-        "1s",
-        "--ports",
-        "8993",
-        "--json",
-        json.to_str().unwrap(),
-        "--html",
-        html.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "c1m run failed:\n{}\n{}",
-        crate::util::text(&out.stdout),
-        crate::util::text(&out.stderr)
-    );
+    crate::util::outcome::Outcome::run(
+        "html-report",
+        &[
+            "run",
+            "-n",
+            "6000",
+            "--rate",
+            "3000",
+            "--worker-conns",
+            "2000",
+            "--hold",
+            "1s",
+            "--ports",
+            "8993",
+            "--html",
+            html.to_str().unwrap(),
+        ],
+    )
+    .assert_code(0);
     // The saved report renders the page c1m wrote at the end of the run.
     let r = read_report(&json);
     let dir = artifacts();

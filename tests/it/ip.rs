@@ -1,34 +1,23 @@
 //! `c1m ip add|del|check`, inside a network namespace the test creates
-//! (never on the machine's own interfaces). Needs root; skipped otherwise.
+//! (never on the machine's own interfaces). Needs root (skipped otherwise,
+//! `util::root`).
 
 use std::net::{IpAddr, SocketAddr};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use c1m::cmd::ip::{IpArgs, IpCommand};
 use c1m::ip::{self, rtnl::Rtnl};
 use c1m_sys::netns;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
+use crate::util::root::needs_root;
+use crate::util::{ip_cmd, read_json, report_path, state_dir, text};
+
+/// What the tests here need root for.
+const WHY: &str = "network namespaces (c1m ip)";
 
 fn ipa(s: &str) -> IpAddr {
     s.parse().unwrap()
-}
-
-/// `ip ARGS` output, or "" when iproute2 is missing.
-fn ip_cmd(args: &[&str]) -> String {
-    Command::new("ip")
-        .args(args)
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
 }
 
 /// A namespace for one test, deleted on drop.
@@ -38,8 +27,20 @@ impl TestNs {
     fn new(tag: &str) -> Self {
         let name = format!("c1m-test-{tag}-{}", std::process::id());
         let _ = netns::delete(&name);
-        netns::create(&name).unwrap();
+        netns::create(&name).unwrap_or_else(|e| panic!("creating network namespace {name}: {e}"));
         Self(name)
+    }
+}
+
+impl TestNs {
+    /// `c1m ARGS` run inside the namespace (`ip netns exec`), with the
+    /// tests' state directory.
+    fn c1m(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.0, env!("CARGO_BIN_EXE_c1m")])
+            .args(args)
+            .env("C1M_STATE_DIR", state_dir());
+        cmd
     }
 }
 
@@ -85,10 +86,9 @@ fn namespace_with_iface(tag: &str) -> TestNs {
 
 #[test]
 fn add_check_del_inside_a_namespace() {
-    if !is_root() {
-        eprintln!("skipped: c1m ip tests need root (network namespaces)");
+    let Some(_root) = needs_root(WHY) else {
         return;
-    }
+    };
     let host_addrs = ip_cmd(&["-o", "addr"]);
     let ns = namespace_with_iface("ip");
     netns::run_in(&ns.0, || {
@@ -166,10 +166,9 @@ fn add_check_del_inside_a_namespace() {
 
 #[test]
 fn the_mark_is_visible_to_iproute2() {
-    if !is_root() {
-        eprintln!("skipped: c1m ip tests need root (network namespaces)");
+    let Some(_root) = needs_root(WHY) else {
         return;
-    }
+    };
     let ns = namespace_with_iface("ipmark");
     // Through the command's entry point, with --netns.
     let code = c1m::cmd::ip::run(&IpArgs {
@@ -183,13 +182,11 @@ fn the_mark_is_visible_to_iproute2() {
     .unwrap();
     assert_eq!(code, std::process::ExitCode::SUCCESS);
     let shown = ip_cmd(&["-n", &ns.0, "-o", "-4", "addr", "show", "dev", DEV]);
-    if !shown.is_empty() {
-        let line = shown
-            .lines()
-            .find(|l| l.contains("198.18.200.50/32"))
-            .unwrap_or_else(|| panic!("{shown}"));
-        assert!(line.contains("c1m-dum0:c1m"), "{line}");
-    }
+    let line = shown
+        .lines()
+        .find(|l| l.contains("198.18.200.50/32"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(line.contains("c1m-dum0:c1m"), "{line}");
     let mine = netns::run_in(&ns.0, || ip::c1m_addresses(DEV).unwrap()).unwrap();
     assert_eq!(mine.len(), 2);
     // Interface names too long for the label are marked by IFA_PROTO only.
@@ -224,36 +221,27 @@ fn the_mark_is_visible_to_iproute2() {
 
 #[test]
 fn connect_source_from_uses_every_c1m_address() {
-    if !is_root() {
-        eprintln!("skipped: c1m ip tests need root (network namespaces)");
+    let Some(_root) = needs_root(WHY) else {
         return;
-    }
+    };
     let ns = namespace_with_iface("srcfrom");
     netns::run_in(&ns.0, || {
         let ips = ip::parse_distinct("198.18.200.8/30").unwrap();
         ip::add(DEV, &ips, None).unwrap();
     })
     .unwrap();
-    let c1m = env!("CARGO_BIN_EXE_c1m");
-    let state = std::env::temp_dir().join(format!("c1m-ip-test-{}", std::process::id()));
-    let json = state.join("report.json");
-    std::fs::create_dir_all(&state).unwrap();
+    let json = report_path("ip-source-from");
     // c1m serve and c1m connect, both inside the namespace.
-    let mut serve = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.0,
-            c1m,
+    let mut serve = ns
+        .c1m(&[
             "serve",
             "--listen",
             "198.18.200.1:8930",
             "--max-conns",
             "1000",
         ])
-        .env("C1M_STATE_DIR", &state)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     // Ready when its listener is there (polled, not slept on).
@@ -265,36 +253,23 @@ fn connect_source_from_uses_every_c1m_address() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.0,
-            c1m,
-            "connect",
-            "198.18.200.1:8930",
-            "--source-from",
-            DEV,
-            "-n",
-            "30",
-        ])
-        .args(["--hold", "0s", "--json", json.to_str().unwrap()])
-        .env("C1M_STATE_DIR", &state)
+    let out = ns
+        .c1m(&["connect", "198.18.200.1:8930", "--source-from", DEV])
+        .args(["-n", "30", "--hold", "0s", "--json", json.to_str().unwrap()])
         .output()
         .unwrap();
     let _ = Command::new("kill")
         .args(["-INT", &serve.id().to_string()])
         .status();
     let _ = serve.wait();
-    let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
         Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
     );
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let r = read_json(&json);
     assert_eq!(r["held"]["at_end"], 30);
     let mut sources: Vec<String> = r["plan"]["sources"]
         .as_array()
@@ -306,22 +281,12 @@ fn connect_source_from_uses_every_c1m_address() {
     assert_eq!(sources, ["198.18.200.10", "198.18.200.9"]);
 
     // An interface without c1m's addresses is refused with the fix.
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &ns.0,
-            c1m,
-            "connect",
-            "198.18.200.1:8930",
-            "--source-from",
-            "lo",
-        ])
-        .env("C1M_STATE_DIR", &state)
+    let out = ns
+        .c1m(&["connect", "198.18.200.1:8930", "--source-from", "lo"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("c1m ip add lo"));
+    assert!(text(&out.stderr).contains("c1m ip add lo"));
 }
 
 /// Whether something listens on TCP `port` inside network namespace `ns`.

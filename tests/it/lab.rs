@@ -1,31 +1,16 @@
 //! `c1m lab up|down|status`: namespaces, bridge and veths built and removed,
 //! a TCP connection across the lab, and the host's own interfaces
-//! untouched. Needs root; skipped otherwise, or when a lab is already up
-//! (it is someone's). One test: the lab is machine-wide state.
+//! untouched. Needs root (skipped otherwise, `util::root`); as root, a lab
+//! already up (it is someone's) fails it (`util::lab`).
 
 use std::net::{IpAddr, SocketAddr};
-use std::process::Command;
 use std::time::Duration;
 
 use c1m::lab::{self, STATE_FILE};
 use c1m_sys::netns;
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
-fn ip_cmd(args: &[&str]) -> String {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("running ip (iproute2)");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::util::ip_cmd;
+use crate::util::lab::{lab_namespaces, start};
 
 /// What the host's namespace looks like: links and addresses, without the
 /// counters and states that change by themselves.
@@ -37,25 +22,8 @@ fn host_view() -> (Vec<String>, String) {
     (links, ip_cmd(&["-o", "addr"]))
 }
 
-fn lab_namespaces() -> Vec<String> {
-    netns::list()
-        .unwrap()
-        .into_iter()
-        .filter(|n| lab::plan::is_lab_netns(n))
-        .collect()
-}
-
 fn ipa(s: &str) -> IpAddr {
     s.parse().unwrap()
-}
-
-/// Takes the lab down on drop (the test started with none up).
-struct Cleanup;
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = lab::down();
-    }
 }
 
 /// Connects from each of `sources` in `netns` to `target`.
@@ -71,17 +39,11 @@ fn connect_all(netns: &str, sources: &[IpAddr], target: SocketAddr) {
 
 #[test]
 fn lab_up_connect_down() {
-    if !is_root() {
-        eprintln!("skipped: c1m lab needs root (network namespaces)");
-        return;
-    }
-    if std::path::Path::new(STATE_FILE).exists() || !lab_namespaces().is_empty() {
-        eprintln!("skipped: a c1m lab is up on this machine already");
-        return;
-    }
-    let host_before = host_view();
     // Whatever happens below, leave no lab behind.
-    let _cleanup = Cleanup;
+    let Some(_lab) = start() else {
+        return;
+    };
+    let host_before = host_view();
 
     // Bad input: refused before anything is built.
     let e = lab::up(512, 1).unwrap_err();

@@ -6,6 +6,8 @@
 
 mod util;
 
+mod deploy;
+mod deploy_slurm;
 mod held;
 mod html_report;
 mod ip;
@@ -18,6 +20,9 @@ mod report_schema;
 mod run;
 mod serve_connect;
 mod servers;
+mod shard;
+mod sharded;
+mod slurm;
 mod stat;
 mod tidy;
 mod truths;

@@ -109,46 +109,36 @@ fn a_scrape_reads_the_latest_snapshot() {
     server.update(&snapshot());
     let (_, _, body) = get(addr, "/metrics?x=1");
     let s = parse(&body);
-    let server_ = [("role", "server")];
-    let client = [("role", "client")];
-    assert_eq!(value(&s, "c1m_workers", &server_), Value::Gauge(50.0));
-    assert_eq!(value(&s, "c1m_workers", &client), Value::Gauge(51.0));
-    assert_eq!(
-        value(&s, "c1m_workers_resident_memory_bytes", &client),
-        Value::Gauge((3u64 << 29) as f64)
-    );
-    assert_eq!(
-        value(
-            &s,
-            "c1m_connections",
-            &[("role", "server"), ("state", "established")]
+    let server_: &[(&str, &str)] = &[("role", "server")];
+    let client: &[(&str, &str)] = &[("role", "client")];
+    let established: &[(&str, &str)] = &[("role", "server"), ("state", "established")];
+    let connecting: &[(&str, &str)] = &[("role", "client"), ("state", "connecting")];
+    let (gauge, counter) = (Value::Gauge, Value::Counter);
+    for (name, labels, want) in [
+        ("c1m_workers", server_, gauge(50.0)),
+        ("c1m_workers", client, gauge(51.0)),
+        (
+            "c1m_workers_resident_memory_bytes",
+            client,
+            gauge((3u64 << 29) as f64),
         ),
-        Value::Gauge(999_990.0)
-    );
-    assert_eq!(
-        value(
-            &s,
-            "c1m_connections",
-            &[("role", "client"), ("state", "connecting")]
+        ("c1m_connections", established, gauge(999_990.0)),
+        ("c1m_connections", connecting, gauge(12.0)),
+        (
+            "c1m_connections_accepted_total",
+            server_,
+            counter(1_000_003.0),
         ),
-        Value::Gauge(12.0)
-    );
-    assert_eq!(
-        value(&s, "c1m_connections_accepted_total", &server_),
-        Value::Counter(1_000_003.0)
-    );
-    assert_eq!(
-        value(&s, "c1m_connections_opened_total", &client),
-        Value::Counter(1_000_000.0)
-    );
-    assert_eq!(
-        value(&s, "c1m_connections_closed_by_peer_total", &server_),
-        Value::Counter(10.0)
-    );
-    assert_eq!(
-        value(&s, "c1m_connections_rejected_total", &server_),
-        Value::Counter(3.0)
-    );
+        ("c1m_connections_opened_total", client, counter(1_000_000.0)),
+        (
+            "c1m_connections_closed_by_peer_total",
+            server_,
+            counter(10.0),
+        ),
+        ("c1m_connections_rejected_total", server_, counter(3.0)),
+    ] {
+        assert_eq!(value(&s, name, labels), want, "{name} {labels:?}");
+    }
     for c in Cause::ALL {
         let want = match c {
             Cause::AddrNotAvail => 5.0,

@@ -146,25 +146,12 @@ fn captured_reports_validate_and_round_trip() {
 #[test]
 fn a_fresh_report_validates_round_trips_and_renders() {
     let _heavy = crate::util::heavy();
-    let json = crate::util::report_path("schema");
-    let out = crate::util::run(&[
-        "run",
-        "-n",
-        "5000",
-        "--hold",
-        "0s",
-        "--ports",
-        "8990",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "c1m run failed:\n{}\n{}",
-        crate::util::text(&out.stdout),
-        crate::util::text(&out.stderr)
+    let o = crate::util::outcome::Outcome::run(
+        "schema",
+        &["run", "-n", "5000", "--hold", "0s", "--ports", "8990"],
     );
-    let doc = crate::util::read_json(&json);
+    o.assert_code(0);
+    let doc = o.json;
     assert_valid(&validator(), &doc, "a fresh `c1m run` report");
     let r = assert_round_trips(&doc, "a fresh `c1m run` report");
     assert_eq!(r.schema, c1m::report::model::SCHEMA);

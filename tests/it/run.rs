@@ -1,32 +1,32 @@
 //! `c1m run` end to end, on loopback, through the multi-process path.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::util::outcome::Outcome;
 use crate::util::*;
+
+/// `c1m run -n N --worker-conns 5000 ARGS --json REPORT` (the report at
+/// `report_path(name)`), started, once its first progress line naming
+/// `phase` (`ramp`, `hold`) is out: c1m, its worker processes, the
+/// report's path.
+fn start_run(name: &str, n: &str, args: &[&str], phase: &str) -> (Running, Vec<u32>, PathBuf) {
+    let mut all = vec!["run", "-n", n, "--worker-conns", "5000"];
+    all.extend_from_slice(args);
+    let (mut c, json) = spawn_with_report(name, &all);
+    c.wait_line(phase, Duration::from_secs(120));
+    let workers = children(c.pid());
+    (c, workers, json)
+}
 
 /// The count c1m reports must equal the kernel's, taken by `ss` while c1m
 /// holds, and both ends must be there.
 fn run_and_check(topology: &str, port_args: &[&str], server_filter: &str, name: &str) {
     let _g = heavy();
-    let json = report_path(name);
-    let mut args = vec![
-        "run",
-        "-n",
-        "100000",
-        "--worker-conns",
-        "5000",
-        "--hold",
-        "4s",
-        "--topology",
-        topology,
-        "--json",
-        json.to_str().unwrap(),
-    ];
+    let mut args = vec!["--hold", "4s", "--topology", topology];
     args.extend_from_slice(port_args);
-    let mut c = spawn(&args);
-    c.wait_line("hold", Duration::from_secs(120));
+    let (c, workers, json) = start_run(name, "100000", &args, "hold");
     let server_side = ss_established(&format!("( {server_filter} )"));
-    let workers = children(c.pid());
     let (code, out, err) = c.finish(Duration::from_secs(120));
     assert_eq!(code, Some(0), "stdout:\n{out}\nstderr:\n{}", err.join("\n"));
     assert_eq!(
@@ -38,13 +38,7 @@ fn run_and_check(topology: &str, port_args: &[&str], server_filter: &str, name: 
     let r = read_json(&json);
     assert_eq!(r["schema"], "c1m.report/3");
     assert_eq!(r["held"]["at_end"], 100_000);
-    assert_eq!(
-        r["kernel"]["at_top"]["server_side"], 100_000,
-        "{}",
-        r["kernel"]
-    );
-    assert_eq!(r["kernel"]["at_top"]["client_side"], 100_000);
-    assert_eq!(r["kernel"]["at_end"]["client_side"], 100_000);
+    assert_kernel_counted(&r, 100_000);
     assert_eq!(r["servers_at_top"]["established"], 100_000);
     assert_eq!(r["workers"]["closed_cleanly"], r["workers"]["started"]);
     assert_eq!(r["end"]["kind"], "completed");
@@ -54,10 +48,7 @@ fn run_and_check(topology: &str, port_args: &[&str], server_filter: &str, name: 
             .any(|l| l.contains("held at the end") && l.contains("100,000 (100.0%)")),
         "{out}"
     );
-    assert!(
-        all_gone(&workers, Duration::from_secs(5)),
-        "workers left behind"
-    );
+    assert_all_gone(&workers, Duration::from_secs(5));
 }
 
 #[test]
@@ -93,15 +84,9 @@ fn many_ports_100k_from_one_client_ip() {
     assert_eq!(r["plan"]["endpoints"].as_array().unwrap().len(), 30);
 }
 
-fn local_ports() -> u64 {
-    let r = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
-    let v: Vec<u64> = r.split_whitespace().map(|x| x.parse().unwrap()).collect();
-    v[1] - v[0] + 1
-}
-
 #[test]
 fn an_impossible_plan_is_refused_with_the_arithmetic() {
-    let n = 30 * local_ports() + 1;
+    let n = 30 * local_port_count() + 1;
     let out = run(&["run", "--topology", "many-ports", "-n", &n.to_string()]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
@@ -150,25 +135,14 @@ fn bad_input_is_refused_before_anything_starts() {
 #[test]
 fn ctrl_c_mid_ramp_leaves_a_complete_report_and_no_processes() {
     let _g = heavy();
-    let json = report_path("interrupted");
-    let mut c = spawn(&[
-        "run",
-        "-n",
+    let (c, workers, json) = start_run(
+        "interrupted",
         "100000",
-        "--rate",
-        "10000",
-        "--worker-conns",
-        "5000",
-        "--ports",
-        "8390",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    c.wait_line("ramp", Duration::from_secs(60));
-    let workers = children(c.pid());
+        &["--rate", "10000", "--ports", "8390"],
+        "ramp",
+    );
     assert!(workers.len() >= 40);
-    c1m_kill(c.pid(), "INT");
-    let (code, out, err) = c.finish(Duration::from_secs(120));
+    let (code, out, err) = c.interrupt(Duration::from_secs(120));
     assert_eq!(code, Some(130), "{out}\n{}", err.join("\n"));
     assert!(out.contains("interrupted by SIGINT"), "{out}");
     assert!(out.contains("c1m spread summary"), "{out}");
@@ -179,32 +153,19 @@ fn ctrl_c_mid_ramp_leaves_a_complete_report_and_no_processes() {
         r["workers"]["closed_cleanly"], r["workers"]["started"],
         "every worker closed in order"
     );
-    assert!(
-        all_gone(&workers, Duration::from_secs(5)),
-        "workers left behind"
-    );
+    assert_all_gone(&workers, Duration::from_secs(5));
     assert_eq!(ss_established("( sport = :8390 or dport = :8390 )"), 0);
 }
 
 #[test]
 fn a_killed_worker_is_reported_and_everything_stops() {
     let _g = heavy();
-    let json = report_path("killed");
-    let mut c = spawn(&[
-        "run",
-        "-n",
+    let (c, workers, json) = start_run(
+        "killed",
         "20000",
-        "--worker-conns",
-        "5000",
-        "--hold",
-        "60s",
-        "--ports",
-        "8490",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    c.wait_line("hold", Duration::from_secs(60));
-    let workers = children(c.pid());
+        &["--hold", "60s", "--ports", "8490"],
+        "hold",
+    );
     // The first worker started is a server.
     let victim = *workers.iter().min().unwrap();
     c1m_kill(victim, "KILL");
@@ -218,65 +179,46 @@ fn a_killed_worker_is_reported_and_everything_stops() {
     assert!(r["end"]["why"].as_str().unwrap().contains("SIGKILL"));
     assert_eq!(r["workers"]["lost"].as_array().unwrap().len(), 1);
     assert_eq!(r["verdict"]["exit_code"], 1);
-    assert!(
-        all_gone(&workers, Duration::from_secs(5)),
-        "workers left behind"
-    );
+    assert_all_gone(&workers, Duration::from_secs(5));
 }
 
 #[test]
 fn killing_the_supervisor_takes_every_worker_with_it() {
     let _g = heavy();
-    let mut c = spawn(&[
-        "run",
-        "-n",
+    let (c, workers, _) = start_run(
+        "supervisor-killed",
         "20000",
-        "--worker-conns",
-        "5000",
-        "--hold",
-        "60s",
-        "--ports",
-        "8590",
-    ]);
-    c.wait_line("hold", Duration::from_secs(60));
-    let workers = children(c.pid());
+        &["--hold", "60s", "--ports", "8590"],
+        "hold",
+    );
     assert!(workers.len() >= 8, "{workers:?}");
     c1m_kill(c.pid(), "KILL");
     let _ = c.finish(Duration::from_secs(10));
     // PR_SET_PDEATHSIG: the kernel kills them; nothing is left holding.
-    assert!(
-        all_gone(&workers, Duration::from_secs(10)),
-        "orphans: {workers:?}"
-    );
+    assert_all_gone(&workers, Duration::from_secs(10));
 }
 
 #[test]
 fn range_mode_keeps_each_worker_in_its_own_ports() {
     let _g = heavy();
-    let json = report_path("range");
-    let out = run(&[
-        "run",
-        "-n",
-        "20000",
-        "--worker-conns",
-        "5000",
-        "--bind-mode",
+    let o = Outcome::run(
         "range",
-        "--hold",
-        "0s",
-        "--ports",
-        "8790",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
+        &[
+            "run",
+            "-n",
+            "20000",
+            "--worker-conns",
+            "5000",
+            "--bind-mode",
+            "range",
+            "--hold",
+            "0s",
+            "--ports",
+            "8790",
+        ],
     );
-    let r = read_json(&json);
+    o.assert_code(0);
+    let r = &o.json;
     assert_eq!(r["held"]["at_end"], 20_000);
     assert_eq!(r["plan"]["bind"], "range");
     let slices: Vec<(u64, u64)> = r["plan"]["clients"]

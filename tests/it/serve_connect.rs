@@ -3,83 +3,60 @@
 
 use std::time::Duration;
 
+use crate::util::outcome::Outcome;
 use crate::util::*;
+
+/// `c1m connect 127.0.0.1:8800-8801 -n N --hold 1s`, its report at
+/// `report_path(name)`.
+fn connect_to_serve(name: &str, n: &str) -> Outcome {
+    Outcome::run(
+        name,
+        &["connect", "127.0.0.1:8800-8801", "-n", n, "--hold", "1s"],
+    )
+}
 
 #[test]
 fn connect_holds_what_serve_accepts_and_the_cap_is_clean() {
     let _g = heavy();
-    let serve_json = report_path("serve");
-    let mut serve = spawn(&[
+    let (mut serve, serve_json) = spawn_with_report(
         "serve",
-        "--listen",
-        "127.0.0.1:8800-8801",
-        "--max-conns",
-        "6000",
-        "--worker-conns",
-        "2000",
-        "--json",
-        serve_json.to_str().unwrap(),
-    ]);
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:8800-8801",
+            "--max-conns",
+            "6000",
+            "--worker-conns",
+            "2000",
+        ],
+    );
     serve.wait_line("hold", Duration::from_secs(30));
     let servers = children(serve.pid());
     assert_eq!(servers.len(), 3, "6,000 at 2,000 per worker");
 
-    // Within the cap: every connection is held, as the kernel confirms.
-    let json = report_path("connect-ok");
-    let out = run(&[
-        "connect",
-        "127.0.0.1:8800-8801",
-        "-n",
-        "4000",
-        "--hold",
-        "1s",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let r = read_json(&json);
-    assert_eq!(r["held"]["at_end"], 4000);
-    assert_eq!(r["kernel"]["at_end"]["client_side"], 4000);
-    assert_eq!(
-        r["kernel"]["at_end"]["server_side"], 4000,
-        "serve held the other ends"
-    );
-    assert_eq!(r["plan"]["endpoints"].as_array().unwrap().len(), 2);
+    // Within the cap: every connection is held, as the kernel confirms
+    // (serve held the other ends).
+    let o = connect_to_serve("connect-ok", "4000");
+    o.assert_code(0);
+    assert_kernel_counted(&o.json, 4000);
+    assert_eq!(o.json["plan"]["endpoints"].as_array().unwrap().len(), 2);
 
     // Past the cap: the excess is refused at once with a reset, not left
     // hanging in a queue.
-    let json = report_path("connect-over");
-    let out = run(&[
-        "connect",
-        "127.0.0.1:8800-8801",
-        "-n",
-        "8000",
-        "--hold",
-        "1s",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1), "short of the target");
-    let r = read_json(&json);
+    let o = connect_to_serve("connect-over", "8000");
+    o.assert_code(1);
     // The kernel's count: the clients' own may not yet have seen the last
     // resets when it was taken.
-    let held = r["kernel"]["at_end"]["client_side"].as_u64().unwrap();
-    assert_eq!(r["held"]["at_end"].as_u64().unwrap(), held);
+    let held = o.u64("kernel.at_end.client_side");
+    assert_eq!(o.u64("held.at_end"), held);
     assert!(held <= 6000, "{held}");
     // Accepted, then reset: each is a close by RST, never held.
-    let resets = r["closes"]["rst"].as_u64().unwrap();
-    assert!(resets >= 2000, "{resets} resets; {}", text(&out.stdout));
-    assert_eq!(resets + held, 8000, "{}", text(&out.stdout));
-    assert!(text(&out.stderr).contains("held"), "{}", text(&out.stderr));
+    let resets = o.u64("closes.rst");
+    assert!(resets >= 2000, "{resets} resets; {}", o.stdout);
+    assert_eq!(resets + held, 8000, "{}", o.stdout);
+    assert!(o.stderr.contains("held"), "{}", o.stderr);
 
-    c1m_kill(serve.pid(), "INT");
-    let (code, out, err) = serve.finish(Duration::from_secs(30));
+    let (code, out, err) = serve.interrupt(Duration::from_secs(30));
     assert_eq!(code, Some(130), "{out}\n{}", err.join("\n"));
     assert!(out.contains("most held at once"), "{out}");
     let r = read_json(&serve_json);
@@ -89,36 +66,27 @@ fn connect_holds_what_serve_accepts_and_the_cap_is_clean() {
         r["servers"]
     );
     assert!(r["held"]["reached"].as_u64().unwrap() >= 4000);
-    assert!(all_gone(&servers, Duration::from_secs(5)));
+    assert_all_gone(&servers, Duration::from_secs(5));
 }
 
 #[test]
 fn connect_to_nothing_counts_refusals_and_explains_them() {
-    let json = report_path("refused");
-    let out = run(&[
-        "connect",
-        "127.0.0.1:8899",
-        "-n",
-        "50",
-        "--hold",
-        "0s",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let stdout = text(&out.stdout);
+    let o = Outcome::run(
+        "refused",
+        &["connect", "127.0.0.1:8899", "-n", "50", "--hold", "0s"],
+    );
+    o.assert_code(1);
+    let stdout = &o.stdout;
     assert!(stdout.contains("ECONNREFUSED"), "{stdout}");
     assert!(stdout.contains("check the server is up"), "{stdout}");
-    let r = read_json(&json);
-    assert_eq!(r["held"]["at_end"], 0);
-    assert_eq!(r["clients"]["failed"]["refused"], 50);
+    assert_eq!(o.u64("held.at_end"), 0);
+    assert_eq!(o.u64("clients.failed.refused"), 50);
 }
 
 #[test]
 fn plain_bind_caps_a_source_at_the_port_range_and_no_port_goes_past() {
     let _g = heavy();
-    let mut serve = spawn(&[
-        "serve",
+    let serve = start_serve(&[
         "--listen",
         "127.0.0.1:8840-8843",
         "--max-conns",
@@ -126,51 +94,37 @@ fn plain_bind_caps_a_source_at_the_port_range_and_no_port_goes_past() {
         "--worker-conns",
         "19000",
     ]);
-    serve.wait_line("hold", Duration::from_secs(30));
-    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
-    let r: Vec<u64> = range
-        .split_whitespace()
-        .map(|x| x.parse().unwrap())
-        .collect();
-    let ports = r[1] - r[0] + 1;
+    let ports = local_port_count();
     let n = (ports + 2_000).to_string();
+    // From one source, 2,000 more than the port range, in `mode`.
+    let from_one_source = |mode: &'static str| {
+        vec![
+            "connect",
+            "127.0.0.1:8840-8843",
+            "--sources",
+            "127.0.3.1",
+            "--bind-mode",
+            mode,
+            "-n",
+            &n,
+        ]
+    };
 
     // Refused up front, with the arithmetic and the fix…
-    let out = run(&[
-        "connect",
-        "127.0.0.1:8840-8843",
-        "--sources",
-        "127.0.3.1",
-        "--bind-mode",
-        "plain",
-        "-n",
-        &n,
-    ]);
+    let out = run(&from_one_source("plain"));
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("plain bind(ip, 0) takes a port"), "{err}");
     assert!(err.contains("--bind-mode no-port"), "{err}");
 
     // …and when forced, the kernel stops it near the port range.
-    let json = report_path("plain");
-    let out = run(&[
-        "connect",
-        "127.0.0.1:8840-8843",
-        "--sources",
-        "127.0.3.1",
-        "--bind-mode",
+    let o = Outcome::run(
         "plain",
-        "-n",
-        &n,
-        "--force",
-        "--hold",
-        "0s",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    let rep = read_json(&json);
+        &[&from_one_source("plain")[..], &["--force", "--hold", "0s"]].concat(),
+    );
+    o.assert_code(1);
+    let stdout = &o.stdout;
+    let rep = &o.json;
     let reached = rep["held"]["at_end"].as_u64().unwrap();
     assert!(
         reached <= ports && reached + 100 >= ports,
@@ -188,27 +142,12 @@ fn plain_bind_caps_a_source_at_the_port_range_and_no_port_goes_past() {
     );
 
     // The same source with IP_BIND_ADDRESS_NO_PORT goes past it.
-    let json = report_path("no-port");
-    let out = run(&[
-        "connect",
-        "127.0.0.1:8840-8843",
-        "--sources",
-        "127.0.3.1",
-        "--bind-mode",
+    let o = Outcome::run(
         "no-port",
-        "-n",
-        &n,
-        "--hold",
-        "0s",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
-    assert_eq!(
-        read_json(&json)["held"]["at_end"].as_u64().unwrap(),
-        ports + 2_000
+        &[&from_one_source("no-port")[..], &["--hold", "0s"]].concat(),
     );
+    o.assert_code(0);
+    assert_eq!(o.u64("held.at_end"), ports + 2_000);
 
-    c1m_kill(serve.pid(), "INT");
-    let _ = serve.finish(Duration::from_secs(30));
+    let _ = serve.interrupt(Duration::from_secs(30));
 }

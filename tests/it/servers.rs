@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::util::outcome::{Outcome, Seen, connect_and_look};
+use crate::util::outcome::{Outcome, Seen, connect_and_see};
 use crate::util::testserver::{Mode, TestServer};
 use crate::util::truth;
 use crate::util::*;
@@ -109,7 +109,6 @@ fn redis(addr: &str, maxclients: u32) -> Server {
 /// Runs a capacity search against nginx; returns the break point.
 fn nginx_limit(addr: &str, extra: &[&str], name: &str) -> u64 {
     let _nginx = nginx(addr, 1000);
-    let json = report_path(name);
     let mut args = vec![
         "connect",
         addr,
@@ -120,8 +119,7 @@ fn nginx_limit(addr: &str, extra: &[&str], name: &str) -> u64 {
         "300",
     ];
     args.extend_from_slice(extra);
-    args.extend_from_slice(&["--json", json.to_str().unwrap()]);
-    let o = Outcome::of_output(&run(&args), &json);
+    let o = Outcome::run(name, &args);
     o.assert_exit(0);
     assert_eq!(
         o.str("find_limit.diagnosis.limit"),
@@ -156,8 +154,7 @@ fn find_limit_names_nginx_worker_connections() {
 fn find_limit_on_a_server_that_never_accepts_sees_its_full_queue() {
     let _g = heavy();
     let addr: SocketAddr = "127.0.0.1:8951".parse().unwrap();
-    let mut serve = spawn(&[
-        "serve",
+    let serve = start_serve(&[
         "--listen",
         "127.0.0.1:8951",
         "--backlog",
@@ -166,10 +163,9 @@ fn find_limit_on_a_server_that_never_accepts_sees_its_full_queue() {
         "--max-conns",
         "100",
     ]);
-    serve.wait_line("hold", Duration::from_secs(30));
     let tree = truth::process_tree(serve.pid());
-    let json = report_path("backlog");
-    let (o, seen) = connect_and_look(
+    let (o, s) = connect_and_see(
+        "backlog",
         &[
             "127.0.0.1:8951",
             "--find-limit",
@@ -182,25 +178,14 @@ fn find_limit_on_a_server_that_never_accepts_sees_its_full_queue() {
             "--hold",
             "1s",
         ],
-        &json,
         addr,
         &tree,
     );
-    c1m_kill(serve.pid(), "INT");
-    let _ = serve.finish(Duration::from_secs(30));
+    let _ = serve.interrupt(Duration::from_secs(30));
     let ctx = || o.context();
-    let s = seen
-        .as_ref()
-        .unwrap_or_else(|| panic!("c1m never reached its hold{}", ctx()));
     assert_eq!((s.server, s.waiting), (0, Some(17)), "{}", ctx());
-    o.assert_exit(0);
-    assert_eq!(
-        o.str("find_limit.diagnosis.limit"),
-        "not-accepting",
-        "{}",
-        ctx()
-    );
-    assert_eq!(o.u64("find_limit.break_point"), s.server, "{}", ctx());
+    // Exactly: the truth is 0.
+    o.assert_found(s.server, "not-accepting");
     assert_eq!(o.u64("server_side.waiting"), 17, "{}", ctx());
     assert!(o.u64("listen_counters.listen_overflows") > 0, "{}", ctx());
     assert!(o.stdout.contains("ListenOverflows"), "{}", ctx());
@@ -210,9 +195,9 @@ fn find_limit_on_a_server_that_never_accepts_sees_its_full_queue() {
 fn heartbeats_to_redis_check_every_pong_and_report_latency() {
     let _g = heavy();
     let _redis = redis("127.0.0.1:8960", 5000);
-    let json = report_path("redis");
-    let o = Outcome::of_output(
-        &run(&[
+    let o = Outcome::run(
+        "redis",
+        &[
             "connect",
             "127.0.0.1:8960",
             "-n",
@@ -227,10 +212,7 @@ fn heartbeats_to_redis_check_every_pong_and_report_latency() {
             "+PONG\\r\\n",
             "--hold",
             "3s",
-            "--json",
-            json.to_str().unwrap(),
-        ]),
-        &json,
+        ],
     );
     o.assert_exit(0);
     let sent = o.u64("clients.sent");
@@ -256,23 +238,23 @@ fn heartbeats_to_redis_check_every_pong_and_report_latency() {
     assert!(o.stdout.contains("p99.9"), "{}", o.stdout);
 
     // An expectation Redis never meets is reported, not waited on.
-    let out = run(&[
-        "connect",
-        "127.0.0.1:8960",
-        "-n",
-        "50",
-        "--message",
-        "PING\\r\\n",
-        "--expect",
-        "+NOPE",
-        "--interval",
-        "200ms",
-        "--hold",
-        "1s",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    let o = Outcome::of_output(&out, &json);
+    let o = Outcome::run(
+        "redis-nope",
+        &[
+            "connect",
+            "127.0.0.1:8960",
+            "-n",
+            "50",
+            "--message",
+            "PING\\r\\n",
+            "--expect",
+            "+NOPE",
+            "--interval",
+            "200ms",
+            "--hold",
+            "1s",
+        ],
+    );
     assert!(o.u64("clients.mismatched") > 0, "{}", o.context());
     assert_eq!(o.u64("clients.replies"), 0);
     assert!(o.stdout.contains("mismatched"));
@@ -327,31 +309,10 @@ fn find_limit(
     pids: &[u32],
     name: &str,
 ) -> (Outcome, Seen) {
-    let json = report_path(name);
     let (a, n) = (addr.to_string(), n.to_string());
     let mut args = vec![a.as_str(), "--find-limit", "-n", &n, "--hold", "2s"];
     args.extend_from_slice(extra);
-    let (o, seen) = connect_and_look(&args, &json, addr, pids);
-    let seen = seen.unwrap_or_else(|| panic!("c1m never reached its hold{}", o.context()));
-    (o, seen)
-}
-
-/// Asserts the break point is within 3% of `truth` and the cause is
-/// `limit`.
-fn assert_found(o: &Outcome, truth: u64, limit: &str) {
-    let at = o.u64("find_limit.break_point");
-    assert!(
-        at.abs_diff(truth) * 100 <= 3 * truth,
-        "break point {at}, the server holds {truth}{}",
-        o.context()
-    );
-    assert_eq!(
-        o.str("find_limit.diagnosis.limit"),
-        limit,
-        "{}",
-        o.context()
-    );
-    o.assert_exit(0);
+    connect_and_see(name, &args, addr, pids)
 }
 
 #[test]
@@ -374,7 +335,7 @@ fn find_limit_on_nginx_is_what_nginx_holds() {
         "nginx's own count{}",
         o.context()
     );
-    assert_found(&o, seen.server, "server-cap");
+    o.assert_found(seen.server, "server-cap");
     assert!(o.stdout.contains("worker_connections"), "{}", o.context());
 }
 
@@ -385,7 +346,7 @@ fn find_limit_on_redis_is_its_maxclients_and_names_its_error() {
     let redis = redis(addr, 200);
     let (o, seen) = find_limit(addr.parse().unwrap(), 400, &[], &redis.pids(), "redis-200");
     assert_eq!(seen.server, 200, "redis's own count{}", o.context());
-    assert_found(&o, seen.server, "server-cap");
+    o.assert_found(seen.server, "server-cap");
     let full = "max number of clients reached";
     assert!(
         o.stdout.contains(full),
@@ -416,7 +377,7 @@ fn find_limit_on_a_server_that_stops_accepting_is_what_it_accepted() {
         "{}",
         o.context()
     );
-    assert_found(&o, seen.server, "not-accepting");
+    o.assert_found(seen.server, "not-accepting");
     assert_eq!(o.u64("server_side.waiting"), 65, "{}", o.context());
 }
 
@@ -427,7 +388,7 @@ fn find_limit_on_a_server_that_closes_everything_is_zero() {
     let (o, seen) = find_limit(srv.addr, 100, &[], &[srv.pid()], "accept-close");
     assert_eq!(seen.server, 0, "{}", o.context());
     assert_eq!(o.u64("find_limit.break_point"), 0, "{}", o.context());
-    assert_found(&o, 0, "server-closes");
+    o.assert_found(0, "server-closes");
 }
 
 /// A local nginx that another client (this test, 1,500 idle connections)

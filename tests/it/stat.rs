@@ -4,11 +4,11 @@
 
 use std::io::Read;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util::root::is_root;
 use crate::util::{heavy, ss_established, text};
 
 /// The port the tests listen on (8970-8989 are stat's).
@@ -79,10 +79,6 @@ fn connect(port: u16, n: usize) -> Conns {
     }
 }
 
-fn root() -> bool {
-    std::fs::metadata("/proc/self").unwrap().uid() == 0
-}
-
 #[test]
 fn counts_both_ends_of_loopback_connections() {
     let _g = heavy();
@@ -116,7 +112,7 @@ fn counts_both_ends_of_loopback_connections() {
         assert!(top["sockets"].as_u64().unwrap() >= 2_001, "{top}");
         assert!(r["tcp"]["curr_estab"].as_u64().unwrap() >= 4_000, "{r}");
         assert!(r["memory"]["mem_available"]["bytes"].as_u64().unwrap() > 0);
-        if root() {
+        if is_root() {
             assert!(r["slab"]["error"].is_null(), "{}", r["slab"]);
         }
     }
@@ -151,7 +147,7 @@ fn counts_both_ends_of_loopback_connections() {
 
 #[test]
 fn without_root_slabinfo_is_named_not_zero() {
-    let mut cmd = if root() {
+    let mut cmd = if is_root() {
         // Run as nobody, from a copy nobody can reach.
         let dir = std::env::temp_dir().join(format!("c1m-stat-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

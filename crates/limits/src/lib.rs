@@ -11,6 +11,8 @@
 //!    `files` (private): atomic writes.
 //! 2. [`parse`]: pure parsers for each file read; never panic.
 //! 3. [`calibration`]: c1m's measured kernel bytes per socket.
+//!    [`placement`]: where each setting can be set from a pod (kernel
+//!    namespacing, the Kubernetes safe set). Pure.
 //! 4. [`facts`]: reads every limit into [`Facts`] from [`Roots`] (`/proc`,
 //!    `/etc`, the state directory, or a fixture tree). The only reading.
 //!    [`target`]: what is checked for ([`Target`], [`Role`], [`Tuples`]).
@@ -39,6 +41,7 @@ pub mod facts;
 mod files;
 pub mod num;
 pub mod parse;
+pub mod placement;
 pub mod ports;
 pub mod render;
 mod rows;
@@ -48,6 +51,7 @@ pub mod verdict;
 
 pub use calibration::Calibration;
 pub use facts::{Facts, Reading, Roots};
+pub use placement::{KubeVersion, Place, Placement};
 pub use target::{Role, Target, Tuples, WORKER_FD_RESERVE};
 pub use verdict::{Row, Status, Verdict};
 

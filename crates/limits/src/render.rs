@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::facts::Facts;
 use crate::num::{plural, thousands};
+use crate::placement::{self, KubeVersion, Place, SAFE_SET_VERSION};
 use crate::target::{Role, Target};
 use crate::tune::{DropIn, Plan};
 use crate::verdict::{Group, Row, Scope, Status, Verdict};
@@ -91,10 +92,55 @@ pub fn doctor_text(v: &Verdict) -> String {
         out.push('\n');
     }
     out.push('\n');
+    out += &places_text(v);
     for w in &v.warnings {
         let _ = writeln!(out, "warning: {w}");
     }
     out += &v.line();
+    out.push('\n');
+    out
+}
+
+/// Where the settings among the rows can be set when c1m runs in a
+/// Kubernetes pod, one line per place (empty when no row is a setting):
+/// kernel namespacing and the safe set of [`SAFE_SET_VERSION`].
+pub fn places_text(v: &Verdict) -> String {
+    let mut out = String::new();
+    let places = [Place::Pod, Place::PodUnsafe, Place::Node, Place::Runtime];
+    let lines: Vec<(Place, Vec<String>)> = places
+        .iter()
+        .map(|&place| {
+            let mut names: Vec<String> = Vec::new();
+            for r in v.rows.iter().filter(|r| r.place == Some(place)) {
+                let name = match placement::of(&r.name).and_then(|p| p.safe_since) {
+                    Some(since) if place == Place::Pod && since > KubeVersion(1, 4) => {
+                        format!("{} (since {since})", r.name)
+                    }
+                    _ => r.name.clone(),
+                };
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            (place, names)
+        })
+        .filter(|(_, names)| !names.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "in a Kubernetes pod (kernel namespacing; safe sysctls of Kubernetes {SAFE_SET_VERSION}):"
+    );
+    let w = lines
+        .iter()
+        .map(|(p, _)| p.label().chars().count())
+        .max()
+        .unwrap_or(0);
+    for (place, names) in lines {
+        let _ = writeln!(out, "  {:<w$}  {}", place.label(), names.join(", "));
+    }
     out.push('\n');
     out
 }

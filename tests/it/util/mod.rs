@@ -1,11 +1,14 @@
 //! Helpers for the end-to-end tests: start c1m, read its report, find its
 //! processes, count sockets with `ss`; the kernel's own count (`truth`),
 //! misbehaving servers (`testserver`), report v2 read with context
-//! (`outcome`).
+//! (`outcome`), and the one rule for tests that need root (`root`).
 
 #![allow(dead_code)]
 
+pub mod lab;
 pub mod outcome;
+pub mod root;
+pub mod slurm;
 pub mod testserver;
 pub mod truth;
 
@@ -22,12 +25,16 @@ pub fn heavy() -> MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The c1m binary, with its state directory (the calibration a run
-/// records) kept out of the machine's.
+/// The state directory the tests give c1m (`C1M_STATE_DIR`): the
+/// calibration a run records, kept out of the machine's.
+pub fn state_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("c1m-tests-{}-state", std::process::id()))
+}
+
+/// The c1m binary, with its state directory kept out of the machine's.
 pub fn c1m() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_c1m"));
-    let state = std::env::temp_dir().join(format!("c1m-tests-{}-state", std::process::id()));
-    cmd.env("C1M_STATE_DIR", state);
+    cmd.env("C1M_STATE_DIR", state_dir());
     cmd
 }
 
@@ -52,6 +59,16 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// `c1m serve ARGS` in the background, once it holds its listeners (its
+/// first ` hold ` progress line).
+pub fn start_serve(args: &[&str]) -> Running {
+    let mut all = vec!["serve"];
+    all.extend_from_slice(args);
+    let mut serve = spawn(&all);
+    serve.wait_line(" hold ", Duration::from_secs(30));
+    serve
+}
+
 /// c1m running in the background, its stderr read line by line.
 pub struct Running {
     pub child: Child,
@@ -59,9 +76,25 @@ pub struct Running {
     pub seen: Vec<String>,
 }
 
+/// Starts `c1m ARGS --json REPORT` in the background; returns it with the
+/// report's path (`report_path(name)`).
+pub fn spawn_with_report(name: &str, args: &[&str]) -> (Running, PathBuf) {
+    let json = report_path(name);
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["--json", json.to_str().unwrap()]);
+    (spawn(&all), json)
+}
+
 pub fn spawn(args: &[&str]) -> Running {
-    let mut child = c1m()
-        .args(args)
+    let mut cmd = c1m();
+    cmd.args(args);
+    spawn_cmd(cmd)
+}
+
+/// Starts `cmd` (c1m, or a command that execs it) in the background, its
+/// stderr read line by line.
+pub fn spawn_cmd(mut cmd: Command) -> Running {
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -124,6 +157,13 @@ impl Running {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Stops c1m as a user does, with SIGINT, and waits for it to exit
+    /// (as [`Running::finish`]).
+    pub fn interrupt(self, limit: Duration) -> (Option<i32>, String, Vec<String>) {
+        c1m_kill(self.pid(), "INT");
+        self.finish(limit)
     }
 
     /// Waits for exit and returns the code and stdout.
@@ -219,6 +259,48 @@ pub fn all_gone(pids: &[u32], limit: Duration) -> bool {
     false
 }
 
+/// Asserts that none of `pids` (c1m's workers) is alive within `limit`,
+/// naming those left behind.
+#[track_caller]
+pub fn assert_all_gone(pids: &[u32], limit: Duration) {
+    if !all_gone(pids, limit) {
+        let left: Vec<u32> = pids.iter().copied().filter(|&p| alive(p)).collect();
+        panic!("processes left behind after {limit:?}: {left:?} of {pids:?}");
+    }
+}
+
+/// Asserts report v2 `r` held `n` at the end, as the kernel's count had
+/// it on both sides, at the top and at the end of the hold (sock_diag,
+/// not c1m's workers' counters).
+#[track_caller]
+pub fn assert_kernel_counted(r: &serde_json::Value, n: u64) {
+    assert_eq!(
+        r["held"]["at_end"], n,
+        "held.at_end; kernel: {}",
+        r["kernel"]
+    );
+    for point in ["at_top", "at_end"] {
+        for side in ["server_side", "client_side"] {
+            assert_eq!(
+                r["kernel"][point][side], n,
+                "kernel.{point}.{side}: {}",
+                r["kernel"]
+            );
+        }
+    }
+}
+
+/// The number of ports in `net.ipv4.ip_local_port_range` (both ends
+/// included).
+pub fn local_port_count() -> u64 {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let v: Vec<u64> = range
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    v[1] - v[0] + 1
+}
+
 /// `ss -Htn state established` lines matching a filter, counted.
 pub fn ss_established(filter: &str) -> u64 {
     let out = Command::new("ss")
@@ -230,6 +312,15 @@ pub fn ss_established(filter: &str) -> u64 {
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
         .count() as u64
+}
+
+/// `ip ARGS` (iproute2), its stdout; a missing `ip` fails the test.
+pub fn ip_cmd(args: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("running ip (iproute2)");
+    text(&out.stdout)
 }
 
 /// Sends a signal (`INT`, `KILL`, …) with kill(1).

@@ -55,6 +55,15 @@ impl Outcome {
         )
     }
 
+    /// Runs `c1m ARGS --json REPORT` to completion, the report at
+    /// `report_path(name)`.
+    pub fn run(name: &str, args: &[&str]) -> Outcome {
+        let json = super::report_path(name);
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--json", json.to_str().unwrap()]);
+        Outcome::of_output(&super::run(&all), &json)
+    }
+
     /// From `Running::finish`.
     pub fn of_finished(done: (Option<i32>, String, Vec<String>), json: &Path) -> Outcome {
         let (code, stdout, err) = done;
@@ -120,6 +129,32 @@ impl Outcome {
         )
     }
 
+    /// Asserts the exit code alone, showing everything when it differs.
+    #[track_caller]
+    pub fn assert_code(&self, want: i32) {
+        assert_eq!(self.code, Some(want), "exit code{}", self.context());
+    }
+
+    /// Asserts the break point `--find-limit` found is within 3% of
+    /// `truth` (exact for 0), the cause it names is `limit`, and the exit
+    /// code 0.
+    #[track_caller]
+    pub fn assert_found(&self, truth: u64, limit: &str) {
+        let at = self.u64("find_limit.break_point");
+        assert!(
+            at.abs_diff(truth) * 100 <= 3 * truth,
+            "break point {at}, the server holds {truth}{}",
+            self.context()
+        );
+        assert_eq!(
+            self.str("find_limit.diagnosis.limit"),
+            limit,
+            "{}",
+            self.context()
+        );
+        self.assert_exit(0);
+    }
+
     /// Asserts the exit code, and for a non-zero code the one-line reason
     /// (`c1m: …` last on stderr) and the verdict in the JSON.
     pub fn assert_exit(&self, want: i32) {
@@ -174,17 +209,19 @@ pub struct Seen {
     pub waiting: Option<u64>,
 }
 
-/// Runs `c1m connect ARGS --json JSON`, reads the truth for `addr` as soon
-/// as its hold has begun (its first ` hold ` progress line, ~1 s in; the
-/// server processes are `server_pids`, e.g. from `truth::process_tree`),
-/// and returns the outcome with what was seen (None if it never held).
+/// Runs `c1m connect ARGS --json REPORT` (the report at
+/// `report_path(name)`), reads the truth for `addr` as soon as its hold
+/// has begun (its first ` hold ` progress line, ~1 s in; the server
+/// processes are `server_pids`, e.g. from `truth::process_tree`), and
+/// returns the outcome with what was seen (None if it never held).
 pub fn connect_and_look(
+    name: &str,
     args: &[&str],
-    json: &Path,
     addr: std::net::SocketAddr,
     server_pids: &[u32],
 ) -> (Outcome, Option<Seen>) {
     use super::truth;
+    let json = super::report_path(name);
     let mut all = vec!["connect"];
     all.extend_from_slice(args);
     all.extend_from_slice(&["--json", json.to_str().unwrap()]);
@@ -196,7 +233,20 @@ pub fn connect_and_look(
         client: truth::client_states(addr),
         waiting: truth::listen_queue(addr),
     });
-    let mut o = Outcome::of_finished(c.finish(limit), json);
+    let mut o = Outcome::of_finished(c.finish(limit), &json);
     o.note_truth(&seen);
+    (o, seen)
+}
+
+/// [`connect_and_look`] for a test that needs the hold: fails, showing
+/// everything, when c1m never reached it.
+pub fn connect_and_see(
+    name: &str,
+    args: &[&str],
+    addr: std::net::SocketAddr,
+    server_pids: &[u32],
+) -> (Outcome, Seen) {
+    let (o, seen) = connect_and_look(name, args, addr, server_pids);
+    let seen = seen.unwrap_or_else(|| panic!("c1m never reached its hold{}", o.context()));
     (o, seen)
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::facts::{Facts, Reading};
 use crate::num::thousands;
+use crate::placement::{self, Place};
 use crate::target::Target;
 
 /// The section of the report a row belongs to.
@@ -93,6 +94,10 @@ pub struct Row {
     pub note: String,
     /// How to lift it, when it binds.
     pub fix: Option<String>,
+    /// Where it can be set when c1m runs in a Kubernetes pod (the newest
+    /// safe set known, [`placement::SAFE_SET_VERSION`]); `None` for what is
+    /// not a setting (`MemAvailable`, `fs.file-nr`, the 4-tuple …).
+    pub place: Option<Place>,
 }
 
 /// The rows and what the verdict needs beside them.
@@ -132,6 +137,7 @@ impl Ctx<'_> {
             status,
             note,
             fix: None,
+            place: placement::of(name).map(placement::Placement::place),
         });
         self.sheet.rows.last_mut().expect("just pushed")
     }

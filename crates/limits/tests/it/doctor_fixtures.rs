@@ -1,10 +1,10 @@
 //! `doctor` on fixture machines: each binding limit, each trap, and garbage.
 
-use crate::util::machine;
-use c1m_limits::cli::{self, DoctorArgs, RootArgs, TupleArgs};
+use crate::util::{machine, tuples};
+use c1m_limits::cli::{self, DoctorArgs, TupleArgs};
 use c1m_limits::num::thousands;
 use c1m_limits::verdict::Status;
-use c1m_limits::{Facts, Role, Target, Tuples, Verdict, closing, ports, preflight, render};
+use c1m_limits::{Facts, Role, Row, Target, Tuples, Verdict, closing, ports, preflight, render};
 
 fn check(case: &str, target: Target) -> Verdict {
     let m = machine(case);
@@ -24,11 +24,47 @@ fn both(conns: u64) -> Target {
     Target::new(conns, Role::Both)
 }
 
-fn row<'a>(v: &'a Verdict, name: &str) -> &'a c1m_limits::Row {
+/// `conns` for `role` over a fixed tuple space.
+fn fixed(conns: u64, role: Role, tuples: Tuples) -> Target {
+    Target {
+        conns,
+        role,
+        tuples: Some(tuples),
+    }
+}
+
+fn row<'a>(v: &'a Verdict, name: &str) -> &'a Row {
     v.rows
         .iter()
         .find(|r| r.name == name)
         .unwrap_or_else(|| panic!("no row {name}"))
+}
+
+/// Row `name`'s note contains `part`.
+#[track_caller]
+fn assert_note(v: &Verdict, name: &str, part: &str) {
+    let note = &row(v, name).note;
+    assert!(note.contains(part), "{name}: {note}");
+}
+
+/// Every row named `name` (`nofile` has one per configured line).
+fn rows_named<'a>(v: &'a Verdict, name: &str) -> Vec<&'a Row> {
+    v.rows.iter().filter(|r| r.name == name).collect()
+}
+
+/// The binding row, checked to be `name` capped at `capacity`.
+#[track_caller]
+fn binds<'a>(v: &'a Verdict, name: &str, capacity: u64) -> &'a Row {
+    let b = v
+        .binding()
+        .unwrap_or_else(|| panic!("nothing binds: {}", v.line()));
+    assert_eq!(
+        (b.name.as_str(), b.capacity),
+        (name, Some(capacity)),
+        "{}",
+        v.line()
+    );
+    b
 }
 
 #[test]
@@ -40,11 +76,7 @@ fn this_machine_fans_out_over_per_process_fds() {
         "1,000,000 connections: OK — per-process fds bind first (RLIMIT_NOFILE 20,000 hard, no CAP_SYS_RESOURCE): \
          c1m fans out to 51 server + 51 client processes"
     );
-    let b = v.binding().unwrap();
-    assert_eq!(
-        (b.name.as_str(), b.status, b.capacity),
-        ("RLIMIT_NOFILE", Status::FansOut, Some(19_936))
-    );
+    assert_eq!(binds(&v, "RLIMIT_NOFILE", 19_936).status, Status::FansOut);
     assert_eq!(v.worker_processes(Role::Server), 51);
     assert_eq!(v.worker_processes(Role::Client), 51);
     assert_eq!(v.worker_processes(Role::Both), 102);
@@ -68,22 +100,15 @@ fn server_role_counts_one_socket_and_no_ports() {
         v.line()
     );
     assert_eq!(v.worker_processes(Role::Client), 0);
-    assert!(
-        row(&v, "net.ipv4.ip_local_port_range")
-            .note
-            .contains("not port bound")
-    );
+    assert_note(&v, "net.ipv4.ip_local_port_range", "not port bound");
 }
 
 #[test]
 fn nr_open_trap_after_reboot_is_a_warning() {
     let v = check("nr-open-trap", both(1_000_000));
     assert!(v.ok());
-    let traps: Vec<_> = v
-        .rows
-        .iter()
-        .filter(|r| r.name == "nofile" && r.status == Status::Warn)
-        .collect();
+    let mut traps = rows_named(&v, "nofile");
+    traps.retain(|r| r.status == Status::Warn);
     assert_eq!(
         traps.len(),
         2,
@@ -109,17 +134,7 @@ fn nofile_above_live_nr_open_locks_logins_out_now() {
 
 #[test]
 fn ports_bind_first_on_a_narrow_range() {
-    let tuples = Tuples {
-        sources: 1,
-        dest_addrs: 1,
-        dest_ports: 1,
-    };
-    let target = Target {
-        conns: 10_000,
-        role: Role::Client,
-        tuples: Some(tuples),
-    };
-    let v = check("ports-bind", target);
+    let v = check("ports-bind", fixed(10_000, Role::Client, tuples(1, 1, 1)));
     assert!(!v.ok());
     assert_eq!(
         row(&v, "net.ipv4.ip_local_port_range").value,
@@ -131,24 +146,15 @@ fn ports_bind_first_on_a_narrow_range() {
          (--sources), more destination ports, or a wider range: c1m tune --target 10000 --port-range 1024-65535 --apply"
     );
     // 12 sources are enough.
-    let v = check(
-        "ports-bind",
-        Target {
-            tuples: Some(Tuples {
-                sources: 12,
-                ..tuples
-            }),
-            ..target
-        },
-    );
+    let v = check("ports-bind", fixed(10_000, Role::Client, tuples(12, 1, 1)));
     assert!(v.ok(), "{}", v.line());
     // Without a fixed tuple space the range is not binding.
     let v = check("ports-bind", Target::new(10_000, Role::Client));
     assert!(v.ok());
-    assert!(
-        row(&v, "net.ipv4.ip_local_port_range")
-            .note
-            .contains("≥ 12 (source, destination) pairs at 900 ports each")
+    assert_note(
+        &v,
+        "net.ipv4.ip_local_port_range",
+        "≥ 12 (source, destination) pairs at 900 ports each",
     );
 }
 
@@ -156,11 +162,7 @@ fn ports_bind_first_on_a_narrow_range() {
 fn memory_binds_on_a_small_machine() {
     let v = check("memory-binds", both(1_000_000));
     assert!(!v.ok());
-    let b = v.binding().unwrap();
-    assert_eq!(
-        (b.name.as_str(), b.capacity),
-        ("MemAvailable", Some(134_432))
-    );
+    let b = binds(&v, "MemAvailable", 134_432);
     assert!(
         v.line().starts_with(
             "1,000,000 connections: capped at 134,432 by MemAvailable; fix: free memory"
@@ -172,11 +174,7 @@ fn memory_binds_on_a_small_machine() {
 #[test]
 fn measured_calibration_replaces_the_estimate() {
     let v = check("calibrated", both(1_000_000));
-    let b = v.binding().unwrap();
-    assert_eq!(
-        (b.name.as_str(), b.capacity),
-        ("MemAvailable", Some(262_144))
-    );
+    let b = binds(&v, "MemAvailable", 262_144);
     assert!(b.note.contains(
         "2.0 KiB per socket measured by c1m over 200,000 sockets on kernel 6.1.0-test (this is "
     ));
@@ -258,11 +256,7 @@ fn systemd_default_limit_is_read_from_drop_ins() {
     assert_eq!(r.value, "4,096:65,536");
     assert!(r.note.contains("10-vendor.conf:2"), "{}", r.note);
     let v = check("this-machine", both(1_000_000));
-    assert!(
-        row(&v, "DefaultLimitNOFILE")
-            .note
-            .contains("systemd is not PID 1 here")
-    );
+    assert_note(&v, "DefaultLimitNOFILE", "systemd is not PID 1 here");
 }
 
 #[test]
@@ -318,10 +312,8 @@ fn garbage_is_reported_unreadable_never_a_crash() {
             .ends_with(": missing")
     );
     // limits.conf: `unlimited`/`infinity` are pam_limits' words for nr_open; garbage lines are unreadable.
-    let nofile: Vec<&str> = v
-        .rows
+    let nofile: Vec<&str> = rows_named(&v, "nofile")
         .iter()
-        .filter(|r| r.name == "nofile")
         .map(|r| r.value.as_str())
         .collect();
     assert!(
@@ -366,11 +358,7 @@ fn cli_doctor_exit_status_follows_the_verdict() {
             role: Role::Both,
             json: case == "garbage",
             tuples: TupleArgs::default(),
-            roots: RootArgs {
-                proc_root: m.roots.proc_root.clone(),
-                etc_root: m.roots.etc_root.clone(),
-                state_dir: Some(m.roots.state_dir.clone()),
-            },
+            roots: m.root_args(),
         };
         let mut out = Vec::new();
         assert_eq!(cli::doctor_to(&args, &mut out).unwrap(), ok, "{case}");
@@ -393,16 +381,7 @@ fn json_report_matches_its_schema() {
         "wildcard-only",
     ] {
         let m = machine(case);
-        let target = Target {
-            conns: 1_000_000,
-            role: Role::Both,
-            tuples: Some(Tuples {
-                sources: 2,
-                dest_addrs: 1,
-                dest_ports: 1,
-            }),
-        };
-        let v = preflight(&m.roots, &target);
+        let v = preflight(&m.roots, &fixed(1_000_000, Role::Both, tuples(2, 1, 1)));
         let doc: serde_json::Value =
             serde_json::from_str(&render::doctor_json(&v, &Facts::read(&m.roots))).unwrap();
         let props = &schema["properties"];
@@ -420,7 +399,7 @@ fn json_report_matches_its_schema() {
                     "{case}: row without {key}"
                 );
             }
-            for field in ["group", "scope", "status"] {
+            for field in ["group", "scope", "status", "place"] {
                 let allowed = row_schema["properties"][field]["enum"].as_array().unwrap();
                 assert!(
                     allowed.contains(&row[field]),
@@ -476,16 +455,10 @@ fn the_per_pair_budget_is_half_the_usable_ports() {
     let v = check("ports-bind", Target::new(10_000, Role::Client));
     assert_eq!(row(&v, "per-pair budget").value, "450");
     // A fixed tuple space that overloads a pair is a warning, not a cap.
-    let t = Target {
-        conns: 100_000,
-        role: Role::Client,
-        tuples: Some(Tuples {
-            sources: 1,
-            dest_addrs: 1,
-            dest_ports: 4,
-        }),
-    };
-    let v = check("this-machine", t);
+    let v = check(
+        "this-machine",
+        fixed(100_000, Role::Client, tuples(1, 1, 4)),
+    );
     let r = row(&v, "per-pair budget");
     assert_eq!(r.status, Status::Warn);
     assert!(
@@ -546,7 +519,7 @@ fn listeners_inside_the_range_are_a_warning() {
 fn wildcard_nofile_lines_do_not_reach_root() {
     let m = machine("wildcard-only");
     let v = preflight(&m.roots, &both(10_000));
-    let rows: Vec<_> = v.rows.iter().filter(|r| r.name == "nofile").collect();
+    let rows = rows_named(&v, "nofile");
     assert_eq!(rows.len(), 2);
     for r in &rows {
         assert_eq!(r.status, Status::Warn, "{r:?}");
@@ -567,9 +540,8 @@ fn wildcard_nofile_lines_do_not_reach_root() {
     let v = preflight(&m.roots, &both(10_000));
     assert!(v.warnings.is_empty(), "{:?}", v.warnings);
     assert!(
-        v.rows
+        rows_named(&v, "nofile")
             .iter()
-            .filter(|r| r.name == "nofile")
             .all(|r| r.status == Status::Info && !r.note.contains("not applied to root"))
     );
     // A soft-only root line leaves `* hard` reaching nobody's root.
@@ -618,15 +590,15 @@ fn closing_tables_are_read_and_checked() {
     assert_eq!(facts.tcp_max_orphans.get(), Some(131_072));
     assert_eq!(facts.tcp_max_tw_buckets.get(), Some(131_072));
     let v = check("this-machine", both(1_000_000));
-    assert!(
-        row(&v, "net.ipv4.tcp_max_orphans")
-            .note
-            .contains("orphans beyond it are reset")
+    assert_note(
+        &v,
+        "net.ipv4.tcp_max_orphans",
+        "orphans beyond it are reset",
     );
-    assert!(
-        row(&v, "net.ipv4.tcp_max_tw_buckets")
-            .note
-            .contains(closing::TIME_WAIT_OVERFLOW)
+    assert_note(
+        &v,
+        "net.ipv4.tcp_max_tw_buckets",
+        closing::TIME_WAIT_OVERFLOW,
     );
     assert!(closing::fin_close_warnings(&facts, 131_072).is_empty());
     let w = closing::fin_close_warnings(&facts, 200_000);
@@ -637,18 +609,9 @@ fn closing_tables_are_read_and_checked() {
 
 #[test]
 fn counts_are_singular_for_one() {
-    let t = Target {
-        conns: 1,
-        role: Role::Client,
-        tuples: Some(Tuples {
-            sources: 1,
-            dest_addrs: 1,
-            dest_ports: 1,
-        }),
-    };
     let m = machine("this-machine");
     m.write("proc/sys/net/ipv4/ip_local_port_range", "60000 60000\n");
-    let v = preflight(&m.roots, &t);
+    let v = preflight(&m.roots, &fixed(1, Role::Client, tuples(1, 1, 1)));
     let text = render::doctor_text(&v);
     assert!(
         text.starts_with("c1m doctor: 1 connection, role client: 1 socket on this box\n"),
@@ -661,16 +624,7 @@ fn counts_are_singular_for_one() {
         "client side: 1 port × 1 source address × 1 destination = 1"
     );
     assert!(v.line().starts_with("1 connection: OK"), "{}", v.line());
-    let t = Target {
-        conns: 3,
-        tuples: Some(Tuples {
-            sources: 2,
-            dest_addrs: 1,
-            dest_ports: 1,
-        }),
-        ..t
-    };
-    let v = preflight(&m.roots, &t);
+    let v = preflight(&m.roots, &fixed(3, Role::Client, tuples(2, 1, 1)));
     assert_eq!(
         row(&v, "net.ipv4.ip_local_port_range").note,
         "client side: 1 port × 2 source addresses × 1 destination = 2"

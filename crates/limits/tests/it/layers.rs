@@ -19,7 +19,8 @@ const LAYERS: Layers<'static> = &[
     // Pure parsers for each file read; never panic.
     &["parse"],
     // c1m's measured kernel bytes per socket.
-    &["calibration"],
+    // Where each setting can be set from a pod.
+    &["calibration", "placement"],
     // Reading every limit into `Facts` (the only reading); what is checked
     // for (`Target`, `Role`, `Tuples`).
     &["facts", "target"],

@@ -35,43 +35,27 @@ fn facts_equal_the_live_files() {
     let _live = crate::util::live_proc();
     let state = tempfile::tempdir().unwrap();
     let f = Facts::read(&system_roots(&state));
-    assert_eq!(f.file_max.get(), Some(proc_u64("sys/fs/file-max")));
-    assert_eq!(f.nr_open.get(), Some(proc_u64("sys/fs/nr_open")));
+    for (read, rel) in [
+        (&f.file_max, "sys/fs/file-max"),
+        (&f.nr_open, "sys/fs/nr_open"),
+        (&f.somaxconn, "sys/net/core/somaxconn"),
+        (&f.tcp_max_syn_backlog, "sys/net/ipv4/tcp_max_syn_backlog"),
+        (&f.tcp_syncookies, "sys/net/ipv4/tcp_syncookies"),
+        (&f.tcp_max_tw_buckets, "sys/net/ipv4/tcp_max_tw_buckets"),
+        (&f.tcp_tw_reuse, "sys/net/ipv4/tcp_tw_reuse"),
+        (&f.tcp_max_orphans, "sys/net/ipv4/tcp_max_orphans"),
+    ] {
+        assert_eq!(read.get(), Some(proc_u64(rel)), "{rel}");
+    }
     let range = proc_u64s("sys/net/ipv4/ip_local_port_range");
     assert_eq!(f.port_range.get(), Some((range[0], range[1])));
-    assert_eq!(f.somaxconn.get(), Some(proc_u64("sys/net/core/somaxconn")));
-    assert_eq!(
-        f.tcp_max_syn_backlog.get(),
-        Some(proc_u64("sys/net/ipv4/tcp_max_syn_backlog"))
-    );
-    assert_eq!(
-        f.tcp_syncookies.get(),
-        Some(proc_u64("sys/net/ipv4/tcp_syncookies"))
-    );
-    assert_eq!(
-        f.tcp_max_tw_buckets.get(),
-        Some(proc_u64("sys/net/ipv4/tcp_max_tw_buckets"))
-    );
-    assert_eq!(
-        f.tcp_tw_reuse.get(),
-        Some(proc_u64("sys/net/ipv4/tcp_tw_reuse"))
-    );
-    assert_eq!(
-        f.tcp_max_orphans.get(),
-        Some(proc_u64("sys/net/ipv4/tcp_max_orphans"))
-    );
-    assert_eq!(
-        f.tcp_mem.get().map(Vec::from),
-        Some(proc_u64s("sys/net/ipv4/tcp_mem"))
-    );
-    assert_eq!(
-        f.tcp_rmem.get().map(Vec::from),
-        Some(proc_u64s("sys/net/ipv4/tcp_rmem"))
-    );
-    assert_eq!(
-        f.tcp_wmem.get().map(Vec::from),
-        Some(proc_u64s("sys/net/ipv4/tcp_wmem"))
-    );
+    for (read, rel) in [
+        (&f.tcp_mem, "sys/net/ipv4/tcp_mem"),
+        (&f.tcp_rmem, "sys/net/ipv4/tcp_rmem"),
+        (&f.tcp_wmem, "sys/net/ipv4/tcp_wmem"),
+    ] {
+        assert_eq!(read.get().map(Vec::from), Some(proc_u64s(rel)), "{rel}");
+    }
     assert_eq!(
         f.kernel_release.value().map(String::as_str),
         Some(proc_text("sys/kernel/osrelease").trim())

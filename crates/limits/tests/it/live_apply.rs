@@ -1,5 +1,6 @@
-//! `tune --apply` then `--revert` against the real /proc (root only):
-//! every live value ends exactly as it began. The drop-ins go to a copy of
+//! `tune --apply` then `--revert` against the real /proc: every live
+//! value ends exactly as it began. Needs root (skipped otherwise,
+//! `util::root`); as root, a read-only /proc/sys fails it. The drop-ins go to a copy of
 //! /etc. A guard restores the snapshot on drop, so the machine is left as it
 //! was even when an assertion fails.
 
@@ -9,6 +10,8 @@ use std::path::Path;
 use c1m_limits::apply;
 use c1m_limits::tune::{self, Request};
 use c1m_limits::{Facts, Role, Roots};
+
+use crate::util::root::needs_root;
 
 /// Every sysctl tune may write.
 const TOUCHED: [&str; 7] = [
@@ -75,17 +78,16 @@ fn copy_etc(to: &Path) {
 
 #[test]
 fn apply_then_revert_on_the_real_proc_restores_every_value() {
+    let Some(root) = needs_root("writing /proc/sys (tune --apply)") else {
+        return;
+    };
     let _live = crate::util::live_proc();
-    let euid = rustix::process::geteuid().as_raw();
-    if euid != 0 {
-        println!("skipped: writing /proc/sys needs root (euid {euid})");
-        return;
-    }
     let probe = Path::new("/proc/sys/fs/nr_open");
-    if let Err(e) = fs::read_to_string(probe).and_then(|v| fs::write(probe, v)) {
-        println!("skipped: /proc/sys is not writable here ({e})");
-        return;
-    }
+    root.check(
+        fs::read_to_string(probe).and_then(|v| fs::write(probe, v)),
+        "writing /proc/sys/fs/nr_open back unchanged",
+        "run where root may write /proc/sys (a VM or host, not a container with /proc/sys read-only)",
+    );
     let guard = Snapshot::take();
     let before = guard.0.clone();
     let tmp = tempfile::tempdir().unwrap();

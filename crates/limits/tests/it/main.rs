@@ -7,4 +7,5 @@ mod doctor_fixtures;
 mod layers;
 mod live;
 mod live_apply;
+mod placement;
 mod tune_fixtures;

@@ -5,11 +5,11 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use crate::util::{Machine, assert_same, machine, snapshot_tree};
+use crate::util::{Machine, assert_same, machine, snapshot_tree, tuples};
 use c1m_limits::apply::{self, ApplyError};
-use c1m_limits::cli::{self, RootArgs, TuneArgs, TupleArgs};
-use c1m_limits::tune::{self, DropIn, Plan, Request};
-use c1m_limits::{Facts, Role, Tuples};
+use c1m_limits::cli::{self, TuneArgs, TupleArgs};
+use c1m_limits::tune::{self, Change, DropIn, Plan, Refusal, Request};
+use c1m_limits::{Facts, Role};
 
 fn request(conns: u64) -> Request {
     Request {
@@ -20,12 +20,55 @@ fn request(conns: u64) -> Request {
     }
 }
 
+/// [`request`] with `--port-range LO-HI`.
+fn request_range(conns: u64, range: (u64, u64)) -> Request {
+    Request {
+        port_range: Some(range),
+        ..request(conns)
+    }
+}
+
 fn plan_for(m: &Machine, req: &Request) -> Plan {
     tune::plan(&Facts::read(&m.roots), &m.roots.etc_root, req)
 }
 
 fn names(p: &Plan) -> Vec<&str> {
     p.changes.iter().map(|c| c.name.as_str()).collect()
+}
+
+/// The plan's change to `name`; fails naming the changes there are.
+#[track_caller]
+fn change<'p>(p: &'p Plan, name: &str) -> &'p Change {
+    p.changes
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no change to {name} in {:?}", names(p)))
+}
+
+/// The plan's refusal of `what`; fails showing the refusals there are.
+#[track_caller]
+fn refusal<'p>(p: &'p Plan, what: &str) -> &'p Refusal {
+    p.refusals
+        .iter()
+        .find(|r| r.what == what)
+        .unwrap_or_else(|| panic!("no refusal of {what} in {:#?}", p.refusals))
+}
+
+/// `c1m tune` through the command line: whether it succeeded, and what it
+/// printed.
+fn tune_cli(args: &TuneArgs) -> (bool, String) {
+    let mut out = Vec::new();
+    let ok = cli::tune_to(args, &mut out).unwrap();
+    (ok, String::from_utf8(out).unwrap())
+}
+
+/// Every file of `m` but its state directory (where apply keeps its
+/// backup and log), for before/after equality.
+fn snapshot_outside_state(m: &Machine) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    snapshot_tree(m.dir.path())
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(&m.roots.state_dir))
+        .collect()
 }
 
 fn file(p: &Plan, d: DropIn) -> &str {
@@ -99,14 +142,14 @@ fn the_trap_is_closed_by_persisting_nr_open() {
     // nr_open raised by hand (2.1M live, 1M at boot) under a 2M nofile.
     let m = machine("nr-open-trap");
     let p = plan_for(&m, &request(100_000));
-    let nr = p.changes.iter().find(|c| c.name == "fs.nr_open").unwrap();
+    let nr = change(&p, "fs.nr_open");
     assert_eq!(nr.current, "2,100,000 (at boot 1,048,576)");
     assert_eq!(nr.live, None, "live is already enough");
     assert!(file(&p, DropIn::Sysctl).contains("fs.nr_open = 2100000\n"));
     // nofile above live nr_open now: nr_open is raised to cover the existing line.
     let m = machine("nr-open-locked");
     let p = plan_for(&m, &request(100_000));
-    let nr = p.changes.iter().find(|c| c.name == "fs.nr_open").unwrap();
+    let nr = change(&p, "fs.nr_open");
     assert_eq!(nr.live.as_deref(), Some("2000000"));
     assert!(
         nr.why
@@ -119,7 +162,7 @@ fn refuses_what_would_lock_logins_out() {
     let m = machine("nr-open-overridden");
     let p = plan_for(&m, &request(1_000_000));
     assert!(p.is_blocked());
-    let r = p.refusals.iter().find(|r| r.what == "fs.nr_open").unwrap();
+    let r = refusal(&p, "fs.nr_open");
     assert!(r.blocking);
     assert!(
         r.reason
@@ -138,7 +181,7 @@ fn refuses_what_would_lock_logins_out() {
 fn refuses_without_root_and_past_the_largest_nr_open() {
     let m = machine("not-root");
     let p = plan_for(&m, &request(1_000_000));
-    let r = p.refusals.iter().find(|r| r.what == "--apply").unwrap();
+    let r = refusal(&p, "--apply");
     assert!(r.blocking && r.reason.contains("needs root (euid 1000)"));
     let m = machine("this-machine");
     let p = plan_for(&m, &request(1_000_000_000));
@@ -167,30 +210,14 @@ fn garbage_blocks_apply_without_crashing() {
 #[test]
 fn port_range_only_when_asked_and_sane() {
     let m = machine("this-machine");
-    let p = plan_for(
-        &m,
-        &Request {
-            port_range: Some((1024, 65535)),
-            ..request(1000)
-        },
-    );
-    let c = p
-        .changes
-        .iter()
-        .find(|c| c.name == "net.ipv4.ip_local_port_range")
-        .unwrap();
+    let p = plan_for(&m, &request_range(1000, (1024, 65535)));
+    let c = change(&p, "net.ipv4.ip_local_port_range");
     assert_eq!(
         (c.current.as_str(), c.live.as_deref()),
         ("32768-60999", Some("1024 65535"))
     );
     assert!(file(&p, DropIn::Sysctl).contains("net.ipv4.ip_local_port_range = 1024 65535\n"));
-    let p = plan_for(
-        &m,
-        &Request {
-            port_range: Some((80, 9000)),
-            ..request(1000)
-        },
-    );
+    let p = plan_for(&m, &request_range(1000, (80, 9000)));
     assert!(p.is_blocked());
     assert!(!names(&plan_for(&m, &request(1000))).contains(&"net.ipv4.ip_local_port_range"));
 }
@@ -239,10 +266,7 @@ fn apply_and_revert_restore_every_byte() {
     apply_then_revert(&machine("systemd-box"), &request(1_000_000));
     apply_then_revert(
         &machine("nr-open-trap"),
-        &Request {
-            port_range: Some((1024, 65535)),
-            ..request(500_000)
-        },
+        &request_range(500_000, (1024, 65535)),
     );
 }
 
@@ -275,22 +299,13 @@ fn a_failed_apply_restores_what_it_changed() {
         err.contains("everything already changed was restored"),
         "{err}"
     );
-    let after = snapshot_tree(m.dir.path());
-    let after: Vec<_> = after
-        .into_iter()
-        .filter(|(p, _)| !p.starts_with(&m.roots.state_dir))
-        .collect();
-    assert_same(&before, &after);
+    assert_same(&before, &snapshot_outside_state(&m));
 }
 
 #[test]
 fn cli_tune_shows_a_diff_and_applies_and_reverts() {
     let m = machine("this-machine");
-    let roots = RootArgs {
-        proc_root: m.roots.proc_root.clone(),
-        etc_root: m.roots.etc_root.clone(),
-        state_dir: Some(m.roots.state_dir.clone()),
-    };
+    let roots = m.root_args();
     let args = |apply: bool, revert: bool| TuneArgs {
         target: (!revert).then_some(1_000_000),
         role: Role::Both,
@@ -301,9 +316,8 @@ fn cli_tune_shows_a_diff_and_applies_and_reverts() {
         roots: roots.clone(),
     };
     let before = snapshot_tree(m.dir.path());
-    let mut out = Vec::new();
-    assert!(cli::tune_to(&args(false, false), &mut out).unwrap());
-    let text = String::from_utf8(out).unwrap();
+    let (ok, text) = tune_cli(&args(false, false));
+    assert!(ok, "{text}");
     assert!(
         text.contains("fs.nr_open") && text.contains("1,048,576 → 2,200,000"),
         "{text}"
@@ -316,30 +330,16 @@ fn cli_tune_shows_a_diff_and_applies_and_reverts() {
         text.ends_with("dry run: nothing changed; run again with --apply (as root) to write it\n")
     );
     assert_same(&before, &snapshot_tree(m.dir.path()));
-    let mut out = Vec::new();
-    assert!(cli::tune_to(&args(true, false), &mut out).unwrap());
-    let mut out = Vec::new();
-    assert!(
-        !cli::tune_to(&args(true, false), &mut out).unwrap(),
-        "second apply refused"
-    );
-    assert!(
-        String::from_utf8(out)
-            .unwrap()
-            .contains("run `c1m tune --revert` first")
-    );
-    let mut out = Vec::new();
-    assert!(cli::tune_to(&args(false, true), &mut out).unwrap());
-    let mut out = Vec::new();
-    assert!(
-        !cli::tune_to(&args(false, true), &mut out).unwrap(),
-        "nothing left to revert"
-    );
-    let after: Vec<_> = snapshot_tree(m.dir.path())
-        .into_iter()
-        .filter(|(p, _)| !p.starts_with(&m.roots.state_dir))
-        .collect();
-    assert_same(&before, &after);
+    let (ok, text) = tune_cli(&args(true, false));
+    assert!(ok, "{text}");
+    let (ok, text) = tune_cli(&args(true, false));
+    assert!(!ok, "second apply refused: {text}");
+    assert!(text.contains("run `c1m tune --revert` first"), "{text}");
+    let (ok, text) = tune_cli(&args(false, true));
+    assert!(ok, "{text}");
+    let (ok, text) = tune_cli(&args(false, true));
+    assert!(!ok, "nothing left to revert: {text}");
+    assert_same(&before, &snapshot_outside_state(&m));
 }
 
 #[test]
@@ -366,14 +366,11 @@ fn widening_the_range_reserves_the_ports_listening_in_it() {
     // Listening: 6379 and 8090 (below today's range), 40000, 40001
     // (reserved already); 45000 is a connected client's port.
     let m = machine("listeners");
-    let req = Request {
-        port_range: Some((1024, 65535)),
-        ..request(1000)
-    };
+    let req = request_range(1000, (1024, 65535));
     let p = plan_for(&m, &req);
     assert!(!p.is_blocked(), "{:#?}", p.refusals);
     let at = |name: &str| p.changes.iter().position(|c| c.name == name).unwrap();
-    let reserved = &p.changes[at("net.ipv4.ip_local_reserved_ports")];
+    let reserved = change(&p, "net.ipv4.ip_local_reserved_ports");
     assert_eq!(
         (
             reserved.current.as_str(),
@@ -397,13 +394,12 @@ fn widening_the_range_reserves_the_ports_listening_in_it() {
         at("net.ipv4.ip_local_reserved_ports") < at("net.ipv4.ip_local_port_range"),
         "reserved before the range widens"
     );
-    let range = &p.changes[at("net.ipv4.ip_local_port_range")];
+    let why = &change(&p, "net.ipv4.ip_local_port_range").why;
     assert!(
-        range.why.starts_with(
+        why.starts_with(
             "64,508 ports per (source, destination) pair, as asked (connect() slows past 32,254 per pair)"
         ),
-        "{}",
-        range.why
+        "{why}"
     );
     let sysctl = file(&p, DropIn::Sysctl);
     let reserved_line = sysctl
@@ -418,22 +414,12 @@ fn widening_the_range_reserves_the_ports_listening_in_it() {
     // Applied, the live list is the merged one; reverted, every byte is back.
     apply_then_revert(&m, &req);
     // A range that covers no listener reserves nothing.
-    let p = plan_for(
-        &m,
-        &Request {
-            port_range: Some((50000, 60999)),
-            ..request(1000)
-        },
-    );
+    let p = plan_for(&m, &request_range(1000, (50000, 60999)));
     assert!(!names(&p).contains(&"net.ipv4.ip_local_reserved_ports"));
     // Listeners unreadable: the range is still proposed, the gap is said.
     m.write("proc/net/tcp", "garbage\n");
     let p = plan_for(&m, &req);
-    let r = p
-        .refusals
-        .iter()
-        .find(|r| r.what == "net.ipv4.ip_local_reserved_ports")
-        .unwrap();
+    let r = refusal(&p, "net.ipv4.ip_local_reserved_ports");
     assert!(
         !r.blocking && r.reason.contains("reserve them by hand"),
         "{}",
@@ -445,24 +431,14 @@ fn widening_the_range_reserves_the_ports_listening_in_it() {
 #[test]
 fn a_range_too_small_for_the_target_is_refused_with_the_arithmetic() {
     let m = machine("this-machine");
-    let one_pair = Tuples {
-        sources: 1,
-        dest_addrs: 1,
-        dest_ports: 1,
-    };
     let req = Request {
         role: Role::Client,
-        port_range: Some((60000, 60999)),
-        tuples: Some(one_pair),
-        ..request(100_000)
+        tuples: Some(tuples(1, 1, 1)),
+        ..request_range(100_000, (60000, 60999))
     };
     let p = plan_for(&m, &req);
     assert!(p.is_blocked());
-    let r = p
-        .refusals
-        .iter()
-        .find(|r| r.what == "--port-range 60000-60999")
-        .unwrap();
+    let r = refusal(&p, "--port-range 60000-60999");
     assert_eq!(
         r.reason,
         "too small for 100,000 connections: 1,000 ports × 1 source address × 1 destination = 1,000; they need \
@@ -474,26 +450,17 @@ fn a_range_too_small_for_the_target_is_refused_with_the_arithmetic() {
     let p = plan_for(
         &m,
         &Request {
-            tuples: Some(Tuples {
-                sources: 25,
-                dest_addrs: 1,
-                dest_ports: 4,
-            }),
+            tuples: Some(tuples(25, 1, 4)),
             ..req
         },
     );
     assert!(!p.is_blocked(), "{:#?}", p.refusals);
-    let c = p
-        .changes
-        .iter()
-        .find(|c| c.name == "net.ipv4.ip_local_port_range")
-        .unwrap();
+    let why = &change(&p, "net.ipv4.ip_local_port_range").why;
     assert!(
-        c.why.ends_with(
+        why.ends_with(
             "1,000 ports × 25 source addresses × 4 destinations = 100,000, enough for 100,000 connections"
         ),
-        "{}",
-        c.why
+        "{why}"
     );
     // No fixed tuple space: proposed, saying how many pairs it takes.
     let p = plan_for(
@@ -503,17 +470,12 @@ fn a_range_too_small_for_the_target_is_refused_with_the_arithmetic() {
             ..req
         },
     );
-    let c = p
-        .changes
-        .iter()
-        .find(|c| c.name == "net.ipv4.ip_local_port_range")
-        .unwrap();
+    let why = &change(&p, "net.ipv4.ip_local_port_range").why;
     assert!(
-        c.why.contains(
+        why.contains(
             "100,000 connections need ≥ 100 (source, destination) pairs (200 to keep connect() fast)"
         ),
-        "{}",
-        c.why
+        "{why}"
     );
     // The same through the command line.
     let args = TuneArgs {
@@ -526,15 +488,10 @@ fn a_range_too_small_for_the_target_is_refused_with_the_arithmetic() {
         },
         apply: false,
         revert: false,
-        roots: RootArgs {
-            proc_root: m.roots.proc_root.clone(),
-            etc_root: m.roots.etc_root.clone(),
-            state_dir: Some(m.roots.state_dir.clone()),
-        },
+        roots: m.root_args(),
     };
-    let mut out = Vec::new();
-    assert!(cli::tune_to(&args, &mut out).unwrap());
-    let text = String::from_utf8(out).unwrap();
+    let (ok, text) = tune_cli(&args);
+    assert!(ok, "{text}");
     assert!(
         text.contains("--port-range 60000-60999 [--apply refuses]: too small for 100,000 connections: 1,000 ports"),
         "{text}"

@@ -4,6 +4,7 @@
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 
+use crate::util::root::{is_root, needs_root};
 use crate::util::{check_hostile, check_prefixes, fixture, proc_root};
 use c1m_probe::slabinfo::{self, SlabInfo, top_n};
 
@@ -62,8 +63,7 @@ fn refuses_truncated_and_garbage() {
 /// Root can read `/proc/slabinfo`; anyone else gets an error naming root.
 #[test]
 fn live_read_needs_root() {
-    let status = c1m_probe::process::read_status(Path::new("/proc"), std::process::id()).unwrap();
-    let root = status.get("Uid").and_then(|u| u.split_whitespace().nth(1)) == Some("0");
+    let root = is_root();
     match slabinfo::read(Path::new("/proc")) {
         Ok(s) => assert!(root && s.get("TCP").is_some()),
         Err(e) => assert!(!root && e.to_string().contains("needs root"), "{e}"),
@@ -75,11 +75,15 @@ fn live_read_needs_root() {
 /// moment could hide the growth: a few tries.
 #[test]
 fn live_diff_shows_tcp_growth() {
-    let proc = Path::new("/proc");
-    if slabinfo::read(proc).is_err() {
-        eprintln!("skipped: /proc/slabinfo needs root");
+    let Some(root) = needs_root("reading /proc/slabinfo") else {
         return;
-    }
+    };
+    let proc = Path::new("/proc");
+    root.check(
+        slabinfo::read(proc),
+        "reading /proc/slabinfo",
+        "a kernel that provides it (CONFIG_SLUB_DEBUG)",
+    );
     let page = c1m_probe::page_size();
     let mut seen = Vec::new();
     for _ in 0..3 {

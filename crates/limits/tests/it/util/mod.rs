@@ -1,12 +1,18 @@
 //! Fixture machines: `tests/fixtures/this-machine` with a case laid over it,
-//! materialized in a temporary directory (so tests may write to it).
+//! materialized in a temporary directory (so tests may write to it); and
+//! the workspace's one rule for tests that need root (`root`).
 
 #![allow(dead_code)]
+
+/// Shared with the root crate's tests: one rule for every crate.
+#[path = "../../../../../tests/it/util/root.rs"]
+pub mod root;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use c1m_limits::Roots;
+use c1m_limits::cli::RootArgs;
+use c1m_limits::{Roots, Tuples};
 
 /// The tests that read the machine's live /proc/sys and the one that
 /// writes it, one at a time (they share one test binary).
@@ -26,6 +32,16 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// The command line's `--proc-root`, `--etc-root`, `--state-dir` for
+    /// this machine.
+    pub fn root_args(&self) -> RootArgs {
+        RootArgs {
+            proc_root: self.roots.proc_root.clone(),
+            etc_root: self.roots.etc_root.clone(),
+            state_dir: Some(self.roots.state_dir.clone()),
+        }
+    }
+
     /// A file of the machine, by its path relative to the machine's root.
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
@@ -36,6 +52,16 @@ impl Machine {
         let p = self.path(rel);
         fs::create_dir_all(p.parent().unwrap()).unwrap();
         fs::write(p, text).unwrap();
+    }
+}
+
+/// A fixed 4-tuple space: source addresses × destination addresses ×
+/// destination ports.
+pub fn tuples(sources: u64, dest_addrs: u64, dest_ports: u64) -> Tuples {
+    Tuples {
+        sources,
+        dest_addrs,
+        dest_ports,
     }
 }
 

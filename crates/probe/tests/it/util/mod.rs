@@ -1,8 +1,12 @@
-//! Helpers shared by the integration tests: fixtures and hostile inputs.
+//! Helpers shared by the integration tests: fixtures and hostile inputs;
+//! and the workspace's one rule for tests that need root (`root`).
 
 #![allow(dead_code)]
 
 pub mod live;
+/// Shared with the root crate's tests: one rule for every crate.
+#[path = "../../../../../tests/it/util/root.rs"]
+pub mod root;
 
 use std::path::{Path, PathBuf};
 
