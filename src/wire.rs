@@ -12,6 +12,8 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use c1m_probe::diag::TcpState;
+
 use crate::cause::CauseCounts;
 use crate::latency;
 use crate::plan::BindMode;
@@ -124,8 +126,58 @@ pub enum ToWorker {
     /// Clients: start the heartbeats (at the hold, so they do not slow the
     /// ramp; with the ramp when a capacity search times them).
     Beat,
+    /// Ask the kernel the state of every socket held (getsockopt
+    /// `TCP_INFO`) and answer with [`FromWorker::Count`].
+    Count,
     /// Close every connection, report, and exit.
     Close,
+}
+
+/// A worker's own connection sockets counted by the kernel's state of
+/// each (getsockopt(2) `TCP_INFO`, `tcpi_state`: tcp(7)), asked one by
+/// one when the supervisor sends [`ToWorker::Count`]: c1m's sockets and
+/// no other process's, in the kernel's words rather than the worker's
+/// bookkeeping. A server's listeners are not counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnStates {
+    /// Sockets in `ESTABLISHED`.
+    pub established: u64,
+    /// Sockets in `CLOSE_WAIT`: the peer closed, the worker has not yet
+    /// (not held).
+    pub close_wait: u64,
+    /// Sockets in any other state (a client's handshakes under way in
+    /// `SYN_SENT`, closing states), or whose state could not be read.
+    pub other: u64,
+    /// CPU time the walk took, microseconds (the worker's thread CPU
+    /// clock, not the wall clock: waits for a core are left out); summed
+    /// over workers, what the count cost.
+    pub took_us: u64,
+}
+
+impl OwnStates {
+    /// Counts one socket by its `tcpi_state` (`include/net/tcp_states.h`);
+    /// `None`: its state could not be read.
+    pub fn add(&mut self, state: Option<u8>) {
+        match state.and_then(TcpState::from_raw) {
+            Some(TcpState::Established) => self.established += 1,
+            Some(TcpState::CloseWait) => self.close_wait += 1,
+            _ => self.other += 1,
+        }
+    }
+
+    /// Every socket counted.
+    pub fn total(&self) -> u64 {
+        self.established + self.close_wait + self.other
+    }
+
+    /// Adds another worker's count.
+    pub fn merge(&mut self, o: &OwnStates) {
+        self.established += o.established;
+        self.close_wait += o.close_wait;
+        self.other += o.other;
+        self.took_us += o.took_us;
+    }
 }
 
 /// A worker's counters, and (summed) the report's. Gauges are "now";
@@ -223,6 +275,8 @@ pub enum FromWorker {
     /// The first bytes a server sent on a connection it then closed (at
     /// most 128), once per worker.
     FirstBytes(Vec<u8>),
+    /// The answer to [`ToWorker::Count`].
+    Count(OwnStates),
     /// Everything closed; the last word before exit.
     Closed(Stats),
     /// The worker cannot go on; it exits after this.
@@ -333,6 +387,27 @@ mod tests {
             *spec,
             WorkerSpec::Client(ClientSpec { count: 10, .. })
         ));
+    }
+
+    #[test]
+    fn own_states_count_by_the_kernels_numbers() {
+        let mut a = OwnStates::default();
+        for raw in [1, 1, 8, 2, 5] {
+            a.add(Some(raw));
+        }
+        a.add(None);
+        a.add(Some(200));
+        assert_eq!((a.established, a.close_wait, a.other), (2, 1, 4));
+        let mut b = OwnStates {
+            established: 3,
+            took_us: 7,
+            ..Default::default()
+        };
+        b.merge(&a);
+        assert_eq!((b.established, b.total(), b.took_us), (5, 10, 7));
+        let line = line(&FromWorker::Count(b));
+        let back: FromWorker = serde_json::from_slice(&line).unwrap();
+        assert!(matches!(back, FromWorker::Count(c) if c == b));
     }
 
     #[test]

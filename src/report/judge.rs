@@ -18,9 +18,12 @@ pub const EXIT_SHORT: u8 = 1;
 /// Interrupted (Ctrl-C, SIGTERM): 128 + SIGINT, as shells report it.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
-/// How many were held. `serve` counts its own side; every other command
-/// the client side. `workers_at_end`: the workers' own count at the end
-/// of the hold, used when the kernel's could not be taken.
+/// How many were held: c1m's own sockets only, by the kernel's state of
+/// each ([`KernelCount::own`]), never the endpoints' count (that one has
+/// every other process's connections to the same targets too). `serve`
+/// counts its own side; every other command the client side.
+/// `workers_at_end`: the workers' own count at the end of the hold, used
+/// when the kernel's could not be taken.
 pub fn held(
     command: CommandKind,
     timeline: &[Sample],
@@ -37,7 +40,7 @@ pub fn held(
         }
     };
     let kernel = |k: &KernelCount| {
-        k.sides()
+        k.own()
             .map(|(server, client)| if serve { server } else { client })
     };
     let sampled = timeline.iter().map(of).max().unwrap_or(0);
@@ -148,13 +151,25 @@ pub fn verdict(r: &Report) -> Verdict {
     )
 }
 
-/// What counts as held at the end: the client side's ESTABLISHED, or,
-/// when the server is visible, no more than its application accepted
-/// (a connection waiting in an accept queue is not held by anyone yet).
-pub fn held_by_server(client_at_end: u64, s: &ServerSide) -> u64 {
-    match s.accepted {
-        Some(a) => client_at_end.min(a),
-        None => client_at_end,
+/// What counts as held at the end: c1m's own client sockets in
+/// ESTABLISHED or, when the server is visible, fewer: no more than its
+/// application accepted, and none of those waiting in its accept queues
+/// (a connection waiting there is not held by anyone yet). The kernel
+/// does not say whose connections wait, so every one waiting is counted
+/// against c1m's: with other clients of the same server waiting too, this
+/// errs low, never high.
+pub fn held_by_server(own_at_end: u64, s: &ServerSide) -> u64 {
+    own_held(own_at_end, s.accepted, s.waiting.unwrap_or(0))
+}
+
+/// [`held_by_server`] from its figures: c1m's own ESTABLISHED client
+/// sockets `own`, what the server application `accepted` (`None`: the
+/// server is not visible), and how many are `waiting` in its accept
+/// queues.
+pub fn own_held(own: u64, accepted: Option<u64>, waiting: u64) -> u64 {
+    match accepted {
+        Some(a) => own.saturating_sub(waiting).min(a),
+        None => own,
     }
 }
 

@@ -384,20 +384,36 @@ impl Max for ListenCounters {
     }
 }
 
-/// Client sides summed; the server side once per network namespace. Any
-/// shard's count missing makes the merged count missing, with its reason.
+/// c1m's own sockets summed over the shards (each shard's workers hold
+/// their own, so the sum is every shard's and nothing else); the
+/// endpoints' counts (netlink: every process's sockets in a namespace,
+/// the other shards' there included) once per network namespace, the
+/// largest reading there. Any shard's count missing makes the merged
+/// count missing, with its reason.
 fn kernel_count(rs: &[&Report], f: impl Fn(&Report) -> &KernelCount) -> KernelCount {
-    let (mut client_side, mut client_close_wait, mut took) = (0, 0, 0.0f64);
+    let mut own = [0u64; 4];
+    let (mut own_took, mut took) = (0.0f64, 0.0f64);
     for r in rs {
         match f(r) {
             KernelCount::Counted {
-                client_side: c,
-                client_close_wait: w,
+                client_own,
+                client_own_close_wait,
+                client_own_other,
+                server_own,
+                own_took: ot,
                 took: t,
                 ..
             } => {
-                client_side += c;
-                client_close_wait += w;
+                let add = [
+                    *client_own,
+                    *client_own_close_wait,
+                    *client_own_other,
+                    *server_own,
+                ];
+                for (sum, n) in own.iter_mut().zip(add) {
+                    *sum += n;
+                }
+                own_took += ot;
                 took = took.max(*t);
             }
             KernelCount::Unavailable { reason } => {
@@ -408,11 +424,29 @@ fn kernel_count(rs: &[&Report], f: impl Fn(&Report) -> &KernelCount) -> KernelCo
             KernelCount::NotTaken => return KernelCount::NotTaken,
         }
     }
-    let server_side = per_netns(rs, |r| f(r).sides().map(|(s, _)| s)).map_or(0, |v| v.iter().sum());
+    let once = |g: fn(&KernelCount) -> Option<u64>| {
+        per_netns(rs, |r| g(f(r))).map_or(0, |v| v.iter().sum())
+    };
+    let [
+        client_own,
+        client_own_close_wait,
+        client_own_other,
+        server_own,
+    ] = own;
     KernelCount::Counted {
-        server_side,
-        client_side,
-        client_close_wait,
+        client_own,
+        client_own_close_wait,
+        client_own_other,
+        server_own,
+        own_took,
+        server_side: once(|k| k.sides().map(|(s, _)| s)),
+        client_side: once(|k| k.sides().map(|(_, c)| c)),
+        client_close_wait: once(|k| match k {
+            KernelCount::Counted {
+                client_close_wait, ..
+            } => Some(*client_close_wait),
+            _ => None,
+        }),
         took,
     }
 }

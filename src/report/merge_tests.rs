@@ -1,5 +1,5 @@
 use super::*;
-use crate::report::fixtures::{fixture, origin, sample};
+use crate::report::fixtures::{counted, fixture, origin, sample};
 use crate::report::model::SlabRow;
 
 /// Shard `index` of `count` on `host` (its own network namespace) and
@@ -25,12 +25,7 @@ fn shard(index: u32, count: u32, host: &str, kernel: &str, start: f64, held: u64
         source: CountSource::Kernel,
         min_during_hold: Some(held),
     };
-    let counted = KernelCount::Counted {
-        server_side: held,
-        client_side: held,
-        client_close_wait: 0,
-        took: 0.01,
-    };
+    let counted = counted(0, held, held, held);
     r.kernel = KernelCounts {
         at_top: counted.clone(),
         at_end: counted,
@@ -200,19 +195,19 @@ fn the_server_side_counts_once_per_namespace() {
         shard(1, 2, "box", "k", 100.0, 5_000),
     ]);
     let mut rs = rs;
-    // What each shard's count saw: the one server holding both shards'.
+    // What each shard's count saw: the one server holding both shards',
+    // both shards' client sockets on the endpoints, and its own.
     for (_, r) in &mut rs {
         r.server_side.established = Some(10_001);
-        r.kernel.at_end = KernelCount::Counted {
-            server_side: 10_001,
-            client_side: r.held.at_end,
-            client_close_wait: 0,
-            took: 0.01,
-        };
+        r.kernel.at_end = counted(0, r.held.at_end, 10_001, 10_001);
     }
     let m = merge(&rs).unwrap();
     assert_eq!(m.server_side.established, Some(10_001));
+    // Everyone's on the endpoints once; each shard's own summed.
     assert_eq!(m.kernel.at_end.sides(), Some((10_001, 10_001)));
+    assert_eq!(m.kernel.at_end.own(), Some((0, 10_001)));
+    assert_eq!(m.kernel.at_end.others(CommandKind::Connect), Some(0));
+    assert_eq!(m.held.at_end, 10_001);
 }
 
 #[test]

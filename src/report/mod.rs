@@ -267,7 +267,7 @@ pub fn peak_rate_of(points: &[(f64, f64)]) -> Option<f64> {
 /// as their README says), for the renderers' tests.
 #[cfg(test)]
 pub(crate) mod fixtures {
-    use super::model::{Origin, Phase, Report, Sample};
+    use super::model::{KernelCount, Origin, Phase, Report, Sample};
 
     /// A run's origin on host (and node) `host`, started at Unix second
     /// 1,764,583,200 (2026-12-01 10:00 UTC), whole.
@@ -306,12 +306,35 @@ pub(crate) mod fixtures {
         }
     }
 
+    /// A kernel count of c1m's own `(server_own, client_own)` ESTABLISHED
+    /// sockets among everyone's `(server_side, client_side)` on the
+    /// endpoints, none in another state.
+    pub fn counted(
+        server_own: u64,
+        client_own: u64,
+        server_side: u64,
+        client_side: u64,
+    ) -> KernelCount {
+        KernelCount::Counted {
+            client_own,
+            client_own_close_wait: 0,
+            client_own_other: 0,
+            server_own,
+            own_took: 0.001,
+            server_side,
+            client_side,
+            client_close_wait: 0,
+            took: 0.01,
+        }
+    }
+
     /// Every captured report's name.
-    pub const FIXTURES: [&str; 7] = [
+    pub const FIXTURES: [&str; 8] = [
         "run-fanout",
         "run-heartbeat",
         "run-worker-died",
         "connect-mixed",
+        "connect-others",
         "connect-redis-cap",
         "find-limit",
         "serve",

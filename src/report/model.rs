@@ -171,23 +171,27 @@ pub enum CommandKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum CountSource {
-    /// The kernel's socket tables (netlink sock_diag), as `ss` reads them.
+    /// The kernel's state of each of c1m's own sockets (getsockopt
+    /// `TCP_INFO`, asked by the worker holding it).
     Kernel,
     /// The workers' own counters (the kernel count was unavailable).
     Workers,
 }
 
-/// How many connections were held. For `serve`, the server side's
-/// figures; otherwise the client side's.
+/// How many connections were held: c1m's own, never another process's
+/// to the same targets. For `serve`, the server side's figures;
+/// otherwise the client side's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Held {
     /// The most held at once: the highest summed count of the timeline's
-    /// samples (taken every 250 ms), or the kernel's count at the top if
-    /// higher.
+    /// samples (taken every 250 ms), or the kernel's count of c1m's own
+    /// sockets at the top if higher.
     pub reached: u64,
-    /// Held at the end of the hold: ESTABLISHED connections (a connection
-    /// the server closed is in CLOSE-WAIT, not held).
+    /// Held at the end of the hold: c1m's own sockets in ESTABLISHED, by
+    /// the kernel's state of each (`kernel.at_end.client_own`, or
+    /// `server_own` for `serve`); a connection the server closed is in
+    /// CLOSE-WAIT, not held.
     pub at_end: u64,
     /// Where `at_end` came from.
     pub source: CountSource,
@@ -195,7 +199,8 @@ pub struct Held {
     pub min_during_hold: Option<u64>,
 }
 
-/// The kernel's counts at the top and at the end of the hold.
+/// The kernel's counts at the top and at the end of the hold
+/// ([`KernelCount`]: c1m's own sockets, and everyone's on the endpoints).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KernelCounts {
@@ -205,23 +210,49 @@ pub struct KernelCounts {
     pub at_end: KernelCount,
 }
 
-/// One count of the experiment's sockets over netlink sock_diag, summed
+/// One count of the experiment's sockets, in two readings of the kernel
+/// taken together: c1m's own sockets, each asked its state by the worker
+/// holding it (getsockopt `TCP_INFO`, tcp(7)), and every socket on the
+/// target endpoints, whoever's, over netlink sock_diag (as `ss`), summed
 /// over the network namespaces the experiment used.
+///
+/// What is held comes from the first: another process's connections to
+/// the same targets (another c1m, a browser, other clients of one nginx)
+/// are in the second only. The second shows the server side and the
+/// connections only the client has.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "status", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum KernelCount {
     /// Counted.
     Counted {
+        /// c1m's client sockets in ESTABLISHED: every socket its client
+        /// workers hold, asked its state (getsockopt `TCP_INFO`). No
+        /// other process's. Held counts from this.
+        client_own: u64,
+        /// c1m's client sockets in CLOSE-WAIT: the server closed, the
+        /// worker had not yet (not held).
+        client_own_close_wait: u64,
+        /// c1m's client sockets in any other state: handshakes under way
+        /// (SYN-SENT), closing.
+        client_own_other: u64,
+        /// c1m's server sockets in ESTABLISHED: the connections its server
+        /// workers accepted and hold (`serve`'s held counts from this).
+        server_own: u64,
+        /// CPU seconds the workers spent asking their sockets' states,
+        /// summed over workers (each worker's thread CPU clock).
+        own_took: f64,
         /// ESTABLISHED sockets whose local address and port is a target
-        /// endpoint: the server side, when the server is on this host.
+        /// endpoint, whoever's (accepted or in an accept queue): the
+        /// server side, when the server is on this host (netlink).
         server_side: u64,
         /// ESTABLISHED sockets whose remote address and port is a target
-        /// endpoint: the client side.
+        /// endpoint, whoever's: c1m's and any other process's client side
+        /// in the namespaces counted (netlink).
         client_side: u64,
-        /// Client sockets in CLOSE-WAIT: the server closed, the client
-        /// had not yet (not held).
+        /// Sockets in CLOSE-WAIT whose remote address and port is a target
+        /// endpoint, whoever's (netlink).
         client_close_wait: u64,
-        /// Seconds the count took.
+        /// Seconds the netlink count took.
         took: f64,
     },
     /// The count failed.
@@ -234,7 +265,8 @@ pub enum KernelCount {
 }
 
 impl KernelCount {
-    /// `(server_side, client_side)` when counted.
+    /// `(server_side, client_side)` on the endpoints, whoever's
+    /// (netlink), when counted.
     pub fn sides(&self) -> Option<(u64, u64)> {
         match self {
             KernelCount::Counted {
@@ -244,6 +276,46 @@ impl KernelCount {
             } => Some((*server_side, *client_side)),
             _ => None,
         }
+    }
+
+    /// `(server_own, client_own)`: c1m's own ESTABLISHED sockets, when
+    /// counted.
+    pub fn own(&self) -> Option<(u64, u64)> {
+        match self {
+            KernelCount::Counted {
+                server_own,
+                client_own,
+                ..
+            } => Some((*server_own, *client_own)),
+            _ => None,
+        }
+    }
+
+    /// ESTABLISHED sockets on the endpoints that are not c1m's, on the
+    /// side c1m counts as held: for `serve` the server side (another
+    /// server sharing the port, connections still in an accept queue),
+    /// otherwise the client side (other processes connected to the same
+    /// targets). `None` when not counted.
+    pub fn others(&self, command: CommandKind) -> Option<u64> {
+        let (server_side, client_side) = self.sides()?;
+        let (server_own, client_own) = self.own()?;
+        Some(match command {
+            CommandKind::Serve => server_side.saturating_sub(server_own),
+            _ => client_side.saturating_sub(client_own),
+        })
+    }
+
+    /// The sockets c1m's connections are in the kernels counted: c1m's
+    /// own on both sides, and the other end of each of them when it is in
+    /// a namespace counted but not c1m's (a local nginx's accepted socket
+    /// for a c1m client; a local client's socket for `c1m serve`), at
+    /// most one per own connection. `None` when not counted.
+    pub fn own_sockets(&self) -> Option<u64> {
+        let (server_side, client_side) = self.sides()?;
+        let (server_own, client_own) = self.own()?;
+        let peers_of_clients = client_own.min(server_side.saturating_sub(server_own));
+        let peers_of_servers = server_own.min(client_side.saturating_sub(client_own));
+        Some(client_own + server_own + peers_of_clients + peers_of_servers)
     }
 }
 
@@ -265,10 +337,11 @@ pub enum Seen {
 pub struct ServerSide {
     /// Whether the server's listeners were visible.
     pub seen: Seen,
-    /// ESTABLISHED sockets on a target endpoint; null when remote.
+    /// ESTABLISHED sockets on a target endpoint, every client's (c1m's
+    /// and any other's); null when remote.
     pub established: Option<u64>,
-    /// Held by the server application: `established` less `waiting`;
-    /// null when remote.
+    /// Held by the server application: `established` less `waiting`,
+    /// every client's; null when remote.
     pub accepted: Option<u64>,
     /// Connections complete in the kernel but still in the listeners'
     /// accept queues: the application has not called accept() for them.
@@ -294,6 +367,12 @@ pub struct Listener {
 
 /// Connections the server never created: ESTABLISHED on the client,
 /// absent on the server.
+///
+/// Counted on the endpoints' sockets (netlink), every process's: another
+/// local client's connections to the same server are on both sides and
+/// cancel out. Another host's clients of a local server are on its
+/// server side only, so they can hide as many of c1m's (the count errs
+/// low); another local client's own phantoms would count here too.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Phantoms {
@@ -573,8 +652,8 @@ pub struct SloMiss {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Evidence {
-    /// What the server application held once the ramp settled after the
-    /// break (the break point).
+    /// What the server application held of c1m's connections once the
+    /// ramp settled after the break (the break point).
     pub held: u64,
     /// Client failures by cause.
     pub failed: CauseCounts,
@@ -594,9 +673,11 @@ pub struct Evidence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FindLimit {
-    /// What the server really held at the break: connections its
-    /// application accepted (server side, when visible) or, for a remote
-    /// server, the client side's ESTABLISHED count.
+    /// What the server really held of c1m's connections at the break:
+    /// c1m's own ESTABLISHED client sockets (`TCP_INFO`) less those waiting
+    /// in the accept queues, and at most what the application accepted,
+    /// when the server is visible; for a remote server, c1m's own
+    /// ESTABLISHED client sockets.
     pub break_point: u64,
     /// The most held at once on the client side before the break (a
     /// server at its cap may close old connections to take new ones).

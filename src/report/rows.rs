@@ -354,19 +354,43 @@ fn held_rows(o: &mut Rows, r: &Report) {
     }
 }
 
+/// The kernel's two counts at the top and at the end: c1m's own sockets
+/// (what held counts) and everyone's on the endpoints, then what on the
+/// endpoints is not c1m's.
 fn kernel_rows(o: &mut Rows, r: &Report) {
-    for (key, k) in [
-        ("kernel count at the top", &r.kernel.at_top),
-        ("kernel count at the end", &r.kernel.at_end),
-    ] {
+    for (when, k) in [("top", &r.kernel.at_top), ("end", &r.kernel.at_end)] {
+        let key = format!("kernel count at the {when}");
         match k {
             KernelCount::Counted {
+                client_own,
+                client_own_close_wait,
+                server_own,
+                own_took,
                 server_side,
                 client_side,
                 client_close_wait,
                 took,
+                ..
             } => {
-                let mut v = match r.server_side.seen {
+                let mut own = match (r.command, *server_own > 0) {
+                    (CommandKind::Serve, _) => {
+                        format!("{} of c1m's server sockets", thousands(*server_own))
+                    }
+                    (_, true) => format!(
+                        "{} server-side + {} client-side of c1m's own",
+                        thousands(*server_own),
+                        thousands(*client_own)
+                    ),
+                    (_, false) => format!("{} of c1m's own", thousands(*client_own)),
+                };
+                own += " ESTABLISHED";
+                if *client_own_close_wait > 0 {
+                    own += &format!(
+                        ", {} CLOSE-WAIT (closed by the server, not held)",
+                        thousands(*client_own_close_wait)
+                    );
+                }
+                let mut all = match r.server_side.seen {
                     Seen::Local => format!(
                         "{} server-side + {} client-side ESTABLISHED",
                         thousands(*server_side),
@@ -377,19 +401,48 @@ fn kernel_rows(o: &mut Rows, r: &Report) {
                     }
                 };
                 if *client_close_wait > 0 {
-                    v += &format!(
-                        ", {} client-side CLOSE-WAIT (closed by the server, not held)",
-                        thousands(*client_close_wait)
-                    );
+                    all += &format!(", {} CLOSE-WAIT", thousands(*client_close_wait));
                 }
-                o.row(key, format!("{v} (netlink, {:.0} ms)", took * 1e3));
+                o.row(
+                    &key,
+                    format!(
+                        "{own} (each socket's state, TCP_INFO, {} CPU); everyone's on the targets: {all} (netlink, {:.0} ms)",
+                        seconds_short(*own_took),
+                        took * 1e3
+                    ),
+                );
+                others_row(o, r.command, k, when);
             }
             KernelCount::Unavailable { reason } => {
-                o.tone(key, format!("unavailable: {reason}"), Tone::Warn)
+                o.tone(&key, format!("unavailable: {reason}"), Tone::Warn)
             }
             KernelCount::NotTaken => {}
         }
     }
+}
+
+/// `3,000 ESTABLISHED to the targets are other processes' — not
+/// counted`, when there are any.
+fn others_row(o: &mut Rows, command: CommandKind, k: &KernelCount, when: &str) {
+    let Some(n) = k.others(command).filter(|&n| n > 0) else {
+        return;
+    };
+    let value = match command {
+        CommandKind::Serve => format!(
+            "{} ESTABLISHED on the targets are not held by c1m's workers (in an accept queue, or another process's) — not counted",
+            thousands(n)
+        ),
+        _ => format!(
+            "{} ESTABLISHED to the targets are other processes' — not counted",
+            thousands(n)
+        ),
+    };
+    o.tone(&format!("not c1m's at the {when}"), value, Tone::Warn);
+}
+
+/// A short duration: `850 µs`, `12 ms`, `1.2 s`.
+fn seconds_short(s: f64) -> String {
+    human_us((s * 1e6).round() as u64)
 }
 
 fn server_rows(o: &mut Rows, r: &Report) {
@@ -706,6 +759,48 @@ mod tests {
         assert_eq!(find(&rows, "held at the end").tone, Tone::Bad);
         let ok = summary(&fixture("run-fanout"));
         assert_eq!(find(&ok, "verdict").value, "OK");
+    }
+
+    /// Another process's 1,500 connections to the same c1m serve: the
+    /// endpoints' count has them, what c1m held does not, and the rows
+    /// say whose they are.
+    #[test]
+    fn other_processes_connections_are_shown_and_not_counted() {
+        let r = fixture("connect-others");
+        let rows = summary(&r);
+        let held = find(&rows, "held at the end");
+        assert!(
+            held.value.starts_with("1,000 (100.0%) ESTABLISHED"),
+            "{held:?}"
+        );
+        assert_eq!(held.tone, Tone::Good);
+        for when in ["top", "end"] {
+            let k = find(&rows, &format!("kernel count at the {when}"));
+            assert!(
+                k.value.starts_with("1,000 of c1m's own ESTABLISHED"),
+                "{k:?}"
+            );
+            assert!(
+                k.value.contains("2,500 server-side + 2,500 client-side"),
+                "{k:?}"
+            );
+            let others = find(&rows, &format!("not c1m's at the {when}"));
+            assert_eq!(
+                others.value,
+                "1,500 ESTABLISHED to the targets are other processes' — not counted"
+            );
+            assert_eq!(others.tone, Tone::Warn);
+        }
+        assert_eq!(find(&rows, "verdict").value, "OK");
+        // Alone on its targets, a run has no such row.
+        let alone = summary(&fixture("run-fanout"));
+        assert!(!alone.iter().any(|r| r.key.starts_with("not c1m's")));
+        let k = find(&alone, "kernel count at the end");
+        assert!(
+            k.value
+                .starts_with("20,000 server-side + 20,000 client-side of c1m's own ESTABLISHED"),
+            "{k:?}"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use c1m_sys::signals::{SIGINT, SIGTERM, Signals};
 use serde::Serialize;
 
 use crate::latency::Latency;
-use crate::wire::{self, FromWorker, Lines, Stats, ToWorker, WorkerSpec};
+use crate::wire::{self, FromWorker, Lines, OwnStates, Stats, ToWorker, WorkerSpec};
 
 /// Which side a worker is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -67,6 +67,8 @@ pub struct Worker {
     pub stats: Stats,
     /// Its own message when it gave up.
     pub fatal: Option<String>,
+    /// Its answer to the last [`ToWorker::Count`]; `None` until it came.
+    pub own: Option<OwnStates>,
     child: Child,
     /// Exited and waited for.
     reaped: bool,
@@ -89,6 +91,16 @@ impl Worker {
             self.pid
         )
     }
+}
+
+/// The workers' sockets counted by the kernel's state of each, summed
+/// per role ([`Fleet::collect_count`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OwnCount {
+    /// The client workers' connection sockets.
+    pub client: OwnStates,
+    /// The server workers' accepted sockets (not their listeners).
+    pub server: OwnStates,
 }
 
 /// Something the supervisor must react to.
@@ -190,6 +202,7 @@ impl Fleet {
                 ..Stats::default()
             },
             fatal: None,
+            own: None,
             child,
             reaped: false,
             stdin: Some(stdin),
@@ -246,6 +259,7 @@ impl Fleet {
                     w.life = Life::Closed;
                 }
                 Ok(FromWorker::Fatal(msg)) => w.fatal = Some(msg),
+                Ok(FromWorker::Count(own)) => w.own = Some(own),
                 Ok(FromWorker::FirstBytes(b)) => {
                     self.first_bytes.get_or_insert(b);
                 }
@@ -296,6 +310,52 @@ impl Fleet {
             }
         }
         Ok(Vec::new())
+    }
+
+    /// Asks every live worker to count its sockets by the kernel's state
+    /// of each ([`ToWorker::Count`]); [`Fleet::collect_count`] gathers the
+    /// answers. The workers walk their sockets meanwhile, in parallel.
+    pub fn ask_count(&mut self) {
+        for w in &mut self.workers {
+            w.own = None;
+            if w.alive() {
+                send(w, &ToWorker::Count);
+            }
+        }
+    }
+
+    /// Waits until every worker asked by [`Fleet::ask_count`] answered,
+    /// closed or died, or `deadline` passes. Returns what needs a reaction
+    /// and the answers summed per role; a worker that closed or died
+    /// holds no socket any more and counts nothing (the kernel closed its
+    /// sockets with it). `Err`: which worker did not answer in time.
+    pub fn collect_count(
+        &mut self,
+        deadline: Instant,
+    ) -> anyhow::Result<(Vec<Event>, Result<OwnCount, String>)> {
+        fn pending(f: &Fleet) -> Option<&Worker> {
+            f.workers.iter().find(|w| w.alive() && w.own.is_none())
+        }
+        let mut events = Vec::new();
+        while pending(self).is_some() && Instant::now() < deadline {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            events.extend(self.poll(wait.min(Duration::from_millis(50)))?);
+        }
+        if let Some(w) = pending(self) {
+            return Ok((
+                events,
+                Err(format!("{} did not answer the count in time", w.label())),
+            ));
+        }
+        let mut own = OwnCount::default();
+        for w in &self.workers {
+            let Some(o) = &w.own else { continue };
+            match w.role {
+                Role::Client => own.client.merge(o),
+                Role::Server => own.server.merge(o),
+            }
+        }
+        Ok((events, Ok(own)))
     }
 
     /// The workers of one role.

@@ -20,7 +20,7 @@ use crate::report::model::{
     TrafficSummary, Workers,
 };
 use crate::report::{self, judge};
-use crate::supervisor::fleet::{Event, Fleet, Life, Role};
+use crate::supervisor::fleet::{Event, Fleet, Life, OwnCount, Role};
 use crate::supervisor::measure::{self, Reading, Snapshot};
 use crate::supervisor::metrics::{MetricsServer, MetricsSnapshot};
 use crate::supervisor::search::{self, Break, Observation, Search, ServerView};
@@ -33,6 +33,9 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 const LOG_EVERY: Duration = Duration::from_secs(1);
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the workers may take to count their sockets (about 20 ms
+/// each at 20,000 sockets: see `worker::count_own`).
+const COUNT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Sockets a run must have held for its per-socket cost to be remembered.
 const CALIBRATION_MIN_SOCKETS: u64 = 10_000;
 
@@ -290,24 +293,53 @@ impl Session {
         measure::read_endpoints(&self.plan.endpoints, self.families, &self.namespaces)
     }
 
-    /// Reads the kernel, keeping the failure as the report's words.
-    fn look(&self) -> Look {
-        match self.read() {
-            Ok(r) => Look {
-                count: KernelCount::Counted {
-                    server_side: r.counts.server().established(),
-                    client_side: r.counts.client().established(),
-                    client_close_wait: r.counts.client().close_wait(),
-                    took: r.took.as_secs_f64(),
-                },
-                reading: Some(r),
+    /// Waits for the answers to [`Fleet::ask_count`], reacting to what
+    /// else the fleet says meanwhile.
+    fn collect_count(&mut self) -> Result<OwnCount, String> {
+        match self.fleet.collect_count(Instant::now() + COUNT_TIMEOUT) {
+            Ok((events, own)) => {
+                self.handle(events);
+                own
+            }
+            Err(e) => Err(format!("{e:#}")),
+        }
+    }
+
+    /// c1m's own sockets now, by the kernel's state of each.
+    fn own_count(&mut self) -> Result<OwnCount, String> {
+        self.fleet.ask_count();
+        self.collect_count()
+    }
+
+    /// Reads the kernel twice at once: the workers count their own
+    /// sockets while the endpoints are read over netlink. A failure of
+    /// either is kept as the report's words.
+    fn look(&mut self) -> Look {
+        self.fleet.ask_count();
+        let reading = self.read();
+        let own = self.collect_count();
+        let count = match (&own, &reading) {
+            (Ok(own), Ok(r)) => KernelCount::Counted {
+                client_own: own.client.established,
+                client_own_close_wait: own.client.close_wait,
+                client_own_other: own.client.other,
+                server_own: own.server.established,
+                own_took: (own.client.took_us + own.server.took_us) as f64 / 1e6,
+                server_side: r.counts.server().established(),
+                client_side: r.counts.client().established(),
+                client_close_wait: r.counts.client().close_wait(),
+                took: r.took.as_secs_f64(),
             },
-            Err(e) => Look {
-                count: KernelCount::Unavailable {
-                    reason: format!("{e:#}"),
-                },
-                reading: None,
+            (Err(why), _) => KernelCount::Unavailable {
+                reason: format!("counting c1m's own sockets: {why}"),
             },
+            (_, Err(e)) => KernelCount::Unavailable {
+                reason: format!("{e:#}"),
+            },
+        };
+        Look {
+            count,
+            reading: reading.ok(),
         }
     }
 
@@ -536,6 +568,9 @@ impl Session {
                 s.search.settled(view(f), view(l));
             }
         }
+        // c1m's own, by the kernel's state of each: the others' connections
+        // to the same server are in the reading, not in what c1m held.
+        let own = self.own_count().ok().map(|o| o.client.established);
         let c = self.client_side();
         let counters = self.counters_since_base();
         let peak = self
@@ -548,13 +583,14 @@ impl Session {
         let Some(s) = self.search.as_mut() else {
             return Ok(());
         };
+        let own = own.unwrap_or(c.established);
         let (held, waiting, phantoms) = match last.as_ref() {
             Some(r) if r.counts.is_local() => {
                 let v = view(r);
-                (v.accepted, v.waiting, v.phantoms)
+                let held = judge::own_held(own, Some(v.accepted), v.waiting);
+                (held, v.waiting, v.phantoms)
             }
-            Some(r) => (r.counts.client().established(), 0, 0),
-            None => (c.established, 0, 0),
+            _ => (own, 0, 0),
         };
         let broke = s.search.broke();
         let slo_missed = match (broke, s.search.slo) {
@@ -680,10 +716,15 @@ impl Session {
             .map(|r| judge::phantoms(r.counts.phantoms(), counters.as_ref()));
         let memory = match (&baseline, &top_snapshot) {
             (Some(b), Some(t)) => {
-                // Sockets the kernel holds for us: both ends when they are
-                // both on this machine, as the kernel's own count shows.
-                let (conns, sockets) = match at_top.sides().or(end_count.sides()) {
-                    Some((s, c)) => (s.max(c), s + c),
+                // Sockets the kernel holds for c1m's connections: its own,
+                // and their other ends when those are on this machine too
+                // (never another process's connections to the targets).
+                let counted = [&at_top, &end_count].into_iter().find_map(|k| {
+                    let (s, c) = k.own()?;
+                    Some((s.max(c), k.own_sockets()?))
+                });
+                let (conns, sockets) = match counted {
+                    Some(both) => both,
                     None => (held.reached, held.reached * self.sides()),
                 };
                 Some(measure::memory_report(

@@ -179,6 +179,10 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
                 link.send(&FromWorker::Closed(c.conns.stats));
                 return Ok(());
             }
+            if cmds.contains(&Command::Count) {
+                let own = super::count_own(c.fds.iter().flatten());
+                link.send(&FromWorker::Count(own));
+            }
             if cmds.contains(&Command::Pause) {
                 // The plan ends here: what is open stays held.
                 c.conns.pause();

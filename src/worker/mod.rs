@@ -17,14 +17,14 @@ pub mod ramp;
 pub mod server;
 
 use std::io::Write;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use c1m_sys::poll::{self, Poller};
 use c1m_sys::signals::{SIGTERM, Signals};
 
-use crate::wire::{self, FromWorker, Lines, Stats, ToWorker, WorkerSpec};
+use crate::wire::{self, FromWorker, Lines, OwnStates, Stats, ToWorker, WorkerSpec};
 
 /// How often a worker reports its counters.
 pub const REPORT_EVERY: Duration = Duration::from_millis(250);
@@ -52,6 +52,8 @@ enum Command {
     Go,
     Pause,
     Beat,
+    /// Count the sockets held by the kernel's state of each.
+    Count,
     Close,
     /// stdin closed: the supervisor is gone.
     Gone,
@@ -88,6 +90,7 @@ impl Link {
                 Ok(ToWorker::Go) => out.push(Command::Go),
                 Ok(ToWorker::Pause) => out.push(Command::Pause),
                 Ok(ToWorker::Beat) => out.push(Command::Beat),
+                Ok(ToWorker::Count) => out.push(Command::Count),
                 Ok(ToWorker::Close) => out.push(Command::Close),
                 // A second spec or garbage: the supervisor is confused; stop.
                 _ => out.push(Command::Close),
@@ -150,6 +153,30 @@ pub fn main() -> anyhow::Result<()> {
         let _ = std::io::stdout().flush();
     }
     result
+}
+
+/// Asks the kernel the state of every socket in `sockets` (getsockopt
+/// `TCP_INFO`, one call each) and counts them: what the worker holds, in
+/// the kernel's words. Allocates nothing; the sockets are the worker's
+/// own table, walked in place.
+///
+/// Cost, measured in `c1m run -n 100000 --hold 1s` on a 2-core VM
+/// (Linux 6.18, loaded by compilers: load average 8-9), 200,000 sockets
+/// over 6 client and 6 server workers, four counts: 268-308 ms of the
+/// workers' CPU per count, 1.3-1.5 µs per socket. The supervisor's whole
+/// look (this walk in every worker at once with the netlink dump) took
+/// 0.69-0.86 s of wall clock; the dump alone, with the workers walking,
+/// 0.65-0.82 s. Done one after the other instead, the look took 0.95-1.17
+/// s, so the two run together. Nothing is allocated; the answer is four
+/// numbers.
+fn count_own<'a>(sockets: impl Iterator<Item = &'a OwnedFd>) -> OwnStates {
+    let started = c1m_sys::process::thread_cpu_time();
+    let mut own = OwnStates::default();
+    for fd in sockets {
+        own.add(c1m_sys::socket::tcp_state(fd).ok());
+    }
+    own.took_us = (c1m_sys::process::thread_cpu_time() - started).as_micros() as u64;
+    own
 }
 
 /// Raises this process's soft descriptor limit to `fd_limit` (at most the

@@ -131,6 +131,10 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
             if cmds.contains(&Command::Gone) {
                 return Ok(());
             }
+            if cmds.contains(&Command::Count) {
+                let own = super::count_own(s.conns.iter().flatten());
+                link.send(&FromWorker::Count(own));
+            }
             if cmds.contains(&Command::Close) {
                 s.close_all();
                 link.send(&FromWorker::Closed(s.stats));

@@ -15,6 +15,7 @@ mod lab;
 mod lab_run;
 mod measure;
 mod metrics;
+mod others;
 mod report_schema;
 mod run;
 mod serve_connect;

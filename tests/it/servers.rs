@@ -6,7 +6,7 @@
 //! c1m while it holds after the break: the server process's own ESTABLISHED
 //! sockets (`crate::util::truth`, by inode from /proc/PID/fd).
 //!
-//! Ports: 8950-8960 on 127.0.0.1; 18140-18143 on 127.0.9.40-43.
+//! Ports: 8950-8960 on 127.0.0.1; 18140-18144 on 127.0.9.40-44.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -389,4 +389,55 @@ fn find_limit_on_a_server_that_closes_everything_is_zero() {
     assert_eq!(seen.server, 0, "{}", o.context());
     assert_eq!(o.u64("find_limit.break_point"), 0, "{}", o.context());
     o.assert_found(0, "server-closes");
+}
+
+/// A local nginx that another client (this test, 1,500 idle connections)
+/// also uses: c1m holds its own 1,000, by the truth of its own processes'
+/// sockets; the server side counts everyone's 2,500, none a phantom; the
+/// summary names the other 1,500.
+#[test]
+fn connect_to_an_nginx_others_use_holds_its_own() {
+    let _g = heavy();
+    let addr: SocketAddr = "127.0.9.44:18144".parse().unwrap();
+    let nginx = nginx("127.0.9.44:18144", 4096);
+    let pids = nginx.pids();
+    let others: Vec<std::net::TcpStream> = (0..1500)
+        .map(|i| std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("other {i}: {e}")))
+        .collect();
+    let accepted = truth::poll_until(1500, Duration::from_secs(10), || {
+        truth::server_established(&pids, addr)
+    });
+    assert_eq!(accepted, 1500, "nginx holds the other client's");
+    let json = report_path("nginx-others");
+    let limit = Duration::from_secs(120);
+    let mut c = spawn(&[
+        "connect",
+        "127.0.9.44:18144",
+        "-n",
+        "1000",
+        "--hold",
+        "2s",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    c.wait_line(" hold ", limit);
+    let mine = truth::client_established_of(&truth::process_tree(c.pid()), addr);
+    let server = truth::server_established(&pids, addr);
+    let mut o = Outcome::of_finished(c.finish(limit), &json);
+    o.note_truth(("c1m's", mine, "nginx's", server));
+    o.assert_exit(0);
+    assert_eq!((mine, server), (1000, 2500), "{}", o.context());
+    assert_eq!(o.u64("held.at_end"), mine, "{}", o.context());
+    assert_eq!(o.u64("held.reached"), mine, "{}", o.context());
+    assert_eq!(o.u64("kernel.at_end.client_own"), mine, "{}", o.context());
+    assert_eq!(o.u64("kernel.at_end.client_side"), 2500, "{}", o.context());
+    assert_eq!(o.u64("server_side.accepted"), server, "{}", o.context());
+    assert_eq!(o.u64("phantoms.count"), 0, "{}", o.context());
+    assert!(
+        o.stdout
+            .contains("1,500 ESTABLISHED to the targets are other processes' — not counted"),
+        "{}",
+        o.context()
+    );
+    drop(others);
 }

@@ -79,6 +79,17 @@ pub fn nice() -> io::Result<i32> {
     rustix::process::getpriority_process(None).map_err(io::Error::from)
 }
 
+/// CPU time this thread has used so far (`CLOCK_THREAD_CPUTIME_ID`,
+/// clock_gettime(2)): what a piece of work cost, without the time the
+/// thread waited for a core.
+pub fn thread_cpu_time() -> std::time::Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    std::time::Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
 /// The name of a signal number as `kill -l` prints it with the `SIG`
 /// prefix (`9` → `"SIGKILL"`), or `"a signal"` for a number with no name
 /// (real-time signals among them). See signal(7).

@@ -200,6 +200,48 @@ pub fn send(fd: impl AsFd, buf: &[u8]) -> Result<usize, Errno> {
     net::send(fd, buf, net::SendFlags::NOSIGNAL)
 }
 
+/// The kernel's state of a TCP socket now: `tcpi_state` of
+/// getsockopt(2) `TCP_INFO` (tcp(7); `struct tcp_info` in
+/// `include/uapi/linux/tcp.h`), numbered as `include/net/tcp_states.h`
+/// does (1 `TCP_ESTABLISHED`, 2 `TCP_SYN_SENT`, 8 `TCP_CLOSE_WAIT`, …).
+/// rustix and socket2 have no wrapper for `TCP_INFO`.
+///
+/// One call locks the socket briefly and fills the whole `tcp_info`
+/// (~230 bytes, copied to a buffer on this frame); nothing is kept.
+///
+/// Errors: `EBADF`/`ENOTSOCK` for a descriptor that is not a socket,
+/// `EOPNOTSUPP` for a socket that is not TCP.
+#[allow(unsafe_code)]
+pub fn tcp_state(fd: impl AsFd) -> Result<u8, Errno> {
+    let fd = fd.as_fd();
+    let mut info = [0u8; std::mem::size_of::<libc::tcp_info>()];
+    let mut len = info.len() as libc::socklen_t;
+    // SAFETY: getsockopt(2) writes at most `len` bytes to `optval` and
+    // the length it wrote to `optlen`, and keeps neither pointer after it
+    // returns. `optval` points at `info`, a byte array of exactly `len`
+    // bytes on this frame (any bytes are valid `u8`s), and `optlen` at
+    // `len`, both alive for the whole call. The descriptor is borrowed
+    // (`BorrowedFd`), so it stays open and cannot be reused meanwhile.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO));
+    }
+    // `tcpi_state` is the struct's first byte; a kernel that wrote
+    // nothing would be broken, not merely old.
+    if len == 0 {
+        return Err(Errno::IO);
+    }
+    Ok(info[0])
+}
+
 /// The number of a descriptor, as data: a slot index in a worker's
 /// per-connection table (the kernel hands out the lowest free number, so
 /// numbers stay below `RLIMIT_NOFILE` and a table of that size never
@@ -247,6 +289,64 @@ mod tests {
         drop(c);
         std::thread::sleep(Duration::from_millis(10));
         assert_eq!(crate::poll::read(&s, &mut buf), Err(Errno::CONNRESET));
+    }
+
+    /// The state `/proc/net/tcp` shows for the socket whose local
+    /// address is `local` (an IPv4 one): the kernel's table, read apart
+    /// from `TCP_INFO`.
+    fn proc_state(local: SocketAddr) -> Option<u8> {
+        let SocketAddr::V4(v4) = local else {
+            return None;
+        };
+        let want = format!(
+            "{:08X}:{:04X}",
+            u32::from_le_bytes(v4.ip().octets()),
+            v4.port()
+        );
+        let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+        table.lines().skip(1).find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(1) == Some(&want.as_str()))
+                .then(|| u8::from_str_radix(f.get(3)?, 16).ok())
+                .flatten()
+        })
+    }
+
+    #[test]
+    fn tcp_state_is_the_kernels_state_of_the_socket() {
+        let l = listen(SocketAddr::new(LO, 0), 16, false).unwrap();
+        let addr = local_addr(&l).unwrap();
+        assert_eq!(tcp_state(&l), Ok(10), "TCP_LISTEN");
+        let c = tcp(LO).unwrap();
+        connect(&c, addr).unwrap();
+        let mut s = None;
+        for _ in 0..1000 {
+            s = accept(&l).unwrap();
+            if s.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let s = s.expect("accepted");
+        let mine = local_addr(&c).unwrap();
+        assert_eq!(tcp_state(&c), Ok(1), "TCP_ESTABLISHED");
+        assert_eq!(proc_state(mine), Some(1));
+        assert_eq!(tcp_state(&s), Ok(1));
+        // The server closes: our end waits in CLOSE_WAIT until we close.
+        drop(s);
+        let mut state = tcp_state(&c);
+        for _ in 0..1000 {
+            if state == Ok(8) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            state = tcp_state(&c);
+        }
+        assert_eq!(state, Ok(8), "TCP_CLOSE_WAIT");
+        assert_eq!(proc_state(mine), Some(8));
+        // Not a TCP socket: a pipe.
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        assert_eq!(tcp_state(&r), Err(Errno::NOTSOCK));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::svg::{Band, Bar, BarChart, LineChart, Series};
 use crate::plan::thousands;
-use crate::report::model::{KernelCount, Phase, ProcScan, Report, Sample, Seen};
+use crate::report::model::{CommandKind, KernelCount, Phase, ProcScan, Report, Sample, Seen};
 use crate::report::text::phase_name;
 use crate::report::{byte_unit, bytes, rows};
 
@@ -433,13 +433,19 @@ pub fn at_end(r: &Report) -> Figure {
             "the server is not visible from here, so only the client side can be counted".into(),
         );
     }
-    let (client, close_wait) = match &r.kernel.at_end {
+    let (own, everyone, close_wait) = match &r.kernel.at_end {
         KernelCount::Counted {
+            client_own,
+            server_own,
             client_side,
-            client_close_wait,
+            client_own_close_wait,
             ..
-        } => (Some(*client_side), *client_close_wait),
-        _ => (None, 0),
+        } => (
+            Some((*server_own, *client_own)),
+            Some(*client_side),
+            *client_own_close_wait,
+        ),
+        _ => (None, None, 0),
     };
     let phantoms = r.phantoms.as_ref().map_or(0, |p| p.count);
     let waiting = s.waiting.unwrap_or(0);
@@ -453,12 +459,32 @@ pub fn at_end(r: &Report) -> Figure {
             hover: hover.into(),
         });
     };
-    if let Some(c) = client {
+    if let Some((server_own, client_own)) = own {
+        if r.command != CommandKind::Serve {
+            bar(
+                "c1m's client sockets ESTABLISHED",
+                client_own,
+                "k1",
+                "each of c1m's client sockets asked its state (getsockopt TCP_INFO): what held counts",
+            );
+        }
+        if server_own > 0 {
+            bar(
+                "c1m's server sockets ESTABLISHED",
+                server_own,
+                "k1",
+                "each socket c1m's server workers accepted, asked its state (getsockopt TCP_INFO)",
+            );
+        }
+    }
+    if let Some(c) =
+        everyone.filter(|&c| r.command == CommandKind::Serve || Some(c) != own.map(|o| o.1))
+    {
         bar(
-            "client side ESTABLISHED",
+            "client side ESTABLISHED, every process's",
             c,
-            "k1",
-            "client sockets connected to a target endpoint (netlink sock_diag)",
+            "k4",
+            "client sockets connected to a target endpoint, c1m's and any other process's (netlink sock_diag)",
         );
     }
     if let Some(e) = s.established {
@@ -466,7 +492,7 @@ pub fn at_end(r: &Report) -> Figure {
             "server side ESTABLISHED",
             e,
             "k2",
-            "sockets on a target endpoint (netlink sock_diag)",
+            "sockets on a target endpoint, every client's, c1m's or not (netlink sock_diag)",
         );
     }
     if let Some(a) = s.accepted {
@@ -474,7 +500,7 @@ pub fn at_end(r: &Report) -> Figure {
             "accepted by the server app",
             a,
             "k3",
-            "server side ESTABLISHED less those waiting in the accept queues",
+            "server side ESTABLISHED less those waiting in the accept queues, every client's",
         );
     }
     bar(
@@ -491,10 +517,10 @@ pub fn at_end(r: &Report) -> Figure {
     );
     if close_wait > 0 {
         bar(
-            "client side CLOSE-WAIT",
+            "c1m's client sockets in CLOSE-WAIT",
             close_wait,
             "k4",
-            "the server closed them and the client had not yet: not held",
+            "the server closed them and c1m had not yet: not held",
         );
     }
     BarChart {

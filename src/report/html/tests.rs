@@ -194,6 +194,24 @@ fn a_capacity_search_shows_its_limit() {
     assert!(!headline_card(&html).contains("fewest"));
 }
 
+/// The connections-at-the-end chart draws c1m's own client sockets and,
+/// apart, every process's on the target.
+#[test]
+fn the_end_chart_sets_other_processes_connections_apart() {
+    let html = page(&fixture("connect-others"));
+    let svg = chart(&html, "at-end").expect("no at-end chart");
+    assert!(
+        svg.contains("c1m&#39;s client sockets ESTABLISHED"),
+        "{svg}"
+    );
+    assert!(svg.contains("client side ESTABLISHED, every process&#39;s"));
+    assert!(svg.contains(">1,000<") && svg.contains(">2,500<"), "{svg}");
+    // Alone on its targets: one client bar, c1m's.
+    let alone = page(&fixture("run-fanout"));
+    let svg = chart(&alone, "at-end").unwrap();
+    assert!(!svg.contains("every process"));
+}
+
 #[test]
 fn a_serve_report_has_no_client_line() {
     let r = fixture("serve");

@@ -2,15 +2,11 @@ use super::*;
 use crate::plan::BindMode;
 use crate::report::model::*;
 
-use crate::report::fixtures::sample;
+use crate::report::fixtures::{counted as counted_among, sample};
 
+/// A count where every socket on the endpoints is c1m's.
 fn counted(server_side: u64, client_side: u64) -> KernelCount {
-    KernelCount::Counted {
-        server_side,
-        client_side,
-        client_close_wait: 0,
-        took: 0.01,
-    }
+    counted_among(server_side, client_side, server_side, client_side)
 }
 
 /// A connect report to a local server: `target`, `at_end` held.
@@ -108,6 +104,70 @@ fn held_counts_the_kernel_at_the_end_and_the_lowest_sample() {
     );
     assert_eq!((h.at_end, h.source), (390, CountSource::Workers));
     assert_eq!(h.min_during_hold, None, "no hold, no minimum");
+}
+
+/// The bug this guards against: another process's 3,000 connections to
+/// the same server were counted as c1m's (it reported 5,000 of 2,000).
+#[test]
+fn held_counts_c1ms_own_sockets_not_everyones_on_the_endpoints() {
+    let tl = vec![
+        sample(0.5, Phase::Ramp, 2_000),
+        sample(1.0, Phase::Hold, 2_000),
+    ];
+    let top = counted_among(0, 2_000, 5_000, 5_000);
+    let end = counted_among(0, 1_990, 4_990, 4_990);
+    let h = held(CommandKind::Connect, &tl, &top, &end, 2_000);
+    assert_eq!((h.reached, h.at_end), (2_000, 1_990));
+    assert_eq!(h.source, CountSource::Kernel);
+    assert_eq!(end.others(CommandKind::Connect), Some(3_000));
+    // A server alone: the sockets on its port that its workers do not
+    // hold (an accept queue, another server sharing the port) are not its.
+    let serve = counted_among(1_500, 0, 1_600, 1_600);
+    let h = held(CommandKind::Serve, &[], &serve, &serve, 0);
+    assert_eq!(h.at_end, 1_500);
+    assert_eq!(serve.others(CommandKind::Serve), Some(100));
+}
+
+#[test]
+fn own_sockets_are_both_ends_of_c1ms_connections_and_no_others() {
+    // run: both ends c1m's.
+    assert_eq!(counted(1_000, 1_000).own_sockets(), Some(2_000));
+    // connect to a local server that 3,000 others use too: ours and the
+    // server's end of each of ours.
+    assert_eq!(
+        counted_among(0, 2_000, 5_000, 5_000).own_sockets(),
+        Some(4_000)
+    );
+    // a remote server: the client ends only.
+    assert_eq!(counted_among(0, 2_000, 0, 2_500).own_sockets(), Some(2_000));
+    // serve, its clients on this host: both ends.
+    assert_eq!(
+        counted_among(1_500, 0, 1_500, 1_500).own_sockets(),
+        Some(3_000)
+    );
+    assert_eq!(KernelCount::NotTaken.own_sockets(), None);
+}
+
+#[test]
+fn waiting_connections_count_against_c1m_when_others_share_the_server() {
+    let s = ServerSide {
+        seen: Seen::Local,
+        established: Some(5_000),
+        accepted: Some(4_500),
+        waiting: Some(500),
+        listeners: vec![],
+    };
+    // 2,000 of c1m's, 3,000 others': whose 500 wait is unknown, so c1m
+    // is credited with 1,500 (low, never high).
+    assert_eq!(held_by_server(2_000, &s), 1_500);
+    let remote = ServerSide {
+        seen: Seen::Remote,
+        established: None,
+        accepted: None,
+        waiting: None,
+        listeners: vec![],
+    };
+    assert_eq!(held_by_server(2_000, &remote), 2_000);
 }
 
 #[test]

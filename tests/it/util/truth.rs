@@ -210,6 +210,20 @@ pub fn server_established(pids: &[u32], local: SocketAddr) -> u64 {
     })
 }
 
+/// ESTABLISHED client sockets to `remote` that processes `pids` hold
+/// open (by inode, from their /proc/PID/fd): one client's connections
+/// among every process's to the same server.
+pub fn client_established_of(pids: &[u32], remote: SocketAddr) -> u64 {
+    settled(|| {
+        let mine = inodes_of(pids);
+        tcp_table()
+            .iter()
+            .filter(|r| r.state == TcpState::Established && r.remote == remote)
+            .filter(|r| r.inode != 0 && mine.contains(&r.inode))
+            .count() as u64
+    })
+}
+
 /// ESTABLISHED sockets on local address `local`, whoever holds them
 /// (accepted, or still waiting in the accept queue): the server side as
 /// the kernel sees it.
