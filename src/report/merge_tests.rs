@@ -315,7 +315,17 @@ fn the_summary_lists_the_shards() {
     rs[1].1.held.at_end = 3_000;
     rs[1].1.verdict = judge::verdict(&rs[1].1);
     let text = crate::report::text::summary(&merge(&rs).unwrap());
-    assert!(text.contains("shards merged                3 from client-0,client-1,client-2 (kernel memory from 3 nodes)"), "{text}");
+    assert!(text.contains("shards merged                3 from client-0,client-1,client-2 (kernel memory once per kernel: 3 nodes on 3 kernels)"), "{text}");
+    // The lab's hosts, or pods on one machine: one kernel, one slab.
+    let mut shared = rs.clone();
+    for (_, r) in &mut shared {
+        r.origin.kernel = Some("k0".into());
+    }
+    let text = crate::report::text::summary(&merge(&shared).unwrap());
+    assert!(
+        text.contains("(kernel memory once per kernel: 3 nodes on 1 kernel)"),
+        "{text}"
+    );
     assert!(
         text.contains(
             "0/3                        client-0: held 3,334 of 3,334 (shard-0.json) — OK"

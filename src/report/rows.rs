@@ -196,14 +196,23 @@ pub fn summary(r: &Report) -> Vec<Row> {
 fn shard_rows(o: &mut Rows, r: &Report) {
     let Some(shards) = &r.merged else { return };
     let nodes = r.memory.as_ref().map_or(0, |m| m.nodes.len());
+    // Kernels by boot ID (`origin.kernel` lists them once each): nodes
+    // sharing one (the lab's namespaces, pods on one machine) share its
+    // slab, counted once.
+    let kernels = r
+        .origin
+        .kernel
+        .as_deref()
+        .map_or(nodes, |k| k.split(',').count());
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
     o.row(
         "shards merged",
         format!(
-            "{} from {} (kernel memory from {} node{})",
+            "{} from {} (kernel memory once per kernel: {nodes} node{} on {kernels} kernel{})",
             shards.len(),
             r.origin.host,
-            nodes,
-            if nodes == 1 { "" } else { "s" }
+            plural(nodes),
+            plural(kernels),
         ),
     );
     for s in shards {
