@@ -11,6 +11,7 @@ mod deploy_slurm;
 mod held;
 mod html_report;
 mod ip;
+mod k8s_cluster;
 mod lab;
 mod lab_run;
 mod measure;
