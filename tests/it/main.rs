@@ -27,6 +27,7 @@ mod slurm;
 mod stat;
 mod tidy;
 mod truths;
+mod unprivileged;
 
 /// The misbehaving test servers run as this binary, re-executed with
 /// `util::testserver::ENV` set (see `util::testserver`); this is their
