@@ -264,6 +264,18 @@ mod tests {
 
     const LO: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
+    /// The first connection in `l`'s accept queue, waiting up to 1 s
+    /// for it.
+    fn accept_one(l: &OwnedFd) -> OwnedFd {
+        for _ in 0..1000 {
+            if let Some(s) = accept(l).unwrap() {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("nothing accepted within 1 s")
+    }
+
     #[test]
     fn connect_accept_and_reset() {
         let l = listen(SocketAddr::new(LO, 0), 16, false).unwrap();
@@ -271,15 +283,7 @@ mod tests {
         let c = tcp(LO).unwrap();
         bind_source(&c, LO, BindMode::NoPort).unwrap();
         connect(&c, addr).unwrap();
-        let mut s = None;
-        for _ in 0..1000 {
-            s = accept(&l).unwrap();
-            if s.is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let s = s.expect("accepted");
+        let s = accept_one(&l);
         assert_eq!(take_error(&c), Ok(()));
         assert_eq!(send(&c, b"hi"), Ok(2));
         let mut buf = [0u8; 8];
@@ -291,22 +295,24 @@ mod tests {
         assert_eq!(crate::poll::read(&s, &mut buf), Err(Errno::CONNRESET));
     }
 
-    /// The state `/proc/net/tcp` shows for the socket whose local
-    /// address is `local` (an IPv4 one): the kernel's table, read apart
-    /// from `TCP_INFO`.
-    fn proc_state(local: SocketAddr) -> Option<u8> {
-        let SocketAddr::V4(v4) = local else {
-            return None;
+    /// The state `/proc/net/tcp` shows for the socket of the 4-tuple
+    /// (`local`, `remote`), both IPv4: the kernel's table, read apart from
+    /// `TCP_INFO`. (The local address alone is not enough: sockets to
+    /// other destinations may share an ephemeral port.)
+    fn proc_state(local: SocketAddr, remote: SocketAddr) -> Option<u8> {
+        let hex = |a: SocketAddr| match a {
+            SocketAddr::V4(v4) => Some(format!(
+                "{:08X}:{:04X}",
+                u32::from_le_bytes(v4.ip().octets()),
+                v4.port()
+            )),
+            SocketAddr::V6(_) => None,
         };
-        let want = format!(
-            "{:08X}:{:04X}",
-            u32::from_le_bytes(v4.ip().octets()),
-            v4.port()
-        );
+        let (local, remote) = (hex(local)?, hex(remote)?);
         let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
         table.lines().skip(1).find_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            (f.get(1) == Some(&want.as_str()))
+            (f.get(1) == Some(&local.as_str()) && f.get(2) == Some(&remote.as_str()))
                 .then(|| u8::from_str_radix(f.get(3)?, 16).ok())
                 .flatten()
         })
@@ -319,18 +325,10 @@ mod tests {
         assert_eq!(tcp_state(&l), Ok(10), "TCP_LISTEN");
         let c = tcp(LO).unwrap();
         connect(&c, addr).unwrap();
-        let mut s = None;
-        for _ in 0..1000 {
-            s = accept(&l).unwrap();
-            if s.is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let s = s.expect("accepted");
+        let s = accept_one(&l);
         let mine = local_addr(&c).unwrap();
         assert_eq!(tcp_state(&c), Ok(1), "TCP_ESTABLISHED");
-        assert_eq!(proc_state(mine), Some(1));
+        assert_eq!(proc_state(mine, addr), Some(1));
         assert_eq!(tcp_state(&s), Ok(1));
         // The server closes: our end waits in CLOSE_WAIT until we close.
         drop(s);
@@ -343,7 +341,7 @@ mod tests {
             state = tcp_state(&c);
         }
         assert_eq!(state, Ok(8), "TCP_CLOSE_WAIT");
-        assert_eq!(proc_state(mine), Some(8));
+        assert_eq!(proc_state(mine, addr), Some(8));
         // Not a TCP socket: a pipe.
         let (r, _w) = rustix::pipe::pipe().unwrap();
         assert_eq!(tcp_state(&r), Err(Errno::NOTSOCK));
