@@ -62,7 +62,13 @@ pub fn publish(r: &Report, json: Option<&Path>, html: Option<&Path>) -> anyhow::
     if to_stdout {
         eprintln!("{summary}");
     } else {
-        println!("{summary}");
+        // A reader that stopped reading (`c1m merge … | head -1`) is not
+        // c1m's failure: the rest of the summary goes nowhere, the files
+        // are still written, and the exit code is still the verdict's.
+        match writeln!(std::io::stdout().lock(), "{summary}") {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => other.context("writing the summary to stdout")?,
+        }
     }
     if let Some(why) = &r.verdict.reason {
         eprintln!("c1m: {why}");

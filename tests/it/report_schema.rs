@@ -409,3 +409,35 @@ fn the_schema_is_closed_and_described() {
     walk(&s, &s["$defs"], "#", &mut problems);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// `c1m merge … | head -1`: the summary's reader is gone before c1m
+/// writes. No panic, no backtrace; the files are still written and the
+/// exit code is the verdict's.
+#[test]
+fn a_reader_that_stops_reading_is_not_a_crash() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let html = std::env::temp_dir().join(format!("c1m-epipe-{}.html", std::process::id()));
+    let out = crate::util::c1m()
+        .arg("merge")
+        .arg(root().join("tests/fixtures/reports/run-fanout.json"))
+        .arg("--html")
+        .arg(&html)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        out.status.code(),
+        Some(
+            fixture("run-fanout")["verdict"]["exit_code"]
+                .as_u64()
+                .unwrap() as i32
+        ),
+        "{err}"
+    );
+    assert!(std::fs::metadata(&html).is_ok_and(|m| m.len() > 1000));
+    let _ = std::fs::remove_file(&html);
+}
