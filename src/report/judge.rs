@@ -138,6 +138,20 @@ pub fn verdict(r: &Report) -> Verdict {
     }
     let held = held_by_server(r.held.at_end, &r.server_side);
     if held >= r.target {
+        // Held, but not answering as expected: a heartbeat run checks
+        // the server's replies too.
+        if let Some(expect) = r.traffic.as_ref().and_then(|t| t.expect.as_ref())
+            && r.clients.mismatched > 0
+        {
+            return fail(
+                EXIT_SHORT,
+                format!(
+                    "{} of {} answers did not start with --expect \"{expect}\": the server does not answer the heartbeat as expected (check --message and --expect)",
+                    thousands(r.clients.mismatched),
+                    thousands(r.clients.mismatched + r.clients.replies),
+                ),
+            );
+        }
         return ok;
     }
     fail(

@@ -349,15 +349,25 @@ fn held_rows(o: &mut Rows, r: &Report) {
         _ if held >= r.target => Tone::Good,
         _ => Tone::Bad,
     };
-    o.tone(
-        "held at the end",
+    // The row says what the verdict judged: with the server visible, no
+    // more than its application accepted (the rest wait in its accept
+    // queue, held by no one yet).
+    let value = if held < h.at_end {
+        format!(
+            "{}{} (of {} ESTABLISHED on the client ({source}), {} not accepted by the server application)",
+            thousands(held),
+            pct(held, r.target),
+            thousands(h.at_end),
+            thousands(h.at_end - held)
+        )
+    } else {
         format!(
             "{}{} ESTABLISHED ({source})",
             thousands(h.at_end),
             pct(h.at_end, r.target)
-        ),
-        tone,
-    );
+        )
+    };
+    o.tone("held at the end", value, tone);
     if let Some(m) = h.min_during_hold {
         o.row("fewest held in the hold", thousands(m));
     }
@@ -756,6 +766,37 @@ mod tests {
         rows.iter()
             .find(|r| r.key == key)
             .unwrap_or_else(|| panic!("no {key:?} row in {rows:#?}"))
+    }
+
+    /// A server that never accepts: every connection ESTABLISHED on the
+    /// client waits in its accept queue. The row says what the verdict
+    /// judged, and why it is less than the client's count.
+    #[test]
+    fn held_at_the_end_is_what_the_server_application_accepted() {
+        let mut r = fixture("connect-mixed");
+        r.target = 50;
+        r.held.at_end = 50;
+        r.server_side.seen = crate::report::model::Seen::Local;
+        r.server_side.established = Some(50);
+        r.server_side.accepted = Some(0);
+        r.server_side.waiting = Some(50);
+        r.verdict = crate::report::judge::verdict(&r);
+        let rows = summary(&r);
+        let h = find(&rows, "held at the end");
+        assert_eq!(h.tone, Tone::Bad);
+        assert!(
+            h.value
+                .starts_with("0 (0.0%) (of 50 ESTABLISHED on the client")
+                && h.value
+                    .ends_with("50 not accepted by the server application)"),
+            "{}",
+            h.value
+        );
+        assert!(
+            find(&rows, "verdict")
+                .value
+                .starts_with("FAIL: held 0 of 50")
+        );
     }
 
     #[test]

@@ -258,6 +258,13 @@ fn heartbeats_to_redis_check_every_pong_and_report_latency() {
     assert!(o.u64("clients.mismatched") > 0, "{}", o.context());
     assert_eq!(o.u64("clients.replies"), 0);
     assert!(o.stdout.contains("mismatched"));
+    // Held, but not answering as expected: not OK.
+    o.assert_exit(1);
+    assert!(
+        o.stderr.contains("did not start with --expect \"+NOPE\""),
+        "{}",
+        o.context()
+    );
 }
 
 #[test]

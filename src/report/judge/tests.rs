@@ -197,6 +197,35 @@ fn the_target_held_at_the_end_is_ok() {
     );
 }
 
+/// Every connection held, but the server answers heartbeats with
+/// something else than --expect: not OK.
+#[test]
+fn replies_that_do_not_match_expect_fail() {
+    let mut r = report(100, 100);
+    r.traffic = Some(crate::report::model::TrafficSummary {
+        mode: crate::traffic::Mode::Heartbeat,
+        interval_ms: 1000,
+        message: "PING\\r\\n".into(),
+        expect: Some("+PONG\\r\\n".into()),
+    });
+    r.clients.replies = 84;
+    assert!(verdict(&r).ok, "every reply matched");
+    r.clients.replies = 0;
+    r.clients.mismatched = 84;
+    let v = verdict(&r);
+    assert_eq!((v.ok, v.exit_code), (false, EXIT_SHORT));
+    assert!(
+        v.reason
+            .as_deref()
+            .unwrap()
+            .starts_with("84 of 84 answers did not start with --expect \"+PONG\\r\\n\""),
+        "{v:?}"
+    );
+    // Without --expect any bytes are a reply: nothing to mismatch.
+    r.traffic.as_mut().unwrap().expect = None;
+    assert!(verdict(&r).ok);
+}
+
 #[test]
 fn fewer_held_at_the_end_fails_with_the_closes_named() {
     let mut r = report(400, 200);
