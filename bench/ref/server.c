@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -41,6 +42,10 @@ void serve(const struct opts *o, int index, int ready) {
             if (evs[i].data.u64 & LISTENER) {
                 int c;
                 while ((c = accept4(fd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+                    if (o->rate > 0) { /* heartbeats: echo at once (no Nagle) */
+                        int one = 1;
+                        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+                    }
                     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.u64 = (unsigned)c};
                     epoll_ctl(ep, EPOLL_CTL_ADD, c, &ev);
                 }
