@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""bench/compare.py — c1m against the fastest minimal C layout found; run by
+bench/compare.sh (which builds both). See the comment there.
+
+Every figure is taken the same way for both sides, from outside both programs:
+  ramp      from just before the program is started to the first sample of
+            /proc/net/snmp Tcp CurrEstab >= baseline + 2N (both ends of every
+            connection ESTABLISHED, counted by the kernel);
+  teardown  from the last /proc/net/sockstat "TCP: inuse" sample >= baseline
+            + 2N to the first < baseline + 10,000 (C is sent SIGTERM when the
+            idle window ends; c1m ends its own hold);
+  idle CPU  utime + stime (/proc/PID/stat) of every process of the side
+            (the program and all its descendants), over 10 s of hold, as % of
+            one core;
+  memory    RssAnon (/proc/PID/status) of every process of the side during
+            the hold, divided by N (anonymous user memory, all included);
+  heartbeats offered RATE msg/s of 16 bytes for SECONDS; replies/s = replies
+            received within the window / its length; latency from each send's
+            scheduled time (each program's own histogram).
+"""
+import argparse
+import datetime
+import json
+import math
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def kernel_counts():
+    """(TCP sockets in use, CurrEstab) from /proc/net/sockstat and /proc/net/snmp."""
+    with open("/proc/net/sockstat") as f:
+        inuse = int(re.search(r"TCP: inuse (\d+)", f.read()).group(1))
+    with open("/proc/net/snmp") as f:
+        tcp = [line.split() for line in f if line.startswith("Tcp:")]
+    return inuse, int(tcp[1][tcp[0].index("CurrEstab")])
+
+
+class Sampler(threading.Thread):
+    """Samples the kernel's counts every 20 ms: (monotonic t, inuse, estab)."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.samples = []
+        self.lock = threading.Lock()
+
+    def run(self):
+        while True:
+            s = (time.monotonic(), *kernel_counts())
+            with self.lock:
+                self.samples.append(s)
+                if len(self.samples) > 200000:
+                    del self.samples[:100000]
+            time.sleep(0.02)
+
+    def since(self, t):
+        with self.lock:
+            return [s for s in self.samples if s[0] >= t]
+
+    def wait(self, pred, since, timeout, alive=lambda: True):
+        """The first sample after `since` for which pred(sample) holds, or None."""
+        end = time.monotonic() + timeout
+        seen = since
+        while time.monotonic() < end:
+            for s in self.since(seen):
+                if pred(s):
+                    return s
+                seen = s[0] + 1e-9
+            if not alive():
+                return None
+            time.sleep(0.02)
+        return None
+
+
+def tree(root):
+    """root and all its descendants, from /proc/*/stat."""
+    parent = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                pass
+    pids, todo = {root}, [root]
+    while todo:
+        p = todo.pop()
+        for c, pp in parent.items():
+            if pp == p and c not in pids:
+                pids.add(c)
+                todo.append(c)
+    return pids
+
+
+def cpu_ticks(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except OSError:
+            pass
+    return total
+
+
+def rss_anon(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += int(re.search(r"RssAnon:\s+(\d+) kB", f.read()).group(1)) * 1024
+        except (OSError, AttributeError):
+            pass
+    return total
+
+
+def machine_busy():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4], sum(v)  # busy, total (idle and iowait excluded)
+
+
+class Bench:
+    def __init__(self, args, tmp):
+        self.a, self.tmp = args, tmp
+        self.sampler = Sampler()
+        self.sampler.start()
+        time.sleep(0.1)
+        self.base = kernel_counts()
+        self.busy = []  # whole machine, % of all cores, during each idle window
+        self.runs = 0
+
+    def quiet(self):
+        """Wait for the last run's sockets to be gone (baseline), then 2 s more."""
+        t = time.monotonic()
+        s = self.sampler.wait(lambda s: s[1] <= self.base[0] + 1000 and s[2] <= self.base[1] + 1000, t, 60)
+        if s is None:
+            print(f"warning: sockets not back to baseline: {kernel_counts()}", file=sys.stderr)
+        time.sleep(2)
+
+    def c_cmd(self, lay, mode):
+        n = self.a.n
+        procs = math.ceil(n / lay["per"])
+        cmd = [self.a.ref, "-n", str(n), "-s", str(procs), "-c", str(procs), "-p", str(lay["ports"]),
+               "-d", str(lay["dests"]), "-a", str(lay["sources"]), "-w", str(lay["window"])]
+        if mode == "heartbeat":
+            cmd += ["-r", str(self.a.rate), "-t", str(self.a.seconds), "-g", "5"]
+        return cmd
+
+    def c1m_cmd(self, mode, json_path):
+        cmd = [self.a.c1m, "run", "-n", str(self.a.n), "--json", json_path]
+        if mode == "heartbeat":
+            return cmd + ["--mode", "heartbeat", "--message-rate", str(self.a.rate), "--hold", f"{self.a.seconds}s"]
+        return cmd + ["--hold", "14s"]
+
+    def run(self, side, mode, lay=None):
+        """One run; mode: ramp (ramp and teardown), idle (also CPU and memory), heartbeat."""
+        self.quiet()
+        self.runs += 1
+        n, k = self.a.n, self.runs
+        out, err = f"{self.tmp}/{k}-{side}-{mode}.out", f"{self.tmp}/{k}-{side}-{mode}.err"
+        jpath = f"{self.tmp}/{k}-c1m-{mode}.json"
+        cmd = self.c_cmd(lay, mode) if side == "C" else self.c1m_cmd(mode, jpath)
+        base = kernel_counts()
+        r = {"cmd": " ".join(cmd)}
+        t0 = time.monotonic()
+        p = subprocess.Popen(cmd, stdout=open(out, "w"), stderr=open(err, "w"), start_new_session=True)
+        alive = lambda: p.poll() is None  # noqa: E731
+        s = self.sampler.wait(lambda s: s[2] - base[1] >= 2 * n, t0, self.a.timeout, alive)
+        if s is None:
+            print(f"warning: {side} {mode} never reached {n:,} (see {out}, {err})", file=sys.stderr)
+            self.stop(p, side)
+            return r
+        r["ramp"] = s[0] - t0
+        # The program says it holds: C prints "connected"; c1m's progress "hold".
+        said = (lambda: "connected" in open(out).read()) if side == "C" else \
+            (lambda: re.search(r"^\s*hold", open(err).read(), re.M) is not None)
+        while not said() and alive():
+            time.sleep(0.05)
+        if mode == "idle":
+            time.sleep(1)
+            pids = tree(p.pid)
+            c0, m0, w0 = cpu_ticks(pids), machine_busy(), time.monotonic()
+            time.sleep(10)
+            c1, m1, w1 = cpu_ticks(pids), machine_busy(), time.monotonic()
+            r["cpu"] = 100.0 * (c1 - c0) / CLK_TCK / (w1 - w0)
+            r["mem"] = rss_anon(pids) / n
+            self.busy.append(100.0 * (m1[0] - m0[0]) / max(m1[1] - m0[1], 1))
+        if mode == "heartbeat" and side == "C":
+            while "heartbeats" not in open(out).read() and alive():
+                time.sleep(0.2)
+            line = open(out).read().split("heartbeats", 1)[1]
+            kv = dict(x.split("=") for x in line.split())
+            r.update(rate=float(kv["rate"]), p50=int(kv["p50"]), p99=int(kv["p99"]), p999=int(kv["p999"]),
+                     lost=int(kv["lost"]), sent=int(kv["sent"]))
+        t_end = time.monotonic()
+        self.stop(p, side)
+        gone = self.sampler.wait(lambda s: s[1] - base[0] < 10000, t_end, self.a.timeout)
+        if gone is not None:
+            last = [x for x in self.sampler.since(t0) if x[0] < gone[0] and x[1] - base[0] >= 2 * n]
+            if last:
+                r["teardown"] = gone[0] - last[-1][0]
+        if side == "c1m" and os.path.exists(jpath):
+            rep = json.load(open(jpath))
+            if mode == "heartbeat":
+                hold = [x for x in rep["timeline"] if x["phase"] == "hold"]
+                rtt = rep["latency"]["rtt"]
+                r.update(rate=(hold[-1]["replies"] - hold[0]["replies"]) / (hold[-1]["t"] - hold[0]["t"]),
+                         p50=rtt["p50"], p99=rtt["p99"], p999=rtt["p999"], lost=rep["latency"]["lost"],
+                         sent=rep["clients"]["sent"], late=rep["clients"]["late"])
+        print(f"  {side:4} {mode:9} " + " ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                                                  for k, v in r.items() if k != "cmd"), file=sys.stderr)
+        return r
+
+    def stop(self, p, side):
+        """C: SIGTERM to its process group (every connection reset). c1m: ends its own hold."""
+        if side == "C" and p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        try:
+            p.wait(timeout=self.a.timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+# A handful of C layouts: connections per process (servers = clients =
+# ceil(N / per)), listening ports per server, destination addresses,
+# source addresses (0: no bind), handshakes in flight per client process.
+# Every layout keeps each (source, destination address, port) family far
+# under the ephemeral port range: one address per port (12 families of
+# 16,700 in 28,232 ports at 200k) did not reach 200k in 45 s here, connect()
+# walking long runs of used ports (see bench/results/family.md).
+LAYOUTS = [
+    dict(name="A", per=18000, ports=1, dests=4, sources=0, window=1000),
+    dict(name="B", per=18000, ports=1, dests=4, sources=0, window=4000),
+    dict(name="C", per=9000, ports=1, dests=4, sources=0, window=1000),
+    dict(name="D", per=18000, ports=1, dests=16, sources=0, window=2000),
+    dict(name="E", per=18000, ports=4, dests=4, sources=0, window=2000),
+    dict(name="F", per=18000, ports=1, dests=4, sources=4, window=2000),
+]
+
+
+def describe(lay, n):
+    procs = math.ceil(n / lay["per"])
+    src = f"{lay['sources']} source addresses" if lay["sources"] else "no bind"
+    return (f"{procs} server + {procs} client processes, {lay['ports']} port(s) per server, "
+            f"{lay['dests']} destination address(es), {src}, {lay['window']:,} in flight per client")
+
+
+def med(runs, key):
+    v = [r[key] for r in runs if r.get(key) is not None]
+    return (statistics.median(v), min(v), max(v), len(v)) if v else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("n", type=int, nargs="?", default=200000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--search-n", type=int, default=200000, help="N for the layout search")
+    ap.add_argument("--layout", help="skip the search: use this layout name")
+    ap.add_argument("--rate", type=int, default=100000)
+    ap.add_argument("--seconds", type=int, default=30)
+    ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--ref", required=True)
+    ap.add_argument("--c1m", required=True)
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="c1m-compare.")
+    b = Bench(a, tmp)
+    load0 = open("/proc/loadavg").read().split()[:3]
+    started = datetime.datetime.now().astimezone()
+    print(f"raw output: {tmp}", file=sys.stderr)
+
+    search = []
+    if a.layout:
+        best = next(x for x in LAYOUTS if x["name"] == a.layout)
+    else:
+        n_main, a.n = a.n, a.search_n
+        ramps = {x["name"]: [] for x in LAYOUTS}
+        for _ in range(2):
+            for lay in LAYOUTS:
+                ramps[lay["name"]].append(b.run("C", "ramp", lay).get("ramp"))
+        a.n = n_main
+        for lay in LAYOUTS:
+            v = ramps[lay["name"]]
+            search.append((lay, None if None in v else statistics.mean(v), v))
+        best = min((x for x in search if x[1] is not None), key=lambda x: x[1])[0]
+
+    rounds = {"C": [], "c1m": []}
+    hb = {"C": [], "c1m": []}
+    for _ in range(a.rounds):
+        rounds["C"].append(b.run("C", "idle", best))
+        rounds["c1m"].append(b.run("c1m", "idle"))
+        hb["C"].append(b.run("C", "heartbeat", best))
+        hb["c1m"].append(b.run("c1m", "heartbeat"))
+    load1 = open("/proc/loadavg").read().split()[:3]
+
+    def fmt_s(v): return f"{v:.2f} s"
+    def fmt_us(v): return f"{v / 1000:.1f} ms" if v < 1e6 else f"{v / 1e6:.2f} s"
+    rows = [
+        (f"ramp to {a.n:,} established (start-up included)", rounds, "ramp", fmt_s),
+        (f"teardown of {2 * a.n:,} sockets (sockstat at 2N → below 10k)", rounds, "teardown", fmt_s),
+        ("idle-hold CPU, all processes, 10 s (% of one core)", rounds, "cpu", lambda v: f"{v:.2f}%"),
+        ("user memory per connection (RssAnon of all processes / N)", rounds, "mem", lambda v: f"{v:.1f} B"),
+        (f"heartbeat replies/s (offered {a.rate:,}/s, 16 B, {a.seconds} s)", hb, "rate", lambda v: f"{v:,.0f}"),
+        ("heartbeat RTT p50", hb, "p50", fmt_us),
+        ("heartbeat RTT p99", hb, "p99", fmt_us),
+        ("heartbeat RTT p99.9", hb, "p999", fmt_us),
+        ("heartbeats lost (no reply)", hb, "lost", lambda v: f"{v:,.0f}"),
+    ]
+    print(f"# bench/compare.sh {a.n} — {started:%Y-%m-%d %H:%M %Z}\n")
+    print(f"Command: `flock /tmp/c1m-e2e.lock bench/compare.sh {a.n}`"
+          + (f" (layout {a.layout} given)" if a.layout else "") + "\n")
+    if search:
+        print(f"Layout search for C at {a.search_n:,} (2 runs each, ramp by the kernel's count; fastest mean kept):\n")
+        print("| layout | set-up | ramp runs | mean |")
+        print("|---|---|---|---|")
+        for lay, m, v in search:
+            runs = ", ".join("—" if x is None else f"{x:.2f} s" for x in v)
+            print(f"| {lay['name']}{' (kept)' if lay is best else ''} | {describe(lay, a.search_n)} | {runs} | "
+                  f"{'—' if m is None else f'{m:.2f} s'} |")
+        print()
+    print(f"C: layout {best['name']}: {describe(best, a.n)} (`{rounds['C'][0].get('cmd', '')}`).  ")
+    print(f"c1m: `{rounds['c1m'][0].get('cmd', '')}` (its defaults; heartbeats: "
+          f"`--mode heartbeat --message-rate {a.rate} --hold {a.seconds}s`).  ")
+    print(f"Alternated C, c1m, C, c1m, … {a.rounds} rounds; each cell: median [min–max] of the runs.\n")
+    print("| figure | C, best layout | c1m (defaults) | c1m / C | ranges overlap (within noise) |")
+    print("|---|---|---|---|---|")
+    for label, src, key, f in rows:
+        c, m = med(src["C"], key), med(src["c1m"], key)
+        cell = lambda x: "—" if x is None else f"{f(x[0])} [{f(x[1])}–{f(x[2])}]"  # noqa: E731
+        ratio = f"{m[0] / c[0]:.2f}×" if c and m and c[0] else "—"
+        overlap = "—" if not (c and m) else ("yes" if m[1] <= c[2] and c[1] <= m[2] else "no")
+        print(f"| {label} | {cell(c)} | {cell(m)} | {ratio} | {overlap} |")
+    late = [r.get("late") for r in hb["c1m"] if r.get("late") is not None]
+    print()
+    if late:
+        print(f"c1m skipped sends due while the previous reply was outstanding (\"late\", median {statistics.median(late):,.0f}); "
+              "C sends every scheduled message, late or not, and times each from its schedule.  ")
+    print(f"machine: {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
+          f"Linux {os.uname().release}; ip_local_port_range {' - '.join(open('/proc/sys/net/ipv4/ip_local_port_range').read().split())}; "
+          f"tcp_ehash_entries {open('/proc/sys/net/ipv4/tcp_ehash_entries').read().strip()}; "
+          f"congestion control {open('/proc/sys/net/ipv4/tcp_congestion_control').read().strip()}.  ")
+    if b.busy:
+        print(f"load: loadavg {' '.join(load0)} at the start, {' '.join(load1)} at the end; whole machine busy during the "
+              f"idle windows: {min(b.busy):.0f}–{max(b.busy):.0f}% of all cores (both sides' own share included).")
+
+
+if __name__ == "__main__":
+    main()
