@@ -6,8 +6,8 @@
 use crate::plan::thousands;
 
 use super::model::{
-    Closes, CommandKind, CountSource, End, Evidence, Held, KernelCount, ListenCounters, Phantoms,
-    Phase, Report, Sample, ServerSide, Verdict,
+    Closes, CommandKind, CountSource, End, Evidence, Held, KernelCount, ListenCounters, Memory,
+    Phantoms, Phase, Report, Sample, ServerSide, Verdict,
 };
 
 /// The exit code of an experiment that held its target.
@@ -270,3 +270,23 @@ pub fn phantom_line(e: &Evidence) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// Sockets a run must have held for its per-socket cost to be remembered
+/// ([`calibration`]).
+pub const CALIBRATION_MIN_SOCKETS: u64 = 10_000;
+
+/// The kernel cost per socket, bytes, a run may teach `c1m doctor`
+/// (`c1m_limits::calibration`): only from a clean reading — per-cache
+/// figures that agree with the sockets held, over at least
+/// [`CALIBRATION_MIN_SOCKETS`]. A machine busy with other sockets
+/// (another run, the lab's server on the same kernel) would teach it a
+/// wrong cost; `None` then.
+pub fn calibration(m: &Memory) -> Option<f64> {
+    let per = m.kernel_per_socket()?;
+    let clean = m.sockets >= CALIBRATION_MIN_SOCKETS
+        && per > 0.0
+        && m.slab_unreadable.is_none()
+        && !m.slab_caches.is_empty()
+        && super::rows::slab_caution(m).is_none();
+    clean.then_some(per)
+}

@@ -568,6 +568,17 @@ fn server_rows(o: &mut Rows, r: &Report) {
 fn memory_rows(o: &mut Rows, m: &Memory) {
     let slab = m.slab_caches_total.or(m.meminfo_slab);
     match (kernel_per_socket(m), slab) {
+        // Machine-wide slab that something else moved as much as the
+        // sockets did: a figure, but not this run's cost.
+        (Some(per), _) if per <= 0.0 || slab_caution(m).is_some() => o.tone(
+            "kernel memory / socket",
+            format!(
+                "not measurable in this run ({} over {} sockets: the machine's slab changed for other reasons too)",
+                bytes(per),
+                thousands(m.sockets)
+            ),
+            Tone::Warn,
+        ),
         (Some(per), _) => o.row(
             "kernel memory / socket",
             format!(
@@ -601,6 +612,13 @@ fn memory_rows(o: &mut Rows, m: &Memory) {
         };
         let value = if u.rss.abs() <= RSS_NOISE_PER_WORKER {
             per_conn(u.rss, m.conns, "connections", RSS_NOISE_PER_WORKER)
+        } else if u.rss < 0 {
+            // Holding connections never shrinks a worker: pages were
+            // reclaimed or swapped out meanwhile.
+            format!(
+                "not measurable in this run (the workers' RSS fell by {}: pages reclaimed or swapped out meanwhile)",
+                bytes(-u.rss as f64)
+            )
         } else {
             format!(
                 "{} RSS{pss} (total change {})",
@@ -796,6 +814,39 @@ mod tests {
             find(&rows, "verdict")
                 .value
                 .starts_with("FAIL: held 0 of 50")
+        );
+    }
+
+    /// Figures a busy machine disturbed are not shown as costs.
+    #[test]
+    fn disturbed_memory_figures_are_not_measurable() {
+        let r = fixture("run-fanout");
+        let rows = summary(&r);
+        assert!(
+            find(&rows, "kernel memory / socket")
+                .value
+                .ends_with("(slab, over 40,000 sockets)"),
+            "{rows:#?}"
+        );
+        let mut busy = r.clone();
+        let m = busy.memory.as_mut().unwrap();
+        for c in m.slab_caches.iter_mut().filter(|c| c.name == "TCP") {
+            c.objects *= 3;
+        }
+        m.clients.rss = -5_000_000;
+        let rows = summary(&busy);
+        let k = find(&rows, "kernel memory / socket");
+        assert!(
+            k.value.starts_with("not measurable in this run ("),
+            "{}",
+            k.value
+        );
+        assert_eq!(k.tone, Tone::Warn);
+        assert!(
+            find(&rows, "user memory / conn, clients")
+                .value
+                .starts_with("not measurable in this run (the workers' RSS fell by 4.8 MiB"),
+            "{rows:#?}"
         );
     }
 

@@ -36,8 +36,6 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the workers may take to count their sockets (about 20 ms
 /// each at 20,000 sockets: see `worker::count_own`).
 const COUNT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Sockets a run must have held for its per-socket cost to be remembered.
-const CALIBRATION_MIN_SOCKETS: u64 = 10_000;
 
 /// What a capacity search carries through the experiment.
 struct SearchRun {
@@ -835,15 +833,13 @@ fn server_side(r: Option<&Reading>) -> ServerSide {
 }
 
 /// Records the measured kernel cost per socket for `c1m doctor`'s memory
-/// estimate. Best effort: a state directory that cannot be written (not
-/// root) only means the doctor keeps its default estimate.
+/// estimate ([`judge::calibration`]). Best effort: a state directory that
+/// cannot be written (not root) only means the doctor keeps its default
+/// estimate.
 fn remember_cost(m: &model::Memory) {
-    let Some(per) = m.kernel_per_socket() else {
+    let Some(per) = judge::calibration(m) else {
         return;
     };
-    if m.sockets < CALIBRATION_MIN_SOCKETS || per <= 0.0 {
-        return;
-    }
     let cal = c1m_limits::calibration::Calibration {
         kernel_bytes_per_socket: per,
         sockets: m.sockets,

@@ -302,3 +302,38 @@ fn a_search_that_found_its_limit_is_ok() {
     });
     assert!(verdict(&r).ok);
 }
+
+/// The doctor learns the kernel cost per socket only from a reading that
+/// agrees with the sockets held.
+#[test]
+fn only_a_clean_reading_calibrates() {
+    let clean = crate::report::fixtures::fixture("run-fanout")
+        .memory
+        .unwrap();
+    let per = calibration(&clean).expect("a clean 40,000-socket run calibrates");
+    assert_eq!(Some(per), clean.kernel_per_socket());
+    assert!((2_000.0..8_000.0).contains(&per), "{per}");
+    // Another run's sockets on the same kernel: twice the TCP objects.
+    let mut busy = clean.clone();
+    for c in busy.slab_caches.iter_mut().filter(|c| c.name == "TCP") {
+        c.objects *= 2;
+    }
+    assert_eq!(calibration(&busy), None);
+    // Too few sockets, no per-cache figures (not root), a negative cost.
+    let small = Memory {
+        sockets: CALIBRATION_MIN_SOCKETS - 1,
+        ..clean.clone()
+    };
+    assert_eq!(calibration(&small), None);
+    let unreadable = Memory {
+        slab_caches: vec![],
+        slab_unreadable: Some("reading /proc/slabinfo needs root".into()),
+        ..clean.clone()
+    };
+    assert_eq!(calibration(&unreadable), None);
+    let negative = Memory {
+        slab_caches_total: clean.slab_caches_total.map(|t| -t),
+        ..clean
+    };
+    assert_eq!(calibration(&negative), None);
+}
