@@ -296,12 +296,23 @@ impl KernelCount {
     /// server sharing the port, connections still in an accept queue),
     /// otherwise the client side (other processes connected to the same
     /// targets). `None` when not counted.
+    ///
+    /// The two readings are taken together, not at one instant: c1m's
+    /// own handshakes under way (`client_own_other`, SYN-SENT when asked)
+    /// may be ESTABLISHED by the time netlink reads, so they are not
+    /// counted as others' (mid-ramp, after a Ctrl-C).
     pub fn others(&self, command: CommandKind) -> Option<u64> {
         let (server_side, client_side) = self.sides()?;
         let (server_own, client_own) = self.own()?;
+        let in_flight = match self {
+            KernelCount::Counted {
+                client_own_other, ..
+            } => *client_own_other,
+            _ => 0,
+        };
         Some(match command {
             CommandKind::Serve => server_side.saturating_sub(server_own),
-            _ => client_side.saturating_sub(client_own),
+            _ => client_side.saturating_sub(client_own + in_flight),
         })
     }
 

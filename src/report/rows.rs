@@ -560,7 +560,16 @@ fn server_rows(o: &mut Rows, r: &Report) {
             .map(|(name, n)| format!("{name} +{}", thousands(*n)))
             .collect();
         if !seen.is_empty() {
-            o.tone("listen queues", seen.join(", "), Tone::Warn);
+            // /proc/net/netstat counts for the whole network namespace:
+            // every listener's, not only the targets'.
+            o.tone(
+                "listen queues",
+                format!(
+                    "{} (this network namespace's counters: every listener's, not only these)",
+                    seen.join(", ")
+                ),
+                Tone::Warn,
+            );
         }
     }
 }

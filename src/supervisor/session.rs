@@ -411,6 +411,11 @@ impl Session {
             self.fleet.tell(Role::Client, &ToWorker::Beat);
         }
         let deadline = hold.map(|h| Instant::now() + h);
+        // A server alone has no ramp of its own: its top is the highest
+        // count that held still from one sample to the next, read by the
+        // kernel once per new such plateau (its clients may be gone by
+        // the end).
+        let mut plateau = 0;
         while self.end.is_none() && deadline.is_none_or(|d| Instant::now() < d) {
             let ev = self.fleet.poll(SAMPLE_EVERY)?;
             if self.handle(ev) {
@@ -418,6 +423,14 @@ impl Session {
             }
             self.sample(Phase::Hold);
             self.progress(Phase::Hold, ramp_start);
+            if !has_clients
+                && let [.., a, b] = self.timeline.as_slice()
+                && b.server_established == a.server_established
+                && b.server_established > plateau
+            {
+                plateau = b.server_established;
+                top = Some((self.look(), self.snapshot()));
+            }
         }
         if self.tty {
             eprintln!();
@@ -427,8 +440,8 @@ impl Session {
         let at_end = (self.interrupts < 2).then(|| self.look());
         let top = match top {
             Some(t) => Some(t),
-            // A server alone (or an interrupted ramp) has no top: the end
-            // is the top.
+            // A server that never held any (or an interrupted ramp) has
+            // no top: the end is the top.
             None if self.interrupts < 2 => Some((self.look(), self.snapshot())),
             None => None,
         };

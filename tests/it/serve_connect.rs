@@ -66,6 +66,16 @@ fn connect_holds_what_serve_accepts_and_the_cap_is_clean() {
         r["servers"]
     );
     assert!(r["held"]["reached"].as_u64().unwrap() >= 4000);
+    // Its kernel count at the top was read while the clients held, not
+    // at the end when they had gone.
+    let top = &r["kernel"]["at_top"];
+    assert_eq!(top["status"], "counted", "{top}");
+    let own = top["server_own"].as_u64().unwrap();
+    assert!(
+        (4000..=6000).contains(&own) && own <= r["held"]["reached"].as_u64().unwrap(),
+        "{top}"
+    );
+    assert_eq!(r["kernel"]["at_end"]["server_own"], 0);
     assert_all_gone(&servers, Duration::from_secs(5));
 }
 

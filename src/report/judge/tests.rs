@@ -126,6 +126,16 @@ fn held_counts_c1ms_own_sockets_not_everyones_on_the_endpoints() {
     let h = held(CommandKind::Serve, &[], &serve, &serve, 0);
     assert_eq!(h.at_end, 1_500);
     assert_eq!(serve.others(CommandKind::Serve), Some(100));
+    // Mid-ramp: 1,117 of c1m's own were SYN-SENT when its workers
+    // answered and ESTABLISHED when netlink read; they are not others'.
+    let mut mid = counted_among(0, 5_000, 6_117, 6_117);
+    if let KernelCount::Counted {
+        client_own_other, ..
+    } = &mut mid
+    {
+        *client_own_other = 1_117;
+    }
+    assert_eq!(mid.others(CommandKind::Connect), Some(0));
 }
 
 #[test]
