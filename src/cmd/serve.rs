@@ -54,7 +54,14 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
     }
     settings::preflight(&facts, Some(a.max_conns), a.max_conns, LimitRole::Server)?;
     settings::warn_listen_ports(&facts, &eps);
-    let workers = a.max_conns.div_ceil(per_worker);
+    // Never accepting, a worker holds no connection: one listener per
+    // address, so --backlog is the whole accept queue, not one of many
+    // SO_REUSEPORT queues.
+    let workers = if a.no_accept {
+        1
+    } else {
+        a.max_conns.div_ceil(per_worker)
+    };
     let per = a.max_conns.div_ceil(workers);
     let servers = Servers {
         accept: !a.no_accept,

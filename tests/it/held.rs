@@ -291,7 +291,14 @@ fn a_server_that_never_accepts_holds_nothing_and_they_wait_in_its_queue() {
     let addr: SocketAddr = "127.0.9.92:18102".parse().unwrap();
     let serve = start_serve(&["--listen", "127.0.9.92:18102", "--no-accept"]);
     let tree = truth::process_tree(serve.pid());
-    assert!(tree.len() >= 2, "c1m serve and its workers: {tree:?}");
+    // Never accepting, it needs one worker and one listener: --backlog
+    // is then the whole queue (not one of several SO_REUSEPORT queues).
+    assert_eq!(tree.len(), 2, "c1m serve and its one worker: {tree:?}");
+    let listeners = truth::tcp_table()
+        .iter()
+        .filter(|r| r.state == truth::TcpState::Listen && r.local == addr)
+        .count();
+    assert_eq!(listeners, 1, "LISTEN sockets on {addr}");
 
     // The command, with a hold so that the kernel can be read
     // while c1m still has its connections.
