@@ -32,9 +32,27 @@ pub fn run(a: &MergeArgs) -> anyhow::Result<ExitCode> {
     for path in &a.reports {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {name}"))?;
-        let r = report::read_json_in(&text).with_context(|| name.clone())?;
+        let r = read(&name, &text)?;
         reports.push((name, r));
     }
     let merged = merge::merge(&reports)?;
     report::publish(&merged, a.json.as_deref(), a.html.as_deref())
+}
+
+/// The report in file `name`'s `text` ([`report::read_json_in`]). A text
+/// that is not one JSON document and has no line that looks like a report
+/// (a `{` line with a `"schema"` field) is said to hold none, rather than
+/// to be "not JSON": merge takes logs too.
+fn read(name: &str, text: &str) -> anyhow::Result<report::model::Report> {
+    let found = report::read_json_in(text);
+    if found.is_ok() || serde_json::from_str::<serde_json::Value>(text).is_ok() {
+        return found.with_context(|| name.to_string());
+    }
+    let mut lines = text.lines().rev().map(str::trim);
+    match lines.find(|l| l.starts_with('{') && l.contains("\"schema\"")) {
+        Some(line) => report::read_json(line).with_context(|| format!("{name}: its report line")),
+        None => anyhow::bail!(
+            "no c1m report found in {name} (expected a --json report or a log holding one)"
+        ),
+    }
 }

@@ -7,12 +7,20 @@
 //!   the boot ID; shards in containers or namespaces of one machine share
 //!   its slab);
 //! - the server side, listen counters and the kernel's server-side count
-//!   once per network namespace, told apart by host name (a pod, a lab
+//!   once per network namespace: on one kernel, by the namespace's inode
+//!   ([`Origin::netns`]; `ip netns exec` hosts share a host name but not a
+//!   namespace), or by host name for reports without it (a pod, a lab
 //!   host and a machine each have their own UTS and network namespace;
 //!   `hostNetwork` pods share the node's name and its namespace).
 //!
 //! Within one such group the largest reading is kept: shards that ran at
 //! the same time each saw the group's whole change.
+//!
+//! Nothing is claimed held at once that was not: the shards' holds are
+//! placed on the wall clock ([`HoldSpan`]), `held.reached` is the most the
+//! merged timeline held at one instant (never the sum of the shards'
+//! peaks), and shards whose holds did not overlap fail the merge, naming
+//! the gap. Two reports of one run (one origin) are refused.
 //!
 //! Pure: reports in, a report out.
 
@@ -21,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::latency::Latency;
 use crate::plan::shard::Shard;
 use crate::plan::{Plan, ServerShare};
-use crate::report::judge::{self, EXIT_SHORT};
+use crate::report::judge::{self, EXIT_INTERRUPTED, EXIT_SHORT};
 use crate::report::model::{
     Closes, CommandKind, CountSource, End, Held, KernelCount, KernelCounts, LatencyReport,
     Listener, Memory, Origin, Phantoms, Phase, Report, SCHEMA, Sample, Seen, ServerSide,
@@ -75,6 +83,20 @@ pub enum MergeError {
         /// The other.
         b: String,
     },
+    /// One run's report twice (one origin, whatever its shard says).
+    #[error(
+        "{a} and {b} are one run's report ({host}, started {started}): give each shard's report once"
+    )]
+    SameRun {
+        /// One file.
+        a: String,
+        /// The other.
+        b: String,
+        /// The run's host.
+        host: String,
+        /// When it started (RFC 3339, UTC).
+        started: String,
+    },
     /// A report without its histograms.
     #[error(
         "{0} has no latency histograms to add (percentiles cannot be merged without them): run that shard again with this c1m"
@@ -90,7 +112,7 @@ pub enum MergeError {
 ///
 /// # Errors
 /// [`MergeError`]: nothing to merge, reports of different commands or
-/// splits, a shard twice, a capacity search, missing or damaged
+/// splits, a shard or a run twice, a capacity search, missing or damaged
 /// histograms.
 pub fn merge(reports: &[(String, Report)]) -> Result<Report, MergeError> {
     let (_, first) = reports.first().ok_or(MergeError::Empty)?;
@@ -103,22 +125,8 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, MergeError> {
     let timeline = timeline(&rs);
     let plan = plan(&rs);
     let target = rs.iter().map(|r| r.target).sum();
-    let at_end: u64 = rs.iter().map(|r| r.held.at_end).sum();
-    let held = Held {
-        reached: timeline
-            .iter()
-            .map(|s| s.established)
-            .max()
-            .unwrap_or(0)
-            .max(at_end),
-        at_end,
-        source: if rs.iter().all(|r| r.held.source == CountSource::Kernel) {
-            CountSource::Kernel
-        } else {
-            CountSource::Workers
-        },
-        min_during_hold: min_during_hold(&rs),
-    };
+    let gap = gap(&order);
+    let held = held(&rs, &timeline, gap.is_some());
     let ramp = |r: &Report| Some((r.origin.ramp_started_at?, r.time_to_reach?));
     let time_to_reach = rs
         .iter()
@@ -189,8 +197,135 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, MergeError> {
             reason: None,
         },
     };
-    report.verdict = verdict(&report, &order);
+    report.verdict = verdict(&report, &order, gap);
     Ok(report)
+}
+
+/// A shard's hold on the wall clock, Unix seconds, from its origin and its
+/// timeline's phases.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HoldSpan {
+    /// Its hold began: its first sample in the hold, or, with no hold
+    /// sample (`--hold 0s`), its last one of the ramp.
+    pub began: f64,
+    /// Its last sample in the hold (`began` without one).
+    pub ended: f64,
+    /// Its connections were closed by then: its teardown sample, else its
+    /// last sample.
+    pub stopped: f64,
+}
+
+/// `r`'s hold on the wall clock; `None` for a run that never held (no
+/// sample in the ramp or the hold).
+pub fn hold_span(r: &Report) -> Option<HoldSpan> {
+    let wall = |s: &Sample| r.origin.started_at + s.t;
+    let tl = &r.timeline;
+    let hold = || tl.iter().filter(|s| s.phase == Phase::Hold);
+    let began = hold()
+        .next()
+        .or_else(|| tl.iter().rfind(|s| s.phase == Phase::Ramp))
+        .map(wall)?;
+    let ended = hold().next_back().map_or(began, wall);
+    let stopped = tl
+        .iter()
+        .find(|s| s.phase == Phase::Teardown)
+        .or(tl.last())
+        .map_or(ended, wall)
+        .max(ended);
+    Some(HoldSpan {
+        began,
+        ended,
+        stopped,
+    })
+}
+
+/// Why the shards' connections were never held at once, when a shard's
+/// hold began after another's connections were closed: the latest
+/// beginning and the earliest stop, and the time between them.
+fn gap(order: &[&(String, Report)]) -> Option<String> {
+    let spans: Vec<(&Report, HoldSpan)> = order
+        .iter()
+        .filter_map(|(_, r)| Some((r, hold_span(r)?)))
+        .collect();
+    let (late, last_began) = spans
+        .iter()
+        .max_by(|a, b| a.1.began.total_cmp(&b.1.began))?;
+    let (early, first_stop) = spans
+        .iter()
+        .min_by(|a, b| a.1.stopped.total_cmp(&b.1.stopped))?;
+    let gap = last_began.began - first_stop.stopped;
+    (gap > 0.0).then(|| {
+        format!(
+            "{} began holding {gap:.1} s after {} stopped: their connections were never held at once; start shards together with --start-at",
+            shard_name(late),
+            shard_name(early)
+        )
+    })
+}
+
+/// The held figures of shards `rs` (in shard order) on their merged
+/// `timeline`; `apart`: their holds did not overlap.
+///
+/// - `reached`: the most held at once on the merged timeline (each
+///   shard's sample in force at each instant, summed), or one shard's own
+///   most, or `at_end`, whichever is highest; never the sum of the
+///   shards' peaks.
+/// - `at_end`: holds that overlapped, the shards' own counts summed;
+///   apart, the most held at once at the end of any one shard's hold (its
+///   own count then, plus the samples in force of the shards holding at
+///   that instant).
+/// - `min_during_hold`: the fewest held while every shard held; `None`
+///   apart.
+fn held(rs: &[&Report], timeline: &[Sample], apart: bool) -> Held {
+    let serve = rs.first().is_some_and(|r| r.command == CommandKind::Serve);
+    let count = |s: &Sample| {
+        if serve {
+            s.server_established
+        } else {
+            s.established
+        }
+    };
+    let all_kernel = rs.iter().all(|r| r.held.source == CountSource::Kernel);
+    let source = |kernel| {
+        if kernel {
+            CountSource::Kernel
+        } else {
+            CountSource::Workers
+        }
+    };
+    let (at_end, source) = if apart {
+        rs.iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let Some(end) = hold_span(r).map(|h| h.ended) else {
+                    return (r.held.at_end, source(r.held.source == CountSource::Kernel));
+                };
+                let others: Vec<u64> = (rs.iter().enumerate())
+                    .filter(|(j, _)| *j != i)
+                    .filter_map(|(_, o)| at(o, end).filter(|s| s.phase == Phase::Hold))
+                    .map(count)
+                    .collect();
+                let kernel = r.held.source == CountSource::Kernel && others.is_empty();
+                (r.held.at_end + others.iter().sum::<u64>(), source(kernel))
+            })
+            .max_by_key(|(n, _)| *n)
+            .unwrap_or((0, source(all_kernel)))
+    } else {
+        (rs.iter().map(|r| r.held.at_end).sum(), source(all_kernel))
+    };
+    let reached = timeline
+        .iter()
+        .map(count)
+        .chain(rs.iter().map(|r| r.held.reached))
+        .max()
+        .unwrap_or(0)
+        .max(at_end);
+    Held {
+        reached,
+        at_end,
+        source,
+        min_during_hold: if apart { None } else { min_during_hold(rs) },
+    }
 }
 
 fn shards_word(n: usize) -> String {
@@ -242,11 +377,32 @@ fn check(reports: &[(String, Report)]) -> Result<(), MergeError> {
             }
         }
     }
+    // One run: its whole origin but the shard (which a copy may have lost
+    // or changed) the same.
+    let run = |o: &Origin| Origin {
+        shard: None,
+        ..o.clone()
+    };
+    for (i, (a, ra)) in reports.iter().enumerate() {
+        let once = run(&ra.origin);
+        if let Some((b, _)) = reports[i + 1..]
+            .iter()
+            .find(|(_, rb)| run(&rb.origin) == once)
+        {
+            return Err(MergeError::SameRun {
+                a: a.clone(),
+                b: b.clone(),
+                host: ra.origin.host.clone(),
+                started: crate::report::text::utc(ra.origin.started_at),
+            });
+        }
+    }
     Ok(())
 }
 
 /// Hosts, nodes and kernels listed once each, in shard order; the
-/// earliest start.
+/// network namespace when every shard ran in the same one; the earliest
+/// start.
 fn origin(rs: &[&Report]) -> Origin {
     let join = |f: fn(&Report) -> Option<&str>| {
         let mut seen = Vec::new();
@@ -264,6 +420,11 @@ fn origin(rs: &[&Report]) -> Origin {
         host: join(|r| Some(&r.origin.host)),
         node: join(|r| Some(&r.origin.node)),
         kernel: (!kernels.is_empty()).then_some(kernels),
+        netns: rs
+            .iter()
+            .map(|r| r.origin.netns)
+            .reduce(|a, b| a.filter(|_| a == b))
+            .flatten(),
         shard: None,
         started_at: earliest(|r| Some(r.origin.started_at)).unwrap_or(0.0),
         start_at: earliest(|r| r.origin.start_at),
@@ -347,9 +508,14 @@ fn kernel_key(r: &Report) -> String {
         .unwrap_or_else(|| format!("node {}", r.origin.node))
 }
 
-/// The key of a shard's network namespace: its kernel and host name.
+/// The key of a shard's network namespace: its kernel and the
+/// namespace's inode, or its host name in a report without it.
 fn netns_key(r: &Report) -> (String, String) {
-    (kernel_key(r), r.origin.host.clone())
+    let ns = r.origin.netns.map_or_else(
+        || format!("host {}", r.origin.host),
+        |ino| format!("netns {ino}"),
+    );
+    (kernel_key(r), ns)
 }
 
 /// `f` of every shard that has it, the largest per network namespace, one
@@ -705,10 +871,21 @@ fn end(rs: &[&Report]) -> End {
     }
 }
 
-/// The merged report's own verdict, failed too when a shard fell short or
-/// is missing from its split.
-fn verdict(merged: &Report, order: &[&(String, Report)]) -> Verdict {
+/// The merged report's own verdict, failed too when the shards' holds
+/// did not overlap (`gap`, the reason), a shard fell short, or one is
+/// missing from its split. An interruption's comes first.
+fn verdict(merged: &Report, order: &[&(String, Report)], gap: Option<String>) -> Verdict {
     let own = judge::verdict(merged);
+    if own.exit_code == EXIT_INTERRUPTED {
+        return own;
+    }
+    if let Some(why) = gap {
+        return Verdict {
+            ok: false,
+            exit_code: EXIT_SHORT,
+            reason: Some(why),
+        };
+    }
     if !own.ok {
         return own;
     }

@@ -192,7 +192,7 @@ fn kernel_memory_counts_once_per_kernel() {
 fn the_server_side_counts_once_per_namespace() {
     let rs = files(vec![
         shard(0, 2, "box", "k", 100.0, 5_001),
-        shard(1, 2, "box", "k", 100.0, 5_000),
+        shard(1, 2, "box", "k", 100.01, 5_000),
     ]);
     let mut rs = rs;
     // What each shard's count saw: the one server holding both shards',
@@ -214,25 +214,181 @@ fn the_server_side_counts_once_per_namespace() {
 fn timelines_align_on_the_wall_clock() {
     let rs = files(vec![
         shard(0, 2, "a", "ka", 100.0, 5_001),
-        shard(1, 2, "b", "kb", 102.0, 5_000),
+        shard(1, 2, "b", "kb", 101.0, 5_000),
     ]);
     let m = merge(&rs).unwrap();
     let at = |t: f64| m.timeline.iter().find(|s| (s.t - t).abs() < 1e-6).unwrap();
-    // Shard 0 holds from 0.5 s; shard 1 began 2 s later.
+    // Shard 0 holds from 0.5 s; shard 1 began 1 s later.
     assert_eq!(at(0.5).established, 5_001);
-    // Shard 0 torn down, shard 1 half way up its ramp.
-    assert_eq!(at(2.25).established, 2_500);
-    assert_eq!(at(2.5).established, 5_000);
+    // Shard 1 half way up its ramp.
+    assert_eq!(at(1.25).established, 5_001 + 2_500);
+    assert_eq!(at(1.5).established, 10_001);
+    // Shard 0 torn down, shard 1 holding.
+    assert_eq!(at(2.25).established, 5_000);
     assert_eq!(m.timeline.first().unwrap().t, 0.25);
-    assert_eq!(m.held.reached, 10_001.max(m.held.at_end));
-    // Never both in their hold at once: no merged hold minimum.
-    assert_eq!(m.held.min_during_hold, None);
+    // Their holds overlapped from 1.5 s to 2 s.
+    assert_eq!(m.held.reached, 10_001);
+    assert_eq!(m.held.at_end, 10_001);
+    assert_eq!(m.held.min_during_hold, Some(10_001));
+    assert!(m.verdict.ok, "{:?}", m.verdict);
     // The earliest first connect to the last handshake's end.
-    assert!((m.time_to_reach.unwrap() - 2.4).abs() < 1e-9);
+    assert!((m.time_to_reach.unwrap() - 1.4).abs() < 1e-9);
     assert_eq!(m.origin.started_at, 100.0);
     // Slab per kernel, summed, at each instant: shard 0's torn down,
     // shard 1's holding.
     assert_eq!(at(2.5).slab, Some(1_000_000 + (1_000_000 + 5_000 * 4_000)));
+}
+
+/// Each shard's hold on the wall clock, from its origin and phases: its
+/// first and last hold samples, and its teardown sample.
+#[test]
+fn a_hold_is_placed_on_the_wall_clock() {
+    let r = shard(0, 2, "a", "ka", 100.0, 5_001);
+    assert_eq!(
+        hold_span(&r),
+        Some(HoldSpan {
+            began: 100.5,
+            ended: 102.0,
+            stopped: 102.25
+        })
+    );
+    // `--hold 0s`: the end of the ramp, torn down at once.
+    let mut r = shard(0, 2, "a", "ka", 100.0, 5_001);
+    r.timeline.retain(|s| s.phase != Phase::Hold);
+    assert_eq!(
+        hold_span(&r),
+        Some(HoldSpan {
+            began: 100.25,
+            ended: 100.25,
+            stopped: 102.25
+        })
+    );
+    r.timeline.clear();
+    assert_eq!(hold_span(&r), None);
+}
+
+/// The trial's case: two shards run one after the other. Each held its
+/// part, but never both at once: the merge says so and fails, and no
+/// figure adds the two.
+#[test]
+fn shards_held_one_after_the_other_fail_the_merge() {
+    let rs = files(vec![
+        shard(0, 2, "a", "ka", 100.0, 5_001),
+        shard(1, 2, "b", "kb", 112.05, 5_000),
+    ]);
+    for rs in [rs.clone(), rs.into_iter().rev().collect()] {
+        let m = merge(&rs).unwrap();
+        assert!(!m.verdict.ok);
+        assert_eq!(m.verdict.exit_code, 1);
+        // Shard 0 torn down at 102.25; shard 1 holding from 112.55.
+        assert_eq!(
+            m.verdict.reason.as_deref(),
+            Some(
+                "shard 1/2 began holding 10.3 s after shard 0/2 stopped: their connections were never held at once; start shards together with --start-at"
+            )
+        );
+        assert_eq!(m.held.reached, 5_001);
+        assert_eq!(m.held.at_end, 5_001);
+        assert_eq!(m.held.source, CountSource::Kernel);
+        assert_eq!(m.held.min_during_hold, None);
+        // The shards' own figures stay theirs.
+        let own: Vec<u64> = m.merged.unwrap().iter().map(|s| s.held_at_end).collect();
+        assert_eq!(own, [5_001, 5_000]);
+    }
+}
+
+/// Two shards held together, a third after them: what was held at once
+/// is the two's, at the end of the first one's hold, from the timeline.
+#[test]
+fn of_three_shards_two_held_at_once() {
+    let rs = files(vec![
+        shard(0, 3, "a", "ka", 100.0, 3_334),
+        shard(1, 3, "b", "kb", 101.0, 3_334),
+        shard(2, 3, "c", "kc", 110.02, 3_333),
+    ]);
+    let m = merge(&rs).unwrap();
+    assert_eq!(
+        m.verdict.reason.as_deref(),
+        Some(
+            "shard 2/3 began holding 8.3 s after shard 0/3 stopped: their connections were never held at once; start shards together with --start-at"
+        )
+    );
+    assert_eq!(m.held.reached, 6_668);
+    // At 102 s, shard 0's end: its own 3,334 and shard 1's sample.
+    assert_eq!(m.held.at_end, 6_668);
+    assert_eq!(m.held.source, CountSource::Workers);
+    assert_eq!(m.held.min_during_hold, None);
+}
+
+/// An interruption's verdict (exit 130) stays first.
+#[test]
+fn an_interrupted_shard_outranks_the_gap() {
+    let mut rs = files(vec![
+        shard(0, 2, "a", "ka", 100.0, 5_001),
+        shard(1, 2, "b", "kb", 112.0, 5_000),
+    ]);
+    rs[1].1.end = End::Interrupted {
+        signal: "SIGINT".into(),
+    };
+    let m = merge(&rs).unwrap();
+    assert_eq!(m.verdict.exit_code, 130);
+}
+
+/// One run's report twice is refused, whatever its shard field says.
+#[test]
+fn one_run_twice_is_refused() {
+    let mut r = fixture("connect-redis-cap");
+    r.latency.histograms = Some(Latency::new().encode());
+    let twice = vec![
+        ("a.json".to_string(), r.clone()),
+        ("b.json".into(), r.clone()),
+    ];
+    assert_eq!(
+        merge(&twice).unwrap_err().to_string(),
+        "a.json and b.json are one run's report (vm, started 2026-12-01T03:46:19.439Z): give each shard's report once"
+    );
+    let mut other = r.clone();
+    other.origin.shard = Some(Shard::new(1, 2).unwrap());
+    let mut one = r.clone();
+    one.origin.shard = Some(Shard::new(0, 2).unwrap());
+    let e = merge(&[("a.json".into(), one), ("b.json".into(), other)]).unwrap_err();
+    assert!(matches!(e, MergeError::SameRun { .. }), "{e}");
+    // Another run on the same host a moment later merges.
+    let mut later = r.clone();
+    later.origin.started_at += 0.001;
+    assert!(merge(&[("a.json".into(), r), ("b.json".into(), later)]).is_ok());
+}
+
+/// Two shards on one kernel with one host name, each in its own network
+/// namespace (`ip netns exec`, no UTS namespace): the endpoints' counts
+/// of each namespace are added; in one namespace, taken once.
+#[test]
+fn network_namespaces_are_told_apart_by_inode() {
+    let two = |ns: [Option<u64>; 2]| {
+        let mut rs = files(vec![
+            shard(0, 2, "vm", "k", 100.0, 5_001),
+            shard(1, 2, "vm", "k", 100.01, 5_000),
+        ]);
+        for ((_, r), ns) in rs.iter_mut().zip(ns) {
+            r.origin.netns = ns;
+            // Each namespace's server side sees its own clients' only.
+            r.server_side.established = Some(r.held.at_end);
+            r.kernel.at_end = counted(0, r.held.at_end, r.held.at_end, r.held.at_end);
+        }
+        merge(&rs).unwrap()
+    };
+    let m = two([Some(4_026_531_840), Some(4_026_532_301)]);
+    assert_eq!(m.kernel.at_end.sides(), Some((10_001, 10_001)));
+    assert_eq!(m.kernel.at_end.own(), Some((0, 10_001)));
+    assert_eq!(m.server_side.established, Some(10_001));
+    assert_eq!(m.origin.netns, None);
+    // One namespace: its reading once (the larger).
+    let m = two([Some(4_026_531_840), Some(4_026_531_840)]);
+    assert_eq!(m.kernel.at_end.sides(), Some((5_001, 5_001)));
+    assert_eq!(m.origin.netns, Some(4_026_531_840));
+    // Without the inode, one host name is one namespace, as before.
+    let m = two([None, None]);
+    assert_eq!(m.server_side.established, Some(5_001));
 }
 
 #[test]

@@ -283,6 +283,7 @@ pub(crate) mod fixtures {
             host: host.into(),
             node: host.into(),
             kernel: Some(format!("boot-id-of-{host}")),
+            netns: None,
             shard: None,
             started_at: 1_764_583_200.0,
             start_at: None,

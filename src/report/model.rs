@@ -115,6 +115,16 @@ pub struct Origin {
     /// shards with one boot ID ran on one kernel and share its slab, its
     /// memory figures are counted once; null if unreadable.
     pub kernel: Option<String>,
+    /// The network namespace c1m ran in: the inode of `/proc/self/ns/net`
+    /// (stat(2)'s `st_ino`; `readlink` shows it as `net:[INODE]`, see
+    /// namespaces(7)). On one kernel, shards with one inode shared a
+    /// network namespace and its endpoints' counts are taken once;
+    /// `ip netns exec` hosts share a host name but not this. Absent when
+    /// unreadable, in a report of an older c1m, and in a merged report of
+    /// shards in more than one namespace; `c1m merge` then tells
+    /// namespaces apart by host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<u64>,
     /// This run's shard (`--shard I/N`, or Slurm's array variables); null
     /// when it ran whole.
     pub shard: Option<Shard>,
@@ -187,15 +197,29 @@ pub struct Held {
     /// The most held at once: the highest summed count of the timeline's
     /// samples (taken every 250 ms), or the kernel's count of c1m's own
     /// sockets at the top if higher.
+    ///
+    /// Merged (`c1m merge`): the highest sum, on the wall-clock-aligned
+    /// timeline, of each shard's sample in force at one instant, or one
+    /// shard's own `reached`, or `at_end`, if higher; never the sum of the
+    /// shards' peaks.
     pub reached: u64,
     /// Held at the end of the hold: c1m's own sockets in ESTABLISHED, by
     /// the kernel's state of each (`kernel.at_end.client_own`, or
     /// `server_own` for `serve`); a connection the server closed is in
     /// CLOSE-WAIT, not held.
+    ///
+    /// Merged: when the shards' holds overlapped, their own counts at the
+    /// end summed. When they did not (a shard's hold began after another's
+    /// connections were closed; the verdict then fails), the most held at
+    /// once at the end of any one shard's hold: that shard's own count
+    /// plus the samples in force then of the shards still in their hold
+    /// (`source` is then `workers` if any were added).
     pub at_end: u64,
     /// Where `at_end` came from.
     pub source: CountSource,
     /// The fewest held in any sample of the hold; null without a hold.
+    /// Merged: the fewest held at once while every shard was in its hold
+    /// (their common hold); null when there was none.
     pub min_during_hold: Option<u64>,
 }
 

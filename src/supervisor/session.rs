@@ -148,6 +148,10 @@ impl Session {
                 node: node_name(),
                 host: c1m_sys::process::host_name(),
                 kernel: c1m_probe::sysctl::read(Path::new("/proc"), "kernel.random.boot_id").ok(),
+                // The namespace's inode (namespaces(7)), as `stat -L` reads it.
+                netns: std::fs::metadata("/proc/self/ns/net")
+                    .ok()
+                    .map(|m| std::os::unix::fs::MetadataExt::ino(&m)),
                 shard: None,
                 started_at: unix_seconds(SystemTime::now()),
                 start_at: None,

@@ -15,6 +15,7 @@ mod k8s_cluster;
 mod lab;
 mod lab_run;
 mod measure;
+mod merge;
 mod metrics;
 mod others;
 mod report_schema;
