@@ -5,12 +5,13 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use c1m_limits::{Facts, Role as LimitRole, Roots};
+use c1m_limits::{Facts, Role as LimitRole, Roots, ehash};
 use clap::Args;
 
 use super::args::{ExperimentOpts, Topology, count};
 use super::settings::{self, Clients, Host, Servers};
-use crate::plan::{self, Plan, Request, addr};
+use crate::lab::runns::{self, RunNetns};
+use crate::plan::{self, Plan, Request, addr, thousands};
 use crate::report::model::CommandKind;
 use crate::supervisor::session::Session;
 
@@ -38,6 +39,11 @@ pub struct RunArgs {
     /// needs).
     #[arg(long)]
     pub dests: Option<String>,
+    /// Hold the connections in c1m's own network namespace (the host's)
+    /// instead of a namespace made for the run, whose established hash
+    /// table is sized for its sockets.
+    #[arg(long)]
+    pub host_netns: bool,
     /// The flags every experiment with both fleets takes.
     #[command(flatten)]
     pub exp: ExperimentOpts,
@@ -68,20 +74,97 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     settings::warn_listen_ports(&facts, &plan.endpoints);
     settings::warn_fin_close(&facts, e.fleet.close, conns);
     let traffic = settings::traffic(&e.traffic, conns, !e.server.no_echo)?;
-    let servers = Servers::of(&e.server, &e.fleet, host.somaxconn).specs(
-        &plan.servers,
-        &plan.endpoints,
-        per_worker,
-    );
-    let clients = Clients::of(&e.client, &e.fleet, traffic).specs(&plan);
-    Session::new(
+    let sockets = plan.conns.saturating_mul(2);
+    // The specs are made once the namespace is known; the session owns
+    // the plan from here.
+    let planned = plan.clone();
+    // Ctrl-C is caught from here on (the session's fleet), so the
+    // namespace made next is removed however the run ends.
+    let session = Session::new(
         plan,
         CommandKind::Run,
         a.topology.name(),
         &settings::outputs(&e.fleet),
-    )?
-    .start_at(start_at)
-    .drive(servers, clients, Some(e.hold))
+    )?;
+    let netns = if a.host_netns {
+        None
+    } else {
+        own_netns(&facts, sockets)
+    };
+    let name = netns.as_ref().map(|n| n.name().to_string());
+    let servers = Servers {
+        netns: name.clone(),
+        ..Servers::of(&e.server, &e.fleet, host.somaxconn)
+    }
+    .specs(&planned.servers, &planned.endpoints, per_worker);
+    let clients = Clients {
+        netns: name,
+        ..Clients::of(&e.client, &e.fleet, traffic)
+    }
+    .specs(&planned);
+    let session = match &netns {
+        Some(ns) => session.in_run_netns(ns.report()),
+        None => session,
+    };
+    let code = session
+        .start_at(start_at)
+        .drive(servers, clients, Some(e.hold));
+    // Removes the namespace (also on an error above, and when unwinding).
+    drop(netns);
+    code
+}
+
+/// The run's own network namespace, with an established hash table sized
+/// for `sockets` ([`ehash::child_buckets`]); `None`, with one line saying
+/// why, when it cannot be made (the run then stays in the host's).
+fn own_netns(facts: &Facts, sockets: u64) -> Option<RunNetns> {
+    if let Some(why) = runns::unavailable(facts) {
+        eprintln!("c1m: running in the host's network namespace: {why}");
+        return None;
+    }
+    match runns::remove_stale() {
+        Ok(gone) if !gone.is_empty() => eprintln!(
+            "c1m: removed network namespaces left by killed runs: {}",
+            gone.join(", ")
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("c1m: warning: {e:#}"),
+    }
+    let buckets = ehash::child_buckets(sockets);
+    let ns = match RunNetns::create(buckets) {
+        Ok(ns) => ns,
+        Err(e) => {
+            eprintln!("c1m: running in the host's network namespace: {e:#}");
+            return None;
+        }
+    };
+    for w in &ns.warnings {
+        eprintln!("c1m: warning: in {}: {w}", ns.name());
+    }
+    let host = facts
+        .tcp_ehash_entries
+        .get()
+        .map_or("?".to_string(), |t| thousands(t.buckets));
+    let r = ns.report();
+    let got = match (r.buckets, r.own_table) {
+        (Some(b), Some(true)) => format!(
+            "{} established buckets for {} sockets; the host's table has {host}",
+            thousands(b),
+            thousands(sockets)
+        ),
+        (Some(b), _) => format!(
+            "the host's table of {} buckets: the kernel could not allocate {} (see dmesg)",
+            thousands(b),
+            thousands(buckets)
+        ),
+        (None, _) => format!("{} buckets asked for; size unread", thousands(buckets)),
+    };
+    eprintln!(
+        "c1m: connections held in network namespace {} ({got}); look inside: ip netns exec {} ss -s",
+        ns.name(),
+        ns.name()
+    );
+    Some(ns)
 }
 
 /// Plans `c1m run`: the topology's addresses, unless given.

@@ -35,6 +35,15 @@ pub struct StatArgs {
     /// Rows of the port and slab-cache tables.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..1000))]
     pub top: u64,
+    /// Watch the sockets of this network namespace (`ip netns list`)
+    /// [default: the running `c1m run`'s own namespace, c1m-run-PID, if
+    /// exactly one exists; else c1m's own].
+    #[arg(long, value_name = "NAME", conflicts_with = "host_netns")]
+    pub netns: Option<String>,
+    /// Watch c1m's own network namespace even while a `c1m run` holds
+    /// its connections in one of its own.
+    #[arg(long)]
+    pub host_netns: bool,
 }
 
 impl StatArgs {
@@ -51,13 +60,24 @@ impl StatArgs {
             count: self.count,
             json: self.json,
             top: self.top as usize,
+            netns: self.netns.clone(),
         }
     }
 }
 
 /// Runs `c1m stat`.
 pub fn run(a: &StatArgs) -> anyhow::Result<ExitCode> {
-    stat::run(&a.settings())
+    let mut s = a.settings();
+    if s.netns.is_none()
+        && !a.host_netns
+        && let Some(ns) = stat::running_run_netns()
+    {
+        eprintln!(
+            "c1m stat: watching network namespace {ns}, where the running `c1m run` holds its connections (--host-netns: this one)"
+        );
+        s.netns = Some(ns);
+    }
+    stat::run(&s)
 }
 
 #[cfg(test)]

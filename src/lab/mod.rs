@@ -28,6 +28,7 @@
 //! namespace deletes its interfaces and addresses with it.
 
 pub mod plan;
+pub mod runns;
 
 use std::fs;
 use std::io;

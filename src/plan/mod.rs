@@ -20,6 +20,7 @@
 //! and warns when it cannot.
 
 pub mod addr;
+pub mod netns;
 pub mod shard;
 
 use std::net::{IpAddr, SocketAddr};

@@ -429,6 +429,9 @@ fn origin(rs: &[&Report]) -> Origin {
         started_at: earliest(|r| Some(r.origin.started_at)).unwrap_or(0.0),
         start_at: earliest(|r| r.origin.start_at),
         ramp_started_at: earliest(|r| r.origin.ramp_started_at),
+        // Each shard's namespace was its own machine's: none is the
+        // merged run's.
+        run_netns: None,
     }
 }
 

@@ -288,6 +288,7 @@ pub(crate) mod fixtures {
             started_at: 1_764_583_200.0,
             start_at: None,
             ramp_started_at: Some(1_764_583_200.5),
+            run_netns: None,
         }
     }
 

@@ -137,6 +137,31 @@ pub struct Origin {
     /// When the first connect() of the ramp was due, Unix seconds;
     /// `time_to_reach` counts from here. Null when no ramp began.
     pub ramp_started_at: Option<f64>,
+    /// The network namespace `c1m run` held its sockets in, made for the
+    /// run; null when they were in c1m's own (`--host-netns`, or no
+    /// namespace could be made), for other commands, and in reports
+    /// made before it existed (then absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_netns: Option<RunNetnsReport>,
+}
+
+/// The network namespace a run held its sockets in
+/// (`c1m-run-<supervisor pid>`), and its established hash table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunNetnsReport {
+    /// Its name, as `ip netns` lists it (`c1m-run-4242`).
+    pub name: String,
+    /// Buckets asked for: the host's `net.ipv4.tcp_child_ehash_entries`
+    /// while it was created (the power of two ≥ 2 × sockets, ≤ 2^24).
+    pub planned_buckets: u64,
+    /// Buckets its table has: `net.ipv4.tcp_ehash_entries` read inside
+    /// (absolute value); null if unreadable.
+    pub buckets: Option<u64>,
+    /// Whether the table is its own; false when the kernel could not
+    /// allocate one and fell back to the host's (the sysctl reads
+    /// negative inside); null if unreadable.
+    pub own_table: Option<bool>,
 }
 
 /// One shard of a merged report, as its own report judged it.

@@ -316,6 +316,21 @@ fn origin_rows(o: &mut Rows, r: &Report) {
     if let Some(at) = r.origin.start_at {
         o.row("start at", format!("{} (--start-at)", super::text::utc(at)));
     }
+    if let Some(ns) = &r.origin.run_netns {
+        let table = match (ns.buckets, ns.own_table) {
+            (Some(b), Some(true)) => format!("{} established buckets", thousands(b)),
+            (Some(b), _) => format!(
+                "the host's {} established buckets: the kernel could not allocate {}",
+                thousands(b),
+                thousands(ns.planned_buckets)
+            ),
+            (None, _) => format!(
+                "{} established buckets asked for, size unread",
+                thousands(ns.planned_buckets)
+            ),
+        };
+        o.row("network namespace", format!("{} ({table})", ns.name));
+    }
 }
 
 fn held_rows(o: &mut Rows, r: &Report) {

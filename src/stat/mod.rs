@@ -72,6 +72,23 @@ pub struct Settings {
     pub json: bool,
     /// Rows of the port and slab-cache tables.
     pub top: usize,
+    /// The network namespace whose sockets and counters are shown (a
+    /// named one, `ip netns`); `None`: c1m's own. Memory and slab caches
+    /// are the machine's either way.
+    pub netns: Option<String>,
+}
+
+/// The namespace of the `c1m run` going on now, if exactly one is: a
+/// `c1m-run-PID` namespace whose supervisor PID runs. `None` when there
+/// is none, or several (then `--netns` must choose).
+pub fn running_run_netns() -> Option<String> {
+    let names = c1m_sys::netns::list().ok()?;
+    let mut running = names.into_iter().filter(|n| {
+        crate::plan::netns::run_netns_pid(n)
+            .is_some_and(|pid| Path::new("/proc").join(pid.to_string()).exists())
+    });
+    let one = running.next()?;
+    running.next().is_none().then_some(one)
 }
 
 /// `8090` or `8090-8119`: one contiguous range, as the kernel filter takes.
@@ -116,7 +133,7 @@ pub fn run(args: &Settings) -> anyhow::Result<ExitCode> {
     let setup = args.setup()?;
     if !args.json && io::stdout().is_terminal() {
         let mut screen = screen::Screen::enter().context("setting up the terminal")?;
-        return watch(&setup, args.count, &mut screen);
+        return watch(&setup, args, &mut screen);
     }
     run_to(args, &mut io::stdout().lock())
 }
@@ -130,7 +147,7 @@ pub fn run_to(args: &Settings, out: &mut dyn Write) -> anyhow::Result<ExitCode> 
         json: args.json,
         signals: Signals::catch(&[SIGINT, SIGTERM]).context("catching Ctrl-C")?,
     };
-    watch(&setup, args.count, &mut sink)
+    watch(&setup, args, &mut sink)
 }
 
 /// What ended a wait.
@@ -212,19 +229,29 @@ fn wait_for(
 }
 
 /// The refresh loop.
-fn watch(setup: &Setup, count: Option<u64>, sink: &mut dyn Sink) -> anyhow::Result<ExitCode> {
-    match watch_io(setup, count, sink) {
+fn watch(setup: &Setup, args: &Settings, sink: &mut dyn Sink) -> anyhow::Result<ExitCode> {
+    if let Some(ns) = &args.netns
+        && !c1m_sys::netns::exists(ns)
+    {
+        bail!("no network namespace {ns:?} (`ip netns list` shows them)");
+    }
+    match watch_io(setup, args.count, args.netns.as_deref(), sink) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
         Err(e) => Err(anyhow::Error::new(e).context("writing the view")),
         Ok(()) => Ok(ExitCode::SUCCESS),
     }
 }
 
-fn watch_io(setup: &Setup, count: Option<u64>, sink: &mut dyn Sink) -> io::Result<()> {
+fn watch_io(
+    setup: &Setup,
+    count: Option<u64>,
+    netns: Option<&str>,
+    sink: &mut dyn Sink,
+) -> io::Result<()> {
     let start = Instant::now();
-    let mut probes = Probes::new(Path::new("/proc"));
+    let mut probes = Probes::new(Path::new("/proc"), netns);
     let mut tracker = Tracker::new(setup.clone(), c1m_probe::page_size());
-    let mut diag = DiagThread::start(query(setup), start);
+    let mut diag = DiagThread::start(query(setup), netns.map(str::to_string), start);
     // The wait for a count asked for at a refresh: most take milliseconds
     // and show at once; a longer one shows at a later refresh.
     let fresh_wait = (setup.interval / 2).min(Duration::from_millis(500));
@@ -314,14 +341,35 @@ struct DiagThread {
 }
 
 impl DiagThread {
-    fn start(query: DiagQuery, start: Instant) -> Self {
+    /// The thread counts in network namespace `netns` (entered for good:
+    /// the thread does nothing else), or in c1m's own.
+    fn start(query: DiagQuery, netns: Option<String>, start: Instant) -> Self {
         let (ask, asked) = mpsc::channel::<()>();
         let (answer, answers) = mpsc::channel();
         std::thread::Builder::new()
             .name("stat-netlink".into())
             .spawn(move || {
                 let mut diag: Option<TcpDiag> = None;
+                let entered = match &netns {
+                    Some(ns) => c1m_sys::netns::enter(ns).map_err(|e| e.to_string()),
+                    None => Ok(()),
+                };
                 for () in asked {
+                    if let Err(why) = &entered {
+                        let at = start.elapsed();
+                        let counts = Err(why.clone());
+                        if answer
+                            .send(DiagReading {
+                                at,
+                                took: Duration::ZERO,
+                                counts,
+                            })
+                            .is_err()
+                        {
+                            return;
+                        }
+                        continue;
+                    }
                     let at = start.elapsed();
                     let counts = count_with(&mut diag, &query);
                     let took = start.elapsed().saturating_sub(at);
@@ -383,15 +431,30 @@ struct Probes {
     snmp: Held,
 }
 
-/// A `/proc` file opened on first use, reopened after an error.
+/// A `/proc` file opened on first use, reopened after an error; a
+/// `net/` file of another network namespace is opened from a thread
+/// inside it (through `/proc/thread-self`), and then reads that
+/// namespace's figures for as long as it is open.
 struct Held {
     path: PathBuf,
+    netns: Option<String>,
     file: Option<ProcFile>,
 }
 
 impl Held {
     fn new(path: PathBuf) -> Self {
-        Self { path, file: None }
+        Self {
+            path,
+            netns: None,
+            file: None,
+        }
+    }
+
+    fn open(&self) -> io::Result<ProcFile> {
+        match &self.netns {
+            None => ProcFile::open(&self.path),
+            Some(ns) => c1m_sys::netns::run_in(ns, || ProcFile::open(&self.path))?,
+        }
     }
 
     fn read<T>(
@@ -400,9 +463,7 @@ impl Held {
     ) -> Result<T, String> {
         let file = match &mut self.file {
             Some(f) => f,
-            None => self
-                .file
-                .insert(ProcFile::open(&self.path).map_err(|e| e.to_string())?),
+            None => self.file.insert(self.open().map_err(|e| e.to_string())?),
         };
         file.read_parsed(parse).map_err(|e| {
             self.file = None;
@@ -412,15 +473,22 @@ impl Held {
 }
 
 impl Probes {
-    fn new(root: &Path) -> Self {
+    fn new(root: &Path, netns: Option<&str>) -> Self {
         let held = |p: &str| Held::new(root.join(p));
+        let net = |p: &str| match netns {
+            None => held(&format!("net/{p}")),
+            Some(ns) => Held {
+                netns: Some(ns.to_string()),
+                ..held(&format!("thread-self/net/{p}"))
+            },
+        };
         Self {
             root: root.to_path_buf(),
             meminfo: held("meminfo"),
-            sockstat: held("net/sockstat"),
-            sockstat6: held("net/sockstat6"),
-            netstat: held("net/netstat"),
-            snmp: held("net/snmp"),
+            sockstat: net("sockstat"),
+            sockstat6: net("sockstat6"),
+            netstat: net("netstat"),
+            snmp: net("snmp"),
         }
     }
 
@@ -499,6 +567,7 @@ mod tests {
             count: None,
             json: false,
             top: 10,
+            netns: None,
         };
         assert!(s.setup().unwrap_err().to_string().contains("too short"));
         s.interval = MIN_INTERVAL;

@@ -233,9 +233,17 @@ pub fn read_endpoints(
     })
 }
 
-/// The listen-queue counters of `/proc/net/netstat` now; `None` if
-/// unreadable.
-pub fn listen_counters() -> Option<ListenCounters> {
-    let n = c1m_probe::netstat::read(proc()).ok()?;
+/// The listen-queue counters of `/proc/net/netstat` now, of the network
+/// namespace `netns` (read on a thread inside it, through
+/// `/proc/thread-self/net`: `/proc/net` follows the process's first
+/// thread) or c1m's own; `None` if unreadable.
+pub fn listen_counters(netns: Option<&str>) -> Option<ListenCounters> {
+    let n = match netns {
+        None => c1m_probe::netstat::read(proc()).ok()?,
+        Some(ns) => c1m_sys::netns::run_in(ns, || {
+            c1m_probe::netstat::read(&proc().join("thread-self")).ok()
+        })
+        .ok()??,
+    };
     Some(ListenCounters::from(&n))
 }

@@ -16,8 +16,8 @@ use crate::plan::shard::Shard;
 use crate::plan::thousands;
 use crate::report::model::{
     self, Closes, CommandKind, Diagnosis, End, Evidence, FindLimit, KernelCount, KernelCounts,
-    LatencyReport, Limit, ListenCounters, Origin, Phase, Report, Sample, Seen, ServerSide, SloMiss,
-    TrafficSummary, Workers,
+    LatencyReport, Limit, ListenCounters, Origin, Phase, Report, RunNetnsReport, Sample, Seen,
+    ServerSide, SloMiss, TrafficSummary, Workers,
 };
 use crate::report::{self, judge};
 use crate::supervisor::fleet::{Event, Fleet, Life, OwnCount, Role};
@@ -89,6 +89,9 @@ pub struct Session {
     namespaces: Vec<String>,
     /// Which socket tables hold the experiment's sockets.
     families: Families,
+    /// The namespace whose listen counters are the experiment's (the
+    /// run's own); `None`: c1m's.
+    counters_netns: Option<String>,
     /// The listen counters before the ramp.
     counters_base: Option<ListenCounters>,
     /// Where and when: host, node, shard, the wall-clock `start`.
@@ -156,6 +159,7 @@ impl Session {
                 started_at: unix_seconds(SystemTime::now()),
                 start_at: None,
                 ramp_started_at: None,
+                run_netns: None,
             },
             timeline: Vec::new(),
             last_log: None,
@@ -170,6 +174,7 @@ impl Session {
             metrics,
             namespaces: Vec::new(),
             families,
+            counters_netns: None,
             counters_base: None,
             start_at: None,
         })
@@ -178,6 +183,22 @@ impl Session {
     /// Counts sockets in these network namespaces (a lab's hosts).
     pub fn in_namespaces(mut self, namespaces: Vec<String>) -> Self {
         self.namespaces = namespaces;
+        self
+    }
+
+    /// Holds the experiment in the run's own network namespace `ns`
+    /// (both fleets' specs name it): counts sockets and reads the listen
+    /// counters there, and records it in the report's origin.
+    pub fn in_run_netns(mut self, ns: RunNetnsReport) -> Self {
+        self.namespaces = vec![ns.name.clone()];
+        self.counters_netns = Some(ns.name.clone());
+        // The namespace's own inode (its bind mount under /run/netns is
+        // the nsfs file), as `origin.netns` says.
+        self.origin.netns = std::fs::metadata(format!("/run/netns/{}", ns.name))
+            .ok()
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .or(self.origin.netns);
+        self.origin.run_netns = Some(ns);
         self
     }
 
@@ -375,7 +396,7 @@ impl Session {
             return self.finish(None, None, None, None);
         }
         let baseline = self.snapshot();
-        self.counters_base = measure::listen_counters();
+        self.counters_base = measure::listen_counters(self.counters_netns.as_deref());
         // Ramp.
         let ramp_start = Instant::now();
         self.origin.ramp_started_at = Some(unix_seconds(SystemTime::now()));
@@ -663,7 +684,10 @@ impl Session {
 
     /// The listen counters' change since the ramp began.
     fn counters_since_base(&self) -> Option<ListenCounters> {
-        Some(measure::listen_counters()?.since(self.counters_base.as_ref()?))
+        Some(
+            measure::listen_counters(self.counters_netns.as_deref())?
+                .since(self.counters_base.as_ref()?),
+        )
     }
 
     /// The server's closes, as the client saw them.

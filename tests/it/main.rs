@@ -20,6 +20,7 @@ mod metrics;
 mod others;
 mod report_schema;
 mod run;
+mod run_netns;
 mod serve_connect;
 mod servers;
 mod shard;

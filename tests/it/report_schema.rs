@@ -166,8 +166,17 @@ type Edit = (&'static str, Value);
 fn edited(base: &Value, edits: &[Edit]) -> Value {
     let mut doc = base.clone();
     for (at, val) in edits {
-        *doc.pointer_mut(at)
-            .unwrap_or_else(|| panic!("no {at} in the fixture")) = val.clone();
+        if let Some(slot) = doc.pointer_mut(at) {
+            *slot = val.clone();
+            continue;
+        }
+        // A field the fixture leaves out (absent when empty): added to
+        // its object.
+        let (parent, key) = at.rsplit_once('/').unwrap();
+        doc.pointer_mut(parent)
+            .and_then(Value::as_object_mut)
+            .unwrap_or_else(|| panic!("no {parent} in the fixture"))
+            .insert(key.to_string(), val.clone());
     }
     doc
 }
@@ -214,6 +223,14 @@ fn every_shape_the_types_allow_validates() {
         vec![("/traffic", Value::Null)],
         vec![("/latency/connect", Value::Null)],
         vec![("/timeline", json!([]))],
+        vec![(
+            "/origin/run_netns",
+            json!({"name": "c1m-run-4242", "planned_buckets": 4194304, "buckets": 4194304, "own_table": true}),
+        )],
+        vec![(
+            "/origin/run_netns",
+            json!({"name": "c1m-run-4242", "planned_buckets": 4194304, "buckets": 262144, "own_table": false}),
+        )],
         vec![
             ("/verdict/ok", json!(false)),
             ("/verdict/exit_code", json!(130)),

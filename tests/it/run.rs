@@ -20,13 +20,20 @@ fn start_run(name: &str, n: &str, args: &[&str], phase: &str) -> (Running, Vec<u
 }
 
 /// The count c1m reports must equal the kernel's, taken by `ss` while c1m
-/// holds, and both ends must be there.
+/// holds (in the run's own network namespace when it made one), and both
+/// ends must be there.
 fn run_and_check(topology: &str, port_args: &[&str], server_filter: &str, name: &str) {
     let _g = heavy();
     let mut args = vec!["--hold", "4s", "--topology", topology];
     args.extend_from_slice(port_args);
     let (c, workers, json) = start_run(name, "100000", &args, "hold");
-    let server_side = ss_established(&format!("( {server_filter} )"));
+    let filter = format!("( {server_filter} )");
+    let name = run_netns(c.pid());
+    let server_side = if run_namespaces().contains(&name) {
+        ss_established_in(&name, &filter)
+    } else {
+        ss_established(&filter)
+    };
     let (code, out, err) = c.finish(Duration::from_secs(120));
     assert_eq!(code, Some(0), "stdout:\n{out}\nstderr:\n{}", err.join("\n"));
     assert_eq!(
@@ -154,7 +161,9 @@ fn ctrl_c_mid_ramp_leaves_a_complete_report_and_no_processes() {
         "every worker closed in order"
     );
     assert_all_gone(&workers, Duration::from_secs(5));
+    // Nothing holds: not in the host's namespace, and the run's is gone.
     assert_eq!(ss_established("( sport = :8390 or dport = :8390 )"), 0);
+    assert!(run_namespaces().is_empty(), "{:?}", run_namespaces());
 }
 
 #[test]
@@ -192,10 +201,16 @@ fn killing_the_supervisor_takes_every_worker_with_it() {
         "hold",
     );
     assert!(workers.len() >= 8, "{workers:?}");
+    let name = run_netns(c.pid());
     c1m_kill(c.pid(), "KILL");
     let _ = c.finish(Duration::from_secs(10));
     // PR_SET_PDEATHSIG: the kernel kills them; nothing is left holding.
     assert_all_gone(&workers, Duration::from_secs(10));
+    // The run's namespace outlives a SIGKILL (the next run removes it:
+    // run_netns.rs); removed here so no other test meets it.
+    if run_namespaces().contains(&name) {
+        ip_cmd(&["netns", "del", &name]);
+    }
 }
 
 #[test]

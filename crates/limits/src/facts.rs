@@ -227,6 +227,13 @@ pub struct Facts {
     /// `net.ipv4.tcp_tw_reuse` (ip-sysctl.rst): 0 off, 1 on, 2 loopback
     /// only.
     pub tcp_tw_reuse: Reading<u64>,
+    /// `net.ipv4.tcp_ehash_entries` (Linux 6.1+): this namespace's
+    /// established hash table, and whether it is its own.
+    pub tcp_ehash_entries: Reading<parse::EhashTable>,
+    /// `net.ipv4.tcp_child_ehash_entries` (Linux 6.1+): buckets of the
+    /// table a network namespace created from this one gets; 0 shares
+    /// the host's.
+    pub tcp_child_ehash_entries: Reading<u64>,
 }
 
 /// The text of a file, or why not.
@@ -389,6 +396,17 @@ pub fn read_port_range(proc_root: &Path) -> Reading<(u64, u64)> {
     sysctl_with(proc_root, "net.ipv4.ip_local_port_range", parse::port_range)
 }
 
+/// `net.ipv4.tcp_ehash_entries` under `proc_root` (Linux 6.1+): the
+/// established hash table of the namespace the reading thread is in
+/// (`/proc/sys/net` follows the calling thread's network namespace).
+pub fn read_ehash(proc_root: &Path) -> Reading<parse::EhashTable> {
+    sysctl_with(
+        proc_root,
+        "net.ipv4.tcp_ehash_entries",
+        parse::ehash_entries,
+    )
+}
+
 /// `net.ipv4.ip_local_reserved_ports` under `proc_root`, parsed by
 /// [`parse::reserved_ports`]: inclusive ranges, empty when none.
 pub fn read_reserved_ports(proc_root: &Path) -> Reading<Vec<(u64, u64)>> {
@@ -470,6 +488,12 @@ impl Facts {
             tcp_max_tw_buckets: sysctl_with(p, "net.ipv4.tcp_max_tw_buckets", parse::number),
             tcp_max_orphans: sysctl_with(p, "net.ipv4.tcp_max_orphans", parse::number),
             tcp_tw_reuse: sysctl_with(p, "net.ipv4.tcp_tw_reuse", parse::number),
+            tcp_ehash_entries: read_ehash(p),
+            tcp_child_ehash_entries: sysctl_with(
+                p,
+                "net.ipv4.tcp_child_ehash_entries",
+                parse::number,
+            ),
         }
     }
 
@@ -584,6 +608,11 @@ impl Facts {
             tcp_max_tw_buckets: Value(131_072),
             tcp_max_orphans: Value(131_072),
             tcp_tw_reuse: Value(2),
+            tcp_ehash_entries: Value(parse::EhashTable {
+                buckets: 262_144,
+                own: true,
+            }),
+            tcp_child_ehash_entries: Value(0),
         }
     }
 }

@@ -18,7 +18,8 @@
 //!    [`target`]: what is checked for ([`Target`], [`Role`], [`Tuples`]).
 //! 5. [`ports`]: the local port range as `connect()` uses it (the per-pair
 //!    budget, listen ports an ephemeral port can take). [`closing`]: what
-//!    `--close fin` leaves (TIME_WAIT, orphans). Pure.
+//!    `--close fin` leaves (TIME_WAIT, orphans). [`ehash`]: the
+//!    established hash table's size and load. Pure.
 //! 6. `rows` (private): [`Facts`] + [`Target`] → the doctor's rows. Pure.
 //! 7. [`verdict`]: the rows, the binding limit, the one-line verdict.
 //!    [`tune`]: [`Facts`] + request → [`tune::Plan`] with 10 % headroom and
@@ -37,6 +38,7 @@ pub mod apply;
 pub mod calibration;
 pub mod cli;
 pub mod closing;
+pub mod ehash;
 pub mod facts;
 mod files;
 pub mod num;

@@ -125,6 +125,31 @@ pub fn number(text: &str) -> Result<u64, String> {
         .map_err(|_| format!("{:?} is not a number", shorten(t)))
 }
 
+/// A network namespace's established hash table, as
+/// `net.ipv4.tcp_ehash_entries` reads in it (ip-sysctl.rst).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct EhashTable {
+    /// Buckets of the table this namespace uses.
+    pub buckets: u64,
+    /// Whether the table is this namespace's own: the sysctl reads
+    /// negative in a namespace that shares the first namespace's table.
+    pub own: bool,
+}
+
+/// Parses `net.ipv4.tcp_ehash_entries`: a non-zero integer, negative
+/// when the namespace shares the first namespace's table.
+pub fn ehash_entries(text: &str) -> Result<EhashTable, String> {
+    let t = text.trim();
+    let (own, digits) = match t.strip_prefix('-') {
+        Some(rest) => (false, rest),
+        None => (true, t),
+    };
+    match number(digits)? {
+        0 => Err("0 is not a table size".into()),
+        buckets => Ok(EhashTable { buckets, own }),
+    }
+}
+
 /// Parses exactly `N` whitespace-separated unsigned numbers.
 pub fn numbers<const N: usize>(text: &str) -> Result<[u64; N], String> {
     let mut out = [0u64; N];

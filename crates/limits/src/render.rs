@@ -90,6 +90,10 @@ pub fn doctor_text(v: &Verdict) -> String {
         );
         out += line.trim_end();
         out.push('\n');
+        // A binding row's fix ends the verdict line; a warning's is here.
+        if let (Status::Warn, Some(fix)) = (r.status, &r.fix) {
+            let _ = writeln!(out, "  {:<name_w$}  fix: {fix}", "");
+        }
     }
     out.push('\n');
     out += &places_text(v);
@@ -174,6 +178,7 @@ struct DoctorJson<'a> {
     warnings: &'a [String],
     unchecked: &'a [String],
     rows: &'a [Row],
+    ehash: crate::ehash::Summary,
     facts: &'a Facts,
 }
 
@@ -197,6 +202,7 @@ pub fn doctor_json(v: &Verdict, facts: &Facts) -> String {
         warnings: &v.warnings,
         unchecked: &v.unchecked,
         rows: &v.rows,
+        ehash: crate::ehash::Summary::of(facts, &v.target),
         facts,
     };
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| {

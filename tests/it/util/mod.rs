@@ -314,6 +314,40 @@ pub fn ss_established(filter: &str) -> u64 {
         .count() as u64
 }
 
+/// `ss -Htn state established FILTER` inside the network namespace
+/// `netns` (`ip netns exec`), lines counted.
+pub fn ss_established_in(netns: &str, filter: &str) -> u64 {
+    let out = Command::new("ip")
+        .args(["netns", "exec", netns, "ss", "-Htn", "state", "established"])
+        .args((!filter.is_empty()).then_some(filter))
+        .output()
+        .expect("running ip netns exec … ss (iproute2)");
+    assert!(
+        out.status.success(),
+        "ss in {netns} failed: {}",
+        text(&out.stderr)
+    );
+    out.stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count() as u64
+}
+
+/// The run namespaces `ip netns list` shows (`c1m-run-*`).
+pub fn run_namespaces() -> Vec<String> {
+    ip_cmd(&["netns", "list"])
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with("c1m-run-"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The namespace `c1m run` with supervisor `pid` holds its connections in.
+pub fn run_netns(pid: u32) -> String {
+    format!("c1m-run-{pid}")
+}
+
 /// `ip ARGS` (iproute2), its stdout; a missing `ip` fails the test.
 pub fn ip_cmd(args: &[&str]) -> String {
     let out = Command::new("ip")

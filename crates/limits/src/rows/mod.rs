@@ -29,6 +29,8 @@ pub enum Group {
     Conntrack,
     /// TIME_WAIT handling.
     TimeWait,
+    /// The established hash table (the 4-tuple lookup).
+    Ehash,
 }
 
 impl Group {
@@ -41,6 +43,7 @@ impl Group {
             Group::Queues => "queues",
             Group::Conntrack => "conntrack",
             Group::TimeWait => "TIME_WAIT",
+            Group::Ehash => "established hash table",
         }
     }
 }
@@ -225,5 +228,6 @@ pub(crate) fn build(f: &Facts, t: &Target) -> Sheet {
     tables::queues(&mut cx);
     tables::conntrack(&mut cx);
     tables::time_wait(&mut cx);
+    tables::ehash(&mut cx);
     cx.sheet
 }

@@ -3,6 +3,9 @@
 
 use super::{Ctx, Group, Status};
 use crate::closing::{ORPHAN_OVERFLOW, TIME_WAIT_OVERFLOW};
+use crate::ehash::{self, Summary};
+use crate::facts::Reading;
+use crate::num::bytes;
 use crate::num::{thousands, with_headroom};
 
 pub(super) fn queues(cx: &mut Ctx) {
@@ -141,4 +144,81 @@ pub(super) fn time_wait(cx: &mut Ctx) {
             )
         },
     );
+}
+
+/// What a chain ~8 long cost here: the C heartbeat reference at 1M
+/// connections (2M sockets), 100k msg/s offered (issue 10).
+const EHASH_MEASURED: &str = "measured on a 2-core box at 1M connections, 100k heartbeats/s offered: \
+     53k replies/s, p99 17 s with 262,144 buckets; 97.6k replies/s, p99 2.6 s with 4,194,304";
+
+pub(super) fn ehash(cx: &mut Ctx) {
+    const NAME: &str = "net.ipv4.tcp_ehash_entries";
+    const CHILD: &str = "net.ipv4.tcp_child_ehash_entries";
+    let f = cx.f;
+    let s = Summary::of(f, cx.t);
+    let want = thousands(s.suggested);
+    let fix = format!(
+        "{want} buckets ({}) keep the load ≤ 0.5: for the host's own namespace, boot with \
+         thash_entries={} (kernel command line); for a container or namespace (Linux 6.1+), \
+         sysctl {CHILD}={} before creating it — `c1m run` does this by default",
+        bytes(ehash::cost_bytes(s.suggested)),
+        s.suggested,
+        s.suggested
+    );
+    match &f.tcp_ehash_entries {
+        Reading::Value(t) => {
+            let whose = if t.own {
+                "this namespace's own table"
+            } else {
+                "shared with the host's namespace"
+            };
+            let value = format!("{} buckets ({whose})", thousands(t.buckets));
+            let load = s.load.unwrap_or(0.0);
+            let note = format!(
+                "{} sockets at the target / {} buckets = {load:.2} a bucket: every packet and every \
+                 connect()'s 4-tuple check walks a chain that long (__inet_lookup_established); \
+                 the table costs {} ({EHASH_MEASURED})",
+                thousands(s.sockets),
+                thousands(t.buckets),
+                bytes(ehash::cost_bytes(t.buckets)),
+            );
+            let status = if load > 1.0 {
+                Status::Warn
+            } else {
+                Status::Info
+            };
+            let row = cx.push(Group::Ehash, NAME, value, status, note);
+            if status == Status::Warn {
+                row.fix = Some(fix);
+            }
+        }
+        Reading::Unreadable(why) if why.ends_with("missing") => {
+            let note = "this kernel (before 6.1) has one established table for every namespace, \
+                        sized at boot: thash_entries= on the kernel command line sizes it"
+                .to_string();
+            cx.push(Group::Ehash, NAME, "absent".into(), Status::Info, note);
+        }
+        Reading::Unreadable(why) => cx.unreadable(Group::Ehash, NAME, why, false),
+    }
+    match &f.tcp_child_ehash_entries {
+        Reading::Value(v) => {
+            let (value, note) = match *v {
+                0 => (
+                    "0".to_string(),
+                    "namespaces created from this one share its table".to_string(),
+                ),
+                n => (
+                    thousands(n),
+                    format!(
+                        "namespaces created from this one get their own table of {} buckets ({})",
+                        thousands(n.next_power_of_two()),
+                        bytes(ehash::cost_bytes(n.next_power_of_two()))
+                    ),
+                ),
+            };
+            cx.push(Group::Ehash, CHILD, value, Status::Info, note);
+        }
+        Reading::Unreadable(why) if why.ends_with("missing") => {}
+        Reading::Unreadable(why) => cx.unreadable(Group::Ehash, CHILD, why, false),
+    }
 }

@@ -379,6 +379,8 @@ fn json_report_matches_its_schema() {
         "nr-open-trap",
         "listeners",
         "wildcard-only",
+        "ehash-shared",
+        "ehash-absent",
     ] {
         let m = machine(case);
         let v = preflight(&m.roots, &fixed(1_000_000, Role::Both, tuples(2, 1, 1)));
@@ -634,4 +636,86 @@ fn counts_are_singular_for_one() {
         "{}",
         v.line()
     );
+}
+
+/// The established hash table: this machine's 262,144 buckets against
+/// 1M connections on both ends (2M sockets, ~7.6 a bucket) is a slow
+/// lookup with both fixes named; 10,000 connections is not.
+#[test]
+fn ehash_load_at_the_target_and_its_fixes() {
+    let v = check("this-machine", both(1_000_000));
+    let r = row(&v, "net.ipv4.tcp_ehash_entries");
+    assert_eq!(r.group, c1m_limits::verdict::Group::Ehash);
+    assert_eq!(r.value, "262,144 buckets (this namespace's own table)");
+    assert_eq!(r.status, Status::Warn);
+    assert!(!r.binds, "a long chain caps nothing");
+    assert_note(&v, "net.ipv4.tcp_ehash_entries", "2,000,000 sockets");
+    assert_note(&v, "net.ipv4.tcp_ehash_entries", "7.63 a bucket");
+    let fix = r.fix.as_deref().unwrap();
+    assert!(fix.contains("thash_entries=4194304"), "{fix}");
+    assert!(fix.contains("tcp_child_ehash_entries=4194304"), "{fix}");
+    assert!(fix.contains("32.0 MiB"), "{fix}");
+    assert_eq!(row(&v, "net.ipv4.tcp_child_ehash_entries").value, "0");
+    // The verdict is unchanged: a slow table caps nothing.
+    assert!(v.ok());
+
+    let small = check("this-machine", both(10_000));
+    let r = row(&small, "net.ipv4.tcp_ehash_entries");
+    assert_eq!(r.status, Status::Info);
+    assert!(r.fix.is_none());
+
+    // In a namespace that shares the host's table, the sysctl is negative.
+    let shared = check("ehash-shared", both(1_000_000));
+    assert_eq!(
+        row(&shared, "net.ipv4.tcp_ehash_entries").value,
+        "262,144 buckets (shared with the host's namespace)"
+    );
+    assert_note(
+        &shared,
+        "net.ipv4.tcp_child_ehash_entries",
+        "own table of 4,194,304 buckets (32.0 MiB)",
+    );
+
+    // Before Linux 6.1 neither sysctl exists: one row says so.
+    let old = check("ehash-absent", both(1_000_000));
+    assert_eq!(row(&old, "net.ipv4.tcp_ehash_entries").value, "absent");
+    assert_note(&old, "net.ipv4.tcp_ehash_entries", "before 6.1");
+    assert!(rows_named(&old, "net.ipv4.tcp_child_ehash_entries").is_empty());
+}
+
+/// `ehash` in the JSON: this namespace's table, the load and the size
+/// that keeps it at most 0.5, checked against the fixture's files.
+#[test]
+fn ehash_in_the_json_report() {
+    for (case, buckets, own, child) in [
+        ("this-machine", Some(262_144), Some(true), Some(0)),
+        ("ehash-shared", Some(262_144), Some(false), Some(4_194_304)),
+        ("ehash-absent", None, None, None),
+    ] {
+        let m = machine(case);
+        let v = preflight(&m.roots, &both(1_000_000));
+        let doc: serde_json::Value =
+            serde_json::from_str(&render::doctor_json(&v, &Facts::read(&m.roots))).unwrap();
+        let e = &doc["ehash"];
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../schema/doctor.schema.json")).unwrap();
+        let keys = &schema["properties"]["ehash"]["required"];
+        assert_eq!(
+            e.as_object().unwrap().keys().collect::<Vec<_>>().len(),
+            keys.as_array().unwrap().len()
+        );
+        for k in keys.as_array().unwrap() {
+            assert!(e.get(k.as_str().unwrap()).is_some(), "{case}: ehash.{k}");
+        }
+        assert_eq!(e["buckets"].as_u64(), buckets, "{case}");
+        assert_eq!(e["own"].as_bool(), own, "{case}");
+        assert_eq!(e["child_setting"].as_u64(), child, "{case}");
+        assert_eq!(e["sockets"], 2_000_000, "{case}");
+        assert_eq!(e["suggested"], 4_194_304, "{case}");
+        assert_eq!(e["suggested_bytes"], 32u64 << 20, "{case}");
+        match buckets {
+            Some(b) => assert_eq!(e["load"].as_f64(), Some(2_000_000.0 / b as f64)),
+            None => assert!(e["load"].is_null()),
+        }
+    }
 }

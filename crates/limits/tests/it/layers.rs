@@ -26,7 +26,8 @@ const LAYERS: Layers<'static> = &[
     &["facts", "target"],
     // The local port range as `connect()` uses it; what `--close fin`
     // leaves behind (TIME_WAIT, orphans). Pure.
-    &["ports", "closing"],
+    // The established hash table's sizing. Pure.
+    &["ports", "closing", "ehash"],
     // `Facts` + `Target` → the doctor's rows. Pure.
     &["rows"],
     // The binding limit and the verdict; the tuning plan. Pure.
