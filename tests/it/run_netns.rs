@@ -142,7 +142,10 @@ fn no_namespace_is_left_after_a_run_or_ctrl_c_mid_ramp() {
     let name = run_netns(c.pid());
     let (code, out, err) = c.finish(Duration::from_secs(120));
     assert_eq!(code, Some(0), "{out}\n{}", err.join("\n"));
-    assert_eq!(read_json(&json)["origin"]["run_netns"]["name"], name.as_str());
+    assert_eq!(
+        read_json(&json)["origin"]["run_netns"]["name"],
+        name.as_str()
+    );
     assert!(!run_namespaces().contains(&name), "{:?}", run_namespaces());
 
     // Ctrl-C mid-ramp.
