@@ -219,9 +219,13 @@ pub enum CountSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Held {
-    /// The most held at once: the highest summed count of the timeline's
-    /// samples (taken every 250 ms), or the kernel's count of c1m's own
-    /// sockets at the top if higher.
+    /// The most held at once on the client: the highest summed count of
+    /// the timeline's samples (the workers' own count of connections
+    /// whose handshake completed and whose close they had not yet seen,
+    /// every 250 ms), or the kernel's count of c1m's own sockets at the
+    /// top if higher. A server that accepts and closes, or never accepts,
+    /// shows here until the close arrives: `at_end` and the verdict say
+    /// what the server held.
     ///
     /// Merged (`c1m merge`): the highest sum, on the wall-clock-aligned
     /// timeline, of each shard's sample in force at one instant, or one

@@ -359,6 +359,13 @@ fn held_rows(o: &mut Rows, r: &Report) {
         format!("{}{}", thousands(h.reached), pct(h.reached, r.target)),
     );
     let held = held_by_server(h.at_end, &r.server_side);
+    let turned_away = r.closes.total() > 0 || r.server_side.waiting.is_some_and(|w| w > 0);
+    if h.reached > held && turned_away {
+        o.detail(
+            "",
+            "reached: the most ESTABLISHED at once on the client, as c1m's workers counted them every 250 ms; the server then closed some or never accepted them, so it held fewer (held at the end, below)",
+        );
+    }
     let tone = match r.command {
         CommandKind::FindLimit => Tone::Plain,
         _ if held >= r.target => Tone::Good,
@@ -838,6 +845,13 @@ mod tests {
             find(&rows, "verdict")
                 .value
                 .starts_with("FAIL: held 0 of 50")
+        );
+        // reached (the client's count) is explained next to it.
+        assert!(
+            rows.iter().any(|x| x
+                .value
+                .starts_with("reached: the most ESTABLISHED at once on the client")),
+            "{rows:#?}"
         );
     }
 
