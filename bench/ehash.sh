@@ -29,7 +29,7 @@ f, mode, n = sys.argv[1:]
 r = json.load(open(f + ".json"))
 hold = [s for s in r["timeline"] if s["phase"] == "hold"]
 rate = (hold[-1]["replies"] - hold[0]["replies"]) / (hold[-1]["t"] - hold[0]["t"]) if len(hold) > 1 else float("nan")
-ns = r["origin"].get("netns")
+ns = r["origin"].get("run_netns")
 buckets = f"{ns['buckets']:,} (own {ns['name']})" if ns else "262,144 (host)"
 rtt = r["latency"]["rtt"]
 s = lambda us: f"{us / 1e6:.2f} s" if us >= 1e6 else f"{us / 1e3:.1f} ms"
