@@ -204,9 +204,15 @@ pub fn batch_script(spec: &SlurmSpec) -> Result<Manifest, DeployError> {
             super::duration_arg(load.hold)
         ),
         format!(
-            "Made by c1m {}. Submit: sbatch FILE (tasks run in the submit directory).",
-            env!("CARGO_PKG_VERSION")
+            "Made by c1m {}. Submit: mkdir -p {} (on a filesystem every node sees: Slurm opens",
+            env!("CARGO_PKG_VERSION"),
+            s.output_dir
         ),
+        "the --output log there before the task runs), then sbatch FILE (tasks run in the submit directory).".into(),
+        match &load.start_at {
+            Some(t) => format!("Every task starts its ramp at {t} (--start-at): submit before then."),
+            None => "The tasks ramp as Slurm starts them: c1m merge adds up only holds that overlapped (--start-at starts them together).".into(),
+        },
         "One task per node (--exclusive, all its memory): the node's ports, descriptors and".into(),
         "kernel memory are the shard's. A task re-run alone (sbatch --array=3 FILE) is still shard 3".into(),
         "(its report then carries the new job's id).".into(),
