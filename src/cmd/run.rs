@@ -200,6 +200,27 @@ pub fn plan_run(a: &RunArgs, conns: u64, host: &Host, per_worker: u64) -> anyhow
         }
         (None, _) => vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
     };
+    // One family on both ends: an IPv6 source cannot reach an IPv4
+    // server (every connect would fail with EAFNOSUPPORT or
+    // EADDRNOTAVAIL), so it is refused before anything starts.
+    if let (Some(s), Some(d)) = (
+        sources
+            .iter()
+            .find(|s| !dests.iter().any(|d| d.is_ipv4() == s.is_ipv4())),
+        dests.first(),
+    ) {
+        let family = |ip: &IpAddr| if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+        anyhow::bail!(
+            "--sources {s} is {} but the servers' addresses are {} ({d}{}): give --sources and --dests of one family (IPv6 loopback: --sources ::1 --dests ::1)",
+            family(s),
+            family(d),
+            if a.dests.is_none() {
+                ", run's default"
+            } else {
+                ""
+            }
+        );
+    }
     let req = Request {
         conns,
         sources,

@@ -222,6 +222,11 @@ impl Session {
                     if self.interrupts > 1 {
                         eprintln!("\nc1m: interrupted again; killing every worker now");
                         self.fleet.kill_all();
+                    } else {
+                        // Stop opening connections at once: the end's
+                        // count is then of a fleet at rest, not of a ramp
+                        // in motion (see `settle_interrupted`).
+                        self.fleet.tell(Role::Client, &ToWorker::Pause);
                     }
                     self.end.get_or_insert(End::Interrupted {
                         signal: c1m_sys::process::signal_name(sig).to_string(),
@@ -462,14 +467,17 @@ impl Session {
         }
         // What is held at the end, before anything is torn down; skipped
         // only when a second Ctrl-C asked to stop at once.
-        let at_end = (self.interrupts < 2).then(|| self.look());
+        if self.interrupts == 1 {
+            self.settle_interrupted()?;
+        }
         let top = match top {
             Some(t) => Some(t),
             // A server that never held any (or an interrupted ramp) has
-            // no top: the end is the top.
+            // no top: the end is the top, read just before the end.
             None if self.interrupts < 2 => Some((self.look(), self.snapshot())),
             None => None,
         };
+        let at_end = (self.interrupts < 2).then(|| self.look());
         self.finish(Some(baseline), top, at_end, reached_at)
     }
 
@@ -663,6 +671,31 @@ impl Session {
     }
 
     /// Waits (briefly) until the servers hold what the clients hold.
+    /// After a Ctrl-C (the clients told to stop opening): waits at most
+    /// 2 s, less on a second Ctrl-C, for the handshakes under way to end
+    /// and the servers to accept what completed, so that the end's
+    /// counts (c1m's own, everyone's, the accept queues) are read from a
+    /// fleet at rest and agree with each other.
+    fn settle_interrupted(&mut self) -> anyhow::Result<()> {
+        let has_servers = self.fleet.of(Role::Server).next().is_some();
+        let start = Instant::now();
+        // The workers' counters come every REPORT_EVERY: two of them
+        // after the pause before trusting that nothing moves.
+        let fresh = 2 * crate::worker::REPORT_EVERY;
+        let deadline = start + Duration::from_secs(2);
+        while self.interrupts < 2 && Instant::now() < deadline {
+            let c = self.client_side();
+            let s = self.fleet.totals(Role::Server).established;
+            let still = c.connecting == 0 && (!has_servers || s >= c.established);
+            if still && start.elapsed() >= fresh {
+                break;
+            }
+            let ev = self.fleet.poll(Duration::from_millis(50))?;
+            self.handle(ev);
+        }
+        Ok(())
+    }
+
     fn settle(&mut self, limit: Duration) -> anyhow::Result<()> {
         if self.fleet.of(Role::Server).next().is_none() {
             return Ok(());

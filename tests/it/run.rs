@@ -129,6 +129,22 @@ fn bad_input_is_refused_before_anything_starts() {
             "more than one process may hold",
         ),
         (&["run", "--hold", "soon"], "not a duration"),
+        (
+            &["run", "-n", "10", "--sources", "::1"],
+            "--sources ::1 is IPv6 but the servers' addresses are IPv4",
+        ),
+        (
+            &[
+                "run",
+                "-n",
+                "10",
+                "--sources",
+                "127.0.0.1",
+                "--dests",
+                "::1",
+            ],
+            "--sources 127.0.0.1 is IPv4 but the servers' addresses are IPv6",
+        ),
         (&["connect", "nowhere"], "not ADDRESS:PORTS"),
     ] {
         let out = run(args);
@@ -156,6 +172,17 @@ fn ctrl_c_mid_ramp_leaves_a_complete_report_and_no_processes() {
     let r = read_json(&json);
     let reached = r["held"]["reached"].as_u64().unwrap();
     assert!(reached > 0 && reached < 100_000, "{reached}");
+    // Read at rest: the clients stopped opening at the Ctrl-C and the
+    // servers caught up, so in the run's own namespace (no other
+    // process's sockets) c1m's sockets are everyone's, none waits
+    // unaccepted and none exists only on the client.
+    let end = &r["kernel"]["at_end"];
+    assert_eq!(end["status"], "counted", "{end}");
+    assert_eq!(end["client_own"], end["client_side"], "{end}");
+    assert_eq!(end["server_own"], end["server_side"], "{end}");
+    assert_eq!(end["client_own"], end["server_own"], "{end}");
+    assert_eq!(r["server_side"]["waiting"], 0, "{}", r["server_side"]);
+    assert_eq!(r["phantoms"]["count"], 0, "{}", r["phantoms"]);
     assert_eq!(
         r["workers"]["closed_cleanly"], r["workers"]["started"],
         "every worker closed in order"
