@@ -39,9 +39,10 @@ pub struct RunArgs {
     /// needs).
     #[arg(long)]
     pub dests: Option<String>,
-    /// Hold the connections in c1m's own network namespace (the host's)
-    /// instead of a namespace made for the run, whose established hash
-    /// table is sized for its sockets.
+    /// Hold the connections in the network namespace c1m was started in
+    /// (usually the host's, with the established hash table sized at
+    /// boot) instead of a namespace made for the run, whose table is
+    /// sized for its sockets.
     #[arg(long)]
     pub host_netns: bool,
     /// The flags every experiment with both fleets takes.

@@ -40,8 +40,9 @@ pub struct StatArgs {
     /// exactly one exists; else c1m's own].
     #[arg(long, value_name = "NAME", conflicts_with = "host_netns")]
     pub netns: Option<String>,
-    /// Watch c1m's own network namespace even while a `c1m run` holds
-    /// its connections in one of its own.
+    /// Watch the network namespace `c1m stat` was started in (usually the
+    /// host's), even while a `c1m run` holds its connections in a
+    /// namespace made for it.
     #[arg(long)]
     pub host_netns: bool,
 }
@@ -73,7 +74,7 @@ pub fn run(a: &StatArgs) -> anyhow::Result<ExitCode> {
         && let Some(ns) = stat::running_run_netns()
     {
         eprintln!(
-            "c1m stat: watching network namespace {ns}, where the running `c1m run` holds its connections (--host-netns: this one)"
+            "c1m stat: watching network namespace {ns}, where the running `c1m run` holds its connections (--host-netns: watch the namespace stat was started in)"
         );
         s.netns = Some(ns);
     }
