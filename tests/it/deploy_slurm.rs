@@ -45,14 +45,7 @@ fn the_generated_script_runs_on_a_real_slurm_cluster() {
         // The tasks' holds must overlap for the merge to add them up:
         // every task starts its ramp at one instant, 6 s from now.
         .args(["--hold", "2s", "--start-at"])
-        .arg(format!(
-            "@{}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs()
-                + 6
-        ))
+        .arg(format!("@{}", util::unix_in(6)))
         .arg("--output-dir")
         .arg(&reports)
         .args(["--c1m", c1m])

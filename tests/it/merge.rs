@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::util::*;
 
@@ -71,25 +71,6 @@ fn merge(files: &[&Path], name: &str) -> (Output, Option<serde_json::Value>) {
     (out, json)
 }
 
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
-
-/// A `--start-at` a few seconds ahead, Unix seconds: time for both shards
-/// to start their workers.
-fn soon() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 4
-}
-
 /// ESTABLISHED sockets on the server's port, by `ss` (`prefix`: run in a
 /// namespace).
 fn server_side(prefix: &[&str]) -> u64 {
@@ -133,7 +114,8 @@ fn two_shards(
         .collect();
     let mut most = 0;
     if together {
-        let at = soon();
+        // Time for both shards to start their workers.
+        let at = unix_in(4);
         let mut running: Vec<Running> = (0..2)
             .map(|i| shard(prefixes[i], target, i as u32, &json[i], Some(at)))
             .collect();

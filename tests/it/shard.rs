@@ -52,15 +52,6 @@ fn now_unix() -> f64 {
         .as_secs_f64()
 }
 
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    )
-}
-
 /// `c1m serve` on `listen`, ready. Against it, a connect holds at least
 /// 1 s: at the end of a hold of 0 s, its last connections may still wait
 /// in the accept queue, not yet held by the server application.

@@ -12,7 +12,7 @@
 use std::process::Stdio;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use hdrhistogram::Histogram;
@@ -74,15 +74,6 @@ fn serve(lab: &SlurmLab) -> util::Running {
 /// The server's endpoints, `198.18.0.1:8290-8293`.
 fn endpoints(lab: &SlurmLab) -> String {
     format!("{}:{}-{}", lab.server_addr(), PORTS.0, PORTS.1)
-}
-
-/// A `--start-at` 4 s ahead, in Unix seconds.
-fn soon() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 4
 }
 
 /// Runs `shards` (which returns each shard's log) while reading the
@@ -214,7 +205,7 @@ fn shards_on_slurm_merge_into_what_the_server_holds() {
         "exec {c1m} connect {} -n {TOTAL} --hold 10s \
          --mode heartbeat --interval 2s --start-at @{} --json -\n",
         endpoints(&lab),
-        soon()
+        util::unix_in(4)
     );
     let (logs, held) = while_watching(&lab, || {
         lab.run_array(SHARDS, &script)
@@ -241,7 +232,12 @@ fn k8s_pod_commands_merge_into_what_the_server_holds() {
     let manifest = util::c1m()
         .args(["k8s", "job", "--target", &endpoints(&lab)])
         .args(["-n", &TOTAL.to_string(), "--shards", &SHARDS.to_string()])
-        .args(["--hold", "10s", "--start-at", &format!("@{}", soon())])
+        .args([
+            "--hold",
+            "10s",
+            "--start-at",
+            &format!("@{}", util::unix_in(4)),
+        ])
         .args(["--", "--mode", "heartbeat", "--interval", "2s"])
         .output()
         .unwrap();

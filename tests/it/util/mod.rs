@@ -365,3 +365,24 @@ pub fn c1m_kill(pid: u32, sig: &str) {
         .unwrap();
     assert!(st.success());
 }
+
+/// A finished command's exit code, stdout and stderr, for a failing
+/// assertion's message.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+/// `secs` seconds from now, in Unix seconds: a `--start-at @T` that
+/// leaves the shards time to start their workers.
+pub fn unix_in(secs: u64) -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + secs
+}
