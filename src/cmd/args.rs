@@ -73,8 +73,8 @@ pub struct TrafficOpts {
     /// --shard, over every shard's.
     #[arg(long, conflicts_with_all = ["interval", "bandwidth"], value_parser = positive, allow_negative_numbers = true)]
     pub message_rate: Option<f64>,
-    /// Bytes per second over all connections (sets the interval); with
-    /// --shard, over every shard's.
+    /// Bytes per second over all connections (sets the interval; 10M is
+    /// 10,000,000 bytes a second); with --shard, over every shard's.
     #[arg(long, conflicts_with = "interval", value_parser = positive, allow_negative_numbers = true)]
     pub bandwidth: Option<f64>,
     /// The message, with \r \n \t \xHH escapes (e.g. "PING\r\n" for
@@ -164,11 +164,22 @@ pub struct ExperimentOpts {
     pub fleet: FleetOpts,
 }
 
-/// Parses a number that must be more than zero.
+/// Parses a number that must be more than zero, with an optional decimal
+/// multiplier: `100k` (×1,000), `10M` (×1,000,000), `1G` (×10^9).
 pub fn positive(text: &str) -> Result<f64, String> {
-    match text.trim().parse::<f64>() {
+    let t = text.trim();
+    // Decimal (SI) multipliers as rates are written: 100k, 10M, 1G.
+    let (number, scale) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
+        Some('m' | 'M') => (&t[..t.len() - 1], 1e6),
+        Some('g' | 'G') => (&t[..t.len() - 1], 1e9),
+        _ => (t, 1.0),
+    };
+    match number.parse::<f64>().map(|v| v * scale) {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("{text:?} must be a positive number")),
+        _ => Err(format!(
+            "{text:?} must be a positive number (e.g. 2.5, 100k, 10M)"
+        )),
     }
 }
 
@@ -266,5 +277,10 @@ mod tests {
         assert!(positive("-3").is_err());
         assert!(positive("NaN").is_err());
         assert_eq!(positive("2.5"), Ok(2.5));
+        assert_eq!(positive("100k"), Ok(100_000.0));
+        assert_eq!(positive("10M"), Ok(10_000_000.0));
+        assert_eq!(positive("1.5G"), Ok(1_500_000_000.0));
+        assert!(positive("M").is_err());
+        assert!(positive("-1k").is_err());
     }
 }
