@@ -444,8 +444,11 @@ impl Session {
         // A server alone has no ramp of its own: its top is the highest
         // count that held still from one sample to the next, read by the
         // kernel once per new such plateau (its clients may be gone by
-        // the end).
-        let mut plateau = 0;
+        // the end). The count is what its workers accepted; while they
+        // have accepted none (`--no-accept`), the namespace's TCP sockets
+        // in use, which connections waiting in its accept queues raise.
+        let mut plateau = (0, 0);
+        let mut inuse_before = None;
         while self.end.is_none() && deadline.is_none_or(|d| Instant::now() < d) {
             let ev = self.fleet.poll(SAMPLE_EVERY)?;
             if self.handle(ev) {
@@ -453,13 +456,23 @@ impl Session {
             }
             self.sample(Phase::Hold);
             self.progress(Phase::Hold, ramp_start);
-            if !has_clients
-                && let [.., a, b] = self.timeline.as_slice()
-                && b.server_established == a.server_established
-                && b.server_established > plateau
-            {
-                plateau = b.server_established;
-                top = Some((self.look(), self.snapshot()));
+            if !has_clients && let [.., a, b] = self.timeline.as_slice() {
+                let accepted =
+                    (b.server_established == a.server_established).then_some(b.server_established);
+                let inuse = measure::tcp_inuse();
+                let queued = (accepted == Some(0) && inuse == inuse_before)
+                    .then_some(inuse)
+                    .flatten();
+                inuse_before = inuse;
+                let higher = match (accepted, queued) {
+                    (Some(n), _) if n > plateau.0 => Some((n, plateau.1)),
+                    (Some(0), Some(u)) if u > plateau.1 => Some((0, u)),
+                    _ => None,
+                };
+                if let Some(p) = higher {
+                    plateau = p;
+                    top = Some((self.look(), self.snapshot()));
+                }
             }
         }
         if self.tty {

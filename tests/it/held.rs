@@ -328,7 +328,20 @@ fn a_server_that_never_accepts_holds_nothing_and_they_wait_in_its_queue() {
     assert_eq!(o.u64("server_side.accepted"), s.server, "{}", ctx());
     assert_eq!(o.u64("server_side.established"), s.on_server, "{}", ctx());
 
-    let _ = serve.interrupt(Duration::from_secs(30));
+    // The server's own report read its kernel while they waited (its
+    // top), not only at its end, when the client had gone.
+    let (_, out, _) = serve.interrupt(Duration::from_secs(30));
+    let top = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("kernel count at the top"))
+        .unwrap_or_else(|| panic!("no top row:\n{out}"));
+    assert!(
+        top.contains(&format!(
+            "everyone's on the targets: {} server-side",
+            s.on_server
+        )),
+        "{top}"
+    );
 }
 
 #[test]
