@@ -337,14 +337,7 @@ pub fn job(spec: &JobSpec) -> Result<Manifest, DeployError> {
             image: k.image.clone(),
             command: vec!["c1m".into()],
             args: manifest_args(spec),
-            env: vec![EnvVar {
-                name: "NODE_NAME",
-                value_from: EnvSource {
-                    field_ref: FieldRef {
-                        field_path: "spec.nodeName",
-                    },
-                },
-            }],
+            env: node_name_env(),
             ports: metrics_ports(k),
             resources: Some(resources(&k.cpu, &memory)),
             ..Container::default()
@@ -461,14 +454,7 @@ fn server_manifest(k: &Kube, server: &Server) -> Result<Manifest, DeployError> {
             image: k.image.clone(),
             command: vec!["c1m".into()],
             args,
-            env: vec![EnvVar {
-                name: "NODE_NAME",
-                value_from: EnvSource {
-                    field_ref: FieldRef {
-                        field_path: "spec.nodeName",
-                    },
-                },
-            }],
+            env: node_name_env(),
             ports: metrics_ports(k),
             readiness_probe: Some(Probe {
                 tcp_socket: TcpSocket { port: lo },
@@ -707,6 +693,19 @@ fn document<T: Serialize>(comments: &[String], object: &T) -> Result<String, Dep
     }
     out += &super::yaml::to_string(object)?;
     Ok(out)
+}
+
+/// `NODE_NAME` from the downward API (`spec.nodeName`): the node a
+/// report's kernel memory was measured on (`origin.node`).
+fn node_name_env() -> Vec<EnvVar> {
+    vec![EnvVar {
+        name: "NODE_NAME",
+        value_from: EnvSource {
+            field_ref: FieldRef {
+                field_path: "spec.nodeName",
+            },
+        },
+    }]
 }
 
 #[cfg(test)]
