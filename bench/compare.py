@@ -35,26 +35,33 @@ import time
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def kernel_counts():
-    """(TCP sockets in use, CurrEstab) from /proc/net/sockstat and /proc/net/snmp."""
-    with open("/proc/net/sockstat") as f:
+def kernel_counts(net="/proc/net"):
+    """(TCP sockets in use, CurrEstab) from sockstat and snmp of a network
+    namespace: /proc/net (this process's) or /proc/PID/net (PID's)."""
+    with open(f"{net}/sockstat") as f:
         inuse = int(re.search(r"TCP: inuse (\d+)", f.read()).group(1))
-    with open("/proc/net/snmp") as f:
+    with open(f"{net}/snmp") as f:
         tcp = [line.split() for line in f if line.startswith("Tcp:")]
     return inuse, int(tcp[1][tcp[0].index("CurrEstab")])
 
 
 class Sampler(threading.Thread):
-    """Samples the kernel's counts every 20 ms: (monotonic t, inuse, estab)."""
+    """Samples the kernel's counts every 20 ms: (monotonic t, inuse, estab),
+    in the network namespace of `self.net` (see `kernel_counts`); a
+    namespace not yet readable counts (0, 0)."""
 
     def __init__(self):
         super().__init__(daemon=True)
         self.samples = []
         self.lock = threading.Lock()
+        self.net = "/proc/net"
 
     def run(self):
         while True:
-            s = (time.monotonic(), *kernel_counts())
+            try:
+                s = (time.monotonic(), *kernel_counts(self.net))
+            except (OSError, AttributeError, IndexError):
+                s = (time.monotonic(), 0, 0)
             with self.lock:
                 self.samples.append(s)
                 if len(self.samples) > 200000:
@@ -78,6 +85,95 @@ class Sampler(threading.Thread):
                 return None
             time.sleep(0.02)
         return None
+
+
+# Per-namespace sysctls copied from the host into the C reference's
+# namespace, as `c1m run` copies them into its own (the NetNamespace rows of
+# crates/limits/src/placement.rs); the two sized by the namespace's table
+# keep the larger value.
+NETNS_SYSCTLS = [
+    "net.ipv4.ip_local_port_range", "net.ipv4.ip_local_reserved_ports", "net.core.somaxconn",
+    "net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_syncookies", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",
+    "net.ipv4.tcp_max_tw_buckets", "net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_fin_timeout",
+]
+# The C reference's namespace (made and removed by this script).
+REF_NETNS = "c1m-bench-ref"
+KEEP_LARGER = {"net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_max_tw_buckets"}
+
+
+def sysctl_path(name):
+    return "/proc/sys/" + name.replace(".", "/")
+
+
+def buckets_for(n):
+    """The established hash table `c1m run` sizes its namespace with for N
+    connections: the power of two >= 2 x sockets (2N), at most 2^24."""
+    b = 1
+    while b < 4 * n and b < 1 << 24:
+        b *= 2
+    return b
+
+
+class Netns:
+    """Looks into a network namespace: a `sleep` started inside it keeps the
+    namespace readable through /proc/PID/net, and alive, even after its
+    owner removed its name (c1m does at its end), until `close`."""
+
+    def __init__(self, name):
+        self.name = name
+        self.keeper = subprocess.Popen(["ip", "netns", "exec", name, "sleep", "infinity"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.net = f"/proc/{self.keeper.pid}/net"
+        own = os.readlink("/proc/self/ns/net")
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            try:
+                if os.readlink(f"/proc/{self.keeper.pid}/ns/net") != own and self.keeper.poll() is None:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.01)
+        raise RuntimeError(f"could not look into network namespace {name}")
+
+    def close(self):
+        self.keeper.kill()
+        self.keeper.wait()
+
+
+def make_ref_netns(name, buckets):
+    """The C reference's namespace, made as `c1m run` makes its own: its
+    established table sized by net.ipv4.tcp_child_ehash_entries (set just
+    for the creation, then restored), loopback up, the host's per-namespace
+    sysctls copied. Returns (buckets read inside, sysctls copied)."""
+    subprocess.run(["ip", "netns", "del", name], stderr=subprocess.DEVNULL)
+    child = sysctl_path("net.ipv4.tcp_child_ehash_entries")
+    before = open(child).read().strip()
+    try:
+        open(child, "w").write(str(buckets))
+        subprocess.run(["ip", "netns", "add", name], check=True)
+    finally:
+        open(child, "w").write(before)
+    inside = lambda *c: subprocess.run(["ip", "netns", "exec", name, *c], check=True,  # noqa: E731
+                                       capture_output=True, text=True).stdout
+    inside("ip", "link", "set", "lo", "up")
+    copied = []
+    for key in NETNS_SYSCTLS:
+        try:
+            host = " ".join(open(sysctl_path(key)).read().split())
+        except OSError:
+            continue
+        now = " ".join(inside("cat", sysctl_path(key)).split())
+        if now == host or (key in KEEP_LARGER and int(now) >= int(host)):
+            continue
+        inside("sysctl", "-qw", f"{key}={host}")
+        copied.append(f"{key} = {host}")
+    got = int(inside("cat", sysctl_path("net.ipv4.tcp_ehash_entries")).strip())
+    return abs(got), copied
+
+
+def slab_bytes():
+    with open("/proc/meminfo") as f:
+        return int(re.search(r"^Slab:\s+(\d+) kB", f.read(), re.M).group(1)) * 1024
 
 
 def tree(root):
@@ -133,24 +229,48 @@ class Bench:
     def __init__(self, args, tmp):
         self.a, self.tmp = args, tmp
         self.sampler = Sampler()
+        self.ref_ns = None
+        self.ref_buckets = self.copied = None
+        if args.where == "ns":
+            # Sized for the largest N this bench runs (the search's or the main one's).
+            n = max(args.n, args.search_n)
+            self.ref_buckets, self.copied = make_ref_netns(REF_NETNS, buckets_for(n))
+            self.ref_ns = Netns(REF_NETNS)
+            self.sampler.net = self.ref_ns.net
         self.sampler.start()
         time.sleep(0.1)
-        self.base = kernel_counts()
+        self.base = kernel_counts(self.sampler.net)
+        self.slab = slab_bytes()
         self.busy = []  # whole machine, % of all cores, during each idle window
         self.runs = 0
 
+    def close(self):
+        if self.ref_ns:
+            self.ref_ns.close()
+            subprocess.run(["ip", "netns", "del", REF_NETNS], stderr=subprocess.DEVNULL)
+
     def quiet(self):
-        """Wait for the last run's sockets to be gone (baseline), then 2 s more."""
-        t = time.monotonic()
-        s = self.sampler.wait(lambda s: s[1] <= self.base[0] + 1000 and s[2] <= self.base[1] + 1000, t, 60)
-        if s is None:
-            print(f"warning: sockets not back to baseline: {kernel_counts()}", file=sys.stderr)
+        """Wait for the last run's sockets to be gone (the C namespace's
+        counts back to its baseline, the machine's slab back within 256 MiB
+        of where it started: a namespace's sockets are freed after it is
+        gone), then 2 s more."""
+        net = self.ref_ns.net if self.ref_ns else "/proc/net"
+        end = time.monotonic() + 90
+        while time.monotonic() < end:
+            inuse, estab = kernel_counts(net)
+            if inuse <= self.base[0] + 1000 and estab <= self.base[1] + 1000 and slab_bytes() < self.slab + (256 << 20):
+                break
+            time.sleep(0.1)
+        else:
+            print(f"warning: not back to baseline: sockets {kernel_counts(net)}, slab {slab_bytes() >> 20} MiB",
+                  file=sys.stderr)
         time.sleep(2)
 
     def c_cmd(self, lay, mode):
         n = self.a.n
         procs = math.ceil(n / lay["per"])
-        cmd = [self.a.ref, "-n", str(n), "-s", str(procs), "-c", str(procs), "-p", str(lay["ports"]),
+        where = ["ip", "netns", "exec", REF_NETNS] if self.ref_ns else []
+        cmd = where + [self.a.ref, "-n", str(n), "-s", str(procs), "-c", str(procs), "-p", str(lay["ports"]),
                "-d", str(lay["dests"]), "-a", str(lay["sources"]), "-w", str(lay["window"])]
         if mode == "heartbeat":
             cmd += ["-r", str(self.a.rate), "-t", str(self.a.seconds), "-g", "5"]
@@ -158,6 +278,8 @@ class Bench:
 
     def c1m_cmd(self, mode, json_path):
         cmd = [self.a.c1m, "run", "-n", str(self.a.n), "--json", json_path]
+        if not self.ref_ns:
+            cmd.append("--host-netns")
         if mode == "heartbeat":
             return cmd + ["--mode", "heartbeat", "--message-rate", str(self.a.rate), "--hold", f"{self.a.seconds}s"]
         return cmd + ["--hold", "14s"]
@@ -170,11 +292,25 @@ class Bench:
         out, err = f"{self.tmp}/{k}-{side}-{mode}.out", f"{self.tmp}/{k}-{side}-{mode}.err"
         jpath = f"{self.tmp}/{k}-c1m-{mode}.json"
         cmd = self.c_cmd(lay, mode) if side == "C" else self.c1m_cmd(mode, jpath)
-        base = kernel_counts()
         r = {"cmd": " ".join(cmd)}
+        look = None  # c1m's own namespace, looked into
+        if side == "c1m" and self.ref_ns:
+            self.sampler.net, base = "/nonexistent", (0, 0)  # (0, 0) until its namespace exists
+        else:
+            self.sampler.net = self.ref_ns.net if self.ref_ns else "/proc/net"
+            base = kernel_counts(self.sampler.net)
         t0 = time.monotonic()
         p = subprocess.Popen(cmd, stdout=open(out, "w"), stderr=open(err, "w"), start_new_session=True)
         alive = lambda: p.poll() is None  # noqa: E731
+        if side == "c1m" and self.ref_ns:
+            ns = f"c1m-run-{p.pid}"
+            while not os.path.exists(f"/run/netns/{ns}") and alive():
+                time.sleep(0.005)
+            try:
+                look = Netns(ns)
+                self.sampler.net = look.net
+            except RuntimeError as e:
+                print(f"warning: {e}", file=sys.stderr)
         s = self.sampler.wait(lambda s: s[2] - base[1] >= 2 * n, t0, self.a.timeout, alive)
         if s is None:
             print(f"warning: {side} {mode} never reached {n:,} (see {out}, {err})", file=sys.stderr)
@@ -194,6 +330,13 @@ class Bench:
             c1, m1, w1 = cpu_ticks(pids), machine_busy(), time.monotonic()
             r["cpu"] = 100.0 * (c1 - c0) / CLK_TCK / (w1 - w0)
             r["mem"] = rss_anon(pids) / n
+            # The seed's own check: ss, in the side's namespace, during the hold.
+            ns = look.keeper.pid if look else (self.ref_ns.keeper.pid if self.ref_ns else os.getpid())
+            t_ss = time.monotonic()
+            ss = subprocess.run(["nsenter", f"--net=/proc/{ns}/ns/net", "ss", "-Htn", "state", "established"],
+                                capture_output=True, text=True).stdout
+            r["ss"] = ss.count("\n")
+            r["ss_s"] = time.monotonic() - t_ss
             self.busy.append(100.0 * (m1[0] - m0[0]) / max(m1[1] - m0[1], 1))
         if mode == "heartbeat" and side == "C":
             while "heartbeats" not in open(out).read() and alive():
@@ -209,8 +352,15 @@ class Bench:
             last = [x for x in self.sampler.since(t0) if x[0] < gone[0] and x[1] - base[0] >= 2 * n]
             if last:
                 r["teardown"] = gone[0] - last[-1][0]
+        if look:
+            look.close()
         if side == "c1m" and os.path.exists(jpath):
             rep = json.load(open(jpath))
+            ns = (rep.get("origin") or {}).get("run_netns") or {}
+            r["buckets"] = ns.get("buckets")
+            mem = rep.get("memory") or {}
+            r["mem_servers"] = (mem.get("servers") or {}).get("rss_per_conn")
+            r["mem_clients"] = (mem.get("clients") or {}).get("rss_per_conn")
             if mode == "heartbeat":
                 hold = [x for x in rep["timeline"] if x["phase"] == "hold"]
                 rtt = rep["latency"]["rtt"]
@@ -275,12 +425,22 @@ def main():
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--ref", required=True)
     ap.add_argument("--c1m", required=True)
+    ap.add_argument("--where", choices=["ns", "host"], default="ns",
+                    help="ns (default): both sides in a namespace of their own, established table sized for "
+                         "them (c1m's default); host: both in the host's namespace (c1m --host-netns)")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="c1m-compare.")
     b = Bench(a, tmp)
     load0 = open("/proc/loadavg").read().split()[:3]
     started = datetime.datetime.now().astimezone()
     print(f"raw output: {tmp}", file=sys.stderr)
+    try:
+        report(a, b, load0, started)
+    finally:
+        b.close()
+
+
+def report(a, b, load0, started):
 
     search = []
     if a.layout:
@@ -314,10 +474,16 @@ def main():
         ("idle-hold CPU, all processes, 10 s (% of one core)", rounds, "cpu", lambda v: f"{v:.2f}%"),
         ("user memory per connection (RssAnon of all processes / N)", rounds, "mem", lambda v: f"{v:.1f} B"),
         (f"heartbeat replies/s (offered {a.rate:,}/s, 16 B, {a.seconds} s)", hb, "rate", lambda v: f"{v:,.0f}"),
+        (f"ESTABLISHED sockets counted by `ss` during the hold (both ends: 2N = {2 * a.n:,})",
+         rounds, "ss", lambda v: f"{v:,.0f}"),
         ("heartbeat RTT p50", hb, "p50", fmt_us),
         ("heartbeat RTT p99", hb, "p99", fmt_us),
         ("heartbeat RTT p99.9", hb, "p999", fmt_us),
         ("heartbeats lost (no reply)", hb, "lost", lambda v: f"{v:,.0f}"),
+        ("marginal user memory per held connection, server workers (RSS change / N; target ≤ 16 B)",
+         rounds, "mem_servers", lambda v: f"{v:.1f} B"),
+        ("marginal user memory per held connection, client workers (RSS change / N; target ≤ 32 B)",
+         rounds, "mem_clients", lambda v: f"{v:.1f} B"),
     ]
     print(f"# bench/compare.sh {a.n} — {started:%Y-%m-%d %H:%M %Z}\n")
     print(f"Command: `flock /tmp/c1m-e2e.lock bench/compare.sh {a.n}`"
@@ -334,6 +500,15 @@ def main():
     print(f"C: layout {best['name']}: {describe(best, a.n)} (`{rounds['C'][0].get('cmd', '')}`).  ")
     print(f"c1m: `{rounds['c1m'][0].get('cmd', '')}` (its defaults; heartbeats: "
           f"`--mode heartbeat --message-rate {a.rate} --hold {a.seconds}s`).  ")
+    if b.ref_ns:
+        got = sorted({r.get("buckets") for r in rounds["c1m"] + hb["c1m"] if r.get("buckets")})
+        print(f"Where: each side in a network namespace of its own whose established hash table has "
+              f"{b.ref_buckets:,} buckets for C (`{REF_NETNS}`, made by this script as c1m makes its own; "
+              f"copied from the host: {', '.join(b.copied) or 'nothing'}) and "
+              f"{', '.join(f'{x:,}' for x in got) or '?'} for c1m (`c1m-run-PID`, its default); "
+              f"the host's table has {open('/proc/sys/net/ipv4/tcp_ehash_entries').read().strip()}.  ")
+    else:
+        print("Where: both sides in the host's network namespace (`c1m run --host-netns`).  ")
     print(f"Alternated C, c1m, C, c1m, … {a.rounds} rounds; each cell: median [min–max] of the runs.\n")
     print("| figure | C, best layout | c1m (defaults) | c1m / C | ranges overlap (within noise) |")
     print("|---|---|---|---|---|")

@@ -411,18 +411,29 @@ impl Session {
             self.fleet.tell(Role::Client, &ToWorker::Beat);
         }
         let mut reached_at = None;
+        let mut next_sample = Instant::now() + SAMPLE_EVERY;
         while has_clients && self.end.is_none() {
-            let ev = self.fleet.poll(SAMPLE_EVERY)?;
+            let ev = self
+                .fleet
+                .poll(next_sample.saturating_duration_since(Instant::now()))?;
             if self.handle(ev) {
                 break;
             }
+            // The end of the ramp is seen at once (its time is a headline
+            // figure); the timeline is sampled every SAMPLE_EVERY, however
+            // often the workers report.
+            let done = self.fleet.of(Role::Client).all(|w| w.stats.ramp_done());
+            if !done && Instant::now() < next_sample {
+                continue;
+            }
+            next_sample = Instant::now() + SAMPLE_EVERY;
             let recent = self.sample(Phase::Ramp);
             self.progress(Phase::Ramp, ramp_start);
             if self.search.is_some() && self.search_broke(&recent) {
                 self.stop_ramp()?;
                 break;
             }
-            if self.fleet.of(Role::Client).all(|w| w.stats.ramp_done()) {
+            if done {
                 reached_at = Some(ramp_start.elapsed());
                 break;
             }
@@ -449,11 +460,19 @@ impl Session {
         // in use, which connections waiting in its accept queues raise.
         let mut plateau = (0, 0);
         let mut inuse_before = None;
+        let mut next_sample = Instant::now() + SAMPLE_EVERY;
         while self.end.is_none() && deadline.is_none_or(|d| Instant::now() < d) {
-            let ev = self.fleet.poll(SAMPLE_EVERY)?;
+            let until = deadline.map_or(next_sample, |d| d.min(next_sample));
+            let ev = self
+                .fleet
+                .poll(until.saturating_duration_since(Instant::now()))?;
             if self.handle(ev) {
                 break;
             }
+            if Instant::now() < next_sample {
+                continue;
+            }
+            next_sample = Instant::now() + SAMPLE_EVERY;
             self.sample(Phase::Hold);
             self.progress(Phase::Hold, ramp_start);
             if !has_clients && let [.., a, b] = self.timeline.as_slice() {

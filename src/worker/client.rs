@@ -118,9 +118,13 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
     let mut expired = Vec::new();
     let mut told_done = false;
     let mut last_latency = Duration::ZERO;
+    let mut report_due = None;
     loop {
         let now = link.now();
-        let mut wait = super::REPORT_EVERY;
+        let mut wait = report_due.unwrap_or(super::IDLE_WAIT);
+        if !c.conns.latency.is_empty() {
+            wait = wait.min(LATENCY_EVERY);
+        }
         if let Some(r) = ramp.as_mut() {
             c.open_some(r, now);
             expired.clear();
@@ -201,7 +205,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         if ramp.is_some() && !told_done && c.conns.ramp_done() {
             // The moment the ramp ends matters: say so at once.
             told_done = true;
-            link.send(&FromWorker::Stats(c.conns.stats));
+            link.send_stats(&c.conns.stats);
         }
         let now = link.now();
         if now.saturating_sub(last_latency) >= LATENCY_EVERY && !c.conns.latency.is_empty() {
@@ -209,7 +213,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
             link.send(&FromWorker::Latency(c.conns.latency.encode()));
             c.conns.latency.reset();
         }
-        link.report(&c.conns.stats);
+        report_due = link.report(&c.conns.stats);
     }
 }
 

@@ -99,6 +99,7 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
     link.send(&FromWorker::Ready { fd_limit });
     let mut events = Vec::with_capacity(1024);
     let mut last_sweep = Duration::ZERO;
+    let mut report_due = None;
     loop {
         let now = link.now();
         if s.paused_until.is_some_and(|t| now >= t) {
@@ -112,7 +113,14 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
         }
         let mut wake_cmd = false;
         events.clear();
-        for ev in s.poller.wait(super::REPORT_EVERY)? {
+        let mut wait = report_due.unwrap_or(super::IDLE_WAIT);
+        if let Some(t) = s.paused_until {
+            wait = wait.min(t.saturating_sub(now));
+        }
+        if s.idle_timeout.is_some() {
+            wait = wait.min(IDLE_SWEEP);
+        }
+        for ev in s.poller.wait(wait)? {
             match ev.token {
                 TOKEN_CMD | TOKEN_SIGNAL => wake_cmd = true,
                 t => events.push((t, ev.is_hangup())),
@@ -141,7 +149,7 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
                 return Ok(());
             }
         }
-        link.report(&s.stats);
+        report_due = link.report(&s.stats);
     }
 }
 
