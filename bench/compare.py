@@ -120,18 +120,22 @@ class Netns:
     owner removed its name (c1m does at its end), until `close`."""
 
     def __init__(self, name):
+        # The name may exist a moment before the namespace is mounted on
+        # it (`ip netns exec` then fails): try again until it is.
         self.name = name
-        self.keeper = subprocess.Popen(["ip", "netns", "exec", name, "sleep", "infinity"],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.net = f"/proc/{self.keeper.pid}/net"
         own = os.readlink("/proc/self/ns/net")
         end = time.monotonic() + 10
         while time.monotonic() < end:
-            try:
-                if os.readlink(f"/proc/{self.keeper.pid}/ns/net") != own and self.keeper.poll() is None:
-                    return
-            except OSError:
-                pass
+            self.keeper = subprocess.Popen(["ip", "netns", "exec", name, "sleep", "infinity"],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.net = f"/proc/{self.keeper.pid}/net"
+            while self.keeper.poll() is None:
+                try:
+                    if os.readlink(f"/proc/{self.keeper.pid}/ns/net") != own:
+                        return
+                except OSError:
+                    pass
+                time.sleep(0.002)
             time.sleep(0.01)
         raise RuntimeError(f"could not look into network namespace {name}")
 

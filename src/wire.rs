@@ -129,6 +129,14 @@ pub enum ToWorker {
     /// Ask the kernel the state of every socket held (getsockopt
     /// `TCP_INFO`) and answer with [`FromWorker::Count`].
     Count,
+    /// Clients: send no more heartbeats (the hold is over), and answer
+    /// [`FromWorker::BeatsEnded`] once no connection awaits a reply, or
+    /// `grace_ms` milliseconds have passed (what is still awaited then is
+    /// lost at the close).
+    EndBeats {
+        /// The longest wait for the replies on their way, milliseconds.
+        grace_ms: u64,
+    },
     /// Close every connection, report, and exit.
     Close,
 }
@@ -277,6 +285,9 @@ pub enum FromWorker {
     FirstBytes(Vec<u8>),
     /// The answer to [`ToWorker::Count`].
     Count(OwnStates),
+    /// The answer to [`ToWorker::EndBeats`]: no more heartbeats, and no
+    /// reply awaited (or the grace is over).
+    BeatsEnded,
     /// Everything closed; the last word before exit.
     Closed(Stats),
     /// The worker cannot go on; it exits after this.

@@ -69,6 +69,8 @@ pub struct Worker {
     pub fatal: Option<String>,
     /// Its answer to the last [`ToWorker::Count`]; `None` until it came.
     pub own: Option<OwnStates>,
+    /// It answered [`ToWorker::EndBeats`]: its replies are in.
+    pub beats_ended: bool,
     child: Child,
     /// Exited and waited for.
     reaped: bool,
@@ -203,6 +205,7 @@ impl Fleet {
             },
             fatal: None,
             own: None,
+            beats_ended: false,
             child,
             reaped: false,
             stdin: Some(stdin),
@@ -260,6 +263,7 @@ impl Fleet {
                 }
                 Ok(FromWorker::Fatal(msg)) => w.fatal = Some(msg),
                 Ok(FromWorker::Count(own)) => w.own = Some(own),
+                Ok(FromWorker::BeatsEnded) => w.beats_ended = true,
                 Ok(FromWorker::FirstBytes(b)) => {
                     self.first_bytes.get_or_insert(b);
                 }
@@ -277,11 +281,17 @@ impl Fleet {
         }
         let _ = self.poller.delete(w.stdout.as_fd());
         w.stdin = None;
-        let status = w.child.wait().ok();
-        w.reaped = true;
         if w.life == Life::Closed {
+            // Its last word said, it exits, and exit(2) closes its
+            // sockets as it goes: reaped by `reap`, not waited for here
+            // one worker at a time.
+            if let Ok(Some(_)) = w.child.try_wait() {
+                w.reaped = true;
+            }
             return None;
         }
+        let status = w.child.wait().ok();
+        w.reaped = true;
         let why = describe_exit(status, w.fatal.as_deref());
         w.life = Life::Dead(why.clone());
         Some(format!("{} {why}", w.label()))
@@ -383,19 +393,38 @@ impl Fleet {
     }
 
     /// Tells every live worker of `role` to close, and waits up to
-    /// `timeout` for them to confirm and exit.
+    /// `timeout` for each to give its final counters (or die). Their
+    /// sockets close as they exit: [`Fleet::reap`] waits for that.
     pub fn close(&mut self, role: Role, timeout: Duration) -> anyhow::Result<Vec<Event>> {
         self.tell(role, &ToWorker::Close);
         let deadline = Instant::now() + timeout;
         let mut events = Vec::new();
-        loop {
-            let pending = self.of(role).any(|w| w.alive() || !w.reaped);
-            if !pending || Instant::now() >= deadline {
-                break;
-            }
+        while self.of(role).any(Worker::alive) && Instant::now() < deadline {
             events.extend(self.poll(Duration::from_millis(50))?);
         }
         Ok(events)
+    }
+
+    /// Waits until every closed worker has exited (its sockets closed by
+    /// exit(2)) or `deadline` passes; what is left is for
+    /// [`Fleet::kill_all`]. Returns what the fleet said meanwhile.
+    pub fn reap(&mut self, deadline: Instant) -> anyhow::Result<Vec<Event>> {
+        let mut events = Vec::new();
+        loop {
+            for w in self.workers.iter_mut().filter(|w| !w.reaped) {
+                if w.life == Life::Closed && matches!(w.child.try_wait(), Ok(Some(_))) {
+                    w.reaped = true;
+                }
+            }
+            let pending = self
+                .workers
+                .iter()
+                .any(|w| !w.reaped && w.life == Life::Closed);
+            if !pending || Instant::now() >= deadline {
+                return Ok(events);
+            }
+            events.extend(self.poll(Duration::from_millis(5))?);
+        }
     }
 
     /// Kills every worker still running and reaps it.

@@ -24,7 +24,7 @@ use crate::supervisor::fleet::{Event, Fleet, Life, OwnCount, Role};
 use crate::supervisor::measure::{self, Reading, Snapshot};
 use crate::supervisor::metrics::{MetricsServer, MetricsSnapshot};
 use crate::supervisor::search::{self, Break, Observation, Search, ServerView};
-use crate::traffic::Traffic;
+use crate::traffic::{Mode, Traffic};
 use crate::wire::{ClientSpec, ServerSpec, Stats, ToWorker, WorkerSpec};
 
 /// How often the timeline is sampled.
@@ -36,6 +36,12 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the workers may take to count their sockets (about 20 ms
 /// each at 20,000 sockets: see `worker::count_own`).
 const COUNT_TIMEOUT: Duration = Duration::from_secs(10);
+/// After the hold, how long the heartbeats' replies on their way may take
+/// to come in before the end is read (what is still awaited then is
+/// lost): as long as the C reference's (bench/ref) grace.
+const REPLY_GRACE: Duration = Duration::from_secs(5);
+/// The same after a Ctrl-C.
+const REPLY_GRACE_INTERRUPTED: Duration = Duration::from_secs(1);
 
 /// What a capacity search carries through the experiment.
 struct SearchRun {
@@ -497,6 +503,9 @@ impl Session {
         if self.tty {
             eprintln!();
         }
+        if self.interrupts < 2 {
+            self.end_beats()?;
+        }
         // What is held at the end, before anything is torn down; skipped
         // only when a second Ctrl-C asked to stop at once.
         if self.interrupts == 1 {
@@ -728,6 +737,43 @@ impl Session {
         Ok(())
     }
 
+    /// Heartbeat mode, after the hold: no more heartbeats are sent, and
+    /// the replies on their way get [`REPLY_GRACE`] to come in, so that
+    /// the end's reading does not fall on replies in flight and a reply
+    /// late by the end's own work is not called lost. A second Ctrl-C
+    /// cuts the wait.
+    fn end_beats(&mut self) -> anyhow::Result<()> {
+        if self
+            .traffic
+            .as_ref()
+            .is_none_or(|t| t.mode != Mode::Heartbeat)
+        {
+            return Ok(());
+        }
+        let grace = match self.interrupts {
+            0 => REPLY_GRACE,
+            _ => REPLY_GRACE_INTERRUPTED,
+        };
+        let grace_ms = grace.as_millis() as u64;
+        self.fleet
+            .tell(Role::Client, &ToWorker::EndBeats { grace_ms });
+        // The workers keep the grace; this deadline only guards against
+        // one that never answers.
+        let deadline = Instant::now() + grace + Duration::from_secs(1);
+        while self.interrupts < 2 && Instant::now() < deadline {
+            if self
+                .fleet
+                .of(Role::Client)
+                .all(|w| !w.alive() || w.beats_ended)
+            {
+                break;
+            }
+            let ev = self.fleet.poll(Duration::from_millis(50))?;
+            self.handle(ev);
+        }
+        Ok(())
+    }
+
     fn settle(&mut self, limit: Duration) -> anyhow::Result<()> {
         if self.fleet.of(Role::Server).next().is_none() {
             return Ok(());
@@ -785,6 +831,8 @@ impl Session {
         let ev = self.fleet.close(Role::Client, CLOSE_TIMEOUT)?;
         self.handle(ev);
         let ev = self.fleet.close(Role::Server, CLOSE_TIMEOUT)?;
+        self.handle(ev);
+        let ev = self.fleet.reap(teardown + 2 * CLOSE_TIMEOUT)?;
         self.handle(ev);
         let teardown = teardown.elapsed();
         self.sample(Phase::Teardown);

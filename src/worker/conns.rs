@@ -171,6 +171,12 @@ impl Conns {
         matches!(self.state(i), HELD | WAITING)
     }
 
+    /// How many connections await a heartbeat's reply now (a walk over
+    /// the table: for the end of a hold, not for every event).
+    pub fn awaiting(&self) -> u64 {
+        self.state.iter().filter(|&&s| s & STATE == WAITING).count() as u64
+    }
+
     /// Whether connection `i`'s handshake is under way.
     pub fn is_connecting(&self, i: usize) -> bool {
         self.state(i) == CONNECTING

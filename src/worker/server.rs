@@ -146,7 +146,7 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
             if cmds.contains(&Command::Close) {
                 s.close_all();
                 link.send(&FromWorker::Closed(s.stats));
-                return Ok(());
+                super::exit_closing_all();
             }
         }
         report_due = link.report(&s.stats);
@@ -324,15 +324,16 @@ impl Server {
         Ok(())
     }
 
+    /// Closes the listeners (new connections are refused from here on)
+    /// and arms every connection's close as `--close` asks; they close
+    /// when the worker exits ([`super::exit_closing_all`]).
     fn close_all(&mut self) {
         self.listeners.clear();
-        for slot in &mut self.conns {
-            if let Some(fd) = slot.take() {
-                if self.close == CloseMode::Rst {
-                    let _ = socket::set_linger_zero(&fd);
-                }
-                self.stats.established -= 1;
+        for fd in self.conns.iter().flatten() {
+            if self.close == CloseMode::Rst {
+                let _ = socket::set_linger_zero(fd);
             }
+            self.stats.established -= 1;
         }
     }
 }
