@@ -50,7 +50,8 @@ pub enum LabCommand {
         #[arg(long, default_value_t = 1)]
         client_addrs: usize,
     },
-    /// Remove everything `lab up` built (and what a crashed run left).
+    /// Remove everything `lab up` built (also after a crash or a failed
+    /// `up`); namespaces it did not build are left alone.
     Down,
     /// Run the experiment across the lab: the server fleet in c1m-srv,
     /// each client host's fleet in its own namespace (its own port space).
@@ -72,6 +73,7 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
                     "no lab is up; build one first: c1m lab up --clients K --client-addrs N"
                 );
             };
+            lab::check(&layout)?;
             lab_run(a, &layout)
         }
         LabCommand::Up {
@@ -84,11 +86,25 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Down => {
-            let removed = lab::down()?;
-            println!(
-                "c1m lab: down; removed network namespaces {}",
-                removed.join(", ")
-            );
+            let d = lab::down()?;
+            let mut line = if d.removed.is_empty() {
+                "c1m lab: down; no network namespace of the lab was left to remove".to_string()
+            } else {
+                format!(
+                    "c1m lab: down; removed network namespaces {}",
+                    d.removed.join(", ")
+                )
+            };
+            if !d.gone.is_empty() {
+                line += &format!(" (not there: {})", d.gone.join(", "));
+            }
+            println!("{line}");
+            if !d.left_alone.is_empty() {
+                println!(
+                    "c1m lab: left alone: {} (lab names, but no c1m lab recorded them: not c1m's)",
+                    d.left_alone.join(", ")
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Status { json } => match lab::layout()? {

@@ -181,7 +181,12 @@ pub fn del(iface: &str, only: Option<&[IpAddr]>) -> Result<Vec<IpAddr>> {
             for ip in ips {
                 match here.iter().find(|a| a.ip == *ip) {
                     Some(a) if is_c1m(a) => v.push(a),
-                    Some(_) => bail!("{ip} on {iface} was not added by c1m; nothing was removed"),
+                    Some(a) => bail!(
+                        "{ip} on {iface} was not added by c1m (it has neither of c1m's marks, proto 0x{C1M_PROTO:x} \
+                         or a label ending {LABEL_SUFFIX}): nothing was removed; if it is yours to remove, \
+                         `ip addr del {ip}/{} dev {iface}` does it",
+                        a.prefix_len
+                    ),
                     None => bail!("{iface} has no address {ip}; nothing was removed"),
                 }
             }

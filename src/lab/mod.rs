@@ -97,17 +97,28 @@ pub fn layout() -> Result<Option<Layout>> {
     }
 }
 
+/// Writes the state file whole: to a temporary file beside it, then
+/// linked into place when `create` (failing if a lab is up: link(2) does
+/// not replace), renamed over it otherwise; a reader or a crash sees the
+/// old file or the new, never part of one.
 fn write_state(layout: &Layout, create: bool) -> Result<()> {
     use std::io::Write;
     let json = serde_json::to_vec_pretty(layout)?;
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true);
-    if create {
-        opts.create_new(true);
-    } else {
-        opts.truncate(true);
-    }
-    let mut f = opts.open(STATE_FILE).map_err(|e| {
+    let tmp = format!("{STATE_FILE}.{}.tmp", std::process::id());
+    let written = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(&json)?;
+        f.sync_all()
+    })();
+    let placed = written.and_then(|()| {
+        if create {
+            fs::hard_link(&tmp, STATE_FILE)
+        } else {
+            fs::rename(&tmp, STATE_FILE)
+        }
+    });
+    let _ = fs::remove_file(&tmp);
+    placed.map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
             anyhow::anyhow!(
                 "a lab is already up ({STATE_FILE} exists); `c1m lab down` removes it first"
@@ -115,13 +126,11 @@ fn write_state(layout: &Layout, create: bool) -> Result<()> {
         } else {
             anyhow::Error::new(e).context(format!("writing {STATE_FILE}"))
         }
-    })?;
-    f.write_all(&json)
-        .with_context(|| format!("writing {STATE_FILE}"))
+    })
 }
 
-/// Lab namespaces present now (what a crashed run may have left).
-fn leftover_namespaces() -> Result<Vec<String>> {
+/// Namespaces with a lab name present now.
+fn lab_named_namespaces() -> Result<Vec<String>> {
     Ok(netns::list()
         .context("listing network namespaces")?
         .into_iter()
@@ -130,9 +139,9 @@ fn leftover_namespaces() -> Result<Vec<String>> {
 }
 
 /// Builds the lab: `clients` client hosts with `client_addrs` addresses
-/// each ([`plan::plan`]). Refuses if a lab is up; removes the namespaces of
-/// a crashed run (no state file) first; on any failure removes what it
-/// built.
+/// each ([`plan::plan`]). Refuses if a lab is up, or if a namespace it
+/// would make exists already (not c1m's to take over or delete); on any
+/// failure removes what it built.
 pub fn up(clients: usize, client_addrs: usize) -> Result<Layout> {
     up_layout(plan::plan(clients, client_addrs)?)
 }
@@ -155,22 +164,28 @@ pub fn up_layout(mut layout: Layout) -> Result<Layout> {
         };
         bail!("a lab is already up ({what} in {STATE_FILE}); `c1m lab down` removes it first");
     }
-    let stale = leftover_namespaces()?;
-    if !stale.is_empty() {
-        eprintln!(
-            "c1m lab: removing network namespaces left by a crashed run: {}",
-            stale.join(", ")
+    let taken: Vec<&str> = layout
+        .namespaces()
+        .into_iter()
+        .filter(|n| netns::exists(n))
+        .collect();
+    if let Some(first) = taken.first() {
+        bail!(
+            "network namespace {} exists already and no {STATE_FILE} records it, so it is not c1m's: \
+             nothing was built or removed; delete it if it is yours and unused (`ip netns del {first}`), \
+             then `c1m lab up` again",
+            taken.join(", ")
         );
-        remove_namespaces(stale.iter().map(String::as_str))?;
     }
     write_state(&layout, true)?;
-    match build(&mut layout) {
+    let mut created = Vec::new();
+    match build(&mut layout, &mut created) {
         Ok(()) => {
             write_state(&layout, false)?;
             Ok(layout)
         }
         Err(e) => {
-            let cleanup = remove_namespaces(layout.namespaces().into_iter())
+            let cleanup = remove_namespaces(created.iter().map(String::as_str))
                 .and_then(|_| fs::remove_file(STATE_FILE).map_err(anyhow::Error::from));
             match cleanup {
                 Ok(()) => Err(e.context("building the lab failed; what was built is removed")),
@@ -183,6 +198,21 @@ pub fn up_layout(mut layout: Layout) -> Result<Layout> {
     }
 }
 
+/// Creates namespace `name` for the lab, adding it to `created`; one that
+/// appeared since `up` checked is someone else's, and named so.
+fn create_netns(name: &str, created: &mut Vec<String>) -> Result<()> {
+    match netns::create(name) {
+        Ok(()) => {
+            created.push(name.to_string());
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(anyhow::anyhow!(
+            "network namespace {name} appeared while the lab was being built: someone else's, left alone"
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `Some(Some(layout))` if the state file is readable, `Some(None)` if it
 /// exists but is not, `None` if there is none.
 fn layout_or_broken() -> Result<Option<Option<Layout>>> {
@@ -192,9 +222,11 @@ fn layout_or_broken() -> Result<Option<Option<Layout>>> {
     Ok(Some(layout().ok().flatten()))
 }
 
-fn build(layout: &mut Layout) -> Result<()> {
+/// Builds `layout`, adding each namespace it creates to `created` (for
+/// the clean-up of a failure).
+fn build(layout: &mut Layout, created: &mut Vec<String>) -> Result<()> {
     let bridge_ns = layout.bridge_netns.clone();
-    netns::create(&bridge_ns)?;
+    create_netns(&bridge_ns, created)?;
     let mut lab = netns::run_in(&bridge_ns, Rtnl::open)??;
     bring_up_loopback(&mut lab).with_context(|| format!("in {bridge_ns}"))?;
     lab.add_bridge(&layout.bridge)
@@ -203,7 +235,7 @@ fn build(layout: &mut Layout) -> Result<()> {
     lab.set_up(bridge)?;
     let prefix_len = layout.prefix_len;
     for h in std::iter::once(&mut layout.server).chain(layout.clients.iter_mut()) {
-        build_host(&mut lab, bridge, h, prefix_len)
+        build_host(&mut lab, bridge, h, prefix_len, created)
             .with_context(|| format!("building {}", h.netns))?;
     }
     route_client_blocks(layout).with_context(|| format!("routing in {}", layout.server.netns))
@@ -238,8 +270,14 @@ fn bring_up_loopback(nl: &mut Rtnl) -> Result<()> {
     Ok(())
 }
 
-fn build_host(lab: &mut Rtnl, bridge: u32, h: &mut LabHost, prefix_len: u8) -> Result<()> {
-    netns::create(&h.netns)?;
+fn build_host(
+    lab: &mut Rtnl,
+    bridge: u32,
+    h: &mut LabHost,
+    prefix_len: u8,
+    created: &mut Vec<String>,
+) -> Result<()> {
+    create_netns(&h.netns, created)?;
     let ns = netns::open(&h.netns)?;
     lab.add_veth(&h.bridge_port, &h.iface, Some(ns.as_fd()))
         .with_context(|| format!("creating veth {} – {}", h.bridge_port, h.iface))?;
@@ -287,33 +325,117 @@ fn remove_namespaces<'a>(names: impl Iterator<Item = &'a str>) -> Result<()> {
     }
 }
 
-/// Removes the lab: the namespaces of the state file and any other lab
-/// namespace (a crashed run's), then the state file. Returns the
-/// namespaces removed; fails if there was nothing to remove.
-pub fn down() -> Result<Vec<String>> {
-    let recorded = layout_or_broken()?;
-    let mut names: Vec<String> = recorded
-        .iter()
-        .flatten()
-        .flat_map(|l| l.namespaces())
-        .map(str::to_string)
-        .filter(|n| netns::exists(n))
-        .collect();
-    for n in leftover_namespaces()? {
-        if !names.contains(&n) {
-            names.push(n);
+/// What `lab down` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Down {
+    /// The lab's namespaces it deleted.
+    pub removed: Vec<String>,
+    /// The lab's recorded namespaces that were not there (deleted by
+    /// hand, or never built by an `up` that was killed).
+    pub gone: Vec<String>,
+    /// Namespaces with a lab name that no state file records: not c1m's,
+    /// left alone.
+    pub left_alone: Vec<String>,
+}
+
+/// The namespace names a state file this c1m cannot read records: every
+/// string under a `netns` or `bridge_netns` key that is a lab name (a
+/// state file of another version still names them so). `None` when it is
+/// not JSON at all.
+fn recorded_names(bytes: &[u8]) -> Option<Vec<String>> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    match v.as_str() {
+                        Some(name)
+                            if (k == "netns" || k == "bridge_netns")
+                                && plan::is_lab_netns(name) =>
+                        {
+                            out.push(name.to_string());
+                        }
+                        _ => walk(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            _ => {}
         }
     }
-    if recorded.is_none() && names.is_empty() {
-        bail!(
-            "no lab is up: no {STATE_FILE} and no c1m lab network namespaces (`c1m lab up` builds one)"
-        );
-    }
-    remove_namespaces(names.iter().map(String::as_str))?;
+    let value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let mut out = Vec::new();
+    walk(&value, &mut out);
+    out.dedup();
+    Some(out)
+}
+
+/// Removes the lab: the namespaces its state file records (skipping those
+/// deleted by hand already), then the state file. Namespaces no state
+/// file records are never touched, whatever their names. Fails if no lab
+/// is up, or if a namespace could not be deleted (the state file then
+/// stays, so `lab down` can run again).
+pub fn down() -> Result<Down> {
+    let recorded: Option<Vec<String>> = match fs::read(STATE_FILE) {
+        Ok(bytes) => Some(match layout() {
+            Ok(Some(l)) => l.namespaces().into_iter().map(str::to_string).collect(),
+            _ => recorded_names(&bytes).unwrap_or_default(),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading {STATE_FILE}")),
+    };
+    let named = lab_named_namespaces()?;
+    let mine = recorded.clone().unwrap_or_default();
+    let left_alone: Vec<String> = named.into_iter().filter(|n| !mine.contains(n)).collect();
+    let Some(recorded) = recorded else {
+        let others = if left_alone.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; left alone: {} (lab names, but no c1m lab recorded them: not c1m's; \
+                 `ip netns del NAME` deletes one that is yours)",
+                left_alone.join(", ")
+            )
+        };
+        bail!("no lab is up: no {STATE_FILE} (`c1m lab up` builds one){others}");
+    };
+    let (present, gone): (Vec<String>, Vec<String>) =
+        recorded.into_iter().partition(|n| netns::exists(n));
+    remove_namespaces(present.iter().map(String::as_str))?;
     match fs::remove_file(STATE_FILE) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("removing {STATE_FILE}")),
     }
-    Ok(names)
+    Ok(Down {
+        removed: present,
+        gone,
+        left_alone,
+    })
+}
+
+/// Checks that the lab `layout` is whole: every namespace it records
+/// exists and holds the lab's interface (the bridge, or the host's end of
+/// its veth pair). Fails naming the first that is not, and the fix.
+pub fn check(layout: &Layout) -> Result<()> {
+    let rebuild = format!(
+        "rebuild the lab: `c1m lab down`, then `c1m lab up --clients {} --client-addrs {}`",
+        layout.clients.len(),
+        layout.clients.first().map_or(1, |c| c.addrs.len())
+    );
+    let expected = std::iter::once((layout.bridge_netns.as_str(), layout.bridge.as_str()))
+        .chain(layout.hosts().map(|h| (h.netns.as_str(), h.iface.as_str())));
+    for (ns, iface) in expected {
+        if !netns::exists(ns) {
+            bail!("the lab's network namespace {ns} is gone (deleted by hand?); {rebuild}");
+        }
+        let found = netns::run_in(ns, || Rtnl::open().and_then(|mut nl| nl.link(iface)))
+            .with_context(|| format!("entering the lab's network namespace {ns}"))?
+            .with_context(|| format!("reading the interfaces of {ns}"))?;
+        if found.is_none() {
+            bail!(
+                "the lab's network namespace {ns} has no interface {iface}: it is not the one `c1m lab up` built; {rebuild}"
+            );
+        }
+    }
+    Ok(())
 }

@@ -13,6 +13,7 @@ mod html_report;
 mod ip;
 mod k8s_cluster;
 mod lab;
+mod lab_faults;
 mod lab_run;
 mod measure;
 mod merge;
@@ -29,6 +30,7 @@ mod slurm;
 mod stat;
 mod tidy;
 mod truths;
+mod tune_crash;
 mod unprivileged;
 
 /// The misbehaving test servers run as this binary, re-executed with

@@ -30,7 +30,7 @@ pub struct RootArgs {
         help_heading = "Replay a captured machine"
     )]
     pub proc_root: PathBuf,
-    /// Read /etc from here instead (replays a captured machine).
+    /// Read /etc from here instead (replays a captured machine); `tune --apply` writes its drop-ins here too, and `--revert` restores them here.
     #[arg(
         long,
         value_name = "DIR",
@@ -135,7 +135,7 @@ pub struct TuneArgs {
     /// The client side's 4-tuple space the port range is checked against.
     #[command(flatten)]
     pub tuples: TupleArgs,
-    /// Write the drop-ins and live values (root), recording what was there.
+    /// Write the drop-ins and live values (root), recording what was there first; one tune at a time (lock /run/c1m-tune.lock).
     #[arg(long, conflicts_with = "revert")]
     pub apply: bool,
     /// Restore exactly what the last --apply changed.
@@ -199,6 +199,42 @@ pub fn doctor_to(args: &DoctorArgs, out: &mut dyn Write) -> anyhow::Result<bool>
     Ok(v.ok())
 }
 
+/// The crash tests' pause point (never set in normal use):
+/// `C1M_TUNE_PAUSE_AFTER=K` stops `tune --apply` or `--revert` with
+/// SIGSTOP right after its K-th write (the record, each sysctl, each
+/// directory, each file's temporary copy and its rename), after one line
+/// on stderr naming the write. The test then kills it there (SIGKILL) or
+/// lets it go on (SIGCONT); a pause alone changes nothing.
+pub const PAUSE_ENV: &str = "C1M_TUNE_PAUSE_AFTER";
+
+/// The hook `apply` and `revert` call after each write: pauses as
+/// [`PAUSE_ENV`] asks, else does nothing.
+fn pause_hook() -> anyhow::Result<impl FnMut(usize, &str)> {
+    let at = match std::env::var(PAUSE_ENV) {
+        Ok(v) => Some(
+            v.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|k| *k > 0)
+                .with_context(|| {
+                    format!(
+                        "{PAUSE_ENV}={v:?}: not a write number (1, 2, …); unset it for a normal run"
+                    )
+                })?,
+        ),
+        Err(_) => None,
+    };
+    Ok(move |n: usize, what: &str| {
+        if Some(n) == at {
+            let pid = std::process::id();
+            eprintln!(
+                "c1m tune: paused after write {n} ({what}) as {PAUSE_ENV} asks; `kill -CONT {pid}` resumes"
+            );
+            let _ = c1m_sys::process::stop_self();
+        }
+    })
+}
+
 /// Runs `c1m tune`, printing to stdout. `Ok(0)` when it showed or did what
 /// was asked, `Ok(1)` when it refused.
 pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
@@ -209,8 +245,12 @@ pub fn tune(args: &TuneArgs) -> anyhow::Result<ExitCode> {
 /// `c1m tune` writing to `out`; returns `false` when it refused.
 pub fn tune_to(args: &TuneArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
     let roots = args.roots.roots()?;
+    let mut hook = pause_hook()?;
     if args.revert {
-        return match apply::revert(&roots) {
+        let Some(held) = take_lock(&roots, out)? else {
+            return Ok(false);
+        };
+        return match apply::revert_locked(&held, &roots, &mut hook) {
             Ok(log) => {
                 write_out(
                     out,
@@ -228,23 +268,13 @@ pub fn tune_to(args: &TuneArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
     let conns = args
         .target
         .context("--target is required unless --revert")?;
-    let facts = Facts::read(&roots);
     let request = Request {
         conns,
         role: args.role,
         port_range: args.port_range,
         tuples: args.tuples.tuples(),
     };
-    let plan = tune::plan(&facts, &roots.etc_root, &request);
-    let current: Vec<render::CurrentFile> = DropIn::ALL
-        .iter()
-        .map(|d| {
-            let path = d.path(&roots.etc_root);
-            let old = std::fs::read_to_string(&path).ok();
-            (*d, path, old)
-        })
-        .collect();
-    let mut text = render::tune_text(&plan, &current);
+    let (mut plan, mut text) = plan_and_diff(&roots, &request);
     if !args.apply {
         text += if plan.is_blocked() {
             "\ndry run: nothing changed; --apply would refuse (see above)\n"
@@ -254,7 +284,23 @@ pub fn tune_to(args: &TuneArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
         write_out(out, &text)?;
         return Ok(true);
     }
-    match apply::apply(&plan, &roots) {
+    // A plan --apply refuses (not root, …) changes nothing and takes no
+    // lock. Otherwise the lock is taken and the machine read again under
+    // it: what is applied is what no other tune is changing.
+    let held = if plan.is_blocked() {
+        None
+    } else {
+        let Some(held) = take_lock(&roots, out)? else {
+            return Ok(false);
+        };
+        (plan, text) = plan_and_diff(&roots, &request);
+        Some(held)
+    };
+    let result = match &held {
+        Some(held) => apply::apply_locked(held, &plan, &roots, &mut hook),
+        None => apply::apply(&plan, &roots),
+    };
+    match result {
         Ok(log) => {
             text += &format!("\napplied:\n  {}\n", log.join("\n  "));
             write_out(out, &text)?;
@@ -270,6 +316,35 @@ pub fn tune_to(args: &TuneArgs, out: &mut dyn Write) -> anyhow::Result<bool> {
             Err(anyhow::Error::new(e).context("c1m tune --apply"))
         }
     }
+}
+
+/// The lock of `--apply` and `--revert`, held to the end; `None` after
+/// writing the one-line refusal when another tune holds it.
+fn take_lock(roots: &Roots, out: &mut dyn Write) -> anyhow::Result<Option<crate::lock::TuneLock>> {
+    match apply::lock(roots) {
+        Ok(held) => Ok(Some(held)),
+        Err(e @ ApplyError::Busy { .. }) => {
+            write_out(out, &format!("{e}\n"))?;
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("c1m tune")),
+    }
+}
+
+/// Reads the machine, plans `request`, and renders the diff.
+fn plan_and_diff(roots: &Roots, request: &Request) -> (tune::Plan, String) {
+    let facts = Facts::read(roots);
+    let plan = tune::plan(&facts, &roots.etc_root, request);
+    let current: Vec<render::CurrentFile> = DropIn::ALL
+        .iter()
+        .map(|d| {
+            let path = d.path(&roots.etc_root);
+            let old = std::fs::read_to_string(&path).ok();
+            (*d, path, old)
+        })
+        .collect();
+    let text = render::tune_text(&plan, &current);
+    (plan, text)
 }
 
 /// Writes `text`; a closed pipe (`c1m doctor | head`) is not an error.

@@ -26,6 +26,9 @@ pub const KERNEL_DEFAULT_NR_OPEN: u64 = 1_048_576;
 /// Bit of `CAP_SYS_ADMIN`: among much else, allocate files past `fs.file-max`.
 pub const CAP_SYS_ADMIN: u32 = 21;
 
+/// The lock of `tune --apply` and `--revert` on this machine.
+pub const TUNE_LOCK: &str = "/run/c1m-tune.lock";
+
 /// Where to read the machine from: `/proc`, `/etc` and c1m's state
 /// directory, or a fixture tree standing in for them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +59,20 @@ impl Roots {
     /// The record `tune --apply` leaves for `tune --revert`.
     pub fn backup_path(&self) -> PathBuf {
         self.state_dir.join("tune-backup.json")
+    }
+
+    /// The lock `tune --apply` and `--revert` hold while they change the
+    /// machine: [`TUNE_LOCK`] when the proc root is this kernel's `/proc`
+    /// (so that two tunes with different `--etc-root` or `--state-dir`
+    /// still take turns over the one set of live sysctls); a replayed
+    /// machine's (`--proc-root` elsewhere), `tune.lock` in its state
+    /// directory.
+    pub fn lock_path(&self) -> PathBuf {
+        if self.proc_root == Path::new("/proc") {
+            PathBuf::from(TUNE_LOCK)
+        } else {
+            self.state_dir.join("tune.lock")
+        }
     }
 }
 

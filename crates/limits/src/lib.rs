@@ -8,7 +8,7 @@
 //! plan or their presentation.
 //!
 //! 1. [`num`]: counts, sizes and plurals as the reports write them.
-//!    `files` (private): atomic writes.
+//!    `files` (private): atomic writes. [`lock`]: one tune at a time.
 //! 2. [`parse`]: pure parsers for each file read; never panic.
 //! 3. [`calibration`]: c1m's measured kernel bytes per socket.
 //!    [`placement`]: where each setting can be set from a pod (kernel
@@ -41,6 +41,7 @@ pub mod closing;
 pub mod ehash;
 pub mod facts;
 mod files;
+pub mod lock;
 pub mod num;
 pub mod parse;
 pub mod placement;

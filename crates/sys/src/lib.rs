@@ -1,10 +1,10 @@
 //! The one place where c1m talks to the kernel about descriptors and
 //! processes.
 //!
-//! Every socket, epoll, rlimit, signal, namespace and process-control call
-//! of c1m goes through a safe wrapper here; the rest of the workspace
-//! forbids `unsafe` (`[workspace.lints]`) and never handles a raw
-//! descriptor (`tests/tidy.rs` fails on `libc`, `RawFd`, `as_raw_fd`,
+//! Every socket, epoll, rlimit, signal, namespace, file-lock and
+//! process-control call of c1m goes through a safe wrapper here; the rest
+//! of the workspace forbids `unsafe` (`[workspace.lints]`) and never
+//! handles a raw descriptor (`tests/tidy.rs` fails on `libc`, `RawFd`, `as_raw_fd`,
 //! `from_raw_fd`, … anywhere else). Most wrappers sit on `rustix` (safe
 //! already); the few calls `rustix` lacks (`IP_BIND_ADDRESS_NO_PORT`,
 //! `IP_LOCAL_PORT_RANGE`) and the two it marks `unsafe` (`pre_exec`,
@@ -18,7 +18,7 @@
 //!    processes that never outlive the supervisor, nice values, prctl(2).
 //!    [`signals`]: Ctrl-C and SIGTERM as a readable descriptor, signal(7).
 //!    [`netns`]: named network namespaces as `ip netns` keeps them,
-//!    network_namespaces(7).
+//!    network_namespaces(7). [`lock`]: advisory file locks, flock(2).
 //! 2. [`poll`]: epoll(7) and nonblocking reads of any descriptor.
 //! 3. [`socket`]: nonblocking TCP sockets, socket(7), tcp(7), ip(7).
 //!
@@ -28,6 +28,7 @@
 //! involved.
 
 pub mod limits;
+pub mod lock;
 pub mod netns;
 pub mod poll;
 pub mod process;

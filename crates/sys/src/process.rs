@@ -65,6 +65,14 @@ pub fn kill_group(group: u32) -> io::Result<()> {
     }
 }
 
+/// Stops the calling process with SIGSTOP, sent to itself (kill(2)): it
+/// stays stopped, holding whatever it holds, until a SIGCONT resumes it
+/// or a SIGKILL ends it. For pausing at a known point (a test kills it
+/// there).
+pub fn stop_self() -> io::Result<()> {
+    rustix::process::kill_process(rustix::process::getpid(), Signal::STOP).map_err(io::Error::from)
+}
+
 /// Sets the calling thread's nice value (−20 runs first, 19 last; on
 /// Linux each thread has its own, and threads and children created
 /// afterwards inherit it). Lowering priority needs no privilege; raising

@@ -112,6 +112,10 @@ pub struct Plan {
     pub refusals: Vec<Refusal>,
     /// The drop-ins to write and their whole contents.
     pub files: Vec<(DropIn, String)>,
+    /// The highest `nofile` hard limit the drop-ins set (limits.d's and
+    /// systemd's), 0 when they set none: `apply` reads `fs.nr_open` from
+    /// the kernel before writing them and refuses if it is lower.
+    pub nofile_max: u64,
 }
 
 impl Plan {
@@ -184,6 +188,7 @@ pub fn plan(f: &Facts, etc_root: &Path, req: &Request) -> Plan {
             kept: Vec::new(),
             refusals: Vec::new(),
             files: Vec::new(),
+            nofile_max: 0,
         },
         sysctl_lines: Vec::new(),
     };

@@ -90,6 +90,7 @@ pub(super) fn nofile(b: &mut Builder, fds: u64, why: &str) {
         b.plan.request.conns, new_all.0, new_all.1, new_root.0, new_root.1
     );
     b.plan.files.push((DropIn::Limits, text));
+    b.plan.nofile_max = b.plan.nofile_max.max(new_all.1).max(new_root.1);
 }
 
 pub(super) fn systemd(b: &mut Builder, fds: u64, why: &str) {
@@ -144,6 +145,7 @@ pub(super) fn systemd(b: &mut Builder, fds: u64, why: &str) {
         b.plan.request.conns
     );
     b.plan.files.push((DropIn::Systemd, text));
+    b.plan.nofile_max = b.plan.nofile_max.max(fds);
 }
 
 #[cfg(test)]

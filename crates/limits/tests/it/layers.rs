@@ -14,8 +14,9 @@ use c1m_tidy::Layers;
 
 /// Lowest first. A module may use modules of earlier layers only.
 const LAYERS: Layers<'static> = &[
-    // Counts, sizes and plurals as the reports write them; atomic writes.
-    &["num", "files"],
+    // Counts, sizes and plurals as the reports write them; atomic writes;
+    // the lock that keeps tunes one at a time.
+    &["num", "files", "lock"],
     // Pure parsers for each file read; never panic.
     &["parse"],
     // c1m's measured kernel bytes per socket.

@@ -8,4 +8,5 @@ mod layers;
 mod live;
 mod live_apply;
 mod placement;
+mod tune_crash;
 mod tune_fixtures;
