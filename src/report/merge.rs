@@ -191,6 +191,7 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, MergeError> {
         teardown: rs.iter().map(|r| r.teardown).fold(0.0, f64::max),
         workers: workers(&rs),
         end: end(&rs),
+        thresholds: Vec::new(),
         verdict: Verdict {
             ok: true,
             exit_code: 0,

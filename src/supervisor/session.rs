@@ -24,6 +24,7 @@ use crate::supervisor::fleet::{Event, Fleet, Life, OwnCount, Role};
 use crate::supervisor::measure::{self, Reading, Snapshot};
 use crate::supervisor::metrics::{MetricsServer, MetricsSnapshot};
 use crate::supervisor::search::{self, Break, Observation, Search, ServerView};
+use crate::threshold::Gate;
 use crate::traffic::Traffic;
 use crate::wire::{ClientSpec, ServerSpec, Stats, ToWorker, WorkerSpec};
 
@@ -36,6 +37,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the workers may take to count their sockets (about 20 ms
 /// each at 20,000 sockets: see `worker::count_own`).
 const COUNT_TIMEOUT: Duration = Duration::from_secs(10);
+
+mod thresholds;
 
 /// What a capacity search carries through the experiment.
 struct SearchRun {
@@ -60,6 +63,8 @@ pub struct Outputs {
     pub json: Option<PathBuf>,
     /// The HTML page.
     pub html: Option<PathBuf>,
+    /// The timeline as CSV.
+    pub csv: Option<PathBuf>,
     /// Serve Prometheus metrics here while the experiment runs.
     pub metrics: Option<std::net::SocketAddr>,
     /// Allow `metrics` on an address other than loopback.
@@ -81,6 +86,9 @@ pub struct Session {
     dead: Vec<String>,
     json: Option<PathBuf>,
     html: Option<PathBuf>,
+    csv: Option<PathBuf>,
+    /// The `--fail-if` thresholds, and which tripped during the run.
+    gate: Gate,
     traffic: Option<Traffic>,
     search: Option<SearchRun>,
     metrics: Option<MetricsServer>,
@@ -169,6 +177,8 @@ impl Session {
             dead: Vec::new(),
             json: out.json.clone(),
             html: out.html.clone(),
+            csv: out.csv.clone(),
+            gate: Gate::default(),
             traffic: None,
             search: None,
             metrics,
@@ -418,12 +428,16 @@ impl Session {
             }
             let recent = self.sample(Phase::Ramp);
             self.progress(Phase::Ramp, ramp_start);
+            if self.tripped(ramp_start, None, false) {
+                break;
+            }
             if self.search.is_some() && self.search_broke(&recent) {
                 self.stop_ramp()?;
                 break;
             }
             if self.fleet.of(Role::Client).all(|w| w.stats.ramp_done()) {
                 reached_at = Some(ramp_start.elapsed());
+                self.tripped(ramp_start, reached_at, false);
                 break;
             }
         }
@@ -456,6 +470,9 @@ impl Session {
             }
             self.sample(Phase::Hold);
             self.progress(Phase::Hold, ramp_start);
+            if self.tripped(ramp_start, reached_at, true) {
+                break;
+            }
             if !has_clients && let [.., a, b] = self.timeline.as_slice() {
                 let accepted =
                     (b.server_established == a.server_established).then_some(b.server_established);
@@ -480,7 +497,7 @@ impl Session {
         }
         // What is held at the end, before anything is torn down; skipped
         // only when a second Ctrl-C asked to stop at once.
-        if self.interrupts == 1 {
+        if self.interrupts == 1 || matches!(self.end, Some(End::Aborted { .. })) {
             self.settle_interrupted()?;
         }
         let top = match top {
@@ -860,17 +877,24 @@ impl Session {
                 lost: std::mem::take(&mut self.dead),
             },
             end: self.end.clone().unwrap_or(End::Completed),
+            thresholds: Vec::new(),
             verdict: model::Verdict {
                 ok: true,
                 exit_code: 0,
                 reason: None,
             },
         };
+        report.thresholds = report::gate::judge(&self.gate, &report);
         report.verdict = judge::verdict(&report);
         if let Some(m) = &report.memory {
             remember_cost(m);
         }
-        report::publish(&report, self.json.as_deref(), self.html.as_deref())
+        report::publish(
+            &report,
+            self.json.as_deref(),
+            self.html.as_deref(),
+            self.csv.as_deref(),
+        )
     }
 
     /// How many ends of a connection are c1m's: 2 for `run`.
