@@ -2,7 +2,8 @@
 //!
 //! The layers, lowest first (a module uses only the layers below it; the
 //! tidy test `tests/it/tidy.rs` enforces it):
-//! - vocabulary, pure: [`cause`], [`latency`], [`traffic`], [`plan`];
+//! - vocabulary, pure: [`cause`], [`latency`], [`traffic`], [`plan`],
+//!   [`threshold`] (the grammar of `--fail-if`);
 //! - the protocol between the supervisor and its workers: [`wire`];
 //! - what an experiment found: [`report`];
 //! - the worker processes, which hold connections: [`worker`];
@@ -18,6 +19,7 @@
 pub mod cause;
 pub mod latency;
 pub mod plan;
+pub mod threshold;
 pub mod traffic;
 
 pub mod wire;

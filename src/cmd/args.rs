@@ -129,6 +129,10 @@ pub struct FleetOpts {
     /// Also write the report as one self-contained HTML file with charts.
     #[arg(long, value_name = "FILE", value_parser = html_file)]
     pub html: Option<std::path::PathBuf>,
+    /// Also write the timeline as CSV to this file: one row per sample,
+    /// the JSON timeline's columns, a header row.
+    #[arg(long, value_name = "FILE", value_parser = csv_file)]
+    pub csv: Option<std::path::PathBuf>,
     /// Serve Prometheus metrics on ADDR:PORT (GET /metrics); loopback only
     /// unless --metrics-public.
     #[arg(long, value_name = "ADDR:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:9464")]
@@ -162,6 +166,9 @@ pub struct ExperimentOpts {
     /// Worker size, close mode, report files, metrics.
     #[command(flatten)]
     pub fleet: FleetOpts,
+    /// Thresholds that fail the run (--fail-if).
+    #[command(flatten)]
+    pub gate: super::gate::GateOpts,
 }
 
 /// Parses a number that must be more than zero, with an optional decimal
@@ -221,6 +228,16 @@ pub fn html_file(text: &str) -> Result<std::path::PathBuf, String> {
             "the HTML report goes to a file: name one (the report goes to stdout with --json -)"
                 .into(),
         )
+    } else {
+        Ok(text.into())
+    }
+}
+
+/// The timeline CSV's file: any path but `-` (stdout is for `--json -`;
+/// `c1m report REPORT --csv -` prints a saved report's).
+pub fn csv_file(text: &str) -> Result<std::path::PathBuf, String> {
+    if text == "-" {
+        Err("the timeline CSV goes to a file: name one (c1m report REPORT --csv - prints a saved report's to stdout)".into())
     } else {
         Ok(text.into())
     }

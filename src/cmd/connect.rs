@@ -84,6 +84,9 @@ pub struct ConnectArgs {
     /// Worker size, close mode, report files, metrics.
     #[command(flatten)]
     pub fleet: FleetOpts,
+    /// Thresholds that fail the run (--fail-if).
+    #[command(flatten)]
+    pub gate: super::gate::GateOpts,
 }
 
 /// Runs `c1m connect`.
@@ -146,6 +149,7 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     // The whole's interval: --message-rate and --bandwidth are every
     // shard's together, as -n is.
     let traffic = settings::traffic(&traffic_opts, a.conns, false)?;
+    let gate = super::gate::gate(&a.gate, &traffic)?;
     let mut clients = Clients::of(&a.client, &a.fleet, traffic);
     if a.find_limit && clients.rate.is_none() {
         // Slow enough that the break is seen near where it happens.
@@ -162,8 +166,9 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         (CommandKind::Connect, "connect")
     };
     let specs = clients.specs(&plan);
-    let mut session =
-        Session::new(plan, command, label, &settings::outputs(&a.fleet))?.start_at(start_at);
+    let mut session = Session::new(plan, command, label, &settings::outputs(&a.fleet))?
+        .start_at(start_at)
+        .gate(gate);
     session.set_shard(shard);
     if a.find_limit {
         session = session.search(Search::new(a.slo), clients.connect_timeout);

@@ -157,6 +157,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
     let eps = settings::endpoints(&[server_ip], &ports);
     let hosts = layout.clients.len().max(1) as u64;
     let traffic = settings::traffic(&e.traffic, a.conns, !e.server.no_echo)?;
+    let gate = super::gate::gate(&e.gate, &traffic)?;
     let mut clients = Vec::new();
     let mut shares = Vec::new();
     let mut all_sources = Vec::new();
@@ -240,5 +241,6 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
     )?
     .in_namespaces(namespaces)
     .start_at(start_at)
+    .gate(gate)
     .drive(servers, clients, Some(e.hold))
 }

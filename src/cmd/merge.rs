@@ -36,14 +36,14 @@ pub fn run(a: &MergeArgs) -> anyhow::Result<ExitCode> {
         reports.push((name, r));
     }
     let merged = merge::merge(&reports)?;
-    report::publish(&merged, a.json.as_deref(), a.html.as_deref())
+    report::publish(&merged, a.json.as_deref(), a.html.as_deref(), None)
 }
 
 /// The report in file `name`'s `text` ([`report::read_json_in`]). A text
 /// that is not one JSON document and has no line that looks like a report
 /// (a `{` line with a `"schema"` field) is said to hold none, rather than
 /// to be "not JSON": merge takes logs too.
-fn read(name: &str, text: &str) -> anyhow::Result<report::model::Report> {
+pub(super) fn read(name: &str, text: &str) -> anyhow::Result<report::model::Report> {
     let found = report::read_json_in(text);
     if found.is_ok() || serde_json::from_str::<serde_json::Value>(text).is_ok() {
         return found.with_context(|| name.to_string());

@@ -6,10 +6,12 @@
 pub mod args;
 pub mod connect;
 pub mod deploy;
+pub mod gate;
 pub mod ip;
 pub mod k8s;
 pub mod lab;
 pub mod merge;
+pub mod report;
 pub mod run;
 pub mod serve;
 pub mod settings;
@@ -66,6 +68,10 @@ pub enum Cmd {
     /// machines, pods or Slurm tasks) into one: counts summed, latency
     /// histograms added, kernel memory once per machine.
     Merge(merge::MergeArgs),
+    /// Show a saved report again, convert it (--csv for its timeline,
+    /// --html, --json), or judge it against thresholds (--fail-if) and
+    /// exit with the verdict's code.
+    Report(report::ReportArgs),
     /// Print Kubernetes manifests for a sharded run: an Indexed Job of
     /// client shards, and c1m serve as a Deployment.
     K8s(k8s::K8sArgs),
@@ -92,6 +98,7 @@ pub fn main() -> ExitCode {
         Some(Cmd::Ip(a)) => ip::run(&a),
         Some(Cmd::Lab(a)) => lab::run(&a),
         Some(Cmd::Merge(a)) => merge::run(&a),
+        Some(Cmd::Report(a)) => report::run(&a),
         Some(Cmd::K8s(a)) => k8s::run(&a),
         Some(Cmd::Slurm(a)) => slurm::run(&a),
         Some(Cmd::Worker) => crate::worker::main().map(|()| ExitCode::SUCCESS),

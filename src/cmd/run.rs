@@ -75,6 +75,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     settings::warn_listen_ports(&facts, &plan.endpoints);
     settings::warn_fin_close(&facts, e.fleet.close, conns);
     let traffic = settings::traffic(&e.traffic, conns, !e.server.no_echo)?;
+    let gate = super::gate::gate(&e.gate, &traffic)?;
     let sockets = plan.conns.saturating_mul(2);
     // The specs are made once the namespace is known; the session owns
     // the plan from here.
@@ -109,6 +110,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     let code = session
         .start_at(start_at)
+        .gate(gate)
         .drive(servers, clients, Some(e.hold));
     // Removes the namespace (also on an error above, and when unwinding).
     drop(netns);

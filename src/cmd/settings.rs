@@ -151,6 +151,7 @@ pub fn outputs(f: &FleetOpts) -> Outputs {
     Outputs {
         json: f.json.clone(),
         html: f.html.clone(),
+        csv: f.csv.clone(),
         metrics: f.metrics,
         metrics_public: f.metrics_public,
     }

@@ -4,10 +4,11 @@
 //! in, figures out, so every rule is unit-tested.
 
 use crate::plan::thousands;
+use crate::threshold::Metric;
 
 use super::model::{
     Closes, CommandKind, CountSource, End, Evidence, Held, KernelCount, ListenCounters, Memory,
-    Phantoms, Phase, Report, Sample, ServerSide, Verdict,
+    Phantoms, Phase, Report, Sample, ServerSide, ThresholdResult, ThresholdStatus, Verdict,
 };
 
 /// The exit code of an experiment that held its target.
@@ -96,8 +97,50 @@ pub fn phantoms(count: u64, counters: Option<&ListenCounters>) -> Phantoms {
     }
 }
 
-/// Whether the experiment did what was asked, its exit code, and why not.
+/// Whether the experiment did what was asked, its exit code, and why not:
+/// its own judgement ([`own_verdict`]), then the `--fail-if` thresholds
+/// ([`with_thresholds`]).
 pub fn verdict(r: &Report) -> Verdict {
+    with_thresholds(own_verdict(r), &r.end, &r.thresholds)
+}
+
+/// A verdict with the thresholds judged on the report: unless the
+/// experiment was interrupted or lost a worker (their exit codes stand),
+/// a threshold that failed (or was not measured) fails the verdict with
+/// its family's exit code, the lowest when several failed (3 held, 4
+/// latency, 5 failures, 6 pace). The reason names every threshold that
+/// failed, then the run's own reason when it failed too.
+pub fn with_thresholds(own: Verdict, end: &End, results: &[ThresholdResult]) -> Verdict {
+    if matches!(end, End::Interrupted { .. } | End::WorkerDied { .. }) {
+        return own;
+    }
+    let failed: Vec<&ThresholdResult> = results
+        .iter()
+        .filter(|t| t.status != ThresholdStatus::Pass)
+        .collect();
+    let Some(exit_code) = failed.iter().map(|t| t.exit_code).min() else {
+        return own;
+    };
+    let each: Vec<String> = failed
+        .iter()
+        .map(|t| format!("--fail-if {}: {}", t.threshold, t.figure))
+        .collect();
+    let mut reason = each.join("; ");
+    if let Some(why) = own.reason.filter(|_| !own.ok) {
+        reason += &format!("; and {why}");
+    }
+    Verdict {
+        ok: false,
+        exit_code,
+        reason: Some(reason),
+    }
+}
+
+/// The experiment's own judgement, without the thresholds: interrupted,
+/// a worker lost, connections only the client has, fewer than the target
+/// held at the end (unless a `held` threshold judges that instead), or
+/// answers that did not match `--expect`.
+pub fn own_verdict(r: &Report) -> Verdict {
     let fail = |exit_code, reason: String| Verdict {
         ok: false,
         exit_code,
@@ -110,7 +153,7 @@ pub fn verdict(r: &Report) -> Verdict {
         End::WorkerDied { why } => {
             return fail(EXIT_SHORT, format!("stopped: {why}"));
         }
-        End::Completed => {}
+        End::Completed | End::Aborted { .. } => {}
     }
     let ok = Verdict {
         ok: true,
@@ -137,7 +180,12 @@ pub fn verdict(r: &Report) -> Verdict {
         );
     }
     let held = held_by_server(r.held.at_end, &r.server_side);
-    if held >= r.target {
+    // `--fail-if held<…` says how many are enough.
+    let gated = r
+        .thresholds
+        .iter()
+        .any(|t| t.threshold.metric == Metric::Held);
+    if held >= r.target || gated {
         // Held, but not answering as expected: a heartbeat run checks
         // the server's replies too.
         if let Some(expect) = r.traffic.as_ref().and_then(|t| t.expect.as_ref())

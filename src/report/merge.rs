@@ -191,6 +191,7 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, MergeError> {
         teardown: rs.iter().map(|r| r.teardown).fold(0.0, f64::max),
         workers: workers(&rs),
         end: end(&rs),
+        thresholds: Vec::new(),
         verdict: Verdict {
             ok: true,
             exit_code: 0,
@@ -858,20 +859,28 @@ fn workers(rs: &[&Report]) -> Workers {
     }
 }
 
-/// Interrupted if any shard was, else a worker's death if any, naming the
-/// shard; completed when all were.
+/// Interrupted if any shard was, else a worker's death if any, else a
+/// `--abort-on-fail`, naming the shard; completed when all were.
 fn end(rs: &[&Report]) -> End {
     let interrupted = rs.iter().find(|r| matches!(r.end, End::Interrupted { .. }));
     if let Some(r) = interrupted {
         return r.end.clone();
     }
-    match rs.iter().find_map(|r| match &r.end {
-        End::WorkerDied { why } => Some(format!("{}: {why}", shard_name(r))),
+    let died = rs.iter().find_map(|r| match &r.end {
+        End::WorkerDied { why } => Some(End::WorkerDied {
+            why: format!("{}: {why}", shard_name(r)),
+        }),
         _ => None,
-    }) {
-        Some(why) => End::WorkerDied { why },
-        None => End::Completed,
-    }
+    });
+    let aborted = || {
+        rs.iter().find_map(|r| match &r.end {
+            End::Aborted { why } => Some(End::Aborted {
+                why: format!("{}: {why}", shard_name(r)),
+            }),
+            _ => None,
+        })
+    };
+    died.or_else(aborted).unwrap_or(End::Completed)
 }
 
 /// The merged report's own verdict, failed too when the shards' holds
@@ -892,22 +901,25 @@ fn verdict(merged: &Report, order: &[&(String, Report)], gap: Option<String>) ->
     if !own.ok {
         return own;
     }
-    let short: Vec<String> = order
+    let short: Vec<(u8, String)> = order
         .iter()
         .filter(|(_, r)| !r.verdict.ok)
         .map(|(file, r)| {
             let why = r.verdict.reason.as_deref().unwrap_or("not ok");
-            format!("{} ({file}): {why}", shard_name(r))
+            let code = r.verdict.exit_code.max(EXIT_SHORT);
+            (code, format!("{} ({file}): {why}", shard_name(r)))
         })
         .collect();
-    if let Some(first) = short.first() {
+    if let Some((code, first)) = short.first() {
         let more = match short.len() {
             1 => String::new(),
             n => format!(" (and {} more)", n - 1),
         };
+        // The first failed shard's code: 1 short, 3-6 a `--fail-if`
+        // threshold.
         return Verdict {
             ok: false,
-            exit_code: EXIT_SHORT,
+            exit_code: *code,
             reason: Some(format!("{first}{more}")),
         };
     }

@@ -334,6 +334,37 @@ fn an_interrupted_shard_outranks_the_gap() {
     assert_eq!(m.verdict.exit_code, 130);
 }
 
+/// A shard that a `--fail-if` threshold failed (and `--abort-on-fail`
+/// ended) fails the merge with its exit code, and the end says which.
+#[test]
+fn a_shards_failed_threshold_keeps_its_exit_code() {
+    let mut rs = files(vec![
+        shard(0, 2, "a", "ka", 100.0, 5_001),
+        shard(1, 2, "b", "ka", 100.0, 5_000),
+    ]);
+    let why = "--fail-if errors>5 failed 1.0 s in: errors was 9";
+    rs[1].1.end = End::Aborted { why: why.into() };
+    rs[1].1.verdict = Verdict {
+        ok: false,
+        exit_code: 5,
+        reason: Some(format!("--fail-if errors>5: 9 connections failed; {why}")),
+    };
+    let m = merge(&rs).unwrap();
+    assert_eq!((m.verdict.ok, m.verdict.exit_code), (false, 5));
+    assert!(
+        m.verdict
+            .reason
+            .unwrap()
+            .starts_with("shard 1/2 (shard-1.json): --fail-if errors>5")
+    );
+    assert_eq!(
+        m.end,
+        End::Aborted {
+            why: format!("shard 1/2: {why}")
+        }
+    );
+}
+
 /// One run's report twice is refused, whatever its shard field says.
 #[test]
 fn one_run_twice_is_refused() {

@@ -7,6 +7,8 @@
 //! **Invariant:** no renderer reads the JSON by string keys, and no row
 //! of the summary is written twice: both renderers take [`rows::summary`].
 
+pub mod csv;
+pub mod gate;
 pub mod html;
 pub mod judge;
 pub mod merge;
@@ -52,12 +54,18 @@ pub fn write_json(path: &Path, r: &Report) -> anyhow::Result<()> {
 /// stderr when the JSON goes to stdout), the verdict's reason as the last
 /// line of stderr, the JSON to `json` (`-`: stdout, one compact line, so
 /// a log that mixes both streams still holds it whole on one line), the
-/// HTML to `html`. Returns the verdict's exit code.
+/// HTML to `html`, the timeline as CSV to `csv` (`-`: stdout; the summary
+/// then goes to stderr too). Returns the verdict's exit code.
 ///
 /// Errors: a file that cannot be written, a report that cannot be
 /// rendered.
-pub fn publish(r: &Report, json: Option<&Path>, html: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let to_stdout = json.is_some_and(is_stdout);
+pub fn publish(
+    r: &Report,
+    json: Option<&Path>,
+    html: Option<&Path>,
+    csv: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let to_stdout = json.is_some_and(is_stdout) || csv.is_some_and(is_stdout);
     let summary = text::summary(r);
     if to_stdout {
         eprintln!("{summary}");
@@ -78,6 +86,9 @@ pub fn publish(r: &Report, json: Option<&Path>, html: Option<&Path>) -> anyhow::
     }
     if let Some(path) = html {
         write_html(path, r)?;
+    }
+    if let Some(path) = csv {
+        csv::write(path, &r.timeline)?;
     }
     Ok(ExitCode::from(r.verdict.exit_code))
 }
@@ -155,7 +166,7 @@ pub fn schema() -> serde_json::Value {
 }
 
 /// The schema's top description (the one of [`Report`] is a line).
-const SCHEMA_DESCRIPTION: &str = "What `c1m run|serve|connect|lab run --json FILE` writes at the end of an experiment: the plan; how many connections were held (at the top, at the end of the hold, at the lowest) and the verdict on it; the kernel's own counts; what the server side accepted and left waiting in its accept queues; connections only the client has; closes by cause; the listen-queue counters; the workers' counters; what the connections cost in kernel and user memory; latency; a capacity search's finding; and the timeline sampled about every 250 ms. Times are seconds unless a name ends in `_us` (microseconds) or `_ms`, memory is bytes, counts are connections unless said otherwise. A figure that could not be taken is null, never 0. The HTML report (`--html`) is rendered from the same document, and `c1m::report::read_json` reads one back. Generated from the report's Rust types (src/report/model.rs).";
+const SCHEMA_DESCRIPTION: &str = "What `c1m run|serve|connect|lab run --json FILE` writes at the end of an experiment: the plan; how many connections were held (at the top, at the end of the hold, at the lowest) and the verdict on it; the kernel's own counts; what the server side accepted and left waiting in its accept queues; connections only the client has; closes by cause; the listen-queue counters; the workers' counters; what the connections cost in kernel and user memory; latency; a capacity search's finding; the `--fail-if` thresholds, each judged pass or fail with the figure and its exit code; and the timeline sampled about every 250 ms (`--csv` writes it as CSV, the same columns). Times are seconds unless a name ends in `_us` (microseconds) or `_ms`, memory is bytes, counts are connections unless said otherwise. A figure that could not be taken is null, never 0. The HTML report (`--html`) is rendered from the same document, and `c1m::report::read_json` reads one back. Generated from the report's Rust types (src/report/model.rs).";
 
 /// Makes schemars' output read as documentation: a doc comment's wrapped
 /// lines joined (paragraphs kept), rustdoc link brackets dropped, and

@@ -22,6 +22,7 @@ use crate::cause::CauseCounts;
 use crate::latency::{Encoded, Percentiles};
 use crate::plan::Plan;
 use crate::plan::shard::Shard;
+use crate::threshold::{Threshold, Trip, Unit};
 use crate::traffic::Mode;
 use crate::wire::Stats;
 
@@ -94,8 +95,54 @@ pub struct Report {
     pub workers: Workers,
     /// How the experiment ended.
     pub end: End,
+    /// The thresholds of `--fail-if`, each judged at the end, in the
+    /// order given; absent without any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<ThresholdResult>,
     /// Whether it did what was asked, and the exit code that says so.
     pub verdict: Verdict,
+}
+
+/// One `--fail-if` threshold, judged on the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdResult {
+    /// The threshold, `METRIC OP VALUE` as given (`held<99.9%`,
+    /// `p99(rtt)>50ms`, `errors>0.1%`, `connect_rate<20k/s`): the run
+    /// fails when it is true.
+    #[schemars(with = "String")]
+    pub threshold: Threshold,
+    /// Whether the run passed it.
+    pub status: ThresholdStatus,
+    /// The figure judged, in `unit`; null when it was not measured.
+    pub value: Option<f64>,
+    /// The threshold's own number, in `unit`.
+    pub limit: f64,
+    /// The unit of `value` and `limit`.
+    pub unit: Unit,
+    /// The figure in words, with where it comes from.
+    pub figure: String,
+    /// The exit code its failure gives: 3 held (held, reached, min_held),
+    /// 4 latency, 5 failures (errors, closes, lost, phantoms), 6 the
+    /// ramp's pace (connect_rate, ramp_time).
+    pub exit_code: u8,
+    /// When `--abort-on-fail` ended the experiment on it: the instant and
+    /// the figure then (the workers' count); null otherwise.
+    pub tripped: Option<Trip>,
+}
+
+/// How a threshold was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThresholdStatus {
+    /// Its comparison was false at the end, and it never tripped.
+    Pass,
+    /// Its comparison was true at the end, or it tripped during the run.
+    Fail,
+    /// Its figure was not measured in this run (latency without
+    /// heartbeats, a ramp that never finished, a server not visible):
+    /// a failure too, since nothing shows it passed.
+    NotMeasured,
 }
 
 /// Where and when a report was made.
@@ -755,10 +802,11 @@ pub struct FindLimit {
 }
 
 /// A phase of the experiment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
     /// Opening connections.
+    #[default]
     Ramp,
     /// Holding them.
     Hold,
@@ -767,7 +815,7 @@ pub enum Phase {
 }
 
 /// One point of the timeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sample {
     /// Seconds since the experiment started.
@@ -830,6 +878,12 @@ pub enum End {
         /// Which, and how.
         why: String,
     },
+    /// A `--fail-if` threshold failed during the run and
+    /// `--abort-on-fail` ended it.
+    Aborted {
+        /// Which threshold, when, and the figure then, in one line.
+        why: String,
+    },
 }
 
 /// Whether the experiment did what was asked.
@@ -840,8 +894,9 @@ pub struct Verdict {
     /// found its limit) and nothing false was counted.
     pub ok: bool,
     /// The process's exit code: 0 ok; 1 fewer than the target held at the
-    /// end, connections only the client has, or a worker died; 130
-    /// interrupted.
+    /// end, connections only the client has, or a worker died; 3 to 6 a
+    /// `--fail-if` threshold failed (3 held, 4 latency, 5 failures, 6 the
+    /// ramp's pace; the lowest when several did); 130 interrupted.
     pub exit_code: u8,
     /// Why not, in one line; null when ok.
     pub reason: Option<String>,

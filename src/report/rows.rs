@@ -10,7 +10,7 @@ use super::bytes;
 use super::judge::{closes_line, held_by_server};
 use super::model::{
     CommandKind, CountSource, End, KernelCount, ListenCounters, Memory, Phase, ProcScan, Report,
-    Seen,
+    Seen, ThresholdStatus,
 };
 
 /// How a row reads: plain, or a judgement.
@@ -185,11 +185,46 @@ pub fn summary(r: &Report) -> Vec<Row> {
     }
     o.row("teardown", format!("{:.2} s", r.teardown));
     o.row("end", end_line(&r.end));
+    threshold_rows(&mut o, r);
     match &r.verdict.reason {
         None => o.tone("verdict", "OK", Tone::Good),
         Some(why) => o.tone("verdict", format!("FAIL: {why}"), Tone::Bad),
     }
     o.0
+}
+
+/// The `--fail-if` thresholds, each passed or failed with its figure.
+fn threshold_rows(o: &mut Rows, r: &Report) {
+    let n = r.thresholds.len();
+    let failed = r
+        .thresholds
+        .iter()
+        .filter(|t| t.status != ThresholdStatus::Pass);
+    match failed.count() {
+        _ if n == 0 => return,
+        0 => o.tone(
+            "thresholds (--fail-if)",
+            format!("{n} of {n} passed"),
+            Tone::Good,
+        ),
+        f => o.tone(
+            "thresholds (--fail-if)",
+            format!("{f} of {n} failed"),
+            Tone::Bad,
+        ),
+    }
+    for t in &r.thresholds {
+        let (word, tone) = match t.status {
+            ThresholdStatus::Pass => ("pass".to_string(), Tone::Good),
+            _ => (format!("FAIL (exit {})", t.exit_code), Tone::Bad),
+        };
+        o.push(
+            &t.threshold.to_string(),
+            format!("{word}: {}", t.figure),
+            tone,
+            true,
+        );
+    }
 }
 
 /// Which shards a merged report holds.
@@ -246,6 +281,7 @@ pub fn end_line(end: &End) -> String {
         End::Completed => "completed".to_string(),
         End::Interrupted { signal } => format!("interrupted by {signal}"),
         End::WorkerDied { why } => format!("stopped: {why}"),
+        End::Aborted { why } => format!("aborted: {why}"),
     }
 }
 

@@ -24,6 +24,7 @@ use crate::supervisor::fleet::{Event, Fleet, Life, OwnCount, Role};
 use crate::supervisor::measure::{self, Reading, Snapshot};
 use crate::supervisor::metrics::{MetricsServer, MetricsSnapshot};
 use crate::supervisor::search::{self, Break, Observation, Search, ServerView};
+use crate::threshold::Gate;
 use crate::traffic::{Mode, Traffic};
 use crate::wire::{ClientSpec, ServerSpec, Stats, ToWorker, WorkerSpec};
 
@@ -42,6 +43,8 @@ const COUNT_TIMEOUT: Duration = Duration::from_secs(10);
 const REPLY_GRACE: Duration = Duration::from_secs(5);
 /// The same after a Ctrl-C.
 const REPLY_GRACE_INTERRUPTED: Duration = Duration::from_secs(1);
+
+mod thresholds;
 
 /// What a capacity search carries through the experiment.
 struct SearchRun {
@@ -66,6 +69,8 @@ pub struct Outputs {
     pub json: Option<PathBuf>,
     /// The HTML page.
     pub html: Option<PathBuf>,
+    /// The timeline as CSV.
+    pub csv: Option<PathBuf>,
     /// Serve Prometheus metrics here while the experiment runs.
     pub metrics: Option<std::net::SocketAddr>,
     /// Allow `metrics` on an address other than loopback.
@@ -87,6 +92,9 @@ pub struct Session {
     dead: Vec<String>,
     json: Option<PathBuf>,
     html: Option<PathBuf>,
+    csv: Option<PathBuf>,
+    /// The `--fail-if` thresholds, and which tripped during the run.
+    gate: Gate,
     traffic: Option<Traffic>,
     search: Option<SearchRun>,
     metrics: Option<MetricsServer>,
@@ -175,6 +183,8 @@ impl Session {
             dead: Vec::new(),
             json: out.json.clone(),
             html: out.html.clone(),
+            csv: out.csv.clone(),
+            gate: Gate::default(),
             traffic: None,
             search: None,
             metrics,
@@ -435,12 +445,16 @@ impl Session {
             next_sample = Instant::now() + SAMPLE_EVERY;
             let recent = self.sample(Phase::Ramp);
             self.progress(Phase::Ramp, ramp_start);
+            if self.tripped(ramp_start, None, false) {
+                break;
+            }
             if self.search.is_some() && self.search_broke(&recent) {
                 self.stop_ramp()?;
                 break;
             }
             if done {
                 reached_at = Some(ramp_start.elapsed());
+                self.tripped(ramp_start, reached_at, false);
                 break;
             }
         }
@@ -481,6 +495,9 @@ impl Session {
             next_sample = Instant::now() + SAMPLE_EVERY;
             self.sample(Phase::Hold);
             self.progress(Phase::Hold, ramp_start);
+            if self.tripped(ramp_start, reached_at, true) {
+                break;
+            }
             if !has_clients && let [.., a, b] = self.timeline.as_slice() {
                 let accepted =
                     (b.server_established == a.server_established).then_some(b.server_established);
@@ -508,7 +525,7 @@ impl Session {
         }
         // What is held at the end, before anything is torn down; skipped
         // only when a second Ctrl-C asked to stop at once.
-        if self.interrupts == 1 {
+        if self.interrupts == 1 || matches!(self.end, Some(End::Aborted { .. })) {
             self.settle_interrupted()?;
         }
         let top = match top {
@@ -927,17 +944,24 @@ impl Session {
                 lost: std::mem::take(&mut self.dead),
             },
             end: self.end.clone().unwrap_or(End::Completed),
+            thresholds: Vec::new(),
             verdict: model::Verdict {
                 ok: true,
                 exit_code: 0,
                 reason: None,
             },
         };
+        report.thresholds = report::gate::judge(&self.gate, &report);
         report.verdict = judge::verdict(&report);
         if let Some(m) = &report.memory {
             remember_cost(m);
         }
-        report::publish(&report, self.json.as_deref(), self.html.as_deref())
+        report::publish(
+            &report,
+            self.json.as_deref(),
+            self.html.as_deref(),
+            self.csv.as_deref(),
+        )
     }
 
     /// How many ends of a connection are c1m's: 2 for `run`.

@@ -189,6 +189,24 @@ fn every_shape_the_types_allow_validates() {
         vec![("/end", json!({"kind": "interrupted", "signal": "SIGINT"}))],
         vec![(
             "/end",
+            json!({"kind": "aborted", "why": "--fail-if held<99.9% failed 3.2 s in: held was 75%"}),
+        )],
+        vec![(
+            "/thresholds",
+            json!([
+                {"threshold": "held<99.9%", "status": "fail", "value": 75.0, "limit": 99.9,
+                 "unit": "percent", "figure": "1,500 of 2,000 (75%) held at the end",
+                 "exit_code": 3, "tripped": {"t": 3.25, "value": 74.95}},
+                {"threshold": "p99(rtt)>50ms", "status": "not-measured", "value": null,
+                 "limit": 50000.0, "unit": "us", "figure": "not measured: no round trips were timed",
+                 "exit_code": 4, "tripped": null},
+                {"threshold": "connect_rate<20k/s", "status": "pass", "value": 25000.5,
+                 "limit": 20000.0, "unit": "per-second", "figure": "25,001/s on average",
+                 "exit_code": 6, "tripped": null}
+            ]),
+        )],
+        vec![(
+            "/end",
             json!({"kind": "worker-died", "why": "client worker 3 (pid 1) was killed by SIGKILL (9)"}),
         )],
         vec![(

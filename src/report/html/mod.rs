@@ -138,7 +138,7 @@ fn header(o: &mut String, r: &Report, headline: &str) {
     let end_class = match r.end {
         End::Completed => "ok",
         End::Interrupted { .. } => "warn",
-        End::WorkerDied { .. } => "bad",
+        End::WorkerDied { .. } | End::Aborted { .. } => "bad",
     };
     let _ = writeln!(
         o,

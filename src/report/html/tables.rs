@@ -9,7 +9,7 @@ use super::esc;
 use crate::latency::human_us;
 use crate::plan::thousands;
 use crate::report::bytes;
-use crate::report::model::{CommandKind, CountSource, Report, Seen};
+use crate::report::model::{CommandKind, CountSource, Report, Seen, ThresholdStatus};
 use crate::report::rows::{self, Tone};
 
 /// A unit enum's name as the JSON writes it (`no-port`, `server-cap`),
@@ -92,6 +92,30 @@ pub(super) fn cards(o: &mut String, r: &Report) {
         held.beside.push(("fewest held in the hold", thousands(m)));
     }
     let mut cards = vec![held];
+    if !r.thresholds.is_empty() {
+        let failed: Vec<String> = r
+            .thresholds
+            .iter()
+            .filter(|t| t.status != ThresholdStatus::Pass)
+            .map(|t| t.threshold.to_string())
+            .collect();
+        let n = r.thresholds.len();
+        let card = match failed.len() {
+            0 => Card::new(
+                "thresholds",
+                format!("{n} of {n} passed"),
+                "--fail-if".into(),
+            )
+            .tone("ok"),
+            f => Card::new(
+                "thresholds",
+                format!("{f} of {n} failed"),
+                format!("--fail-if {}", failed.join(" · ")),
+            )
+            .tone("bad"),
+        };
+        cards.push(card);
+    }
     if let Some(f) = &r.find_limit {
         cards.push(
             Card::new(

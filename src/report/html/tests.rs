@@ -295,6 +295,31 @@ fn interrupted_runs_name_the_signal() {
     assert!(html.contains("<p class=\"end warn\">interrupted by SIGINT</p>"));
 }
 
+/// Thresholds: a card with how many failed, a row each in the summary
+/// (red when failed, its `<` escaped), the verdict's exit code.
+#[test]
+fn thresholds_are_shown_pass_and_fail() {
+    let mut r = fixture("run-heartbeat");
+    let ts = ["held<99.9%", "p99(rtt)>5ms"]
+        .map(|t| crate::threshold::parse(t).unwrap())
+        .to_vec();
+    r.thresholds = crate::report::gate::judge(&crate::threshold::Gate::new(ts, false), &r);
+    r.verdict = crate::report::judge::verdict(&r);
+    let html = page(&r);
+    assert!(html.contains(
+        "<div class=\"card bad\"><div class=\"k\">thresholds</div><div class=\"v\">1 of 2 failed</div><div class=\"sub\">--fail-if p99(rtt)&gt;5ms</div>"
+    ));
+    assert!(html.contains("<tr class=\"good detail\"><th>held&lt;99.9%</th><td>pass: 2,000 of 2,000 (100%) held at the end"));
+    assert!(html.contains("<tr class=\"bad detail\"><th>p99(rtt)&gt;5ms</th><td>FAIL (exit 4): p99(rtt) 5.4 ms over 12,093 round trips</td></tr>"));
+    assert!(html.contains("<span class=\"code\">exit code 4</span>"));
+    let end = End::Aborted {
+        why: "--fail-if held<99.9% failed 2.0 s in: held was 50%".into(),
+    };
+    r.end = end;
+    let html = page(&r);
+    assert!(html.contains("<p class=\"end bad\">aborted: --fail-if held&lt;99.9% failed 2.0 s in"));
+}
+
 #[test]
 fn text_from_the_report_is_escaped() {
     let mut r = fixture("connect-redis-cap");

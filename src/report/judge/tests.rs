@@ -68,6 +68,7 @@ fn report(target: u64, at_end: u64) -> Report {
             lost: vec![],
         },
         end: End::Completed,
+        thresholds: Vec::new(),
         verdict: Verdict {
             ok: true,
             exit_code: 0,
@@ -346,4 +347,69 @@ fn only_a_clean_reading_calibrates() {
         ..clean
     };
     assert_eq!(calibration(&negative), None);
+}
+
+/// `report` judged against `texts` (`--fail-if`).
+fn gated(mut r: Report, texts: &[&str]) -> Verdict {
+    let ts = texts
+        .iter()
+        .map(|t| crate::threshold::parse(t).unwrap())
+        .collect();
+    r.thresholds = crate::report::gate::judge(&crate::threshold::Gate::new(ts, false), &r);
+    verdict(&r)
+}
+
+#[test]
+fn a_held_threshold_says_how_many_are_enough() {
+    // 1,500 of 2,000: short by the run's own rule…
+    let short = report(2000, 1500);
+    assert_eq!(verdict(&short).exit_code, EXIT_SHORT);
+    // …enough by the threshold's, which replaces it.
+    let v = gated(short.clone(), &["held<70%"]);
+    assert_eq!((v.ok, v.exit_code, v.reason), (true, EXIT_OK, None));
+    let v = gated(short.clone(), &["held<80%"]);
+    assert_eq!((v.ok, v.exit_code), (false, 3));
+    assert_eq!(
+        v.reason.unwrap(),
+        "--fail-if held<80%: 1,500 of 2,000 (75%) held at the end (the kernel's count, no more than the server application accepted)"
+    );
+    // Another threshold leaves the run's own rule in force, named after it.
+    let v = gated(short.clone(), &["errors>0", "reached<1"]);
+    assert_eq!(v.exit_code, EXIT_SHORT);
+    let v = gated(short, &["reached<=100%"]);
+    assert_eq!(v.exit_code, 3);
+    assert_eq!(
+        v.reason.unwrap(),
+        "--fail-if reached<=100%: 2,000 of 2,000 (100%) most held at once; and held 1,500 of 2,000 at the end: 500 were held earlier (most at once: 2,000) and are gone"
+    );
+}
+
+#[test]
+fn the_lowest_failed_familys_code_wins_unless_the_run_did_not_finish() {
+    let mut r = report(2000, 2000);
+    r.time_to_reach = Some(0.5);
+    let all = ["connect_rate<10k/s", "errors>=0", "closes>=0"];
+    assert_eq!(gated(r.clone(), &all).exit_code, 5);
+    let v = gated(r.clone(), &["connect_rate<10k/s"]);
+    assert_eq!(v.exit_code, 6);
+    assert!(
+        v.reason
+            .unwrap()
+            .starts_with("--fail-if connect_rate<10k/s: 4,000/s on average")
+    );
+    assert_eq!(gated(r.clone(), &["connect_rate<1k/s"]).exit_code, EXIT_OK);
+    // Not measured is a failure: no round trip was timed.
+    assert_eq!(gated(r.clone(), &["p99(rtt)>1s"]).exit_code, 4);
+    assert_eq!(
+        gated(r.clone(), &["p99(rtt)>1s", "min_held<=100%"]).exit_code,
+        3
+    );
+    r.end = End::Interrupted {
+        signal: "SIGINT".into(),
+    };
+    assert_eq!(gated(r.clone(), &all).exit_code, EXIT_INTERRUPTED);
+    r.end = End::WorkerDied {
+        why: "client worker 1 was killed".into(),
+    };
+    assert_eq!(gated(r, &all).exit_code, EXIT_SHORT);
 }

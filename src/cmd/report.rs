@@ -1,0 +1,62 @@
+//! `c1m report`: a saved report shown again, converted (`--csv` for its
+//! timeline, `--html`, `--json`), or judged against thresholds
+//! (`--fail-if`), exiting with the verdict's code: CI runs the experiment
+//! once and gates on its report.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use crate::report::{self, gate, judge};
+use crate::threshold::{self, Gate, Threshold};
+
+/// `c1m report` flags.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The report: a `--json` file, or a log that holds one (`kubectl
+    /// logs POD`, with the report printed by `--json -`).
+    #[arg(value_name = "REPORT")]
+    pub report: PathBuf,
+    /// Write its timeline as CSV to this file (`-`: stdout, the summary
+    /// then going to stderr): one row per sample, the JSON timeline's
+    /// columns, a header row.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Write it as one self-contained HTML file with charts.
+    #[arg(long, value_name = "FILE", value_parser = super::args::html_file)]
+    pub html: Option<PathBuf>,
+    /// Write it as JSON to this file (`-`: stdout, one line), with the
+    /// thresholds of --fail-if and their verdict.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Judge it against this threshold (repeatable; as `c1m run
+    /// --fail-if`), in place of those it was run with; the exit code is
+    /// then the new verdict's (3 held, 4 latency, 5 failures, 6 the
+    /// ramp's pace).
+    #[arg(long = "fail-if", value_name = "THRESHOLD", value_parser = threshold::parse)]
+    pub fail_if: Vec<Threshold>,
+}
+
+/// Reads the report, judges it when asked, shows and writes it; the exit
+/// code is its verdict's.
+pub fn run(a: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let stdout = |p: &Option<PathBuf>| p.as_deref().is_some_and(report::is_stdout);
+    if stdout(&a.csv) && stdout(&a.json) {
+        bail!("--csv - and --json - both write to stdout: send one of them to a file");
+    }
+    let name = a.report.display().to_string();
+    let text = std::fs::read_to_string(&a.report).with_context(|| format!("reading {name}"))?;
+    let mut r = super::merge::read(&name, &text)?;
+    if !a.fail_if.is_empty() {
+        r.thresholds = gate::judge(&Gate::new(a.fail_if.clone(), false), &r);
+        r.verdict = match r.merged {
+            // A merged report's verdict weighs its shards too: kept, and
+            // the thresholds judged on top.
+            Some(_) => judge::with_thresholds(r.verdict.clone(), &r.end, &r.thresholds),
+            None => judge::verdict(&r),
+        };
+    }
+    report::publish(&r, a.json.as_deref(), a.html.as_deref(), a.csv.as_deref())
+}
