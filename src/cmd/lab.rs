@@ -8,7 +8,9 @@ use c1m_limits::{Facts, Roots};
 use c1m_sys::netns;
 use clap::Args;
 
-use super::args::{ExperimentOpts, Topology, count};
+use clap::ValueEnum;
+
+use super::args::{ExperimentOpts, count};
 use super::settings::{self, Clients, Host, Servers};
 use crate::lab::{self, Layout};
 use crate::plan::{self, Plan, Request};
@@ -21,13 +23,43 @@ pub struct LabRunArgs {
     /// Connections to open and hold, over all client hosts.
     #[arg(short = 'n', long = "conns", default_value = "100000", value_parser = count)]
     pub conns: u64,
-    /// many-ips: every client address to one server port; many-ports: one
-    /// address per client host to server ports 8090-8119.
-    #[arg(long, value_enum, default_value_t = Topology::ManyIps)]
-    pub topology: Topology,
+    /// How the client hosts reach the server host.
+    #[arg(long, value_enum, default_value_t = LabTopology::ManyIps)]
+    pub topology: LabTopology,
     /// The flags every experiment with both fleets takes.
     #[command(flatten)]
     pub exp: ExperimentOpts,
+}
+
+/// How `lab run` connects the lab's client hosts to its server host
+/// (addresses as `c1m lab up` builds them: server 198.18.0.1, client host
+/// K's 198.18.K.1, 198.18.K.2, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LabTopology {
+    /// Every address of every client host to the server's 198.18.0.1
+    /// port 8090, and 8091, 8092… as the count needs (each (client
+    /// address, server port) pair holds half the client host's local
+    /// port range before connect() slows down: 14,116 on Linux's default
+    /// range). More addresses: `lab up --client-addrs N`.
+    ManyIps,
+    /// One address per client host to the server's ports 8090-8119, as the
+    /// seed's second method. More client hosts: `lab up --clients N`.
+    ManyPorts,
+}
+
+/// The server ports of a many-ips lab run: 8090 and as many more as the
+/// busiest client host needs for `conns_per_host[h]` connections from
+/// `addrs_per_host[h]` addresses, each (address, port) pair holding at
+/// most `pair_budget[h]` (see `c1m_limits::ports::pair_budget`).
+/// Pure: `(conns, addrs, pair budget)` per host in, ports out.
+pub fn many_ips_ports(hosts: &[(u64, u64, u64)]) -> Vec<u16> {
+    let needed = hosts
+        .iter()
+        .map(|&(conns, addrs, budget)| conns.div_ceil(addrs.max(1) * budget.max(1)))
+        .max()
+        .unwrap_or(1)
+        .clamp(1, u64::from(u16::MAX - 8090) + 1);
+    (8090..).take(needed as usize).collect()
 }
 
 /// `c1m lab`: build or remove the namespace lab.
@@ -150,12 +182,24 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
         .addrs
         .first()
         .context("the lab's server host has no address")?;
+    let hosts = layout.clients.len().max(1) as u64;
+    let share = |h: usize| a.conns / hosts + u64::from((h as u64) < a.conns % hosts);
     let ports: Vec<u16> = match a.topology {
-        Topology::ManyPorts => (8090..=8119).collect(),
-        _ => vec![8090],
+        LabTopology::ManyPorts => (8090..=8119).collect(),
+        LabTopology::ManyIps => many_ips_ports(
+            &layout
+                .clients
+                .iter()
+                .enumerate()
+                .map(|(h, c)| {
+                    let (lo, hi) = c.local_port_range.unwrap_or(host.port_range);
+                    let budget = plan::default_pair_budget(u64::from(hi - lo) + 1);
+                    (share(h), c.addrs.len() as u64, budget)
+                })
+                .collect::<Vec<_>>(),
+        ),
     };
     let eps = settings::endpoints(&[server_ip], &ports);
-    let hosts = layout.clients.len().max(1) as u64;
     let traffic = settings::traffic(&e.traffic, a.conns, !e.server.no_echo)?;
     let gate = super::gate::gate(&e.gate, &traffic)?;
     let mut clients = Vec::new();
@@ -168,13 +212,13 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
     let mut warnings = Vec::new();
     let mut loads = vec![0u64; eps.len()];
     for (h, client) in layout.clients.iter().enumerate() {
-        let conns = a.conns / hosts + u64::from((h as u64) < a.conns % hosts);
+        let conns = share(h);
         if conns == 0 {
             continue;
         }
         let sources = match a.topology {
-            Topology::ManyPorts => client.addrs.iter().take(1).copied().collect(),
-            _ => client.addrs.clone(),
+            LabTopology::ManyPorts => client.addrs.iter().take(1).copied().collect(),
+            LabTopology::ManyIps => client.addrs.clone(),
         };
         let (lo, hi) = client.local_port_range.unwrap_or(host.port_range);
         let local_ports = u64::from(hi - lo) + 1;
@@ -190,7 +234,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
             server_per_worker: None,
             force: false,
         };
-        let p = plan::plan(&req).with_context(|| format!("client host {}", client.netns))?;
+        let p = plan::plan(&req).map_err(|e| lab_refusal(e, &client.netns, a.topology))?;
         let host_loads = plan::endpoint_loads(conns, p.sources.len() as u64, eps.len() as u64);
         for (l, h) in loads.iter_mut().zip(host_loads) {
             *l += h;
@@ -230,8 +274,8 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
     };
     let namespaces = layout.hosts().map(|h| h.netns.clone()).collect();
     let label = match a.topology {
-        Topology::ManyPorts => "lab many-ports",
-        _ => "lab many-ips",
+        LabTopology::ManyPorts => "lab many-ports",
+        LabTopology::ManyIps => "lab many-ips",
     };
     Session::new(
         plan,
@@ -243,4 +287,50 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
     .start_at(start_at)
     .gate(gate)
     .drive(servers, clients, Some(e.hold))
+}
+
+/// A plan the lab cannot hold, with the fix in `lab`'s own flags (the
+/// planner's words name `run`'s).
+fn lab_refusal(e: plan::PlanError, netns: &str, topology: LabTopology) -> anyhow::Error {
+    let fix = match topology {
+        LabTopology::ManyPorts => {
+            "more client hosts (`c1m lab down && c1m lab up --clients N`: each has its own port space), --topology many-ips, or a smaller -n"
+        }
+        LabTopology::ManyIps => {
+            "more client addresses or hosts (`c1m lab down && c1m lab up --client-addrs N` or `--clients N`), or a smaller -n"
+        }
+    };
+    match e {
+        plan::PlanError::TooMany {
+            conns,
+            capacity,
+            why,
+            ..
+        } => anyhow::anyhow!(
+            "client host {netns}: {conns} connections do not fit: its 4-tuple space holds {capacity} = {why}; fix: {fix}"
+        ),
+        other => anyhow::Error::new(other).context(format!("client host {netns}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::many_ips_ports;
+
+    #[test]
+    fn many_ips_adds_server_ports_only_as_the_count_needs() {
+        // lab up's defaults: one client host, one address, 32768-60999.
+        let budget = 28_232 / 2;
+        assert_eq!(many_ips_ports(&[(100_000, 1, budget)]).len(), 8);
+        assert_eq!(many_ips_ports(&[(14_116, 1, budget)]), vec![8090]);
+        assert_eq!(many_ips_ports(&[(14_117, 1, budget)]), vec![8090, 8091]);
+        // The busiest host decides; more addresses need fewer ports.
+        assert_eq!(
+            many_ips_ports(&[(50_000, 4, budget), (100_000, 1, budget)]).len(),
+            8
+        );
+        assert_eq!(many_ips_ports(&[(100_000, 8, budget)]), vec![8090]);
+        assert_eq!(many_ips_ports(&[]), vec![8090]);
+        assert_eq!(many_ips_ports(&[(0, 0, 0)]), vec![8090]);
+    }
 }

@@ -70,3 +70,41 @@ fn both_topologies_reach_their_counts_across_namespaces() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn lab_up_then_lab_run_work_on_their_defaults() {
+    let Some(_lab) = start() else {
+        return;
+    };
+    let up = run(&["lab", "up"]);
+    assert_eq!(up.status.code(), Some(0), "{}", text(&up.stderr));
+    // One client host with one address: 100,000 from it need eight
+    // server ports at 14,116 per (address, port) pair.
+    let o = Outcome::run("lab-defaults", &["lab", "run", "--hold", "1s"]);
+    o.assert_code(0);
+    assert_kernel_counted(&o.json, 100_000);
+    let ports: Vec<&str> = o.json["plan"]["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(ports.len(), 8, "{ports:?}");
+    assert!(
+        ports.iter().all(|e| e.starts_with("198.18.0.1:809")),
+        "{ports:?}"
+    );
+
+    // What the lab cannot hold is refused with lab up's own flags.
+    let out = run(&["lab", "run", "-n", "2M", "--topology", "many-ports"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("lab up --clients"), "{err}");
+    assert!(!err.contains("--sources"), "{err}");
+    // `spread` is run's, not the lab's.
+    let out = run(&["lab", "run", "--topology", "spread"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+
+    let down = run(&["lab", "down"]);
+    assert_eq!(down.status.code(), Some(0), "{}", text(&down.stderr));
+}
