@@ -1,0 +1,141 @@
+//! How a session brings the fleet to rest before a reading: the hold's
+//! end (heartbeats stop, their replies come in), the servers catching up
+//! with the clients, a Ctrl-C's settling, and a second look at phantoms.
+
+use std::time::{Duration, Instant};
+
+use super::{Look, Session};
+use crate::supervisor::fleet::Role;
+use crate::traffic::Mode;
+use crate::wire::ToWorker;
+
+/// After the hold, how long the heartbeats' replies on their way may take
+/// to come in before the end is read (what is still awaited then is
+/// lost): as long as the C reference's (bench/ref) grace.
+pub(super) const REPLY_GRACE: Duration = Duration::from_secs(5);
+/// The same after a Ctrl-C.
+pub(super) const REPLY_GRACE_INTERRUPTED: Duration = Duration::from_secs(1);
+/// How long after an end reading with phantoms the endpoints are read
+/// again ([`Session::look_twice_at_phantoms`]).
+pub(super) const PHANTOM_RECHECK: Duration = Duration::from_millis(300);
+
+impl Session {
+    /// Polls the fleet for `d`, reacting to what it says.
+    pub(super) fn quiet(&mut self, d: Duration) -> anyhow::Result<()> {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            let ev = self.fleet.poll(Duration::from_millis(100))?;
+            if self.handle(ev) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The end's [`Session::look`]; connections only the client side has
+    /// are looked at again a moment later, and the reading with fewer is
+    /// kept: a real phantom (a SYN cookie the server never made a socket
+    /// of) stays, while a pair another process tore down during the
+    /// netlink walk (its server end read after the RST, its client end
+    /// before) is gone.
+    pub(super) fn look_twice_at_phantoms(&mut self) -> Look {
+        fn phantoms(l: &Look) -> u64 {
+            l.reading
+                .as_ref()
+                .filter(|r| r.counts.is_local())
+                .map_or(0, |r| r.counts.phantoms())
+        }
+        let first = self.look();
+        if phantoms(&first) == 0 || self.quiet(PHANTOM_RECHECK).is_err() {
+            return first;
+        }
+        let second = self.look();
+        if phantoms(&second) < phantoms(&first) {
+            second
+        } else {
+            first
+        }
+    }
+
+    /// Waits (briefly) until the servers hold what the clients hold.
+    /// After a Ctrl-C (the clients told to stop opening): waits at most
+    /// 2 s, less on a second Ctrl-C, for the handshakes under way to end
+    /// and the servers to accept what completed, so that the end's
+    /// counts (c1m's own, everyone's, the accept queues) are read from a
+    /// fleet at rest and agree with each other.
+    pub(super) fn settle_interrupted(&mut self) -> anyhow::Result<()> {
+        let has_servers = self.fleet.of(Role::Server).next().is_some();
+        let start = Instant::now();
+        // The workers' counters come every REPORT_EVERY: two of them
+        // after the pause before trusting that nothing moves.
+        let fresh = 2 * crate::worker::REPORT_EVERY;
+        let deadline = start + Duration::from_secs(2);
+        while self.interrupts < 2 && Instant::now() < deadline {
+            let c = self.client_side();
+            let s = self.fleet.totals(Role::Server).established;
+            let still = c.connecting == 0 && (!has_servers || s >= c.established);
+            if still && start.elapsed() >= fresh {
+                break;
+            }
+            let ev = self.fleet.poll(Duration::from_millis(50))?;
+            self.handle(ev);
+        }
+        Ok(())
+    }
+
+    /// Heartbeat mode, after the hold: no more heartbeats are sent, and
+    /// the replies on their way get [`REPLY_GRACE`] to come in, so that
+    /// the end's reading does not fall on replies in flight and a reply
+    /// late by the end's own work is not called lost. A second Ctrl-C
+    /// cuts the wait.
+    pub(super) fn end_beats(&mut self) -> anyhow::Result<()> {
+        if self
+            .traffic
+            .as_ref()
+            .is_none_or(|t| t.mode != Mode::Heartbeat)
+        {
+            return Ok(());
+        }
+        let grace = match self.interrupts {
+            0 => REPLY_GRACE,
+            _ => REPLY_GRACE_INTERRUPTED,
+        };
+        let grace_ms = grace.as_millis() as u64;
+        self.fleet
+            .tell(Role::Client, &ToWorker::EndBeats { grace_ms });
+        // The workers keep the grace; this deadline only guards against
+        // one that never answers.
+        let deadline = Instant::now() + grace + Duration::from_secs(1);
+        while self.interrupts < 2 && Instant::now() < deadline {
+            if self
+                .fleet
+                .of(Role::Client)
+                .all(|w| !w.alive() || w.beats_ended)
+            {
+                break;
+            }
+            let ev = self.fleet.poll(Duration::from_millis(50))?;
+            self.handle(ev);
+        }
+        Ok(())
+    }
+
+    pub(super) fn settle(&mut self, limit: Duration) -> anyhow::Result<()> {
+        if self.fleet.of(Role::Server).next().is_none() {
+            return Ok(());
+        }
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            let c = self.client_side().established;
+            let s = self.fleet.totals(Role::Server).established;
+            if s >= c || self.client_side().planned == 0 {
+                break;
+            }
+            let ev = self.fleet.poll(Duration::from_millis(100))?;
+            if self.handle(ev) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
