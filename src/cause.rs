@@ -1,5 +1,6 @@
 //! Why a connection failed, by kind, each with a one-line explanation and
-//! the fix. Counted in fixed arrays: classifying an error never allocates.
+//! the fix; and why one of c1m's servers closed a peer ([`Rule`]).
+//! Counted in fixed fields: classifying never allocates.
 
 use std::fmt;
 
@@ -194,6 +195,90 @@ impl CauseCounts {
     }
 }
 
+/// Why one of c1m's servers closed a peer: the rule it broke
+/// (`worker::rules` applies them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// A line longer than `--max-message`.
+    Oversized,
+    /// No line completed for `--idle-timeout`: silent, trickling a line a
+    /// byte at a time, or gone without a word (half-open).
+    Idle,
+    /// Its echoes unread: `--max-unsent` bytes owed to it, or the server
+    /// blocked on it past `--idle-timeout`.
+    Unread,
+}
+
+impl Rule {
+    /// Every rule, in report order.
+    pub const ALL: [Rule; 3] = [Rule::Oversized, Rule::Idle, Rule::Unread];
+
+    /// The flag that sets the rule.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Rule::Oversized => "--max-message",
+            Rule::Idle => "--idle-timeout",
+            Rule::Unread => "--max-unsent",
+        }
+    }
+
+    /// The rule's name in metrics labels: the flag without its dashes.
+    pub fn name(self) -> &'static str {
+        &self.flag()[2..]
+    }
+
+    /// What the peer did, in a few words.
+    pub fn what(self) -> &'static str {
+        match self {
+            Rule::Oversized => "sent a line longer than allowed",
+            Rule::Idle => "completed no line in time (silent, trickling a byte at a time, or gone)",
+            Rule::Unread => "did not read its echoes",
+        }
+    }
+}
+
+/// Peers a server closed, per rule: one named field each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DropCounts {
+    /// A line longer than `--max-message`.
+    pub oversized: u64,
+    /// No line completed for `--idle-timeout`.
+    pub idle: u64,
+    /// Echoes unread (`--max-unsent`, or blocked past `--idle-timeout`).
+    pub unread: u64,
+}
+
+impl DropCounts {
+    fn slot(&mut self, r: Rule) -> &mut u64 {
+        match r {
+            Rule::Oversized => &mut self.oversized,
+            Rule::Idle => &mut self.idle,
+            Rule::Unread => &mut self.unread,
+        }
+    }
+    /// Counts one peer closed.
+    pub fn add(&mut self, r: Rule) {
+        *self.slot(r) += 1;
+    }
+    /// The count for one rule.
+    pub fn get(&self, r: Rule) -> u64 {
+        let mut copy = *self;
+        *copy.slot(r)
+    }
+    /// Every peer closed.
+    pub fn total(&self) -> u64 {
+        Rule::ALL.iter().map(|&r| self.get(r)).sum()
+    }
+    /// Adds another set of counts.
+    pub fn merge(&mut self, other: &DropCounts) {
+        for r in Rule::ALL {
+            *self.slot(r) += other.get(r);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +303,19 @@ mod tests {
         let mut d = CauseCounts::default();
         d.merge(&c);
         assert_eq!(d, c);
+    }
+
+    #[test]
+    fn drops_count_per_rule() {
+        let mut d = DropCounts::default();
+        d.add(Rule::Idle);
+        d.add(Rule::Idle);
+        d.add(Rule::Unread);
+        assert_eq!((d.idle, d.unread, d.oversized, d.total()), (2, 1, 0, 3));
+        let mut e = d;
+        e.merge(&d);
+        assert_eq!(e.get(Rule::Idle), 4);
+        assert_eq!(Rule::Unread.name(), "max-unsent");
     }
 
     #[test]

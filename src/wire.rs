@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use c1m_probe::diag::TcpState;
 
-use crate::cause::CauseCounts;
+use crate::cause::{CauseCounts, DropCounts};
 use crate::latency;
 use crate::plan::BindMode;
 use crate::traffic::Traffic;
@@ -50,10 +50,14 @@ pub struct ServerSpec {
     /// Call accept(); false leaves connections in the accept queue (to
     /// study its overflow).
     pub accept: bool,
-    /// A peer sending more than this many bytes in one burst is closed.
+    /// A peer sending a line longer than this (bytes, its newline
+    /// counted) is closed (`worker::rules`).
     pub max_message: u64,
-    /// A connection silent this long (milliseconds) is closed; `None`:
-    /// never.
+    /// A peer owed this many bytes of echoes it does not take is closed;
+    /// also each listener's `TCP_NOTSENT_LOWAT`.
+    pub max_unsent: u64,
+    /// A connection that completes no line for this long (milliseconds)
+    /// is closed; `None`: never.
     pub idle_timeout_ms: Option<u64>,
     /// The network namespace to run in (`c1m lab`); `None`: c1m's own.
     pub netns: Option<String>,
@@ -232,6 +236,10 @@ pub struct Stats {
     /// Server: connections closed for misbehaving (idle, oversized
     /// messages, not reading their echoes).
     pub dropped: u64,
+    /// Server: `dropped` by the rule each peer broke (absent from reports
+    /// before they were told apart).
+    #[serde(default)]
+    pub drops: DropCounts,
 }
 
 impl Stats {
@@ -253,6 +261,7 @@ impl Stats {
         self.late += o.late;
         self.lost += o.lost;
         self.dropped += o.dropped;
+        self.drops.merge(&o.drops);
     }
 
     /// Established connections the peer closed, however.

@@ -102,10 +102,18 @@ pub struct ServerOpts {
     /// Do not echo what peers send (it is read and dropped).
     #[arg(long)]
     pub no_echo: bool,
-    /// Close a peer that sends more than this many bytes in one burst.
+    /// Close a peer that sends a line (bytes up to a newline, the newline
+    /// counted) longer than this; bytes without a newline count as one
+    /// line.
     #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_message: u64,
-    /// Close connections silent for this long [default: never].
+    /// Close a peer that does not read its echoes once this many bytes of
+    /// them wait for it (until then, a peer the server cannot echo to is
+    /// not read: its sends wait).
+    #[arg(long, default_value_t = 262_144, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_unsent: u64,
+    /// Close connections that complete no line for this long: silent,
+    /// trickling a byte at a time, or gone [default: never].
     #[arg(long, value_parser = positive_duration)]
     pub idle_timeout: Option<Duration>,
 }

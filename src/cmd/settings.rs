@@ -222,8 +222,10 @@ pub fn traffic(t: &TrafficOpts, conns: u64, echoed: bool) -> anyhow::Result<Traf
 pub struct Servers {
     /// Echo what peers send.
     pub echo: bool,
-    /// Close a peer that sends more than this at once.
+    /// Close a peer that sends a longer line.
     pub max_message: u64,
+    /// Close a peer owed this many bytes of unread echoes.
+    pub max_unsent: u64,
     /// Close a connection silent this long.
     pub idle_timeout: Option<Duration>,
     /// How to close at the end.
@@ -242,6 +244,7 @@ impl Servers {
         Self {
             echo: !s.no_echo,
             max_message: s.max_message,
+            max_unsent: s.max_unsent,
             idle_timeout: s.idle_timeout,
             close: f.close,
             backlog,
@@ -262,6 +265,7 @@ impl Servers {
             echo: self.echo,
             accept: self.accept,
             max_message: self.max_message,
+            max_unsent: self.max_unsent,
             idle_timeout_ms: self.idle_timeout.map(|d| d.as_millis() as u64),
             netns: self.netns.clone(),
         }

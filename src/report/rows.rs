@@ -1,7 +1,7 @@
 //! The summary's rows, computed once from the report: the text summary
 //! prints them, the HTML page lays them out as its summary table. Pure.
 
-use crate::cause::Cause;
+use crate::cause::{Cause, Rule};
 use crate::latency::{Percentiles, human_us};
 use crate::plan::{BindMode, thousands};
 use crate::traffic::Mode;
@@ -169,6 +169,7 @@ pub fn summary(r: &Report) -> Vec<Row> {
     {
         traffic_rows(&mut o, r);
     }
+    server_close_rows(&mut o, r);
     error_rows(&mut o, r);
     if r.servers.rejected > 0 {
         o.row("rejected at the server cap", thousands(r.servers.rejected));
@@ -797,14 +798,48 @@ fn traffic_rows(o: &mut Rows, r: &Report) {
     if let Some(p) = &r.latency.first_byte {
         o.row("first byte", percentiles(p));
     }
-    if r.servers.dropped > 0 {
+}
+
+/// How c1m's servers' connections ended: for `serve`, those the peers
+/// closed and the bytes echoed; for any command, the peers the servers
+/// closed, by the rule each broke.
+fn server_close_rows(o: &mut Rows, r: &Report) {
+    let s = &r.servers;
+    if r.command == CommandKind::Serve && s.opened > 0 {
         o.row(
-            "closed by c1m's servers",
+            "closed by peers",
             format!(
-                "{} misbehaving peers (idle, oversized, not reading)",
-                thousands(r.servers.dropped)
+                "{} ({} with a FIN, {} reset)",
+                thousands(s.peer_closed()),
+                thousands(s.closed_fin + s.closed_fin_data),
+                thousands(s.closed_rst)
             ),
         );
+    }
+    if r.command == CommandKind::Serve && s.sent > 0 {
+        o.row("echoed", bytes(s.sent as f64));
+    }
+    if s.dropped == 0 {
+        return;
+    }
+    o.row(
+        "closed by the server",
+        format!(
+            "{} misbehaving peers, each with a reset",
+            thousands(s.dropped)
+        ),
+    );
+    for rule in Rule::ALL {
+        let n = s.drops.get(rule);
+        if n > 0 {
+            o.detail(
+                rule.flag(),
+                format!("{:>10}  {}", thousands(n), rule.what()),
+            );
+        }
+    }
+    if s.drops.total() < s.dropped {
+        o.detail("", "by rule: not recorded in this report");
     }
 }
 
@@ -842,176 +877,5 @@ fn cause_context(r: &Report, c: Cause) -> Option<&'static str> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::report::fixtures::fixture;
-    use crate::report::model::Listener;
-
-    fn find<'a>(rows: &'a [Row], key: &str) -> &'a Row {
-        rows.iter()
-            .find(|r| r.key == key)
-            .unwrap_or_else(|| panic!("no {key:?} row in {rows:#?}"))
-    }
-
-    /// A server that never accepts: every connection ESTABLISHED on the
-    /// client waits in its accept queue. The row says what the verdict
-    /// judged, and why it is less than the client's count.
-    #[test]
-    fn held_at_the_end_is_what_the_server_application_accepted() {
-        let mut r = fixture("connect-mixed");
-        r.target = 50;
-        r.held.at_end = 50;
-        r.server_side.seen = crate::report::model::Seen::Local;
-        r.server_side.established = Some(50);
-        r.server_side.accepted = Some(0);
-        r.server_side.waiting = Some(50);
-        r.verdict = crate::report::judge::verdict(&r);
-        let rows = summary(&r);
-        let h = find(&rows, "held at the end");
-        assert_eq!(h.tone, Tone::Bad);
-        assert!(
-            h.value
-                .starts_with("0 (0.0%) (of 50 ESTABLISHED on the client")
-                && h.value
-                    .ends_with("50 not accepted by the server application)"),
-            "{}",
-            h.value
-        );
-        assert!(
-            find(&rows, "verdict")
-                .value
-                .starts_with("FAIL: held 0 of 50")
-        );
-        // reached (the client's count) is explained next to it.
-        assert!(
-            rows.iter().any(|x| x
-                .value
-                .starts_with("reached: the most ESTABLISHED at once on the client")),
-            "{rows:#?}"
-        );
-    }
-
-    /// Figures a busy machine disturbed are not shown as costs.
-    #[test]
-    fn disturbed_memory_figures_are_not_measurable() {
-        let r = fixture("run-fanout");
-        let rows = summary(&r);
-        assert!(
-            find(&rows, "kernel memory / socket")
-                .value
-                .ends_with("(slab, over 40,000 sockets)"),
-            "{rows:#?}"
-        );
-        let mut busy = r.clone();
-        let m = busy.memory.as_mut().unwrap();
-        for c in m.slab_caches.iter_mut().filter(|c| c.name == "TCP") {
-            c.objects *= 3;
-        }
-        m.clients.rss = -5_000_000;
-        let rows = summary(&busy);
-        let k = find(&rows, "kernel memory / socket");
-        assert!(
-            k.value.starts_with("not measurable in this run ("),
-            "{}",
-            k.value
-        );
-        assert_eq!(k.tone, Tone::Warn);
-        assert!(
-            find(&rows, "user memory / conn, clients")
-                .value
-                .starts_with("not measurable in this run (the workers' RSS fell by 4.8 MiB"),
-            "{rows:#?}"
-        );
-    }
-
-    #[test]
-    fn the_verdict_row_says_why() {
-        let r = fixture("connect-redis-cap");
-        let rows = summary(&r);
-        let v = find(&rows, "verdict");
-        assert_eq!(v.tone, Tone::Bad);
-        assert!(v.value.starts_with("FAIL: held "), "{}", v.value);
-        assert_eq!(find(&rows, "held at the end").tone, Tone::Bad);
-        let ok = summary(&fixture("run-fanout"));
-        assert_eq!(find(&ok, "verdict").value, "OK");
-    }
-
-    /// Another process's 1,500 connections to the same c1m serve: the
-    /// endpoints' count has them, what c1m held does not, and the rows
-    /// say whose they are.
-    #[test]
-    fn other_processes_connections_are_shown_and_not_counted() {
-        let r = fixture("connect-others");
-        let rows = summary(&r);
-        let held = find(&rows, "held at the end");
-        assert!(
-            held.value.starts_with("1,000 (100.0%) ESTABLISHED"),
-            "{held:?}"
-        );
-        assert_eq!(held.tone, Tone::Good);
-        for when in ["top", "end"] {
-            let k = find(&rows, &format!("kernel count at the {when}"));
-            assert!(
-                k.value.starts_with("1,000 of c1m's own ESTABLISHED"),
-                "{k:?}"
-            );
-            assert!(
-                k.value.contains("2,500 server-side + 2,500 client-side"),
-                "{k:?}"
-            );
-            let others = find(&rows, &format!("not c1m's at the {when}"));
-            assert_eq!(
-                others.value,
-                "1,500 ESTABLISHED to the targets are other processes' — not counted"
-            );
-            assert_eq!(others.tone, Tone::Warn);
-        }
-        assert_eq!(find(&rows, "verdict").value, "OK");
-        // Alone on its targets, a run has no such row.
-        let alone = summary(&fixture("run-fanout"));
-        assert!(!alone.iter().any(|r| r.key.starts_with("not c1m's")));
-        let k = find(&alone, "kernel count at the end");
-        assert!(
-            k.value
-                .starts_with("20,000 server-side + 20,000 client-side of c1m's own ESTABLISHED"),
-            "{k:?}"
-        );
-    }
-
-    #[test]
-    fn many_listeners_fold_into_one_row() {
-        let mut r = fixture("run-fanout");
-        let listener = |i: u8, queue: u32| Listener {
-            addr: std::net::SocketAddr::from(([127, 0, 1, i], 8090)),
-            accept_queue: queue,
-            backlog: 4096,
-        };
-        r.server_side.listeners = (1..=100).map(|i| listener(i, 0)).collect();
-        r.server_side.listeners.push(listener(7, 3));
-        let rows = summary(&r);
-        let n = rows.iter().filter(|r| r.key == "listener").count();
-        assert_eq!(n, 1, "only the one with a queue: {rows:#?}");
-        assert!(
-            find(&rows, "listeners")
-                .value
-                .starts_with("100 addresses, 3 ")
-        );
-        assert!(
-            find(&rows, "listener")
-                .value
-                .contains("(2 SO_REUSEPORT sockets)")
-        );
-    }
-
-    #[test]
-    fn figures_within_their_noise_say_so() {
-        assert_eq!(per_conn(8 << 20, 1024, "sockets", SLAB_NOISE), "8.0 KiB");
-        let small = per_conn(-21 << 10, 900, "connections", MEM_AVAILABLE_NOISE);
-        assert!(
-            small.starts_with("too small to measure (-21.0 KiB over 900"),
-            "{small}"
-        );
-        assert!(!small.contains("/ conn"));
-        assert_eq!(per_conn(5, 0, "sockets", SLAB_NOISE), "n/a");
-    }
-}
+#[path = "rows_tests.rs"]
+mod tests;

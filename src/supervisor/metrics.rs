@@ -6,15 +6,18 @@
 //! update only `c1m_build_info` is exposed: no counter reads as a zero it
 //! never was.
 //!
-//! The server is one std thread and a `TcpListener`, answering one request
-//! per connection (`Connection: close`), reading at most
-//! [`MAX_REQUEST`] bytes, each read and write timing out after
-//! [`IO_TIMEOUT`], so a silent client holds it for a second at most (the
-//! timeout is per read: a client trickling its request a byte at a time
-//! holds it far longer). A scrape only reads: it never changes the
-//! session. A full HTTP framework
-//! (hyper, axum, tiny_http) would add an async runtime or dozens of crates
-//! for one text page that a scraper fetches every few seconds.
+//! The server is one std thread with its own epoll set and nonblocking
+//! sockets: it answers one request per connection (`Connection: close`),
+//! up to [`MAX_CONNS`] connections at once (more wait in the listen
+//! backlog), reads at most [`MAX_REQUEST`] bytes of request head, and
+//! gives each connection [`DEADLINE`] from accept to close, so no client
+//! holds it: a silent one, one trickling its request a byte at a time
+//! (answered 408 at the deadline), one sending a megabyte of headers
+//! (answered 431, the rest read and dropped until the deadline), or a
+//! crowd. A scrape only reads: it never changes the session, and takes
+//! the snapshot's lock only to copy it. A full HTTP framework (hyper,
+//! axum, tiny_http) would add an async runtime or dozens of crates for one
+//! text page that a scraper fetches every few seconds.
 
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
@@ -22,18 +25,23 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, Tc
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use c1m_sys::poll::{self, Poller};
 
-use crate::cause::{Cause, CauseCounts};
+use crate::cause::{Cause, CauseCounts, DropCounts, Rule};
 use crate::supervisor::fleet::{Fleet, Role};
 use crate::wire::Stats;
 
 /// The longest request read (request line and headers).
 pub const MAX_REQUEST: usize = 8 << 10;
-/// How long a client may take to send its request or read the answer.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one connection may last, from accept to close: sending its
+/// request, reading the answer, closing. Prometheus's default scrape
+/// timeout is 10 s; a scrape takes milliseconds.
+pub const DEADLINE: Duration = Duration::from_secs(5);
+/// Connections served at once; more wait in the listen backlog.
+pub const MAX_CONNS: usize = 64;
 /// The exposition format's content type.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -60,6 +68,10 @@ pub struct RoleMetrics {
     pub rejected: Option<u64>,
     /// Failed connections (clients) or accepts (servers), by cause.
     pub failures: CauseCounts,
+    /// Peers the servers closed, by the rule each broke (servers).
+    pub dropped: Option<DropCounts>,
+    /// Bytes the servers echoed (servers).
+    pub echoed: Option<u64>,
 }
 
 impl RoleMetrics {
@@ -75,6 +87,8 @@ impl RoleMetrics {
             closed_by_peer: stats.peer_closed(),
             rejected: Some(stats.rejected),
             failures: stats.failed,
+            dropped: Some(stats.drops),
+            echoed: Some(stats.sent),
         }
     }
 
@@ -90,6 +104,8 @@ impl RoleMetrics {
             closed_by_peer: stats.peer_closed(),
             rejected: None,
             failures: stats.failed,
+            dropped: None,
+            echoed: None,
         }
     }
 }
@@ -180,15 +196,38 @@ pub fn serve(addr: SocketAddr) -> anyhow::Result<MetricsServer> {
     let listener =
         TcpListener::bind(addr).with_context(|| format!("listening for metrics on {addr}"))?;
     let addr = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
     let metrics = Arc::new(Metrics::new());
     let stop = Arc::new(AtomicBool::new(false));
+    // The epoll set is made on the thread that waits on it (its event
+    // buffer cannot move between threads); how that went comes back here.
+    let (started, outcome) = std::sync::mpsc::channel();
     let thread = {
         let (metrics, stop) = (Arc::clone(&metrics), Arc::clone(&stop));
         std::thread::Builder::new()
             .name("metrics".into())
-            .spawn(move || accept_loop(&listener, &metrics, &stop))
+            .spawn(move || {
+                let poller = Poller::new(MAX_CONNS + 1)
+                    .and_then(|p| p.add(&listener, LISTENER, poll::READ).map(|_| p));
+                let _ = started.send(poller.as_ref().map(|_| ()).map_err(|e| *e));
+                if let Ok(poller) = poller {
+                    let mut endpoint = Endpoint {
+                        poller,
+                        listener,
+                        conns: (0..MAX_CONNS).map(|_| None).collect(),
+                        listening: true,
+                        paused_until: None,
+                    };
+                    endpoint.run(&metrics, &stop);
+                }
+            })
             .context("starting the metrics thread")?
     };
+    match outcome.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => bail!("the metrics endpoint's epoll set: {e}"),
+        Err(_) => bail!("the metrics thread ended before it started"),
+    }
     Ok(MetricsServer {
         metrics,
         addr,
@@ -212,54 +251,213 @@ impl MetricsServer {
 impl Drop for MetricsServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept() with a connection of our own.
+        // Wake the thread's wait with a connection of our own (it also
+        // wakes by itself within `TICK`).
         let ip = match self.addr.ip() {
             IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
             ip => ip,
         };
-        let woke = TcpStream::connect_timeout(&SocketAddr::new(ip, self.addr.port()), IO_TIMEOUT);
-        if let (Ok(_), Some(t)) = (woke, self.thread.take()) {
+        let _ = TcpStream::connect_timeout(&SocketAddr::new(ip, self.addr.port()), TICK);
+        if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
 }
 
-fn accept_loop(listener: &TcpListener, metrics: &Metrics, stop: &AtomicBool) {
-    loop {
-        let accepted = listener.accept();
-        if stop.load(Ordering::SeqCst) {
+/// The listener's token; a connection's is its slot.
+const LISTENER: u64 = u64::MAX;
+/// The longest wait between two looks at the stop flag and deadlines.
+const TICK: Duration = Duration::from_millis(250);
+/// How long accepting pauses after accept() failed (EMFILE and the like:
+/// the listener stays readable, so accepting at once would spin).
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// The endpoint's thread: its epoll set, listener and connections.
+struct Endpoint {
+    poller: Poller,
+    listener: TcpListener,
+    conns: Vec<Option<Conn>>,
+    /// The listener is in the epoll set (not while every slot is taken,
+    /// nor while accepting pauses).
+    listening: bool,
+    paused_until: Option<Instant>,
+}
+
+impl Endpoint {
+    fn run(&mut self, metrics: &Metrics, stop: &AtomicBool) {
+        let mut ready = Vec::with_capacity(MAX_CONNS + 1);
+        let mut scratch = vec![0u8; MAX_REQUEST];
+        while !stop.load(Ordering::SeqCst) {
+            let now = Instant::now();
+            let wait = self
+                .conns
+                .iter()
+                .flatten()
+                .map(|c| c.deadline)
+                .chain(self.paused_until)
+                .min()
+                .map_or(TICK, |d| d.saturating_duration_since(now).min(TICK));
+            ready.clear();
+            match self.poller.wait(wait) {
+                Ok(events) => ready.extend(events.map(|e| e.token)),
+                Err(_) => std::thread::sleep(TICK),
+            }
+            for &token in &ready {
+                if token == LISTENER {
+                    self.accept();
+                } else if let Some(slot) = self.conns.get_mut(token as usize)
+                    && let Some(c) = slot
+                    && !c.advance(metrics, &mut scratch)
+                {
+                    *slot = None;
+                }
+            }
+            let now = Instant::now();
+            for slot in &mut self.conns {
+                if slot.as_ref().is_some_and(|c| now >= c.deadline)
+                    && let Some(c) = slot.take()
+                {
+                    c.expire();
+                }
+            }
+            self.listen_again(now);
+        }
+    }
+
+    /// Accepts into free slots; with none left, leaves the rest in the
+    /// listen backlog.
+    fn accept(&mut self) {
+        while let Some(i) = self.conns.iter().position(Option::is_none) {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    let conn = stream.set_nonblocking(true).and_then(|_| {
+                        self.poller
+                            .add(&stream, i as u64, CONN)
+                            .map_err(io::Error::from)
+                    });
+                    if conn.is_ok() {
+                        self.conns[i] = Some(Conn::new(stream, Instant::now() + DEADLINE));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // EMFILE and the like, or a connection reset while queued:
+                // pause rather than spin on a listener that stays readable.
+                Err(_) => {
+                    self.paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                    break;
+                }
+            }
+        }
+        if self.listening {
+            let _ = self.poller.delete(&self.listener);
+            self.listening = false;
+        }
+    }
+
+    /// Puts the listener back once a slot is free and no pause holds.
+    fn listen_again(&mut self, now: Instant) {
+        if self.paused_until.is_some_and(|t| now < t) || self.listening {
             return;
         }
-        match accepted {
-            // A client that misbehaves only loses its own answer.
-            Ok((stream, _)) => {
-                let _ = answer(stream, metrics);
-            }
-            // EMFILE and the like: do not spin.
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        if self.conns.iter().any(Option::is_none) {
+            self.paused_until = None;
+            self.listening = self
+                .poller
+                .add(&self.listener, LISTENER, poll::READ)
+                .is_ok();
         }
     }
 }
 
-fn answer(mut stream: TcpStream, metrics: &Metrics) -> io::Result<()> {
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    let mut buf = vec![0u8; MAX_REQUEST];
-    let mut len = 0;
-    let request = loop {
-        let n = match stream.read(&mut buf[len..]) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => other?,
-        };
-        len += n;
-        let head = &buf[..len];
-        if n == 0 || head_end(head).is_some() || len == buf.len() {
-            break Request::parse(head);
+/// A connection waits for input, room to write and the peer's close,
+/// edge-triggered: each event is followed until the socket would block.
+const CONN: poll::Interest = poll::HELD_WRITING;
+
+/// Where one connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Reading the request head.
+    Reading,
+    /// Writing the answer; this many bytes written.
+    Writing(usize),
+    /// Answered and shut for writing: reading (and dropping) what else
+    /// the client sends until it closes.
+    Draining,
+}
+
+/// One client connection.
+struct Conn {
+    stream: TcpStream,
+    deadline: Instant,
+    head: Vec<u8>,
+    answer: Vec<u8>,
+    stage: Stage,
+}
+
+impl Conn {
+    fn new(stream: TcpStream, deadline: Instant) -> Self {
+        Self {
+            stream,
+            deadline,
+            head: Vec::new(),
+            answer: Vec::new(),
+            stage: Stage::Reading,
         }
-    };
-    stream.write_all(&response(request, || metrics.render()))?;
-    stream.shutdown(Shutdown::Write)
+    }
+
+    /// Goes as far as the socket lets it; false when the connection is
+    /// done (closed by the client, failed, or answered and closed).
+    fn advance(&mut self, metrics: &Metrics, scratch: &mut [u8]) -> bool {
+        loop {
+            let step = match self.stage {
+                Stage::Reading => {
+                    let room = MAX_REQUEST - self.head.len();
+                    self.stream.read(&mut scratch[..room]).map(|n| {
+                        let from = self.head.len().saturating_sub(3);
+                        self.head.extend_from_slice(&scratch[..n]);
+                        if n == 0
+                            || head_end(&self.head[from..]).is_some()
+                            || self.head.len() == MAX_REQUEST
+                        {
+                            self.answer = response(Request::parse(&self.head), || metrics.render());
+                            self.head = Vec::new();
+                            self.stage = Stage::Writing(0);
+                        }
+                        true
+                    })
+                }
+                Stage::Writing(at) => self.stream.write(&self.answer[at..]).map(|n| {
+                    let at = at + n;
+                    if at < self.answer.len() {
+                        self.stage = Stage::Writing(at);
+                        return n > 0;
+                    }
+                    self.answer = Vec::new();
+                    self.stage = Stage::Draining;
+                    self.stream.shutdown(Shutdown::Write).is_ok()
+                }),
+                Stage::Draining => self.stream.read(scratch).map(|n| n > 0),
+            };
+            match step {
+                Ok(true) => {}
+                Ok(false) => return false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// The deadline passed: a request still coming is answered 408 (one
+    /// write, as far as the socket takes it); then the connection closes.
+    fn expire(mut self) {
+        if self.stage == Stage::Reading {
+            let _ = self.stream.write(&response(Request::TimedOut, String::new));
+            let _ = self.stream.shutdown(Shutdown::Write);
+        }
+    }
 }
 
 /// Where the request head ends (after the blank line), if it does.
@@ -287,6 +485,9 @@ pub enum Request {
     Malformed,
     /// No blank line within [`MAX_REQUEST`] bytes.
     TooLarge,
+    /// The request did not come whole within [`DEADLINE`] (never
+    /// returned by [`Request::parse`]).
+    TimedOut,
 }
 
 impl Request {
@@ -353,6 +554,16 @@ pub fn response(request: Request, body: impl FnOnce() -> String) -> Vec<u8> {
             "431 Request Header Fields Too Large",
             "text/plain; charset=utf-8",
             format!("the request head is over {MAX_REQUEST} bytes\n"),
+            false,
+            "",
+        ),
+        Request::TimedOut => (
+            "408 Request Timeout",
+            "text/plain; charset=utf-8",
+            format!(
+                "the request did not come whole within {} s\n",
+                DEADLINE.as_secs()
+            ),
             false,
             "",
         ),
@@ -433,6 +644,34 @@ const FAMILIES: &[Family] = &[
         kind: "counter",
         help: "Connections the servers accepted and reset at once, beyond their cap.",
         value: |r| r.rejected,
+        label: None,
+    },
+    Family {
+        name: "c1m_connections_dropped_total",
+        kind: "counter",
+        help: "Peers the servers closed with a reset for breaking a rule, by the flag that sets it: max-message (a line too long), idle-timeout (no line in time), max-unsent (echoes unread).",
+        value: |r| Some(r.dropped?.get(Rule::Oversized)),
+        label: Some(("rule", "max-message")),
+    },
+    Family {
+        name: "c1m_connections_dropped_total",
+        kind: "counter",
+        help: "",
+        value: |r| Some(r.dropped?.get(Rule::Idle)),
+        label: Some(("rule", "idle-timeout")),
+    },
+    Family {
+        name: "c1m_connections_dropped_total",
+        kind: "counter",
+        help: "",
+        value: |r| Some(r.dropped?.get(Rule::Unread)),
+        label: Some(("rule", "max-unsent")),
+    },
+    Family {
+        name: "c1m_echoed_bytes_total",
+        kind: "counter",
+        help: "Bytes the servers echoed back to their peers.",
+        value: |r| r.echoed,
         label: None,
     },
 ];

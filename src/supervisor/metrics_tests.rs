@@ -24,6 +24,13 @@ fn snapshot() -> MetricsSnapshot {
         opened: 82,
         closed_fin: 2,
         rejected: 3,
+        sent: 4096,
+        dropped: 3,
+        drops: DropCounts {
+            oversized: 1,
+            idle: 2,
+            unread: 0,
+        },
         ..Stats::default()
     };
     MetricsSnapshot {
@@ -65,6 +72,14 @@ c1m_connections_closed_by_peer_total{{role="client"}} 2
 # HELP c1m_connections_rejected_total Connections the servers accepted and reset at once, beyond their cap.
 # TYPE c1m_connections_rejected_total counter
 c1m_connections_rejected_total{{role="server"}} 3
+# HELP c1m_connections_dropped_total Peers the servers closed with a reset for breaking a rule, by the flag that sets it: max-message (a line too long), idle-timeout (no line in time), max-unsent (echoes unread).
+# TYPE c1m_connections_dropped_total counter
+c1m_connections_dropped_total{{role="server",rule="max-message"}} 1
+c1m_connections_dropped_total{{role="server",rule="idle-timeout"}} 2
+c1m_connections_dropped_total{{role="server",rule="max-unsent"}} 0
+# HELP c1m_echoed_bytes_total Bytes the servers echoed back to their peers.
+# TYPE c1m_echoed_bytes_total counter
+c1m_echoed_bytes_total{{role="server"}} 4096
 # HELP c1m_connection_failures_total Failed connects (clients) or accepts (servers), by cause (c1m's names: errno or timeout).
 # TYPE c1m_connection_failures_total counter
 "#
@@ -211,6 +226,12 @@ fn responses() {
     assert!(bad.contains("\r\nAllow: GET, HEAD\r\n"));
     let large = response(Request::TooLarge, || unreachable!());
     assert!(large.starts_with(b"HTTP/1.1 431 "));
+    let late = String::from_utf8(response(Request::TimedOut, || unreachable!())).unwrap();
+    assert!(
+        late.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{late}"
+    );
+    assert!(late.ends_with("within 5 s\n"), "{late}");
 }
 
 #[test]

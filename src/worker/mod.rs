@@ -14,6 +14,7 @@
 pub mod client;
 pub mod conns;
 pub mod ramp;
+pub mod rules;
 pub mod server;
 
 use std::io::Write;

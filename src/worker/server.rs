@@ -1,12 +1,16 @@
 //! The server worker: listen, accept, hold, notice peers leaving, and
 //! (echo) send back what peers send.
 //!
-//! Per connection it keeps one slot of a flat table indexed by descriptor
-//! number (the `OwnedFd` itself, 4 bytes), plus 4 bytes of last activity
-//! when an idle timeout is set; the kernel keeps the rest. What a peer
-//! sends is read into one fixed buffer per worker: no peer can grow our
-//! memory, and one that sends too much at once, or stops reading its
-//! echoes, is closed.
+//! Per connection it keeps slots of flat tables indexed by descriptor
+//! number: the `OwnedFd` itself (4 bytes), its [`LineState`] under the
+//! rules (4 bytes), and 4 bytes of last activity when an idle timeout is
+//! set; the kernel keeps the rest. What a peer sends is read into one
+//! fixed buffer per worker, so no peer can grow our memory. An echo is
+//! peeked, sent, and only then taken off the receive queue: what the
+//! kernel cannot send yet stays queued in the kernel, and the peer's
+//! sends wait (TCP's flow control) until it reads its echoes, or is
+//! closed for owing too many (`worker::rules` says who is closed, and
+//! why).
 
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
@@ -16,8 +20,9 @@ use c1m_sys::Errno;
 use c1m_sys::poll::{self, Poller};
 use c1m_sys::socket;
 
+use super::rules::{self, LineState};
 use super::{Command, Link, TOKEN_CMD, TOKEN_LISTENER, TOKEN_SIGNAL, set_fd_limit};
-use crate::cause::Cause;
+use crate::cause::{Cause, Rule};
 use crate::wire::{CloseMode, FromWorker, ServerSpec, Stats};
 
 /// Accepts taken from one listener before looking at other events.
@@ -32,13 +37,17 @@ struct Server {
     listeners: Vec<OwnedFd>,
     /// Indexed by descriptor number.
     conns: Vec<Option<OwnedFd>>,
-    /// Seconds since start of each connection's last activity; empty
-    /// without an idle timeout.
+    /// Each connection's line under way and whether it is blocked on its
+    /// echoes, by descriptor number.
+    lines: Vec<LineState>,
+    /// Seconds since start of the last line each connection completed (or
+    /// of its accept); empty without an idle timeout.
     active_s: Vec<u32>,
     cap: u64,
     close: CloseMode,
     echo: bool,
     max_message: u64,
+    max_unsent: u64,
     idle_timeout: Option<Duration>,
     stats: Stats,
     paused_until: Option<Duration>,
@@ -57,6 +66,7 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
         echo,
         accept,
         max_message,
+        max_unsent,
         idle_timeout_ms,
         netns: _,
     } = spec;
@@ -67,6 +77,13 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
     for (i, addr) in listeners.iter().enumerate() {
         let fd =
             socket::listen(*addr, *backlog, *reuse_port).map_err(|e| listen_error(*addr, e))?;
+        if *echo {
+            // Inherited by every accepted connection: the kernel stops
+            // taking echoes once this many wait unsent (see `rules`).
+            let lowat = (*max_unsent).min(u64::from(u32::MAX)) as u32;
+            socket::set_notsent_lowat(&fd, lowat)
+                .map_err(|e| anyhow::anyhow!("TCP_NOTSENT_LOWAT on {addr}: {e}"))?;
+        }
         if *accept {
             poller.add(&fd, TOKEN_LISTENER + i as u64, poll::READ)?;
         }
@@ -79,6 +96,8 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
         poller,
         listeners: fds,
         conns,
+        // Zeroed pages: touched only as descriptor numbers are used.
+        lines: vec![LineState::default(); fd_limit as usize],
         active_s: if idle_timeout.is_some() {
             vec![0; fd_limit as usize]
         } else {
@@ -88,6 +107,7 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
         close: *close,
         echo: *echo,
         max_message: *max_message,
+        max_unsent: *max_unsent,
         idle_timeout,
         stats: Stats {
             planned: *cap,
@@ -104,12 +124,6 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
         let now = link.now();
         if s.paused_until.is_some_and(|t| now >= t) {
             s.resume()?;
-        }
-        if let Some(limit) = s.idle_timeout
-            && now.saturating_sub(last_sweep) >= IDLE_SWEEP
-        {
-            last_sweep = now;
-            s.close_idle(now, limit);
         }
         let mut wake_cmd = false;
         events.clear();
@@ -133,6 +147,14 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
             } else {
                 s.on_conn(token as usize, hangup, now);
             }
+        }
+        // After the events: a peer whose line waited while this worker
+        // was busy (or stopped) has been read before it is judged idle.
+        if let Some(limit) = s.idle_timeout
+            && now.saturating_sub(last_sweep) >= IDLE_SWEEP
+        {
+            last_sweep = now;
+            s.close_idle(now, limit);
         }
         if wake_cmd {
             let cmds = link.take_commands();
@@ -172,19 +194,14 @@ enum After {
     PeerGone {
         fin: bool,
     },
-    /// We close it: it misbehaved.
-    Drop,
+    /// We close it: it broke a rule.
+    Drop(Rule),
 }
 
 impl Server {
     fn on_conn(&mut self, fd: usize, hangup: bool, now: Duration) {
-        let after = self.serve(fd, hangup);
-        match after {
-            After::Open => {
-                if let Some(t) = self.active_s.get_mut(fd) {
-                    *t = now.as_secs() as u32;
-                }
-            }
+        match self.serve(fd, hangup, now) {
+            After::Open => {}
             After::PeerGone { fin } => {
                 if self.forget(fd) {
                     if fin {
@@ -194,44 +211,81 @@ impl Server {
                     }
                 }
             }
-            After::Drop => self.drop_conn(fd),
+            After::Drop(rule) => self.drop_conn(fd, rule),
         }
     }
 
-    /// Reads what a peer sent (and echoes it); the fixed buffer bounds
-    /// every read whatever the peer does. After a hang-up it reads on to
-    /// the end, to tell a FIN from a reset.
-    fn serve(&mut self, fd: usize, hangup: bool) -> After {
+    /// Reads what a peer sent and echoes it, under the rules; the fixed
+    /// buffer bounds every read whatever the peer does. After a hang-up
+    /// it reads on to the end, to tell a FIN from a reset.
+    fn serve(&mut self, fd: usize, hangup: bool, now: Duration) -> After {
         let Some(conn) = self.conns.get(fd).and_then(Option::as_ref) else {
             return After::Open;
         };
-        let mut burst = 0u64;
-        loop {
-            match poll::read(conn, &mut self.buf[..]) {
-                Ok(0) => return After::PeerGone { fin: true },
-                Ok(n) => {
-                    burst += n as u64;
-                    if burst > self.max_message {
-                        return After::Drop;
-                    }
-                    if self.echo {
-                        match socket::send(conn, &self.buf[..n]) {
-                            Ok(m) if m == n => self.stats.sent += n as u64,
-                            // Its echoes pile up unread: a peer that does
-                            // not read would make us buffer for it.
-                            Ok(_) | Err(Errno::AGAIN) => return After::Drop,
-                            Err(_) => return After::PeerGone { fin: false },
-                        }
-                    }
-                    if n < self.buf.len() && !hangup {
-                        return After::Open;
-                    }
-                }
-                Err(Errno::AGAIN) if !hangup => return After::Open,
+        let mut line = self.lines[fd];
+        let mut ended = false;
+        let after = loop {
+            // Echoing, bytes are peeked and taken off the queue only once
+            // sent; otherwise read and dropped.
+            let got = if self.echo {
+                socket::peek(conn, &mut self.buf[..])
+            } else {
+                poll::read(conn, &mut self.buf[..])
+            };
+            let n = match got {
+                Ok(0) => break After::PeerGone { fin: true },
+                Ok(n) => n,
+                Err(Errno::AGAIN) if !hangup => break After::Open,
                 Err(Errno::INTR) => continue,
-                Err(_) => return After::PeerGone { fin: false },
+                Err(_) => break After::PeerGone { fin: false },
+            };
+            let Ok((next, done)) = line.after(&self.buf[..n], self.max_message) else {
+                break After::Drop(Rule::Oversized);
+            };
+            if !self.echo {
+                (line, ended) = (next, ended || done);
+                if n < self.buf.len() && !hangup {
+                    break After::Open;
+                }
+                continue;
             }
+            let sent = match socket::send(conn, &self.buf[..n]) {
+                Ok(m) => m,
+                Err(Errno::AGAIN) => 0,
+                Err(_) => break After::PeerGone { fin: false },
+            };
+            if sent > 0 && socket::discard(conn, &mut self.buf[..sent]).is_err() {
+                break After::PeerGone { fin: false };
+            }
+            self.stats.sent += sent as u64;
+            if sent == n {
+                (line, ended) = (next.with_blocked(false), ended || done);
+                if n < self.buf.len() && !hangup {
+                    break After::Open;
+                }
+                continue;
+            }
+            // The kernel took only part: the rest waits in the receive
+            // queue until there is room (a writable event), unless the
+            // peer owes too much already.
+            if let Ok((part, done)) = line.after(&self.buf[..sent], self.max_message) {
+                (line, ended) = (part, ended || done);
+            }
+            let owed = socket::queues(conn).unwrap_or_default();
+            if rules::owes_too_much(owed.unacked, owed.unread, self.max_unsent) {
+                break After::Drop(Rule::Unread);
+            }
+            if !line.blocked() {
+                let _ = self.poller.modify(conn, fd as u64, poll::HELD_WRITING);
+            }
+            line = line.with_blocked(true);
+            break After::Open;
+        };
+        self.lines[fd] = line;
+        if ended && let Some(t) = self.active_s.get_mut(fd) {
+            *t = now.as_secs() as u32;
         }
+        after
     }
 
     /// Closes a held connection; false if there was none.
@@ -245,22 +299,30 @@ impl Server {
         }
     }
 
+    /// Closes the connections that completed no line since `limit` ago:
+    /// each is read first (what it sent may be waiting), and one the
+    /// server is blocked on counts as not reading its echoes.
     fn close_idle(&mut self, now: Duration, limit: Duration) {
         let cutoff = now.saturating_sub(limit).as_secs() as u32;
         for fd in 0..self.active_s.len() {
+            if self.conns[fd].is_none() || self.active_s[fd] >= cutoff {
+                continue;
+            }
+            self.on_conn(fd, false, now);
             if self.conns[fd].is_some() && self.active_s[fd] < cutoff {
-                self.drop_conn(fd);
+                self.drop_conn(fd, rules::idle_rule(self.lines[fd]));
             }
         }
     }
 
-    /// Closes a misbehaving connection with a reset.
-    fn drop_conn(&mut self, fd: usize) {
+    /// Closes a connection that broke `rule`, with a reset.
+    fn drop_conn(&mut self, fd: usize, rule: Rule) {
         if let Some(conn) = self.conns.get(fd).and_then(Option::as_ref) {
             let _ = socket::set_linger_zero(conn);
         }
         if self.forget(fd) {
             self.stats.dropped += 1;
+            self.stats.drops.add(rule);
         }
     }
 
@@ -302,6 +364,7 @@ impl Server {
         if let Some(t) = self.active_s.get_mut(n) {
             *t = now.as_secs() as u32;
         }
+        self.lines[n] = LineState::default();
         self.conns[n] = Some(fd);
         self.stats.established += 1;
         self.stats.opened += 1;

@@ -22,6 +22,10 @@ pub const HELD: Interest = Interest::IN.union(Interest::RDHUP).union(Interest::E
 /// a client connection, so no `epoll_ctl(MOD)` is ever needed.
 pub const CONNECTING: Interest = HELD.union(Interest::OUT);
 
+/// [`HELD`] plus writable: a held connection whose echoes wait for room
+/// in its send queue.
+pub const HELD_WRITING: Interest = HELD.union(Interest::OUT);
+
 /// Readable, level-triggered: listeners, pipes.
 pub const READ: Interest = Interest::IN;
 
@@ -87,6 +91,15 @@ impl Poller {
     /// `/proc/sys/fs/epoll/max_user_watches`; `EPERM` for a regular file.
     pub fn add(&self, fd: impl AsFd, token: u64, interest: Interest) -> Result<(), Errno> {
         epoll::add(&self.epoll, fd, epoll::EventData::new_u64(token), interest)
+    }
+
+    /// Changes what `fd`, registered already, waits for and its token
+    /// (`EPOLL_CTL_MOD`). With `EPOLLET`, an event comes at once if `fd` is
+    /// ready for the new interest.
+    ///
+    /// Errors: `ENOENT` if `fd` is not registered.
+    pub fn modify(&self, fd: impl AsFd, token: u64, interest: Interest) -> Result<(), Errno> {
+        epoll::modify(&self.epoll, fd, epoll::EventData::new_u64(token), interest)
     }
 
     /// Removes `fd` (`EPOLL_CTL_DEL`). Closing the last descriptor of a

@@ -200,6 +200,80 @@ pub fn send(fd: impl AsFd, buf: &[u8]) -> Result<usize, Errno> {
     net::send(fd, buf, net::SendFlags::NOSIGNAL)
 }
 
+/// Caps the bytes a socket may hold queued and not yet sent
+/// (`TCP_NOTSENT_LOWAT`, tcp(7)): once that many wait, send(2) takes no
+/// more (`EAGAIN`) and the socket is not writable, however large its send
+/// buffer has grown (on loopback the kernel starts it near
+/// `net.ipv4.tcp_wmem`'s maximum, 4 MiB). Bytes sent and not yet
+/// acknowledged are not counted: the peer's receive window bounds those.
+/// Set on a listener, every connection it accepts inherits it (the kernel
+/// makes each accepted socket as a copy of the listener's).
+///
+/// Errors: none for a TCP socket.
+pub fn set_notsent_lowat(fd: impl AsFd, bytes: u32) -> Result<(), Errno> {
+    let bytes = bytes.min(i32::MAX as u32) as i32;
+    setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, bytes)
+}
+
+/// Copies what the peer sent into `buf` and leaves it queued
+/// (`MSG_PEEK`, recv(2)): the next read sees the same bytes. With
+/// [`discard`], a server takes off the queue only what it could echo, and
+/// the rest stays in the kernel's receive buffer, where TCP's flow control
+/// makes the peer wait. `Ok(0)` is end of stream.
+///
+/// Errors: as [`crate::poll::read`]: `EAGAIN` (nothing queued on a
+/// nonblocking socket), `ECONNRESET`, `ETIMEDOUT`.
+pub fn peek(fd: impl AsFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    net::recv(fd, buf, net::RecvFlags::PEEK).map(|(n, _)| n)
+}
+
+/// Takes the first `buf.len()` bytes off a TCP socket's receive queue
+/// without copying them (`MSG_TRUNC`: "the received bytes of data are
+/// discarded", tcp(7), Linux 2.4+; `buf` is not written), returning how
+/// many were dropped: those a [`peek`] saw and the caller has dealt with.
+///
+/// Errors: as [`peek`].
+pub fn discard(fd: impl AsFd, buf: &mut [u8]) -> Result<usize, Errno> {
+    net::recv(fd, buf, net::RecvFlags::TRUNC).map(|(_, n)| n)
+}
+
+/// The bytes waiting in a TCP socket's two queues, in bytes (tcp(7)
+/// ioctls).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Queues {
+    /// Queued to send and not yet acknowledged by the peer (`SIOCOUTQ`):
+    /// what it has not taken into its receive window.
+    pub unacked: u64,
+    /// Received and not yet read by this process (`SIOCINQ`, as
+    /// `FIONREAD`).
+    pub unread: u64,
+}
+
+/// Reads both of a connected TCP socket's queues ([`Queues`]): two
+/// ioctl(2) calls, nothing kept.
+///
+/// Errors: `EINVAL` for a listening socket; `ENOTTY` for a descriptor
+/// that is not a socket.
+#[allow(unsafe_code)]
+pub fn queues(fd: impl AsFd) -> Result<Queues, Errno> {
+    let fd = fd.as_fd();
+    let unread = rustix::io::ioctl_fionread(fd)?;
+    let mut unacked: libc::c_int = 0;
+    // SAFETY: ioctl(2) `SIOCOUTQ` (= `TIOCOUTQ`, tcp(7)) writes one `int`
+    // through its third argument and keeps no pointer after it returns.
+    // It points at `unacked`, a `c_int` on this frame alive for the whole
+    // call. The descriptor is borrowed (`BorrowedFd`), so it is open and
+    // cannot be closed and reused for another file meanwhile.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut unacked) };
+    if rc != 0 {
+        return Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO));
+    }
+    Ok(Queues {
+        unacked: unacked.max(0) as u64,
+        unread,
+    })
+}
+
 /// The kernel's state of a TCP socket now: `tcpi_state` of
 /// getsockopt(2) `TCP_INFO` (tcp(7); `struct tcp_info` in
 /// `include/uapi/linux/tcp.h`), numbered as `include/net/tcp_states.h`
@@ -372,6 +446,70 @@ mod tests {
         connect(&c, addr).unwrap();
         let port = local_addr(&c).unwrap().port();
         assert!((40_000..=40_009).contains(&port), "{port}");
+    }
+
+    #[test]
+    fn peek_leaves_bytes_queued_and_discard_takes_them_off() {
+        let l = listen(SocketAddr::new(LO, 0), 16, false).unwrap();
+        let c = tcp(LO).unwrap();
+        connect(&c, local_addr(&l).unwrap()).unwrap();
+        let s = accept_one(&l);
+        assert_eq!(send(&c, b"hello\n"), Ok(6));
+        let mut buf = [0u8; 16];
+        let mut n = peek(&s, &mut buf);
+        for _ in 0..1000 {
+            if n != Err(Errno::AGAIN) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            n = peek(&s, &mut buf);
+        }
+        assert_eq!(n, Ok(6));
+        assert_eq!(&buf[..6], b"hello\n");
+        assert_eq!(
+            queues(&s).map(|q| q.unread),
+            Ok(6),
+            "peeked bytes stay queued"
+        );
+        assert_eq!(discard(&s, &mut buf[..2]), Ok(2));
+        assert_eq!(queues(&s).map(|q| q.unread), Ok(4));
+        let mut rest = [0u8; 16];
+        assert_eq!(crate::poll::read(&s, &mut rest), Ok(4));
+        assert_eq!(&rest[..4], b"llo\n");
+        assert_eq!(queues(&l).map(|_| ()), Err(Errno::INVAL), "a listener");
+    }
+
+    /// Sends to a peer that never reads until the kernel takes no more;
+    /// returns the bytes taken and the sender's queues then.
+    fn fill(listener: &OwnedFd) -> (u64, Queues) {
+        let c = tcp(LO).unwrap();
+        connect(&c, local_addr(listener).unwrap()).unwrap();
+        let s = accept_one(listener);
+        let chunk = [b'x'; 16 * 1024];
+        let mut taken = 0u64;
+        loop {
+            match send(&s, &chunk) {
+                Ok(n) => taken += n as u64,
+                Err(Errno::AGAIN) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        (taken, queues(&s).unwrap())
+    }
+
+    #[test]
+    fn notsent_lowat_set_on_a_listener_caps_what_its_connections_queue() {
+        const LOWAT: u32 = 64 * 1024;
+        let capped = listen(SocketAddr::new(LO, 0), 16, false).unwrap();
+        set_notsent_lowat(&capped, LOWAT).unwrap();
+        let plain = listen(SocketAddr::new(LO, 0), 16, false).unwrap();
+        let (taken, q) = fill(&capped);
+        let (taken_plain, _) = fill(&plain);
+        // The kernel stops at the cap: what waits unsent reached it (and
+        // is among the unacknowledged), and less was taken than the send
+        // buffer alone allows.
+        assert!(q.unacked >= u64::from(LOWAT), "{q:?}");
+        assert!(taken < taken_plain, "{taken} capped, {taken_plain} not");
     }
 
     #[test]

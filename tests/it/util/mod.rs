@@ -7,6 +7,7 @@
 
 pub mod lab;
 pub mod outcome;
+pub mod peers;
 pub mod root;
 pub mod slurm;
 pub mod testserver;
@@ -200,6 +201,13 @@ impl Drop for Running {
         if self.child.try_wait().ok().flatten().is_none() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+        // A failing test shows what c1m said.
+        if std::thread::panicking() {
+            while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                self.seen.push(l);
+            }
+            eprintln!("c1m's stderr:\n{}", self.seen.join("\n"));
         }
     }
 }

@@ -1,0 +1,210 @@
+//! Unit tests of the summary's rows (`rows.rs`).
+
+use super::*;
+use crate::report::fixtures::fixture;
+use crate::report::model::Listener;
+
+fn find<'a>(rows: &'a [Row], key: &str) -> &'a Row {
+    rows.iter()
+        .find(|r| r.key == key)
+        .unwrap_or_else(|| panic!("no {key:?} row in {rows:#?}"))
+}
+
+/// A server that never accepts: every connection ESTABLISHED on the
+/// client waits in its accept queue. The row says what the verdict
+/// judged, and why it is less than the client's count.
+#[test]
+fn held_at_the_end_is_what_the_server_application_accepted() {
+    let mut r = fixture("connect-mixed");
+    r.target = 50;
+    r.held.at_end = 50;
+    r.server_side.seen = crate::report::model::Seen::Local;
+    r.server_side.established = Some(50);
+    r.server_side.accepted = Some(0);
+    r.server_side.waiting = Some(50);
+    r.verdict = crate::report::judge::verdict(&r);
+    let rows = summary(&r);
+    let h = find(&rows, "held at the end");
+    assert_eq!(h.tone, Tone::Bad);
+    assert!(
+        h.value
+            .starts_with("0 (0.0%) (of 50 ESTABLISHED on the client")
+            && h.value
+                .ends_with("50 not accepted by the server application)"),
+        "{}",
+        h.value
+    );
+    assert!(
+        find(&rows, "verdict")
+            .value
+            .starts_with("FAIL: held 0 of 50")
+    );
+    // reached (the client's count) is explained next to it.
+    assert!(
+        rows.iter().any(|x| x
+            .value
+            .starts_with("reached: the most ESTABLISHED at once on the client")),
+        "{rows:#?}"
+    );
+}
+
+/// Figures a busy machine disturbed are not shown as costs.
+#[test]
+fn disturbed_memory_figures_are_not_measurable() {
+    let r = fixture("run-fanout");
+    let rows = summary(&r);
+    assert!(
+        find(&rows, "kernel memory / socket")
+            .value
+            .ends_with("(slab, over 40,000 sockets)"),
+        "{rows:#?}"
+    );
+    let mut busy = r.clone();
+    let m = busy.memory.as_mut().unwrap();
+    for c in m.slab_caches.iter_mut().filter(|c| c.name == "TCP") {
+        c.objects *= 3;
+    }
+    m.clients.rss = -5_000_000;
+    let rows = summary(&busy);
+    let k = find(&rows, "kernel memory / socket");
+    assert!(
+        k.value.starts_with("not measurable in this run ("),
+        "{}",
+        k.value
+    );
+    assert_eq!(k.tone, Tone::Warn);
+    assert!(
+        find(&rows, "user memory / conn, clients")
+            .value
+            .starts_with("not measurable in this run (the workers' RSS fell by 4.8 MiB"),
+        "{rows:#?}"
+    );
+}
+
+#[test]
+fn the_verdict_row_says_why() {
+    let r = fixture("connect-redis-cap");
+    let rows = summary(&r);
+    let v = find(&rows, "verdict");
+    assert_eq!(v.tone, Tone::Bad);
+    assert!(v.value.starts_with("FAIL: held "), "{}", v.value);
+    assert_eq!(find(&rows, "held at the end").tone, Tone::Bad);
+    let ok = summary(&fixture("run-fanout"));
+    assert_eq!(find(&ok, "verdict").value, "OK");
+}
+
+/// Another process's 1,500 connections to the same c1m serve: the
+/// endpoints' count has them, what c1m held does not, and the rows
+/// say whose they are.
+#[test]
+fn other_processes_connections_are_shown_and_not_counted() {
+    let r = fixture("connect-others");
+    let rows = summary(&r);
+    let held = find(&rows, "held at the end");
+    assert!(
+        held.value.starts_with("1,000 (100.0%) ESTABLISHED"),
+        "{held:?}"
+    );
+    assert_eq!(held.tone, Tone::Good);
+    for when in ["top", "end"] {
+        let k = find(&rows, &format!("kernel count at the {when}"));
+        assert!(
+            k.value.starts_with("1,000 of c1m's own ESTABLISHED"),
+            "{k:?}"
+        );
+        assert!(
+            k.value.contains("2,500 server-side + 2,500 client-side"),
+            "{k:?}"
+        );
+        let others = find(&rows, &format!("not c1m's at the {when}"));
+        assert_eq!(
+            others.value,
+            "1,500 ESTABLISHED to the targets are other processes' — not counted"
+        );
+        assert_eq!(others.tone, Tone::Warn);
+    }
+    assert_eq!(find(&rows, "verdict").value, "OK");
+    // Alone on its targets, a run has no such row.
+    let alone = summary(&fixture("run-fanout"));
+    assert!(!alone.iter().any(|r| r.key.starts_with("not c1m's")));
+    let k = find(&alone, "kernel count at the end");
+    assert!(
+        k.value
+            .starts_with("20,000 server-side + 20,000 client-side of c1m's own ESTABLISHED"),
+        "{k:?}"
+    );
+}
+
+#[test]
+fn many_listeners_fold_into_one_row() {
+    let mut r = fixture("run-fanout");
+    let listener = |i: u8, queue: u32| Listener {
+        addr: std::net::SocketAddr::from(([127, 0, 1, i], 8090)),
+        accept_queue: queue,
+        backlog: 4096,
+    };
+    r.server_side.listeners = (1..=100).map(|i| listener(i, 0)).collect();
+    r.server_side.listeners.push(listener(7, 3));
+    let rows = summary(&r);
+    let n = rows.iter().filter(|r| r.key == "listener").count();
+    assert_eq!(n, 1, "only the one with a queue: {rows:#?}");
+    assert!(
+        find(&rows, "listeners")
+            .value
+            .starts_with("100 addresses, 3 ")
+    );
+    assert!(
+        find(&rows, "listener")
+            .value
+            .contains("(2 SO_REUSEPORT sockets)")
+    );
+}
+
+#[test]
+fn figures_within_their_noise_say_so() {
+    assert_eq!(per_conn(8 << 20, 1024, "sockets", SLAB_NOISE), "8.0 KiB");
+    let small = per_conn(-21 << 10, 900, "connections", MEM_AVAILABLE_NOISE);
+    assert!(
+        small.starts_with("too small to measure (-21.0 KiB over 900"),
+        "{small}"
+    );
+    assert!(!small.contains("/ conn"));
+    assert_eq!(per_conn(5, 0, "sockets", SLAB_NOISE), "n/a");
+}
+
+#[test]
+fn the_servers_closes_say_which_rule_each_peer_broke() {
+    let mut r = fixture("serve");
+    r.servers.opened = 20;
+    r.servers.closed_fin = 7;
+    r.servers.closed_rst = 3;
+    r.servers.sent = 3 << 20;
+    r.servers.dropped = 6;
+    r.servers.drops.add(Rule::Idle);
+    r.servers.drops.add(Rule::Idle);
+    r.servers.drops.add(Rule::Unread);
+    r.servers.drops.oversized = 3;
+    let rows = summary(&r);
+    assert_eq!(
+        find(&rows, "closed by peers").value,
+        "10 (7 with a FIN, 3 reset)"
+    );
+    assert_eq!(find(&rows, "echoed").value, "3.0 MiB");
+    assert!(find(&rows, "closed by the server").value.starts_with("6 "));
+    for (flag, n) in [
+        ("--max-message", 3),
+        ("--idle-timeout", 2),
+        ("--max-unsent", 1),
+    ] {
+        let row = find(&rows, flag);
+        assert!(row.detail, "{row:?}");
+        assert!(
+            row.value.trim_start().starts_with(&format!("{n} ")),
+            "{row:?}"
+        );
+    }
+    // An older report counted drops without their rules.
+    r.servers.drops = Default::default();
+    let rows = summary(&r);
+    assert!(rows.iter().any(|x| x.value.contains("not recorded")));
+}
