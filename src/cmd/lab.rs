@@ -290,7 +290,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
 }
 
 /// A plan the lab cannot hold, with the fix in `lab`'s own flags (the
-/// planner's words name `run`'s).
+/// planner's words name `run`'s); the message is the planner's.
 fn lab_refusal(e: plan::PlanError, netns: &str, topology: LabTopology) -> anyhow::Error {
     let fix = match topology {
         LabTopology::ManyPorts => {
@@ -300,17 +300,21 @@ fn lab_refusal(e: plan::PlanError, netns: &str, topology: LabTopology) -> anyhow
             "more client addresses or hosts (`c1m lab down && c1m lab up --client-addrs N` or `--clients N`), or a smaller -n"
         }
     };
-    match e {
+    let e = match e {
         plan::PlanError::TooMany {
             conns,
             capacity,
             why,
             ..
-        } => anyhow::anyhow!(
-            "client host {netns}: {conns} connections do not fit: its 4-tuple space holds {capacity} = {why}; fix: {fix}"
-        ),
-        other => anyhow::Error::new(other).context(format!("client host {netns}")),
-    }
+        } => plan::PlanError::TooMany {
+            conns,
+            capacity,
+            why,
+            fix: fix.to_string(),
+        },
+        other => other,
+    };
+    anyhow::Error::new(e).context(format!("client host {netns}"))
 }
 
 #[cfg(test)]

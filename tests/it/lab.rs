@@ -10,17 +10,7 @@ use c1m::lab::{self, STATE_FILE};
 use c1m_sys::netns;
 
 use crate::util::ip_cmd;
-use crate::util::lab::{lab_namespaces, start};
-
-/// What the host's namespace looks like: links and addresses, without the
-/// counters and states that change by themselves.
-fn host_view() -> (Vec<String>, String) {
-    let links = ip_cmd(&["-o", "link"])
-        .lines()
-        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
-        .collect();
-    (links, ip_cmd(&["-o", "addr"]))
-}
+use crate::util::lab::{host_view, lab_namespaces, start};
 
 fn ipa(s: &str) -> IpAddr {
     s.parse().unwrap()

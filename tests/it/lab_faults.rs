@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use c1m::lab::{self, STATE_FILE};
 
-use crate::util::lab::{lab_namespaces, start};
+use crate::util::lab::{host_view, lab_namespaces, start};
 use crate::util::root::needs_root;
 use crate::util::{c1m, ip_cmd, run, text};
 
@@ -73,15 +73,6 @@ fn refused(out: &Output, parts: &[&str]) -> String {
         assert!(err.contains(p), "{p:?} missing: {err}");
     }
     err
-}
-
-/// What the host's namespace has: its links (names) and addresses.
-fn host_view() -> (Vec<String>, String) {
-    let links = ip_cmd(&["-o", "link"])
-        .lines()
-        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
-        .collect();
-    (links, ip_cmd(&["-o", "addr"]))
 }
 
 fn state_exists() -> bool {

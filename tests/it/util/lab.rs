@@ -124,3 +124,13 @@ pub fn start() -> Option<LabTest> {
         _heavy: heavy,
     })
 }
+
+/// What the host's namespace looks like: links and addresses, without the
+/// counters and states that change by themselves.
+pub fn host_view() -> (Vec<String>, String) {
+    let links = super::ip_cmd(&["-o", "link"])
+        .lines()
+        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    (links, super::ip_cmd(&["-o", "addr"]))
+}
