@@ -342,6 +342,17 @@ class Bench:
             r["ss"] = ss.count("\n")
             r["ss_s"] = time.monotonic() - t_ss
             self.busy.append(100.0 * (m1[0] - m0[0]) / max(m1[1] - m0[1], 1))
+        if mode == "heartbeat":
+            # CPU per reply: the side's processes (user + system time, softirq
+            # work charged to them included) and the whole machine, over 15 s
+            # in the middle of the heartbeats (5 s in, 10 s before the end).
+            time.sleep(5)
+            pids = tree(p.pid)
+            c0, m0, w0 = cpu_ticks(pids), machine_busy(), time.monotonic()
+            time.sleep(15)
+            c1, m1, w1 = cpu_ticks(pids), machine_busy(), time.monotonic()
+            r["hb_cores"] = (c1 - c0) / CLK_TCK / (w1 - w0)
+            r["hb_machine"] = os.cpu_count() * (m1[0] - m0[0]) / max(m1[1] - m0[1], 1)
         if mode == "heartbeat" and side == "C":
             while "heartbeats" not in open(out).read() and alive():
                 time.sleep(0.2)
@@ -371,6 +382,9 @@ class Bench:
                 r.update(rate=(hold[-1]["replies"] - hold[0]["replies"]) / (hold[-1]["t"] - hold[0]["t"]),
                          p50=rtt["p50"], p99=rtt["p99"], p999=rtt["p999"], lost=rep["latency"]["lost"],
                          sent=rep["clients"]["sent"], late=rep["clients"]["late"])
+        if r.get("rate") and r.get("hb_cores") is not None:
+            r["us_per_reply"] = 1e6 * r["hb_cores"] / r["rate"]
+            r["machine_us_per_reply"] = 1e6 * r["hb_machine"] / r["rate"]
         print(f"  {side:4} {mode:9} " + " ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
                                                   for k, v in r.items() if k != "cmd"), file=sys.stderr)
         return r
@@ -480,6 +494,10 @@ def report(a, b, load0, started):
         (f"heartbeat replies/s (offered {a.rate:,}/s, 16 B, {a.seconds} s)", hb, "rate", lambda v: f"{v:,.0f}"),
         (f"ESTABLISHED sockets counted by `ss` during the hold (both ends: 2N = {2 * a.n:,})",
          rounds, "ss", lambda v: f"{v:,.0f}"),
+        ("heartbeat CPU of the side's processes (cores, 15 s mid-run)", hb, "hb_cores", lambda v: f"{v:.2f}"),
+        ("heartbeat CPU per reply, the side's processes (µs)", hb, "us_per_reply", lambda v: f"{v:.1f} µs"),
+        ("heartbeat CPU per reply, whole machine (µs; softirq and other processes included)", hb,
+         "machine_us_per_reply", lambda v: f"{v:.1f} µs"),
         ("heartbeat RTT p50", hb, "p50", fmt_us),
         ("heartbeat RTT p99", hb, "p99", fmt_us),
         ("heartbeat RTT p99.9", hb, "p999", fmt_us),
