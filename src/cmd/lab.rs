@@ -8,7 +8,7 @@ use c1m_limits::{Facts, Roots};
 use c1m_sys::netns;
 use clap::Args;
 
-use super::args::{ExperimentOpts, Topology, count};
+use super::args::{ExperimentOpts, Topology, count, whole};
 use super::settings::{self, Clients, Host, Servers};
 use crate::lab::{self, Layout};
 use crate::plan::{self, Plan, Request};
@@ -44,11 +44,11 @@ pub enum LabCommand {
     /// Build the lab: a server host and client hosts joined by a bridge.
     Up {
         /// Client hosts (network namespaces c1m-cli1…).
-        #[arg(long, default_value_t = 1)]
-        clients: usize,
+        #[arg(long, default_value_t = 1, value_parser = whole(1u32, None))]
+        clients: u32,
         /// Addresses per client host.
-        #[arg(long, default_value_t = 1)]
-        client_addrs: usize,
+        #[arg(long, default_value_t = 1, value_parser = whole(1u32, None))]
+        client_addrs: u32,
     },
     /// Remove everything `lab up` built (and what a crashed run left).
     Down,
@@ -67,6 +67,10 @@ pub enum LabCommand {
 pub fn run(args: &LabArgs) -> Result<ExitCode> {
     match &args.command {
         LabCommand::Run(a) => {
+            // Every flag is checked before the lab is read.
+            settings::start_at(a.exp.start_at)?;
+            settings::check_outputs(&a.exp.fleet)?;
+            settings::traffic(&a.exp.traffic, a.conns, !a.exp.server.no_echo)?;
             let Some(layout) = lab::layout()? else {
                 anyhow::bail!(
                     "no lab is up; build one first: c1m lab up --clients K --client-addrs N"
@@ -78,7 +82,7 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
             clients,
             client_addrs,
         } => {
-            let layout = lab::up(*clients, *client_addrs)?;
+            let layout = lab::up(*clients as usize, *client_addrs as usize)?;
             println!("c1m lab: up");
             print!("{}", lab::describe(&layout));
             Ok(ExitCode::SUCCESS)
