@@ -10,6 +10,8 @@ command -v ss >/dev/null || need+=(iproute2)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # c1m stat's screen is tested in a tmux pane.
 command -v tmux >/dev/null || need+=(tmux)
+# The bad-input table traces each refusal: nothing may start.
+command -v strace >/dev/null || need+=(strace)
 # Real servers the capacity tests drive (not started as services: the
 # tests start their own, on loopback).
 [ -x /usr/sbin/nginx ] || need+=(nginx-light)

@@ -57,6 +57,10 @@ impl Traffic {
 /// The longest interval between two messages on one connection: a year.
 pub const MAX_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
 
+/// The shortest interval between two messages on one connection: a
+/// microsecond (a million messages a second on each).
+pub const MIN_INTERVAL: Duration = Duration::from_micros(1);
+
 /// The default heartbeat: 16 bytes, newline-terminated, echoed back by
 /// `c1m serve`.
 pub const DEFAULT_MESSAGE: &[u8] = b"c1m heartbeat.\r\n";
@@ -84,11 +88,20 @@ pub enum TrafficError {
         /// The interval it would give, seconds.
         secs: f64,
     },
+    /// A rate so high, or an interval so short, that one connection's
+    /// messages would be less than [`MIN_INTERVAL`] apart.
+    #[error(
+        "that sends each connection one message every {secs:.3e} s, more often than once a microsecond; ask for fewer messages per second or a longer --interval"
+    )]
+    TooFast {
+        /// The interval it would give, seconds.
+        secs: f64,
+    },
     /// A message of zero bytes.
     #[error("the message is empty; give --message TEXT or --message-file FILE")]
     EmptyMessage,
     /// A message over 65,536 bytes: its length in bytes.
-    #[error("the message is {0} bytes; at most 65,536 are allowed")]
+    #[error("the message is {0} bytes; at most 65,536 are allowed: send a shorter one")]
     TooLong(usize),
     /// An escape [`unescape`] does not know: the escape, then the whole
     /// text it was in.
@@ -156,11 +169,15 @@ pub fn interval_for(
         (Some(r), _) => {
             let secs = conns.max(1) as f64 / r;
             match Duration::try_from_secs_f64(secs) {
+                Ok(d) if d < MIN_INTERVAL => Err(TrafficError::TooFast { secs }),
                 Ok(d) if d <= MAX_INTERVAL => Ok(d),
                 _ => Err(TrafficError::TooSlow { secs }),
             }
         }
         (None, Some(i)) if i.is_zero() => Err(TrafficError::ZeroInterval(i)),
+        (None, Some(i)) if i < MIN_INTERVAL => Err(TrafficError::TooFast {
+            secs: i.as_secs_f64(),
+        }),
         (None, Some(i)) => Ok(i),
         (None, None) => Ok(Duration::from_secs(1)),
     }
@@ -273,6 +290,20 @@ mod tests {
             interval_for(10, None, Some(1e-300), None, 16),
             Err(TrafficError::TooSlow { .. })
         ));
+        // So high, or so short, that messages would be under a
+        // microsecond apart: refused, not a busy loop.
+        assert!(matches!(
+            interval_for(10, None, Some(1e12), None, 16),
+            Err(TrafficError::TooFast { .. })
+        ));
+        assert!(matches!(
+            interval_for(10, Some(Duration::from_nanos(999)), None, None, 16),
+            Err(TrafficError::TooFast { .. })
+        ));
+        assert_eq!(
+            interval_for(10, Some(MIN_INTERVAL), None, None, 16),
+            Ok(MIN_INTERVAL)
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::plan::BindMode;
-use crate::traffic::Mode;
+use crate::plan::{BindMode, addr};
+use crate::traffic::{self, Mode};
 use crate::wire::CloseMode;
 
 /// The longest duration any flag takes: a year. Anything longer is a typo
@@ -46,10 +46,10 @@ impl Topology {
 pub struct ClientOpts {
     /// Connections per second, all workers together (default: as fast as
     /// the window allows).
-    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
+    #[arg(long, value_parser = positive)]
     pub rate: Option<f64>,
     /// Handshakes in flight at once, all workers together.
-    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 20_000, value_parser = whole(1u64, None))]
     pub window: u64,
     /// Give up on a handshake after this long (SYNs dropped).
     #[arg(long, default_value = "10s", value_parser = positive_duration)]
@@ -67,19 +67,19 @@ pub struct TrafficOpts {
     #[arg(long, value_enum, default_value_t = Mode::Idle)]
     pub mode: Mode,
     /// Between two messages on one connection [default: 1s].
-    #[arg(long, value_parser = positive_duration, allow_hyphen_values = true)]
+    #[arg(long, value_parser = positive_duration)]
     pub interval: Option<Duration>,
     /// Messages per second over all connections (sets the interval); with
     /// --shard, over every shard's.
-    #[arg(long, conflicts_with_all = ["interval", "bandwidth"], value_parser = positive, allow_negative_numbers = true)]
+    #[arg(long, conflicts_with_all = ["interval", "bandwidth"], value_parser = positive)]
     pub message_rate: Option<f64>,
     /// Bytes per second over all connections (sets the interval; 10M is
     /// 10,000,000 bytes a second); with --shard, over every shard's.
-    #[arg(long, conflicts_with = "interval", value_parser = positive, allow_negative_numbers = true)]
+    #[arg(long, conflicts_with = "interval", value_parser = positive)]
     pub bandwidth: Option<f64>,
     /// The message, with \r \n \t \xHH escapes (e.g. "PING\r\n" for
     /// Redis) [default: a 16-byte line that c1m serve echoes].
-    #[arg(long, conflicts_with = "message_file")]
+    #[arg(long, conflicts_with = "message_file", value_parser = message)]
     pub message: Option<String>,
     /// Read the message from a file (an HTTP request, say).
     #[arg(long, value_name = "FILE")]
@@ -87,12 +87,12 @@ pub struct TrafficOpts {
     /// Send this once as soon as each connection is established, in any
     /// mode (escapes as for --message): a greeting, or a request that
     /// keeps the server busy with the connection.
-    #[arg(long)]
+    #[arg(long, value_parser = message)]
     pub first_message: Option<String>,
     /// What every reply must start with (escapes as for --message)
     /// [default: the message itself against c1m's own servers; any reply
     /// otherwise].
-    #[arg(long)]
+    #[arg(long, value_parser = expect)]
     pub expect: Option<String>,
 }
 
@@ -105,12 +105,12 @@ pub struct ServerOpts {
     /// Close a peer that sends a line (bytes up to a newline, the newline
     /// counted) longer than this; bytes without a newline count as one
     /// line.
-    #[arg(long, default_value_t = 65_536, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 65_536, value_parser = whole(1u64, None))]
     pub max_message: u64,
     /// Close a peer that does not read its echoes once this many bytes of
     /// them wait for it (until then, a peer the server cannot echo to is
     /// not read: its sends wait).
-    #[arg(long, default_value_t = 262_144, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 262_144, value_parser = whole(1u64, None))]
     pub max_unsent: u64,
     /// Close connections that complete no line for this long: silent,
     /// trickling a byte at a time, or gone [default: never].
@@ -123,7 +123,7 @@ pub struct ServerOpts {
 pub struct FleetOpts {
     /// Connections one worker process may hold (default: its RLIMIT_NOFILE
     /// hard limit less 64 for its own use). Lower it to force fan-out.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = whole(1u64, None))]
     pub worker_conns: Option<u64>,
     /// How connections are closed at the end: rst (SO_LINGER 0, no
     /// TIME_WAIT) or fin (orderly, leaves TIME_WAIT).
@@ -135,15 +135,15 @@ pub struct FleetOpts {
     #[arg(long, value_name = "FILE")]
     pub json: Option<std::path::PathBuf>,
     /// Also write the report as one self-contained HTML file with charts.
-    #[arg(long, value_name = "FILE", value_parser = html_file)]
+    #[arg(long, value_name = "FILE", value_parser = html_file())]
     pub html: Option<std::path::PathBuf>,
     /// Also write the timeline as CSV to this file: one row per sample,
     /// the JSON timeline's columns, a header row.
-    #[arg(long, value_name = "FILE", value_parser = csv_file)]
+    #[arg(long, value_name = "FILE", value_parser = csv_file())]
     pub csv: Option<std::path::PathBuf>,
     /// Serve Prometheus metrics on ADDR:PORT (GET /metrics); loopback only
     /// unless --metrics-public.
-    #[arg(long, value_name = "ADDR:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:9464")]
+    #[arg(long, value_name = "ADDR:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:9464", value_parser = socket_addr)]
     pub metrics: Option<std::net::SocketAddr>,
     /// Allow --metrics on a non-loopback address.
     #[arg(long, requires = "metrics")]
@@ -179,8 +179,14 @@ pub struct ExperimentOpts {
     pub gate: super::gate::GateOpts,
 }
 
-/// Parses a number that must be more than zero, with an optional decimal
-/// multiplier: `100k` (×1,000), `10M` (×1,000,000), `1G` (×10^9).
+/// The most any rate flag takes, per second: 10^12 (1000G). Connections,
+/// messages or bytes, more is a typo, and arithmetic on it would lose
+/// its meaning.
+pub const MAX_RATE: f64 = 1e12;
+
+/// Parses a number that must be more than zero and at most [`MAX_RATE`],
+/// with an optional decimal multiplier: `100k` (×1,000), `10M`
+/// (×1,000,000), `1G` (×10^9).
 pub fn positive(text: &str) -> Result<f64, String> {
     let t = text.trim();
     // Decimal (SI) multipliers as rates are written: 100k, 10M, 1G.
@@ -191,7 +197,10 @@ pub fn positive(text: &str) -> Result<f64, String> {
         _ => (t, 1.0),
     };
     match number.parse::<f64>().map(|v| v * scale) {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) if v.is_finite() && v > 0.0 && v <= MAX_RATE => Ok(v),
+        Ok(v) if v > MAX_RATE => Err(format!(
+            "{text:?} is more than 10^12 a second; write at most 1000G"
+        )),
         _ => Err(format!(
             "{text:?} must be a positive number (e.g. 2.5, 100k, 10M)"
         )),
@@ -230,25 +239,129 @@ pub fn positive_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// An HTML report's file: any path but `-` (stdout is for `--json -`).
-pub fn html_file(text: &str) -> Result<std::path::PathBuf, String> {
-    if text == "-" {
-        Err(
-            "the HTML report goes to a file: name one (the report goes to stdout with --json -)"
-                .into(),
-        )
-    } else {
-        Ok(text.into())
+/// A file name may be any bytes, so this takes the argument as it came.
+pub fn html_file() -> impl clap::builder::TypedValueParser<Value = std::path::PathBuf> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().try_map(|text| {
+        if text.is_empty() {
+            Err("empty; name a file (e.g. report.html)")
+        } else if text == "-" {
+            Err("the HTML report goes to a file: name one (the report goes to stdout with --json -)")
+        } else {
+            Ok(std::path::PathBuf::from(text))
+        }
+    })
+}
+
+/// clap's value parser for a whole number from `lo` to `hi` (no upper
+/// bound: `None`), with a message that says which.
+pub fn whole<T>(
+    lo: T,
+    hi: Option<T>,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: Copy + Into<i128> + TryFrom<i128> + std::fmt::Display + Send + Sync + 'static,
+{
+    move |text: &str| {
+        let range = match hi {
+            Some(hi) => format!("from {lo} to {hi}"),
+            None => format!("of at least {lo}"),
+        };
+        text.trim()
+            .parse::<i128>()
+            .ok()
+            .filter(|v| *v >= lo.into() && hi.is_none_or(|hi| *v <= hi.into()))
+            .and_then(|v| T::try_from(v).ok())
+            .ok_or_else(|| format!("{text:?} is not a whole number {range}; write one (e.g. {lo})"))
     }
 }
 
 /// The timeline CSV's file: any path but `-` (stdout is for `--json -`;
 /// `c1m report REPORT --csv -` prints a saved report's).
-pub fn csv_file(text: &str) -> Result<std::path::PathBuf, String> {
-    if text == "-" {
-        Err("the timeline CSV goes to a file: name one (c1m report REPORT --csv - prints a saved report's to stdout)".into())
-    } else {
-        Ok(text.into())
+pub fn csv_file() -> impl clap::builder::TypedValueParser<Value = std::path::PathBuf> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().try_map(|text| {
+        if text.is_empty() {
+            Err("empty; name a file (e.g. timeline.csv)")
+        } else if text == "-" {
+            Err("the timeline CSV goes to a file: name one (c1m report REPORT --csv - prints a saved report's to stdout)")
+        } else {
+            Ok(std::path::PathBuf::from(text))
+        }
+    })
+}
+
+/// `ADDR:PORT` (`[v6]:PORT` for IPv6).
+pub fn socket_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.trim().parse().map_err(|_| {
+        format!(
+            "{text:?} is not ADDR:PORT; write e.g. 127.0.0.1:9464 or [::1]:9464 (ports 0-65535)"
+        )
+    })
+}
+
+/// A message with `\r \n \t \0 \\ \xHH` escapes (`--message`,
+/// `--first-message`), 1 to 65,536 bytes once unescaped; kept as written.
+pub fn message(text: &str) -> Result<String, String> {
+    let m = traffic::unescape(text).map_err(|e| e.to_string())?;
+    traffic::check_message(&m).map_err(|e| e.to_string())?;
+    Ok(text.to_string())
+}
+
+/// What every reply must start with (`--expect`): escapes as for
+/// [`message`], 1 to 65,535 bytes once unescaped; kept as written.
+pub fn expect(text: &str) -> Result<String, String> {
+    let e = traffic::unescape(text).map_err(|e| e.to_string())?;
+    if e.is_empty() || e.len() > usize::from(u16::MAX) {
+        return Err(format!(
+            "{} bytes; give 1 to 65,535 (e.g. +PONG\\r\\n)",
+            e.len()
+        ));
     }
+    Ok(text.to_string())
+}
+
+/// Addresses (`--sources`, `--dests`): a list, range or CIDR block, as
+/// [`addr::parse_ips`] reads them; kept as written, checked here.
+pub fn ip_list(text: &str) -> Result<String, String> {
+    addr::parse_ips(text)
+        .map(|_| text.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Ports (`run --ports`): `8090`, `8090-8119`, or a list of them; kept as
+/// written, checked here.
+pub fn port_list(text: &str) -> Result<String, String> {
+    addr::parse_ports(text)
+        .map(|_| text.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Where `serve` listens: `ADDR:PORTS` or bare ports; kept as written,
+/// checked here.
+pub fn listen(text: &str) -> Result<String, String> {
+    addr::parse_endpoints(text, std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+        .map(|_| text.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// A target `HOST:PORTS` (`connect`): its syntax checked here, a name
+/// resolved later; kept as written.
+pub fn target(text: &str) -> Result<String, String> {
+    addr::parse_target(text, std::net::IpAddr::from([127, 0, 0, 1]))
+        .map(|_| text.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// A named network namespace (`--netns`): a name `ip netns` could have
+/// made, and one that exists.
+pub fn netns(text: &str) -> Result<String, String> {
+    if !c1m_sys::netns::exists(text) {
+        return Err(format!(
+            "no network namespace {text:?}; name one `ip netns list` shows"
+        ));
+    }
+    Ok(text.to_string())
 }
 
 /// A count of connections: `1000000`, `1M`, `100k`, `1,000,000`, at
@@ -292,6 +405,38 @@ mod tests {
                 .contains("more than zero")
         );
         assert_eq!(positive_duration("1ms"), Ok(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn wholes_rates_and_messages() {
+        assert_eq!(whole(1u64, None)("20000"), Ok(20_000));
+        assert!(
+            whole(1u64, None)("0")
+                .unwrap_err()
+                .contains("of at least 1")
+        );
+        assert!(whole(1u64, None)("18446744073709551616").is_err());
+        assert!(whole(1u64, None)("1.5").is_err());
+        assert!(
+            whole(1u16, Some(999))("1000")
+                .unwrap_err()
+                .contains("from 1 to 999")
+        );
+        assert_eq!(whole(0i32, None)("0"), Ok(0));
+        assert!(whole(0i32, None)("2147483648").is_err());
+        assert!(whole(0i32, None)("-1").is_err());
+        assert_eq!(positive("1000G"), Ok(MAX_RATE));
+        assert!(positive("1e30").unwrap_err().contains("at most 1000G"));
+        assert!(positive("18446744073709551616").is_err());
+        assert_eq!(message("PING\\r\\n"), Ok("PING\\r\\n".to_string()));
+        assert!(message("").is_err());
+        assert!(message("\\xZZ").is_err());
+        assert!(expect("").is_err());
+        assert!(socket_addr("127.0.0.1").unwrap_err().contains("e.g."));
+        use clap::builder::TypedValueParser as _;
+        let c = clap::Command::new("c1m");
+        assert!(html_file().parse_ref(&c, None, "-".as_ref()).is_err());
+        assert!(html_file().parse_ref(&c, None, "".as_ref()).is_err());
     }
 
     #[test]

@@ -4,11 +4,11 @@
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use c1m_limits::{Facts, Role as LimitRole, Roots};
 use clap::Args;
 
-use super::args::{ClientOpts, FleetOpts, TrafficOpts, count, duration};
+use super::args::{ClientOpts, FleetOpts, TrafficOpts, count, duration, ip_list, target};
 use super::settings::{self, Clients, Host};
 use super::shard::{self, Detected};
 use super::targets::{self, Targets};
@@ -29,7 +29,7 @@ pub struct ConnectArgs {
     /// Where to connect: HOST:PORT or HOST:LO-HI, one or more; HOST an
     /// address ([::1] for IPv6) or a name, resolved once at start, every
     /// address it has a destination.
-    #[arg(required = true, num_args = 1..)]
+    #[arg(required = true, num_args = 1.., value_parser = target)]
     pub targets: Vec<String>,
     /// Connections to open and hold (with --find-limit: the most to try);
     /// with --shard, over all shards.
@@ -67,7 +67,7 @@ pub struct ConnectArgs {
     pub slo: Option<Slo>,
     /// Client source addresses: list, range or CIDR (default: the kernel
     /// picks).
-    #[arg(long, alias = "source", conflicts_with = "source_from")]
+    #[arg(long, alias = "source", conflicts_with = "source_from", value_parser = ip_list)]
     pub sources: Option<String>,
     /// Use every address `c1m ip add` put on this interface as a source.
     #[arg(long, value_name = "IFACE")]
@@ -91,7 +91,22 @@ pub struct ConnectArgs {
 
 /// Runs `c1m connect`.
 pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
+    // Every flag is checked before the machine is read and anything
+    // starts: alone (clap's value parsers), then together.
     let start_at = settings::start_at(a.start_at)?;
+    settings::check_outputs(&a.fleet)?;
+    // An objective needs something to time: heartbeats at the default.
+    let traffic_opts = match (a.slo, a.traffic.mode) {
+        (Some(_), Mode::Idle) => TrafficOpts {
+            mode: Mode::Heartbeat,
+            ..a.traffic.clone()
+        },
+        _ => a.traffic.clone(),
+    };
+    // The whole's interval: --message-rate and --bandwidth are every
+    // shard's together, as -n is.
+    let traffic = settings::traffic(&traffic_opts, a.conns, false)?;
+    let gate = super::gate::gate(&a.gate, &traffic)?;
     let detected = shard::detect(a.shard, |v| std::env::var(v).ok())?;
     if let Some(d) = &detected {
         if let Some(n) = &d.note {
@@ -106,12 +121,10 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let shard = detected.as_ref().map(|d| d.shard);
-    let facts = Facts::read(&Roots::system());
-    let host = Host::of(&facts)?;
-    let per_worker = host.worker_conns(a.fleet.worker_conns)?;
     let sources = match &a.source_from {
         Some(iface) => {
-            let s = crate::ip::c1m_addresses(iface)?;
+            let s = crate::ip::c1m_addresses(iface)
+                .with_context(|| format!("--source-from {iface:?}"))?;
             if s.is_empty() {
                 bail!(
                     "--source-from {iface}: c1m has put no address there; add some with c1m ip add {iface} CIDR"
@@ -122,6 +135,9 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         None => settings::parse_ips("sources", &a.sources)?.unwrap_or_default(),
     };
     let targets = resolve(a, &sources)?;
+    let facts = Facts::read(&Roots::system());
+    let host = Host::of(&facts)?;
+    let per_worker = host.worker_conns(a.fleet.worker_conns)?;
     let conns = shard_part(detected.as_ref(), a.conns)?;
     let conns = settings::preflight(&facts, Some(conns), conns, LimitRole::Client)?;
     settings::warn_fin_close(&facts, a.fleet.close, conns);
@@ -138,18 +154,6 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         force: a.force,
     };
     let plan = plan::plan(&req)?.starting_at(shard.map_or(0, |s| s.offset(a.conns)));
-    // An objective needs something to time: heartbeats at the default.
-    let traffic_opts = match (a.slo, a.traffic.mode) {
-        (Some(_), Mode::Idle) => TrafficOpts {
-            mode: Mode::Heartbeat,
-            ..a.traffic.clone()
-        },
-        _ => a.traffic.clone(),
-    };
-    // The whole's interval: --message-rate and --bandwidth are every
-    // shard's together, as -n is.
-    let traffic = settings::traffic(&traffic_opts, a.conns, false)?;
-    let gate = super::gate::gate(&a.gate, &traffic)?;
     let mut clients = Clients::of(&a.client, &a.fleet, traffic);
     if a.find_limit && clients.rate.is_none() {
         // Slow enough that the break is seen near where it happens.
@@ -184,16 +188,23 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
 /// The family: `-4` or `-6`, else that of the source addresses when they
 /// are all of one (an IPv4 source cannot reach an IPv6 address), else both.
 fn resolve(a: &ConnectArgs, sources: &[std::net::IpAddr]) -> anyhow::Result<Targets> {
+    let from = match (&a.source_from, &a.sources) {
+        (Some(iface), _) => format!("--source-from {iface}"),
+        (None, Some(s)) => format!("--sources {s}"),
+        (None, None) => "--sources".to_string(),
+    };
     let (family, flag) = match (a.ipv4, a.ipv6) {
         (true, _) => (Family::V4, "-4"),
         (_, true) => (Family::V6, "-6"),
-        _ => (targets::family_of_sources(sources), "--sources"),
+        _ => (targets::family_of_sources(sources), from.as_str()),
     };
     let t = targets::resolve(&a.targets, family, flag, targets::system_resolver)?;
     for r in &t.names {
         let only = match (family, flag) {
             (Family::Any, _) => String::new(),
-            (f, "--sources") => format!(" ({} only: the sources are {})", f.name(), f.name()),
+            (f, flag) if flag.starts_with("--") => {
+                format!(" ({} only: the sources are {})", f.name(), f.name())
+            }
             (f, flag) => format!(" ({} only: {flag})", f.name()),
         };
         eprintln!("c1m: {} → {}{only}", r.name, targets::list(&r.addrs));

@@ -6,9 +6,9 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
-use clap::{Args, Parser};
+use clap::Args;
 
-use super::args::{count, duration, positive};
+use super::args::{count, duration, positive, whole};
 use crate::deploy::{Load, Manifest, Target};
 
 /// The shards' work, for every scheduler.
@@ -23,16 +23,16 @@ pub struct ShardedArgs {
     pub conns: u64,
     /// Shards (pods, array tasks); each takes its part of -n, --rate and
     /// --window.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, value_parser = whole(1u32, Some(100_000)))]
     pub shards: u32,
     /// How long each shard holds once all its connections are open.
     #[arg(long, default_value = "60s", value_parser = duration)]
     pub hold: Duration,
     /// Connections per second over all shards.
-    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
+    #[arg(long, value_parser = positive)]
     pub rate: Option<f64>,
     /// Handshakes in flight over all shards.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = whole(1u64, None))]
     pub window: Option<u64>,
     /// Start every shard's ramp at this time (RFC 3339 or Unix seconds),
     /// so they start together.
@@ -86,15 +86,14 @@ impl ShardedArgs {
 /// parses it, so a manifest never carries a command its pods would refuse.
 ///
 /// # Errors
-/// clap's first line, naming the argument (usually one after `--`).
+/// clap's error on one line, naming the argument (usually one after `--`).
 pub fn check_command(argv: &[String]) -> anyhow::Result<()> {
-    if let Err(e) = super::Cli::try_parse_from(argv) {
-        let text = e.to_string();
-        let first = text.lines().next().unwrap_or_default();
+    if let Err(e) = super::parse(argv) {
+        let args: Vec<std::ffi::OsString> = argv.iter().map(Into::into).collect();
         bail!(
             "c1m connect would refuse the shards' command ({}): {}",
             argv.join(" "),
-            first.trim_start_matches("error: ")
+            super::clap_error::one_line(&e, &super::command(), &args)
         );
     }
     Ok(())

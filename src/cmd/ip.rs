@@ -1,14 +1,45 @@
 //! `c1m ip add|del|check`: the command line of [`crate::ip`].
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use c1m_sys::netns;
 
+use super::args::{positive_duration, whole};
 use crate::ip;
 use c1m_limits::num::plural;
+
+/// An interface name as the kernel takes one: 1 to 15 bytes, no `/`, no
+/// space (`IFNAMSIZ`, dev_valid_name()).
+pub fn iface(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() <= 15
+        && text != "."
+        && text != ".."
+        && !text.contains(|c: char| c == '/' || c == ':' || c.is_whitespace());
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not an interface name: write 1 to 15 characters without '/', ':' or spaces (e.g. eth0; `ip link` lists them)"
+        ))
+    }
+}
+
+/// Addresses as `ip add` and `ip del` take them, each once; kept as
+/// written.
+fn addresses(text: &str) -> Result<String, String> {
+    ip::parse_distinct(text)
+        .map(|_| text.to_string())
+        .map_err(|e| format!("{e:#}"))
+}
+
+/// `ip check --target`: one `ADDRESS:PORT`.
+fn target(text: &str) -> Result<SocketAddr, String> {
+    ip::parse_target(text).map_err(|e| format!("{e:#}"))
+}
 
 /// `c1m ip`: manage c1m's source addresses on an interface.
 #[derive(clap::Args, Debug, Clone)]
@@ -24,41 +55,46 @@ pub enum IpCommand {
     /// Add addresses to an interface, marked as c1m's.
     Add {
         /// The interface, e.g. eth0.
+        #[arg(value_parser = iface)]
         iface: String,
         /// Addresses: 198.18.1.1, 198.18.1.1-198.18.1.40, 198.18.1.0/26, or a
         /// comma-separated list of those.
+        #[arg(value_parser = addresses)]
         addrs: String,
         /// Prefix length of each address [default: 32 for IPv4, 128 for
         /// IPv6: no new route].
-        #[arg(long)]
+        #[arg(long, value_parser = whole(1u8, Some(128)))]
         prefix_len: Option<u8>,
         /// Work in this named network namespace instead of the current one.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::netns)]
         netns: Option<String>,
     },
     /// Remove the addresses c1m added to an interface (all, or those listed).
     Del {
         /// The interface.
+        #[arg(value_parser = iface)]
         iface: String,
         /// Only these (each must be c1m's).
+        #[arg(value_parser = addresses)]
         addrs: Option<String>,
         /// Work in this named network namespace instead of the current one.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::netns)]
         netns: Option<String>,
     },
     /// Check that each of c1m's addresses on an interface can connect to a
     /// target (bind to it, connect, close).
     Check {
         /// The interface.
+        #[arg(value_parser = iface)]
         iface: String,
         /// A listening address to connect to, e.g. 198.18.0.1:8090.
-        #[arg(long)]
-        target: String,
+        #[arg(long, value_parser = target)]
+        target: SocketAddr,
         /// How long one connect may take.
-        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        #[arg(long, default_value = "2s", value_parser = positive_duration)]
         timeout: Duration,
         /// Work in this named network namespace instead of the current one.
-        #[arg(long)]
+        #[arg(long, value_parser = super::args::netns)]
         netns: Option<String>,
     },
 }
@@ -70,7 +106,7 @@ pub fn run(args: &IpArgs) -> Result<ExitCode> {
     | IpCommand::Check { netns, .. }) = &args.command;
     match netns {
         Some(ns) => netns::run_in(ns, || run_here(&args.command))
-            .with_context(|| format!("network namespace {ns}"))?,
+            .with_context(|| format!("--netns {ns}"))?,
         None => run_here(&args.command),
     }
 }
@@ -109,7 +145,7 @@ fn run_here(cmd: &IpCommand) -> Result<ExitCode> {
             timeout,
             ..
         } => {
-            let target = ip::parse_target(target)?;
+            let target = *target;
             let results = ip::check(iface, target, *timeout)?;
             if results.is_empty() {
                 bail!(

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::args::count;
+use super::args::{count, whole};
 use super::deploy::{ShardedArgs, check_command, port_range, print};
 use crate::deploy::Target;
 use crate::deploy::k8s::{self, DEFAULT_IMAGE, JobSpec, Kube, Server};
@@ -96,7 +96,7 @@ pub struct K8sJobArgs {
     pub with_server: bool,
     /// First port of the server with --with-server (it listens on enough
     /// ports to keep each client pod within c1m's per-pair budget).
-    #[arg(long, default_value_t = 8090, requires = "with_server", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = 8090, requires = "with_server", value_parser = whole(1u16, Some(65_535)))]
     pub server_port: u16,
 }
 

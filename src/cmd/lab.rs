@@ -10,7 +10,7 @@ use clap::Args;
 
 use clap::ValueEnum;
 
-use super::args::{ExperimentOpts, count};
+use super::args::{ExperimentOpts, count, whole};
 use super::settings::{self, Clients, Host, Servers};
 use crate::lab::{self, Layout};
 use crate::plan::{self, Plan, Request};
@@ -76,11 +76,11 @@ pub enum LabCommand {
     /// Build the lab: a server host and client hosts joined by a bridge.
     Up {
         /// Client hosts (network namespaces c1m-cli1…).
-        #[arg(long, default_value_t = 1)]
-        clients: usize,
+        #[arg(long, default_value_t = 1, value_parser = whole(1u32, None))]
+        clients: u32,
         /// Addresses per client host.
-        #[arg(long, default_value_t = 1)]
-        client_addrs: usize,
+        #[arg(long, default_value_t = 1, value_parser = whole(1u32, None))]
+        client_addrs: u32,
     },
     /// Remove everything `lab up` built (also after a crash or a failed
     /// `up`); namespaces it did not build are left alone.
@@ -100,6 +100,10 @@ pub enum LabCommand {
 pub fn run(args: &LabArgs) -> Result<ExitCode> {
     match &args.command {
         LabCommand::Run(a) => {
+            // Every flag is checked before the lab is read.
+            settings::start_at(a.exp.start_at)?;
+            settings::check_outputs(&a.exp.fleet)?;
+            settings::traffic(&a.exp.traffic, a.conns, !a.exp.server.no_echo)?;
             let Some(layout) = lab::layout()? else {
                 anyhow::bail!(
                     "no lab is up; build one first: c1m lab up --clients K --client-addrs N"
@@ -112,7 +116,7 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
             clients,
             client_addrs,
         } => {
-            let layout = lab::up(*clients, *client_addrs)?;
+            let layout = lab::up(*clients as usize, *client_addrs as usize)?;
             println!("c1m lab: up");
             print!("{}", lab::describe(&layout));
             Ok(ExitCode::SUCCESS)

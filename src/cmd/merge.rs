@@ -21,17 +21,27 @@ pub struct MergeArgs {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     /// Also write the merged report as one self-contained HTML file.
-    #[arg(long, value_name = "FILE", value_parser = super::args::html_file)]
+    #[arg(long, value_name = "FILE", value_parser = super::args::html_file())]
     pub html: Option<PathBuf>,
 }
 
 /// Reads, merges, prints the summary, writes the outputs; the exit code is
 /// the merged verdict's (0 only when every shard held its part).
 pub fn run(a: &MergeArgs) -> anyhow::Result<ExitCode> {
+    if let Some(p) = &a.json {
+        super::settings::writable("--json", p, true)?;
+    }
+    if let Some(p) = &a.html {
+        super::settings::writable("--html", p, false)?;
+    }
     let mut reports = Vec::with_capacity(a.reports.len());
     for path in &a.reports {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {name}"))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!(
+                "report {name}: cannot read it ({e}); name a --json report or a log holding one"
+            )
+        })?;
         let r = read(&name, &text)?;
         reports.push((name, r));
     }

@@ -4,6 +4,7 @@
 //! dispatch. `c1m` alone means `c1m run`.
 
 pub mod args;
+pub mod clap_error;
 pub mod connect;
 pub mod deploy;
 pub mod gate;
@@ -83,10 +84,66 @@ pub enum Cmd {
     Worker,
 }
 
+/// c1m's whole command line as clap defines it: every subcommand, flag
+/// and value parser (the bad-input table of `tests/it/bad_input.rs` walks
+/// it, so a new flag is tried as soon as it exists).
+pub fn command() -> clap::Command {
+    hyphen_values(<Cli as clap::CommandFactory>::command())
+}
+
+/// Lets every flag that takes exactly one value take one that starts with
+/// `-` (`--hold -1s`, `--window -1`), so that a negative value is refused
+/// by the flag's own parser, naming the flag, rather than read as an
+/// unknown flag. (A flag whose value is optional or repeated would then
+/// swallow the next flag: those are left as they are.)
+fn hyphen_values(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| {
+        let one = a
+            .get_num_args()
+            .is_none_or(|n| n.min_values() == 1 && n.max_values() == 1);
+        if a.get_long().is_some() && a.get_action().takes_values() && one {
+            a.allow_hyphen_values(true)
+        } else {
+            a
+        }
+    })
+    .mut_subcommands(hyphen_values)
+}
+
+/// Parses `args` (the program's name first) as c1m does: [`command`]'s
+/// definition into [`Cli`].
+///
+/// # Errors
+/// clap's error, for [`clap_error::one_line`].
+pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::FromArgMatches;
+    let mut cmd = command();
+    let matches = cmd.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches(&matches).map_err(|e| e.with_cmd(&cmd))
+}
+
 /// Parses the command line and runs it; errors print once, as one line,
 /// and exit 2.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match parse(&args) {
+        Ok(cli) => cli,
+        // --help and --version, and a bare `c1m ip` (its help): as clap prints them.
+        Err(e)
+            if !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            eprintln!("c1m: {}", clap_error::one_line(&e, &command(), &args));
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         None => run::run(&run::RunArgs::parse_default()),
         Some(Cmd::Run(a)) => run::run(&a),

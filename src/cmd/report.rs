@@ -25,7 +25,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
     /// Write it as one self-contained HTML file with charts.
-    #[arg(long, value_name = "FILE", value_parser = super::args::html_file)]
+    #[arg(long, value_name = "FILE", value_parser = super::args::html_file())]
     pub html: Option<PathBuf>,
     /// Write it as JSON to this file (`-`: stdout, one line), with the
     /// thresholds of --fail-if and their verdict.

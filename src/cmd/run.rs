@@ -8,7 +8,7 @@ use anyhow::Context;
 use c1m_limits::{Facts, Role as LimitRole, Roots, ehash};
 use clap::Args;
 
-use super::args::{ExperimentOpts, Topology, count};
+use super::args::{ExperimentOpts, Topology, count, ip_list, port_list};
 use super::settings::{self, Clients, Host, Servers};
 use crate::lab::runns::{self, RunNetns};
 use crate::plan::{self, Plan, Request, addr, thousands};
@@ -29,15 +29,15 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = Topology::Spread)]
     pub topology: Topology,
     /// Server ports (default 8090, or 8090-8119 for many-ports).
-    #[arg(long)]
+    #[arg(long, value_parser = port_list)]
     pub ports: Option<String>,
     /// Client source addresses: list, range or CIDR (default: as the
     /// topology needs).
-    #[arg(long)]
+    #[arg(long, value_parser = ip_list)]
     pub sources: Option<String>,
     /// Server addresses: list, range or CIDR (default: as the topology
     /// needs).
-    #[arg(long)]
+    #[arg(long, value_parser = ip_list)]
     pub dests: Option<String>,
     /// Hold the connections in the network namespace c1m was started in
     /// (usually the host's, with the established hash table sized at
@@ -65,12 +65,24 @@ impl RunArgs {
 
 /// Runs `c1m run`.
 pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
+    // Every flag is checked before the machine is read and anything
+    // starts: alone (clap's value parsers), then together.
     let start_at = settings::start_at(a.exp.start_at)?;
+    settings::check_outputs(&a.exp.fleet)?;
+    check_families(
+        &settings::parse_ips("sources", &a.sources)?.unwrap_or_default(),
+        settings::parse_ips("dests", &a.dests)?.as_deref(),
+    )?;
+    settings::traffic(
+        &a.exp.traffic,
+        a.conns.unwrap_or(DEFAULT_CONNS),
+        !a.exp.server.no_echo,
+    )?;
     let facts = Facts::read(&Roots::system());
     let host = Host::of(&facts)?;
-    let conns = settings::preflight(&facts, a.conns, DEFAULT_CONNS, LimitRole::Both)?;
     let e = &a.exp;
     let per_worker = host.worker_conns(e.fleet.worker_conns)?;
+    let conns = settings::preflight(&facts, a.conns, DEFAULT_CONNS, LimitRole::Both)?;
     let plan = plan_run(a, conns, &host, per_worker)?;
     settings::warn_listen_ports(&facts, &plan.endpoints);
     settings::warn_fin_close(&facts, e.fleet.close, conns);
@@ -170,6 +182,35 @@ fn own_netns(facts: &Facts, sockets: u64) -> Option<RunNetns> {
     Some(ns)
 }
 
+/// One family on both ends: an IPv6 source cannot reach an IPv4 server
+/// (every connect would fail with EAFNOSUPPORT or EADDRNOTAVAIL), so it is
+/// refused before anything starts. `dests` `None`: run's default, IPv4
+/// loopback.
+pub fn check_families(sources: &[IpAddr], dests: Option<&[IpAddr]>) -> anyhow::Result<()> {
+    let default = [IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1))];
+    let servers = dests.unwrap_or(&default);
+    if let (Some(s), Some(d)) = (
+        sources
+            .iter()
+            .find(|s| !servers.iter().any(|d| d.is_ipv4() == s.is_ipv4())),
+        servers.first(),
+    ) {
+        let family = |ip: &IpAddr| if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+        anyhow::bail!(
+            "--sources {s} is {} but the servers' addresses are {} ({}{d}{}): give --sources and --dests of one family (IPv6 loopback: --sources ::1 --dests ::1)",
+            family(s),
+            family(d),
+            if dests.is_some() { "--dests " } else { "" },
+            if dests.is_none() {
+                ", run's default"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
 /// Plans `c1m run`: the topology's addresses, unless given.
 pub fn plan_run(a: &RunArgs, conns: u64, host: &Host, per_worker: u64) -> anyhow::Result<Plan> {
     let budget = plan::default_pair_budget(host.local_ports);
@@ -203,27 +244,7 @@ pub fn plan_run(a: &RunArgs, conns: u64, host: &Host, per_worker: u64) -> anyhow
         }
         (None, _) => vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
     };
-    // One family on both ends: an IPv6 source cannot reach an IPv4
-    // server (every connect would fail with EAFNOSUPPORT or
-    // EADDRNOTAVAIL), so it is refused before anything starts.
-    if let (Some(s), Some(d)) = (
-        sources
-            .iter()
-            .find(|s| !dests.iter().any(|d| d.is_ipv4() == s.is_ipv4())),
-        dests.first(),
-    ) {
-        let family = |ip: &IpAddr| if ip.is_ipv4() { "IPv4" } else { "IPv6" };
-        anyhow::bail!(
-            "--sources {s} is {} but the servers' addresses are {} ({d}{}): give --sources and --dests of one family (IPv6 loopback: --sources ::1 --dests ::1)",
-            family(s),
-            family(d),
-            if a.dests.is_none() {
-                ", run's default"
-            } else {
-                ""
-            }
-        );
-    }
+    check_families(&sources, a.dests.as_ref().map(|_| dests.as_slice()))?;
     let req = Request {
         conns,
         sources,

@@ -8,7 +8,7 @@ use anyhow::Context;
 use c1m_limits::{Facts, Role as LimitRole, Roots};
 use clap::Args;
 
-use super::args::{FleetOpts, ServerOpts, count, duration};
+use super::args::{FleetOpts, ServerOpts, count, duration, listen, whole};
 use super::settings::{self, Host, Servers};
 use crate::plan::{BindMode, Plan, addr};
 use crate::report::model::CommandKind;
@@ -18,7 +18,7 @@ use crate::supervisor::session::Session;
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Where to listen: ADDR:PORT or ADDR:LO-HI, repeatable.
-    #[arg(long, required = true, num_args = 1..)]
+    #[arg(long, required = true, num_args = 1.., value_parser = listen)]
     pub listen: Vec<String>,
     /// Connections to hold at most; more are accepted and reset at once.
     #[arg(long, default_value = "100000", value_parser = count)]
@@ -27,7 +27,7 @@ pub struct ServeArgs {
     #[arg(long, value_parser = duration)]
     pub hold: Option<Duration>,
     /// Listen backlog (default: net.core.somaxconn).
-    #[arg(long, value_parser = clap::value_parser!(i32).range(0..))]
+    #[arg(long, value_parser = whole(0i32, None))]
     pub backlog: Option<i32>,
     /// Never accept: connections wait in the accept queue until it
     /// overflows (to study SYN drops and ListenOverflows).
@@ -43,6 +43,7 @@ pub struct ServeArgs {
 
 /// Runs `c1m serve`.
 pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
+    settings::check_outputs(&a.fleet)?;
     let facts = Facts::read(&Roots::system());
     let host = Host::of(&facts)?;
     let per_worker = host.worker_conns(a.fleet.worker_conns)?;

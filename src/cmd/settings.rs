@@ -4,6 +4,7 @@
 //! a clap type.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
@@ -146,6 +147,72 @@ pub fn start_at(at: Option<SystemTime>) -> anyhow::Result<Option<SystemTime>> {
     Ok(at)
 }
 
+/// Checks, before anything starts, what the fleet flags name outside
+/// c1m: that the report files can be written at the end and that the
+/// metrics address is one c1m may serve on. Each error names the flag,
+/// the value and the fix.
+pub fn check_outputs(f: &FleetOpts) -> anyhow::Result<()> {
+    if let Some(p) = &f.json {
+        writable("--json", p, true)?;
+    }
+    if let Some(p) = &f.html {
+        writable("--html", p, false)?;
+    }
+    if let Some(addr) = f.metrics {
+        crate::supervisor::metrics::check_addr(addr, f.metrics_public)?;
+    }
+    Ok(())
+}
+
+/// Checks that a report can be written to `path` at the end (`-`, stdout,
+/// when `stdout` allows it): not a directory, and a file that can be
+/// opened for writing. An existing file is opened without truncating it
+/// (nothing in it changes); one that did not exist is created and removed
+/// again. A device, FIFO or socket (`/dev/null`) is taken as it is. A
+/// file no one may write (mode 0444, as `/proc` and `/sys` files are) is
+/// refused even for root, who could open some of them but never write
+/// them.
+pub fn writable(flag: &str, path: &Path, stdout: bool) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if stdout && path == Path::new("-") {
+        return Ok(());
+    }
+    if path.as_os_str().is_empty() {
+        bail!("{flag} '': empty; name a file");
+    }
+    let shown = path.display();
+    let existed = match std::fs::symlink_metadata(path) {
+        Ok(_) => match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => bail!(
+                "{flag} {shown}: a directory; name a file in it (e.g. {})",
+                path.join("report").display()
+            ),
+            Ok(m) if !m.is_file() => return Ok(()),
+            Ok(m) if m.permissions().mode() & 0o222 == 0 => bail!(
+                "{flag} {shown}: read-only (mode {:o}); name another file, or make it writable (chmod u+w)",
+                m.permissions().mode() & 0o7777
+            ),
+            _ => true,
+        },
+        Err(_) => false,
+    };
+    match std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+    {
+        Ok(_) => {
+            if !existed {
+                let _ = std::fs::remove_file(path);
+            }
+            Ok(())
+        }
+        Err(e) => bail!(
+            "{flag} {shown}: cannot be written ({e}); name a file in a directory that exists and that you can write"
+        ),
+    }
+}
+
 /// Where the report goes.
 pub fn outputs(f: &FleetOpts) -> Outputs {
     Outputs {
@@ -170,8 +237,8 @@ pub fn traffic(t: &TrafficOpts, conns: u64, echoed: bool) -> anyhow::Result<Traf
         || t.expect.is_some();
     let first = match &t.first_message {
         Some(m) => {
-            let m = traffic::unescape(m)?;
-            traffic::check_message(&m)?;
+            let m = traffic::unescape(m).context("--first-message")?;
+            traffic::check_message(&m).context("--first-message")?;
             Some(m)
         }
         None => None,
@@ -183,18 +250,23 @@ pub fn traffic(t: &TrafficOpts, conns: u64, echoed: bool) -> anyhow::Result<Traf
         });
     }
     let message = match (&t.message, &t.message_file) {
-        (Some(m), _) => traffic::unescape(m)?,
+        (Some(m), _) => traffic::unescape(m).context("--message")?,
         (None, Some(f)) => {
-            std::fs::read(f).with_context(|| format!("--message-file {}", f.display()))?
+            let shown = f.display();
+            let m = std::fs::read(f).map_err(|e| {
+                anyhow::anyhow!("--message-file {shown}: {e}; name a file you can read")
+            })?;
+            traffic::check_message(&m).with_context(|| format!("--message-file {shown}"))?;
+            m
         }
         (None, None) => traffic::DEFAULT_MESSAGE.to_vec(),
     };
-    traffic::check_message(&message)?;
+    traffic::check_message(&message).context("--message")?;
     let expect = match &t.expect {
         Some(e) => {
-            let e = traffic::unescape(e)?;
+            let e = traffic::unescape(e).context("--expect")?;
             if e.is_empty() || e.len() > u16::MAX as usize {
-                bail!("--expect must be 1 to 65,535 bytes");
+                bail!("--expect must be 1 to 65,535 bytes (e.g. +PONG\\r\\n)");
             }
             Some(e)
         }
@@ -207,7 +279,17 @@ pub fn traffic(t: &TrafficOpts, conns: u64, echoed: bool) -> anyhow::Result<Traf
         t.message_rate,
         t.bandwidth,
         message.len(),
-    )?;
+    )
+    .with_context(|| match (t.message_rate, t.bandwidth, t.interval) {
+        (Some(r), _, _) => format!("--message-rate {r} over {} connections", thousands(conns)),
+        (_, Some(b), _) => format!(
+            "--bandwidth {b} over {} connections of {}-byte messages",
+            thousands(conns),
+            message.len()
+        ),
+        (_, _, Some(i)) => format!("--interval {}", humantime::format_duration(i)),
+        _ => "the heartbeat".to_string(),
+    })?;
     Ok(Traffic {
         mode: Mode::Heartbeat,
         interval,
@@ -340,5 +422,35 @@ impl Clients {
                 netns: self.netns.clone(),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn report_paths_are_checked_without_changing_them() {
+        let d = tempfile::tempdir().unwrap();
+        let old = d.path().join("old.json");
+        std::fs::write(&old, "kept").unwrap();
+        writable("--json", &old, true).unwrap();
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "kept");
+        let new = d.path().join("new.json");
+        writable("--json", &new, true).unwrap();
+        assert!(!new.exists(), "the probe is not left behind");
+        writable("--json", Path::new("-"), true).unwrap();
+        writable("--json", Path::new("/dev/null"), true).unwrap();
+        let e = writable("--json", d.path(), true).unwrap_err().to_string();
+        assert!(e.starts_with("--json ") && e.contains("a directory"), "{e}");
+        let e = writable("--html", &d.path().join("no/such.html"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot be written"), "{e}");
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o444)).unwrap();
+        let e = writable("--json", &old, true).unwrap_err().to_string();
+        assert!(e.contains("read-only (mode 444)"), "{e}");
+        assert!(writable("--json", Path::new(""), true).is_err());
     }
 }

@@ -369,7 +369,7 @@ mod tests {
         );
         assert_eq!(
             refused(&[(PROCID, "4"), (NTASKS, "4")]),
-            "SLURM_PROCID=4 SLURM_NTASKS=4: shard index 4 is not below the shard count 4 (indexes start at 0)"
+            "SLURM_PROCID=4 SLURM_NTASKS=4: shard index 4 is not below the shard count 4: indexes start at 0 (write 0/4 to 3/4)"
         );
         // --array=1,5,9: three tasks from 1 to 9, no regular step.
         let e = refused(&[

@@ -25,7 +25,11 @@ pub fn parse(text: &str) -> Result<SystemTime, String> {
     let t = text.trim();
     let secs = t.strip_prefix('@').unwrap_or(t);
     if !secs.is_empty() && secs.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        let bad = || format!("{t:?} is not a number of Unix seconds");
+        let bad = || {
+            format!(
+                "{t:?} is not a number of Unix seconds this clock can hold; write e.g. @1764583200 or 2026-12-01T10:00:00Z"
+            )
+        };
         let s: f64 = secs.parse().map_err(|_| bad())?;
         return Duration::try_from_secs_f64(s)
             .ok()
@@ -46,16 +50,18 @@ pub fn parse(text: &str) -> Result<SystemTime, String> {
 pub fn wait(at: SystemTime, now: SystemTime) -> Result<Duration, String> {
     match at.duration_since(now) {
         Ok(ahead) if ahead > MAX_AHEAD => Err(format!(
-            "--start-at {} is {} ahead, more than {}: check the date; to start a job that much later, schedule it then (sbatch --begin, a CronJob) instead of holding its machine while it waits",
+            "--start-at {} ({}) is {} ahead, more than {}: check the date, and give a time within {2}; to start a job that much later, schedule it then (sbatch --begin, a CronJob) instead of holding its machine while it waits",
             utc(at),
+            unix(at),
             span(ahead),
             span(MAX_AHEAD)
         )),
         Ok(ahead) => Ok(ahead),
         Err(e) if e.duration() <= LATE_GRACE => Ok(Duration::ZERO),
         Err(e) => Err(format!(
-            "--start-at {} is {} in the past (now is {}): give a time ahead, e.g. --start-at @$(( $(date +%s) + 30 ))",
+            "--start-at {} ({}) is {} in the past (now is {}): give a time ahead, e.g. --start-at @$(( $(date +%s) + 30 ))",
             utc(at),
+            unix(at),
             span(e.duration()),
             utc(now)
         )),
@@ -66,6 +72,17 @@ pub fn wait(at: SystemTime, now: SystemTime) -> Result<Duration, String> {
 /// ([`crate::report::text::utc`]).
 pub fn utc(t: SystemTime) -> String {
     crate::report::text::utc(crate::supervisor::session::unix_seconds(t))
+}
+
+/// An instant as Unix seconds the way `--start-at` takes them: `@1764583200`
+/// (fractions kept, to the millisecond).
+fn unix(t: SystemTime) -> String {
+    let s = crate::supervisor::session::unix_seconds(t);
+    if s.fract() == 0.0 {
+        format!("@{s:.0}")
+    } else {
+        format!("@{s:.3}")
+    }
 }
 
 /// A span in the unit that reads best: `12.5 s`, `3.0 min`, `24.0 h`,
@@ -139,7 +156,7 @@ mod tests {
         let e = wait(at(1_764_583_190.0), now).unwrap_err();
         assert_eq!(
             e,
-            "--start-at 2025-12-01T09:59:50Z is 10.0 s in the past (now is 2025-12-01T10:00:00Z): give a time ahead, e.g. --start-at @$(( $(date +%s) + 30 ))"
+            "--start-at 2025-12-01T09:59:50Z (@1764583190) is 10.0 s in the past (now is 2025-12-01T10:00:00Z): give a time ahead, e.g. --start-at @$(( $(date +%s) + 30 ))"
         );
         assert!(wait(at(1_764_583_200.0 + 86_400.0), now).is_ok());
         let e = wait(at(1_764_583_200.0 + 86_401.0), now).unwrap_err();
@@ -148,5 +165,6 @@ mod tests {
         assert!(e.contains("is 4.0 days in the past"), "{e}");
         assert_eq!(span(Duration::from_secs(300)), "5.0 min");
         assert_eq!(utc(at(1_764_583_200.25)), "2025-12-01T10:00:00.25Z");
+        assert_eq!(unix(at(1_764_583_200.25)), "@1764583200.250");
     }
 }

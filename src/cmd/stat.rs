@@ -7,7 +7,7 @@ use std::time::Duration;
 use c1m_probe::diag::Families;
 use clap::Args;
 
-use super::args::positive_duration;
+use super::args::{netns, positive_duration, whole};
 use crate::stat::{self, Settings, port_range};
 
 /// Watch TCP sockets, slab caches and memory live.
@@ -27,18 +27,18 @@ pub struct StatArgs {
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
     /// Stop after N refreshes.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = whole(1u64, None))]
     pub count: Option<u64>,
     /// Print one JSON object per refresh (schema "c1m.stat/1").
     #[arg(long)]
     pub json: bool,
     /// Rows of the port and slab-cache tables.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..1000))]
+    #[arg(long, default_value_t = 10, value_parser = whole(1u64, Some(999)))]
     pub top: u64,
     /// Watch the sockets of this network namespace (`ip netns list`)
     /// [default: the running `c1m run`'s own namespace, c1m-run-PID, if
     /// exactly one exists; else c1m's own].
-    #[arg(long, value_name = "NAME", conflicts_with = "host_netns")]
+    #[arg(long, value_name = "NAME", conflicts_with = "host_netns", value_parser = netns)]
     pub netns: Option<String>,
     /// Watch the network namespace `c1m stat` was started in (usually the
     /// host's), even while a `c1m run` holds its connections in a

@@ -41,7 +41,9 @@ pub enum TargetError {
         err: AddrError,
     },
     /// The resolver found no address for the name.
-    #[error("target {text}: {name} does not resolve: {err}")]
+    #[error(
+        "target {text}: {name} does not resolve: {err}; check the name (`getent ahosts {name}` asks the same resolver)"
+    )]
     Unresolved {
         /// The target as written.
         text: String,
@@ -62,18 +64,21 @@ pub enum TargetError {
         /// What it does resolve to.
         others: String,
         /// The flag, or the flag that chose the family (`-4`, `-6`,
-        /// `--sources`).
-        flag: &'static str,
+        /// `--sources 10.0.0.1`).
+        flag: String,
     },
     /// An address of the other family than `-4`/`-6` asks for.
-    #[error("target {text} is not an {family} address, which {flag} asks for")]
+    #[error(
+        "target {text} is not an {family} address, which {flag} asks for: give targets and sources of one family, or drop {flag}"
+    )]
     WrongFamily {
         /// The target as written.
         text: String,
         /// The family asked for.
         family: &'static str,
-        /// `-4` or `-6`.
-        flag: &'static str,
+        /// `-4`, `-6`, or the sources that chose the family
+        /// (`--sources ::1`).
+        flag: String,
     },
 }
 
@@ -90,7 +95,7 @@ pub fn system_resolver(name: &str) -> io::Result<Vec<IpAddr>> {
 pub fn resolve(
     texts: &[String],
     family: Family,
-    flag: &'static str,
+    flag: &str,
     resolve: impl Fn(&str) -> io::Result<Vec<IpAddr>>,
 ) -> Result<Targets, TargetError> {
     let mut out = Targets::default();
@@ -107,7 +112,7 @@ pub fn resolve(
                 return Err(TargetError::WrongFamily {
                     text: text.clone(),
                     family: family.name(),
-                    flag,
+                    flag: flag.to_string(),
                 });
             }
             TargetHost::Name(name) => match out.names.iter().find(|r| r.name == name) {
@@ -131,7 +136,7 @@ pub fn resolve(
                                 name,
                                 family: family.name(),
                                 others: list(&Family::Any.pick(&all)),
-                                flag,
+                                flag: flag.to_string(),
                             },
                         });
                     }
@@ -247,7 +252,7 @@ mod tests {
         let e = resolve(&texts(&["[::1]:80"]), Family::V4, "-4", fake(&calls)).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "target [::1]:80 is not an IPv4 address, which -4 asks for"
+            "target [::1]:80 is not an IPv4 address, which -4 asks for: give targets and sources of one family, or drop -4"
         );
     }
 
@@ -263,7 +268,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "target nowhere.invalid:80: nowhere.invalid does not resolve: Name or service not known"
+            "target nowhere.invalid:80: nowhere.invalid does not resolve: Name or service not known; check the name (`getent ahosts nowhere.invalid` asks the same resolver)"
         );
         let e = resolve(&texts(&["db 1:80"]), Family::Any, "-4", fake(&calls)).unwrap_err();
         assert!(

@@ -171,7 +171,7 @@ pub fn check_kube(kube: &Kube) -> Result<(), DeployError> {
     };
     if !label(&kube.name, 40) {
         return Err(DeployError::BadValue(format!(
-            "--name {:?}: lowercase letters, digits and '-', at most 40 characters, not starting or ending with '-'",
+            "--name {:?}: use lowercase letters, digits and '-', at most 40 characters, not starting or ending with '-'",
             kube.name
         )));
     }
@@ -179,7 +179,7 @@ pub fn check_kube(kube: &Kube) -> Result<(), DeployError> {
         && !label(ns, 63)
     {
         return Err(DeployError::BadValue(format!(
-            "--namespace {ns:?}: a DNS label (lowercase letters, digits, '-', at most 63)"
+            "--namespace {ns:?}: use a DNS label (lowercase letters, digits, '-', at most 63)"
         )));
     }
     if !is_quantity(&kube.cpu, &["m"]) {
@@ -203,7 +203,7 @@ pub fn check_kube(kube: &Kube) -> Result<(), DeployError> {
     }
     if kube.image.trim().is_empty() || kube.image.contains(char::is_whitespace) {
         return Err(DeployError::BadValue(format!(
-            "--image {:?}: an image reference has no spaces",
+            "--image {:?}: name an image reference, without spaces (e.g. c1m:0.1.0)",
             kube.image
         )));
     }

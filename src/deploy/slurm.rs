@@ -108,7 +108,7 @@ pub fn check_slurm(s: &Slurm) -> Result<(), DeployError> {
             Ok(())
         } else {
             Err(DeployError::BadValue(format!(
-                "{what} {v:?}: letters, digits, '-', '_', '.'{}",
+                "{what} {v:?}: use only letters, digits, '-', '_', '.'{}",
                 if extra.is_empty() { "" } else { " and '/'" }
             )))
         }
@@ -123,7 +123,7 @@ pub fn check_slurm(s: &Slurm) -> Result<(), DeployError> {
     word("--output-dir", &s.output_dir, &['/'])?;
     if s.program.is_empty() || s.program.contains(char::is_whitespace) {
         return Err(DeployError::BadValue(format!(
-            "--c1m {:?}: a program name or path without spaces",
+            "--c1m {:?}: give a program name or path without spaces (e.g. /usr/local/bin/c1m)",
             s.program
         )));
     }

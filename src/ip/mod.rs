@@ -60,7 +60,9 @@ pub fn parse_distinct(text: &str) -> Result<Vec<IpAddr>> {
     let mut seen = HashSet::with_capacity(ips.len());
     for ip in &ips {
         if !seen.insert(*ip) {
-            bail!("{text:?} names {ip} more than once (overlapping blocks or ranges)");
+            bail!(
+                "{text:?} names {ip} more than once (overlapping blocks or ranges); name each once"
+            );
         }
     }
     Ok(ips)
@@ -83,7 +85,7 @@ fn find_link(nl: &mut Rtnl, iface: &str) -> Result<u32> {
         None => {
             let names: Vec<String> = nl.links()?.into_iter().map(|l| l.name).collect();
             bail!(
-                "no interface {iface:?} in this network namespace (there are: {})",
+                "no interface {iface:?} in this network namespace; name one of those there are: {}",
                 names.join(", ")
             )
         }
@@ -120,6 +122,17 @@ pub fn add(iface: &str, ips: &[IpAddr], prefix_len: Option<u8>) -> Result<Vec<Ip
     if ips.is_empty() {
         bail!("no addresses to add");
     }
+    for ip in ips {
+        if ip.is_loopback() || ip.is_unspecified() || ip.is_multicast() {
+            bail!(
+                "{ip} cannot be a source address on {iface}: give unicast addresses (e.g. 198.18.1.1)"
+            );
+        }
+        let bits = if ip.is_ipv4() { 32 } else { 128 };
+        if let Some(p) = prefix_len.filter(|p| *p > bits || *p == 0) {
+            bail!("--prefix-len {p} does not fit {ip}: give 1-{bits} for it");
+        }
+    }
     let mut nl = Rtnl::open()?;
     let index = find_link(&mut nl, iface)?;
     let names: std::collections::HashMap<u32, String> =
@@ -130,16 +143,9 @@ pub fn add(iface: &str, ips: &[IpAddr], prefix_len: Option<u8>) -> Result<Vec<Ip
         .map(|a| (a.ip, a.index))
         .collect();
     for ip in ips {
-        if ip.is_loopback() || ip.is_unspecified() || ip.is_multicast() {
-            bail!("{ip} cannot be a source address on {iface}");
-        }
         if let Some(on) = present.get(ip) {
             let on = names.get(on).map_or("?", String::as_str);
             bail!("{ip} is already in use on {on}; nothing was added");
-        }
-        let bits = if ip.is_ipv4() { 32 } else { 128 };
-        if prefix_len.is_some_and(|p| p > bits || p == 0) {
-            bail!("--prefix-len must be 1-{bits} for {ip}");
         }
     }
     let label = label_for(iface);

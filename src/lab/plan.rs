@@ -107,7 +107,7 @@ pub enum PlanError {
     /// The client hosts' /24 blocks do not fit in the 511 the /15 has
     /// beside the server's.
     #[error(
-        "{clients} clients × {addrs} addresses need {need} /24 blocks of 198.18.0.0/15, \
+        "--clients {clients} × --client-addrs {addrs} need {need} /24 blocks of 198.18.0.0/15, \
          which has {have} for clients (each client takes ⌈addresses/254⌉ blocks); \
          use fewer clients or fewer addresses each"
     )]

@@ -15,7 +15,7 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AddrError {
     /// Not a number from 1 to 65535: the text given.
-    #[error("{0:?} is not a port (1-65535)")]
+    #[error("{0:?} is not a port: write a number from 1 to 65535")]
     BadPort(String),
     /// A port range whose first port is above its last.
     #[error("port range {lo}-{hi} is upside down; write {hi}-{lo}")]
@@ -30,16 +30,21 @@ pub enum AddrError {
     BadIp(String),
     /// An address range `A-B` with `A` above `B`, or one end IPv4 and the
     /// other IPv6: the range as written.
-    #[error("address range {0} is upside down or mixes IPv4 and IPv6")]
+    #[error(
+        "address range {0:?} is upside down or mixes IPv4 and IPv6: write LOW-HIGH of one family (e.g. 127.0.2.1-127.0.2.40)"
+    )]
     IpsUpsideDown(String),
     /// `ADDR/LEN` whose prefix length is not a number or is longer than
     /// the address (32 or 128 bits): the block as written.
     #[error("{0:?} is not a CIDR block (write e.g. 127.0.2.0/24)")]
     BadCidr(String),
     /// A range or block of more than [`MAX_EXPANSION`] addresses.
-    #[error("{what} {text:?} expands to {count} addresses; at most {max} are allowed")]
+    #[error(
+        "{what} {text:?} expands to {count} addresses; at most {max} are allowed: give a smaller one"
+    )]
     TooMany {
-        /// `"CIDR block"` or `"address range"`.
+        /// `"CIDR block"`, `"address range"`, `"address list"` or
+        /// `"port list"`.
         what: &'static str,
         /// The range or block as written.
         text: String,
@@ -56,12 +61,14 @@ pub enum AddrError {
     BadTarget(String),
     /// A list with nothing in it but commas and spaces: `"port list"` or
     /// `"address list"`.
-    #[error("empty {0}")]
+    #[error("empty {0}: write at least one")]
     Empty(&'static str),
     /// A target host that is neither an address nor a host name (RFC 1123:
     /// letters, digits, `-`, `_` and dots, labels of 1 to 63 characters not
     /// starting or ending with `-`, at most 253 in all): the text given.
-    #[error("{0:?} is neither an IP address nor a host name")]
+    #[error(
+        "{0:?} is neither an IP address nor a host name: write an address (127.0.0.1, [::1]) or a name (db-1, server.ns.svc)"
+    )]
     BadName(String),
 }
 
@@ -129,7 +136,8 @@ impl Family {
     }
 }
 
-/// The most addresses or ports one argument may expand to.
+/// The most addresses or ports one argument (a range, a block, or a
+/// whole list of them) may expand to.
 pub const MAX_EXPANSION: u64 = 1 << 20;
 
 /// Parses ports: `8090`, `8090-8119`, or a comma-separated list of those.
@@ -152,6 +160,7 @@ pub fn parse_ports(text: &str) -> Result<Vec<u16>, AddrError> {
             }
             None => out.push(port(part)?),
         }
+        too_many("port list", text, out.len())?;
     }
     Ok(out)
 }
@@ -250,8 +259,23 @@ pub fn parse_ips(text: &str) -> Result<Vec<IpAddr>, AddrError> {
         } else {
             out.push(parse_ip(part)?);
         }
+        too_many("address list", text, out.len())?;
     }
     Ok(out)
+}
+
+/// [`AddrError::TooMany`] when a whole list holds more than
+/// [`MAX_EXPANSION`].
+fn too_many(what: &'static str, text: &str, count: usize) -> Result<(), AddrError> {
+    if count as u64 > MAX_EXPANSION {
+        return Err(AddrError::TooMany {
+            what,
+            text: text.to_string(),
+            count: count as u128,
+            max: MAX_EXPANSION,
+        });
+    }
+    Ok(())
 }
 
 /// Parses one target or listen address with ports: `127.0.0.1:8090`,
@@ -403,6 +427,24 @@ mod tests {
             parse_ips("10.0.0.0/8"),
             Err(AddrError::TooMany { .. })
         ));
+        // Each block fits; the list does not.
+        assert!(matches!(
+            parse_ips("10.0.0.0/12,10.16.0.0/12"),
+            Err(AddrError::TooMany {
+                what: "address list",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_ports(&vec!["1-65535"; 17].join(",")),
+            Err(AddrError::TooMany {
+                what: "port list",
+                ..
+            })
+        ));
+        // A refusal shows the text escaped: one line.
+        let e = parse_ips("1.1.1.1\n-0.0.0.0").unwrap_err().to_string();
+        assert!(!e.contains('\n'), "{e}");
     }
 
     #[test]

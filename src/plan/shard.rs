@@ -28,10 +28,12 @@ pub enum ShardError {
     #[error("a shard is I/N with whole numbers, 0 ≤ I < N (e.g. 0/4), not {0:?}")]
     Syntax(String),
     /// `N` is 0.
-    #[error("a shard count must be at least 1")]
+    #[error("a shard count must be at least 1 (write I/N, e.g. 0/4)")]
     NoShards,
     /// `I ≥ N`.
-    #[error("shard index {index} is not below the shard count {count} (indexes start at 0)")]
+    #[error(
+        "shard index {index} is not below the shard count {count}: indexes start at 0 (write 0/{count} to {last}/{count})", last = count.saturating_sub(1)
+    )]
     OutOfRange {
         /// The index given.
         index: u32,

@@ -97,10 +97,12 @@ pub fn port_range(text: &str) -> Result<RangeInclusive<u16>, String> {
     let (Some(&lo), Some(&hi)) = (ports.iter().min(), ports.iter().max()) else {
         return Err("no port given".into());
     };
-    let mut sorted = ports.clone();
-    sorted.sort_unstable();
-    sorted.dedup();
-    if sorted.len() != usize::from(hi - lo) + 1 {
+    // Every port from lo to hi named at least once: one range.
+    let mut named = vec![false; usize::from(hi - lo) + 1];
+    for p in &ports {
+        named[usize::from(p - lo)] = true;
+    }
+    if named.contains(&false) {
         return Err(format!(
             "{text:?} is not one range; write one port or LO-HI (e.g. 8090-8119)"
         ));

@@ -63,7 +63,8 @@ pub fn parse_slo(text: &str) -> Result<Slo, String> {
         }
     };
     let max = humantime::parse_duration(d.trim()).map_err(|_| bad())?;
-    if max.is_zero() {
+    // Zero is never met; over a year no heartbeat waits that long.
+    if max.is_zero() || max > crate::traffic::MAX_INTERVAL {
         return Err(bad());
     }
     Ok(Slo { quantile, max })

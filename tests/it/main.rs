@@ -6,8 +6,10 @@
 
 mod util;
 
+mod bad_input;
 mod deploy;
 mod deploy_slurm;
+mod fuzz_inputs;
 mod gate;
 mod half_open;
 mod held;

@@ -59,6 +59,16 @@ impl RootArgs {
                 );
             }
         }
+        // A state directory not made yet is made when first written.
+        if let Some(dir) = &self.state_dir
+            && dir.exists()
+            && !dir.is_dir()
+        {
+            anyhow::bail!(
+                "--state-dir {}: not a directory; point it at one (or at a path to make one)",
+                dir.display()
+            );
+        }
         Ok(Roots {
             proc_root: self.proc_root.clone(),
             etc_root: self.etc_root.clone(),
@@ -146,21 +156,23 @@ pub struct TuneArgs {
     pub roots: RootArgs,
 }
 
-/// Parses `LO-HI`.
-fn parse_port_range(text: &str) -> Result<(u64, u64), String> {
+/// Parses `LO-HI` (`tune --port-range`): two ports, 1-65535, low ≤ high.
+pub fn parse_port_range(text: &str) -> Result<(u64, u64), String> {
     let (lo, hi) = text
         .split_once('-')
-        .ok_or_else(|| format!("{text:?} is not LO-HI (e.g. 1024-65535)"))?;
+        .ok_or_else(|| format!("{text:?} is not LO-HI: write e.g. 1024-65535"))?;
     let port = |p: &str| {
         p.trim()
             .parse::<u64>()
             .ok()
             .filter(|p| (1..=65_535).contains(p))
-            .ok_or_else(|| format!("{p:?} is not a port (1-65535)"))
+            .ok_or_else(|| format!("{p:?} is not a port: write a number from 1 to 65535"))
     };
     let (lo, hi) = (port(lo)?, port(hi)?);
     if lo > hi {
-        return Err(format!("{text}: the low end is above the high end"));
+        return Err(format!(
+            "{text:?}: the low end is above the high end; write LO-HI, e.g. 1024-65535"
+        ));
     }
     Ok((lo, hi))
 }

@@ -57,7 +57,11 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
         Some('g' | 'G') => (&cleaned[..cleaned.len() - 1], 1_000_000_000),
         _ => (cleaned.as_str(), 1),
     };
-    let bad = || format!("{text:?} is not a count (examples: 1000000, 1_000_000, 1M, 1.1M, 500k)");
+    let bad = || {
+        format!(
+            "{text:?} is not a count from 1 to 18,446,744,073,709,551,615; write e.g. 1000000, 1_000_000, 1M, 1.1M, 500k"
+        )
+    };
     if number.is_empty() {
         return Err(bad());
     }
@@ -83,12 +87,18 @@ pub fn parse_count(text: &str) -> Result<u64, String> {
                 Some(p) => whole
                     .checked_mul(scale)
                     .and_then(|w| w.checked_add(p / denom)),
-                None => return Err(format!("{text:?} is not a whole number of connections")),
+                None => {
+                    return Err(format!(
+                        "{text:?} is not a whole number of connections; write e.g. 1.5M, 1500000"
+                    ));
+                }
             }
         }
     };
     match value {
-        Some(0) => Err(format!("{text:?}: the count must be at least 1")),
+        Some(0) => Err(format!(
+            "{text:?}: the count must be at least 1 (e.g. 1000, 1M)"
+        )),
         Some(v) => Ok(v),
         None => Err(bad()),
     }

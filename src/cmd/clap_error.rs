@@ -1,0 +1,295 @@
+//! clap's errors printed as c1m prints every error: one line on stderr,
+//! `c1m: ` first, naming the flag, the value and the fix, and exit code 2.
+//!
+//! clap's own rendering spreads an error over several lines (the error,
+//! `[possible values: …]`, a `tip:`, the usage, `For more information…`);
+//! [`one_line`] keeps what names the cause and the fix on one line, and
+//! says which argument was not UTF-8 (clap's message does not).
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Arg, Command};
+
+/// `e` as one line (without the `c1m: ` prefix). `cmd` is the command
+/// that parsed `args` (the whole command line, program name first); both
+/// are used only to name an argument that is not UTF-8.
+pub fn one_line(e: &clap::Error, cmd: &Command, args: &[OsString]) -> String {
+    let help = usage_command(e).map(|c| format!("`{c} --help`"));
+    let line = match e.kind() {
+        ErrorKind::InvalidUtf8 => match not_utf8(cmd, args) {
+            Some((flag, value)) => format!(
+                "invalid value '{}' for '{flag}': not UTF-8 text; write it in UTF-8",
+                printable(&value)
+            ),
+            None => "an argument is not UTF-8 text; write every argument in UTF-8".to_string(),
+        },
+        // `--json=`: clap says a value is required; say it was empty.
+        ErrorKind::InvalidValue if string(e, ContextKind::InvalidValue).as_deref() == Some("") => {
+            let arg = string(e, ContextKind::InvalidArg).unwrap_or_default();
+            let give = match e.get(ContextKind::ValidValue) {
+                Some(ContextValue::Strings(v)) if !v.is_empty() => {
+                    format!("one of: {}", v.join(", "))
+                }
+                _ => match (arg.find('<'), arg.rfind('>')) {
+                    (Some(a), Some(b)) if a < b => format!("a {}", &arg[a + 1..b]),
+                    _ => "a value".to_string(),
+                },
+            };
+            format!("invalid value '' for '{arg}': empty; give {give}")
+        }
+        ErrorKind::ValueValidation => {
+            let arg = string(e, ContextKind::InvalidArg).unwrap_or_default();
+            let value = string(e, ContextKind::InvalidValue).unwrap_or_default();
+            let why = std::error::Error::source(e).map_or(String::new(), |s| format!(": {s}"));
+            format!(
+                "invalid value '{}' for '{arg}'{}",
+                printable(&value),
+                one(&why)
+            )
+        }
+        _ => rendered(e),
+    };
+    let fix = match e.kind() {
+        ErrorKind::ArgumentConflict => Some("give only one of them".to_string()),
+        ErrorKind::MissingRequiredArgument => Some("give it".to_string()),
+        ErrorKind::UnknownArgument | ErrorKind::InvalidSubcommand
+            if !line.contains("tip:") && !line.contains("possible values") =>
+        {
+            help.as_ref().map(|h| format!("{h} lists them"))
+        }
+        ErrorKind::NoEquals => Some("write --flag=VALUE".to_string()),
+        ErrorKind::TooManyValues | ErrorKind::WrongNumberOfValues | ErrorKind::TooFewValues => {
+            help.as_ref().map(|h| format!("{h} says what it takes"))
+        }
+        _ => None,
+    };
+    match fix {
+        Some(f) => format!("{line}; {f}"),
+        None => line,
+    }
+}
+
+/// clap's rendering of `e`, one line: the first line less `error: `, then
+/// the possible values and tips, the usage and the pointer to `--help`
+/// left out.
+fn rendered(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut out = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string();
+    let mut listing = false;
+    for l in lines {
+        if l.starts_with("Usage:") || l.starts_with("For more information") {
+            listing = false;
+            continue;
+        }
+        if l.starts_with('[') {
+            out += &format!(" {l}");
+        } else if l.starts_with("tip:") {
+            out += &format!("; {l}");
+        } else if out.ends_with(':') || listing {
+            // "the following required arguments were not provided:" and
+            // its list, one per line.
+            out += &format!(" {l}");
+            listing = true;
+        }
+    }
+    out
+}
+
+/// A context string of `e`.
+fn string(e: &clap::Error, kind: ContextKind) -> Option<String> {
+    match e.get(kind)? {
+        ContextValue::String(s) => Some(s.clone()),
+        ContextValue::StyledStr(s) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+/// `c1m connect` from the usage clap puts in an error
+/// (`Usage: c1m connect [OPTIONS] <TARGETS>...`).
+fn usage_command(e: &clap::Error) -> Option<String> {
+    let usage = string(e, ContextKind::Usage)?;
+    let words: Vec<&str> = usage
+        .trim()
+        .trim_start_matches("Usage:")
+        .split_whitespace()
+        .take_while(|w| !w.starts_with(['[', '<', '-']))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// A message's lines as one.
+fn one(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A value as it can be shown on one line: control characters (a newline,
+/// a tab, an escape) written as escapes.
+pub fn printable(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The first argument that is not UTF-8 and whose flag wants text (a
+/// path may be any bytes): its flag (`--message`, or `<TARGETS>` for a
+/// positional) and the value, lossily decoded.
+fn not_utf8(cmd: &Command, args: &[OsString]) -> Option<(String, String)> {
+    let mut built = cmd.clone();
+    // Gives positionals their indexes.
+    built.build();
+    let mut cmd = &built;
+    let mut pending: Option<&Arg> = None;
+    let mut positional = 0usize;
+    let mut only_values = false;
+    for a in args.iter().skip(1) {
+        if let Some(arg) = pending.take() {
+            if a.to_str().is_none() && !takes_bytes(arg) {
+                return Some((name(arg), a.to_string_lossy().into_owned()));
+            }
+            continue;
+        }
+        let bytes = a.as_bytes();
+        if !only_values && bytes == b"--" {
+            only_values = true;
+            continue;
+        }
+        if !only_values && bytes.starts_with(b"-") && bytes.len() > 1 {
+            let (flag, value) = match bytes.iter().position(|&b| b == b'=') {
+                Some(i) => (&bytes[..i], Some(&bytes[i + 1..])),
+                None => (bytes, None),
+            };
+            let flag = String::from_utf8_lossy(flag);
+            let found = match flag.strip_prefix("--") {
+                Some(long) => cmd.get_arguments().find(|x| x.get_long() == Some(long)),
+                None => {
+                    let short = flag.chars().nth(1);
+                    cmd.get_arguments().find(|x| x.get_short() == short)
+                }
+            };
+            let Some(arg) = found else { continue };
+            match value {
+                Some(v) if std::str::from_utf8(v).is_err() && !takes_bytes(arg) => {
+                    return Some((name(arg), String::from_utf8_lossy(v).into_owned()));
+                }
+                None if arg.get_action().takes_values()
+                    && (flag.starts_with("--") || flag.len() == 2) =>
+                {
+                    pending = Some(arg);
+                }
+                _ => {}
+            }
+            continue;
+        }
+        if !only_values
+            && positional == 0
+            && let Some(sub) = a.to_str().and_then(|s| cmd.find_subcommand(s))
+        {
+            cmd = sub;
+            continue;
+        }
+        let mut positionals: Vec<&Arg> = cmd.get_positionals().collect();
+        positionals.sort_by_key(|p| p.get_index());
+        let arg = positionals.get(positional).or(positionals.last()).copied();
+        positional += 1;
+        if a.to_str().is_none()
+            && let Some(arg) = arg
+            && !takes_bytes(arg)
+        {
+            return Some((name(arg), a.to_string_lossy().into_owned()));
+        }
+    }
+    None
+}
+
+/// Whether `arg` takes any bytes (a path), not only UTF-8 text.
+fn takes_bytes(arg: &Arg) -> bool {
+    let t = arg.get_value_parser().type_id();
+    t == std::any::TypeId::of::<PathBuf>() || t == std::any::TypeId::of::<OsString>()
+}
+
+/// `--long` or `<VALUE>`, as clap names an argument in its errors.
+fn name(arg: &Arg) -> String {
+    match arg.get_long() {
+        Some(l) => format!("--{l}"),
+        None => format!(
+            "<{}>",
+            arg.get_value_names().and_then(|v| v.first()).map_or_else(
+                || arg.get_id().to_string().to_uppercase(),
+                |v| v.to_string()
+            )
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStringExt;
+
+    fn parse(args: &[&[u8]]) -> String {
+        let cmd = crate::cmd::command();
+        let args: Vec<OsString> = std::iter::once(b"c1m".as_slice())
+            .chain(args.iter().copied())
+            .map(|a| OsString::from_vec(a.to_vec()))
+            .collect();
+        let e = cmd.clone().try_get_matches_from(&args).unwrap_err();
+        one_line(&e, &cmd, &args)
+    }
+
+    #[test]
+    fn one_line_each() {
+        assert_eq!(
+            parse(&[b"run", b"--mode=x"]),
+            "invalid value 'x' for '--mode <MODE>' [possible values: idle, heartbeat]"
+        );
+        assert_eq!(
+            parse(&[b"run", b"--message=a\xffb"]),
+            "invalid value 'a\u{fffd}b' for '--message': not UTF-8 text; write it in UTF-8"
+        );
+        // A path may be any bytes: the text flag is the one named.
+        assert_eq!(
+            parse(&[b"run", b"--json", b"\xff", b"--expect", b"\xfe"]),
+            "invalid value '\u{fffd}' for '--expect': not UTF-8 text; write it in UTF-8"
+        );
+        assert_eq!(
+            parse(&[b"connect", b"--", b"x\xff"]),
+            "invalid value 'x\u{fffd}' for '<TARGETS>': not UTF-8 text; write it in UTF-8"
+        );
+        let conflict = parse(&[b"connect", b"-4", b"-6", b"127.0.0.1:1"]);
+        assert!(
+            conflict.ends_with("give only one of them") && !conflict.contains('\n'),
+            "{conflict}"
+        );
+        assert_eq!(
+            parse(&[b"run", b"--json="]),
+            "invalid value '' for '--json <FILE>': empty; give a FILE"
+        );
+        assert_eq!(
+            parse(&[b"run", b"--close="]),
+            "invalid value '' for '--close <CLOSE>': empty; give one of: rst, fin"
+        );
+        let missing = parse(&[b"serve"]);
+        assert!(missing.contains("--listen"), "{missing}");
+        assert!(!missing.contains('\n'), "{missing}");
+        assert_eq!(printable("a\nb\u{1b}"), "a\\nb\\u{1b}");
+    }
+}
