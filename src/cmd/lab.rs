@@ -84,7 +84,19 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Down => {
-            let removed = lab::down()?;
+            // A SIGKILLed `c1m run`'s namespace is c1m's leftover too.
+            let runs = crate::lab::runns::remove_stale()?;
+            if !runs.is_empty() {
+                println!(
+                    "c1m lab: removed network namespaces left by killed runs: {}",
+                    runs.join(", ")
+                );
+            }
+            let removed = match lab::down() {
+                Ok(removed) => removed,
+                Err(_) if !runs.is_empty() => return Ok(ExitCode::SUCCESS),
+                Err(e) => return Err(e),
+            };
             println!(
                 "c1m lab: down; removed network namespaces {}",
                 removed.join(", ")

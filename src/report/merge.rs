@@ -846,6 +846,7 @@ fn workers(rs: &[&Report]) -> Workers {
     Workers {
         started: rs.iter().map(|r| r.workers.started).sum(),
         closed_cleanly: rs.iter().map(|r| r.workers.closed_cleanly).sum(),
+        killed: rs.iter().map(|r| r.workers.killed).sum(),
         lost: rs
             .iter()
             .flat_map(|r| {
@@ -866,10 +867,10 @@ fn end(rs: &[&Report]) -> End {
         return r.end.clone();
     }
     match rs.iter().find_map(|r| match &r.end {
-        End::WorkerDied { why } => Some(format!("{}: {why}", shard_name(r))),
+        End::WorkerDied { why, during } => Some((format!("{}: {why}", shard_name(r)), *during)),
         _ => None,
     }) {
-        Some(why) => End::WorkerDied { why },
+        Some((why, during)) => End::WorkerDied { why, during },
         None => End::Completed,
     }
 }

@@ -8,6 +8,7 @@ mod util;
 
 mod deploy;
 mod deploy_slurm;
+mod faults;
 mod held;
 mod html_report;
 mod ip;
