@@ -474,10 +474,14 @@ impl Session {
         let mut top = None;
         if has_clients && self.end.is_none() {
             let est = thousands(self.client_side().established);
+            let wait = match self.fleet.of(Role::Server).next() {
+                Some(_) => "waiting for the servers to accept them, then ",
+                None => "",
+            };
             self.enter(
                 Stage::Verify,
                 Some(format!(
-                    "{est} established: waiting for the servers, then counting c1m's sockets by the kernel's state"
+                    "{est} established: {wait}counting c1m's sockets by the kernel's state"
                 )),
             );
             self.settle(Duration::from_secs(10))?;

@@ -786,12 +786,18 @@ fn connect_cells(m: &mut Matrix) {
         let r = m.report(cell, &json, code, &ctx);
         assert_eq!(r["end"]["kind"], "completed", "{ctx}");
         assert_eq!(r["held"]["at_end"], CONNS - closed, "{ctx}");
+        // The kernel closes a killed process's idle sockets with a FIN:
+        // one per connection the dead worker held. (The serve, stopped
+        // by its worker's death, resets the rest as it tears down, which
+        // may reach the connect while it tears down too: counted, after
+        // the end's reading.)
         let closes = &r["closes"];
+        assert_eq!(closes["fin"], closed, "{ctx}");
         let by_server: u64 = ["fin", "fin_with_data", "rst"]
             .iter()
             .map(|k| closes[k].as_u64().unwrap())
             .sum();
-        assert_eq!(by_server, closed, "{ctx}");
+        assert!(by_server <= CONNS, "{ctx}");
         assert!(
             r["verdict"]["reason"]
                 .as_str()
