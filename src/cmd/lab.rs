@@ -122,6 +122,14 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         LabCommand::Down => {
+            // A SIGKILLed `c1m run`'s namespace is c1m's leftover too.
+            let runs = crate::lab::runns::remove_stale()?;
+            if !runs.is_empty() {
+                println!(
+                    "c1m lab: removed network namespaces left by killed runs: {}",
+                    runs.join(", ")
+                );
+            }
             let d = lab::down()?;
             let mut line = if d.removed.is_empty() {
                 "c1m lab: down; no network namespace of the lab was left to remove".to_string()

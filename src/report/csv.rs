@@ -36,7 +36,8 @@ pub fn timeline(samples: &[Sample]) -> anyhow::Result<Vec<u8>> {
     w.into_inner().context("writing the timeline as CSV")
 }
 
-/// Writes the timeline as CSV to `path`, or to stdout for `-`.
+/// Writes the timeline as CSV to `path`, whole or not at all
+/// ([`super::write_whole`]), or to stdout for `-`.
 ///
 /// Errors: a file that cannot be written, named.
 pub fn write(path: &Path, samples: &[Sample]) -> anyhow::Result<()> {
@@ -48,7 +49,7 @@ pub fn write(path: &Path, samples: &[Sample]) -> anyhow::Result<()> {
             .and_then(|()| out.flush())
             .context("writing the timeline CSV to stdout");
     }
-    std::fs::write(path, text)
+    super::write_whole(path, &text)
         .with_context(|| format!("writing the timeline CSV to {}", path.display()))
 }
 

@@ -16,8 +16,21 @@ pub const EXIT_OK: u8 = 0;
 /// Fewer than the target held at the end, connections only the client
 /// has, or a worker died.
 pub const EXIT_SHORT: u8 = 1;
-/// Interrupted (Ctrl-C, SIGTERM): 128 + SIGINT, as shells report it.
+/// Interrupted by Ctrl-C: 128 + SIGINT (2), as shells report it.
 pub const EXIT_INTERRUPTED: u8 = 130;
+/// Stopped by SIGTERM (`kill`, systemd, Kubernetes ending a pod): 128 +
+/// SIGTERM (15). The run ends as on Ctrl-C, report and all.
+pub const EXIT_TERMINATED: u8 = 143;
+
+/// The exit code of a run ended by the signal named `signal`:
+/// [`EXIT_TERMINATED`] for SIGTERM, [`EXIT_INTERRUPTED`] for Ctrl-C (and
+/// any other).
+pub fn interrupted_code(signal: &str) -> u8 {
+    match signal {
+        "SIGTERM" => EXIT_TERMINATED,
+        _ => EXIT_INTERRUPTED,
+    }
+}
 
 /// How many were held: c1m's own sockets only, by the kernel's state of
 /// each ([`KernelCount::own`]), never the endpoints' count (that one has
@@ -147,11 +160,11 @@ pub fn own_verdict(r: &Report) -> Verdict {
         reason: Some(reason),
     };
     match &r.end {
-        End::Interrupted { signal } => {
-            return fail(EXIT_INTERRUPTED, format!("interrupted by {signal}"));
+        End::Interrupted { signal, .. } => {
+            return fail(interrupted_code(signal), r.end.words());
         }
-        End::WorkerDied { why } => {
-            return fail(EXIT_SHORT, format!("stopped: {why}"));
+        End::WorkerDied { .. } => {
+            return fail(EXIT_SHORT, r.end.words());
         }
         End::Completed | End::Aborted { .. } => {}
     }

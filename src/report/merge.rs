@@ -847,6 +847,7 @@ fn workers(rs: &[&Report]) -> Workers {
     Workers {
         started: rs.iter().map(|r| r.workers.started).sum(),
         closed_cleanly: rs.iter().map(|r| r.workers.closed_cleanly).sum(),
+        killed: rs.iter().map(|r| r.workers.killed).sum(),
         lost: rs
             .iter()
             .flat_map(|r| {
@@ -867,8 +868,9 @@ fn end(rs: &[&Report]) -> End {
         return r.end.clone();
     }
     let died = rs.iter().find_map(|r| match &r.end {
-        End::WorkerDied { why } => Some(End::WorkerDied {
+        End::WorkerDied { why, during } => Some(End::WorkerDied {
             why: format!("{}: {why}", shard_name(r)),
+            during: *during,
         }),
         _ => None,
     });

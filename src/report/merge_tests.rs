@@ -55,6 +55,7 @@ fn shard(index: u32, count: u32, host: &str, kernel: &str, start: f64, held: u64
     r.workers = Workers {
         started: 2,
         closed_cleanly: 2,
+        killed: 0,
         lost: vec![],
     };
     r.latency = LatencyReport::of(&Latency::new());
@@ -329,6 +330,7 @@ fn an_interrupted_shard_outranks_the_gap() {
     ]);
     rs[1].1.end = End::Interrupted {
         signal: "SIGINT".into(),
+        during: None,
     };
     let m = merge(&rs).unwrap();
     assert_eq!(m.verdict.exit_code, 130);

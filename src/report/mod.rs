@@ -47,7 +47,50 @@ pub fn write_json(path: &Path, r: &Report) -> anyhow::Result<()> {
             .context("writing the report to stdout");
     }
     let text = serde_json::to_string_pretty(r)? + "\n";
-    std::fs::write(path, text).with_context(|| format!("writing the report to {}", path.display()))
+    write_whole(path, text.as_bytes())
+        .with_context(|| format!("writing the JSON report to {}", path.display()))
+}
+
+/// Writes `bytes` to `path` whole or not at all: a regular file (or a new
+/// one) is written beside it under a temporary name, synced, and renamed
+/// over it, so a full disk or a crash never leaves a truncated report and
+/// an older file at `path` stays as it was; the temporary file is removed
+/// on failure. Anything else (a FIFO, `/dev/stdout`, a symlink) is
+/// written in place, as are files in a directory c1m may not create in.
+///
+/// Errors: those of open(2), write(2) (`ENOSPC`: a full disk, `EDQUOT`),
+/// fsync(2) and rename(2).
+pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let replaceable = match std::fs::symlink_metadata(path) {
+        Ok(m) => m.file_type().is_file(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    };
+    let Some(name) = path.file_name().filter(|_| replaceable) else {
+        return std::fs::write(path, bytes);
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".c1m-{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let mut file = match std::fs::File::create(&tmp) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return std::fs::write(path, bytes);
+        }
+        Err(e) => return Err(e),
+    };
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Shows a finished report and writes it: the summary on stdout (on
@@ -57,8 +100,14 @@ pub fn write_json(path: &Path, r: &Report) -> anyhow::Result<()> {
 /// HTML to `html`, the timeline as CSV to `csv` (`-`: stdout; the summary
 /// then goes to stderr too). Returns the verdict's exit code.
 ///
-/// Errors: a file that cannot be written, a report that cannot be
-/// rendered.
+/// Every output is tried whatever happened to the others: a summary that
+/// cannot be written (stdout on a full disk) does not keep the files
+/// from being written, nor a JSON file that cannot the HTML.
+///
+/// Errors: an output that could not be written, each named with its path
+/// and the system's reason (`No space left on device`), and whether the
+/// summary reached stdout; the verdict's reason is on stderr before it.
+/// The caller exits 2 on an error, whatever the verdict was.
 pub fn publish(
     r: &Report,
     json: Option<&Path>,
@@ -67,36 +116,62 @@ pub fn publish(
 ) -> anyhow::Result<ExitCode> {
     let to_stdout = json.is_some_and(is_stdout) || csv.is_some_and(is_stdout);
     let summary = text::summary(r);
+    let mut failed = Vec::new();
+    let mut shown = true;
     if to_stdout {
         eprintln!("{summary}");
     } else {
         // A reader that stopped reading (`c1m merge … | head -1`) is not
         // c1m's failure: the rest of the summary goes nowhere, the files
         // are still written, and the exit code is still the verdict's.
-        match writeln!(std::io::stdout().lock(), "{summary}") {
+        match writeln!(std::io::stdout().lock(), "{summary}")
+            .and_then(|()| std::io::stdout().lock().flush())
+        {
+            Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-            other => other.context("writing the summary to stdout")?,
+            Err(e) => {
+                shown = false;
+                failed.push(format!("writing the summary to stdout: {e}"));
+            }
         }
     }
     if let Some(why) = &r.verdict.reason {
         eprintln!("c1m: {why}");
     }
-    if let Some(path) = json {
-        write_json(path, r)?;
+    if let Some(path) = json
+        && let Err(e) = write_json(path, r)
+    {
+        failed.push(format!("{e:#}"));
     }
-    if let Some(path) = html {
-        write_html(path, r)?;
+    if let Some(path) = html
+        && let Err(e) = write_html(path, r)
+    {
+        failed.push(format!("{e:#}"));
     }
-    if let Some(path) = csv {
-        csv::write(path, &r.timeline)?;
+    if let Some(path) = csv
+        && let Err(e) = csv::write(path, &r.timeline)
+    {
+        failed.push(format!("{e:#}"));
     }
-    Ok(ExitCode::from(r.verdict.exit_code))
+    if failed.is_empty() {
+        return Ok(ExitCode::from(r.verdict.exit_code));
+    }
+    let whole = if shown {
+        "; the summary above has every figure"
+    } else {
+        ""
+    };
+    anyhow::bail!(
+        "{}{whole} (the experiment's verdict: {})",
+        failed.join("; "),
+        r.verdict.reason.as_deref().unwrap_or("OK")
+    )
 }
 
 /// Writes the HTML report to `path`.
 pub fn write_html(path: &Path, r: &Report) -> anyhow::Result<()> {
     let page = html::render(r)?;
-    std::fs::write(path, page)
+    write_whole(path, page.as_bytes())
         .with_context(|| format!("writing the HTML report to {}", path.display()))
 }
 

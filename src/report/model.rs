@@ -860,6 +860,15 @@ pub struct Workers {
     pub closed_cleanly: u64,
     /// Workers that died on their own, and how.
     pub lost: Vec<String>,
+    /// Workers c1m killed itself before they closed: a second Ctrl-C
+    /// (stop at once), or a worker that did not close in time. Not lost.
+    /// Absent when none (and in reports of older versions).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub killed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// How an experiment ended.
@@ -868,15 +877,23 @@ pub struct Workers {
 pub enum End {
     /// Ramp, hold and teardown ran their course.
     Completed,
-    /// Ctrl-C or SIGTERM.
+    /// Ctrl-C (SIGINT) or SIGTERM.
     Interrupted {
         /// The signal's name: `SIGINT`, `SIGTERM`.
         signal: String,
+        /// The stage it came in (a merged report: the shard's); absent
+        /// in reports of older versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        during: Option<Stage>,
     },
     /// A worker died on its own.
     WorkerDied {
         /// Which, and how.
         why: String,
+        /// The stage it died in (a merged report: the shard's); absent
+        /// in reports of older versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        during: Option<Stage>,
     },
     /// A `--fail-if` threshold failed during the run and
     /// `--abort-on-fail` ended it.
@@ -884,6 +901,55 @@ pub enum End {
         /// Which threshold, when, and the figure then, in one line.
         why: String,
     },
+}
+
+impl End {
+    /// How the experiment ended, in words: `completed`, `interrupted by
+    /// SIGINT during the ramp`, `stopped: client worker 3 (pid 9) was
+    /// killed by SIGKILL (9) during the hold`.
+    pub fn words(&self) -> String {
+        let stage = |d: &Option<Stage>| d.map(|d| format!(" {}", d.words())).unwrap_or_default();
+        match self {
+            End::Completed => "completed".to_string(),
+            End::Interrupted { signal, during } => {
+                format!("interrupted by {signal}{}", stage(during))
+            }
+            End::WorkerDied { why, during } => format!("stopped: {why}{}", stage(during)),
+            End::Aborted { why } => format!("aborted: {why}"),
+        }
+    }
+}
+
+/// A stage of an experiment, as the supervisor drives it: where it was
+/// when it was interrupted or a worker died.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// Starting the workers (and waiting for `--start-at`).
+    StartUp,
+    /// Opening connections.
+    Ramp,
+    /// Waiting for the servers to catch up, and reading the kernel's
+    /// count at the top.
+    Verify,
+    /// Holding, and reading the kernel's count at the end of the hold.
+    Hold,
+    /// Closing the connections and the workers.
+    Teardown,
+}
+
+impl Stage {
+    /// The stage in words, after "interrupted" or "died": `during the
+    /// ramp`.
+    pub fn words(self) -> &'static str {
+        match self {
+            Stage::StartUp => "at start-up",
+            Stage::Ramp => "during the ramp",
+            Stage::Verify => "while verifying the count at the top",
+            Stage::Hold => "during the hold",
+            Stage::Teardown => "during teardown",
+        }
+    }
 }
 
 /// Whether the experiment did what was asked.
@@ -896,7 +962,9 @@ pub struct Verdict {
     /// The process's exit code: 0 ok; 1 fewer than the target held at the
     /// end, connections only the client has, or a worker died; 3 to 6 a
     /// `--fail-if` threshold failed (3 held, 4 latency, 5 failures, 6 the
-    /// ramp's pace; the lowest when several did); 130 interrupted.
+    /// ramp's pace; the lowest when several did); 130 interrupted by
+    /// SIGINT (Ctrl-C), 143 by SIGTERM (128 + the signal's number, as
+    /// shells report it).
     pub exit_code: u8,
     /// Why not, in one line; null when ok.
     pub reason: Option<String>,

@@ -174,10 +174,14 @@ pub fn summary(r: &Report) -> Vec<Row> {
     if r.servers.rejected > 0 {
         o.row("rejected at the server cap", thousands(r.servers.rejected));
     }
+    let killed = match r.workers.killed {
+        0 => String::new(),
+        n => format!(", {n} stopped at once by c1m"),
+    };
     o.row(
         "workers",
         format!(
-            "{} started, {} closed cleanly",
+            "{} started, {} closed cleanly{killed}",
             r.workers.started, r.workers.closed_cleanly
         ),
     );
@@ -278,12 +282,7 @@ fn shard_rows(o: &mut Rows, r: &Report) {
 /// How the experiment ended, in words: `completed`, `interrupted by
 /// SIGINT`, `stopped: client worker 3 … was killed by SIGKILL (9)`.
 pub fn end_line(end: &End) -> String {
-    match end {
-        End::Completed => "completed".to_string(),
-        End::Interrupted { signal } => format!("interrupted by {signal}"),
-        End::WorkerDied { why } => format!("stopped: {why}"),
-        End::Aborted { why } => format!("aborted: {why}"),
-    }
+    end.words()
 }
 
 /// Kernel slab bytes per socket ([`Memory::kernel_per_socket`]) when
@@ -372,9 +371,13 @@ fn origin_rows(o: &mut Rows, r: &Report) {
 
 fn held_rows(o: &mut Rows, r: &Report) {
     let h = &r.held;
-    let source = match h.source {
-        CountSource::Kernel => "the kernel's count",
-        CountSource::Workers => "the workers' count; the kernel's was unavailable",
+    let source = match (h.source, &r.kernel.at_end) {
+        (CountSource::Kernel, _) => "the kernel's count",
+        // A second Ctrl-C: the workers were killed before the count.
+        (CountSource::Workers, KernelCount::NotTaken) if r.workers.killed > 0 => {
+            "the workers' last count; stopped at once before the kernel's was read"
+        }
+        (CountSource::Workers, _) => "the workers' count; the kernel's was unavailable",
     };
     if r.command == CommandKind::Serve {
         o.row("cap (--max-conns)", thousands(r.target));
@@ -673,7 +676,11 @@ fn memory_rows(o: &mut Rows, m: &Memory) {
             continue;
         }
         let pss = match u.pss {
-            Some(pss) if pss.abs() > RSS_NOISE_PER_WORKER => {
+            // PSS splits shared pages (the binary, libc) among every
+            // process mapping them: it falls when other processes start
+            // on the machine, which is no cost of holding. Only a rise
+            // past the noise is a figure.
+            Some(pss) if pss > RSS_NOISE_PER_WORKER => {
                 format!(", PSS {}", bytes(pss as f64 / m.conns as f64))
             }
             _ => String::new(),

@@ -208,3 +208,21 @@ fn the_servers_closes_say_which_rule_each_peer_broke() {
     let rows = summary(&r);
     assert!(rows.iter().any(|x| x.value.contains("not recorded")));
 }
+
+/// A PSS that fell (more processes sharing the workers' pages) is
+/// never shown as a negative cost per connection.
+#[test]
+fn a_pss_that_fell_is_not_shown() {
+    let mut r = fixture("run-fanout");
+    let m = r.memory.as_mut().unwrap();
+    m.servers.rss = 2_000_000;
+    m.servers.pss = Some(-400_000);
+    m.clients.rss = 2_000_000;
+    m.clients.pss = Some(1_000_000);
+    let rows = summary(&r);
+    let servers = &find(&rows, "user memory / conn, servers").value;
+    assert!(!servers.contains("PSS"), "{servers}");
+    let clients = &find(&rows, "user memory / conn, clients").value;
+    assert!(clients.contains(", PSS "), "{clients}");
+    assert!(!rows.iter().any(|r| r.value.contains("PSS -")), "{rows:#?}");
+}

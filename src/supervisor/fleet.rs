@@ -1,7 +1,8 @@
 //! The supervisor's side of the workers: start them, hear their counters,
 //! send commands, notice deaths, and make sure none outlives us.
 //!
-//! **Invariant:** every worker is in one process group, dies with the
+//! **Invariant:** every worker is in the fleet's process group (a new
+//! one only if every worker of the last had died), dies with the
 //! supervisor (`PR_SET_PDEATHSIG`), and is killed and reaped when the
 //! [`Fleet`] is dropped, whatever path led there.
 
@@ -50,6 +51,10 @@ pub enum Life {
     Closed,
     /// Gone without closing: how it ended and what it said last.
     Dead(String),
+    /// Killed by the supervisor itself before it closed ([`Fleet::kill_all`]:
+    /// a second Ctrl-C, or a worker that did not close in time): not lost,
+    /// stopped on purpose.
+    Killed,
 }
 
 /// One worker process as the supervisor sees it.
@@ -139,6 +144,9 @@ pub struct Fleet {
     /// the first client worker to see them told it.
     pub first_bytes: Option<Vec<u8>>,
     group: u32,
+    /// Groups the fleet's workers were in before [`Fleet::group`] (one
+    /// left with no process: see [`Fleet::spawn`]).
+    old_groups: Vec<u32>,
     /// The nice value workers run at: the supervisor's own before it
     /// raised its priority.
     worker_nice: i32,
@@ -164,6 +172,7 @@ impl Fleet {
             recent: Latency::new(),
             first_bytes: None,
             group: 0,
+            old_groups: Vec::new(),
             worker_nice,
             exe: std::env::current_exe().context("finding c1m's own executable")?,
         })
@@ -176,15 +185,31 @@ impl Fleet {
             WorkerSpec::Server(s) => (Role::Server, s.cap),
         };
         let index = self.workers.iter().filter(|w| w.role == role).count();
-        let mut cmd = Command::new(&self.exe);
-        cmd.arg("worker")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        c1m_sys::process::make_worker(&mut cmd, self.group, self.worker_nice);
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("starting {} worker {index}", role.name()))?;
+        let command = |group| {
+            let mut cmd = Command::new(&self.exe);
+            cmd.arg("worker")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit());
+            c1m_sys::process::make_worker(&mut cmd, group, self.worker_nice);
+            cmd
+        };
+        let mut child = match command(self.group).spawn() {
+            // The fleet's process group has no process left (every
+            // worker in it died, or the first was killed before it made
+            // the group: setpgid(2) says EPERM): this worker starts a new
+            // one, and both are killed at the end.
+            Err(e)
+                if self.group != 0
+                    && e.raw_os_error() == Some(c1m_sys::Errno::PERM.raw_os_error()) =>
+            {
+                self.old_groups.push(self.group);
+                self.group = 0;
+                command(0).spawn()
+            }
+            other => other,
+        }
+        .with_context(|| format!("starting {} worker {index}", role.name()))?;
         let pid = child.id();
         if self.group == 0 {
             self.group = pid;
@@ -281,10 +306,14 @@ impl Fleet {
         }
         let _ = self.poller.delete(w.stdout.as_fd());
         w.stdin = None;
-        if w.life == Life::Closed {
+        if w.reaped {
+            // Killed and reaped by `kill_all`: its end is known.
+            return None;
+        }
+        if matches!(w.life, Life::Closed | Life::Killed) {
             // Its last word said, it exits, and exit(2) closes its
-            // sockets as it goes: reaped by `reap`, not waited for here
-            // one worker at a time.
+            // sockets as it goes: reaped by `reap` (or `kill_all`), not
+            // waited for here one worker at a time.
             if let Ok(Some(_)) = w.child.try_wait() {
                 w.reaped = true;
             }
@@ -382,12 +411,22 @@ impl Fleet {
         t
     }
 
+    /// The summed counters of the live workers of one role (starting or
+    /// ready): what is held or opening now.
+    pub fn live_totals(&self, role: Role) -> Stats {
+        let mut t = Stats::default();
+        for w in self.of(role).filter(|w| w.alive()) {
+            t.merge(&w.stats);
+        }
+        t
+    }
+
     /// Process ids of the workers not known dead: starting, ready, or
     /// closed (a closed worker may have exited already).
     pub fn pids(&self) -> Vec<u32> {
         self.workers
             .iter()
-            .filter(|w| !matches!(w.life, Life::Dead(_)))
+            .filter(|w| !matches!(w.life, Life::Dead(_) | Life::Killed))
             .map(|w| w.pid)
             .collect()
     }
@@ -427,13 +466,19 @@ impl Fleet {
         }
     }
 
-    /// Kills every worker still running and reaps it.
+    /// Kills every worker still running and reaps it. A worker that had
+    /// not closed is [`Life::Killed`]: stopped by c1m, not lost.
     pub fn kill_all(&mut self) {
-        if self.group != 0 {
-            let _ = c1m_sys::process::kill_group(self.group);
+        for &g in self.old_groups.iter().chain([&self.group]) {
+            if g != 0 {
+                let _ = c1m_sys::process::kill_group(g);
+            }
         }
         for w in &mut self.workers {
             w.stdin = None;
+            if w.alive() {
+                w.life = Life::Killed;
+            }
             if !w.reaped {
                 let _ = w.child.kill();
                 let _ = w.child.wait();

@@ -1,7 +1,7 @@
 //! Readings of the kernel's accounting around an experiment: the cheap ones
-//! taken every sample ([`quick`]), the full ones (slabinfo, PSS: a
-//! [`Snapshot`]) at the baseline and at the top, and the netlink sock_diag
-//! reading of the endpoints ([`read_endpoints`]).
+//! taken every sample ([`quick`]), the full ones (slabinfo, each worker's
+//! RSS and PSS: a [`Snapshot`]) at the baseline and at the top, and the
+//! netlink sock_diag reading of the endpoints ([`read_endpoints`]).
 //!
 //! It only reads: `/proc` (proc(5)) and sock_diag(7); it never changes a
 //! setting. A source that cannot be read gives `None` or an error text,
@@ -38,17 +38,6 @@ pub fn rss(pids: &[u32]) -> u64 {
     pids.iter()
         .filter_map(|&p| c1m_probe::process::read_statm(proc(), p).ok())
         .map(|s| s.rss_bytes(page))
-        .sum()
-}
-
-/// Summed PSS of `pids`, in bytes; `None` if smaps_rollup is unreadable.
-pub fn pss(pids: &[u32]) -> Option<u64> {
-    pids.iter()
-        .map(|&p| {
-            c1m_probe::process::read_smaps_rollup(proc(), p)
-                .ok()
-                .map(|s| s.pss())
-        })
         .sum()
 }
 
@@ -96,22 +85,39 @@ pub struct Snapshot {
     pub clients: ProcMem,
 }
 
-/// The summed memory of a group of processes, bytes.
-#[derive(Debug, Clone, Copy, Default)]
+/// The memory of a group of processes, each read on its own, so that
+/// two readings compare the same processes.
+#[derive(Debug, Clone, Default)]
 pub struct ProcMem {
-    /// Resident set size (/proc/PID/statm), bytes; a process gone counts 0.
-    pub rss: u64,
-    /// Proportional set size (/proc/PID/smaps_rollup), bytes; `None` if
-    /// any process's could not be read.
-    pub pss: Option<u64>,
+    /// Each live process read: its pid, resident set size
+    /// (/proc/PID/statm) and proportional set size
+    /// (/proc/PID/smaps_rollup; `None` if unreadable), bytes. A process
+    /// gone, or a zombie (no memory left to read: a worker killed and not
+    /// yet reaped), is not in it.
+    pub procs: Vec<(u32, u64, Option<u64>)>,
 }
 
 impl ProcMem {
     fn take(pids: &[u32]) -> Self {
-        Self {
-            rss: rss(pids),
-            pss: pss(pids),
-        }
+        let page = c1m_probe::page_size();
+        let procs = pids
+            .iter()
+            .filter_map(|&p| {
+                let statm = c1m_probe::process::read_statm(proc(), p).ok()?;
+                // A zombie's statm reads all zeros.
+                (statm.size > 0).then_some(())?;
+                let pss = c1m_probe::process::read_smaps_rollup(proc(), p)
+                    .ok()
+                    .map(|s| s.pss());
+                Some((p, statm.rss_bytes(page), pss))
+            })
+            .collect();
+        Self { procs }
+    }
+
+    /// Summed RSS, bytes.
+    pub fn rss(&self) -> u64 {
+        self.procs.iter().map(|p| p.1).sum()
     }
 }
 
@@ -130,12 +136,22 @@ impl Snapshot {
 
 impl ProcMem {
     /// How this group's memory changed since `base`, over `conns`
-    /// connections.
+    /// connections: over the processes read both times only (a worker
+    /// that died between the readings took its memory with it, which is
+    /// no change of what holding costs). PSS is `None` unless every such
+    /// process's was read both times.
     fn since(&self, base: &ProcMem, conns: u64) -> UserMem {
-        let rss = self.rss as i64 - base.rss as i64;
+        let (mut rss, mut pss) = (0i64, Some(0i64));
+        for &(pid, now_rss, now_pss) in &self.procs {
+            let Some(&(_, was_rss, was_pss)) = base.procs.iter().find(|b| b.0 == pid) else {
+                continue;
+            };
+            rss += now_rss as i64 - was_rss as i64;
+            pss = pss.zip(delta(now_pss, was_pss)).map(|(a, b)| a + b);
+        }
         UserMem {
             rss,
-            pss: delta(self.pss, base.pss),
+            pss,
             rss_per_conn: (conns > 0).then(|| rss as f64 / conns as f64),
         }
     }
@@ -253,4 +269,38 @@ pub fn listen_counters(netns: Option<&str>) -> Option<ListenCounters> {
         .ok()??,
     };
     Some(ListenCounters::from(&n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(procs: &[(u32, u64, Option<u64>)]) -> ProcMem {
+        ProcMem {
+            procs: procs.to_vec(),
+        }
+    }
+
+    /// A worker that died between the readings is compared on neither
+    /// side: its memory leaving is no change of what holding costs (the
+    /// report once showed a negative PSS after a killed worker).
+    #[test]
+    fn a_worker_gone_by_the_second_reading_is_left_out_of_the_change() {
+        let base = group(&[(1, 1000, Some(600)), (2, 1000, Some(600))]);
+        let top = group(&[(1, 1500, Some(900))]);
+        let u = top.since(&base, 100);
+        assert_eq!(u.rss, 500);
+        assert_eq!(u.pss, Some(300));
+        assert_eq!(u.rss_per_conn, Some(5.0));
+    }
+
+    #[test]
+    fn a_pss_unread_once_leaves_the_pss_change_unknown() {
+        let base = group(&[(1, 1000, Some(600)), (2, 1000, None)]);
+        let top = group(&[(1, 1500, Some(900)), (2, 1200, Some(700))]);
+        let u = top.since(&base, 0);
+        assert_eq!(u.rss, 700);
+        assert_eq!(u.pss, None);
+        assert_eq!(u.rss_per_conn, None);
+    }
 }

@@ -15,18 +15,20 @@ use crate::plan::Plan;
 use crate::plan::shard::Shard;
 use crate::plan::thousands;
 use crate::report::model::{
-    self, Closes, CommandKind, Diagnosis, End, Evidence, FindLimit, KernelCount, KernelCounts,
-    LatencyReport, Limit, ListenCounters, Origin, Phase, Report, RunNetnsReport, Sample, Seen,
-    ServerSide, SloMiss, TrafficSummary, Workers,
+    self, Closes, CommandKind, End, FindLimit, KernelCount, KernelCounts, LatencyReport,
+    ListenCounters, Origin, Phase, Report, RunNetnsReport, Sample, Seen, ServerSide, Stage,
+    TrafficSummary, Workers,
 };
 use crate::report::{self, judge};
 use crate::supervisor::fleet::{Event, Fleet, Life, OwnCount, Role};
 use crate::supervisor::measure::{self, Reading, Snapshot};
 use crate::supervisor::metrics::{MetricsServer, MetricsSnapshot};
-use crate::supervisor::search::{self, Break, Observation, Search, ServerView};
+use crate::supervisor::search::Search;
 use crate::threshold::Gate;
 use crate::traffic::Traffic;
 use crate::wire::{ClientSpec, ServerSpec, Stats, ToWorker, WorkerSpec};
+
+mod capacity;
 
 /// How often the timeline is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
@@ -52,6 +54,7 @@ struct SearchRun {
 }
 
 /// The kernel's view at one moment, as the report needs it.
+#[derive(Clone)]
 struct Look {
     count: KernelCount,
     reading: Option<Reading>,
@@ -83,6 +86,8 @@ pub struct Session {
     last_log: Option<Instant>,
     tty: bool,
     end: Option<End>,
+    /// Where the experiment is: what an interruption or a death came in.
+    stage: Stage,
     interrupts: u32,
     dead: Vec<String>,
     json: Option<PathBuf>,
@@ -174,6 +179,7 @@ impl Session {
             last_log: None,
             tty: std::io::stderr().is_terminal(),
             end: None,
+            stage: Stage::StartUp,
             interrupts: 0,
             dead: Vec::new(),
             json: out.json.clone(),
@@ -230,26 +236,59 @@ impl Session {
             match ev {
                 Event::Interrupted(sig) => {
                     self.interrupts += 1;
-                    if self.interrupts > 1 {
+                    if self.interrupts == 2 {
                         eprintln!("\nc1m: interrupted again; killing every worker now");
                         self.fleet.kill_all();
-                    } else {
-                        // Stop opening connections at once: the end's
-                        // count is then of a fleet at rest, not of a ramp
-                        // in motion (see `settle_interrupted`).
-                        self.fleet.tell(Role::Client, &ToWorker::Pause);
                     }
+                    self.stop_opening();
                     self.end.get_or_insert(End::Interrupted {
                         signal: c1m_sys::process::signal_name(sig).to_string(),
+                        during: Some(self.stage),
                     });
                 }
                 Event::WorkerDied { why, .. } => {
                     self.dead.push(why.clone());
-                    self.end.get_or_insert(End::WorkerDied { why });
+                    self.stop_opening();
+                    self.end.get_or_insert(End::WorkerDied {
+                        why,
+                        during: Some(self.stage),
+                    });
                 }
             }
         }
         self.end.is_some()
+    }
+
+    /// The experiment ends early: the clients stop opening connections at
+    /// once, so that the end's count is of a fleet at rest, not of a ramp
+    /// in motion (see `settle_stopped`). Once, and only while they could
+    /// be opening.
+    fn stop_opening(&mut self) {
+        let opening = matches!(self.stage, Stage::Ramp | Stage::Verify | Stage::Hold);
+        if self.end.is_none() && opening {
+            self.fleet.tell(Role::Client, &ToWorker::Pause);
+        }
+    }
+
+    /// Enters `stage`, saying so on stderr for the stages that print no
+    /// progress of their own (a line, or the terminal's progress line).
+    fn enter(&mut self, stage: Stage, what: Option<String>) {
+        self.stage = stage;
+        let Some(what) = what else { return };
+        let name = match stage {
+            Stage::Verify => "verify",
+            Stage::Teardown => "teardown",
+            _ => "",
+        };
+        let line = format!(
+            "{name} {:>6.1}s  {what}",
+            self.start.elapsed().as_secs_f64()
+        );
+        if self.tty {
+            eprint!("\r\x1b[2K{line}");
+        } else {
+            eprintln!("{line}");
+        }
     }
 
     /// Waits until every worker of `role` is ready.
@@ -268,7 +307,10 @@ impl Session {
     }
 
     fn snapshot(&self) -> Snapshot {
-        let pids = |role| self.fleet.of(role).map(|w| w.pid).collect::<Vec<_>>();
+        let pids = |role| {
+            let live = self.fleet.of(role).filter(|w| w.alive());
+            live.map(|w| w.pid).collect::<Vec<_>>()
+        };
         Snapshot::take(&pids(Role::Server), &pids(Role::Client))
     }
 
@@ -414,6 +456,7 @@ impl Session {
         let baseline = self.snapshot();
         self.counters_base = measure::listen_counters(self.counters_netns.as_deref());
         // Ramp.
+        self.stage = Stage::Ramp;
         let ramp_start = Instant::now();
         self.origin.ramp_started_at = Some(unix_seconds(SystemTime::now()));
         self.fleet.tell(Role::Client, &ToWorker::Go);
@@ -456,13 +499,26 @@ impl Session {
         // Verify and measure at the top, once the servers have caught up.
         let mut top = None;
         if has_clients && self.end.is_none() {
+            let est = thousands(self.client_side().established);
+            let wait = match self.fleet.of(Role::Server).next() {
+                Some(_) => "waiting for the servers to accept them, then ",
+                None => "",
+            };
+            self.enter(
+                Stage::Verify,
+                Some(format!(
+                    "{est} established: {wait}counting c1m's sockets by the kernel's state"
+                )),
+            );
             self.settle(Duration::from_secs(10))?;
-            top = Some((self.look(), self.snapshot()));
+            let look = self.look();
+            top = (self.interrupts < 2).then(|| (look, self.snapshot()));
             if self.search.is_some() {
                 self.conclude_search()?;
             }
         }
         // Hold.
+        self.enter(Stage::Hold, None);
         if !timed_ramp {
             self.fleet.tell(Role::Client, &ToWorker::Beat);
         }
@@ -520,17 +576,20 @@ impl Session {
         }
         // What is held at the end, before anything is torn down; skipped
         // only when a second Ctrl-C asked to stop at once.
-        if self.interrupts == 1 || matches!(self.end, Some(End::Aborted { .. })) {
-            self.settle_interrupted()?;
+        if self.end.is_some() {
+            self.settle_stopped()?;
         }
+        // A second Ctrl-C while counting leaves a count of a fleet being
+        // killed: not kept.
+        let at_end = (self.interrupts < 2)
+            .then(|| self.look_twice_at_phantoms())
+            .filter(|_| self.interrupts < 2);
         let top = match top {
             Some(t) => Some(t),
-            // A server that never held any (or an interrupted ramp) has
-            // no top: the end is the top, read just before the end.
-            None if self.interrupts < 2 => Some((self.look(), self.snapshot())),
-            None => None,
+            // A server that never held any (or a ramp that ended early)
+            // has no top: the end is the top.
+            None => at_end.clone().map(|l| (l, self.snapshot())),
         };
-        let at_end = (self.interrupts < 2).then(|| self.look_twice_at_phantoms());
         self.finish(Some(baseline), top, at_end, reached_at)
     }
 
@@ -567,150 +626,6 @@ impl Session {
         Ok(true)
     }
 
-    /// Whether the capacity search should stop: a failure, a close by the
-    /// server, the latency objective missed since the last sample, or a
-    /// server-side sign (a queue that does not drain, connections only the
-    /// client has).
-    fn search_broke(&mut self, recent: &Latency) -> bool {
-        let c = self.client_side();
-        let at = self.start.elapsed();
-        let server = self.server_view_now();
-        let Some(s) = self.search.as_mut() else {
-            return false;
-        };
-        let rtt = s.search.slo.map(|slo| {
-            let v = if slo.quantile >= 1.0 {
-                recent.rtt.max()
-            } else {
-                recent.rtt.value_at_quantile(slo.quantile)
-            };
-            (v, recent.rtt.len())
-        });
-        let o = Observation {
-            at,
-            failures: c.failed.total(),
-            closes: c.peer_closed(),
-            server,
-            rtt,
-        };
-        s.search.observe(&o).is_some()
-    }
-
-    /// The server side now, if its listeners are visible and a reading is
-    /// due (a reading costs ~1 µs per socket: at most a tenth of the time).
-    fn server_view_now(&mut self) -> Option<ServerView> {
-        let due = self
-            .search
-            .as_ref()
-            .is_some_and(|s| Instant::now() >= s.next_read);
-        if !due {
-            return None;
-        }
-        let r = self.read().ok()?;
-        if let Some(s) = self.search.as_mut() {
-            s.next_read = Instant::now() + (r.took * 10).max(SAMPLE_EVERY);
-        }
-        r.counts.is_local().then(|| view(&r))
-    }
-
-    /// Stops opening connections and waits for the handshakes under way
-    /// to end and the server's closes to land.
-    fn stop_ramp(&mut self) -> anyhow::Result<()> {
-        self.fleet.tell(Role::Client, &ToWorker::Pause);
-        let patience = self
-            .search
-            .as_ref()
-            .map_or(Duration::ZERO, |s| s.connect_timeout);
-        let deadline = Instant::now() + patience + Duration::from_secs(2);
-        while Instant::now() < deadline {
-            let ev = self.fleet.poll(Duration::from_millis(100))?;
-            if self.handle(ev) {
-                return Ok(());
-            }
-            if self.fleet.of(Role::Client).all(|w| w.stats.ramp_done()) {
-                break;
-            }
-        }
-        // Closes by the server come just after its accepts.
-        self.quiet(Duration::from_secs(1))?;
-        self.sample(Phase::Ramp);
-        Ok(())
-    }
-
-    /// Reads what the server really holds once the ramp settled, and
-    /// diagnoses the search.
-    fn conclude_search(&mut self) -> anyhow::Result<()> {
-        let first = self.read().ok();
-        let mut last = first.clone();
-        // A queue still full a moment later, with nothing more accepted,
-        // is an accept loop that stopped (even if every handshake fit).
-        if let Some(f) = first.as_ref().filter(|f| f.counts.is_local()) {
-            if view(f).waiting > 0 || view(f).phantoms > 0 {
-                self.quiet(search::SERVER_SIGN)?;
-                last = self.read().ok();
-            }
-            if let (Some(s), Some(l)) = (self.search.as_mut(), last.as_ref()) {
-                s.search.settled(view(f), view(l));
-            }
-        }
-        // c1m's own, by the kernel's state of each: the others' connections
-        // to the same server are in the reading, not in what c1m held.
-        let own = self.own_count().ok().map(|o| o.client.established);
-        let c = self.client_side();
-        let counters = self.counters_since_base();
-        let peak = self
-            .timeline
-            .iter()
-            .map(|s| s.established)
-            .max()
-            .unwrap_or(0);
-        let closes = self.closes(&c);
-        let Some(s) = self.search.as_mut() else {
-            return Ok(());
-        };
-        let own = own.unwrap_or(c.established);
-        let (held, waiting, phantoms) = match last.as_ref() {
-            Some(r) if r.counts.is_local() => {
-                let v = view(r);
-                let held = judge::own_held(own, Some(v.accepted), v.waiting);
-                (held, v.waiting, v.phantoms)
-            }
-            _ => (own, 0, 0),
-        };
-        let broke = s.search.broke();
-        let slo_missed = match (broke, s.search.slo) {
-            (Some(Break::Slo(v)), Some(slo)) => Some(SloMiss {
-                objective: slo.to_string(),
-                value_us: v,
-            }),
-            _ => None,
-        };
-        let evidence = Evidence {
-            held,
-            failed: c.failed,
-            closes,
-            waiting,
-            phantoms,
-            counters: counters.unwrap_or_default(),
-            slo_missed,
-        };
-        let diagnosis = match broke {
-            Some(b) => search::diagnose(&evidence, b == Break::NotAccepting),
-            None => Diagnosis {
-                limit: Limit::NotReached,
-                explanation: format!("no limit reached: {} connections held", thousands(held)),
-            },
-        };
-        s.found = Some(FindLimit {
-            break_point: held,
-            peak,
-            slo: s.search.slo.map(|s| s.to_string()),
-            diagnosis,
-            evidence,
-        });
-        Ok(())
-    }
-
     /// The listen counters' change since the ramp began.
     fn counters_since_base(&self) -> Option<ListenCounters> {
         Some(
@@ -745,6 +660,15 @@ impl Session {
         let counters = self.counters_since_base();
         // Tear down: clients first (their RSTs free the servers' sockets),
         // then servers; anything that does not close in time is killed.
+        let live = self.fleet.workers.iter().filter(|w| w.alive()).count();
+        let held = thousands(
+            (self.fleet.live_totals(Role::Client).established)
+                .max(self.fleet.live_totals(Role::Server).established),
+        );
+        self.enter(
+            Stage::Teardown,
+            (live > 0).then(|| format!("closing {held} connections and {live} workers")),
+        );
         let teardown = Instant::now();
         let ev = self.fleet.close(Role::Client, CLOSE_TIMEOUT)?;
         self.handle(ev);
@@ -764,6 +688,12 @@ impl Session {
         let final_clients = self.fleet.totals(Role::Client);
         let final_servers = self.fleet.totals(Role::Server);
         self.fleet.kill_all();
+        let killed = self
+            .fleet
+            .workers
+            .iter()
+            .filter(|w| w.life == Life::Killed)
+            .count() as u64;
         let not_taken = || KernelCount::NotTaken;
         let (at_top, top_snapshot) = match top {
             Some((look, snap)) => (look.count, Some(snap)),
@@ -843,6 +773,7 @@ impl Session {
                 started,
                 closed_cleanly,
                 lost: std::mem::take(&mut self.dead),
+                killed,
             },
             end: self.end.clone().unwrap_or(End::Completed),
             thresholds: Vec::new(),
@@ -870,15 +801,6 @@ impl Session {
         let has_servers = self.fleet.of(Role::Server).next().is_some();
         let has_clients = self.fleet.of(Role::Client).next().is_some();
         u64::from(has_servers) + u64::from(has_clients)
-    }
-}
-
-/// The server side of a reading, for the search.
-fn view(r: &Reading) -> ServerView {
-    ServerView {
-        accepted: r.counts.accepted(),
-        waiting: r.counts.waiting(),
-        phantoms: r.counts.phantoms(),
     }
 }
 

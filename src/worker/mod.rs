@@ -166,16 +166,41 @@ fn exit_closing_all() -> ! {
     std::process::exit(0)
 }
 
+/// Reads the first line of stdin a byte at a time, leaving every byte
+/// after it in the pipe. A buffered read (`std::io::stdin().read_line`)
+/// would take the commands the supervisor sent meanwhile too (a
+/// `ToWorker::Close` sent while the worker was starting), keep them in a
+/// buffer the worker's epoll never sees, and leave the worker deaf to
+/// them: the supervisor then waited its whole close timeout (60 s) for a
+/// worker it had told to close at start-up.
+fn read_spec_line() -> anyhow::Result<Vec<u8>> {
+    let stdin = std::io::stdin();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match poll::read(stdin.as_fd(), &mut byte) {
+            Ok(0) => return Ok(line),
+            Ok(_) => {
+                line.push(byte[0]);
+                if byte[0] == b'\n' {
+                    return Ok(line);
+                }
+            }
+            Err(c1m_sys::Errno::INTR) => {}
+            Err(e) => {
+                return Err(std::io::Error::from(e)).context("reading the worker spec from stdin");
+            }
+        }
+    }
+}
+
 /// The entry point of `c1m worker`: reads the spec and runs it.
 pub fn main() -> anyhow::Result<()> {
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .context("reading the worker spec from stdin")?;
+    let line = read_spec_line()?;
     if line.is_empty() {
         bail!("`c1m worker` is started by c1m itself, with its job on stdin");
     }
-    let spec = match serde_json::from_str::<ToWorker>(&line) {
+    let spec = match serde_json::from_slice::<ToWorker>(&line) {
         Ok(ToWorker::Start(spec)) => *spec,
         _ => bail!("the first line on a worker's stdin must be its spec"),
     };

@@ -9,6 +9,7 @@ mod util;
 mod bad_input;
 mod deploy;
 mod deploy_slurm;
+mod faults;
 mod fuzz_inputs;
 mod gate;
 mod half_open;

@@ -187,6 +187,17 @@ fn every_shape_the_types_allow_validates() {
     let base = fixture("run-fanout");
     let shapes: Vec<Vec<Edit>> = vec![
         vec![("/end", json!({"kind": "interrupted", "signal": "SIGINT"}))],
+        vec![
+            (
+                "/end",
+                json!({"kind": "interrupted", "signal": "SIGTERM", "during": "start-up"}),
+            ),
+            ("/workers/killed", json!(12)),
+        ],
+        vec![(
+            "/end",
+            json!({"kind": "worker-died", "why": "server worker 0 (pid 1) was killed by SIGKILL (9)", "during": "verify"}),
+        )],
         vec![(
             "/end",
             json!({"kind": "aborted", "why": "--fail-if held<99.9% failed 3.2 s in: held was 75%"}),

@@ -193,52 +193,8 @@ fn ctrl_c_mid_ramp_leaves_a_complete_report_and_no_processes() {
     assert!(run_namespaces().is_empty(), "{:?}", run_namespaces());
 }
 
-#[test]
-fn a_killed_worker_is_reported_and_everything_stops() {
-    let _g = heavy();
-    let (c, workers, json) = start_run(
-        "killed",
-        "20000",
-        &["--hold", "60s", "--ports", "8490"],
-        "hold",
-    );
-    // The first worker started is a server.
-    let victim = *workers.iter().min().unwrap();
-    c1m_kill(victim, "KILL");
-    let (code, out, err) = c.finish(Duration::from_secs(60));
-    assert_eq!(code, Some(1), "{out}\n{}", err.join("\n"));
-    assert!(
-        out.contains(&format!("(pid {victim}) was killed by SIGKILL (9)")),
-        "{out}"
-    );
-    let r = read_json(&json);
-    assert!(r["end"]["why"].as_str().unwrap().contains("SIGKILL"));
-    assert_eq!(r["workers"]["lost"].as_array().unwrap().len(), 1);
-    assert_eq!(r["verdict"]["exit_code"], 1);
-    assert_all_gone(&workers, Duration::from_secs(5));
-}
-
-#[test]
-fn killing_the_supervisor_takes_every_worker_with_it() {
-    let _g = heavy();
-    let (c, workers, _) = start_run(
-        "supervisor-killed",
-        "20000",
-        &["--hold", "60s", "--ports", "8590"],
-        "hold",
-    );
-    assert!(workers.len() >= 8, "{workers:?}");
-    let name = run_netns(c.pid());
-    c1m_kill(c.pid(), "KILL");
-    let _ = c.finish(Duration::from_secs(10));
-    // PR_SET_PDEATHSIG: the kernel kills them; nothing is left holding.
-    assert_all_gone(&workers, Duration::from_secs(10));
-    // The run's namespace outlives a SIGKILL (the next run removes it:
-    // run_netns.rs); removed here so no other test meets it.
-    if run_namespaces().contains(&name) {
-        ip_cmd(&["netns", "del", &name]);
-    }
-}
+// A killed worker, a killed supervisor, Ctrl-C and SIGTERM at every
+// stage, at 20,000 connections over 20 workers: tests/it/faults.rs.
 
 #[test]
 fn range_mode_keeps_each_worker_in_its_own_ports() {

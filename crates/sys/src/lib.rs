@@ -7,8 +7,8 @@
 //! handles a raw descriptor (`tests/tidy.rs` fails on `libc`, `RawFd`, `as_raw_fd`,
 //! `from_raw_fd`, … anywhere else). Most wrappers sit on `rustix` (safe
 //! already); the few calls `rustix` lacks (`IP_BIND_ADDRESS_NO_PORT`,
-//! `IP_LOCAL_PORT_RANGE`) and the two it marks `unsafe` (`pre_exec`,
-//! `unshare`) are made here, each `unsafe` block with a `// SAFETY:` note
+//! `IP_LOCAL_PORT_RANGE`) and the three it marks `unsafe` (`pre_exec`,
+//! `unshare`, a signal handler's action) are made here, each `unsafe` block with a `// SAFETY:` note
 //! (clippy's `undocumented_unsafe_blocks` denies one without).
 //!
 //! # Modules, lowest layer first
@@ -16,7 +16,8 @@
 //!
 //! 1. [`limits`]: `RLIMIT_NOFILE`, getrlimit(2). [`process`]: worker
 //!    processes that never outlive the supervisor, nice values, prctl(2).
-//!    [`signals`]: Ctrl-C and SIGTERM as a readable descriptor, signal(7).
+//!    [`signals`]: Ctrl-C and SIGTERM as a readable descriptor, each
+//!    arrival counted, signal(7).
 //!    [`netns`]: named network namespaces as `ip netns` keeps them,
 //!    network_namespaces(7). [`lock`]: advisory file locks, flock(2).
 //! 2. [`poll`]: epoll(7) and nonblocking reads of any descriptor.

@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use signal_hook::consts::FORBIDDEN;
 pub use signal_hook::consts::{SIGINT, SIGTERM};
@@ -15,7 +15,8 @@ pub use signal_hook::consts::{SIGINT, SIGTERM};
 /// call [`Signals::take`] when it fires.
 pub struct Signals {
     read: OwnedFd,
-    flags: Vec<(i32, Arc<AtomicBool>)>,
+    /// Each caught signal and how often it arrived since the last take.
+    counts: Vec<(i32, Arc<AtomicUsize>)>,
 }
 
 impl Signals {
@@ -39,27 +40,37 @@ impl Signals {
         let (read, write) = rustix::pipe::pipe_with(
             rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
         )?;
-        let mut flags = Vec::new();
+        let mut counts = Vec::new();
         for &sig in signals {
-            let flag = Arc::new(AtomicBool::new(false));
-            signal_hook::flag::register(sig, Arc::clone(&flag))?;
+            let count = Arc::new(AtomicUsize::new(0));
+            let seen = Arc::clone(&count);
+            // SAFETY: the action runs inside the signal handler, where only
+            // async-signal-safe work is sound; it does one atomic
+            // increment of memory it owns (an `Arc` kept alive by the
+            // registration), no allocation, no lock.
+            #[allow(unsafe_code)]
+            unsafe {
+                signal_hook::low_level::register(sig, move || {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                })?;
+            }
             // The handler owns its own copy of the write end.
             signal_hook::low_level::pipe::register(sig, write.try_clone()?)?;
-            flags.push((sig, flag));
+            counts.push((sig, count));
         }
-        Ok(Self { read, flags })
+        Ok(Self { read, counts })
     }
 
     /// The signals that arrived since the last call, in the order given
-    /// to [`Signals::catch`] (each once however often it came), emptying
+    /// to [`Signals::catch`], each as often as it came (two Ctrl-C
+    /// pressed while the caller was busy are two `SIGINT`s), emptying
     /// the pipe so that it stops being readable.
     pub fn take(&self) -> Vec<i32> {
         let mut buf = [0u8; 64];
         while matches!(rustix::io::read(&self.read, &mut buf), Ok(n) if n > 0) {}
-        self.flags
+        self.counts
             .iter()
-            .filter(|(_, f)| f.swap(false, Ordering::SeqCst))
-            .map(|(s, _)| *s)
+            .flat_map(|(s, c)| std::iter::repeat_n(*s, c.swap(0, Ordering::SeqCst)))
             .collect()
     }
 }
@@ -74,7 +85,7 @@ impl AsFd for Signals {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use signal_hook::consts::{SIGKILL, SIGUSR1};
+    use signal_hook::consts::{SIGKILL, SIGUSR1, SIGUSR2};
 
     #[test]
     fn a_raised_signal_is_seen() {
@@ -91,6 +102,17 @@ mod tests {
             .collect();
         assert_eq!(ready, [7]);
         assert_eq!(s.take(), vec![SIGUSR1]);
+        assert!(s.take().is_empty());
+    }
+
+    /// A signal that came twice before a look is seen twice (a second
+    /// Ctrl-C pressed while the supervisor was busy is still a second).
+    #[test]
+    fn a_signal_raised_twice_is_seen_twice() {
+        let s = Signals::catch(&[SIGUSR2]).unwrap();
+        signal_hook::low_level::raise(SIGUSR2).unwrap();
+        signal_hook::low_level::raise(SIGUSR2).unwrap();
+        assert_eq!(s.take(), vec![SIGUSR2, SIGUSR2]);
         assert!(s.take().is_empty());
     }
 

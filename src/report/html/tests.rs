@@ -290,6 +290,7 @@ fn interrupted_runs_name_the_signal() {
     let mut r = fixture("run-fanout");
     r.end = End::Interrupted {
         signal: "SIGINT".into(),
+        during: None,
     };
     let html = page(&r);
     assert!(html.contains("<p class=\"end warn\">interrupted by SIGINT</p>"));

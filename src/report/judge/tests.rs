@@ -65,6 +65,7 @@ fn report(target: u64, at_end: u64) -> Report {
         workers: Workers {
             started: 1,
             closed_cleanly: 1,
+            killed: 0,
             lost: vec![],
         },
         end: End::Completed,
@@ -287,14 +288,43 @@ fn interrupts_and_dead_workers_have_their_own_codes() {
     let mut r = report(10, 10);
     r.end = End::Interrupted {
         signal: "SIGINT".into(),
+        during: None,
     };
     assert_eq!(verdict(&r).exit_code, EXIT_INTERRUPTED);
     r.end = End::WorkerDied {
         why: "client worker 3 (pid 9) killed by SIGKILL".into(),
+        during: Some(Stage::Hold),
     };
     let v = verdict(&r);
     assert_eq!(v.exit_code, EXIT_SHORT);
-    assert!(v.reason.unwrap().contains("SIGKILL"));
+    assert_eq!(
+        v.reason.as_deref(),
+        Some("stopped: client worker 3 (pid 9) killed by SIGKILL during the hold")
+    );
+}
+
+/// 128 + the signal's number, as a shell reports a process it killed.
+#[test]
+fn each_signal_has_its_own_exit_code_and_the_reason_names_the_stage() {
+    let mut r = report(10, 10);
+    for (signal, code, stage, words) in [
+        ("SIGINT", 130, Stage::Ramp, "during the ramp"),
+        ("SIGTERM", 143, Stage::StartUp, "at start-up"),
+        ("SIGINT", 130, Stage::Teardown, "during teardown"),
+    ] {
+        r.end = End::Interrupted {
+            signal: signal.into(),
+            during: Some(stage),
+        };
+        let v = verdict(&r);
+        assert_eq!(v.exit_code, code, "{signal}");
+        assert_eq!(
+            v.reason.as_deref(),
+            Some(format!("interrupted by {signal} {words}").as_str())
+        );
+    }
+    assert_eq!(EXIT_TERMINATED, 128 + 15);
+    assert_eq!(EXIT_INTERRUPTED, 128 + 2);
 }
 
 #[test]
@@ -406,10 +436,12 @@ fn the_lowest_failed_familys_code_wins_unless_the_run_did_not_finish() {
     );
     r.end = End::Interrupted {
         signal: "SIGINT".into(),
+        during: None,
     };
     assert_eq!(gated(r.clone(), &all).exit_code, EXIT_INTERRUPTED);
     r.end = End::WorkerDied {
         why: "client worker 1 was killed".into(),
+        during: None,
     };
     assert_eq!(gated(r, &all).exit_code, EXIT_SHORT);
 }

@@ -57,13 +57,13 @@ impl Session {
         }
     }
 
-    /// Waits (briefly) until the servers hold what the clients hold.
-    /// After a Ctrl-C (the clients told to stop opening): waits at most
-    /// 2 s, less on a second Ctrl-C, for the handshakes under way to end
-    /// and the servers to accept what completed, so that the end's
-    /// counts (c1m's own, everyone's, the accept queues) are read from a
-    /// fleet at rest and agree with each other.
-    pub(super) fn settle_interrupted(&mut self) -> anyhow::Result<()> {
+    /// After an early end (Ctrl-C, a worker that died: the clients told
+    /// to stop opening): waits at most 2 s, not at all after a second
+    /// Ctrl-C, for the handshakes under way to end and the servers to
+    /// accept what completed, so that the end's counts (c1m's own,
+    /// everyone's, the accept queues) are read from a fleet at rest and
+    /// agree with each other.
+    pub(super) fn settle_stopped(&mut self) -> anyhow::Result<()> {
         let has_servers = self.fleet.of(Role::Server).next().is_some();
         let start = Instant::now();
         // The workers' counters come every REPORT_EVERY: two of them
@@ -71,8 +71,9 @@ impl Session {
         let fresh = 2 * crate::worker::REPORT_EVERY;
         let deadline = start + Duration::from_secs(2);
         while self.interrupts < 2 && Instant::now() < deadline {
-            let c = self.client_side();
-            let s = self.fleet.totals(Role::Server).established;
+            // A dead worker's last counters say nothing of now.
+            let c = self.fleet.live_totals(Role::Client);
+            let s = self.fleet.live_totals(Role::Server).established;
             let still = c.connecting == 0 && (!has_servers || s >= c.established);
             if still && start.elapsed() >= fresh {
                 break;
@@ -120,6 +121,8 @@ impl Session {
         Ok(())
     }
 
+    /// Waits, at most `limit`, until the servers hold what the clients
+    /// hold (their accepts come just after the clients' handshakes).
     pub(super) fn settle(&mut self, limit: Duration) -> anyhow::Result<()> {
         if self.fleet.of(Role::Server).next().is_none() {
             return Ok(());

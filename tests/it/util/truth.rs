@@ -193,6 +193,37 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
     all
 }
 
+/// The TCP table of `pid`'s network namespace (`/proc/PID/net/tcp` and
+/// `tcp6`: the namespace the process is in, e.g. a `c1m run` worker's
+/// `c1m-run-PID`), each row once; empty when the process is gone.
+pub fn tcp_table_of(pid: u32) -> Vec<TcpRow> {
+    let mut rows = Vec::new();
+    let mut seen = HashSet::new();
+    for file in ["tcp", "tcp6"] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{file}")) else {
+            continue;
+        };
+        for r in parse_table(&text).unwrap_or_else(|e| panic!("/proc/{pid}/net/{file}: {e}")) {
+            if seen.insert((r.local, r.remote, r.state, r.inode)) {
+                rows.push(r);
+            }
+        }
+    }
+    rows
+}
+
+/// `pid`'s own sockets in `state`, in its own network namespace (rows
+/// of [`tcp_table_of`] whose inode is one of its descriptors).
+pub fn own_in_state(pid: u32, state: TcpState) -> u64 {
+    settled(|| {
+        let mine = socket_inodes(pid);
+        tcp_table_of(pid)
+            .iter()
+            .filter(|r| r.state == state && r.inode != 0 && mine.contains(&r.inode))
+            .count() as u64
+    })
+}
+
 fn inodes_of(pids: &[u32]) -> HashSet<u64> {
     pids.iter().flat_map(|&p| socket_inodes(p)).collect()
 }
