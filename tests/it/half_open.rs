@@ -23,6 +23,7 @@ struct Link {
 
 impl Link {
     fn up(server_ip: &str, peer_ip: &str) -> Link {
+        remove_stale();
         let id = std::process::id() % 100_000;
         let link = Link {
             server_ns: format!("c1m-hostile-s{id}"),
@@ -58,6 +59,23 @@ impl Link {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+}
+
+/// Removes the namespaces of a test process that was killed before it
+/// could (`c1m-hostile-sPID`, `c1m-hostile-pPID`, PID no longer running).
+fn remove_stale() {
+    for ns in ip_cmd(&["netns", "list"]).lines() {
+        let Some(name) = ns.split_whitespace().next() else {
+            continue;
+        };
+        let pid = name
+            .strip_prefix("c1m-hostile-")
+            .and_then(|r| r.get(1..))
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !alive(p)) {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
     }
 }
 

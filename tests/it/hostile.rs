@@ -766,3 +766,89 @@ fn hostile_peers_are_closed_by_their_rules_and_the_rest_is_served() {
         started.elapsed().as_secs()
     );
 }
+
+/// A peer reading late loses nothing: with `--max-unsent` above what
+/// the kernel's buffers hold, a peer writes 16 MiB of lines before
+/// reading any echo, more than the server's send buffer and the peer's
+/// receive window can take, so the server must stop reading it (its side
+/// of the connection fills with unread bytes, `/proc/net/tcp`), or lose
+/// or buffer bytes; once the peer reads, every byte comes back in order,
+/// nothing was closed, and the worker's RSS did not grow with them.
+#[test]
+fn a_peer_reading_late_gets_every_byte_back() {
+    const LISTEN: &str = "127.0.0.1:8982";
+    const LINES: usize = 1 << 20; // 16 bytes each: 16 MiB
+    let to: SocketAddr = LISTEN.parse().unwrap();
+    let (mut serve, report) = spawn_with_report(
+        "hostile-late-reader",
+        &[
+            "serve",
+            "--listen",
+            LISTEN,
+            "--max-conns",
+            "10",
+            "--max-unsent",
+            &(64u64 << 20).to_string(),
+        ],
+    );
+    serve.wait_line(" hold ", Duration::from_secs(30));
+    let worker = children(serve.pid())[0];
+    let rss_start = vm_rss(worker);
+    let rss = RssWatch::start(vec![worker]);
+    let line = |i: usize| format!("{i:015}\n").into_bytes();
+    let mut w = connect(to);
+    let mut r = w.try_clone().unwrap();
+    let me = w.local_addr().unwrap();
+    let writer = std::thread::spawn(move || {
+        for chunk in (0..LINES).collect::<Vec<_>>().chunks(4096) {
+            let bytes: Vec<u8> = chunk.iter().flat_map(|&i| line(i)).collect();
+            w.write_all(&bytes).unwrap();
+        }
+        w
+    });
+    // The server stops reading: its side of the connection holds unread
+    // bytes, and keeps them.
+    let server_unread = || {
+        truth::tcp_table()
+            .iter()
+            .find(|row| row.local == to && row.remote == me)
+            .map_or(0, |row| row.rx_queue)
+    };
+    let deadline = Instant::now() + LONG;
+    while server_unread() < 64 * 1024 {
+        assert!(
+            Instant::now() < deadline,
+            "the server never stopped reading"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut buf = vec![0u8; 1 << 16];
+    let mut next = Vec::new();
+    let (mut i, mut wrong) = (0usize, 0usize);
+    while i < LINES {
+        let n = r.read(&mut buf).unwrap();
+        assert!(n > 0, "closed after {i} lines");
+        next.extend_from_slice(&buf[..n]);
+        let whole = next.len() / 16 * 16;
+        for l in next[..whole].chunks(16) {
+            wrong += usize::from(l != line(i).as_slice());
+            i += 1;
+        }
+        next.drain(..whole);
+    }
+    assert_eq!(wrong, 0, "echoed lines out of order or changed");
+    let w = writer.join().unwrap();
+    w.shutdown(Shutdown::Write).unwrap();
+    assert!(read_until_closed(&mut r));
+    let rss_most = rss.most()[0];
+    let (code, out, _) = serve.interrupt(LONG);
+    assert_eq!(code, Some(130), "{out}");
+    let s = &read_json(&report)["servers"];
+    assert_eq!(s["dropped"], 0, "{s}");
+    assert_eq!(s["sent"], 16 * LINES as u64, "{s}");
+    assert_eq!(s["closed_fin"], 1, "{s}");
+    assert!(
+        rss_most <= rss_start + (1 << 20),
+        "RSS {rss_start} at the start, {rss_most} at most"
+    );
+}
