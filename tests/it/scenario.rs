@@ -577,7 +577,7 @@ fn generated(rng: &mut fastrand::Rng) -> String {
         match rng.u8(0..10) {
             0 => t += "[run]\n",
             1 => t += "# a comment = 1\n",
-            2 => t += &VALUES[rng.usize(..VALUES.len())].to_string(),
+            2 => t += VALUES[rng.usize(..VALUES.len())],
             _ => {
                 t += KEYS[rng.usize(..KEYS.len())];
                 t += if rng.bool() { " = " } else { "=" };
