@@ -8,7 +8,7 @@ fn idle(count: u64) -> Conns {
     Conns::new(count, 100, Duration::from_secs(1), None)
 }
 
-fn heartbeat(count: u64, interval: Duration, expect: Option<&[u8]>) -> Conns {
+fn beats(count: u64, interval: Duration, expect: Option<&[u8]>, pipelined: bool) -> Conns {
     Conns::new(
         count,
         100,
@@ -16,23 +16,18 @@ fn heartbeat(count: u64, interval: Duration, expect: Option<&[u8]>) -> Conns {
         Some(Heartbeats {
             interval,
             expect: expect.map(<[u8]>::to_vec),
-            pipelined: false,
+            pipelined,
         }),
     )
 }
 
+fn heartbeat(count: u64, interval: Duration, expect: Option<&[u8]>) -> Conns {
+    beats(count, interval, expect, false)
+}
+
 /// Heartbeats whose replies are echoes of `msg`: sent on schedule.
 fn echoed(count: u64, interval: Duration, msg: &[u8]) -> Conns {
-    Conns::new(
-        count,
-        100,
-        Duration::from_secs(1),
-        Some(Heartbeats {
-            interval,
-            expect: Some(msg.to_vec()),
-            pipelined: true,
-        }),
-    )
+    beats(count, interval, Some(msg), true)
 }
 
 fn near(v: u64, want: u64) -> bool {
