@@ -16,6 +16,7 @@ pub mod report;
 pub mod run;
 pub mod serve;
 pub mod settings;
+pub mod shape;
 pub mod shard;
 pub mod slurm;
 pub mod start_at;

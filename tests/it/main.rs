@@ -33,6 +33,7 @@ mod servers;
 mod shard;
 mod sharded;
 mod slurm;
+mod stages;
 mod stat;
 mod tidy;
 mod truths;
