@@ -90,6 +90,9 @@ pub struct ConnectArgs {
     /// Stages, ramp-up and ramp-down, reconnects.
     #[command(flatten)]
     pub shape: super::shape::ShapeOpts,
+    /// A scenario file read in (--scenario), or printed (--print-scenario).
+    #[command(flatten)]
+    pub scenario: super::scenario::ScenarioOpts,
 }
 
 /// Runs `c1m connect`.
@@ -112,6 +115,11 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     {
         bail!(
             "--find-limit ramps until the server breaks, at its own pace: it takes no --stages, --ramp-up or --ramp-down; give --rate to pace it"
+        );
+    }
+    if a.shape.ramp_down.is_some() && a.hold.is_none() {
+        bail!(
+            "--ramp-down needs --hold: without it, connect holds until Ctrl-C and the ramp-down would never come; give e.g. --hold 1m"
         );
     }
     // With --stages the largest stage is the count planned for.
@@ -153,17 +161,14 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     let per_worker = host.worker_conns(a.fleet.worker_conns)?;
     let conns = shard_part(detected.as_ref(), whole)?;
     let conns = settings::preflight(&facts, Some(conns), conns, LimitRole::Client)?;
-    let stages = match (a.shape.stages(conns, a.hold.unwrap_or_default()), &detected) {
+    // Without --hold, connect holds until Ctrl-C: after --ramp-up too.
+    let hold = a.hold.unwrap_or(crate::stages::MAX_STAGE);
+    let stages = match (a.shape.stages(conns, hold), &detected) {
         (Some(st), Some(d)) if a.shape.stages.is_some() => {
             Some(super::shape::shard_stages(&st, d.shard)?)
         }
         (st, _) => st,
     };
-    if stages.is_some() && a.hold.is_none() && a.shape.stages.is_none() {
-        bail!(
-            "--ramp-up and --ramp-down need --hold: without it, connect holds until Ctrl-C, and the ramp-down would never come; give e.g. --hold 1m"
-        );
-    }
     settings::warn_fin_close(&facts, a.fleet.close, conns);
     let req = Request {
         conns,

@@ -98,12 +98,13 @@ pub fn words(s: &StageResult) -> String {
     format!("{} to {}", seconds(s.duration), thousands(s.target))
 }
 
-/// `30 s`, `1.5 s`, `10 min`.
+/// `30 s`, `1.5 s`, `10 min`, `2 h`, `365 d`.
 fn seconds(s: f64) -> String {
-    if s >= 120.0 && s % 60.0 == 0.0 {
-        format!("{} min", s / 60.0)
-    } else {
-        format!("{s} s")
+    match s {
+        s if s >= 2.0 * 86_400.0 && s % 86_400.0 == 0.0 => format!("{} d", s / 86_400.0),
+        s if s >= 7200.0 && s % 3600.0 == 0.0 => format!("{} h", s / 3600.0),
+        s if s >= 120.0 && s % 60.0 == 0.0 => format!("{} min", s / 60.0),
+        s => format!("{s} s"),
     }
 }
 

@@ -44,18 +44,23 @@ pub enum Kind {
     Stages,
     /// `--close-fraction`: `30%@10s`.
     CloseFraction,
+    /// A `--fail-if` threshold: `held<99.9%`, `p99(rtt)>50ms`.
+    Threshold,
     /// `ADDR:PORT` of the metrics endpoint.
     Metrics,
     /// Text with `\r \n \t \xHH` escapes.
     Escaped,
     /// A file written at the end (`-`: stdout).
     OutFile,
-    /// An HTML file written at the end (never stdout).
+    /// A file written at the end, never stdout (HTML; the timeline CSV of
+    /// a run).
     HtmlFile,
     /// A file read at the start.
     InFile,
     /// A report (or a log holding one) read by `merge`.
     Report,
+    /// A scenario file (TOML) read before the flags are parsed.
+    Scenario,
     /// A directory read (or written) at the start.
     Dir,
     /// A named network namespace (`ip netns list`).
@@ -177,7 +182,13 @@ pub fn specs() -> Vec<Spec> {
         // the directory it names, which does not exist.
         spec("*", "json", OutFile),
         spec("*", "html", HtmlFile),
+        spec("report", "csv", OutFile),
+        spec("*", "csv", HtmlFile),
+        spec("*", "max_unsent", Whole),
+        spec("*", "fail_if", Threshold),
+        spec("report", "report", Report).called(&["REPORT"]),
         spec("*", "message_file", InFile),
+        spec("*", "scenario", Scenario),
         spec("merge", "reports", Report).called(&["report"]),
         spec("*", "proc_root", Dir),
         spec("*", "etc_root", Dir),
@@ -263,6 +274,7 @@ pub fn bases(fixture: &str) -> Vec<(&'static str, Vec<(&'static str, String)>)> 
         ("lab run", b(&[("conns", "10"), ("hold", "0s")])),
         ("lab status", vec![]),
         ("merge", b(&[("reports", fixture)])),
+        ("report", b(&[("report", fixture)])),
         (
             "k8s job",
             b(&[
@@ -583,6 +595,19 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
             bad("garbage", "fast"),
             bytes("not UTF-8", b"p99<5ms\xff"),
         ],
+        Threshold => vec![
+            bad("empty", ""),
+            bad("no operator", "held"),
+            bad("no bound", "held<"),
+            bad("unknown metric", "speed>5"),
+            bad("no unit", "p99(rtt)>50"),
+            bad("over the maximum", "held<101%"),
+            bad("negative", "errors>-1"),
+            bad("huge", "p99(rtt)>18446744073709551616s"),
+            bad("NaN", "held<NaN%"),
+            bad("garbage", "fast"),
+            bytes("not UTF-8", b"held<99%\xff"),
+        ],
         Metrics => vec![
             bad("empty", ""),
             bad("garbage", "prometheus"),
@@ -614,6 +639,12 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
             let mut v = files_in();
             v.push(bad("garbage", &s.file));
             v.push(bad("empty file", &s.empty));
+            v
+        }
+        // An empty file is an empty scenario: valid, so not among these.
+        Scenario => {
+            let mut v = files_in();
+            v.push(bad("garbage", &s.file));
             v
         }
         Dir => vec![
