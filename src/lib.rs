@@ -4,6 +4,8 @@
 //! tidy test `tests/it/tidy.rs` enforces it):
 //! - vocabulary, pure: [`cause`], [`latency`], [`traffic`], [`plan`],
 //!   [`threshold`] (the grammar of `--fail-if`);
+//! - load shapes over time, pure: [`stages`] (`--stages`, the reconnect
+//!   back-off, `--close-fraction`);
 //! - the protocol between the supervisor and its workers: [`wire`];
 //! - what an experiment found: [`report`];
 //! - the worker processes, which hold connections: [`worker`];
@@ -21,6 +23,8 @@ pub mod latency;
 pub mod plan;
 pub mod threshold;
 pub mod traffic;
+
+pub mod stages;
 
 pub mod wire;
 

@@ -17,6 +17,7 @@ use c1m_probe::diag::TcpState;
 use crate::cause::{CauseCounts, DropCounts};
 use crate::latency;
 use crate::plan::BindMode;
+use crate::stages::backoff::{Reconnect, Reconnects};
 use crate::traffic::Traffic;
 
 /// How held connections are closed at teardown.
@@ -93,6 +94,10 @@ pub struct ClientSpec {
     pub traffic: Traffic,
     /// `IP_LOCAL_PORT_RANGE` for every socket, with `BindMode::Range`.
     pub ports: Option<(u16, u16)>,
+    /// Reopen what the server closes or what fails, with back-off
+    /// (`--reconnect`; the rate is this worker's part); `None`: a
+    /// connection lost stays lost.
+    pub reconnect: Option<Reconnect>,
     /// The network namespace to run in (`c1m lab`); `None`: c1m's own.
     pub netns: Option<String>,
 }
@@ -123,8 +128,26 @@ impl WorkerSpec {
 pub enum ToWorker {
     /// The job; the first line a worker reads.
     Start(Box<WorkerSpec>),
-    /// Clients: begin opening connections.
+    /// Clients: begin opening connections (toward every connection of
+    /// the spec, unless a [`ToWorker::Target`] came first).
     Go,
+    /// Clients: move the number of connections open linearly from the
+    /// previous target's end to `conns` over `over_ms` milliseconds (at
+    /// once for 0), opening at `--rate` and `--window` at most, closing
+    /// the most recently opened first as `--close` says; then hold
+    /// `conns` (`--stages`).
+    Target {
+        /// Connections at the end of the line, at most the spec's count.
+        conns: u64,
+        /// How long the line takes, milliseconds.
+        over_ms: u64,
+    },
+    /// Servers: close `fraction` (0 to 1) of the connections held now,
+    /// spread over them, as `--close` says (`--close-fraction`).
+    CloseSome {
+        /// The share to close.
+        fraction: f64,
+    },
     /// Clients: open no more (keep holding what is open).
     Pause,
     /// Clients: start the heartbeats (at the hold, so they do not slow the
@@ -243,6 +266,28 @@ pub struct Stats {
     /// before they were told apart).
     #[serde(default)]
     pub drops: DropCounts,
+    /// Closed by c1m on purpose while holding: a client's at a stage
+    /// going down (`--stages`, `--ramp-down`), a server's on
+    /// `--close-fraction`. Absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shed: u64,
+    /// Client: connections reopened (`--reconnect`), by what ended the
+    /// one each replaces. Absent when none.
+    #[serde(default, skip_serializing_if = "Reconnects::is_zero")]
+    pub reconnects: Reconnects,
+    /// Client gauge: connections waiting out their back-off before a
+    /// reopen (`--reconnect`). Absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retrying: u64,
+    /// Client gauge: connections the current target asks for that are
+    /// not yet opened (0 once a stage's opening is done). Absent when
+    /// none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub behind: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Stats {
@@ -265,6 +310,10 @@ impl Stats {
         self.lost += o.lost;
         self.dropped += o.dropped;
         self.drops.merge(&o.drops);
+        self.shed += o.shed;
+        self.reconnects.merge(&o.reconnects);
+        self.retrying += o.retrying;
+        self.behind += o.behind;
     }
 
     /// Established connections the peer closed, however.
@@ -275,6 +324,13 @@ impl Stats {
     /// A client has tried every connection and none is still connecting.
     pub fn ramp_done(&self) -> bool {
         self.attempted >= self.planned && self.connecting == 0
+    }
+
+    /// A client has opened what its current [`ToWorker::Target`] asks
+    /// for and none is still connecting (those that failed wait for
+    /// their reopen, or are lost).
+    pub fn target_reached(&self) -> bool {
+        self.behind == 0 && self.connecting == 0
     }
 }
 
@@ -398,6 +454,7 @@ mod tests {
             close: CloseMode::Rst,
             traffic: Traffic::idle(),
             ports: None,
+            reconnect: None,
             netns: None,
         })));
         let line = serde_json::to_string(&spec).unwrap();

@@ -116,6 +116,12 @@ pub struct ServerOpts {
     /// trickling a byte at a time, or gone [default: never].
     #[arg(long, value_parser = positive_duration)]
     pub idle_timeout: Option<Duration>,
+    /// At TIME after the ramp began (serve: after its workers listen),
+    /// close FRACTION of the connections each server worker holds, spread
+    /// over them, as --close says: a deploy or a crash, to see clients
+    /// reconnect (--reconnect). E.g. 30%@10s; repeatable.
+    #[arg(long, value_name = "FRACTION@TIME", value_parser = super::shape::close_fraction)]
+    pub close_fraction: Vec<crate::stages::close::CloseFraction>,
 }
 
 /// Settings shared by every command that starts workers.
@@ -177,6 +183,9 @@ pub struct ExperimentOpts {
     /// Thresholds that fail the run (--fail-if).
     #[command(flatten)]
     pub gate: super::gate::GateOpts,
+    /// Stages, ramp-up and ramp-down, reconnects.
+    #[command(flatten)]
+    pub shape: super::shape::ShapeOpts,
 }
 
 /// The most any rate flag takes, per second: 10^12 (1000G). Connections,

@@ -106,7 +106,9 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
             // Every flag is checked before the lab is read.
             settings::start_at(a.exp.start_at)?;
             settings::check_outputs(&a.exp.fleet)?;
-            let traffic = settings::traffic(&a.exp.traffic, a.conns, !a.exp.server.no_echo)?;
+            a.exp.shape.reconnect()?;
+            let conns = a.exp.shape.stages.as_ref().map_or(a.conns, |st| st.max());
+            let traffic = settings::traffic(&a.exp.traffic, conns, !a.exp.server.no_echo)?;
             super::gate::gate(&a.exp.gate, &traffic)?;
             let Some(layout) = lab::layout()? else {
                 anyhow::bail!(
@@ -198,8 +200,12 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
         .addrs
         .first()
         .context("the lab's server host has no address")?;
+    let reconnect = e.shape.reconnect()?;
+    // With --stages the largest stage is the count planned for.
+    let total = e.shape.stages.as_ref().map_or(a.conns, |st| st.max());
+    let stages = e.shape.stages(total, e.hold);
     let hosts = layout.clients.len().max(1) as u64;
-    let share = |h: usize| a.conns / hosts + u64::from((h as u64) < a.conns % hosts);
+    let share = |h: usize| total / hosts + u64::from((h as u64) < total % hosts);
     let ports: Vec<u16> = match a.topology {
         LabTopology::ManyPorts => (8090..=8119).collect(),
         LabTopology::ManyIps => many_ips_ports(
@@ -216,7 +222,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
         ),
     };
     let eps = settings::endpoints(&[server_ip], &ports);
-    let traffic = settings::traffic(&e.traffic, a.conns, !e.server.no_echo)?;
+    let traffic = settings::traffic(&e.traffic, total, !e.server.no_echo)?;
     let gate = super::gate::gate(&e.gate, &traffic)?;
     let mut clients = Vec::new();
     let mut shares = Vec::new();
@@ -263,6 +269,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
         all_sources.extend(p.sources.iter().copied());
         let in_host = Clients {
             netns: Some(client.netns.clone()),
+            reconnect,
             ..Clients::of(&e.client, &e.fleet, traffic.clone())
         };
         clients.extend(in_host.specs(&p));
@@ -276,7 +283,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
     }
     .specs(&server_shares, &eps, per_worker);
     let plan = Plan {
-        conns: a.conns,
+        conns: total,
         sources: all_sources,
         bind: e.client.bind_mode,
         endpoints: eps,
@@ -302,6 +309,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
     .in_namespaces(namespaces)
     .start_at(start_at)
     .gate(gate)
+    .shaped(stages, reconnect, e.server.close_fraction.clone())
     .drive(servers, clients, Some(e.hold))
 }
 

@@ -76,16 +76,21 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         &settings::parse_ips("sources", &a.sources)?.unwrap_or_default(),
         settings::parse_ips("dests", &a.dests)?.as_deref(),
     )?;
+    let reconnect = a.exp.shape.reconnect()?;
+    // With --stages the largest stage is the target planned for, as
+    // if given with -n.
+    let asked = a.exp.shape.stages.as_ref().map(|st| st.max()).or(a.conns);
     settings::traffic(
         &a.exp.traffic,
-        a.conns.unwrap_or(DEFAULT_CONNS),
+        asked.unwrap_or(DEFAULT_CONNS),
         !a.exp.server.no_echo,
     )?;
     let facts = Facts::read(&Roots::system());
     let host = Host::of(&facts)?;
     let e = &a.exp;
     let per_worker = host.worker_conns(e.fleet.worker_conns)?;
-    let conns = settings::preflight(&facts, a.conns, DEFAULT_CONNS, LimitRole::Both)?;
+    let conns = settings::preflight(&facts, asked, DEFAULT_CONNS, LimitRole::Both)?;
+    let stages = e.shape.stages(conns, e.hold);
     let plan = plan_run(a, conns, &host, per_worker)?;
     settings::warn_listen_ports(&facts, &plan.endpoints);
     settings::warn_fin_close(&facts, e.fleet.close, conns);
@@ -116,6 +121,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     .specs(&planned.servers, &planned.endpoints, per_worker);
     let clients = Clients {
         netns: name,
+        reconnect,
         ..Clients::of(&e.client, &e.fleet, traffic)
     }
     .specs(&planned);
@@ -126,6 +132,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let code = session
         .start_at(start_at)
         .gate(gate)
+        .shaped(stages, reconnect, e.server.close_fraction.clone())
         .drive(servers, clients, Some(e.hold));
     // Removes the namespace (also on an error above, and when unwinding).
     drop(netns);

@@ -93,5 +93,6 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
         "serve",
         &settings::outputs(&a.fleet),
     )?
+    .shaped(None, None, a.server.close_fraction.clone())
     .drive(specs, vec![], a.hold)
 }

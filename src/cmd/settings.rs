@@ -12,6 +12,7 @@ use c1m_limits::{Facts, Role as LimitRole, Target, WORKER_FD_RESERVE};
 
 use super::args::{ClientOpts, FleetOpts, ServerOpts, TrafficOpts};
 use crate::plan::{Plan, ServerShare, addr, thousands};
+use crate::stages::backoff::Reconnect;
 use crate::supervisor::session::Outputs;
 use crate::traffic::{self, Mode, Traffic};
 use crate::wire::{ClientSpec, CloseMode, ServerSpec};
@@ -386,6 +387,8 @@ pub struct Clients {
     pub close: CloseMode,
     /// What held connections do.
     pub traffic: Traffic,
+    /// `--reconnect`, its rate all workers' together.
+    pub reconnect: Option<Reconnect>,
     /// The network namespace the clients run in.
     pub netns: Option<String>,
 }
@@ -399,11 +402,12 @@ impl Clients {
             connect_timeout: c.connect_timeout,
             close: f.close,
             traffic,
+            reconnect: None,
             netns: None,
         }
     }
 
-    /// One worker's spec per planned client share, the rate and the
+    /// One worker's spec per planned client share, the rates and the
     /// window split evenly.
     pub fn specs(&self, plan: &Plan) -> Vec<ClientSpec> {
         let n = plan.clients.len().max(1) as f64;
@@ -422,6 +426,10 @@ impl Clients {
                 close: self.close,
                 traffic: self.traffic.clone(),
                 ports: share.ports,
+                reconnect: self.reconnect.map(|r| Reconnect {
+                    rate: r.rate.map(|v| v / n),
+                    ..r
+                }),
                 netns: self.netns.clone(),
             })
             .collect()

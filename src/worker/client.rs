@@ -16,7 +16,7 @@ use c1m_sys::Errno;
 use c1m_sys::poll::{self, Poller};
 use c1m_sys::socket::{self, Connect};
 
-use super::conns::{Conns, Due, Handshake, Heartbeats, PeerClose, Sent};
+use super::conns::{Conns, Due, Handshake, Heartbeats, Off, PeerClose, Sent};
 use super::ramp::Ramp;
 use super::{Command, Link, TOKEN_CMD, TOKEN_SIGNAL, set_fd_limit};
 use crate::cause::Cause;
@@ -27,6 +27,12 @@ use crate::wire::{ClientSpec, CloseMode, FromWorker};
 /// Connects started per loop turn at most, so reports and events keep
 /// flowing during a fast ramp.
 const OPEN_BATCH: u64 = 512;
+/// Connections closed per loop turn at most by a stage going down.
+const CLOSE_BATCH: u64 = 512;
+/// How often a worker with reconnects pending (or handshakes under way,
+/// with `--reconnect`) sweeps its table for those due: the back-off's
+/// resolution.
+const SWEEP_TICK: Duration = Duration::from_millis(10);
 /// Heartbeats sent per loop turn at most.
 const SEND_BATCH: u64 = 4096;
 /// Heartbeats due within this are sent together: a worker wakes at most
@@ -78,6 +84,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         close,
         traffic,
         ports,
+        reconnect,
         netns: _,
     } = spec;
     if endpoints.is_empty() {
@@ -110,11 +117,17 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
             *window,
             Duration::from_millis(*connect_timeout_ms),
             heartbeats,
-        ),
+        )
+        .with_reconnect(*reconnect, *first ^ (u64::from(std::process::id()) << 32)),
         buf: Box::new([0; 4096]),
     };
     link.send(&FromWorker::Ready { fd_limit });
     let mut ramp: Option<Ramp> = None;
+    // Reopens per second (`--reconnect-rate`, this worker's part).
+    let mut reopens = Ramp::new(
+        reconnect.and_then(|r| r.rate).map(|r| r.max(0.001)),
+        Duration::ZERO,
+    );
     let mut schedule: Option<Schedule> = None;
     // Every page of these buffers touched now: the first large batch
     // (after a stall: the worker descheduled, the machine busy) would
@@ -128,6 +141,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
     due.resize(SEND_BATCH as usize, (u64::MAX, Duration::MAX));
     due.clear();
     let mut expired = Vec::new();
+    let mut reopen = Vec::new();
     let mut told_done = false;
     let mut last_latency = Duration::ZERO;
     let mut report_due = None;
@@ -149,13 +163,31 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         }
         if let Some(r) = ramp.as_mut() {
             c.open_some(r, now);
+            if c.close_some(now) {
+                // More to close than one turn takes: come back at once.
+                wait = Duration::ZERO;
+            }
             expired.clear();
             c.conns.expire(now, &mut expired);
+            if c.conns.sweeping() {
+                let room = c.conns.window_room();
+                let budget = reopens.take(now, room);
+                reopen.clear();
+                c.conns.sweep(now, budget, &mut reopen, &mut expired);
+                reopens.refund(budget - reopen.len() as u64);
+                for &i in &reopen {
+                    c.open(i, now);
+                }
+                wait = wait.min(SWEEP_TICK.max(reopens.wait()));
+            }
             for &i in &expired {
                 c.fds[i] = None;
             }
-            if c.conns.room() > 0 {
+            if c.conns.room(now) > 0 {
                 wait = wait.min(r.wait());
+            }
+            if let Some(t) = c.conns.next_change(now) {
+                wait = wait.min(t.saturating_sub(now));
             }
             if c.conns.stats.connecting > 0 {
                 // Look at the oldest handshakes' age now and then.
@@ -206,9 +238,26 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
                 c.arm_close();
                 super::exit_closing_all();
             }
-            if cmds.contains(&Command::Count) {
-                let own = super::count_own(c.fds.iter().flatten());
-                link.send(&FromWorker::Count(own));
+            // Targets and counts in the order sent: at a stage's end the
+            // supervisor sends the stage's own target at once (what lags
+            // is closed, or opened, now), then the count, then the next
+            // stage's target.
+            for cmd in &cmds {
+                match cmd {
+                    Command::Target { conns, over } => {
+                        let now = link.now();
+                        c.conns.set_target(*conns, *over, now);
+                        if let Some(r) = ramp.as_mut() {
+                            while c.close_some(now) {}
+                            c.open_some(r, now);
+                        }
+                    }
+                    Command::Count => {
+                        let own = super::count_own(c.fds.iter().flatten());
+                        link.send(&FromWorker::Count(own));
+                    }
+                    _ => {}
+                }
             }
             if let Some(grace) = cmds.iter().find_map(|c| match c {
                 Command::EndBeats(g) => Some(*g),
@@ -259,7 +308,7 @@ enum Read {
 
 impl Client<'_> {
     fn open_some(&mut self, ramp: &mut Ramp, now: Duration) {
-        let want = self.conns.room().min(OPEN_BATCH);
+        let want = self.conns.room(now).min(OPEN_BATCH);
         if want == 0 {
             return;
         }
@@ -269,6 +318,25 @@ impl Client<'_> {
             };
             self.open(i, now);
         }
+    }
+
+    /// Closes what the target at `now` no longer has room for, the most
+    /// recently opened first, at most [`CLOSE_BATCH`]; true when more
+    /// is left to close.
+    fn close_some(&mut self, now: Duration) -> bool {
+        let surplus = self.conns.surplus(now);
+        for _ in 0..surplus.min(CLOSE_BATCH) {
+            let Some((i, off)) = self.conns.turn_off(now) else {
+                return false;
+            };
+            if let Some(fd) = self.fds[i].take()
+                && off == Off::Held
+                && self.close == CloseMode::Rst
+            {
+                let _ = socket::set_linger_zero(&fd);
+            }
+        }
+        surplus > CLOSE_BATCH
     }
 
     fn open(&mut self, i: usize, now: Duration) {
@@ -301,7 +369,7 @@ impl Client<'_> {
                 self.conns.connected_at_once(i);
                 self.send_first(i, now);
             }
-            Err(e) => self.conns.open_failed(i, Cause::of(e)),
+            Err(e) => self.conns.open_failed(i, now, Cause::of(e)),
         }
     }
 

@@ -168,6 +168,11 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
                 let own = super::count_own(s.conns.iter().flatten());
                 link.send(&FromWorker::Count(own));
             }
+            for cmd in &cmds {
+                if let Command::CloseSome(fraction) = cmd {
+                    s.close_some(*fraction);
+                }
+            }
             if cmds.contains(&Command::Close) {
                 s.close_all();
                 link.send(&FromWorker::Closed(s.stats));
@@ -388,6 +393,29 @@ impl Server {
             self.poller.add(l, TOKEN_LISTENER + i as u64, poll::READ)?;
         }
         Ok(())
+    }
+
+    /// Closes `fraction` of the connections held now, spread evenly over
+    /// the table (`stages::close::picks`), as `--close` says: each is
+    /// counted as shed, not as a rule broken.
+    fn close_some(&mut self, fraction: f64) {
+        let mut k = 0;
+        for fd in 0..self.conns.len() {
+            let Some(conn) = self.conns[fd].as_ref() else {
+                continue;
+            };
+            let pick = crate::stages::close::picks(k, fraction);
+            k += 1;
+            if !pick {
+                continue;
+            }
+            if self.close == CloseMode::Rst {
+                let _ = socket::set_linger_zero(conn);
+            }
+            if self.forget(fd) {
+                self.stats.shed += 1;
+            }
+        }
     }
 
     /// Closes the listeners (new connections are refused from here on)

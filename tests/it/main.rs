@@ -34,6 +34,7 @@ mod servers;
 mod shard;
 mod sharded;
 mod slurm;
+mod stages;
 mod stat;
 mod tidy;
 mod truths;

@@ -11,6 +11,9 @@ const LAYERS: Layers<'static> = &[
     // Vocabulary, pure: causes, histograms, the heartbeat schedule, the
     // address planner, the grammar of --fail-if.
     &["cause", "latency", "traffic", "plan", "threshold"],
+    // Load shapes over time, pure: stages, the reconnect back-off,
+    // --close-fraction.
+    &["stages"],
     // The supervisor↔worker protocol.
     &["wire"],
     // What an experiment found, judged and rendered.
