@@ -252,3 +252,21 @@ fn teardown_zeroes_the_gauges() {
         "our own closes are not the peer's"
     );
 }
+
+#[test]
+fn a_header_that_cannot_be_written_closes_its_connection_by_cause() {
+    let mut c = idle(3);
+    hold(&mut c, 3, ms(0));
+    c.header_sent(46);
+    c.header_sent(28);
+    c.header_failed(2, Cause::Reset);
+    // Once only: the connection is no longer held.
+    c.header_failed(2, Cause::Reset);
+    let s = c.stats;
+    assert_eq!((s.proxy.headers, s.proxy.bytes), (2, 74));
+    assert_eq!(s.proxy.failed.get(Cause::Reset), 1);
+    assert_eq!(s.failed.get(Cause::Reset), 1, "a failed connection too");
+    assert_eq!((s.established, s.opened), (2, 3));
+    assert_eq!(s.peer_closed(), 0, "c1m closed it, not the peer");
+    assert!(!c.is_held(2));
+}
