@@ -103,7 +103,8 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
             // Every flag is checked before the lab is read.
             settings::start_at(a.exp.start_at)?;
             settings::check_outputs(&a.exp.fleet)?;
-            settings::traffic(&a.exp.traffic, a.conns, !a.exp.server.no_echo)?;
+            let traffic = settings::traffic(&a.exp.traffic, a.conns, !a.exp.server.no_echo)?;
+            super::gate::gate(&a.exp.gate, &traffic)?;
             let Some(layout) = lab::layout()? else {
                 anyhow::bail!(
                     "no lab is up; build one first: c1m lab up --clients K --client-addrs N"

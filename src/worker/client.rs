@@ -100,6 +100,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
     let heartbeats = heartbeat.then(|| Heartbeats {
         interval: traffic.interval,
         expect: traffic.expect.clone(),
+        pipelined: traffic.expect.as_deref() == Some(&traffic.message[..]),
     });
     let mut c = Client {
         poller,

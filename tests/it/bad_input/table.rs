@@ -40,13 +40,16 @@ pub enum Kind {
     StartAt,
     /// `p99<50ms`.
     Slo,
+    /// A `--fail-if` threshold: `held<99.9%`, `p99(rtt)>50ms`.
+    Threshold,
     /// `ADDR:PORT` of the metrics endpoint.
     Metrics,
     /// Text with `\r \n \t \xHH` escapes.
     Escaped,
     /// A file written at the end (`-`: stdout).
     OutFile,
-    /// An HTML file written at the end (never stdout).
+    /// A file written at the end, never stdout (HTML; the timeline CSV of
+    /// a run).
     HtmlFile,
     /// A file read at the start.
     InFile,
@@ -166,6 +169,11 @@ pub fn specs() -> Vec<Spec> {
         // the directory it names, which does not exist.
         spec("*", "json", OutFile),
         spec("*", "html", HtmlFile),
+        spec("report", "csv", OutFile),
+        spec("*", "csv", HtmlFile),
+        spec("*", "max_unsent", Whole),
+        spec("*", "fail_if", Threshold),
+        spec("report", "report", Report).called(&["REPORT"]),
         spec("*", "message_file", InFile),
         spec("merge", "reports", Report).called(&["report"]),
         spec("*", "proc_root", Dir),
@@ -254,6 +262,7 @@ pub fn bases(fixture: &str) -> Vec<(&'static str, Vec<(&'static str, String)>)> 
         ("lab run", b(&[("conns", "10"), ("hold", "0s")])),
         ("lab status", vec![]),
         ("merge", b(&[("reports", fixture)])),
+        ("report", b(&[("report", fixture)])),
         (
             "k8s job",
             b(&[
@@ -549,6 +558,19 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
             bad("NaN", "pNaN<5ms"),
             bad("garbage", "fast"),
             bytes("not UTF-8", b"p99<5ms\xff"),
+        ],
+        Threshold => vec![
+            bad("empty", ""),
+            bad("no operator", "held"),
+            bad("no bound", "held<"),
+            bad("unknown metric", "speed>5"),
+            bad("no unit", "p99(rtt)>50"),
+            bad("over the maximum", "held<101%"),
+            bad("negative", "errors>-1"),
+            bad("huge", "p99(rtt)>18446744073709551616s"),
+            bad("NaN", "held<NaN%"),
+            bad("garbage", "fast"),
+            bytes("not UTF-8", b"held<99%\xff"),
         ],
         Metrics => vec![
             bad("empty", ""),
