@@ -29,6 +29,9 @@ pub struct LabRunArgs {
     /// The flags every experiment with both fleets takes.
     #[command(flatten)]
     pub exp: ExperimentOpts,
+    /// A scenario file read in (--scenario), or printed (--print-scenario).
+    #[command(flatten)]
+    pub scenario: super::scenario::ScenarioOpts,
 }
 
 /// How `lab run` connects the lab's client hosts to its server host

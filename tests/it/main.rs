@@ -29,6 +29,7 @@ mod proxy;
 mod report_schema;
 mod run;
 mod run_netns;
+mod scenario;
 mod serve_connect;
 mod servers;
 mod shard;

@@ -55,6 +55,8 @@ pub enum Kind {
     InFile,
     /// A report (or a log holding one) read by `merge`.
     Report,
+    /// A scenario file (TOML) read before the flags are parsed.
+    Scenario,
     /// A directory read (or written) at the start.
     Dir,
     /// A named network namespace (`ip netns list`).
@@ -175,6 +177,7 @@ pub fn specs() -> Vec<Spec> {
         spec("*", "fail_if", Threshold),
         spec("report", "report", Report).called(&["REPORT"]),
         spec("*", "message_file", InFile),
+        spec("*", "scenario", Scenario),
         spec("merge", "reports", Report).called(&["report"]),
         spec("*", "proc_root", Dir),
         spec("*", "etc_root", Dir),
@@ -603,6 +606,12 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
             let mut v = files_in();
             v.push(bad("garbage", &s.file));
             v.push(bad("empty file", &s.empty));
+            v
+        }
+        // An empty file is an empty scenario: valid, so not among these.
+        Scenario => {
+            let mut v = files_in();
+            v.push(bad("garbage", &s.file));
             v
         }
         Dir => vec![
