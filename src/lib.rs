@@ -3,7 +3,8 @@
 //! The layers, lowest first (a module uses only the layers below it; the
 //! tidy test `tests/it/tidy.rs` enforces it):
 //! - vocabulary, pure: [`cause`], [`latency`], [`traffic`], [`plan`],
-//!   [`threshold`] (the grammar of `--fail-if`);
+//!   [`threshold`] (the grammar of `--fail-if`), [`proxy`] (the PROXY
+//!   protocol's headers);
 //! - load shapes over time, pure: [`stages`] (`--stages`, the reconnect
 //!   back-off, `--close-fraction`);
 //! - the protocol between the supervisor and its workers: [`wire`];
@@ -21,6 +22,7 @@
 pub mod cause;
 pub mod latency;
 pub mod plan;
+pub mod proxy;
 pub mod threshold;
 pub mod traffic;
 

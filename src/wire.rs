@@ -18,6 +18,7 @@ use crate::cause::{CauseCounts, DropCounts};
 use crate::latency;
 use crate::plan::BindMode;
 use crate::stages::backoff::{Reconnect, Reconnects};
+use crate::proxy;
 use crate::traffic::Traffic;
 
 /// How held connections are closed at teardown.
@@ -60,6 +61,10 @@ pub struct ServerSpec {
     /// A connection that completes no line for this long (milliseconds)
     /// is closed; `None`: never.
     pub idle_timeout_ms: Option<u64>,
+    /// Take a PROXY protocol header of this version off the front of
+    /// every connection (`--proxy-protocol`); a peer that sends none is
+    /// closed. `None`: no header is expected.
+    pub proxy: Option<proxy::Version>,
     /// The network namespace to run in (`c1m lab`); `None`: c1m's own.
     pub netns: Option<String>,
 }
@@ -98,6 +103,9 @@ pub struct ClientSpec {
     /// (`--reconnect`; the rate is this worker's part); `None`: a
     /// connection lost stays lost.
     pub reconnect: Option<Reconnect>,
+    /// Send a PROXY protocol header as the first bytes of every
+    /// connection (`--proxy-protocol`, `--proxy-sources`).
+    pub proxy: Option<proxy::Send>,
     /// The network namespace to run in (`c1m lab`); `None`: c1m's own.
     pub netns: Option<String>,
 }
@@ -284,6 +292,34 @@ pub struct Stats {
     /// none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub behind: u64,
+    /// PROXY protocol headers (`--proxy-protocol`; absent from reports
+    /// before it existed).
+    #[serde(default)]
+    pub proxy: ProxyCounts,
+}
+
+/// PROXY protocol headers (`--proxy-protocol`): those a client sent,
+/// or a server took off the front of its connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyCounts {
+    /// Client: headers sent whole, one per connection, before any other
+    /// byte. Server: headers taken whole.
+    pub headers: u64,
+    /// Their bytes (a client's are part of what it sent).
+    pub bytes: u64,
+    /// Client: headers that could not be written, by cause; each
+    /// connection is closed by c1m, and counted in `failed` too.
+    pub failed: CauseCounts,
+}
+
+impl ProxyCounts {
+    /// Adds another worker's counts.
+    pub fn merge(&mut self, o: &ProxyCounts) {
+        self.headers += o.headers;
+        self.bytes += o.bytes;
+        self.failed.merge(&o.failed);
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -314,6 +350,7 @@ impl Stats {
         self.reconnects.merge(&o.reconnects);
         self.retrying += o.retrying;
         self.behind += o.behind;
+        self.proxy.merge(&o.proxy);
     }
 
     /// Established connections the peer closed, however.
@@ -455,6 +492,7 @@ mod tests {
             traffic: Traffic::idle(),
             ports: None,
             reconnect: None,
+            proxy: None,
             netns: None,
         })));
         let line = serde_json::to_string(&spec).unwrap();

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use crate::plan::{BindMode, addr};
+use crate::proxy;
 use crate::traffic::{self, Mode};
 use crate::wire::CloseMode;
 
@@ -57,6 +58,19 @@ pub struct ClientOpts {
     /// How client sockets are bound to --sources addresses.
     #[arg(long, value_enum, default_value_t = BindMode::NoPort)]
     pub bind_mode: BindMode,
+    /// Send a PROXY protocol header (HAProxy's; v1 text, v2 binary) as
+    /// the first bytes of each connection, with its real 4-tuple, as a
+    /// load balancer does to the servers behind it (HAProxy's
+    /// accept-proxy, nginx's `listen … proxy_protocol`); run and lab run
+    /// have c1m's servers take it off.
+    #[arg(long, value_enum, value_name = "VERSION")]
+    pub proxy_protocol: Option<proxy::Version>,
+    /// The source addresses the PROXY headers carry instead of each
+    /// connection's own, one per connection in turn (list, range or
+    /// CIDR: 10.0.0.0/12 makes the server see a million clients); the
+    /// port stays the connection's own.
+    #[arg(long, requires = "proxy_protocol", value_parser = ip_list)]
+    pub proxy_sources: Option<String>,
 }
 
 /// What held connections do.

@@ -156,6 +156,8 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         None => settings::parse_ips("sources", &a.sources)?.unwrap_or_default(),
     };
     let targets = resolve(a, &sources)?;
+    let dests: Vec<_> = targets.endpoints.iter().map(|e| e.ip()).collect();
+    settings::check_proxy(&a.client, &dests)?;
     let facts = Facts::read(&Roots::system());
     let host = Host::of(&facts)?;
     let per_worker = host.worker_conns(a.fleet.worker_conns)?;

@@ -191,6 +191,7 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
 /// as separate machines do), one server fleet in the server's namespace.
 pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
     let start_at = settings::start_at(a.exp.start_at)?;
+    settings::check_proxy(&a.exp.client, &layout.server.addrs)?;
     let facts = Facts::read(&Roots::system());
     let host = Host::of(&facts)?;
     let e = &a.exp;
@@ -279,6 +280,8 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
     let server_shares = plan::assign_servers(&loads, per_worker);
     let servers = Servers {
         netns: Some(layout.server.netns.clone()),
+        // c1m's own servers take the headers its clients send.
+        proxy: e.client.proxy_protocol,
         ..Servers::of(&e.server, &e.fleet, host.somaxconn)
     }
     .specs(&server_shares, &eps, per_worker);

@@ -72,9 +72,17 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     // starts: alone (clap's value parsers), then together.
     let start_at = settings::start_at(a.exp.start_at)?;
     settings::check_outputs(&a.exp.fleet)?;
+    let dests = settings::parse_ips("dests", &a.dests)?;
     check_families(
         &settings::parse_ips("sources", &a.sources)?.unwrap_or_default(),
-        settings::parse_ips("dests", &a.dests)?.as_deref(),
+        dests.as_deref(),
+    )?;
+    // The default destinations are IPv4 (127.0.1.x, 127.0.0.1).
+    settings::check_proxy(
+        &a.exp.client,
+        dests
+            .as_deref()
+            .unwrap_or(&[IpAddr::V4(Ipv4Addr::LOCALHOST)]),
     )?;
     let reconnect = a.exp.shape.reconnect()?;
     // With --stages the largest stage is the target planned for, as
@@ -116,6 +124,8 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let name = netns.as_ref().map(|n| n.name().to_string());
     let servers = Servers {
         netns: name.clone(),
+        // c1m's own servers take the headers its clients send.
+        proxy: e.client.proxy_protocol,
         ..Servers::of(&e.server, &e.fleet, host.somaxconn)
     }
     .specs(&planned.servers, &planned.endpoints, per_worker);

@@ -33,6 +33,12 @@ pub struct ServeArgs {
     /// overflows (to study SYN drops and ListenOverflows).
     #[arg(long)]
     pub no_accept: bool,
+    /// Take a PROXY protocol header of this version (HAProxy's; as its
+    /// send-proxy or send-proxy-v2 write) off the front of every
+    /// connection; a peer whose first bytes are not one is closed with a
+    /// reset, counted.
+    #[arg(long, value_enum, value_name = "VERSION")]
+    pub proxy_protocol: Option<crate::proxy::Version>,
     /// Echo, message size and idle limits.
     #[command(flatten)]
     pub server: ServerOpts,
@@ -69,6 +75,7 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
     let per = a.max_conns.div_ceil(workers);
     let servers = Servers {
         accept: !a.no_accept,
+        proxy: a.proxy_protocol,
         ..Servers::of(&a.server, &a.fleet, a.backlog.unwrap_or(host.somaxconn))
     };
     let specs = (0..workers)

@@ -13,6 +13,7 @@ use c1m_limits::{Facts, Role as LimitRole, Target, WORKER_FD_RESERVE};
 use super::args::{ClientOpts, FleetOpts, ServerOpts, TrafficOpts};
 use crate::plan::{Plan, ServerShare, addr, thousands};
 use crate::stages::backoff::Reconnect;
+use crate::proxy;
 use crate::supervisor::session::Outputs;
 use crate::traffic::{self, Mode, Traffic};
 use crate::wire::{ClientSpec, CloseMode, ServerSpec};
@@ -217,6 +218,44 @@ pub fn writable(flag: &str, path: &Path, stdout: bool) -> anyhow::Result<()> {
     }
 }
 
+/// Checks `--proxy-sources` against the destinations `dests`: a PROXY
+/// header carries one address family for its source and destination.
+pub fn check_proxy(c: &ClientOpts, dests: &[IpAddr]) -> anyhow::Result<()> {
+    let (Some(_), Some(text)) = (c.proxy_protocol, &c.proxy_sources) else {
+        return Ok(());
+    };
+    let ips = addr::parse_ips(text).context("--proxy-sources")?;
+    let family = |ips: &mut dyn Iterator<Item = IpAddr>| {
+        ips.fold((false, false), |(v4, v6), ip| {
+            let ip = ip.to_canonical();
+            (v4 || ip.is_ipv4(), v6 || ip.is_ipv6())
+        })
+    };
+    let name = |f: (bool, bool)| match f {
+        (true, false) => "IPv4",
+        (false, true) => "IPv6",
+        _ => "IPv4 and IPv6",
+    };
+    let (src, dst) = (
+        family(&mut ips.iter().copied()),
+        family(&mut dests.iter().copied()),
+    );
+    if src != dst && dst != (false, false) {
+        let fix = match dst {
+            (true, true) => {
+                "connect to one family (-4 or -6) and give --proxy-sources of it".to_string()
+            }
+            d => format!("give {} --proxy-sources", name(d)),
+        };
+        bail!(
+            "--proxy-sources {text}: {} addresses, but the destinations are {}: a PROXY header carries one address family for both; {fix}",
+            name(src),
+            name(dst)
+        );
+    }
+    Ok(())
+}
+
 /// Where the report goes.
 pub fn outputs(f: &FleetOpts) -> Outputs {
     Outputs {
@@ -320,6 +359,8 @@ pub struct Servers {
     pub backlog: i32,
     /// Call accept() (false: leave connections in the accept queue).
     pub accept: bool,
+    /// Take a PROXY protocol header of this version off every connection.
+    pub proxy: Option<proxy::Version>,
     /// The network namespace the servers run in.
     pub netns: Option<String>,
 }
@@ -335,6 +376,7 @@ impl Servers {
             close: f.close,
             backlog,
             accept: true,
+            proxy: None,
             netns: None,
         }
     }
@@ -353,6 +395,7 @@ impl Servers {
             max_message: self.max_message,
             max_unsent: self.max_unsent,
             idle_timeout_ms: self.idle_timeout.map(|d| d.as_millis() as u64),
+            proxy: self.proxy,
             netns: self.netns.clone(),
         }
     }
@@ -389,12 +432,15 @@ pub struct Clients {
     pub traffic: Traffic,
     /// `--reconnect`, its rate all workers' together.
     pub reconnect: Option<Reconnect>,
+    /// The PROXY protocol header each connection sends first.
+    pub proxy: Option<proxy::Send>,
     /// The network namespace the clients run in.
     pub netns: Option<String>,
 }
 
 impl Clients {
-    /// From the flags.
+    /// From the flags (`--proxy-sources` was parsed by its value parser;
+    /// [`check_proxy`] checks it against the destinations).
     pub fn of(c: &ClientOpts, f: &FleetOpts, traffic: Traffic) -> Self {
         Self {
             rate: c.rate,
@@ -403,6 +449,14 @@ impl Clients {
             close: f.close,
             traffic,
             reconnect: None,
+            proxy: c.proxy_protocol.map(|version| proxy::Send {
+                version,
+                sources: c
+                    .proxy_sources
+                    .as_deref()
+                    .and_then(|t| addr::parse_ips(t).ok())
+                    .and_then(|ips| proxy::Sources::new(&ips)),
+            }),
             netns: None,
         }
     }
@@ -430,6 +484,7 @@ impl Clients {
                     rate: r.rate.map(|v| v / n),
                     ..r
                 }),
+                proxy: self.proxy.clone(),
                 netns: self.netns.clone(),
             })
             .collect()

@@ -170,6 +170,7 @@ pub fn summary(r: &Report) -> Vec<Row> {
     {
         traffic_rows(&mut o, r);
     }
+    proxy_rows(&mut o, r);
     server_close_rows(&mut o, r);
     error_rows(&mut o, r);
     if r.servers.rejected > 0 {
@@ -819,6 +820,38 @@ fn traffic_rows(o: &mut Rows, r: &Report) {
     }
     if let Some(p) = &r.latency.first_byte {
         o.row("first byte", percentiles(p));
+    }
+}
+
+/// The PROXY protocol headers (`--proxy-protocol`) the clients sent and
+/// c1m's servers took; those refused are with the server's closes.
+fn proxy_rows(o: &mut Rows, r: &Report) {
+    let (c, s) = (&r.clients.proxy, &r.servers.proxy);
+    if c.headers + c.failed.total() > 0 {
+        o.row(
+            "PROXY headers sent",
+            format!(
+                "{} ({}), each its connection's first bytes",
+                thousands(c.headers),
+                bytes(c.bytes as f64)
+            ),
+        );
+        for (cause, n) in c.failed.seen() {
+            o.detail(
+                &format!("not written: {}", cause.name()),
+                format!("{:>10}  closed by c1m; {}", thousands(n), cause.explain()),
+            );
+        }
+    }
+    if s.headers > 0 {
+        o.row(
+            "PROXY headers taken",
+            format!(
+                "{} ({}) by c1m's servers, before any line",
+                thousands(s.headers),
+                bytes(s.bytes as f64)
+            ),
+        );
     }
 }
 

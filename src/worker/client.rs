@@ -5,7 +5,10 @@
 //! how a close is counted, and what latency is recorded.
 //!
 //! Per connection this glue adds only the descriptor (4 bytes); the
-//! table keeps the rest.
+//! table keeps the rest. A PROXY protocol header (`--proxy-protocol`) is
+//! made when its connection is established, from the socket's own
+//! address (getsockname(2)) and the destination the plan gave it, into
+//! one buffer of the worker's, and written before any other byte.
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::OwnedFd;
@@ -21,6 +24,7 @@ use super::ramp::Ramp;
 use super::{Command, Link, TOKEN_CMD, TOKEN_SIGNAL, set_fd_limit};
 use crate::cause::Cause;
 use crate::plan::{BindMode, pair_of};
+use crate::proxy;
 use crate::traffic::{Mode, Schedule, Traffic};
 use crate::wire::{ClientSpec, CloseMode, FromWorker};
 
@@ -64,9 +68,12 @@ struct Client<'a> {
     close: CloseMode,
     traffic: &'a Traffic,
     ports: Option<(u16, u16)>,
+    proxy: Option<&'a proxy::Send>,
     fds: Vec<Option<OwnedFd>>,
     conns: Conns,
     buf: Box<[u8; 4096]>,
+    /// The PROXY header being written: one for the worker, reused.
+    header: Vec<u8>,
 }
 
 /// Runs a client worker until told to close.
@@ -85,6 +92,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         traffic,
         ports,
         reconnect,
+        proxy,
         netns: _,
     } = spec;
     if endpoints.is_empty() {
@@ -111,6 +119,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         close: *close,
         traffic,
         ports: *ports,
+        proxy: proxy.as_ref(),
         fds,
         conns: Conns::new(
             *count,
@@ -120,6 +129,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         )
         .with_reconnect(*reconnect, *first ^ (u64::from(std::process::id()) << 32)),
         buf: Box::new([0; 4096]),
+        header: Vec::with_capacity(proxy::V1_MAX),
     };
     link.send(&FromWorker::Ready { fd_limit });
     let mut ramp: Option<Ramp> = None;
@@ -367,7 +377,7 @@ impl Client<'_> {
             Ok((fd, Connect::Done)) => {
                 self.fds[i] = Some(fd);
                 self.conns.connected_at_once(i);
-                self.send_first(i, now);
+                self.send_opening(i, dest, now);
             }
             Err(e) => self.conns.open_failed(i, now, Cause::of(e)),
         }
@@ -394,11 +404,12 @@ impl Client<'_> {
                 self.fds[i] = None;
                 return;
             }
-            // The peer may have spoken or closed in this same event.
+            // The peer may have spoken or closed in this same event
+            // (read first, so a close is counted as the peer's).
             if (ev.readable || ev.hangup) && !self.read(i, ev.hangup, now) {
                 return;
             }
-            self.send_first(i, now);
+            self.send_opening(i, self.dest(i), now);
         } else if self.conns.is_held(i) && (ev.readable || ev.hangup) {
             self.read(i, ev.hangup, now);
         }
@@ -435,6 +446,58 @@ impl Client<'_> {
                 self.conns.closed(i, now, how);
                 self.fds[i] = None;
                 false
+            }
+        }
+    }
+
+    /// Where connection `i` goes: the plan's destination for it.
+    fn dest(&self, i: usize) -> SocketAddr {
+        let n_src = self.sources.len().max(1) as u64;
+        self.endpoints[pair_of(self.first + i as u64, n_src, self.pairs).1]
+    }
+
+    /// What a new connection `i`, just established to `dest`, sends
+    /// first: its PROXY protocol header (`--proxy-protocol`) and the
+    /// first message (`--first-message`), in that order, in one send(2)
+    /// (so Nagle's algorithm never holds the message back behind the
+    /// header's acknowledgement). The header carries the socket's own
+    /// address and port as the source (or, with `--proxy-sources`, the
+    /// address for this connection's global index, with its own port).
+    /// A header not written whole closes the connection, its cause
+    /// counted.
+    fn send_opening(&mut self, i: usize, dest: SocketAddr, now: Duration) {
+        let (Some(p), Some(fd)) = (self.proxy, self.fds[i].as_ref()) else {
+            self.send_first(i, now);
+            return;
+        };
+        let header = socket::local_addr(fd).and_then(|local| {
+            let src = match &p.sources {
+                Some(s) => SocketAddr::new(s.nth(self.first + i as u64), local.port()),
+                None => local,
+            };
+            self.header.clear();
+            // Families are checked before the run starts; a mix here
+            // cannot be sent.
+            proxy::encode(p.version, src, dest, &mut self.header)
+                .map_err(|_| Errno::AFNOSUPPORT)?;
+            let len = self.header.len();
+            if let Some(first) = &self.traffic.first {
+                self.header.extend_from_slice(first);
+            }
+            match socket::send(fd, &self.header)? {
+                // A fresh connection's empty send buffer takes a header
+                // whole (and the first message, as `send_first` does, as
+                // far as it takes it); part of a header could never be
+                // finished.
+                n if n >= len => Ok(len),
+                _ => Err(Errno::AGAIN),
+            }
+        });
+        match header {
+            Ok(len) => self.conns.header_sent(len),
+            Err(e) => {
+                self.conns.header_failed(i, Cause::of(e));
+                self.fds[i] = None;
             }
         }
     }

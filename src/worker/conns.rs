@@ -550,6 +550,27 @@ impl Conns {
         }
     }
 
+    /// A PROXY protocol header of `bytes` went out whole.
+    pub fn header_sent(&mut self, bytes: usize) {
+        self.stats.proxy.headers += 1;
+        self.stats.proxy.bytes += bytes as u64;
+    }
+
+    /// The PROXY protocol header of held connection `i` could not be
+    /// written (`cause`): c1m closes it, so it is neither held nor closed
+    /// by the peer; the failure counts by cause, with the connections'
+    /// (`failed`) and the headers' (`proxy.failed`). The caller closes
+    /// its socket.
+    pub fn header_failed(&mut self, i: usize, cause: Cause) {
+        if !self.is_held(i) {
+            return;
+        }
+        self.stats.established -= 1;
+        self.stats.failed.add(cause);
+        self.stats.proxy.failed.add(cause);
+        self.set(i, DONE);
+    }
+
     /// The peer sent `bytes` on `i` at `now`.
     pub fn data(&mut self, i: usize, now: Duration, bytes: &[u8]) {
         if !self.is_held(i) || bytes.is_empty() {

@@ -10,7 +10,10 @@
 //! kernel cannot send yet stays queued in the kernel, and the peer's
 //! sends wait (TCP's flow control) until it reads its echoes, or is
 //! closed for owing too many (`worker::rules` says who is closed, and
-//! why).
+//! why). With `--proxy-protocol`, a connection's first bytes are peeked
+//! until they hold a whole PROXY header, which is then taken off the
+//! queue (`take_header`): the kernel keeps the bytes meanwhile, and one
+//! bit of the connection's [`LineState`] says the header is still due.
 
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
@@ -23,6 +26,7 @@ use c1m_sys::socket;
 use super::rules::{self, LineState};
 use super::{Command, Link, TOKEN_CMD, TOKEN_LISTENER, TOKEN_SIGNAL, set_fd_limit};
 use crate::cause::{Cause, Rule};
+use crate::proxy::{self, Parsed};
 use crate::wire::{CloseMode, FromWorker, ServerSpec, Stats};
 
 /// Accepts taken from one listener before looking at other events.
@@ -49,6 +53,8 @@ struct Server {
     max_message: u64,
     max_unsent: u64,
     idle_timeout: Option<Duration>,
+    /// Each connection starts with a PROXY header of this version.
+    proxy: Option<proxy::Version>,
     stats: Stats,
     paused_until: Option<Duration>,
     buf: Box<[u8; 16 * 1024]>,
@@ -68,6 +74,7 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
         max_message,
         max_unsent,
         idle_timeout_ms,
+        proxy,
         netns: _,
     } = spec;
     let fd_limit = set_fd_limit(*fd_limit)?;
@@ -109,6 +116,7 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
         max_message: *max_message,
         max_unsent: *max_unsent,
         idle_timeout,
+        proxy: *proxy,
         stats: Stats {
             planned: *cap,
             ..Stats::default()
@@ -231,6 +239,15 @@ impl Server {
             return After::Open;
         };
         let mut line = self.lines[fd];
+        if line.header_pending()
+            && let Some(version) = self.proxy
+        {
+            match take_header(conn, &mut self.buf[..], version, hangup, &mut self.stats) {
+                Ok(true) => line = line.header_taken(),
+                Ok(false) => return After::Open,
+                Err(after) => return after,
+            }
+        }
         let mut ended = false;
         let after = loop {
             // Echoing, bytes are peeked and taken off the queue only once
@@ -372,7 +389,7 @@ impl Server {
         if let Some(t) = self.active_s.get_mut(n) {
             *t = now.as_secs() as u32;
         }
-        self.lines[n] = LineState::default();
+        self.lines[n] = LineState::new(self.proxy.is_some());
         self.conns[n] = Some(fd);
         self.stats.established += 1;
         self.stats.opened += 1;
@@ -429,5 +446,46 @@ impl Server {
             }
             self.stats.established -= 1;
         }
+    }
+}
+
+/// Takes a whole PROXY protocol header off the front of `conn`:
+/// `Ok(true)` once taken, `Ok(false)` while it is still coming (its
+/// bytes stay queued in the kernel; the next bytes to arrive bring a
+/// new event), `Err` when the connection ends here (the peer left, or
+/// sent no valid header: closed by rule). After a hang-up no more
+/// bytes can come, so a header not whole then is cut short.
+fn take_header(
+    conn: &OwnedFd,
+    buf: &mut [u8],
+    version: proxy::Version,
+    hangup: bool,
+    stats: &mut Stats,
+) -> Result<bool, After> {
+    let n = loop {
+        match socket::peek(conn, buf) {
+            Ok(0) => return Err(After::PeerGone { fin: true }),
+            Ok(n) => break n,
+            Err(Errno::AGAIN) if !hangup => return Ok(false),
+            Err(Errno::INTR) => continue,
+            Err(_) => return Err(After::PeerGone { fin: false }),
+        }
+    };
+    let header = match proxy::parse(version, &buf[..n]) {
+        Parsed::Whole(h) => h,
+        Parsed::Incomplete if hangup => {
+            return Err(After::Drop(Rule::ProxyHeader));
+        }
+        Parsed::Incomplete => return Ok(false),
+        Parsed::Malformed(_) => return Err(After::Drop(Rule::ProxyHeader)),
+    };
+    // Peeked whole, so all its bytes are queued: one call takes them.
+    match socket::discard(conn, &mut buf[..header.len]) {
+        Ok(m) if m == header.len => {
+            stats.proxy.headers += 1;
+            stats.proxy.bytes += m as u64;
+            Ok(true)
+        }
+        _ => Err(After::PeerGone { fin: false }),
     }
 }

@@ -25,6 +25,7 @@ mod measure;
 mod merge;
 mod metrics;
 mod others;
+mod proxy;
 mod report_schema;
 mod run;
 mod run_netns;

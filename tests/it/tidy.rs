@@ -9,8 +9,8 @@ use c1m_tidy::Layers;
 /// Lowest first. Each layer may use the layers before it only.
 const LAYERS: Layers<'static> = &[
     // Vocabulary, pure: causes, histograms, the heartbeat schedule, the
-    // address planner, the grammar of --fail-if.
-    &["cause", "latency", "traffic", "plan", "threshold"],
+    // address planner, the grammar of --fail-if, PROXY protocol headers.
+    &["cause", "latency", "traffic", "plan", "threshold", "proxy"],
     // Load shapes over time, pure: stages, the reconnect back-off,
     // --close-fraction.
     &["stages"],

@@ -554,3 +554,21 @@ fn outstanding_echoes_are_each_lost_at_the_give_up_and_a_wrong_one_ends_all() {
     // 3 (connection 0) + 1 reply + 2 ended by the wrong one (connection 1).
     assert_eq!(c.latency.rtt.len(), 6);
 }
+
+#[test]
+fn a_header_that_cannot_be_written_closes_its_connection_by_cause() {
+    let mut c = idle(3);
+    hold(&mut c, 3, ms(0));
+    c.header_sent(46);
+    c.header_sent(28);
+    c.header_failed(2, Cause::Reset);
+    // Once only: the connection is no longer held.
+    c.header_failed(2, Cause::Reset);
+    let s = c.stats;
+    assert_eq!((s.proxy.headers, s.proxy.bytes), (2, 74));
+    assert_eq!(s.proxy.failed.get(Cause::Reset), 1);
+    assert_eq!(s.failed.get(Cause::Reset), 1, "a failed connection too");
+    assert_eq!((s.established, s.opened), (2, 3));
+    assert_eq!(s.peer_closed(), 0, "c1m closed it, not the peer");
+    assert!(!c.is_held(2));
+}

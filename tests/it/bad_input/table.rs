@@ -206,6 +206,8 @@ pub fn specs() -> Vec<Spec> {
         spec("connect", "source_from", Iface),
         spec("*", "topology", Choice),
         spec("*", "bind_mode", Choice),
+        spec("*", "proxy_protocol", Choice),
+        spec("*", "proxy_sources", Ips).with(&[("proxy_protocol", "v2")]),
         spec("*", "mode", Choice),
         spec("*", "close", Choice),
         spec("*", "role", Choice),
@@ -487,6 +489,8 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
             match (cmd, id) {
                 // The servers' addresses (run's default, the target) are IPv4.
                 ("run" | "connect", "sources") => v.push(bad("IPv6 for IPv4", "::1")),
+                // A PROXY header carries one family: the destinations'.
+                ("run" | "connect", "proxy_sources") => v.push(bad("IPv6 for IPv4", "::1")),
                 ("run", "dests") => {
                     v.push(along(
                         bad("IPv6 for IPv4", "::1"),
