@@ -15,6 +15,10 @@ command -v strace >/dev/null || need+=(strace)
 # Real servers the capacity tests drive (not started as services: the
 # tests start their own, on loopback).
 [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+# nginx's stream module terminates TLS in front of a c1m serve
+# (tests/it/tls.rs); the system's roots are what connect --tls trusts.
+[ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 command -v redis-server >/dev/null || need+=(redis-server)
 # A real Slurm cluster in the lab's namespaces (tests/it/slurm.rs): the
 # tests run their own munged, slurmctld and slurmd, configured in a

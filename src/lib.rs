@@ -4,6 +4,7 @@
 //! tidy test `tests/it/tidy.rs` enforces it):
 //! - vocabulary, pure: [`cause`], [`latency`], [`traffic`], [`plan`],
 //!   [`threshold`] (the grammar of `--fail-if`);
+//! - TLS's settings and failure causes, sans I/O: [`tls`];
 //! - the protocol between the supervisor and its workers: [`wire`];
 //! - what an experiment found: [`report`];
 //! - the worker processes, which hold connections: [`worker`];
@@ -21,6 +22,8 @@ pub mod latency;
 pub mod plan;
 pub mod threshold;
 pub mod traffic;
+
+pub mod tls;
 
 pub mod wire;
 

@@ -14,9 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use c1m_probe::diag::TcpState;
 
-use crate::cause::{CauseCounts, DropCounts};
+use crate::cause::{Cause, CauseCounts, DropCounts};
 use crate::latency;
 use crate::plan::BindMode;
+use crate::tls::{ClientTls, ServerTls};
 use crate::traffic::Traffic;
 
 /// How held connections are closed at teardown.
@@ -59,6 +60,9 @@ pub struct ServerSpec {
     /// A connection that completes no line for this long (milliseconds)
     /// is closed; `None`: never.
     pub idle_timeout_ms: Option<u64>,
+    /// Speak TLS on every connection accepted (`--tls`), with this
+    /// certificate and key; `None`: plain TCP.
+    pub tls: Option<ServerTls>,
     /// The network namespace to run in (`c1m lab`); `None`: c1m's own.
     pub netns: Option<String>,
 }
@@ -93,6 +97,8 @@ pub struct ClientSpec {
     pub traffic: Traffic,
     /// `IP_LOCAL_PORT_RANGE` for every socket, with `BindMode::Range`.
     pub ports: Option<(u16, u16)>,
+    /// Speak TLS on every connection (`--tls`); `None`: plain TCP.
+    pub tls: Option<ClientTls>,
     /// The network namespace to run in (`c1m lab`); `None`: c1m's own.
     pub netns: Option<String>,
 }
@@ -165,6 +171,16 @@ pub struct OwnStates {
     /// clock, not the wall clock: waits for a core are left out); summed
     /// over workers, what the count cost.
     pub took_us: u64,
+    /// TLS connections the worker holds (their handshake done).
+    #[serde(default)]
+    pub tls: u64,
+    /// How much the worker's heap grew since it said it was ready,
+    /// bytes, by the allocator's own count
+    /// ([`c1m_sys::process::heap_in_use`]): its tables are made before,
+    /// so this is what its connections allocated — their TLS state.
+    /// `None` where unreadable.
+    #[serde(default)]
+    pub heap_growth: Option<i64>,
 }
 
 impl OwnStates {
@@ -189,6 +205,11 @@ impl OwnStates {
         self.close_wait += o.close_wait;
         self.other += o.other;
         self.took_us += o.took_us;
+        self.tls += o.tls;
+        self.heap_growth = match (self.heap_growth, o.heap_growth) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
     }
 }
 
@@ -240,6 +261,13 @@ pub struct Stats {
     /// before they were told apart).
     #[serde(default)]
     pub drops: DropCounts,
+    /// TLS: handshakes that completed (absent from reports before TLS).
+    #[serde(default)]
+    pub tls_handshakes: u64,
+    /// TLS: of those, the ones that resumed an earlier session (an
+    /// abbreviated handshake: no certificate sent or checked).
+    #[serde(default)]
+    pub tls_resumed: u64,
 }
 
 impl Stats {
@@ -262,6 +290,8 @@ impl Stats {
         self.lost += o.lost;
         self.dropped += o.dropped;
         self.drops.merge(&o.drops);
+        self.tls_handshakes += o.tls_handshakes;
+        self.tls_resumed += o.tls_resumed;
     }
 
     /// Established connections the peer closed, however.
@@ -294,6 +324,18 @@ pub enum FromWorker {
     FirstBytes(Vec<u8>),
     /// The answer to [`ToWorker::Count`].
     Count(OwnStates),
+    /// The first TLS handshake failure of each cause, once per worker:
+    /// rustls' words for it (`invalid peer certificate: UnknownIssuer`).
+    TlsFailure {
+        /// The cause it was counted under.
+        cause: Cause,
+        /// What rustls said.
+        detail: String,
+    },
+    /// What the worker's first TLS handshake agreed on, once: the
+    /// version and cipher suite (`TLSv1_3 TLS13_AES_256_GCM_SHA384`), and
+    /// the ALPN protocol when one was.
+    TlsAgreed(String),
     /// The answer to [`ToWorker::EndBeats`]: no more heartbeats, and no
     /// reply awaited (or the grace is over).
     BeatsEnded,
@@ -395,6 +437,7 @@ mod tests {
             close: CloseMode::Rst,
             traffic: Traffic::idle(),
             ports: None,
+            tls: None,
             netns: None,
         })));
         let line = serde_json::to_string(&spec).unwrap();

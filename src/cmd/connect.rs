@@ -8,7 +8,9 @@ use anyhow::{Context, bail};
 use c1m_limits::{Facts, Role as LimitRole, Roots};
 use clap::Args;
 
-use super::args::{ClientOpts, FleetOpts, TrafficOpts, count, duration, ip_list, target};
+use super::args::{
+    ClientOpts, ClientTlsOpts, FleetOpts, TrafficOpts, count, duration, ip_list, target,
+};
 use super::settings::{self, Clients, Host};
 use super::shard::{self, Detected};
 use super::targets::{self, Targets};
@@ -81,6 +83,9 @@ pub struct ConnectArgs {
     /// What held connections do: idle or heartbeats.
     #[command(flatten)]
     pub traffic: TrafficOpts,
+    /// TLS on the connections.
+    #[command(flatten)]
+    pub tls: ClientTlsOpts,
     /// Worker size, close mode, report files, metrics.
     #[command(flatten)]
     pub fleet: FleetOpts,
@@ -95,6 +100,7 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     // starts: alone (clap's value parsers), then together.
     let start_at = settings::start_at(a.start_at)?;
     settings::check_outputs(&a.fleet)?;
+    let trust = settings::client_trust(&a.tls)?;
     // An objective needs something to time: heartbeats at the default.
     let traffic_opts = match (a.slo, a.traffic.mode) {
         (Some(_), Mode::Idle) => TrafficOpts {
@@ -135,6 +141,12 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         None => settings::parse_ips("sources", &a.sources)?.unwrap_or_default(),
     };
     let targets = resolve(a, &sources)?;
+    let names = targets
+        .names
+        .iter()
+        .flat_map(|r| r.addrs.iter().map(|&ip| (ip, r.name.clone())))
+        .collect();
+    let tls = settings::client_tls(&a.tls, trust, names)?;
     let facts = Facts::read(&Roots::system());
     let host = Host::of(&facts)?;
     let per_worker = host.worker_conns(a.fleet.worker_conns)?;
@@ -154,7 +166,10 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         force: a.force,
     };
     let plan = plan::plan(&req)?.starting_at(shard.map_or(0, |s| s.offset(a.conns)));
-    let mut clients = Clients::of(&a.client, &a.fleet, traffic);
+    let mut clients = Clients {
+        tls,
+        ..Clients::of(&a.client, &a.fleet, traffic)
+    };
     if a.find_limit && clients.rate.is_none() {
         // Slow enough that the break is seen near where it happens.
         clients.rate = Some(FIND_LIMIT_RATE);

@@ -214,6 +214,11 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
     let eps = settings::endpoints(&[server_ip], &ports);
     let traffic = settings::traffic(&e.traffic, a.conns, !e.server.no_echo)?;
     let gate = super::gate::gate(&e.gate, &traffic)?;
+    let (server_tls, client_tls) = match settings::experiment_tls(e.tls.tls, e.tls.no_resume, &eps)?
+    {
+        Some((s, c)) => (Some(s), Some(c)),
+        None => (None, None),
+    };
     let mut clients = Vec::new();
     let mut shares = Vec::new();
     let mut all_sources = Vec::new();
@@ -259,6 +264,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
         all_sources.extend(p.sources.iter().copied());
         let in_host = Clients {
             netns: Some(client.netns.clone()),
+            tls: client_tls.clone(),
             ..Clients::of(&e.client, &e.fleet, traffic.clone())
         };
         clients.extend(in_host.specs(&p));
@@ -268,6 +274,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
     let server_shares = plan::assign_servers(&loads, per_worker);
     let servers = Servers {
         netns: Some(layout.server.netns.clone()),
+        tls: server_tls,
         ..Servers::of(&e.server, &e.fleet, host.somaxconn)
     }
     .specs(&server_shares, &eps, per_worker);

@@ -5,7 +5,9 @@
 //! how a close is counted, and what latency is recorded.
 //!
 //! Per connection this glue adds only the descriptor (4 bytes); the
-//! table keeps the rest.
+//! table keeps the rest. Bytes go through the connection's
+//! [`Transport`]: the socket itself, or TLS over it (`--tls`: rustls'
+//! state in a table of its own, `worker/tls.rs`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::OwnedFd;
@@ -18,6 +20,8 @@ use c1m_sys::socket::{self, Connect};
 
 use super::conns::{Conns, Due, Handshake, Heartbeats, PeerClose, Sent};
 use super::ramp::Ramp;
+use super::tls::{self, Broke, Recv};
+use super::transport::Transport;
 use super::{Command, Link, TOKEN_CMD, TOKEN_SIGNAL, set_fd_limit};
 use crate::cause::Cause;
 use crate::plan::{BindMode, pair_of};
@@ -60,6 +64,10 @@ struct Client<'a> {
     ports: Option<(u16, u16)>,
     fds: Vec<Option<OwnedFd>>,
     conns: Conns,
+    transport: Transport,
+    /// What to tell the supervisor about TLS (first failures, what was
+    /// agreed), sent after the events.
+    notes: Vec<FromWorker>,
     buf: Box<[u8; 4096]>,
 }
 
@@ -78,6 +86,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         close,
         traffic,
         ports,
+        tls,
         netns: _,
     } = spec;
     if endpoints.is_empty() {
@@ -93,6 +102,18 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         interval: traffic.interval,
         expect: traffic.expect.clone(),
     });
+    let transport = Transport::new(tls.as_ref(), *count as usize)?;
+    let conns = Conns::new(
+        *count,
+        *window,
+        Duration::from_millis(*connect_timeout_ms),
+        heartbeats,
+    );
+    let conns = if tls.is_some() {
+        conns.with_tls()
+    } else {
+        conns
+    };
     let mut c = Client {
         poller,
         first: *first,
@@ -104,12 +125,9 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         traffic,
         ports: *ports,
         fds,
-        conns: Conns::new(
-            *count,
-            *window,
-            Duration::from_millis(*connect_timeout_ms),
-            heartbeats,
-        ),
+        conns,
+        transport,
+        notes: Vec::new(),
         buf: Box::new([0; 4096]),
     };
     link.send(&FromWorker::Ready { fd_limit });
@@ -123,6 +141,9 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
     let mut report_due = None;
     // After the hold: when the grace for the replies on their way ends.
     let mut beats_end: Option<Duration> = None;
+    // Every table is made: what the heap gains from here is the
+    // connections' (their TLS state).
+    let heap_base = c1m_sys::process::heap_in_use();
     loop {
         let now = link.now();
         let mut wait = report_due.unwrap_or(super::IDLE_WAIT);
@@ -142,7 +163,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
             expired.clear();
             c.conns.expire(now, &mut expired);
             for &i in &expired {
-                c.fds[i] = None;
+                c.close(i);
             }
             if c.conns.room() > 0 {
                 wait = wait.min(r.wait());
@@ -184,6 +205,9 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         if let Some(bytes) = c.conns.take_first_bytes() {
             link.send(&FromWorker::FirstBytes(bytes));
         }
+        for note in c.notes.drain(..) {
+            link.send(&note);
+        }
         if wake_cmd {
             let cmds = link.take_commands();
             if cmds.contains(&Command::Gone) {
@@ -197,7 +221,9 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
                 super::exit_closing_all();
             }
             if cmds.contains(&Command::Count) {
-                let own = super::count_own(c.fds.iter().flatten());
+                let mut own = super::count_own(c.fds.iter().flatten());
+                own.tls = c.transport.tls_held();
+                own.heap_growth = super::heap_growth(heap_base);
                 link.send(&FromWorker::Count(own));
             }
             if let Some(grace) = cmds.iter().find_map(|c| match c {
@@ -237,14 +263,6 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         }
         report_due = link.report(&c.conns.stats);
     }
-}
-
-/// How reading a held connection ended.
-enum Read {
-    /// Nothing more for now.
-    Drained,
-    /// The peer closed or reset.
-    Closed(PeerClose),
 }
 
 impl Client<'_> {
@@ -288,8 +306,12 @@ impl Client<'_> {
             }
             Ok((fd, Connect::Done)) => {
                 self.fds[i] = Some(fd);
-                self.conns.connected_at_once(i);
-                self.send_first(i, now);
+                self.conns.connected_at_once(i, now);
+                if self.conns.is_securing(i) {
+                    self.start_tls(i, now);
+                } else {
+                    self.send_first(i, now);
+                }
             }
             Err(e) => self.conns.open_failed(i, Cause::of(e)),
         }
@@ -313,7 +335,16 @@ impl Client<'_> {
                 },
             };
             if !self.conns.handshake(i, now, how) {
-                self.fds[i] = None;
+                self.close(i);
+                return;
+            }
+            if self.conns.is_securing(i) {
+                // TCP is up; TLS begins. The ClientHello's answer cannot
+                // have come yet, but the peer may have closed already.
+                self.start_tls(i, now);
+                if ev.hangup && self.conns.is_securing(i) {
+                    self.secure(i, true, now);
+                }
                 return;
             }
             // The peer may have spoken or closed in this same event.
@@ -321,41 +352,101 @@ impl Client<'_> {
                 return;
             }
             self.send_first(i, now);
-        } else if self.conns.is_held(i) && (ev.readable || ev.hangup) {
-            self.read(i, ev.hangup, now);
+        } else if self.conns.is_securing(i) {
+            self.secure(i, ev.hangup, now);
+        } else if self.conns.is_held(i) {
+            if ev.writable
+                && let Some(fd) = self.fds[i].as_ref()
+                && !self.transport.writable(i, fd)
+            {
+                self.conns.closed(i, now, PeerClose::Rst);
+                self.close(i);
+                return;
+            }
+            if ev.readable || ev.hangup {
+                self.read(i, ev.hangup, now);
+            }
+        }
+    }
+
+    /// Closes connection `i`'s socket and forgets its transport state.
+    fn close(&mut self, i: usize) {
+        self.fds[i] = None;
+        self.transport.forget(i);
+    }
+
+    /// Connection `i`'s TCP connection is up: its TLS handshake begins.
+    fn start_tls(&mut self, i: usize, now: Duration) {
+        let Some(fd) = self.fds[i].as_ref() else {
+            return;
+        };
+        let n_src = self.sources.len().max(1) as u64;
+        let (_, e) = pair_of(self.first + i as u64, n_src, self.pairs);
+        let h = self.transport.start(i, self.endpoints[e], fd);
+        self.secured(i, h, false, now);
+    }
+
+    /// Moves connection `i`'s TLS handshake on.
+    fn secure(&mut self, i: usize, hangup: bool, now: Duration) {
+        let Some(fd) = self.fds[i].as_ref() else {
+            return;
+        };
+        let h = self.transport.handshake(i, fd, hangup);
+        self.secured(i, h, hangup, now);
+    }
+
+    /// Tells the table where connection `i`'s TLS handshake stands.
+    fn secured(&mut self, i: usize, h: tls::Handshake, hangup: bool, now: Duration) {
+        match h {
+            tls::Handshake::Pending => {}
+            tls::Handshake::Done { resumed } => {
+                self.conns.secured(i, now, resumed);
+                if let Some(a) = self.transport.take_agreed(i) {
+                    self.notes.push(FromWorker::TlsAgreed(a));
+                }
+                // What came with the handshake's end (application data,
+                // a close) is read now: its edge is spent.
+                if self.read(i, hangup, now) {
+                    self.send_first(i, now);
+                }
+            }
+            tls::Handshake::Broke(Broke::Closed { fin }) => {
+                let how = if fin { PeerClose::Fin } else { PeerClose::Rst };
+                self.conns.closed(i, now, how);
+                self.close(i);
+            }
+            tls::Handshake::Broke(Broke::Failed(e)) => {
+                let cause = crate::tls::cause_of(&e);
+                self.conns.insecure(i, cause);
+                if self.transport.first_of(cause) {
+                    self.notes.push(FromWorker::TlsFailure {
+                        cause,
+                        detail: crate::tls::words_of(&e),
+                    });
+                }
+                self.close(i);
+            }
         }
     }
 
     /// Reads what a held connection has and tells the table; false when
     /// the connection has ended (its socket is then closed).
     fn read(&mut self, i: usize, hangup: bool, now: Duration) -> bool {
-        let end = loop {
-            let Some(fd) = self.fds[i].as_ref() else {
-                return false;
-            };
-            match poll::read(fd, &mut self.buf[..]) {
-                Ok(0) => break Read::Closed(PeerClose::Fin),
-                Ok(n) => {
-                    self.conns.data(i, now, &self.buf[..n]);
-                    // A short read emptied the socket: no extra read for
-                    // the EAGAIN edge-triggered epoll would otherwise
-                    // need, unless the peer hung up in this event (its
-                    // FIN then waits behind the data, and no new edge
-                    // will come for it).
-                    if n < self.buf.len() && !hangup {
-                        break Read::Drained;
-                    }
-                }
-                Err(Errno::INTR) => continue,
-                Err(Errno::AGAIN) => break Read::Drained,
-                Err(_) => break Read::Closed(PeerClose::Rst),
-            }
+        let Some(fd) = self.fds[i].as_ref() else {
+            return false;
         };
+        let conns = &mut self.conns;
+        let end = self
+            .transport
+            .recv(i, fd, hangup, &mut self.buf[..], |bytes| {
+                conns.data(i, now, bytes)
+            });
         match end {
-            Read::Drained => true,
-            Read::Closed(how) => {
+            Recv::Drained => true,
+            Recv::Closed { fin } => {
+                let how = if fin { PeerClose::Fin } else { PeerClose::Rst };
                 self.conns.closed(i, now, how);
-                self.fds[i] = None;
+                self.close(i);
                 false
             }
         }
@@ -366,12 +457,9 @@ impl Client<'_> {
         let (Some(first), Some(fd)) = (&self.traffic.first, self.fds[i].as_ref()) else {
             return;
         };
-        match socket::send(fd, first) {
-            Ok(_) | Err(Errno::AGAIN) => {}
-            Err(_) => {
-                self.conns.closed(i, now, PeerClose::Rst);
-                self.fds[i] = None;
-            }
+        if self.transport.send(i, fd, first) == tls::Sent::Broken {
+            self.conns.closed(i, now, PeerClose::Rst);
+            self.close(i);
         }
     }
 
@@ -383,16 +471,15 @@ impl Client<'_> {
         let Some(fd) = self.fds[i].as_ref() else {
             return;
         };
-        let how = match socket::send(fd, &self.traffic.message) {
-            Ok(n) if n == self.traffic.message.len() => Sent::Whole,
-            // The send buffer of a tiny message full: the peer stopped
-            // reading; a reply will never be matched to it.
-            Ok(_) | Err(Errno::AGAIN) => Sent::Stalled,
-            Err(_) => Sent::Broken,
+        // A stalled send's reply can never be matched to it.
+        let how = match self.transport.send(i, fd, &self.traffic.message) {
+            tls::Sent::Whole => Sent::Whole,
+            tls::Sent::Stalled => Sent::Stalled,
+            tls::Sent::Broken => Sent::Broken,
         };
         self.conns.sent(i, at, now, how);
         if how == Sent::Broken {
-            self.fds[i] = None;
+            self.close(i);
         }
     }
 

@@ -11,6 +11,14 @@
 //! heartbeat in flight), and in heartbeat mode the reply bytes matched so
 //! far (2) and the sends skipped behind the one in flight (2).
 //!
+//! With TLS (`--tls`) a connection has one more state between the TCP
+//! handshake and being held: its TLS handshake under way. It stays in
+//! the handshake window and under `--connect-timeout` (counted
+//! `TlsTimeout` when it runs out), and is held, opened and established
+//! only once its TLS handshake is done; a TLS failure is a failure by
+//! its TLS cause, and a close by the server meanwhile is a close, as for
+//! an established connection (the TCP connection existed).
+//!
 //! Rules that make the counts true against any server:
 //! - a connection the peer closed (FIN) or reset (RST) is never held, in
 //!   any state, the handshake's end and the close in one event included;
@@ -80,6 +88,8 @@ const HELD: u8 = 2;
 /// Established, a heartbeat's reply outstanding.
 const WAITING: u8 = 3;
 const DONE: u8 = 4;
+/// TCP established, the TLS handshake under way (in the window).
+const SECURING: u8 = 5;
 const STATE: u8 = 0x0f;
 /// The peer has sent bytes on this connection.
 const DATA_SEEN: u8 = 0x80;
@@ -111,6 +121,8 @@ pub struct Conns {
     /// Heartbeat mode only: sends skipped behind the one in flight.
     skipped: Vec<u16>,
     heartbeats: Option<Heartbeats>,
+    /// Whether connections speak TLS: a TLS handshake follows TCP's.
+    tls: bool,
     /// Connections to open (shrinks when the supervisor pauses the ramp).
     count: u64,
     next: u64,
@@ -140,6 +152,7 @@ impl Conns {
             got: if hb { vec![0; n] } else { Vec::new() },
             skipped: if hb { vec![0; n] } else { Vec::new() },
             heartbeats,
+            tls: false,
             count,
             next: 0,
             oldest: 0,
@@ -156,6 +169,12 @@ impl Conns {
             sample_of: None,
             first_bytes: None,
         }
+    }
+
+    /// The same table for connections that speak TLS.
+    pub fn with_tls(mut self) -> Self {
+        self.tls = true;
+        self
     }
 
     fn state(&self, i: usize) -> u8 {
@@ -180,6 +199,11 @@ impl Conns {
     /// Whether connection `i`'s handshake is under way.
     pub fn is_connecting(&self, i: usize) -> bool {
         self.state(i) == CONNECTING
+    }
+
+    /// Whether connection `i`'s TLS handshake is under way.
+    pub fn is_securing(&self, i: usize) -> bool {
+        self.state(i) == SECURING
     }
 
     /// How many connections may be started now: the window's room, and
@@ -213,8 +237,15 @@ impl Conns {
         self.stats.connecting += 1;
     }
 
-    /// connect() on `i` completed at once (loopback may).
-    pub fn connected_at_once(&mut self, i: usize) {
+    /// connect() on `i` completed at once (loopback may), at `now`.
+    /// With TLS, its TLS handshake begins.
+    pub fn connected_at_once(&mut self, i: usize, now: Duration) {
+        if self.tls {
+            self.times_us[i] = micros(now);
+            self.set(i, SECURING);
+            self.stats.connecting += 1;
+            return;
+        }
         self.set(i, HELD);
         self.stats.opened += 1;
         self.stats.established += 1;
@@ -226,11 +257,19 @@ impl Conns {
         self.stats.failed.add(cause);
     }
 
-    /// The handshake of `i` ended at `now`. Returns whether `i` is held;
-    /// when not, the caller closes its socket.
+    /// The handshake of `i` ended at `now`. Returns whether `i` is held
+    /// (with TLS: whether its TLS handshake is under way); when not, the
+    /// caller closes its socket.
     pub fn handshake(&mut self, i: usize, now: Duration, how: Handshake) -> bool {
         if self.state(i) != CONNECTING {
-            return self.is_held(i);
+            return self.is_held(i) || self.is_securing(i);
+        }
+        if self.tls && how == Handshake::Established {
+            // Still in the window: the TLS handshake comes next.
+            Latency::record(&mut self.latency.connect, since(now, self.times_us[i]));
+            self.times_us[i] = micros(now);
+            self.set(i, SECURING);
+            return true;
         }
         self.stats.connecting -= 1;
         match how {
@@ -256,6 +295,35 @@ impl Conns {
         }
     }
 
+    /// The TLS handshake of `i` ended well at `now` (`resumed`: an
+    /// earlier session's); `i` is held from here.
+    pub fn secured(&mut self, i: usize, now: Duration, resumed: bool) {
+        if self.state(i) != SECURING {
+            return;
+        }
+        Latency::record(
+            &mut self.latency.tls_handshake,
+            since(now, self.times_us[i]),
+        );
+        self.stats.connecting -= 1;
+        self.stats.tls_handshakes += 1;
+        self.stats.tls_resumed += u64::from(resumed);
+        self.set(i, HELD);
+        self.stats.opened += 1;
+        self.stats.established += 1;
+    }
+
+    /// The TLS handshake of `i` failed, by `cause`; the caller closes
+    /// its socket.
+    pub fn insecure(&mut self, i: usize, cause: Cause) {
+        if self.state(i) != SECURING {
+            return;
+        }
+        self.stats.connecting -= 1;
+        self.stats.failed.add(cause);
+        self.set(i, DONE);
+    }
+
     /// The peer sent `bytes` on `i` at `now`.
     pub fn data(&mut self, i: usize, now: Duration, bytes: &[u8]) {
         if !self.is_held(i) || bytes.is_empty() {
@@ -279,6 +347,13 @@ impl Conns {
         match self.state(i) {
             WAITING => self.give_up(i, now),
             HELD => {}
+            SECURING => {
+                // The TCP connection existed: a close by the server, as
+                // nginx's past its cap, never held.
+                self.stats.connecting -= 1;
+                self.stats.opened += 1;
+                self.stats.established += 1;
+            }
             _ => return,
         }
         self.stats.established -= 1;
@@ -416,13 +491,21 @@ impl Conns {
     pub fn expire(&mut self, now: Duration, expired: &mut Vec<usize>) {
         while self.oldest < self.next {
             let i = self.oldest as usize;
-            if self.state(i) == CONNECTING {
+            let state = self.state(i);
+            if state == CONNECTING || state == SECURING {
+                // A TLS handshake's time starts at its TCP's end, so
+                // handshakes may expire a little out of order: one waits
+                // at most for an older one's time to run out.
                 if since(now, self.times_us[i]) < self.timeout_us {
                     return;
                 }
                 self.stats.connecting -= 1;
                 self.set(i, DONE);
-                self.stats.failed.add(Cause::Timeout);
+                self.stats.failed.add(if state == SECURING {
+                    Cause::TlsTimeout
+                } else {
+                    Cause::Timeout
+                });
                 expired.push(i);
             }
             self.oldest += 1;
@@ -445,7 +528,7 @@ impl Conns {
                     self.stats.established -= 1;
                 }
                 HELD => self.stats.established -= 1,
-                CONNECTING => self.stats.connecting -= 1,
+                CONNECTING | SECURING => self.stats.connecting -= 1,
                 _ => continue,
             }
             self.set(i, DONE);

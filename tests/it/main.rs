@@ -35,6 +35,7 @@ mod sharded;
 mod slurm;
 mod stat;
 mod tidy;
+mod tls;
 mod truths;
 mod tune_crash;
 mod unprivileged;

@@ -5,7 +5,7 @@
 //! error: they run once or more per connection.
 
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use rustix::io::Errno;
@@ -314,6 +314,48 @@ pub fn tcp_state(fd: impl AsFd) -> Result<u8, Errno> {
         return Err(Errno::IO);
     }
     Ok(info[0])
+}
+
+/// A connected socket as a byte stream, for code that reads and writes
+/// through [`std::io::Read`] and [`std::io::Write`]: a TLS library's
+/// record layer (rustls' `read_tls`, `write_tls`) driven on a nonblocking
+/// socket. Reads are read(2), writes send(2) with `MSG_NOSIGNAL`; nothing
+/// is buffered, nothing allocated. An `EAGAIN` comes back as
+/// [`std::io::ErrorKind::WouldBlock`], and every error keeps its errno
+/// ([`std::io::Error::raw_os_error`]), so a reset still reads as
+/// `ECONNRESET`.
+#[derive(Debug, Clone, Copy)]
+pub struct Stream<'a>(BorrowedFd<'a>);
+
+/// `fd` as a [`Stream`], for as long as it is borrowed.
+pub fn stream(fd: &impl AsFd) -> Stream<'_> {
+    Stream(fd.as_fd())
+}
+
+impl std::io::Read for Stream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        rustix::io::read(self.0, buf).map_err(std::io::Error::from)
+    }
+}
+
+impl std::io::Write for Stream<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        send(self.0, buf).map_err(std::io::Error::from)
+    }
+    /// One sendmsg(2) for every slice (a TLS flight's records), with
+    /// `MSG_NOSIGNAL`.
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        net::sendmsg(
+            self.0,
+            bufs,
+            &mut net::SendAncillaryBuffer::default(),
+            net::SendFlags::NOSIGNAL,
+        )
+        .map_err(std::io::Error::from)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The number of a descriptor, as data: a slot index in a worker's
