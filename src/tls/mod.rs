@@ -139,10 +139,10 @@ pub struct ServerTls {
 #[derive(Debug, Error)]
 pub enum SetupError {
     /// No certificate in a PEM text.
-    #[error("{0}: no certificate in it (PEM, -----BEGIN CERTIFICATE-----)")]
+    #[error("{0}: no certificate in it; give a PEM file (-----BEGIN CERTIFICATE-----)")]
     NoCertificate(String),
     /// A PEM text that does not parse.
-    #[error("{what}: {err}")]
+    #[error("{what}: {err}; give a PEM file")]
     Pem {
         /// What was read (`--ca FILE`, `--cert FILE`).
         what: String,
@@ -150,7 +150,7 @@ pub enum SetupError {
         err: String,
     },
     /// No private key in a PEM text.
-    #[error("{0}: no private key in it (PEM, -----BEGIN PRIVATE KEY-----)")]
+    #[error("{0}: no private key in it; give the key as PEM (-----BEGIN PRIVATE KEY-----)")]
     NoKey(String),
     /// The system's store gave no certificate.
     #[error(
@@ -159,7 +159,7 @@ pub enum SetupError {
     NoSystemRoots(String),
     /// rustls refused the configuration (a key that does not match the
     /// certificate, a certificate it cannot use).
-    #[error("{what}: {err}")]
+    #[error("{what}: {err}; check that the files hold a certificate and its own key")]
     Rustls {
         /// What was being set up.
         what: String,
