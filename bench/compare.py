@@ -438,6 +438,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--search-n", type=int, default=200000, help="N for the layout search")
     ap.add_argument("--layout", help="skip the search: use this layout name")
+    ap.add_argument("--heartbeats-only", action="store_true",
+                    help="only the heartbeat runs (no idle runs: the ramp, teardown, CPU and memory rows stay empty)")
     ap.add_argument("--rate", type=int, default=100000)
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--timeout", type=float, default=600)
@@ -478,8 +480,9 @@ def report(a, b, load0, started):
     rounds = {"C": [], "c1m": []}
     hb = {"C": [], "c1m": []}
     for _ in range(a.rounds):
-        rounds["C"].append(b.run("C", "idle", best))
-        rounds["c1m"].append(b.run("c1m", "idle"))
+        if not a.heartbeats_only:
+            rounds["C"].append(b.run("C", "idle", best))
+            rounds["c1m"].append(b.run("c1m", "idle"))
         hb["C"].append(b.run("C", "heartbeat", best))
         hb["c1m"].append(b.run("c1m", "heartbeat"))
     load1 = open("/proc/loadavg").read().split()[:3]
@@ -519,8 +522,8 @@ def report(a, b, load0, started):
             print(f"| {lay['name']}{' (kept)' if lay is best else ''} | {describe(lay, a.search_n)} | {runs} | "
                   f"{'—' if m is None else f'{m:.2f} s'} |")
         print()
-    print(f"C: layout {best['name']}: {describe(best, a.n)} (`{rounds['C'][0].get('cmd', '')}`).  ")
-    print(f"c1m: `{rounds['c1m'][0].get('cmd', '')}` (its defaults; heartbeats: "
+    print(f"C: layout {best['name']}: {describe(best, a.n)} (`{(rounds['C'] or hb['C'])[0].get('cmd', '')}`).  ")
+    print(f"c1m: `{(rounds['c1m'] or hb['c1m'])[0].get('cmd', '')}` (its defaults; heartbeats: "
           f"`--mode heartbeat --message-rate {a.rate} --hold {a.seconds}s`).  ")
     if b.ref_ns:
         got = sorted({r.get("buckets") for r in rounds["c1m"] + hb["c1m"] if r.get("buckets")})

@@ -477,8 +477,15 @@ fn value(m: Metric, v: &str) -> Result<(f64, Unit), String> {
                     ));
                 }
             };
-            let n = number(n, false).ok_or_else(wrong)?;
-            Ok((n * scale, Unit::Us))
+            let us = number(n, false).ok_or_else(wrong)? * scale;
+            // As every duration flag: a year at most (beyond, a typo, and
+            // std's time arithmetic would overflow on it).
+            if us > 365.0 * 86_400e6 {
+                return Err(format!(
+                    "{v:?} is more than a year: {m} is a duration, write e.g. 50ms, 1.5s or 2m"
+                ));
+            }
+            Ok((us, Unit::Us))
         }
         Kind::Rate => {
             let n = v

@@ -248,8 +248,11 @@ pub struct Stats {
     pub replies: u64,
     /// Client: replies that did not start with the expected bytes.
     pub mismatched: u64,
-    /// Client: sends due while the previous reply had not come yet; each
-    /// is timed from its own scheduled time when that reply comes.
+    /// Client: sends due while the previous reply had not come yet,
+    /// skipped (only when replies are not echoes of the message: then
+    /// one reply's end cannot be told from the next one's start; echoes
+    /// are sent on schedule, pipelined); each is timed from its own
+    /// scheduled time when that reply comes.
     pub late: u64,
     /// Client: sends whose reply never came (the connection closed, the
     /// send failed, or the experiment ended first).

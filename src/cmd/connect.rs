@@ -92,6 +92,9 @@ pub struct ConnectArgs {
     /// Thresholds that fail the run (--fail-if).
     #[command(flatten)]
     pub gate: super::gate::GateOpts,
+    /// A scenario file read in (--scenario), or printed (--print-scenario).
+    #[command(flatten)]
+    pub scenario: super::scenario::ScenarioOpts,
 }
 
 /// Runs `c1m connect`.

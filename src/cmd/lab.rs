@@ -29,6 +29,9 @@ pub struct LabRunArgs {
     /// The flags every experiment with both fleets takes.
     #[command(flatten)]
     pub exp: ExperimentOpts,
+    /// A scenario file read in (--scenario), or printed (--print-scenario).
+    #[command(flatten)]
+    pub scenario: super::scenario::ScenarioOpts,
 }
 
 /// How `lab run` connects the lab's client hosts to its server host
@@ -103,7 +106,8 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
             // Every flag is checked before the lab is read.
             settings::start_at(a.exp.start_at)?;
             settings::check_outputs(&a.exp.fleet)?;
-            settings::traffic(&a.exp.traffic, a.conns, !a.exp.server.no_echo)?;
+            let traffic = settings::traffic(&a.exp.traffic, a.conns, !a.exp.server.no_echo)?;
+            super::gate::gate(&a.exp.gate, &traffic)?;
             let Some(layout) = lab::layout()? else {
                 anyhow::bail!(
                     "no lab is up; build one first: c1m lab up --clients K --client-addrs N"

@@ -14,6 +14,7 @@ pub mod lab;
 pub mod merge;
 pub mod report;
 pub mod run;
+pub mod scenario;
 pub mod serve;
 pub mod settings;
 pub mod shard;
@@ -126,21 +127,90 @@ where
     Cli::from_arg_matches(&matches).map_err(|e| e.with_cmd(&cmd))
 }
 
-/// Parses the command line and runs it; errors print once, as one line,
-/// and exit 2.
-pub fn main() -> ExitCode {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let cli = match parse(&args) {
-        Ok(cli) => cli,
+/// What a command line asks for, its scenario file read in.
+#[derive(Debug)]
+pub enum Line {
+    /// Run this.
+    Run(Box<Cli>),
+    /// `--print-scenario`: print this scenario file and exit 0.
+    Print(String),
+}
+
+/// Why a command line is not run.
+#[derive(Debug)]
+pub enum Refused {
+    /// `--help`, `--version`, a bare `c1m ip`: shown as clap shows them.
+    Shown(clap::Error),
+    /// Bad input: one line (without `c1m: `), exit 2.
+    Bad(String),
+}
+
+/// Reads `args` (the program's name first) as c1m does: its
+/// `--scenario` file read in ([`scenario::resolve`]), then [`command`]'s
+/// definition parses the whole into [`Cli`], or into the scenario to
+/// print for `--print-scenario`.
+///
+/// # Errors
+/// [`Refused`]: clap's help and version, or one line naming the flag (and
+/// the scenario file's line and key when the flag came from it).
+pub fn read_line(args: &[std::ffi::OsString]) -> Result<Line, Refused> {
+    parse_resolved(scenario::resolve(args))
+}
+
+/// [`read_line`] with the text of the `--scenario` file given (whatever
+/// its name), for tests and fuzzing.
+///
+/// # Errors
+/// As [`read_line`].
+pub fn read_line_with(args: &[std::ffi::OsString], scenario: &str) -> Result<Line, Refused> {
+    parse_resolved(scenario::resolve_with(args, |_| Ok(scenario.to_string())))
+}
+
+/// A command line with its scenario read in, parsed.
+fn parse_resolved(resolved: Result<scenario::Resolved, String>) -> Result<Line, Refused> {
+    use clap::FromArgMatches;
+    let resolved = resolved.map_err(Refused::Bad)?;
+    let mut cmd = command();
+    let matches = cmd.try_get_matches_from_mut(&resolved.argv).and_then(|m| {
+        match Cli::from_arg_matches(&m) {
+            Ok(cli) => Ok((m, cli)),
+            Err(e) => Err(e.with_cmd(&cmd)),
+        }
+    });
+    let (matches, cli) = match matches {
+        Ok(x) => x,
         // --help and --version, and a bare `c1m ip` (its help): as clap prints them.
         Err(e)
             if !e.use_stderr()
                 || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
         {
-            e.exit()
+            return Err(Refused::Shown(e));
         }
-        Err(e) => {
-            eprintln!("c1m: {}", clap_error::one_line(&e, &command(), &args));
+        Err(e) => return Err(Refused::Bad(resolved.explain(&e, &command()))),
+    };
+    if resolved.print {
+        return scenario::render(&cmd, &matches, &resolved.command)
+            .map(Line::Print)
+            .map_err(Refused::Bad);
+    }
+    Ok(Line::Run(Box::new(cli)))
+}
+
+/// Parses the command line and runs it; errors print once, as one line,
+/// and exit 2.
+pub fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match read_line(&args) {
+        Ok(Line::Run(cli)) => cli,
+        Ok(Line::Print(text)) => {
+            use std::io::Write;
+            // A closed pipe (`| head`) is not an error.
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            return ExitCode::SUCCESS;
+        }
+        Err(Refused::Shown(e)) => e.exit(),
+        Err(Refused::Bad(line)) => {
+            eprintln!("c1m: {line}");
             return ExitCode::from(2);
         }
     };

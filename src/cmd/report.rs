@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 
 use crate::report::{self, gate, judge};
@@ -46,8 +46,20 @@ pub fn run(a: &ReportArgs) -> anyhow::Result<ExitCode> {
     if stdout(&a.csv) && stdout(&a.json) {
         bail!("--csv - and --json - both write to stdout: send one of them to a file");
     }
+    // Every output is checked before anything is read or written.
+    if let Some(p) = &a.json {
+        super::settings::writable("--json", p, true)?;
+    }
+    if let Some(p) = &a.html {
+        super::settings::writable("--html", p, false)?;
+    }
+    if let Some(p) = &a.csv {
+        super::settings::writable("--csv", p, true)?;
+    }
     let name = a.report.display().to_string();
-    let text = std::fs::read_to_string(&a.report).with_context(|| format!("reading {name}"))?;
+    let text = std::fs::read_to_string(&a.report).map_err(|e| {
+        anyhow::anyhow!("REPORT {name}: {e}; name a report c1m wrote with --json (or a log holding one)")
+    })?;
     let mut r = super::merge::read(&name, &text)?;
     if !a.fail_if.is_empty() {
         r.thresholds = gate::judge(&Gate::new(a.fail_if.clone(), false), &r);

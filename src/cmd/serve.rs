@@ -42,6 +42,9 @@ pub struct ServeArgs {
     /// Worker size, close mode, report files, metrics.
     #[command(flatten)]
     pub fleet: FleetOpts,
+    /// A scenario file read in (--scenario), or printed (--print-scenario).
+    #[command(flatten)]
+    pub scenario: super::scenario::ScenarioOpts,
 }
 
 /// Runs `c1m serve`.

@@ -159,6 +159,9 @@ pub fn check_outputs(f: &FleetOpts) -> anyhow::Result<()> {
     if let Some(p) = &f.html {
         writable("--html", p, false)?;
     }
+    if let Some(p) = &f.csv {
+        writable("--csv", p, false)?;
+    }
     if let Some(addr) = f.metrics {
         crate::supervisor::metrics::check_addr(addr, f.metrics_public)?;
     }

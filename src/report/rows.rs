@@ -830,7 +830,7 @@ fn traffic_rows(o: &mut Rows, r: &Report) {
     if c.late > 0 {
         o.detail(
             "",
-            "late: sends due while the previous reply had not come; each is timed from its own scheduled time when that reply comes",
+            "late: sends due while the previous reply had not come, skipped (replies that are not echoes cannot be told apart, so they are not pipelined); each is timed from its own scheduled time when that reply comes",
         );
     }
     if c.lost > 0 {

@@ -139,6 +139,11 @@ fn errors_name_the_wrong_part() {
         ),
         ("connect_rate<x/s", "is not a value for it"),
         ("ramp_time>30", "needs a unit"),
+        (
+            "p99(rtt)>18446744073709551616s",
+            "is more than a year: p99(rtt) is a duration",
+        ),
+        ("ramp_time>9000000m", "is more than a year"),
     ] {
         let e = parse(text).expect_err(text);
         assert!(e.contains(says), "{text}: {e}");

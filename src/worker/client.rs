@@ -101,6 +101,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
     let heartbeats = heartbeat.then(|| Heartbeats {
         interval: traffic.interval,
         expect: traffic.expect.clone(),
+        pipelined: traffic.expect.as_deref() == Some(&traffic.message[..]),
     });
     let transport = Transport::new(tls.as_ref(), *count as usize)?;
     let conns = Conns::new(

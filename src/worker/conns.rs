@@ -8,8 +8,8 @@
 //! Per connection it keeps flat tables indexed by the worker's local
 //! connection number: the state (1 byte, with a "the peer sent data" bit),
 //! a time (4 bytes: the connect start, then the scheduled time of the
-//! heartbeat in flight), and in heartbeat mode the reply bytes matched so
-//! far (2) and the sends skipped behind the one in flight (2).
+//! oldest heartbeat outstanding), and in heartbeat mode the reply bytes matched so
+//! far (2) and the sends outstanding or skipped behind the oldest (2).
 //!
 //! With TLS (`--tls`) a connection has one more state between the TCP
 //! handshake and being held: its TLS handshake under way. It stays in
@@ -24,9 +24,15 @@
 //!   any state, the handshake's end and the close in one event included;
 //!   each close is counted by how (FIN, data then FIN, RST);
 //! - every scheduled heartbeat is one latency sample, timed from its own
-//!   scheduled time: a send due while a reply is outstanding is skipped
-//!   (`late`) and recorded when that reply comes; a reply that never comes
-//!   is recorded when c1m gives up on it (`lost`), never dropped.
+//!   scheduled time. When each reply is an exact echo of the message
+//!   (c1m's own servers, or `--expect` equal to the message), sends go
+//!   out on schedule whatever is outstanding (`pipelined`): replies come
+//!   back in order on a TCP stream, so the k-th outstanding reply answers
+//!   the send scheduled k intervals after the oldest. Otherwise a reply's
+//!   end cannot be told from the next one's start, and a send due while a
+//!   reply is outstanding is skipped (`late`) and recorded when that reply
+//!   comes. A reply that never comes is recorded when c1m gives up on it
+//!   (`lost`), never dropped.
 
 use std::time::Duration;
 
@@ -110,6 +116,10 @@ pub struct Heartbeats {
     pub interval: Duration,
     /// What a reply must start with; `None`: any byte is a reply.
     pub expect: Option<Vec<u8>>,
+    /// Each reply is exactly `expect` (an echo), so replies are told apart
+    /// in the stream and sends go out on schedule while replies are
+    /// outstanding; otherwise a send due then is skipped (`late`).
+    pub pipelined: bool,
 }
 
 /// One client worker's connections.
@@ -118,7 +128,9 @@ pub struct Conns {
     times_us: Vec<u32>,
     /// Heartbeat mode only: reply bytes matched so far.
     got: Vec<u16>,
-    /// Heartbeat mode only: sends skipped behind the one in flight.
+    /// Heartbeat mode only: sends behind the oldest outstanding one,
+    /// in flight (pipelined) or skipped; the k-th was scheduled k
+    /// intervals after it.
     skipped: Vec<u16>,
     heartbeats: Option<Heartbeats>,
     /// Whether connections speak TLS: a TLS handshake follows TCP's.
@@ -377,10 +389,15 @@ impl Conns {
         (!fb.is_empty()).then(|| std::mem::take(fb))
     }
 
+    fn pipelined(&self) -> bool {
+        self.heartbeats.as_ref().is_some_and(|h| h.pipelined)
+    }
+
     /// A heartbeat on `i` is due.
     pub fn due(&mut self, i: usize) -> Due {
         match self.state(i) {
             HELD => Due::Send,
+            WAITING if self.pipelined() && self.skipped[i] < u16::MAX => Due::Send,
             WAITING => {
                 self.stats.late += 1;
                 if let Some(s) = self.skipped.get_mut(i) {
@@ -394,12 +411,19 @@ impl Conns {
 
     /// The heartbeat on `i` scheduled for `at` was handed to the kernel at
     /// `now`, with this result. A broken connection counts as reset; the
-    /// caller closes its socket.
+    /// caller closes its socket. Pipelined, a send stalled behind
+    /// outstanding ones leaves a gap in their schedule: the replies after
+    /// it are timed up to one interval late, never early.
     pub fn sent(&mut self, i: usize, at: Duration, now: Duration, how: Sent) {
-        if self.state(i) != HELD {
+        let waiting = self.state(i) == WAITING && self.pipelined();
+        if self.state(i) != HELD && !waiting {
             return;
         }
         match how {
+            Sent::Whole if waiting => {
+                self.stats.sent += 1;
+                self.skipped[i] = self.skipped[i].saturating_add(1);
+            }
             Sent::Whole => {
                 self.stats.sent += 1;
                 self.times_us[i] = micros(at);
@@ -424,35 +448,49 @@ impl Conns {
     }
 
     /// Matches reply bytes against what is expected; a whole reply (or a
-    /// wrong one) ends the wait. Bytes after the expected prefix (the rest
-    /// of an HTTP response, say) are read and dropped.
-    fn reply(&mut self, i: usize, now: Duration, bytes: &[u8]) {
-        let waited = since(now, self.times_us[i]);
-        let expect = self.heartbeats.as_ref().and_then(|h| h.expect.as_deref());
-        let off = self.got.get(i).copied().unwrap_or(0) as usize;
-        if off == 0 {
-            Latency::record(&mut self.latency.first_byte, waited);
-        }
-        let whole = match expect {
-            None => true,
-            Some(expect) => {
-                let take = (expect.len() - off).min(bytes.len());
-                if bytes[..take] != expect[off..off + take] {
-                    self.stats.mismatched += 1;
-                    self.end_wait(i, now);
-                    return;
-                }
-                if off + take < expect.len() {
-                    self.got[i] = (off + take) as u16;
-                    false
-                } else {
-                    true
+    /// wrong one) ends the wait. Pipelined, the bytes after a whole reply
+    /// answer the next send outstanding; otherwise bytes after the
+    /// expected prefix (the rest of an HTTP response, say) are read and
+    /// dropped.
+    fn reply(&mut self, i: usize, now: Duration, mut bytes: &[u8]) {
+        let pipelined = self.pipelined();
+        loop {
+            let waited = since(now, self.times_us[i]);
+            let expect = self.heartbeats.as_ref().and_then(|h| h.expect.as_deref());
+            let off = self.got.get(i).copied().unwrap_or(0) as usize;
+            if off == 0 {
+                Latency::record(&mut self.latency.first_byte, waited);
+            }
+            match expect {
+                None => bytes = &[],
+                Some(expect) => {
+                    let take = (expect.len() - off).min(bytes.len());
+                    if bytes[..take] != expect[off..off + take] {
+                        self.stats.mismatched += 1;
+                        self.end_wait(i, now);
+                        return;
+                    }
+                    bytes = &bytes[take..];
+                    if off + take < expect.len() {
+                        self.got[i] = (off + take) as u16;
+                        return;
+                    }
                 }
             }
-        };
-        if whole {
             self.stats.replies += 1;
-            self.end_wait(i, now);
+            if !pipelined || self.skipped[i] == 0 {
+                self.end_wait(i, now);
+                return;
+            }
+            // The next outstanding send, one interval after this one.
+            Latency::record(&mut self.latency.rtt, waited);
+            let interval = self.heartbeats.as_ref().map_or(0, |h| micros(h.interval));
+            self.times_us[i] = self.times_us[i].wrapping_add(interval);
+            self.skipped[i] -= 1;
+            self.got[i] = 0;
+            if bytes.is_empty() {
+                return;
+            }
         }
     }
 

@@ -420,10 +420,27 @@ fn reach(
     }
     let w = workers_at_least(c, servers + clients);
     let roles = listener_pids(Some(ns));
+    if stage == Stage::Teardown && matches!(fault, Fault::KillServer | Fault::KillClient) {
+        // A worker answers Close and exits within milliseconds: stopped
+        // (SIGSTOP) in the hold, the victim is still to answer when the
+        // kill lands in teardown.
+        c.wait_line(Stage::Hold.line(), Duration::from_secs(60));
+        c1m_kill(victim_of(fault, &w, &roles).unwrap(), "STOP");
+    }
     if stage != Stage::Verify {
         c.wait_line(stage.line(), Duration::from_secs(60));
     }
     (w, roles)
+}
+
+/// The worker `fault` kills: the first server, or the first client (as
+/// `run_cell` picks it when no server was stopped before).
+fn victim_of(fault: Fault, workers: &[u32], servers: &HashSet<u32>) -> Option<u32> {
+    match fault {
+        Fault::KillServer => workers.iter().copied().find(|w| servers.contains(w)),
+        Fault::KillClient => workers.iter().copied().find(|w| !servers.contains(w)),
+        _ => None,
+    }
 }
 
 /// `N server + M client worker processes` of the plan line.

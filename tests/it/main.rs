@@ -28,6 +28,7 @@ mod others;
 mod report_schema;
 mod run;
 mod run_netns;
+mod scenario;
 mod serve_connect;
 mod servers;
 mod shard;

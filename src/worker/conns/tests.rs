@@ -16,8 +16,27 @@ fn heartbeat(count: u64, interval: Duration, expect: Option<&[u8]>) -> Conns {
         Some(Heartbeats {
             interval,
             expect: expect.map(<[u8]>::to_vec),
+            pipelined: false,
         }),
     )
+}
+
+/// Heartbeats whose replies are echoes of `msg`: sent on schedule.
+fn echoed(count: u64, interval: Duration, msg: &[u8]) -> Conns {
+    Conns::new(
+        count,
+        100,
+        Duration::from_secs(1),
+        Some(Heartbeats {
+            interval,
+            expect: Some(msg.to_vec()),
+            pipelined: true,
+        }),
+    )
+}
+
+fn near(v: u64, want: u64) -> bool {
+    v.abs_diff(want) * 100 <= want.max(100)
 }
 
 /// Opens `n` connections at `at` and completes their handshakes.
@@ -251,4 +270,70 @@ fn teardown_zeroes_the_gauges() {
         0,
         "our own closes are not the peer's"
     );
+}
+
+#[test]
+fn sends_go_out_on_schedule_behind_outstanding_echoes() {
+    // A server frozen for a second under a 100 ms heartbeat: every send
+    // still goes out, and the echoes, coming back together in one read,
+    // are each timed from their own send's schedule.
+    let mut c = echoed(1, ms(100), b"ping\n");
+    hold(&mut c, 1, ms(0));
+    for k in 0..10 {
+        assert_eq!(c.due(0), Due::Send, "send {k}");
+        c.sent(0, ms(1000 + 100 * k), ms(1000 + 100 * k), Sent::Whole);
+    }
+    assert_eq!(c.stats.sent, 10);
+    assert_eq!(c.stats.late, 0, "nothing skipped");
+    c.data(0, ms(2000), &b"ping\n".repeat(10));
+    assert_eq!(c.stats.replies, 10);
+    let mut got = values(&c.latency.rtt);
+    got.sort_unstable();
+    // 100 ms, 200 ms, ..., 1000 ms.
+    for (v, want) in got.iter().zip((1..=10).map(|k| k * 100_000)) {
+        assert!(near(*v, want), "{v} vs {want}");
+    }
+    assert_eq!(c.awaiting(), 0);
+    assert_eq!(c.due(0), Due::Send);
+}
+
+#[test]
+fn echoes_split_across_reads_are_matched_in_order() {
+    let mut c = echoed(1, ms(100), b"ping\n");
+    hold(&mut c, 1, ms(0));
+    c.due(0);
+    c.sent(0, ms(100), ms(100), Sent::Whole);
+    c.due(0);
+    c.sent(0, ms(200), ms(200), Sent::Whole);
+    c.data(0, ms(250), b"ping\npi");
+    assert_eq!(c.stats.replies, 1);
+    assert_eq!(c.awaiting(), 1);
+    c.data(0, ms(260), b"ng\n");
+    assert_eq!(c.stats.replies, 2);
+    assert_eq!(c.awaiting(), 0);
+    let mut got = values(&c.latency.rtt);
+    got.sort_unstable();
+    assert!(near(got[0], 60_000) && near(got[1], 150_000), "{got:?}");
+}
+
+#[test]
+fn outstanding_echoes_are_each_lost_at_the_give_up_and_a_wrong_one_ends_all() {
+    let mut c = echoed(2, ms(100), b"ping\n");
+    hold(&mut c, 2, ms(0));
+    for k in 0..3 {
+        c.due(0);
+        c.sent(0, ms(100 + 100 * k), ms(100 + 100 * k), Sent::Whole);
+        c.due(1);
+        c.sent(1, ms(100 + 100 * k), ms(100 + 100 * k), Sent::Whole);
+    }
+    // Connection 1: its first echo right, the second wrong.
+    c.data(1, ms(450), b"ping\npong\n");
+    assert_eq!(c.stats.replies, 1);
+    assert_eq!(c.stats.mismatched, 1);
+    assert!(c.is_held(1) && c.due(1) == Due::Send);
+    c.close_all(ms(600));
+    // Connection 0: three sends outstanding, each lost and timed to 600 ms.
+    assert_eq!(c.stats.lost, 3);
+    // 3 (connection 0) + 1 reply + 2 ended by the wrong one (connection 1).
+    assert_eq!(c.latency.rtt.len(), 6);
 }

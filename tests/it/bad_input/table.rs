@@ -40,18 +40,23 @@ pub enum Kind {
     StartAt,
     /// `p99<50ms`.
     Slo,
+    /// A `--fail-if` threshold: `held<99.9%`, `p99(rtt)>50ms`.
+    Threshold,
     /// `ADDR:PORT` of the metrics endpoint.
     Metrics,
     /// Text with `\r \n \t \xHH` escapes.
     Escaped,
     /// A file written at the end (`-`: stdout).
     OutFile,
-    /// An HTML file written at the end (never stdout).
+    /// A file written at the end, never stdout (HTML; the timeline CSV of
+    /// a run).
     HtmlFile,
     /// A file read at the start.
     InFile,
     /// A report (or a log holding one) read by `merge`.
     Report,
+    /// A scenario file (TOML) read before the flags are parsed.
+    Scenario,
     /// A directory read (or written) at the start.
     Dir,
     /// A named network namespace (`ip netns list`).
@@ -166,12 +171,18 @@ pub fn specs() -> Vec<Spec> {
         // the directory it names, which does not exist.
         spec("*", "json", OutFile),
         spec("*", "html", HtmlFile),
+        spec("report", "csv", OutFile),
+        spec("*", "csv", HtmlFile),
+        spec("*", "max_unsent", Whole),
+        spec("*", "fail_if", Threshold),
+        spec("report", "report", Report).called(&["REPORT"]),
         spec("*", "message_file", InFile),
         spec("connect", "ca", InFile).with(&[("tls", "")]),
         spec("serve", "cert", InFile).with(&[("tls", ""), ("key", "tests/fixtures/tls/key.pem")]),
         spec("serve", "key", InFile).with(&[("tls", ""), ("cert", "tests/fixtures/tls/cert.pem")]),
         spec("connect", "sni", Word).with(&[("tls", "")]),
         spec("connect", "alpn", Word).with(&[("tls", "")]),
+        spec("*", "scenario", Scenario),
         spec("merge", "reports", Report).called(&["report"]),
         spec("*", "proc_root", Dir),
         spec("*", "etc_root", Dir),
@@ -257,6 +268,7 @@ pub fn bases(fixture: &str) -> Vec<(&'static str, Vec<(&'static str, String)>)> 
         ("lab run", b(&[("conns", "10"), ("hold", "0s")])),
         ("lab status", vec![]),
         ("merge", b(&[("reports", fixture)])),
+        ("report", b(&[("report", fixture)])),
         (
             "k8s job",
             b(&[
@@ -551,6 +563,19 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
             bad("garbage", "fast"),
             bytes("not UTF-8", b"p99<5ms\xff"),
         ],
+        Threshold => vec![
+            bad("empty", ""),
+            bad("no operator", "held"),
+            bad("no bound", "held<"),
+            bad("unknown metric", "speed>5"),
+            bad("no unit", "p99(rtt)>50"),
+            bad("over the maximum", "held<101%"),
+            bad("negative", "errors>-1"),
+            bad("huge", "p99(rtt)>18446744073709551616s"),
+            bad("NaN", "held<NaN%"),
+            bad("garbage", "fast"),
+            bytes("not UTF-8", b"held<99%\xff"),
+        ],
         Metrics => vec![
             bad("empty", ""),
             bad("garbage", "prometheus"),
@@ -582,6 +607,12 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
             let mut v = files_in();
             v.push(bad("garbage", &s.file));
             v.push(bad("empty file", &s.empty));
+            v
+        }
+        // An empty file is an empty scenario: valid, so not among these.
+        Scenario => {
+            let mut v = files_in();
+            v.push(bad("garbage", &s.file));
             v
         }
         Dir => vec![
