@@ -186,22 +186,28 @@ pub struct CauseCounts {
     pub unreachable: u64,
     /// TLS: the certificate was not accepted (absent from reports before
     /// TLS, as every TLS count).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub tls_certificate: u64,
     /// TLS: no protocol version (or suite, group, scheme) in common.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub tls_version: u64,
     /// TLS: the peer sent an alert.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub tls_alert: u64,
     /// TLS: the handshake did not finish within `--connect-timeout`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub tls_timeout: u64,
     /// TLS: any other handshake failure.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub tls_other: u64,
     /// Anything else.
     pub other: u64,
+}
+
+/// Counts absent from a report are zero; the TLS ones are left out when
+/// zero, so a report without TLS reads as before.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl CauseCounts {

@@ -264,13 +264,17 @@ pub struct Stats {
     /// before they were told apart).
     #[serde(default)]
     pub drops: DropCounts,
-    /// TLS: handshakes that completed (absent from reports before TLS).
-    #[serde(default)]
+    /// TLS: handshakes that completed (absent without TLS: zero).
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub tls_handshakes: u64,
     /// TLS: of those, the ones that resumed an earlier session (an
     /// abbreviated handshake: no certificate sent or checked).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub tls_resumed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Stats {

@@ -58,7 +58,9 @@ pub fn run(a: &ReportArgs) -> anyhow::Result<ExitCode> {
     }
     let name = a.report.display().to_string();
     let text = std::fs::read_to_string(&a.report).map_err(|e| {
-        anyhow::anyhow!("REPORT {name}: {e}; name a report c1m wrote with --json (or a log holding one)")
+        anyhow::anyhow!(
+            "REPORT {name}: {e}; name a report c1m wrote with --json (or a log holding one)"
+        )
     })?;
     let mut r = super::merge::read(&name, &text)?;
     if !a.fail_if.is_empty() {

@@ -140,6 +140,18 @@ pub fn host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_heap_in_use_grows_by_what_is_allocated() {
+        let before = heap_in_use().unwrap();
+        let kept: Vec<Box<[u8; 1000]>> = (0..1000).map(|_| Box::new([1u8; 1000])).collect();
+        let grown = heap_in_use().unwrap() - before;
+        assert!(
+            (1_000_000..1_200_000).contains(&grown),
+            "{grown} bytes for a thousand 1,000-byte boxes"
+        );
+        drop(kept);
+    }
     use std::os::unix::process::ExitStatusExt;
 
     #[test]

@@ -521,6 +521,40 @@ mod tests {
         assert_eq!(queues(&l).map(|_| ()), Err(Errno::INVAL), "a listener");
     }
 
+    #[test]
+    fn a_stream_writes_slices_in_one_send_and_keeps_errnos() {
+        use std::io::{IoSlice, Read, Write};
+        let l = listen(SocketAddr::new(LO, 0), 16, false).unwrap();
+        let c = tcp(LO).unwrap();
+        connect(&c, local_addr(&l).unwrap()).unwrap();
+        let s = accept_one(&l);
+        let mut empty = [0u8; 8];
+        let would_block = stream(&s).read(&mut empty).unwrap_err();
+        assert_eq!(would_block.kind(), std::io::ErrorKind::WouldBlock);
+        let parts = [
+            IoSlice::new(b"he"),
+            IoSlice::new(b"llo"),
+            IoSlice::new(b"\n"),
+        ];
+        assert_eq!(stream(&c).write_vectored(&parts).unwrap(), 6);
+        let mut buf = [0u8; 16];
+        let mut n = stream(&s).read(&mut buf);
+        for _ in 0..1000 {
+            if n.as_ref().is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            n = stream(&s).read(&mut buf);
+        }
+        assert_eq!(n.unwrap(), 6);
+        assert_eq!(&buf[..6], b"hello\n");
+        set_linger_zero(&s).unwrap();
+        drop(s);
+        std::thread::sleep(Duration::from_millis(10));
+        let reset = stream(&c).read(&mut buf).unwrap_err();
+        assert_eq!(reset.raw_os_error(), Some(Errno::CONNRESET.raw_os_error()));
+    }
+
     /// Sends to a peer that never reads until the kernel takes no more;
     /// returns the bytes taken and the sender's queues then.
     fn fill(listener: &OwnedFd) -> (u64, Queues) {
