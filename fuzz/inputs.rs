@@ -65,6 +65,9 @@ const PIECES: &[&str] = &[
     "=",
     "p",
     "p99",
+    "p99(rtt)",
+    "held",
+    "/s",
     "p99.9",
     "max",
     "k",
@@ -270,7 +273,7 @@ pub fn numbers(t: &str) {
     }
 }
 
-/// Escapes, `--slo`, `--shard`, `--start-at`, and the words manifests
+/// Escapes, `--slo`, `--fail-if`, `--shard`, `--start-at`, and the words manifests
 /// carry.
 pub fn words(t: &str) {
     let r = c1m::traffic::unescape(t);
@@ -304,6 +307,20 @@ pub fn words(t: &str) {
     if let Ok(s) = r {
         assert!(s.quantile > 0.0 && s.quantile <= 1.0, "{t:?}");
         assert!(!s.max.is_zero(), "{t:?}");
+    }
+    // `--fail-if`: a finite limit from zero, and what it prints reads
+    // back as the same threshold.
+    let r = c1m::threshold::parse(t);
+    refused("threshold::parse", t, &r);
+    if let Ok(th) = &r {
+        assert!(th.limit.is_finite() && th.limit >= 0.0, "{t:?}");
+        let back = c1m::threshold::parse(&th.to_string());
+        assert!(
+            back.as_ref()
+                .is_ok_and(|b| b.metric == th.metric && b.unit == th.unit),
+            "{t:?} printed as {:?}: {back:?}",
+            th.to_string()
+        );
     }
     let r = c1m::cmd::shard::parse_flag(t);
     refused("shard::parse_flag", t, &r);
