@@ -139,7 +139,10 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
         buf: Box::new([0; 16 * 1024]),
     };
     link.send(&FromWorker::Ready { fd_limit });
-    let mut events = Vec::with_capacity(1024);
+    // Touched now, not after a stall hours into a hold (non-zero: calloc
+    // would leave zeroes untouched).
+    let mut events = vec![(u64::MAX, false); 1024];
+    events.clear();
     let mut last_sweep = Duration::ZERO;
     let mut report_due = None;
     // Every table is made: what the heap gains from here is the

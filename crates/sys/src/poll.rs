@@ -78,9 +78,18 @@ impl Poller {
     ///
     /// Errors: `EMFILE`/`ENFILE` (descriptor limits), `ENOMEM`.
     pub fn new(capacity: usize) -> Result<Self, Errno> {
+        // Every page of the buffer written now: the kernel would fault
+        // them in the first time a wait returns that many events (after a
+        // stall, hours into a hold), seen as RSS creeping.
+        let blank = epoll::Event {
+            flags: epoll::EventFlags::empty(),
+            data: epoll::EventData::new_u64(u64::MAX),
+        };
+        let mut buf = vec![blank; capacity.max(1)];
+        buf.clear();
         Ok(Self {
             epoll: epoll::create(epoll::CreateFlags::CLOEXEC)?,
-            buf: Vec::with_capacity(capacity.max(1)),
+            buf,
         })
     }
 
