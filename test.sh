@@ -18,6 +18,10 @@ command -v strace >/dev/null || need+=(strace)
 # HAProxy in front of c1m serve, taking PROXY protocol headers
 # (tests/it/proxy.rs; its service, if installing started it, is stopped).
 [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+# nginx's stream module terminates TLS in front of a c1m serve
+# (tests/it/tls.rs); the system's roots are what connect --tls trusts.
+[ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 command -v redis-server >/dev/null || need+=(redis-server)
 # A real Slurm cluster in the lab's namespaces (tests/it/slurm.rs): the
 # tests run their own munged, slurmctld and slurmd, configured in a

@@ -288,6 +288,20 @@ pub fn words(t: &str) {
     }
     refused("args::message", t, &args::message(t));
     refused("args::expect", t, &args::expect(t));
+    let r = c1m::tls::parse_sni(t);
+    refused("tls::parse_sni", t, &r);
+    if let Ok(n) = &r {
+        assert!(!n.is_empty() && !n.contains(char::is_whitespace), "{t:?}");
+    }
+    let r = c1m::tls::parse_alpn(t);
+    refused("tls::parse_alpn", t, &r);
+    if let Ok(v) = &r {
+        assert!(
+            v.iter().all(|p| (1..=255).contains(&p.len())
+                && p.bytes().all(|b| b.is_ascii_graphic() && b != b',')),
+            "{t:?}"
+        );
+    }
     let r = c1m::supervisor::search::parse_slo(t);
     refused("parse_slo", t, &r);
     if let Ok(s) = r {

@@ -34,13 +34,27 @@ pub enum Cause {
     NoMemory,
     /// ENETUNREACH / EHOSTUNREACH.
     Unreachable,
+    /// TLS: the server's certificate was not accepted (unknown issuer,
+    /// expired, another name), or none came.
+    TlsCertificate,
+    /// TLS: no protocol version (or cipher suite, key exchange group,
+    /// signature scheme) in common.
+    TlsVersion,
+    /// TLS: the peer ended the handshake with an alert.
+    TlsAlert,
+    /// TLS: the TCP connection was made, the TLS handshake did not finish
+    /// in time.
+    TlsTimeout,
+    /// TLS: any other failure of the handshake (the peer's answer was not
+    /// TLS, or broke the protocol).
+    TlsOther,
     /// Anything else.
     Other,
 }
 
 impl Cause {
     /// Every cause, in report order.
-    pub const ALL: [Cause; 10] = [
+    pub const ALL: [Cause; 15] = [
         Cause::Refused,
         Cause::Timeout,
         Cause::AddrNotAvail,
@@ -50,6 +64,11 @@ impl Cause {
         Cause::Reset,
         Cause::NoMemory,
         Cause::Unreachable,
+        Cause::TlsCertificate,
+        Cause::TlsVersion,
+        Cause::TlsAlert,
+        Cause::TlsTimeout,
+        Cause::TlsOther,
         Cause::Other,
     ];
 
@@ -81,6 +100,11 @@ impl Cause {
             Cause::Reset => "ECONNRESET",
             Cause::NoMemory => "ENOBUFS/ENOMEM",
             Cause::Unreachable => "unreachable",
+            Cause::TlsCertificate => "TLS certificate",
+            Cause::TlsVersion => "TLS version",
+            Cause::TlsAlert => "TLS alert",
+            Cause::TlsTimeout => "TLS timeout",
+            Cause::TlsOther => "TLS error",
             Cause::Other => "other",
         }
     }
@@ -111,6 +135,21 @@ impl Cause {
                 "the kernel ran short of socket memory; check MemAvailable and net.ipv4.tcp_mem"
             }
             Cause::Unreachable => "no route to the destination",
+            Cause::TlsCertificate => {
+                "the server's certificate was not accepted (signed by an issuer not trusted, expired, or made for another name): give its issuer with --ca FILE, the name it is for with --sni NAME, or --insecure for a test server's self-signed certificate"
+            }
+            Cause::TlsVersion => {
+                "no TLS version in common (c1m speaks TLS 1.2 and 1.3), or no cipher suite, key exchange group or signature scheme: the server allows only older or other ones"
+            }
+            Cause::TlsAlert => {
+                "the peer ended the TLS handshake with an alert: it refused something of it (a certificate, the name asked for, ALPN); the example shows which alert"
+            }
+            Cause::TlsTimeout => {
+                "the TCP connection was made but the TLS handshake did not finish within --connect-timeout: the server did not answer the ClientHello (not a TLS server, or too busy with handshakes: lower --rate)"
+            }
+            Cause::TlsOther => {
+                "the TLS handshake failed: the peer's answer was not TLS (a plain TCP server?) or broke the protocol; the example shows rustls' words"
+            }
             Cause::Other => "an unexpected error; see the worker's message",
         }
     }
@@ -145,8 +184,30 @@ pub struct CauseCounts {
     pub no_memory: u64,
     /// ENETUNREACH / EHOSTUNREACH.
     pub unreachable: u64,
+    /// TLS: the certificate was not accepted (absent from reports before
+    /// TLS, as every TLS count).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tls_certificate: u64,
+    /// TLS: no protocol version (or suite, group, scheme) in common.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tls_version: u64,
+    /// TLS: the peer sent an alert.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tls_alert: u64,
+    /// TLS: the handshake did not finish within `--connect-timeout`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tls_timeout: u64,
+    /// TLS: any other handshake failure.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tls_other: u64,
     /// Anything else.
     pub other: u64,
+}
+
+/// Counts absent from a report are zero; the TLS ones are left out when
+/// zero, so a report without TLS reads as before.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl CauseCounts {
@@ -161,6 +222,11 @@ impl CauseCounts {
             Cause::Reset => &mut self.reset,
             Cause::NoMemory => &mut self.no_memory,
             Cause::Unreachable => &mut self.unreachable,
+            Cause::TlsCertificate => &mut self.tls_certificate,
+            Cause::TlsVersion => &mut self.tls_version,
+            Cause::TlsAlert => &mut self.tls_alert,
+            Cause::TlsTimeout => &mut self.tls_timeout,
+            Cause::TlsOther => &mut self.tls_other,
             Cause::Other => &mut self.other,
         }
     }

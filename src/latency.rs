@@ -23,6 +23,9 @@ const SIGFIG: u8 = 2;
 pub struct Latency {
     /// connect() to established.
     pub connect: Histogram<u64>,
+    /// TLS: established to the TLS handshake's end (the ClientHello's
+    /// send to the handshake's last message handled).
+    pub tls_handshake: Histogram<u64>,
     /// Scheduled send to the first byte of the reply.
     pub first_byte: Histogram<u64>,
     /// Scheduled send to the whole expected reply.
@@ -40,11 +43,12 @@ fn histogram() -> Histogram<u64> {
 }
 
 impl Latency {
-    /// Three empty histograms, each taking values from 1 µs to one hour at
+    /// Four empty histograms, each taking values from 1 µs to one hour at
     /// two significant digits.
     pub fn new() -> Self {
         Self {
             connect: histogram(),
+            tls_handshake: histogram(),
             first_byte: histogram(),
             rtt: histogram(),
         }
@@ -58,12 +62,16 @@ impl Latency {
 
     /// Whether anything was recorded.
     pub fn is_empty(&self) -> bool {
-        self.connect.is_empty() && self.first_byte.is_empty() && self.rtt.is_empty()
+        self.connect.is_empty()
+            && self.tls_handshake.is_empty()
+            && self.first_byte.is_empty()
+            && self.rtt.is_empty()
     }
 
     /// Adds another set.
     pub fn merge(&mut self, o: &Latency) {
         let _ = self.connect.add(&o.connect);
+        let _ = self.tls_handshake.add(&o.tls_handshake);
         let _ = self.first_byte.add(&o.first_byte);
         let _ = self.rtt.add(&o.rtt);
     }
@@ -71,6 +79,7 @@ impl Latency {
     /// Empties every histogram (after sending an interval).
     pub fn reset(&mut self) {
         self.connect.reset();
+        self.tls_handshake.reset();
         self.first_byte.reset();
         self.rtt.reset();
     }
@@ -79,6 +88,11 @@ impl Latency {
     pub fn encode(&self) -> Encoded {
         Encoded {
             connect: encode(&self.connect),
+            tls_handshake: if self.tls_handshake.is_empty() {
+                String::new()
+            } else {
+                encode(&self.tls_handshake)
+            },
             first_byte: encode(&self.first_byte),
             rtt: encode(&self.rtt),
         }
@@ -88,6 +102,12 @@ impl Latency {
     pub fn decode(e: &Encoded) -> Option<Self> {
         Some(Self {
             connect: decode(&e.connect)?,
+            // Empty without TLS, and absent from older reports.
+            tls_handshake: if e.tls_handshake.is_empty() {
+                histogram()
+            } else {
+                decode(&e.tls_handshake)?
+            },
             first_byte: decode(&e.first_byte)?,
             rtt: decode(&e.rtt)?,
         })
@@ -103,6 +123,10 @@ pub struct Encoded {
     /// [`Latency::connect`], base64 of its V2 serialization (empty if it
     /// could not be serialized).
     pub connect: String,
+    /// [`Latency::tls_handshake`], encoded the same way; empty when
+    /// nothing was recorded (no TLS), absent from older reports.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tls_handshake: String,
     /// [`Latency::first_byte`], encoded the same way.
     pub first_byte: String,
     /// [`Latency::rtt`], encoded the same way.
@@ -179,7 +203,10 @@ mod tests {
         }
         Latency::record(&mut a.connect, 0); // clamped to 1
         Latency::record(&mut a.connect, u64::MAX); // clamped to an hour
+        assert!(a.encode().tls_handshake.is_empty(), "nothing: no blob");
+        Latency::record(&mut a.tls_handshake, 700);
         let back = Latency::decode(&a.encode()).unwrap();
+        assert_eq!(back.tls_handshake.len(), 1);
         assert_eq!(back.rtt.len(), 1000);
         assert_eq!(back.connect.len(), 2);
         let mut total = Latency::new();

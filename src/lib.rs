@@ -5,6 +5,7 @@
 //! - vocabulary, pure: [`cause`], [`latency`], [`traffic`], [`plan`],
 //!   [`threshold`] (the grammar of `--fail-if`), [`proxy`] (the PROXY
 //!   protocol's headers);
+//! - TLS's settings and failure causes, sans I/O: [`tls`];
 //! - load shapes over time, pure: [`stages`] (`--stages`, the reconnect
 //!   back-off, `--close-fraction`);
 //! - the protocol between the supervisor and its workers: [`wire`];
@@ -27,6 +28,7 @@ pub mod threshold;
 pub mod traffic;
 
 pub mod stages;
+pub mod tls;
 
 pub mod wire;
 

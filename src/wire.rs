@@ -14,11 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use c1m_probe::diag::TcpState;
 
-use crate::cause::{CauseCounts, DropCounts};
+use crate::cause::{Cause, CauseCounts, DropCounts};
 use crate::latency;
 use crate::plan::BindMode;
-use crate::stages::backoff::{Reconnect, Reconnects};
 use crate::proxy;
+use crate::stages::backoff::{Reconnect, Reconnects};
+use crate::tls::{ClientTls, ServerTls};
 use crate::traffic::Traffic;
 
 /// How held connections are closed at teardown.
@@ -65,6 +66,9 @@ pub struct ServerSpec {
     /// every connection (`--proxy-protocol`); a peer that sends none is
     /// closed. `None`: no header is expected.
     pub proxy: Option<proxy::Version>,
+    /// Speak TLS on every connection accepted (`--tls`), with this
+    /// certificate and key; `None`: plain TCP.
+    pub tls: Option<ServerTls>,
     /// The network namespace to run in (`c1m lab`); `None`: c1m's own.
     pub netns: Option<String>,
 }
@@ -106,6 +110,8 @@ pub struct ClientSpec {
     /// Send a PROXY protocol header as the first bytes of every
     /// connection (`--proxy-protocol`, `--proxy-sources`).
     pub proxy: Option<proxy::Send>,
+    /// Speak TLS on every connection (`--tls`); `None`: plain TCP.
+    pub tls: Option<ClientTls>,
     /// The network namespace to run in (`c1m lab`); `None`: c1m's own.
     pub netns: Option<String>,
 }
@@ -113,6 +119,9 @@ pub struct ClientSpec {
 /// A worker's job, built whole by the command that plans it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "role")]
+// One per worker, made once and sent boxed (`ToWorker::Start`): the
+// variants' sizes cost nothing worth a box each.
+#[allow(clippy::large_enum_variant)]
 pub enum WorkerSpec {
     /// Listen and hold what comes.
     Server(ServerSpec),
@@ -196,6 +205,16 @@ pub struct OwnStates {
     /// clock, not the wall clock: waits for a core are left out); summed
     /// over workers, what the count cost.
     pub took_us: u64,
+    /// TLS connections the worker holds (their handshake done).
+    #[serde(default)]
+    pub tls: u64,
+    /// How much the worker's heap grew since it said it was ready,
+    /// bytes, by the allocator's own count
+    /// ([`c1m_sys::process::heap_in_use`]): its tables are made before,
+    /// so this is what its connections allocated — their TLS state.
+    /// `None` where unreadable.
+    #[serde(default)]
+    pub heap_growth: Option<i64>,
 }
 
 impl OwnStates {
@@ -220,6 +239,11 @@ impl OwnStates {
         self.close_wait += o.close_wait;
         self.other += o.other;
         self.took_us += o.took_us;
+        self.tls += o.tls;
+        self.heap_growth = match (self.heap_growth, o.heap_growth) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
     }
 }
 
@@ -296,6 +320,13 @@ pub struct Stats {
     /// before it existed).
     #[serde(default)]
     pub proxy: ProxyCounts,
+    /// TLS: handshakes that completed (absent without TLS: zero).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tls_handshakes: u64,
+    /// TLS: of those, the ones that resumed an earlier session (an
+    /// abbreviated handshake: no certificate sent or checked).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tls_resumed: u64,
 }
 
 /// PROXY protocol headers (`--proxy-protocol`): those a client sent,
@@ -351,6 +382,8 @@ impl Stats {
         self.retrying += o.retrying;
         self.behind += o.behind;
         self.proxy.merge(&o.proxy);
+        self.tls_handshakes += o.tls_handshakes;
+        self.tls_resumed += o.tls_resumed;
     }
 
     /// Established connections the peer closed, however.
@@ -390,6 +423,18 @@ pub enum FromWorker {
     FirstBytes(Vec<u8>),
     /// The answer to [`ToWorker::Count`].
     Count(OwnStates),
+    /// The first TLS handshake failure of each cause, once per worker:
+    /// rustls' words for it (`invalid peer certificate: UnknownIssuer`).
+    TlsFailure {
+        /// The cause it was counted under.
+        cause: Cause,
+        /// What rustls said.
+        detail: String,
+    },
+    /// What the worker's first TLS handshake agreed on, once: the
+    /// version and cipher suite (`TLSv1_3 TLS13_AES_256_GCM_SHA384`), and
+    /// the ALPN protocol when one was.
+    TlsAgreed(String),
     /// The answer to [`ToWorker::EndBeats`]: no more heartbeats, and no
     /// reply awaited (or the grace is over).
     BeatsEnded,
@@ -493,6 +538,7 @@ mod tests {
             ports: None,
             reconnect: None,
             proxy: None,
+            tls: None,
             netns: None,
         })));
         let line = serde_json::to_string(&spec).unwrap();

@@ -138,6 +138,66 @@ pub struct ServerOpts {
     pub close_fraction: Vec<crate::stages::close::CloseFraction>,
 }
 
+/// TLS on a client's connections (`connect`).
+#[derive(Debug, Clone, Args)]
+pub struct ClientTlsOpts {
+    /// Speak TLS on every connection (rustls, TLS 1.3 and 1.2): the
+    /// handshake follows TCP's, heartbeats go encrypted.
+    #[arg(long)]
+    pub tls: bool,
+    /// Trust the CA certificates of this PEM file instead of the system's
+    /// roots.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls",
+        conflicts_with = "insecure"
+    )]
+    pub ca: Option<std::path::PathBuf>,
+    /// Accept any certificate (a test server's self-signed one): who the
+    /// server is goes unchecked; it must still hold the certificate's key.
+    #[arg(long, requires = "tls")]
+    pub insecure: bool,
+    /// The server name to send (SNI) and to check the certificate against
+    /// [default: the target's name; for an address, the address].
+    #[arg(long, value_name = "NAME", requires = "tls", value_parser = crate::tls::parse_sni)]
+    pub sni: Option<String>,
+    /// ALPN protocols to offer, comma-separated (e.g. h2,http/1.1).
+    #[arg(long, value_name = "LIST", requires = "tls", value_parser = alpn)]
+    pub alpn: Option<String>,
+    /// Never resume a session: every handshake is a full one.
+    #[arg(long, requires = "tls")]
+    pub no_resume: bool,
+}
+
+/// TLS on a server's connections (`serve`).
+#[derive(Debug, Clone, Args)]
+pub struct ServerTlsOpts {
+    /// Speak TLS on every connection accepted, with a self-signed
+    /// certificate made at start for localhost and the listen addresses
+    /// (or --cert and --key).
+    #[arg(long)]
+    pub tls: bool,
+    /// The certificate chain to present (PEM, the server's own first).
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "key"])]
+    pub cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "cert"])]
+    pub key: Option<std::path::PathBuf>,
+}
+
+/// TLS on both fleets' connections (`run`, `lab run`).
+#[derive(Debug, Clone, Args)]
+pub struct ExperimentTlsOpts {
+    /// Speak TLS on every connection: the servers present a self-signed
+    /// certificate made at start, which the clients trust and check.
+    #[arg(long)]
+    pub tls: bool,
+    /// Never resume a session: every handshake is a full one.
+    #[arg(long, requires = "tls")]
+    pub no_resume: bool,
+}
+
 /// Settings shared by every command that starts workers.
 #[derive(Debug, Clone, Args)]
 pub struct FleetOpts {
@@ -191,6 +251,9 @@ pub struct ExperimentOpts {
     /// How c1m's servers treat what peers send.
     #[command(flatten)]
     pub server: ServerOpts,
+    /// TLS on the connections.
+    #[command(flatten)]
+    pub tls: ExperimentTlsOpts,
     /// Worker size, close mode, report files, metrics.
     #[command(flatten)]
     pub fleet: FleetOpts,
@@ -342,6 +405,12 @@ pub fn expect(text: &str) -> Result<String, String> {
         ));
     }
     Ok(text.to_string())
+}
+
+/// ALPN protocols (`--alpn`), checked by [`crate::tls::parse_alpn`];
+/// kept as written.
+pub fn alpn(text: &str) -> Result<String, String> {
+    crate::tls::parse_alpn(text).map(|_| text.to_string())
 }
 
 /// Addresses (`--sources`, `--dests`): a list, range or CIDR block, as

@@ -8,7 +8,9 @@ use anyhow::{Context, bail};
 use c1m_limits::{Facts, Role as LimitRole, Roots};
 use clap::Args;
 
-use super::args::{ClientOpts, FleetOpts, TrafficOpts, count, duration, ip_list, target};
+use super::args::{
+    ClientOpts, ClientTlsOpts, FleetOpts, TrafficOpts, count, duration, ip_list, target,
+};
 use super::settings::{self, Clients, Host};
 use super::shard::{self, Detected};
 use super::targets::{self, Targets};
@@ -81,6 +83,9 @@ pub struct ConnectArgs {
     /// What held connections do: idle or heartbeats.
     #[command(flatten)]
     pub traffic: TrafficOpts,
+    /// TLS on the connections.
+    #[command(flatten)]
+    pub tls: ClientTlsOpts,
     /// Worker size, close mode, report files, metrics.
     #[command(flatten)]
     pub fleet: FleetOpts,
@@ -101,6 +106,7 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     // starts: alone (clap's value parsers), then together.
     let start_at = settings::start_at(a.start_at)?;
     settings::check_outputs(&a.fleet)?;
+    let trust = settings::client_trust(&a.tls)?;
     // An objective needs something to time: heartbeats at the default.
     let traffic_opts = match (a.slo, a.traffic.mode) {
         (Some(_), Mode::Idle) => TrafficOpts {
@@ -158,6 +164,12 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     let targets = resolve(a, &sources)?;
     let dests: Vec<_> = targets.endpoints.iter().map(|e| e.ip()).collect();
     settings::check_proxy(&a.client, &dests)?;
+    let names = targets
+        .names
+        .iter()
+        .flat_map(|r| r.addrs.iter().map(|&ip| (ip, r.name.clone())))
+        .collect();
+    let tls = settings::client_tls(&a.tls, trust, names)?;
     let facts = Facts::read(&Roots::system());
     let host = Host::of(&facts)?;
     let per_worker = host.worker_conns(a.fleet.worker_conns)?;
@@ -186,6 +198,7 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     };
     let plan = plan::plan(&req)?.starting_at(shard.map_or(0, |s| s.offset(whole)));
     let mut clients = Clients {
+        tls,
         reconnect: reconnect.map(|r| match &detected {
             Some(d) => crate::stages::backoff::Reconnect {
                 rate: r.rate.map(|v| d.shard.part_of_rate(v)),

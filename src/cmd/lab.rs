@@ -225,6 +225,11 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
     let eps = settings::endpoints(&[server_ip], &ports);
     let traffic = settings::traffic(&e.traffic, total, !e.server.no_echo)?;
     let gate = super::gate::gate(&e.gate, &traffic)?;
+    let (server_tls, client_tls) = match settings::experiment_tls(e.tls.tls, e.tls.no_resume, &eps)?
+    {
+        Some((s, c)) => (Some(s), Some(c)),
+        None => (None, None),
+    };
     let mut clients = Vec::new();
     let mut shares = Vec::new();
     let mut all_sources = Vec::new();
@@ -271,6 +276,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
         let in_host = Clients {
             netns: Some(client.netns.clone()),
             reconnect,
+            tls: client_tls.clone(),
             ..Clients::of(&e.client, &e.fleet, traffic.clone())
         };
         clients.extend(in_host.specs(&p));
@@ -282,6 +288,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
         netns: Some(layout.server.netns.clone()),
         // c1m's own servers take the headers its clients send.
         proxy: e.client.proxy_protocol,
+        tls: server_tls,
         ..Servers::of(&e.server, &e.fleet, host.somaxconn)
     }
     .specs(&server_shares, &eps, per_worker);

@@ -103,6 +103,11 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     settings::warn_listen_ports(&facts, &plan.endpoints);
     settings::warn_fin_close(&facts, e.fleet.close, conns);
     let traffic = settings::traffic(&e.traffic, conns, !e.server.no_echo)?;
+    let (server_tls, client_tls) =
+        match settings::experiment_tls(e.tls.tls, e.tls.no_resume, &plan.endpoints)? {
+            Some((s, c)) => (Some(s), Some(c)),
+            None => (None, None),
+        };
     let gate = super::gate::gate(&e.gate, &traffic)?;
     let sockets = plan.conns.saturating_mul(2);
     // The specs are made once the namespace is known; the session owns
@@ -126,12 +131,14 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         netns: name.clone(),
         // c1m's own servers take the headers its clients send.
         proxy: e.client.proxy_protocol,
+        tls: server_tls,
         ..Servers::of(&e.server, &e.fleet, host.somaxconn)
     }
     .specs(&planned.servers, &planned.endpoints, per_worker);
     let clients = Clients {
         netns: name,
         reconnect,
+        tls: client_tls,
         ..Clients::of(&e.client, &e.fleet, traffic)
     }
     .specs(&planned);

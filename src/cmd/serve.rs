@@ -8,7 +8,7 @@ use anyhow::Context;
 use c1m_limits::{Facts, Role as LimitRole, Roots};
 use clap::Args;
 
-use super::args::{FleetOpts, ServerOpts, count, duration, listen, whole};
+use super::args::{FleetOpts, ServerOpts, ServerTlsOpts, count, duration, listen, whole};
 use super::settings::{self, Host, Servers};
 use crate::plan::{BindMode, Plan, addr};
 use crate::report::model::CommandKind;
@@ -42,6 +42,9 @@ pub struct ServeArgs {
     /// Echo, message size and idle limits.
     #[command(flatten)]
     pub server: ServerOpts,
+    /// TLS on the connections.
+    #[command(flatten)]
+    pub tls: ServerTlsOpts,
     /// Worker size, close mode, report files, metrics.
     #[command(flatten)]
     pub fleet: FleetOpts,
@@ -62,6 +65,8 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
             addr::parse_endpoints(l, IpAddr::V4(Ipv4Addr::UNSPECIFIED)).context("--listen")?,
         );
     }
+    let ips: Vec<IpAddr> = eps.iter().map(|e| e.ip()).collect();
+    let tls = settings::server_tls(&a.tls, &ips)?;
     settings::preflight(&facts, Some(a.max_conns), a.max_conns, LimitRole::Server)?;
     settings::warn_listen_ports(&facts, &eps);
     // Never accepting, a worker holds no connection: one listener per
@@ -76,6 +81,7 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
     let servers = Servers {
         accept: !a.no_accept,
         proxy: a.proxy_protocol,
+        tls,
         ..Servers::of(&a.server, &a.fleet, a.backlog.unwrap_or(host.somaxconn))
     };
     let specs = (0..workers)

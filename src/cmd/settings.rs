@@ -10,11 +10,12 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, bail};
 use c1m_limits::{Facts, Role as LimitRole, Target, WORKER_FD_RESERVE};
 
-use super::args::{ClientOpts, FleetOpts, ServerOpts, TrafficOpts};
+use super::args::{ClientOpts, ClientTlsOpts, FleetOpts, ServerOpts, ServerTlsOpts, TrafficOpts};
 use crate::plan::{Plan, ServerShare, addr, thousands};
-use crate::stages::backoff::Reconnect;
 use crate::proxy;
+use crate::stages::backoff::Reconnect;
 use crate::supervisor::session::Outputs;
+use crate::tls::{self, ClientTls, ServerTls, Trust, cert};
 use crate::traffic::{self, Mode, Traffic};
 use crate::wire::{ClientSpec, CloseMode, ServerSpec};
 
@@ -361,6 +362,8 @@ pub struct Servers {
     pub accept: bool,
     /// Take a PROXY protocol header of this version off every connection.
     pub proxy: Option<proxy::Version>,
+    /// TLS on every connection accepted.
+    pub tls: Option<ServerTls>,
     /// The network namespace the servers run in.
     pub netns: Option<String>,
 }
@@ -377,6 +380,7 @@ impl Servers {
             backlog,
             accept: true,
             proxy: None,
+            tls: None,
             netns: None,
         }
     }
@@ -396,6 +400,7 @@ impl Servers {
             max_unsent: self.max_unsent,
             idle_timeout_ms: self.idle_timeout.map(|d| d.as_millis() as u64),
             proxy: self.proxy,
+            tls: self.tls.clone(),
             netns: self.netns.clone(),
         }
     }
@@ -434,6 +439,8 @@ pub struct Clients {
     pub reconnect: Option<Reconnect>,
     /// The PROXY protocol header each connection sends first.
     pub proxy: Option<proxy::Send>,
+    /// TLS on every connection.
+    pub tls: Option<ClientTls>,
     /// The network namespace the clients run in.
     pub netns: Option<String>,
 }
@@ -457,6 +464,7 @@ impl Clients {
                     .and_then(|t| addr::parse_ips(t).ok())
                     .and_then(|ips| proxy::Sources::new(&ips)),
             }),
+            tls: None,
             netns: None,
         }
     }
@@ -485,10 +493,120 @@ impl Clients {
                     ..r
                 }),
                 proxy: self.proxy.clone(),
+                tls: self.tls.clone(),
                 netns: self.netns.clone(),
             })
             .collect()
     }
+}
+
+/// A file a TLS flag names, read whole as text; the error names the flag,
+/// the file and the fix.
+fn pem_file(flag: &str, path: &Path) -> anyhow::Result<String> {
+    let shown = path.display();
+    let bytes = std::fs::read(path)
+        .map_err(|e| anyhow::anyhow!("{flag} {shown}: {e}; name a PEM file you can read"))?;
+    String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("{flag} {shown}: not text; give a PEM file (-----BEGIN …)"))
+}
+
+/// Whom `connect --tls` trusts, its files read and checked now, before
+/// anything starts: `--ca FILE`'s certificates, any (`--insecure`), or
+/// the system's roots (which must hold at least one). `None` without
+/// `--tls`.
+pub fn client_trust(o: &ClientTlsOpts) -> anyhow::Result<Option<Trust>> {
+    if !o.tls {
+        return Ok(None);
+    }
+    Ok(Some(match (&o.ca, o.insecure) {
+        (Some(path), _) => {
+            let pem = pem_file("--ca", path)?;
+            tls::certs_of(&pem, &format!("--ca {}", path.display()))?;
+            Trust::Pem(pem)
+        }
+        (None, true) => Trust::Any,
+        (None, false) => {
+            tls::system_roots()?;
+            Trust::System
+        }
+    }))
+}
+
+/// `connect --tls`'s settings: whom to trust (see [`client_trust`]), the
+/// targets' names by address (each connection's name, for SNI and the
+/// certificate), `--sni`, `--alpn`, `--no-resume`.
+pub fn client_tls(
+    o: &ClientTlsOpts,
+    trust: Option<Trust>,
+    names: Vec<(IpAddr, String)>,
+) -> anyhow::Result<Option<ClientTls>> {
+    let Some(trust) = trust else { return Ok(None) };
+    let alpn = match &o.alpn {
+        Some(a) => tls::parse_alpn(a).map_err(|e| anyhow::anyhow!("--alpn {e}"))?,
+        None => Vec::new(),
+    };
+    Ok(Some(ClientTls {
+        trust,
+        sni: o.sni.clone(),
+        names,
+        alpn,
+        resume: !o.no_resume,
+    }))
+}
+
+/// `serve --tls`'s certificate and key: `--cert` and `--key`, read and
+/// checked now (that they parse, and that the key is the certificate's),
+/// or a self-signed certificate made now for localhost and `listen`.
+/// `None` without `--tls`.
+pub fn server_tls(o: &ServerTlsOpts, listen: &[IpAddr]) -> anyhow::Result<Option<ServerTls>> {
+    if !o.tls {
+        return Ok(None);
+    }
+    let t = match (&o.cert, &o.key) {
+        (Some(c), Some(k)) => {
+            let (cert_pem, key_pem) = (pem_file("--cert", c)?, pem_file("--key", k)?);
+            tls::certs_of(&cert_pem, &format!("--cert {}", c.display()))?;
+            tls::key_of(&key_pem, &format!("--key {}", k.display()))?;
+            ServerTls {
+                about: format!("the certificate of --cert {}", c.display()),
+                cert_pem,
+                key_pem,
+            }
+        }
+        _ => self_signed(listen)?,
+    };
+    tls::server_config(&t)?;
+    Ok(Some(t))
+}
+
+/// A self-signed certificate for servers listening on `listen`, made now.
+pub fn self_signed(listen: &[IpAddr]) -> anyhow::Result<ServerTls> {
+    cert::self_signed(&cert::names_for(listen)).context("making a self-signed certificate")
+}
+
+/// Both fleets' TLS for `run` and `lab run`: the servers present a
+/// certificate made now for the plan's server addresses, which is all the
+/// clients trust (so they check a real chain and name). `None` without
+/// `--tls`.
+pub fn experiment_tls(
+    tls_on: bool,
+    no_resume: bool,
+    endpoints: &[SocketAddr],
+) -> anyhow::Result<Option<(ServerTls, ClientTls)>> {
+    if !tls_on {
+        return Ok(None);
+    }
+    let mut ips: Vec<IpAddr> = endpoints.iter().map(SocketAddr::ip).collect();
+    ips.dedup();
+    let server = self_signed(&ips)?;
+    let client = ClientTls {
+        trust: Trust::Pem(server.cert_pem.clone()),
+        sni: None,
+        names: Vec::new(),
+        alpn: Vec::new(),
+        resume: !no_resume,
+    };
+    Ok(Some((server, client)))
 }
 
 #[cfg(test)]

@@ -187,6 +187,7 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, MergeError> {
         traffic: rs.iter().find_map(|r| r.traffic.clone()),
         latency,
         find_limit: None,
+        tls: super::tls::merged(rs.iter().map(|r| r.tls.as_ref())),
         timeline,
         teardown: rs.iter().map(|r| r.teardown).fold(0.0, f64::max),
         workers: workers(&rs),
@@ -737,10 +738,17 @@ fn add_memory(a: Memory, b: Memory) -> Memory {
     let user = |x: &crate::report::model::UserMem, y: &crate::report::model::UserMem| {
         let rss = x.rss + y.rss;
         let conns = a.conns + b.conns;
+        let some = |x: Option<i64>, y: Option<i64>| match (x, y) {
+            (Some(x), Some(y)) => Some(x + y),
+            (x, y) => x.or(y),
+        };
         crate::report::model::UserMem {
             rss,
             pss: opt(x.pss, y.pss),
             rss_per_conn: (conns > 0).then(|| rss as f64 / conns as f64),
+            tls_heap: some(x.tls_heap, y.tls_heap),
+            tls_conns: some(x.tls_conns.map(|n| n as i64), y.tls_conns.map(|n| n as i64))
+                .map(|n| n as u64),
         }
     };
     Memory {

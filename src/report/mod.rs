@@ -16,6 +16,7 @@ pub mod model;
 pub mod rows;
 pub mod staged;
 pub mod text;
+pub mod tls;
 
 use std::io::Write;
 use std::path::Path;
@@ -299,6 +300,7 @@ impl LatencyReport {
     pub fn of(l: &Latency) -> Self {
         Self {
             connect: Percentiles::of(&l.connect),
+            tls_handshake: Percentiles::of(&l.tls_handshake),
             first_byte: Percentiles::of(&l.first_byte),
             rtt: Percentiles::of(&l.rtt),
             lost: 0,

@@ -90,6 +90,9 @@ pub struct Report {
     pub latency: LatencyReport,
     /// What a capacity search (`--find-limit`) found; null otherwise.
     pub find_limit: Option<FindLimit>,
+    /// TLS on the connections (`--tls`); absent without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<super::tls::TlsReport>,
     /// Samples about four times a second.
     pub timeline: Vec<Sample>,
     /// Seconds the teardown took.
@@ -680,6 +683,27 @@ pub struct UserMem {
     pub pss: Option<i64>,
     /// RSS change per connection held, bytes.
     pub rss_per_conn: Option<f64>,
+    /// TLS only: how much the workers' heap grew from when they were
+    /// ready to the top, bytes, by the allocator's own count (glibc's
+    /// mallinfo2(3): chunks in use). Their tables are made before, so
+    /// this is what their connections allocated: each TLS connection's
+    /// rustls state (keys, buffers, what is left of the handshake).
+    /// Absent without TLS, or where unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_heap: Option<i64>,
+    /// TLS only: the TLS connections the workers held at the top, whose
+    /// state `tls_heap` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_conns: Option<u64>,
+}
+
+impl UserMem {
+    /// User memory of TLS state per TLS connection, bytes (heap growth
+    /// over TLS connections held).
+    pub fn tls_per_conn(&self) -> Option<f64> {
+        let (heap, n) = (self.tls_heap?, self.tls_conns?);
+        (n > 0).then(|| heap as f64 / n as f64)
+    }
 }
 
 /// The traffic settings, in words a reader wants.
@@ -702,6 +726,10 @@ pub struct TrafficSummary {
 pub struct LatencyReport {
     /// connect() to established.
     pub connect: Option<Percentiles>,
+    /// TLS: established to the end of the TLS handshake (client side);
+    /// absent without TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_handshake: Option<Percentiles>,
     /// A heartbeat's scheduled send to the reply's first byte.
     pub first_byte: Option<Percentiles>,
     /// A heartbeat's scheduled send to its whole reply. Every scheduled

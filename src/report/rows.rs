@@ -146,6 +146,7 @@ pub fn summary(r: &Report) -> Vec<Row> {
     if let Some(p) = &r.latency.connect {
         o.row("connect time", percentiles(p));
     }
+    tls_rows(&mut o, r);
     kernel_rows(&mut o, r);
     server_rows(&mut o, r);
     match &r.memory {
@@ -718,6 +719,17 @@ fn memory_rows(o: &mut Rows, m: &Memory) {
             )
         };
         o.row(&format!("user memory / conn, {side}"), value);
+        if let (Some(per), Some(n)) = (u.tls_per_conn(), u.tls_conns) {
+            o.detail(
+                "of which TLS state",
+                format!(
+                    "{} per TLS connection (the heap's growth, {} for {} connections: rustls' keys and buffers)",
+                    bytes(per),
+                    bytes(u.tls_heap.unwrap_or(0) as f64),
+                    thousands(n)
+                ),
+            );
+        }
     }
     let measurable = slab.is_some_and(|t| t.abs() > SLAB_NOISE);
     if let Some(caution) = slab_caution(m) {
@@ -754,6 +766,38 @@ fn memory_rows(o: &mut Rows, m: &Memory) {
                 ),
             );
         }
+    }
+}
+
+/// TLS: the handshakes (how many, resumed, their time), what they agreed
+/// on, and how each side was set up.
+fn tls_rows(o: &mut Rows, r: &Report) {
+    let Some(t) = &r.tls else { return };
+    let side = |s: &crate::wire::Stats| {
+        format!(
+            "{} handshakes ({} resumed)",
+            thousands(s.tls_handshakes),
+            thousands(s.tls_resumed)
+        )
+    };
+    let done = match (t.clients.is_some(), t.servers.is_some()) {
+        (true, true) => format!("clients {}, servers {}", side(&r.clients), side(&r.servers)),
+        (true, false) => side(&r.clients),
+        _ => side(&r.servers),
+    };
+    let agreed = t
+        .agreed
+        .as_deref()
+        .map_or(String::new(), |a| format!("; {a}"));
+    o.row("TLS", format!("{done}{agreed}"));
+    if let Some(c) = &t.clients {
+        o.detail("clients", c);
+    }
+    if let Some(s) = &t.servers {
+        o.detail("servers", s);
+    }
+    if let Some(p) = &r.latency.tls_handshake {
+        o.row("TLS handshake time", percentiles(p));
     }
 }
 
@@ -915,6 +959,9 @@ fn error_rows(o: &mut Rows, r: &Report) {
                 && let Some(why) = cause_context(r, c)
             {
                 o.detail("", why);
+            }
+            if let Some(e) = r.tls.as_ref().and_then(|t| t.example(side, c)) {
+                o.detail("", format!("e.g. {e}"));
             }
         }
     }

@@ -143,6 +143,12 @@ pub struct Fleet {
     /// The first bytes a server sent on a connection it then closed, as
     /// the first client worker to see them told it.
     pub first_bytes: Option<Vec<u8>>,
+    /// What the first TLS handshake to complete agreed on, as its worker
+    /// told it.
+    pub tls_agreed: Option<String>,
+    /// The first TLS failure of each cause on each side, in rustls'
+    /// words.
+    pub tls_failures: Vec<(Role, crate::cause::Cause, String)>,
     group: u32,
     /// Groups the fleet's workers were in before [`Fleet::group`] (one
     /// left with no process: see [`Fleet::spawn`]).
@@ -171,6 +177,8 @@ impl Fleet {
             latency: Latency::new(),
             recent: Latency::new(),
             first_bytes: None,
+            tls_agreed: None,
+            tls_failures: Vec::new(),
             group: 0,
             old_groups: Vec::new(),
             worker_nice,
@@ -305,6 +313,19 @@ impl Fleet {
                 Ok(FromWorker::BeatsEnded) => w.beats_ended = true,
                 Ok(FromWorker::FirstBytes(b)) => {
                     self.first_bytes.get_or_insert(b);
+                }
+                Ok(FromWorker::TlsAgreed(a)) => {
+                    self.tls_agreed.get_or_insert(a);
+                }
+                Ok(FromWorker::TlsFailure { cause, detail }) => {
+                    let role = w.role;
+                    if !self
+                        .tls_failures
+                        .iter()
+                        .any(|(r, c, _)| *r == role && *c == cause)
+                    {
+                        self.tls_failures.push((role, cause, detail));
+                    }
                 }
                 Ok(FromWorker::Latency(enc)) => {
                     if let Some(l) = Latency::decode(&enc) {

@@ -153,6 +153,8 @@ impl ProcMem {
             rss,
             pss,
             rss_per_conn: (conns > 0).then(|| rss as f64 / conns as f64),
+            tls_heap: None,
+            tls_conns: None,
         }
     }
 }

@@ -59,6 +59,9 @@ struct SearchRun {
 struct Look {
     count: KernelCount,
     reading: Option<Reading>,
+    /// The workers' own answers, summed by side: their TLS connections
+    /// and heap growth with the count.
+    own: Option<OwnCount>,
 }
 
 /// Where an experiment's report goes besides the terminal.
@@ -115,6 +118,8 @@ pub struct Session {
     start_at: Option<SystemTime>,
     /// Stages, reconnects, the servers' closes.
     shape: staged::Shape,
+    /// TLS: how the clients and the servers were set up, in words.
+    tls: Option<(Option<String>, Option<String>)>,
 }
 
 impl Session {
@@ -198,6 +203,7 @@ impl Session {
             counters_base: None,
             start_at: None,
             shape: staged::Shape::default(),
+            tls: None,
         })
     }
 
@@ -435,6 +441,7 @@ impl Session {
         Look {
             count,
             reading: reading.ok(),
+            own: own.ok(),
         }
     }
 
@@ -454,6 +461,17 @@ impl Session {
         );
         let has_clients = !clients.is_empty();
         self.traffic = clients.first().map(|c| c.traffic.clone());
+        let client_tls = clients
+            .first()
+            .and_then(|c| c.tls.as_ref())
+            .map(|t| t.words());
+        let server_tls = servers
+            .first()
+            .and_then(|s| s.tls.as_ref())
+            .map(|t| t.about.clone());
+        if client_tls.is_some() || server_tls.is_some() {
+            self.tls = Some((client_tls, server_tls));
+        }
         for s in servers {
             self.fleet.spawn(WorkerSpec::Server(s))?;
         }
@@ -714,9 +732,9 @@ impl Session {
             .filter(|w| w.life == Life::Killed)
             .count() as u64;
         let not_taken = || KernelCount::NotTaken;
-        let (at_top, top_snapshot) = match top {
-            Some((look, snap)) => (look.count, Some(snap)),
-            None => (not_taken(), None),
+        let (at_top, top_snapshot, top_own) = match top {
+            Some((look, snap)) => (look.count, Some(snap), look.own),
+            None => (not_taken(), None, None),
         };
         let (end_count, end_reading) = match at_end {
             Some(l) => (l.count, l.reading),
@@ -752,13 +770,15 @@ impl Session {
                     Some(both) => both,
                     None => (held.reached, held.reached * self.sides()),
                 };
-                Some(measure::memory_report(
-                    &self.origin.node,
-                    b,
-                    t,
-                    conns,
-                    sockets,
-                ))
+                let mut m = measure::memory_report(&self.origin.node, b, t, conns, sockets);
+                if let (Some(own), Some(_)) = (&top_own, &self.tls) {
+                    for (u, o) in [(&mut m.clients, &own.client), (&mut m.servers, &own.server)] {
+                        if o.tls > 0 {
+                            (u.tls_heap, u.tls_conns) = (o.heap_growth, Some(o.tls));
+                        }
+                    }
+                }
+                Some(m)
             }
             _ => None,
         };
@@ -792,6 +812,7 @@ impl Session {
             traffic: self.traffic.as_ref().map(TrafficSummary::of),
             latency,
             find_limit: self.search.as_mut().and_then(|s| s.found.take()),
+            tls: self.tls_report(),
             timeline,
             teardown: teardown.as_secs_f64(),
             workers: Workers {
@@ -822,6 +843,30 @@ impl Session {
             self.html.as_deref(),
             self.csv.as_deref(),
         )
+    }
+
+    /// The report's TLS part, when TLS was on.
+    fn tls_report(&mut self) -> Option<crate::report::tls::TlsReport> {
+        let (clients, servers) = self.tls.clone()?;
+        Some(crate::report::tls::TlsReport {
+            clients,
+            servers,
+            agreed: self.fleet.tls_agreed.clone(),
+            examples: self
+                .fleet
+                .tls_failures
+                .iter()
+                .map(|(role, cause, detail)| crate::report::tls::TlsExample {
+                    side: match role {
+                        Role::Client => "client",
+                        Role::Server => "server",
+                    }
+                    .to_string(),
+                    cause: *cause,
+                    detail: detail.clone(),
+                })
+                .collect(),
+        })
     }
 
     /// How many ends of a connection are c1m's: 2 for `run`.

@@ -9,6 +9,9 @@
 //! made when its connection is established, from the socket's own
 //! address (getsockname(2)) and the destination the plan gave it, into
 //! one buffer of the worker's, and written before any other byte.
+//! Bytes go through the connection's
+//! [`Transport`]: the socket itself, or TLS over it (`--tls`: rustls'
+//! state in a table of its own, `worker/tls.rs`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::OwnedFd;
@@ -21,6 +24,8 @@ use c1m_sys::socket::{self, Connect};
 
 use super::conns::{Conns, Due, Handshake, Heartbeats, Off, PeerClose, Sent};
 use super::ramp::Ramp;
+use super::tls::{self, Broke, Recv};
+use super::transport::Transport;
 use super::{Command, Link, TOKEN_CMD, TOKEN_SIGNAL, set_fd_limit};
 use crate::cause::Cause;
 use crate::plan::{BindMode, pair_of};
@@ -71,6 +76,10 @@ struct Client<'a> {
     proxy: Option<&'a proxy::Send>,
     fds: Vec<Option<OwnedFd>>,
     conns: Conns,
+    transport: Transport,
+    /// What to tell the supervisor about TLS (first failures, what was
+    /// agreed), sent after the events.
+    notes: Vec<FromWorker>,
     buf: Box<[u8; 4096]>,
     /// The PROXY header being written: one for the worker, reused.
     header: Vec<u8>,
@@ -93,6 +102,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         ports,
         reconnect,
         proxy,
+        tls,
         netns: _,
     } = spec;
     if endpoints.is_empty() {
@@ -109,6 +119,19 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         expect: traffic.expect.clone(),
         pipelined: traffic.expect.as_deref() == Some(&traffic.message[..]),
     });
+    let transport = Transport::new(tls.as_ref(), *count as usize)?;
+    let conns = Conns::new(
+        *count,
+        *window,
+        Duration::from_millis(*connect_timeout_ms),
+        heartbeats,
+    )
+    .with_reconnect(*reconnect, *first ^ (u64::from(std::process::id()) << 32));
+    let conns = if tls.is_some() {
+        conns.with_tls()
+    } else {
+        conns
+    };
     let mut c = Client {
         poller,
         first: *first,
@@ -121,13 +144,9 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         ports: *ports,
         proxy: proxy.as_ref(),
         fds,
-        conns: Conns::new(
-            *count,
-            *window,
-            Duration::from_millis(*connect_timeout_ms),
-            heartbeats,
-        )
-        .with_reconnect(*reconnect, *first ^ (u64::from(std::process::id()) << 32)),
+        conns,
+        transport,
+        notes: Vec::new(),
         buf: Box::new([0; 4096]),
         header: Vec::with_capacity(proxy::V1_MAX),
     };
@@ -157,6 +176,9 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
     let mut report_due = None;
     // After the hold: when the grace for the replies on their way ends.
     let mut beats_end: Option<Duration> = None;
+    // Every table is made: what the heap gains from here is the
+    // connections' (their TLS state).
+    let heap_base = c1m_sys::process::heap_in_use();
     loop {
         let now = link.now();
         let mut wait = report_due.unwrap_or(super::IDLE_WAIT);
@@ -191,7 +213,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
                 wait = wait.min(SWEEP_TICK.max(reopens.wait()));
             }
             for &i in &expired {
-                c.fds[i] = None;
+                c.close(i);
             }
             if c.conns.room(now) > 0 {
                 wait = wait.min(r.wait());
@@ -236,6 +258,9 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         if let Some(bytes) = c.conns.take_first_bytes() {
             link.send(&FromWorker::FirstBytes(bytes));
         }
+        for note in c.notes.drain(..) {
+            link.send(&note);
+        }
         if wake_cmd {
             let cmds = link.take_commands();
             if cmds.contains(&Command::Gone) {
@@ -263,7 +288,9 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
                         }
                     }
                     Command::Count => {
-                        let own = super::count_own(c.fds.iter().flatten());
+                        let mut own = super::count_own(c.fds.iter().flatten());
+                        own.tls = c.transport.tls_held();
+                        own.heap_growth = super::heap_growth(heap_base);
                         link.send(&FromWorker::Count(own));
                     }
                     _ => {}
@@ -308,14 +335,6 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
     }
 }
 
-/// How reading a held connection ended.
-enum Read {
-    /// Nothing more for now.
-    Drained,
-    /// The peer closed or reset.
-    Closed(PeerClose),
-}
-
 impl Client<'_> {
     fn open_some(&mut self, ramp: &mut Ramp, now: Duration) {
         let want = self.conns.room(now).min(OPEN_BATCH);
@@ -339,12 +358,13 @@ impl Client<'_> {
             let Some((i, off)) = self.conns.turn_off(now) else {
                 return false;
             };
-            if let Some(fd) = self.fds[i].take()
+            if let Some(fd) = self.fds[i].as_ref()
                 && off == Off::Held
                 && self.close == CloseMode::Rst
             {
-                let _ = socket::set_linger_zero(&fd);
+                let _ = socket::set_linger_zero(fd);
             }
+            self.close(i);
         }
         surplus > CLOSE_BATCH
     }
@@ -376,7 +396,7 @@ impl Client<'_> {
             }
             Ok((fd, Connect::Done)) => {
                 self.fds[i] = Some(fd);
-                self.conns.connected_at_once(i);
+                self.conns.connected_at_once(i, now);
                 self.send_opening(i, dest, now);
             }
             Err(e) => self.conns.open_failed(i, now, Cause::of(e)),
@@ -401,7 +421,17 @@ impl Client<'_> {
                 },
             };
             if !self.conns.handshake(i, now, how) {
-                self.fds[i] = None;
+                self.close(i);
+                return;
+            }
+            if self.conns.is_securing(i) {
+                // TCP is up; TLS begins (after the PROXY header, if any).
+                // The ClientHello's answer cannot have come yet, but the
+                // peer may have closed already.
+                self.send_opening(i, self.dest(i), now);
+                if ev.hangup && self.conns.is_securing(i) {
+                    self.secure(i, true, now);
+                }
                 return;
             }
             // The peer may have spoken or closed in this same event
@@ -410,41 +440,101 @@ impl Client<'_> {
                 return;
             }
             self.send_opening(i, self.dest(i), now);
-        } else if self.conns.is_held(i) && (ev.readable || ev.hangup) {
-            self.read(i, ev.hangup, now);
+        } else if self.conns.is_securing(i) {
+            self.secure(i, ev.hangup, now);
+        } else if self.conns.is_held(i) {
+            if ev.writable
+                && let Some(fd) = self.fds[i].as_ref()
+                && !self.transport.writable(i, fd)
+            {
+                self.conns.closed(i, now, PeerClose::Rst);
+                self.close(i);
+                return;
+            }
+            if ev.readable || ev.hangup {
+                self.read(i, ev.hangup, now);
+            }
+        }
+    }
+
+    /// Closes connection `i`'s socket and forgets its transport state.
+    fn close(&mut self, i: usize) {
+        self.fds[i] = None;
+        self.transport.forget(i);
+    }
+
+    /// Connection `i`'s TCP connection is up: its TLS handshake begins.
+    fn start_tls(&mut self, i: usize, now: Duration) {
+        let Some(fd) = self.fds[i].as_ref() else {
+            return;
+        };
+        let n_src = self.sources.len().max(1) as u64;
+        let (_, e) = pair_of(self.first + i as u64, n_src, self.pairs);
+        let h = self.transport.start(i, self.endpoints[e], fd);
+        self.secured(i, h, false, now);
+    }
+
+    /// Moves connection `i`'s TLS handshake on.
+    fn secure(&mut self, i: usize, hangup: bool, now: Duration) {
+        let Some(fd) = self.fds[i].as_ref() else {
+            return;
+        };
+        let h = self.transport.handshake(i, fd, hangup);
+        self.secured(i, h, hangup, now);
+    }
+
+    /// Tells the table where connection `i`'s TLS handshake stands.
+    fn secured(&mut self, i: usize, h: tls::Handshake, hangup: bool, now: Duration) {
+        match h {
+            tls::Handshake::Pending => {}
+            tls::Handshake::Done { resumed } => {
+                self.conns.secured(i, now, resumed);
+                if let Some(a) = self.transport.take_agreed(i) {
+                    self.notes.push(FromWorker::TlsAgreed(a));
+                }
+                // What came with the handshake's end (application data,
+                // a close) is read now: its edge is spent.
+                if self.read(i, hangup, now) {
+                    self.send_first(i, now);
+                }
+            }
+            tls::Handshake::Broke(Broke::Closed { fin }) => {
+                let how = if fin { PeerClose::Fin } else { PeerClose::Rst };
+                self.conns.closed(i, now, how);
+                self.close(i);
+            }
+            tls::Handshake::Broke(Broke::Failed(e)) => {
+                let cause = crate::tls::cause_of(&e);
+                self.conns.insecure(i, now, cause);
+                if self.transport.first_of(cause) {
+                    self.notes.push(FromWorker::TlsFailure {
+                        cause,
+                        detail: crate::tls::words_of(&e),
+                    });
+                }
+                self.close(i);
+            }
         }
     }
 
     /// Reads what a held connection has and tells the table; false when
     /// the connection has ended (its socket is then closed).
     fn read(&mut self, i: usize, hangup: bool, now: Duration) -> bool {
-        let end = loop {
-            let Some(fd) = self.fds[i].as_ref() else {
-                return false;
-            };
-            match poll::read(fd, &mut self.buf[..]) {
-                Ok(0) => break Read::Closed(PeerClose::Fin),
-                Ok(n) => {
-                    self.conns.data(i, now, &self.buf[..n]);
-                    // A short read emptied the socket: no extra read for
-                    // the EAGAIN edge-triggered epoll would otherwise
-                    // need, unless the peer hung up in this event (its
-                    // FIN then waits behind the data, and no new edge
-                    // will come for it).
-                    if n < self.buf.len() && !hangup {
-                        break Read::Drained;
-                    }
-                }
-                Err(Errno::INTR) => continue,
-                Err(Errno::AGAIN) => break Read::Drained,
-                Err(_) => break Read::Closed(PeerClose::Rst),
-            }
+        let Some(fd) = self.fds[i].as_ref() else {
+            return false;
         };
+        let conns = &mut self.conns;
+        let end = self
+            .transport
+            .recv(i, fd, hangup, &mut self.buf[..], |bytes| {
+                conns.data(i, now, bytes)
+            });
         match end {
-            Read::Drained => true,
-            Read::Closed(how) => {
+            Recv::Drained => true,
+            Recv::Closed { fin } => {
+                let how = if fin { PeerClose::Fin } else { PeerClose::Rst };
                 self.conns.closed(i, now, how);
-                self.fds[i] = None;
+                self.close(i);
                 false
             }
         }
@@ -457,18 +547,33 @@ impl Client<'_> {
     }
 
     /// What a new connection `i`, just established to `dest`, sends
-    /// first: its PROXY protocol header (`--proxy-protocol`) and the
-    /// first message (`--first-message`), in that order, in one send(2)
-    /// (so Nagle's algorithm never holds the message back behind the
-    /// header's acknowledgement). The header carries the socket's own
+    /// first: its PROXY protocol header (`--proxy-protocol`), then with
+    /// TLS its ClientHello (the header is in the clear, before TLS, as
+    /// the spec asks), else the first message (`--first-message`) in the
+    /// same send(2) as the header (so Nagle's algorithm never holds the
+    /// message back behind the header's acknowledgement).
+    fn send_opening(&mut self, i: usize, dest: SocketAddr, now: Duration) {
+        let securing = self.conns.is_securing(i);
+        if self.proxy.is_some() && !self.send_header(i, dest, !securing, now) {
+            return;
+        }
+        if securing {
+            self.start_tls(i, now);
+        } else if self.proxy.is_none() {
+            self.send_first(i, now);
+        }
+    }
+
+    /// Writes connection `i`'s PROXY protocol header, and the first
+    /// message after it when `with_first`; false when it could not, and
+    /// the connection is closed. The header carries the socket's own
     /// address and port as the source (or, with `--proxy-sources`, the
     /// address for this connection's global index, with its own port).
     /// A header not written whole closes the connection, its cause
     /// counted.
-    fn send_opening(&mut self, i: usize, dest: SocketAddr, now: Duration) {
+    fn send_header(&mut self, i: usize, dest: SocketAddr, with_first: bool, now: Duration) -> bool {
         let (Some(p), Some(fd)) = (self.proxy, self.fds[i].as_ref()) else {
-            self.send_first(i, now);
-            return;
+            return false;
         };
         let header = socket::local_addr(fd).and_then(|local| {
             let src = match &p.sources {
@@ -481,7 +586,7 @@ impl Client<'_> {
             proxy::encode(p.version, src, dest, &mut self.header)
                 .map_err(|_| Errno::AFNOSUPPORT)?;
             let len = self.header.len();
-            if let Some(first) = &self.traffic.first {
+            if let (Some(first), true) = (&self.traffic.first, with_first) {
                 self.header.extend_from_slice(first);
             }
             match socket::send(fd, &self.header)? {
@@ -494,10 +599,14 @@ impl Client<'_> {
             }
         });
         match header {
-            Ok(len) => self.conns.header_sent(len),
+            Ok(len) => {
+                self.conns.header_sent(len);
+                true
+            }
             Err(e) => {
-                self.conns.header_failed(i, Cause::of(e));
-                self.fds[i] = None;
+                self.conns.header_failed(i, now, Cause::of(e));
+                self.close(i);
+                false
             }
         }
     }
@@ -507,12 +616,9 @@ impl Client<'_> {
         let (Some(first), Some(fd)) = (&self.traffic.first, self.fds[i].as_ref()) else {
             return;
         };
-        match socket::send(fd, first) {
-            Ok(_) | Err(Errno::AGAIN) => {}
-            Err(_) => {
-                self.conns.closed(i, now, PeerClose::Rst);
-                self.fds[i] = None;
-            }
+        if self.transport.send(i, fd, first) == tls::Sent::Broken {
+            self.conns.closed(i, now, PeerClose::Rst);
+            self.close(i);
         }
     }
 
@@ -524,16 +630,15 @@ impl Client<'_> {
         let Some(fd) = self.fds[i].as_ref() else {
             return;
         };
-        let how = match socket::send(fd, &self.traffic.message) {
-            Ok(n) if n == self.traffic.message.len() => Sent::Whole,
-            // The send buffer of a tiny message full: the peer stopped
-            // reading; a reply will never be matched to it.
-            Ok(_) | Err(Errno::AGAIN) => Sent::Stalled,
-            Err(_) => Sent::Broken,
+        // A stalled send's reply can never be matched to it.
+        let how = match self.transport.send(i, fd, &self.traffic.message) {
+            tls::Sent::Whole => Sent::Whole,
+            tls::Sent::Stalled => Sent::Stalled,
+            tls::Sent::Broken => Sent::Broken,
         };
         self.conns.sent(i, at, now, how);
         if how == Sent::Broken {
-            self.fds[i] = None;
+            self.close(i);
         }
     }
 

@@ -30,6 +30,15 @@
 //! as many as the window and the reopen rate allow, and fails handshakes
 //! that took too long wherever they are.
 //!
+//! With TLS (`--tls`) a connection has one more state between the TCP
+//! handshake and being held: its TLS handshake under way. It stays in
+//! the handshake window and under `--connect-timeout` (counted
+//! `TlsTimeout` when it runs out), and is held, opened and established
+//! only once its TLS handshake is done; a TLS failure is a failure by
+//! its TLS cause (with `--reconnect`, a failed attempt), and a close by
+//! the server meanwhile is a close, as for an established connection
+//! (the TCP connection existed).
+//!
 //! Rules that make the counts true against any server:
 //! - a connection the peer closed (FIN) or reset (RST) is never held, in
 //!   any state, the handshake's end and the close in one event included;
@@ -115,6 +124,8 @@ const RETRY_FIN: u8 = 5;
 const RETRY_RST: u8 = 6;
 /// Waiting to reconnect: the attempt failed.
 const RETRY_FAILED: u8 = 7;
+/// TCP established, the TLS handshake under way (in the window).
+const SECURING: u8 = 8;
 const STATE: u8 = 0x0f;
 /// The peer has sent bytes on this connection (while established).
 const DATA_SEEN: u8 = 0x80;
@@ -156,6 +167,14 @@ fn touched(n: usize) -> Vec<u16> {
     v
 }
 
+/// What a handshake that ran out of time in `state` failed by.
+fn timeout_cause(state: u8) -> Cause {
+    match state {
+        SECURING => Cause::TlsTimeout,
+        _ => Cause::Timeout,
+    }
+}
+
 fn micros(d: Duration) -> u32 {
     // Wraps every ~71 minutes; differences stay right for waits shorter.
     d.as_micros() as u32
@@ -189,6 +208,8 @@ pub struct Conns {
     /// intervals after it.
     skipped: Vec<u16>,
     heartbeats: Option<Heartbeats>,
+    /// Whether connections speak TLS: a TLS handshake follows TCP's.
+    tls: bool,
     /// Slots: the most connections this worker holds at once.
     count: u64,
     /// Slots in use: `0..next`.
@@ -232,6 +253,7 @@ impl Conns {
             got: if hb { touched(n) } else { Vec::new() },
             skipped: if hb { touched(n) } else { Vec::new() },
             heartbeats,
+            tls: false,
             count,
             next: 0,
             pace: Pace::fixed(count),
@@ -262,6 +284,12 @@ impl Conns {
     pub fn with_reconnect(mut self, r: Option<Reconnect>, seed: u64) -> Self {
         self.reconnect = r;
         self.rng = fastrand::Rng::with_seed(seed);
+        self
+    }
+
+    /// The same table for connections that speak TLS.
+    pub fn with_tls(mut self) -> Self {
+        self.tls = true;
         self
     }
 
@@ -319,7 +347,7 @@ impl Conns {
     pub fn turn_off(&mut self, now: Duration) -> Option<(usize, Off)> {
         let i = self.next.checked_sub(1)? as usize;
         let off = match self.state(i) {
-            CONNECTING => {
+            CONNECTING | SECURING => {
                 self.stats.connecting -= 1;
                 Off::Socket
             }
@@ -368,6 +396,11 @@ impl Conns {
     /// Whether connection `i`'s handshake is under way.
     pub fn is_connecting(&self, i: usize) -> bool {
         self.state(i) == CONNECTING
+    }
+
+    /// Whether connection `i`'s TLS handshake is under way.
+    pub fn is_securing(&self, i: usize) -> bool {
+        self.state(i) == SECURING
     }
 
     /// Handshakes the window has room for now (0 once paused).
@@ -421,8 +454,15 @@ impl Conns {
         self.stats.established += 1;
     }
 
-    /// connect() on `i` completed at once (loopback may).
-    pub fn connected_at_once(&mut self, i: usize) {
+    /// connect() on `i` completed at once (loopback may), at `now`.
+    /// With TLS, its TLS handshake begins.
+    pub fn connected_at_once(&mut self, i: usize, now: Duration) {
+        if self.tls {
+            self.times_us[i] = micros(now);
+            self.set(i, SECURING);
+            self.stats.connecting += 1;
+            return;
+        }
         self.established(i);
     }
 
@@ -487,9 +527,9 @@ impl Conns {
             let i = self.sweep as usize;
             self.sweep += 1;
             match self.state(i) {
-                CONNECTING if since(now, self.times_us[i]) >= self.timeout_us => {
+                s @ (CONNECTING | SECURING) if since(now, self.times_us[i]) >= self.timeout_us => {
                     self.stats.connecting -= 1;
-                    self.stats.failed.add(Cause::Timeout);
+                    self.stats.failed.add(timeout_cause(s));
                     self.lose(i, now, Loss::Failed);
                     expired.push(i);
                 }
@@ -522,11 +562,19 @@ impl Conns {
         self.reconnect.is_some() && (self.stats.retrying > 0 || self.stats.connecting > 0)
     }
 
-    /// The handshake of `i` ended at `now`. Returns whether `i` is held;
-    /// when not, the caller closes its socket.
+    /// The handshake of `i` ended at `now`. Returns whether `i` is held
+    /// (with TLS: whether its TLS handshake is under way); when not, the
+    /// caller closes its socket.
     pub fn handshake(&mut self, i: usize, now: Duration, how: Handshake) -> bool {
         if self.state(i) != CONNECTING {
-            return self.is_held(i);
+            return self.is_held(i) || self.is_securing(i);
+        }
+        if self.tls && how == Handshake::Established {
+            // Still in the window: the TLS handshake comes next.
+            Latency::record(&mut self.latency.connect, since(now, self.times_us[i]));
+            self.times_us[i] = micros(now);
+            self.set(i, SECURING);
+            return true;
         }
         self.stats.connecting -= 1;
         match how {
@@ -556,19 +604,48 @@ impl Conns {
         self.stats.proxy.bytes += bytes as u64;
     }
 
-    /// The PROXY protocol header of held connection `i` could not be
-    /// written (`cause`): c1m closes it, so it is neither held nor closed
-    /// by the peer; the failure counts by cause, with the connections'
-    /// (`failed`) and the headers' (`proxy.failed`). The caller closes
-    /// its socket.
-    pub fn header_failed(&mut self, i: usize, cause: Cause) {
-        if !self.is_held(i) {
-            return;
+    /// The PROXY protocol header of connection `i` (held, or with TLS
+    /// about to begin its TLS handshake) could not be written at `now`
+    /// (`cause`): c1m closes it, so it is neither held nor closed by the
+    /// peer; the failure counts by cause, with the connections'
+    /// (`failed`) and the headers' (`proxy.failed`), and with
+    /// `--reconnect` as a failed attempt. The caller closes its socket.
+    pub fn header_failed(&mut self, i: usize, now: Duration, cause: Cause) {
+        match self.state(i) {
+            SECURING => self.stats.connecting -= 1,
+            WAITING | HELD => self.stats.established -= 1,
+            _ => return,
         }
-        self.stats.established -= 1;
         self.stats.failed.add(cause);
         self.stats.proxy.failed.add(cause);
-        self.set(i, DONE);
+        self.lose(i, now, Loss::Failed);
+    }
+
+    /// The TLS handshake of `i` ended well at `now` (`resumed`: an
+    /// earlier session's); `i` is held from here.
+    pub fn secured(&mut self, i: usize, now: Duration, resumed: bool) {
+        if self.state(i) != SECURING {
+            return;
+        }
+        Latency::record(
+            &mut self.latency.tls_handshake,
+            since(now, self.times_us[i]),
+        );
+        self.stats.connecting -= 1;
+        self.stats.tls_handshakes += 1;
+        self.stats.tls_resumed += u64::from(resumed);
+        self.established(i);
+    }
+
+    /// The TLS handshake of `i` failed at `now`, by `cause` (with
+    /// `--reconnect`, a failed attempt); the caller closes its socket.
+    pub fn insecure(&mut self, i: usize, now: Duration, cause: Cause) {
+        if self.state(i) != SECURING {
+            return;
+        }
+        self.stats.connecting -= 1;
+        self.stats.failed.add(cause);
+        self.lose(i, now, Loss::Failed);
     }
 
     /// The peer sent `bytes` on `i` at `now`.
@@ -594,6 +671,13 @@ impl Conns {
         match self.state(i) {
             WAITING => self.give_up(i, now),
             HELD => {}
+            SECURING => {
+                // The TCP connection existed: a close by the server, as
+                // nginx's past its cap, never held.
+                self.stats.connecting -= 1;
+                self.stats.opened += 1;
+                self.stats.established += 1;
+            }
             _ => return,
         }
         self.stats.established -= 1;
@@ -764,12 +848,16 @@ impl Conns {
     pub fn expire(&mut self, now: Duration, expired: &mut Vec<usize>) {
         while self.oldest < self.next {
             let i = self.oldest as usize;
-            if self.state(i) == CONNECTING {
+            let state = self.state(i);
+            if state == CONNECTING || state == SECURING {
+                // A TLS handshake's time starts at its TCP's end, so
+                // handshakes may expire a little out of order: one waits
+                // at most for an older one's time to run out.
                 if since(now, self.times_us[i]) < self.timeout_us {
                     return;
                 }
                 self.stats.connecting -= 1;
-                self.stats.failed.add(Cause::Timeout);
+                self.stats.failed.add(timeout_cause(state));
                 self.lose(i, now, Loss::Failed);
                 expired.push(i);
             }
@@ -796,7 +884,7 @@ impl Conns {
                     self.stats.established -= 1;
                 }
                 HELD => self.stats.established -= 1,
-                CONNECTING => self.stats.connecting -= 1,
+                CONNECTING | SECURING => self.stats.connecting -= 1,
                 RETRY_FIN | RETRY_RST | RETRY_FAILED => self.stats.retrying -= 1,
                 _ => continue,
             }

@@ -16,6 +16,8 @@ pub mod conns;
 pub mod ramp;
 pub mod rules;
 pub mod server;
+pub mod tls;
+pub mod transport;
 
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
@@ -254,6 +256,12 @@ fn count_own<'a>(sockets: impl Iterator<Item = &'a OwnedFd>) -> OwnStates {
     }
     own.took_us = (c1m_sys::process::thread_cpu_time() - started).as_micros() as u64;
     own
+}
+
+/// How much the heap grew since `base` (bytes in use, the allocator's
+/// count); `None` when either reading is missing.
+fn heap_growth(base: Option<u64>) -> Option<i64> {
+    Some(c1m_sys::process::heap_in_use()? as i64 - base? as i64)
 }
 
 /// Raises this process's soft descriptor limit to `fd_limit` (at most the

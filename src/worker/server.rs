@@ -14,6 +14,16 @@
 //! until they hold a whole PROXY header, which is then taken off the
 //! queue (`take_header`): the kernel keeps the bytes meanwhile, and one
 //! bit of the connection's [`LineState`] says the header is still due.
+//!
+//! With `--tls` each connection also has its rustls state, in a table of
+//! its own by descriptor number (`worker/tls.rs`): the handshake is
+//! driven in this loop, the rules judge the plaintext, an echo goes back
+//! as TLS records. Bytes cannot be peeked through TLS, so a peer's
+//! records are read once its echoes so far are sent; while they wait for
+//! room, nothing more is read and its sends wait in the kernel, as for
+//! plain TCP. What TLS keeps for a peer is bounded by
+//! [`crate::tls::BUFFER_LIMIT`] and rustls' own 16 KiB of received
+//! plaintext.
 
 use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
@@ -24,6 +34,7 @@ use c1m_sys::poll::{self, Poller};
 use c1m_sys::socket;
 
 use super::rules::{self, LineState};
+use super::tls::{Served, ServerSessions};
 use super::{Command, Link, TOKEN_CMD, TOKEN_LISTENER, TOKEN_SIGNAL, set_fd_limit};
 use crate::cause::{Cause, Rule};
 use crate::proxy::{self, Parsed};
@@ -57,6 +68,10 @@ struct Server {
     proxy: Option<proxy::Version>,
     stats: Stats,
     paused_until: Option<Duration>,
+    /// TLS state by descriptor number, under `--tls` only.
+    tls: Option<ServerSessions>,
+    /// What to tell the supervisor about TLS, sent after the events.
+    notes: Vec<FromWorker>,
     buf: Box<[u8; 16 * 1024]>,
 }
 
@@ -75,6 +90,7 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
         max_unsent,
         idle_timeout_ms,
         proxy,
+        tls,
         netns: _,
     } = spec;
     let fd_limit = set_fd_limit(*fd_limit)?;
@@ -98,6 +114,10 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
     }
     let mut conns = Vec::new();
     conns.resize_with(fd_limit as usize, || None);
+    let tls = match tls {
+        Some(t) => Some(ServerSessions::new(t, fd_limit as usize)?),
+        None => None,
+    };
     let idle_timeout = idle_timeout_ms.map(Duration::from_millis);
     let mut s = Server {
         poller,
@@ -122,6 +142,8 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
             ..Stats::default()
         },
         paused_until: None,
+        tls,
+        notes: Vec::new(),
         buf: Box::new([0; 16 * 1024]),
     };
     link.send(&FromWorker::Ready { fd_limit });
@@ -131,6 +153,9 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
     events.clear();
     let mut last_sweep = Duration::ZERO;
     let mut report_due = None;
+    // Every table is made: what the heap gains from here is the
+    // connections' (their TLS state).
+    let heap_base = c1m_sys::process::heap_in_use();
     loop {
         let now = link.now();
         if s.paused_until.is_some_and(|t| now >= t) {
@@ -167,13 +192,18 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
             last_sweep = now;
             s.close_idle(now, limit);
         }
+        for note in s.notes.drain(..) {
+            link.send(&note);
+        }
         if wake_cmd {
             let cmds = link.take_commands();
             if cmds.contains(&Command::Gone) {
                 return Ok(());
             }
             if cmds.contains(&Command::Count) {
-                let own = super::count_own(s.conns.iter().flatten());
+                let mut own = super::count_own(s.conns.iter().flatten());
+                own.tls = s.tls.as_ref().map_or(0, ServerSessions::held);
+                own.heap_growth = super::heap_growth(heap_base);
                 link.send(&FromWorker::Count(own));
             }
             for cmd in &cmds {
@@ -212,6 +242,8 @@ enum After {
     },
     /// We close it: it broke a rule.
     Drop(Rule),
+    /// Its TLS handshake failed, by this cause.
+    Failed(Cause),
 }
 
 impl Server {
@@ -228,7 +260,78 @@ impl Server {
                 }
             }
             After::Drop(rule) => self.drop_conn(fd, rule),
+            After::Failed(cause) => {
+                if self.forget(fd) {
+                    self.stats.failed.add(cause);
+                }
+            }
         }
+    }
+
+    /// [`Self::serve`] for a TLS connection: the handshake, then the
+    /// rules and the echo on the plaintext.
+    fn serve_tls(&mut self, fd: usize, hangup: bool, now: Duration) -> After {
+        let (Some(conn), Some(tls)) = (
+            self.conns.get(fd).and_then(Option::as_ref),
+            self.tls.as_mut(),
+        ) else {
+            return After::Open;
+        };
+        let mut line = self.lines[fd];
+        let (max, echo) = (self.max_message, self.echo);
+        let (mut ended, mut echoed) = (false, 0u64);
+        let served = tls.serve(fd, conn, hangup, &mut self.buf[..], |bytes| {
+            let (next, done) = line.after(bytes, max).map_err(|_| Rule::Oversized)?;
+            (line, ended) = (next, ended || done);
+            if echo {
+                echoed += bytes.len() as u64;
+            }
+            Ok::<bool, Rule>(echo)
+        });
+        self.stats.sent += echoed;
+        let after = match served {
+            Err(rule) => After::Drop(rule),
+            Ok(Served::Open { secured, blocked }) => {
+                if let Some(resumed) = secured {
+                    self.stats.tls_handshakes += 1;
+                    self.stats.tls_resumed += u64::from(resumed);
+                    if let Some(a) = tls.take_agreed(fd) {
+                        self.notes.push(FromWorker::TlsAgreed(a));
+                    }
+                }
+                if blocked {
+                    let owed = socket::queues(conn).unwrap_or_default();
+                    if rules::owes_too_much(owed.unacked, owed.unread, self.max_unsent) {
+                        After::Drop(Rule::Unread)
+                    } else {
+                        if !line.blocked() {
+                            let _ = self.poller.modify(conn, fd as u64, poll::HELD_WRITING);
+                        }
+                        line = line.with_blocked(true);
+                        After::Open
+                    }
+                } else {
+                    line = line.with_blocked(false);
+                    After::Open
+                }
+            }
+            Ok(Served::Closed { fin }) => After::PeerGone { fin },
+            Ok(Served::Failed(e)) => {
+                let cause = crate::tls::cause_of(&e);
+                if tls.first_of(cause) {
+                    self.notes.push(FromWorker::TlsFailure {
+                        cause,
+                        detail: crate::tls::words_of(&e),
+                    });
+                }
+                After::Failed(cause)
+            }
+        };
+        self.lines[fd] = line;
+        if ended && let Some(t) = self.active_s.get_mut(fd) {
+            *t = now.as_secs() as u32;
+        }
+        after
     }
 
     /// Reads what a peer sent and echoes it, under the rules; the fixed
@@ -239,14 +342,22 @@ impl Server {
             return After::Open;
         };
         let mut line = self.lines[fd];
+        // A PROXY header comes first, in the clear (before a TLS
+        // ClientHello too).
         if line.header_pending()
             && let Some(version) = self.proxy
         {
             match take_header(conn, &mut self.buf[..], version, hangup, &mut self.stats) {
-                Ok(true) => line = line.header_taken(),
+                Ok(true) => {
+                    line = line.header_taken();
+                    self.lines[fd] = line;
+                }
                 Ok(false) => return After::Open,
                 Err(after) => return after,
             }
+        }
+        if self.tls.is_some() {
+            return self.serve_tls(fd, hangup, now);
         }
         let mut ended = false;
         let after = loop {
@@ -315,6 +426,9 @@ impl Server {
 
     /// Closes a held connection; false if there was none.
     fn forget(&mut self, fd: usize) -> bool {
+        if let Some(t) = self.tls.as_mut() {
+            t.forget(fd);
+        }
         match self.conns.get_mut(fd).and_then(Option::take) {
             Some(_) => {
                 self.stats.established -= 1;
@@ -382,7 +496,16 @@ impl Server {
             self.stats.rejected += 1;
             return;
         }
+        if let Some(t) = self.tls.as_mut()
+            && t.accepted(n).is_err()
+        {
+            self.stats.failed.add(Cause::TlsOther);
+            return;
+        }
         if let Err(e) = self.poller.add(&fd, n as u64, poll::HELD) {
+            if let Some(t) = self.tls.as_mut() {
+                t.forget(n);
+            }
             self.stats.failed.add(Cause::of(e));
             return;
         }

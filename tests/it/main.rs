@@ -38,6 +38,7 @@ mod slurm;
 mod stages;
 mod stat;
 mod tidy;
+mod tls;
 mod truths;
 mod tune_crash;
 mod unprivileged;

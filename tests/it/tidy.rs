@@ -11,6 +11,8 @@ const LAYERS: Layers<'static> = &[
     // Vocabulary, pure: causes, histograms, the heartbeat schedule, the
     // address planner, the grammar of --fail-if, PROXY protocol headers.
     &["cause", "latency", "traffic", "plan", "threshold", "proxy"],
+    // TLS's settings, configurations and failure causes, sans I/O.
+    &["tls"],
     // Load shapes over time, pure: stages, the reconnect back-off,
     // --close-fraction.
     &["stages"],

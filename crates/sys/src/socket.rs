@@ -5,7 +5,7 @@
 //! error: they run once or more per connection.
 
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use rustix::io::Errno;
@@ -316,6 +316,48 @@ pub fn tcp_state(fd: impl AsFd) -> Result<u8, Errno> {
     Ok(info[0])
 }
 
+/// A connected socket as a byte stream, for code that reads and writes
+/// through [`std::io::Read`] and [`std::io::Write`]: a TLS library's
+/// record layer (rustls' `read_tls`, `write_tls`) driven on a nonblocking
+/// socket. Reads are read(2), writes send(2) with `MSG_NOSIGNAL`; nothing
+/// is buffered, nothing allocated. An `EAGAIN` comes back as
+/// [`std::io::ErrorKind::WouldBlock`], and every error keeps its errno
+/// ([`std::io::Error::raw_os_error`]), so a reset still reads as
+/// `ECONNRESET`.
+#[derive(Debug, Clone, Copy)]
+pub struct Stream<'a>(BorrowedFd<'a>);
+
+/// `fd` as a [`Stream`], for as long as it is borrowed.
+pub fn stream(fd: &impl AsFd) -> Stream<'_> {
+    Stream(fd.as_fd())
+}
+
+impl std::io::Read for Stream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        rustix::io::read(self.0, buf).map_err(std::io::Error::from)
+    }
+}
+
+impl std::io::Write for Stream<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        send(self.0, buf).map_err(std::io::Error::from)
+    }
+    /// One sendmsg(2) for every slice (a TLS flight's records), with
+    /// `MSG_NOSIGNAL`.
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        net::sendmsg(
+            self.0,
+            bufs,
+            &mut net::SendAncillaryBuffer::default(),
+            net::SendFlags::NOSIGNAL,
+        )
+        .map_err(std::io::Error::from)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The number of a descriptor, as data: a slot index in a worker's
 /// per-connection table (the kernel hands out the lowest free number, so
 /// numbers stay below `RLIMIT_NOFILE` and a table of that size never
@@ -477,6 +519,40 @@ mod tests {
         assert_eq!(crate::poll::read(&s, &mut rest), Ok(4));
         assert_eq!(&rest[..4], b"llo\n");
         assert_eq!(queues(&l).map(|_| ()), Err(Errno::INVAL), "a listener");
+    }
+
+    #[test]
+    fn a_stream_writes_slices_in_one_send_and_keeps_errnos() {
+        use std::io::{IoSlice, Read, Write};
+        let l = listen(SocketAddr::new(LO, 0), 16, false).unwrap();
+        let c = tcp(LO).unwrap();
+        connect(&c, local_addr(&l).unwrap()).unwrap();
+        let s = accept_one(&l);
+        let mut empty = [0u8; 8];
+        let would_block = stream(&s).read(&mut empty).unwrap_err();
+        assert_eq!(would_block.kind(), std::io::ErrorKind::WouldBlock);
+        let parts = [
+            IoSlice::new(b"he"),
+            IoSlice::new(b"llo"),
+            IoSlice::new(b"\n"),
+        ];
+        assert_eq!(stream(&c).write_vectored(&parts).unwrap(), 6);
+        let mut buf = [0u8; 16];
+        let mut n = stream(&s).read(&mut buf);
+        for _ in 0..1000 {
+            if n.as_ref().is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+            n = stream(&s).read(&mut buf);
+        }
+        assert_eq!(n.unwrap(), 6);
+        assert_eq!(&buf[..6], b"hello\n");
+        set_linger_zero(&s).unwrap();
+        drop(s);
+        std::thread::sleep(Duration::from_millis(10));
+        let reset = stream(&c).read(&mut buf).unwrap_err();
+        assert_eq!(reset.raw_os_error(), Some(Errno::CONNRESET.raw_os_error()));
     }
 
     /// Sends to a peer that never reads until the kernel takes no more;

@@ -60,6 +60,7 @@ fn report(target: u64, at_end: u64) -> Report {
         traffic: None,
         latency: LatencyReport::default(),
         find_limit: None,
+        tls: None,
         timeline: vec![],
         teardown: 0.1,
         workers: Workers {

@@ -561,9 +561,9 @@ fn a_header_that_cannot_be_written_closes_its_connection_by_cause() {
     hold(&mut c, 3, ms(0));
     c.header_sent(46);
     c.header_sent(28);
-    c.header_failed(2, Cause::Reset);
+    c.header_failed(2, ms(1), Cause::Reset);
     // Once only: the connection is no longer held.
-    c.header_failed(2, Cause::Reset);
+    c.header_failed(2, ms(1), Cause::Reset);
     let s = c.stats;
     assert_eq!((s.proxy.headers, s.proxy.bytes), (2, 74));
     assert_eq!(s.proxy.failed.get(Cause::Reset), 1);
@@ -571,4 +571,62 @@ fn a_header_that_cannot_be_written_closes_its_connection_by_cause() {
     assert_eq!((s.established, s.opened), (2, 3));
     assert_eq!(s.peer_closed(), 0, "c1m closed it, not the peer");
     assert!(!c.is_held(2));
+}
+
+#[test]
+fn a_tls_connection_is_held_once_its_tls_handshake_is_done() {
+    let mut c = Conns::new(4, 2, ms(100), None).with_tls();
+    let a = c.next_to_open().unwrap();
+    c.connecting(a, ms(0));
+    assert!(c.handshake(a, ms(5), Handshake::Established));
+    assert!(c.is_securing(a) && !c.is_held(a));
+    let s = c.stats;
+    assert_eq!((s.connecting, s.established, s.opened), (1, 0, 0));
+    assert_eq!(c.room(ms(5)), 1, "a TLS handshake stays in the window");
+    c.secured(a, ms(25), true);
+    assert!(c.is_held(a));
+    let s = c.stats;
+    assert_eq!((s.connecting, s.established, s.opened), (0, 1, 1));
+    assert_eq!((s.tls_handshakes, s.tls_resumed), (1, 1));
+    // Each from its own start: TCP's from connect(), TLS's from TCP's end.
+    let (tcp, tls) = (values(&c.latency.connect), values(&c.latency.tls_handshake));
+    assert!(tcp.len() == 1 && near(tcp[0], 5_000), "{tcp:?}");
+    assert!(tls.len() == 1 && near(tls[0], 20_000), "{tls:?}");
+}
+
+#[test]
+fn tls_failures_count_by_cause_and_closes_by_how() {
+    let mut c = Conns::new(4, 10, ms(100), None).with_tls();
+    // The certificate refused: a failure, never opened.
+    let b = c.next_to_open().unwrap();
+    c.connecting(b, ms(0));
+    assert!(c.handshake(b, ms(1), Handshake::Established));
+    c.insecure(b, ms(1), Cause::TlsCertificate);
+    assert_eq!(c.stats.failed.get(Cause::TlsCertificate), 1);
+    assert_eq!((c.stats.opened, c.stats.connecting), (0, 0));
+    // The server resets during the TLS handshake (its cap): a close of a
+    // connection that existed, never held.
+    let d = c.next_to_open().unwrap();
+    c.connected_at_once(d, ms(0));
+    assert!(c.is_securing(d));
+    c.closed(d, ms(2), PeerClose::Rst);
+    let s = c.stats;
+    assert_eq!((s.closed_rst, s.opened, s.established), (1, 1, 0));
+    // No answer to the ClientHello in time.
+    let e = c.next_to_open().unwrap();
+    c.connecting(e, ms(0));
+    assert!(c.handshake(e, ms(10), Handshake::Established));
+    let mut expired = Vec::new();
+    c.expire(ms(100), &mut expired);
+    assert!(
+        expired.is_empty(),
+        "the TLS handshake's time runs from 10 ms"
+    );
+    c.expire(ms(110), &mut expired);
+    assert_eq!(expired, vec![e]);
+    assert_eq!(c.stats.failed.get(Cause::TlsTimeout), 1);
+    assert_eq!(c.stats.connecting, 0);
+    // A late end of an expired handshake changes nothing.
+    c.secured(e, ms(120), false);
+    assert_eq!(c.stats.established, 0);
 }
