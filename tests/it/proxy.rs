@@ -2,7 +2,8 @@
 //! servers configured by the test to accept it: HAProxy (`bind …
 //! accept-proxy` in front of `c1m serve`, logging each connection's
 //! client address `%ci:%cp` as soon as it is through, `option logasap`)
-//! and nginx (`listen … proxy_protocol`, its access log writing
+//! and nginx (`listen … proxy_protocol`, and `ssl proxy_protocol` for
+//! a header before TLS, its access log writing
 //! `$proxy_protocol_addr:$proxy_protocol_port` beside the real peer),
 //! both from Debian's packages (./test.sh installs them), on loopback.
 //! Every connection's client address as the server saw it is checked
@@ -235,6 +236,11 @@ fn haproxy_sees_the_real_sources_in_v1_and_the_proxy_sources_in_v2() {
 
 fn nginx(dir: &Path) -> Server {
     require("/usr/sbin/nginx");
+    // For the TLS listener: a certificate for its address, made with
+    // c1m's own maker (rcgen); the clients trust it with --ca.
+    let t = c1m::tls::cert::self_signed(&["127.0.0.1".to_string()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), t.cert_pem).unwrap();
+    std::fs::write(dir.join("key.pem"), t.key_pem).unwrap();
     let d = dir.display();
     let conf = format!(
         "daemon off; master_process off; worker_processes 1;
@@ -251,6 +257,8 @@ fn nginx(dir: &Path) -> Server {
            server {{
              listen 127.0.0.1:8723 proxy_protocol;
              listen 127.0.0.1:8724 proxy_protocol;
+             listen 127.0.0.1:8726 ssl proxy_protocol;
+             ssl_certificate {d}/cert.pem; ssl_certificate_key {d}/key.pem;
              location / {{ return 200 \"ok\\n\"; }}
            }}
          }}"
@@ -263,7 +271,7 @@ fn nginx(dir: &Path) -> Server {
         .spawn()
         .expect("starting nginx");
     let s = Server(child);
-    for port in [8723, 8724] {
+    for port in [8723, 8724, 8726] {
         wait_listening_on(SocketAddr::from(([127, 0, 0, 1], port)), LONG);
     }
     s
@@ -288,11 +296,13 @@ fn nginx_log(dir: &Path, port: u16) -> Vec<Logged> {
 }
 
 /// nginx with `proxy_protocol` listeners: v2 headers with the real
-/// 4-tuple, then v1 with `--proxy-sources`; each connection makes one
-/// request, and nginx's access log has, for every one, the address the
-/// header gave beside the real peer `ss` saw.
+/// 4-tuple, then v1 with `--proxy-sources`, then v2 before TLS (`listen
+/// … ssl proxy_protocol`: the header in the clear, then the TLS
+/// handshake); each connection makes one request, and nginx's access log
+/// has, for every one, the address the header gave beside the real peer
+/// `ss` saw.
 #[test]
-fn nginx_logs_the_real_sources_in_v2_and_the_proxy_sources_in_v1() {
+fn nginx_logs_the_real_sources_in_v2_the_proxy_sources_in_v1_and_through_tls() {
     let _g = heavy();
     let dir = temp_dir("nginx-proxy");
     let _nginx = nginx(&dir);
@@ -353,6 +363,33 @@ fn nginx_logs_the_real_sources_in_v2_and_the_proxy_sources_in_v1() {
         .map(|(src, _, _)| v1_len(*src, to))
         .sum::<usize>();
     stop_and_check(c, &json, bytes);
+
+    let to = "127.0.0.1:8726";
+    let ca = dir.join("cert.pem");
+    let (c, json) = connect_held(
+        "proxy-nginx-tls",
+        to,
+        &[
+            "--proxy-protocol",
+            "v2",
+            "--tls",
+            "--ca",
+            ca.to_str().unwrap(),
+            "--first-message",
+            request,
+        ],
+    );
+    let real = ss_sources(to);
+    assert_eq!(real.len(), N, "ss: {real:?}");
+    let logged = wait_for("nginx's log for 8726", || {
+        let l = nginx_log(&dir, 8726);
+        (l.len() >= N).then_some(l)
+    });
+    assert_eq!(logged.len(), N, "one request per connection, through TLS");
+    let srcs: BTreeSet<SocketAddr> = logged.iter().map(|l| l.0).collect();
+    assert_eq!(srcs, real, "every connection's real source, as ss saw it");
+    let r = stop_and_check(c, &json, 28 * N);
+    assert_eq!(r["clients"]["tls_handshakes"], N as u64, "{}", r["clients"]);
 }
 
 /// `c1m run --proxy-protocol v2 --mode heartbeat`: c1m's servers take
