@@ -28,6 +28,7 @@ use super::tls::{self, Broke, Recv};
 use super::transport::Transport;
 use super::{Command, Link, TOKEN_CMD, TOKEN_SIGNAL, set_fd_limit};
 use crate::cause::Cause;
+use crate::latency;
 use crate::plan::{BindMode, pair_of};
 use crate::proxy;
 use crate::traffic::{Mode, Schedule, Traffic};
@@ -173,6 +174,8 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
     let mut reopen = Vec::new();
     let mut told_done = false;
     let mut last_latency = Duration::ZERO;
+    // The latency blobs' buffers, reused each second.
+    let (mut encoder, mut encoded) = (latency::Encoder::new(), latency::Encoded::default());
     let mut report_due = None;
     // After the hold: when the grace for the replies on their way ends.
     let mut beats_end: Option<Duration> = None;
@@ -328,7 +331,12 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         let now = link.now();
         if now.saturating_sub(last_latency) >= LATENCY_EVERY && !c.conns.latency.is_empty() {
             last_latency = now;
-            link.send(&FromWorker::Latency(c.conns.latency.encode()));
+            c.conns.latency.encode_into(&mut encoder, &mut encoded);
+            let msg = FromWorker::Latency(std::mem::take(&mut encoded));
+            link.send(&msg);
+            if let FromWorker::Latency(e) = msg {
+                encoded = e;
+            }
             c.conns.latency.reset();
         }
         report_due = link.report(&c.conns.stats);
