@@ -238,6 +238,16 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
             }
             wait = wait.min(s.wait(now).max(SEND_TICK));
         }
+        // What this turn changed (a batch of opens that failed at once,
+        // a stage's closes) is reported when due, not after a sleep: the
+        // last batch of a ramp whose every open failed in bind() left
+        // nothing connecting to wake for, and the worker slept
+        // IDLE_WAIT (60 s) before saying its ramp was over.
+        if c.conns.ramp_done() && ramp.is_some() && !told_done {
+            wait = Duration::ZERO;
+        } else if let Some(d) = link.report_wait(&c.conns.stats) {
+            wait = wait.min(d);
+        }
         let mut wake_cmd = false;
         events.clear();
         for ev in c.poller.wait(wait)? {

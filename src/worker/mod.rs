@@ -169,6 +169,16 @@ impl Link {
         }
     }
 
+    /// How long until a report of `stats` is due, if they changed since
+    /// the last one (zero: due now); `None` when nothing is pending.
+    fn report_wait(&self, stats: &Stats) -> Option<Duration> {
+        if self.last_sent.as_ref() == Some(stats) {
+            return None;
+        }
+        let since = self.now().saturating_sub(self.last_report);
+        Some(REPORT_EVERY.saturating_sub(since))
+    }
+
     /// Reports the counters now.
     fn send_stats(&mut self, stats: &Stats) {
         self.last_report = self.now();
