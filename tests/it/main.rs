@@ -25,6 +25,7 @@ mod measure;
 mod merge;
 mod metrics;
 mod others;
+mod pipelined;
 mod proxy;
 mod report_schema;
 mod run;
