@@ -4,7 +4,8 @@
 //! tidy test `tests/it/tidy.rs` enforces it):
 //! - vocabulary, pure: [`cause`], [`latency`], [`traffic`], [`plan`],
 //!   [`threshold`] (the grammar of `--fail-if`);
-//! - TLS's settings and failure causes, sans I/O: [`tls`];
+//! - TLS's and WebSocket's settings and failure causes, sans I/O:
+//!   [`tls`], [`ws`];
 //! - the protocol between the supervisor and its workers: [`wire`];
 //! - what an experiment found: [`report`];
 //! - the worker processes, which hold connections: [`worker`];
@@ -24,6 +25,7 @@ pub mod threshold;
 pub mod traffic;
 
 pub mod tls;
+pub mod ws;
 
 pub mod wire;
 

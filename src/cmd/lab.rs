@@ -106,7 +106,12 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
             // Every flag is checked before the lab is read.
             settings::start_at(a.exp.start_at)?;
             settings::check_outputs(&a.exp.fleet)?;
-            let traffic = settings::traffic(&a.exp.traffic, a.conns, !a.exp.server.no_echo)?;
+            let traffic = settings::traffic(
+                &a.exp.traffic,
+                a.conns,
+                !a.exp.server.no_echo || a.exp.ws.websocket,
+            )?;
+            settings::experiment_ws(a.exp.ws.websocket, a.exp.ws.ws_heartbeat, &traffic)?;
             super::gate::gate(&a.exp.gate, &traffic)?;
             let Some(layout) = lab::layout()? else {
                 anyhow::bail!(
@@ -216,7 +221,8 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
         ),
     };
     let eps = settings::endpoints(&[server_ip], &ports);
-    let traffic = settings::traffic(&e.traffic, a.conns, !e.server.no_echo)?;
+    let traffic = settings::traffic(&e.traffic, a.conns, !e.server.no_echo || e.ws.websocket)?;
+    let client_ws = settings::experiment_ws(e.ws.websocket, e.ws.ws_heartbeat, &traffic)?;
     let gate = super::gate::gate(&e.gate, &traffic)?;
     let (server_tls, client_tls) = match settings::experiment_tls(e.tls.tls, e.tls.no_resume, &eps)?
     {
@@ -269,6 +275,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
         let in_host = Clients {
             netns: Some(client.netns.clone()),
             tls: client_tls.clone(),
+            websocket: client_ws.clone(),
             ..Clients::of(&e.client, &e.fleet, traffic.clone())
         };
         clients.extend(in_host.specs(&p));
@@ -279,6 +286,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
     let servers = Servers {
         netns: Some(layout.server.netns.clone()),
         tls: server_tls,
+        websocket: e.ws.websocket,
         ..Servers::of(&e.server, &e.fleet, host.somaxconn)
     }
     .specs(&server_shares, &eps, per_worker);

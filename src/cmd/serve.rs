@@ -8,7 +8,9 @@ use anyhow::Context;
 use c1m_limits::{Facts, Role as LimitRole, Roots};
 use clap::Args;
 
-use super::args::{FleetOpts, ServerOpts, ServerTlsOpts, count, duration, listen, whole};
+use super::args::{
+    FleetOpts, ServerOpts, ServerTlsOpts, ServerWsOpts, count, duration, listen, whole,
+};
 use super::settings::{self, Host, Servers};
 use crate::plan::{BindMode, Plan, addr};
 use crate::report::model::CommandKind;
@@ -39,6 +41,9 @@ pub struct ServeArgs {
     /// TLS on the connections.
     #[command(flatten)]
     pub tls: ServerTlsOpts,
+    /// WebSocket on the connections.
+    #[command(flatten)]
+    pub ws: ServerWsOpts,
     /// Worker size, close mode, report files, metrics.
     #[command(flatten)]
     pub fleet: FleetOpts,
@@ -75,6 +80,7 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
     let servers = Servers {
         accept: !a.no_accept,
         tls,
+        websocket: a.ws.websocket,
         ..Servers::of(&a.server, &a.fleet, a.backlog.unwrap_or(host.somaxconn))
     };
     let specs = (0..workers)

@@ -10,12 +10,15 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, bail};
 use c1m_limits::{Facts, Role as LimitRole, Target, WORKER_FD_RESERVE};
 
-use super::args::{ClientOpts, ClientTlsOpts, FleetOpts, ServerOpts, ServerTlsOpts, TrafficOpts};
+use super::args::{
+    ClientOpts, ClientTlsOpts, ClientWsOpts, FleetOpts, ServerOpts, ServerTlsOpts, TrafficOpts,
+};
 use crate::plan::{Plan, ServerShare, addr, thousands};
 use crate::supervisor::session::Outputs;
 use crate::tls::{self, ClientTls, ServerTls, Trust, cert};
 use crate::traffic::{self, Mode, Traffic};
 use crate::wire::{ClientSpec, CloseMode, ServerSpec};
+use crate::ws::{ClientWs, Heartbeat};
 
 /// The kernel facts a plan needs, derived from the doctor's reading.
 #[derive(Debug, Clone)]
@@ -322,6 +325,8 @@ pub struct Servers {
     pub accept: bool,
     /// TLS on every connection accepted.
     pub tls: Option<ServerTls>,
+    /// WebSocket on every connection accepted.
+    pub websocket: bool,
     /// The network namespace the servers run in.
     pub netns: Option<String>,
 }
@@ -338,6 +343,7 @@ impl Servers {
             backlog,
             accept: true,
             tls: None,
+            websocket: false,
             netns: None,
         }
     }
@@ -357,6 +363,7 @@ impl Servers {
             max_unsent: self.max_unsent,
             idle_timeout_ms: self.idle_timeout.map(|d| d.as_millis() as u64),
             tls: self.tls.clone(),
+            websocket: self.websocket,
             netns: self.netns.clone(),
         }
     }
@@ -393,6 +400,8 @@ pub struct Clients {
     pub traffic: Traffic,
     /// TLS on every connection.
     pub tls: Option<ClientTls>,
+    /// WebSocket on every connection.
+    pub websocket: Option<ClientWs>,
     /// The network namespace the clients run in.
     pub netns: Option<String>,
 }
@@ -407,6 +416,7 @@ impl Clients {
             close: f.close,
             traffic,
             tls: None,
+            websocket: None,
             netns: None,
         }
     }
@@ -431,10 +441,69 @@ impl Clients {
                 traffic: self.traffic.clone(),
                 ports: share.ports,
                 tls: self.tls.clone(),
+                websocket: self.websocket.clone().map(Box::new),
                 netns: self.netns.clone(),
             })
             .collect()
     }
+}
+
+/// `connect --websocket`'s settings: the path, `--header`s, how
+/// heartbeats travel, the targets' names by address (each connection's
+/// `Host`). A ping carries at most 125 bytes: a longer heartbeat message
+/// is refused here, before anything starts. `None` without `--websocket`.
+pub fn client_ws(
+    o: &ClientWsOpts,
+    traffic: &Traffic,
+    names: Vec<(IpAddr, String)>,
+) -> anyhow::Result<Option<ClientWs>> {
+    let Some(path) = &o.websocket else {
+        return Ok(None);
+    };
+    check_ws_traffic(o.ws_heartbeat, traffic)?;
+    let mut headers = Vec::new();
+    for h in &o.header {
+        headers.push(crate::ws::parse_header(h).map_err(|e| anyhow::anyhow!("--header {e}"))?);
+    }
+    Ok(Some(ClientWs {
+        path: path.clone(),
+        headers,
+        heartbeat: o.ws_heartbeat,
+        names,
+    }))
+}
+
+/// Both fleets' WebSocket for `run` and `lab run`: the clients upgrade
+/// `/`, c1m's servers answer any path. `None` without `--websocket`.
+pub fn experiment_ws(
+    on: bool,
+    heartbeat: Heartbeat,
+    traffic: &Traffic,
+) -> anyhow::Result<Option<ClientWs>> {
+    if !on {
+        return Ok(None);
+    }
+    check_ws_traffic(heartbeat, traffic)?;
+    Ok(Some(ClientWs {
+        path: "/".to_string(),
+        headers: Vec::new(),
+        heartbeat,
+        names: Vec::new(),
+    }))
+}
+
+/// A ping's payload is at most 125 bytes (RFC 6455 §5.5).
+fn check_ws_traffic(heartbeat: Heartbeat, traffic: &Traffic) -> anyhow::Result<()> {
+    if heartbeat == Heartbeat::Ping
+        && traffic.mode == crate::traffic::Mode::Heartbeat
+        && traffic.message.len() > 125
+    {
+        bail!(
+            "--ws-heartbeat ping carries at most 125 bytes (a control frame's payload, RFC 6455 section 5.5); the message is {} bytes: send a shorter --message, or --ws-heartbeat text",
+            traffic.message.len()
+        );
+    }
+    Ok(())
 }
 
 /// A file a TLS flag names, read whole as text; the error names the flag,

@@ -19,6 +19,13 @@
 //! its TLS cause, and a close by the server meanwhile is a close, as for
 //! an established connection (the TCP connection existed).
 //!
+//! With WebSocket (`--websocket`) a connection has one more state after
+//! TCP's handshake (and TLS's): its upgrade under way, the request sent
+//! and the 101 awaited. It stays in the handshake window and under
+//! `--connect-timeout` (counted `WsTimeout`), and is held only once
+//! upgraded; a refused upgrade is a failure by its cause (by HTTP status:
+//! `WsStatus`), and a close by the server meanwhile a close.
+//!
 //! Rules that make the counts true against any server:
 //! - a connection the peer closed (FIN) or reset (RST) is never held, in
 //!   any state, the handshake's end and the close in one event included;
@@ -96,6 +103,8 @@ const WAITING: u8 = 3;
 const DONE: u8 = 4;
 /// TCP established, the TLS handshake under way (in the window).
 const SECURING: u8 = 5;
+/// TCP (and TLS) up, the WebSocket upgrade under way (in the window).
+const UPGRADING: u8 = 6;
 const STATE: u8 = 0x0f;
 /// The peer has sent bytes on this connection.
 const DATA_SEEN: u8 = 0x80;
@@ -147,6 +156,8 @@ pub struct Conns {
     heartbeats: Option<Heartbeats>,
     /// Whether connections speak TLS: a TLS handshake follows TCP's.
     tls: bool,
+    /// Whether connections speak WebSocket: an upgrade follows.
+    ws: bool,
     /// Connections to open (shrinks when the supervisor pauses the ramp).
     count: u64,
     next: u64,
@@ -177,6 +188,7 @@ impl Conns {
             skipped: if hb { touched(n) } else { Vec::new() },
             heartbeats,
             tls: false,
+            ws: false,
             count,
             next: 0,
             oldest: 0,
@@ -198,6 +210,12 @@ impl Conns {
     /// The same table for connections that speak TLS.
     pub fn with_tls(mut self) -> Self {
         self.tls = true;
+        self
+    }
+
+    /// The same table for connections that speak WebSocket.
+    pub fn with_ws(mut self) -> Self {
+        self.ws = true;
         self
     }
 
@@ -228,6 +246,11 @@ impl Conns {
     /// Whether connection `i`'s TLS handshake is under way.
     pub fn is_securing(&self, i: usize) -> bool {
         self.state(i) == SECURING
+    }
+
+    /// Whether connection `i`'s WebSocket upgrade is under way.
+    pub fn is_upgrading(&self, i: usize) -> bool {
+        self.state(i) == UPGRADING
     }
 
     /// How many connections may be started now: the window's room, and
@@ -264,9 +287,9 @@ impl Conns {
     /// connect() on `i` completed at once (loopback may), at `now`.
     /// With TLS, its TLS handshake begins.
     pub fn connected_at_once(&mut self, i: usize, now: Duration) {
-        if self.tls {
+        if self.tls || self.ws {
             self.times_us[i] = micros(now);
-            self.set(i, SECURING);
+            self.set(i, if self.tls { SECURING } else { UPGRADING });
             self.stats.connecting += 1;
             return;
         }
@@ -282,17 +305,18 @@ impl Conns {
     }
 
     /// The handshake of `i` ended at `now`. Returns whether `i` is held
-    /// (with TLS: whether its TLS handshake is under way); when not, the
-    /// caller closes its socket.
+    /// (with TLS: whether its TLS handshake is under way; with WebSocket,
+    /// its upgrade); when not, the caller closes its socket.
     pub fn handshake(&mut self, i: usize, now: Duration, how: Handshake) -> bool {
         if self.state(i) != CONNECTING {
-            return self.is_held(i) || self.is_securing(i);
+            return self.is_held(i) || self.is_securing(i) || self.is_upgrading(i);
         }
-        if self.tls && how == Handshake::Established {
-            // Still in the window: the TLS handshake comes next.
+        if (self.tls || self.ws) && how == Handshake::Established {
+            // Still in the window: the TLS handshake (or the upgrade)
+            // comes next.
             Latency::record(&mut self.latency.connect, since(now, self.times_us[i]));
             self.times_us[i] = micros(now);
-            self.set(i, SECURING);
+            self.set(i, if self.tls { SECURING } else { UPGRADING });
             return true;
         }
         self.stats.connecting -= 1;
@@ -329,18 +353,38 @@ impl Conns {
             &mut self.latency.tls_handshake,
             since(now, self.times_us[i]),
         );
-        self.stats.connecting -= 1;
         self.stats.tls_handshakes += 1;
         self.stats.tls_resumed += u64::from(resumed);
+        if self.ws {
+            // Still in the window: the upgrade comes next.
+            self.times_us[i] = micros(now);
+            self.set(i, UPGRADING);
+            return;
+        }
+        self.stats.connecting -= 1;
         self.set(i, HELD);
         self.stats.opened += 1;
         self.stats.established += 1;
     }
 
-    /// The TLS handshake of `i` failed, by `cause`; the caller closes
-    /// its socket.
+    /// The WebSocket upgrade of `i` ended well at `now` (its 101 read);
+    /// `i` is held from here.
+    pub fn upgraded(&mut self, i: usize, now: Duration) {
+        if self.state(i) != UPGRADING {
+            return;
+        }
+        Latency::record(&mut self.latency.ws_upgrade, since(now, self.times_us[i]));
+        self.stats.connecting -= 1;
+        self.stats.ws_upgrades += 1;
+        self.set(i, HELD);
+        self.stats.opened += 1;
+        self.stats.established += 1;
+    }
+
+    /// The TLS handshake (or the WebSocket upgrade) of `i` failed, by
+    /// `cause`; the caller closes its socket.
     pub fn insecure(&mut self, i: usize, cause: Cause) {
-        if self.state(i) != SECURING {
+        if self.state(i) != SECURING && self.state(i) != UPGRADING {
             return;
         }
         self.stats.connecting -= 1;
@@ -371,7 +415,7 @@ impl Conns {
         match self.state(i) {
             WAITING => self.give_up(i, now),
             HELD => {}
-            SECURING => {
+            SECURING | UPGRADING => {
                 // The TCP connection existed: a close by the server, as
                 // nginx's past its cap, never held.
                 self.stats.connecting -= 1;
@@ -542,7 +586,7 @@ impl Conns {
         while self.oldest < self.next {
             let i = self.oldest as usize;
             let state = self.state(i);
-            if state == CONNECTING || state == SECURING {
+            if state == CONNECTING || state == SECURING || state == UPGRADING {
                 // A TLS handshake's time starts at its TCP's end, so
                 // handshakes may expire a little out of order: one waits
                 // at most for an older one's time to run out.
@@ -551,10 +595,10 @@ impl Conns {
                 }
                 self.stats.connecting -= 1;
                 self.set(i, DONE);
-                self.stats.failed.add(if state == SECURING {
-                    Cause::TlsTimeout
-                } else {
-                    Cause::Timeout
+                self.stats.failed.add(match state {
+                    SECURING => Cause::TlsTimeout,
+                    UPGRADING => Cause::WsTimeout,
+                    _ => Cause::Timeout,
                 });
                 expired.push(i);
             }
@@ -578,7 +622,7 @@ impl Conns {
                     self.stats.established -= 1;
                 }
                 HELD => self.stats.established -= 1,
-                CONNECTING | SECURING => self.stats.connecting -= 1,
+                CONNECTING | SECURING | UPGRADING => self.stats.connecting -= 1,
                 _ => continue,
             }
             self.set(i, DONE);

@@ -11,8 +11,9 @@ const LAYERS: Layers<'static> = &[
     // Vocabulary, pure: causes, histograms, the heartbeat schedule, the
     // address planner, the grammar of --fail-if.
     &["cause", "latency", "traffic", "plan", "threshold"],
-    // TLS's settings, configurations and failure causes, sans I/O.
-    &["tls"],
+    // TLS's and WebSocket's settings, configurations and failure causes,
+    // sans I/O.
+    &["tls", "ws"],
     // The supervisor↔worker protocol.
     &["wire"],
     // What an experiment found, judged and rendered.
