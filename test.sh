@@ -15,6 +15,9 @@ command -v strace >/dev/null || need+=(strace)
 # Real servers the capacity tests drive (not started as services: the
 # tests start their own, on loopback).
 [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+# HAProxy in front of c1m serve, taking PROXY protocol headers
+# (tests/it/proxy.rs; its service, if installing started it, is stopped).
+[ -x /usr/sbin/haproxy ] || need+=(haproxy)
 # nginx's stream module terminates TLS in front of a c1m serve
 # (tests/it/tls.rs); the system's roots are what connect --tls trusts.
 [ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
@@ -41,6 +44,9 @@ if ((${#need[@]} + ${#slurm[@]})); then
     apt-get update -qq
     if ((${#need[@]})); then
         apt-get install -y -qq "${need[@]}" >/dev/null
+        if [[ " ${need[*]} " == *" haproxy "* ]]; then
+            invoke-rc.d haproxy stop >/dev/null 2>&1 || true
+        fi
     fi
     if ((${#slurm[@]})); then
         apt-get install -y -qq --no-install-recommends "${slurm[@]}" >/dev/null

@@ -33,6 +33,8 @@ import tempfile
 import time
 import urllib.request
 
+from compare import tree  # the same process-tree walk as the comparison's
+
 METRICS = "127.0.0.1:9469"
 
 
@@ -41,24 +43,6 @@ def sockstat():
         return int(re.search(r"TCP: inuse (\d+)", f.read()).group(1))
 
 
-def children(pid):
-    """Every descendant of pid."""
-    parent = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    parent[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
-            except OSError:
-                pass
-    out, todo = set(), [pid]
-    while todo:
-        p = todo.pop()
-        for c, pp in parent.items():
-            if pp == p and c not in out:
-                out.add(c)
-                todo.append(c)
-    return out
 
 
 def rss_anon(pid):
@@ -122,7 +106,7 @@ def main():
     if p.poll() is not None:
         sys.exit(f"soak: c1m ended before its hold (exit {p.returncode}); see {tmp}/err")
     t0 = time.monotonic()
-    workers = sorted(children(p.pid))
+    workers = sorted(tree(p.pid) - {p.pid})
     inside = workers[0]
     servers = listeners(inside) & set(workers)
     clients = set(workers) - servers

@@ -321,6 +321,20 @@ pub fn words(t: &str) {
         assert!(s.quantile > 0.0 && s.quantile <= 1.0, "{t:?}");
         assert!(!s.max.is_zero(), "{t:?}");
     }
+    let r = c1m::stages::Stages::parse(t);
+    refused("Stages::parse", t, &r);
+    if let Ok(st) = r {
+        assert!(!st.is_empty() && st.max() > 0, "{t:?}");
+        // What c1m writes (the report's `stages.spec`) reads back as itself.
+        let shown = st.to_string();
+        assert_eq!(c1m::stages::Stages::parse(&shown), Ok(st), "{t:?}: {shown}");
+    }
+    let r = c1m::stages::close::CloseFraction::parse(t);
+    refused("CloseFraction::parse", t, &r);
+    if let Ok(c) = r {
+        assert!(c.fraction > 0.0 && c.fraction <= 1.0, "{t:?}");
+        assert!(c.at >= 0.0 && c.at() <= c1m::stages::close::MAX_AT, "{t:?}");
+    }
     // `--fail-if`: a finite limit from zero, and what it prints reads
     // back as the same threshold.
     let r = c1m::threshold::parse(t);

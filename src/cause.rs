@@ -325,11 +325,15 @@ pub enum Rule {
     /// Its echoes unread: `--max-unsent` bytes owed to it, or the server
     /// blocked on it past `--idle-timeout`.
     Unread,
+    /// Its first bytes were not a PROXY protocol header of the version
+    /// `--proxy-protocol` names (malformed, the other version, too long,
+    /// or cut short).
+    ProxyHeader,
 }
 
 impl Rule {
     /// Every rule, in report order.
-    pub const ALL: [Rule; 3] = [Rule::Oversized, Rule::Idle, Rule::Unread];
+    pub const ALL: [Rule; 4] = [Rule::Oversized, Rule::Idle, Rule::Unread, Rule::ProxyHeader];
 
     /// The flag that sets the rule.
     pub fn flag(self) -> &'static str {
@@ -337,6 +341,7 @@ impl Rule {
             Rule::Oversized => "--max-message",
             Rule::Idle => "--idle-timeout",
             Rule::Unread => "--max-unsent",
+            Rule::ProxyHeader => "--proxy-protocol",
         }
     }
 
@@ -351,6 +356,9 @@ impl Rule {
             Rule::Oversized => "sent a line longer than allowed",
             Rule::Idle => "completed no line in time (silent, trickling a byte at a time, or gone)",
             Rule::Unread => "did not read its echoes",
+            Rule::ProxyHeader => {
+                "sent no valid PROXY protocol header of that version first (malformed, the other version, or cut short)"
+            }
         }
     }
 }
@@ -365,6 +373,10 @@ pub struct DropCounts {
     pub idle: u64,
     /// Echoes unread (`--max-unsent`, or blocked past `--idle-timeout`).
     pub unread: u64,
+    /// No valid PROXY protocol header first (`--proxy-protocol`; absent
+    /// from reports before it existed).
+    #[serde(default)]
+    pub proxy_header: u64,
 }
 
 impl DropCounts {
@@ -373,6 +385,7 @@ impl DropCounts {
             Rule::Oversized => &mut self.oversized,
             Rule::Idle => &mut self.idle,
             Rule::Unread => &mut self.unread,
+            Rule::ProxyHeader => &mut self.proxy_header,
         }
     }
     /// Counts one peer closed.

@@ -3,9 +3,12 @@
 //! The layers, lowest first (a module uses only the layers below it; the
 //! tidy test `tests/it/tidy.rs` enforces it):
 //! - vocabulary, pure: [`cause`], [`latency`], [`traffic`], [`plan`],
-//!   [`threshold`] (the grammar of `--fail-if`);
+//!   [`threshold`] (the grammar of `--fail-if`), [`proxy`] (the PROXY
+//!   protocol's headers);
 //! - TLS's and WebSocket's settings and failure causes, sans I/O:
 //!   [`tls`], [`ws`];
+//! - load shapes over time, pure: [`stages`] (`--stages`, the reconnect
+//!   back-off, `--close-fraction`);
 //! - the protocol between the supervisor and its workers: [`wire`];
 //! - what an experiment found: [`report`];
 //! - the worker processes, which hold connections: [`worker`];
@@ -21,9 +24,11 @@
 pub mod cause;
 pub mod latency;
 pub mod plan;
+pub mod proxy;
 pub mod threshold;
 pub mod traffic;
 
+pub mod stages;
 pub mod tls;
 pub mod ws;
 

@@ -17,6 +17,8 @@ use c1m_probe::diag::TcpState;
 use crate::cause::{Cause, CauseCounts, DropCounts};
 use crate::latency;
 use crate::plan::BindMode;
+use crate::proxy;
+use crate::stages::backoff::{Reconnect, Reconnects};
 use crate::tls::{ClientTls, ServerTls};
 use crate::traffic::Traffic;
 use crate::ws::ClientWs;
@@ -61,6 +63,10 @@ pub struct ServerSpec {
     /// A connection that completes no line for this long (milliseconds)
     /// is closed; `None`: never.
     pub idle_timeout_ms: Option<u64>,
+    /// Take a PROXY protocol header of this version off the front of
+    /// every connection (`--proxy-protocol`); a peer that sends none is
+    /// closed. `None`: no header is expected.
+    pub proxy: Option<proxy::Version>,
     /// Speak TLS on every connection accepted (`--tls`), with this
     /// certificate and key; `None`: plain TCP.
     pub tls: Option<ServerTls>,
@@ -102,6 +108,13 @@ pub struct ClientSpec {
     pub traffic: Traffic,
     /// `IP_LOCAL_PORT_RANGE` for every socket, with `BindMode::Range`.
     pub ports: Option<(u16, u16)>,
+    /// Reopen what the server closes or what fails, with back-off
+    /// (`--reconnect`; the rate is this worker's part); `None`: a
+    /// connection lost stays lost.
+    pub reconnect: Option<Reconnect>,
+    /// Send a PROXY protocol header as the first bytes of every
+    /// connection (`--proxy-protocol`, `--proxy-sources`).
+    pub proxy: Option<proxy::Send>,
     /// Speak TLS on every connection (`--tls`); `None`: plain TCP.
     pub tls: Option<ClientTls>,
     /// Speak WebSocket on every connection (`--websocket PATH`), over TLS
@@ -115,6 +128,9 @@ pub struct ClientSpec {
 /// A worker's job, built whole by the command that plans it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "role")]
+// One per worker, made once and sent boxed (`ToWorker::Start`): the
+// variants' sizes cost nothing worth a box each.
+#[allow(clippy::large_enum_variant)]
 pub enum WorkerSpec {
     /// Listen and hold what comes.
     Server(ServerSpec),
@@ -138,8 +154,26 @@ impl WorkerSpec {
 pub enum ToWorker {
     /// The job; the first line a worker reads.
     Start(Box<WorkerSpec>),
-    /// Clients: begin opening connections.
+    /// Clients: begin opening connections (toward every connection of
+    /// the spec, unless a [`ToWorker::Target`] came first).
     Go,
+    /// Clients: move the number of connections open linearly from the
+    /// previous target's end to `conns` over `over_ms` milliseconds (at
+    /// once for 0), opening at `--rate` and `--window` at most, closing
+    /// the most recently opened first as `--close` says; then hold
+    /// `conns` (`--stages`).
+    Target {
+        /// Connections at the end of the line, at most the spec's count.
+        conns: u64,
+        /// How long the line takes, milliseconds.
+        over_ms: u64,
+    },
+    /// Servers: close `fraction` (0 to 1) of the connections held now,
+    /// spread over them, as `--close` says (`--close-fraction`).
+    CloseSome {
+        /// The share to close.
+        fraction: f64,
+    },
     /// Clients: open no more (keep holding what is open).
     Pause,
     /// Clients: start the heartbeats (at the hold, so they do not slow the
@@ -286,6 +320,28 @@ pub struct Stats {
     /// before they were told apart).
     #[serde(default)]
     pub drops: DropCounts,
+    /// Closed by c1m on purpose while holding: a client's at a stage
+    /// going down (`--stages`, `--ramp-down`), a server's on
+    /// `--close-fraction`. Absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shed: u64,
+    /// Client: connections reopened (`--reconnect`), by what ended the
+    /// one each replaces. Absent when none.
+    #[serde(default, skip_serializing_if = "Reconnects::is_zero")]
+    pub reconnects: Reconnects,
+    /// Client gauge: connections waiting out their back-off before a
+    /// reopen (`--reconnect`). Absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retrying: u64,
+    /// Client gauge: connections the current target asks for that are
+    /// not yet opened (0 once a stage's opening is done). Absent when
+    /// none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub behind: u64,
+    /// PROXY protocol headers (`--proxy-protocol`; absent from reports
+    /// before it existed).
+    #[serde(default)]
+    pub proxy: ProxyCounts,
     /// TLS: handshakes that completed (absent without TLS: zero).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub tls_handshakes: u64,
@@ -296,6 +352,30 @@ pub struct Stats {
     /// WebSocket: upgrades that completed (absent without WebSocket).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub ws_upgrades: u64,
+}
+
+/// PROXY protocol headers (`--proxy-protocol`): those a client sent,
+/// or a server took off the front of its connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyCounts {
+    /// Client: headers sent whole, one per connection, before any other
+    /// byte. Server: headers taken whole.
+    pub headers: u64,
+    /// Their bytes (a client's are part of what it sent).
+    pub bytes: u64,
+    /// Client: headers that could not be written, by cause; each
+    /// connection is closed by c1m, and counted in `failed` too.
+    pub failed: CauseCounts,
+}
+
+impl ProxyCounts {
+    /// Adds another worker's counts.
+    pub fn merge(&mut self, o: &ProxyCounts) {
+        self.headers += o.headers;
+        self.bytes += o.bytes;
+        self.failed.merge(&o.failed);
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -322,6 +402,11 @@ impl Stats {
         self.lost += o.lost;
         self.dropped += o.dropped;
         self.drops.merge(&o.drops);
+        self.shed += o.shed;
+        self.reconnects.merge(&o.reconnects);
+        self.retrying += o.retrying;
+        self.behind += o.behind;
+        self.proxy.merge(&o.proxy);
         self.tls_handshakes += o.tls_handshakes;
         self.tls_resumed += o.tls_resumed;
         self.ws_upgrades += o.ws_upgrades;
@@ -335,6 +420,13 @@ impl Stats {
     /// A client has tried every connection and none is still connecting.
     pub fn ramp_done(&self) -> bool {
         self.attempted >= self.planned && self.connecting == 0
+    }
+
+    /// A client has opened what its current [`ToWorker::Target`] asks
+    /// for and none is still connecting (those that failed wait for
+    /// their reopen, or are lost).
+    pub fn target_reached(&self) -> bool {
+        self.behind == 0 && self.connecting == 0
     }
 }
 
@@ -482,6 +574,8 @@ mod tests {
             close: CloseMode::Rst,
             traffic: Traffic::idle(),
             ports: None,
+            reconnect: None,
+            proxy: None,
             tls: None,
             websocket: None,
             netns: None,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use crate::plan::{BindMode, addr};
+use crate::proxy;
 use crate::traffic::{self, Mode};
 use crate::wire::CloseMode;
 
@@ -57,6 +58,19 @@ pub struct ClientOpts {
     /// How client sockets are bound to --sources addresses.
     #[arg(long, value_enum, default_value_t = BindMode::NoPort)]
     pub bind_mode: BindMode,
+    /// Send a PROXY protocol header (HAProxy's; v1 text, v2 binary) as
+    /// the first bytes of each connection, with its real 4-tuple, as a
+    /// load balancer does to the servers behind it (HAProxy's
+    /// accept-proxy, nginx's `listen … proxy_protocol`); run and lab run
+    /// have c1m's servers take it off.
+    #[arg(long, value_enum, value_name = "VERSION")]
+    pub proxy_protocol: Option<proxy::Version>,
+    /// The source addresses the PROXY headers carry instead of each
+    /// connection's own, one per connection in turn (list, range or
+    /// CIDR: 10.0.0.0/12 makes the server see a million clients); the
+    /// port stays the connection's own.
+    #[arg(long, requires = "proxy_protocol", value_parser = ip_list)]
+    pub proxy_sources: Option<String>,
 }
 
 /// What held connections do.
@@ -116,6 +130,12 @@ pub struct ServerOpts {
     /// trickling a byte at a time, or gone [default: never].
     #[arg(long, value_parser = positive_duration)]
     pub idle_timeout: Option<Duration>,
+    /// At TIME after the ramp began (serve: after its workers listen),
+    /// close FRACTION of the connections each server worker holds, spread
+    /// over them, as --close says: a deploy or a crash, to see clients
+    /// reconnect (--reconnect). E.g. 30%@10s; repeatable.
+    #[arg(long, value_name = "FRACTION@TIME", value_parser = super::shape::close_fraction)]
+    pub close_fraction: Vec<crate::stages::close::CloseFraction>,
 }
 
 /// TLS on a client's connections (`connect`).
@@ -282,6 +302,9 @@ pub struct ExperimentOpts {
     /// Thresholds that fail the run (--fail-if).
     #[command(flatten)]
     pub gate: super::gate::GateOpts,
+    /// Stages, ramp-up and ramp-down, reconnects.
+    #[command(flatten)]
+    pub shape: super::shape::ShapeOpts,
 }
 
 /// The most any rate flag takes, per second: 10^12 (1000G). Connections,

@@ -96,6 +96,9 @@ pub struct ConnectArgs {
     /// Thresholds that fail the run (--fail-if).
     #[command(flatten)]
     pub gate: super::gate::GateOpts,
+    /// Stages, ramp-up and ramp-down, reconnects.
+    #[command(flatten)]
+    pub shape: super::shape::ShapeOpts,
     /// A scenario file read in (--scenario), or printed (--print-scenario).
     #[command(flatten)]
     pub scenario: super::scenario::ScenarioOpts,
@@ -116,11 +119,26 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         },
         _ => a.traffic.clone(),
     };
+    let reconnect = a.shape.reconnect()?;
+    if a.find_limit
+        && (a.shape.stages.is_some() || a.shape.ramp_up.is_some() || a.shape.ramp_down.is_some())
+    {
+        bail!(
+            "--find-limit ramps until the server breaks, at its own pace: it takes no --stages, --ramp-up or --ramp-down; give --rate to pace it"
+        );
+    }
+    if a.shape.ramp_down.is_some() && a.hold.is_none() {
+        bail!(
+            "--ramp-down needs --hold: without it, connect holds until Ctrl-C and the ramp-down would never come; give e.g. --hold 1m"
+        );
+    }
+    // With --stages the largest stage is the count planned for.
+    let whole = a.shape.stages.as_ref().map_or(a.conns, |st| st.max());
     // The whole's interval: --message-rate and --bandwidth are every
     // shard's together, as -n is.
     // Over WebSocket a reply is the message again: the pong's payload,
     // or the echo.
-    let traffic = settings::traffic(&traffic_opts, a.conns, a.ws.websocket.is_some())?;
+    let traffic = settings::traffic(&traffic_opts, whole, a.ws.websocket.is_some())?;
     settings::client_ws(&a.ws, &traffic, Vec::new())?;
     let gate = super::gate::gate(&a.gate, &traffic)?;
     let detected = shard::detect(a.shard, |v| std::env::var(v).ok())?;
@@ -151,6 +169,8 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         None => settings::parse_ips("sources", &a.sources)?.unwrap_or_default(),
     };
     let targets = resolve(a, &sources)?;
+    let dests: Vec<_> = targets.endpoints.iter().map(|e| e.ip()).collect();
+    settings::check_proxy(&a.client, &dests)?;
     let names: Vec<(std::net::IpAddr, String)> = targets
         .names
         .iter()
@@ -161,8 +181,16 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     let facts = Facts::read(&Roots::system());
     let host = Host::of(&facts)?;
     let per_worker = host.worker_conns(a.fleet.worker_conns)?;
-    let conns = shard_part(detected.as_ref(), a.conns)?;
+    let conns = shard_part(detected.as_ref(), whole)?;
     let conns = settings::preflight(&facts, Some(conns), conns, LimitRole::Client)?;
+    // Without --hold, connect holds until Ctrl-C: after --ramp-up too.
+    let hold = a.hold.unwrap_or(crate::stages::MAX_STAGE);
+    let stages = match (a.shape.stages(conns, hold), &detected) {
+        (Some(st), Some(d)) if a.shape.stages.is_some() => {
+            Some(super::shape::shard_stages(&st, d.shard)?)
+        }
+        (st, _) => st,
+    };
     settings::warn_fin_close(&facts, a.fleet.close, conns);
     let req = Request {
         conns,
@@ -176,10 +204,17 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         server_per_worker: None,
         force: a.force,
     };
-    let plan = plan::plan(&req)?.starting_at(shard.map_or(0, |s| s.offset(a.conns)));
+    let plan = plan::plan(&req)?.starting_at(shard.map_or(0, |s| s.offset(whole)));
     let mut clients = Clients {
         tls,
         websocket,
+        reconnect: reconnect.map(|r| match &detected {
+            Some(d) => crate::stages::backoff::Reconnect {
+                rate: r.rate.map(|v| d.shard.part_of_rate(v)),
+                ..r
+            },
+            None => r,
+        }),
         ..Clients::of(&a.client, &a.fleet, traffic)
     };
     if a.find_limit && clients.rate.is_none() {
@@ -199,7 +234,8 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     let specs = clients.specs(&plan);
     let mut session = Session::new(plan, command, label, &settings::outputs(&a.fleet))?
         .start_at(start_at)
-        .gate(gate);
+        .gate(gate)
+        .shaped(stages, reconnect, Vec::new());
     session.set_shard(shard);
     if a.find_limit {
         session = session.search(Search::new(a.slo), clients.connect_timeout);
@@ -263,13 +299,14 @@ fn shard_part(d: Option<&Detected>, total: u64) -> anyhow::Result<u64> {
 
 /// The line that says which part of the whole this shard runs.
 fn shard_line(d: &Detected, a: &ConnectArgs, conns: u64, c: &Clients) -> String {
-    let first = d.shard.offset(a.conns);
+    let whole = a.shape.stages.as_ref().map_or(a.conns, |st| st.max());
+    let first = d.shard.offset(whole);
     let mut line = format!(
         "c1m connect: shard {} (from {}): {} of {} connections (indices {}-{})",
         d.shard,
         d.source,
         thousands(conns),
-        thousands(a.conns),
+        thousands(whole),
         thousands(first),
         thousands(first + conns - 1)
     );

@@ -106,9 +106,11 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
             // Every flag is checked before the lab is read.
             settings::start_at(a.exp.start_at)?;
             settings::check_outputs(&a.exp.fleet)?;
+            a.exp.shape.reconnect()?;
+            let conns = a.exp.shape.stages.as_ref().map_or(a.conns, |st| st.max());
             let traffic = settings::traffic(
                 &a.exp.traffic,
-                a.conns,
+                conns,
                 !a.exp.server.no_echo || a.exp.ws.websocket,
             )?;
             settings::experiment_ws(a.exp.ws.websocket, a.exp.ws.ws_heartbeat, &traffic)?;
@@ -194,6 +196,7 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
 /// as separate machines do), one server fleet in the server's namespace.
 pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
     let start_at = settings::start_at(a.exp.start_at)?;
+    settings::check_proxy(&a.exp.client, &layout.server.addrs)?;
     let facts = Facts::read(&Roots::system());
     let host = Host::of(&facts)?;
     let e = &a.exp;
@@ -203,8 +206,12 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
         .addrs
         .first()
         .context("the lab's server host has no address")?;
+    let reconnect = e.shape.reconnect()?;
+    // With --stages the largest stage is the count planned for.
+    let total = e.shape.stages.as_ref().map_or(a.conns, |st| st.max());
+    let stages = e.shape.stages(total, e.hold);
     let hosts = layout.clients.len().max(1) as u64;
-    let share = |h: usize| a.conns / hosts + u64::from((h as u64) < a.conns % hosts);
+    let share = |h: usize| total / hosts + u64::from((h as u64) < total % hosts);
     let ports: Vec<u16> = match a.topology {
         LabTopology::ManyPorts => (8090..=8119).collect(),
         LabTopology::ManyIps => many_ips_ports(
@@ -221,7 +228,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
         ),
     };
     let eps = settings::endpoints(&[server_ip], &ports);
-    let traffic = settings::traffic(&e.traffic, a.conns, !e.server.no_echo || e.ws.websocket)?;
+    let traffic = settings::traffic(&e.traffic, total, !e.server.no_echo || e.ws.websocket)?;
     let client_ws = settings::experiment_ws(e.ws.websocket, e.ws.ws_heartbeat, &traffic)?;
     let gate = super::gate::gate(&e.gate, &traffic)?;
     let (server_tls, client_tls) = match settings::experiment_tls(e.tls.tls, e.tls.no_resume, &eps)?
@@ -274,6 +281,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
         all_sources.extend(p.sources.iter().copied());
         let in_host = Clients {
             netns: Some(client.netns.clone()),
+            reconnect,
             tls: client_tls.clone(),
             websocket: client_ws.clone(),
             ..Clients::of(&e.client, &e.fleet, traffic.clone())
@@ -285,13 +293,15 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
     let server_shares = plan::assign_servers(&loads, per_worker);
     let servers = Servers {
         netns: Some(layout.server.netns.clone()),
+        // c1m's own servers take the headers its clients send.
+        proxy: e.client.proxy_protocol,
         tls: server_tls,
         websocket: e.ws.websocket,
         ..Servers::of(&e.server, &e.fleet, host.somaxconn)
     }
     .specs(&server_shares, &eps, per_worker);
     let plan = Plan {
-        conns: a.conns,
+        conns: total,
         sources: all_sources,
         bind: e.client.bind_mode,
         endpoints: eps,
@@ -317,6 +327,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
     .in_namespaces(namespaces)
     .start_at(start_at)
     .gate(gate)
+    .shaped(stages, reconnect, e.server.close_fraction.clone())
     .drive(servers, clients, Some(e.hold))
 }
 

@@ -17,6 +17,7 @@ pub mod run;
 pub mod scenario;
 pub mod serve;
 pub mod settings;
+pub mod shape;
 pub mod shard;
 pub mod slurm;
 pub mod start_at;

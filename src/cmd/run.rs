@@ -72,13 +72,25 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     // starts: alone (clap's value parsers), then together.
     let start_at = settings::start_at(a.exp.start_at)?;
     settings::check_outputs(&a.exp.fleet)?;
+    let dests = settings::parse_ips("dests", &a.dests)?;
     check_families(
         &settings::parse_ips("sources", &a.sources)?.unwrap_or_default(),
-        settings::parse_ips("dests", &a.dests)?.as_deref(),
+        dests.as_deref(),
     )?;
+    // The default destinations are IPv4 (127.0.1.x, 127.0.0.1).
+    settings::check_proxy(
+        &a.exp.client,
+        dests
+            .as_deref()
+            .unwrap_or(&[IpAddr::V4(Ipv4Addr::LOCALHOST)]),
+    )?;
+    let reconnect = a.exp.shape.reconnect()?;
+    // With --stages the largest stage is the target planned for, as
+    // if given with -n.
+    let asked = a.exp.shape.stages.as_ref().map(|st| st.max()).or(a.conns);
     let early = settings::traffic(
         &a.exp.traffic,
-        a.conns.unwrap_or(DEFAULT_CONNS),
+        asked.unwrap_or(DEFAULT_CONNS),
         !a.exp.server.no_echo || a.exp.ws.websocket,
     )?;
     settings::experiment_ws(a.exp.ws.websocket, a.exp.ws.ws_heartbeat, &early)?;
@@ -86,7 +98,8 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let host = Host::of(&facts)?;
     let e = &a.exp;
     let per_worker = host.worker_conns(e.fleet.worker_conns)?;
-    let conns = settings::preflight(&facts, a.conns, DEFAULT_CONNS, LimitRole::Both)?;
+    let conns = settings::preflight(&facts, asked, DEFAULT_CONNS, LimitRole::Both)?;
+    let stages = e.shape.stages(conns, e.hold);
     let plan = plan_run(a, conns, &host, per_worker)?;
     settings::warn_listen_ports(&facts, &plan.endpoints);
     settings::warn_fin_close(&facts, e.fleet.close, conns);
@@ -118,6 +131,8 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let name = netns.as_ref().map(|n| n.name().to_string());
     let servers = Servers {
         netns: name.clone(),
+        // c1m's own servers take the headers its clients send.
+        proxy: e.client.proxy_protocol,
         tls: server_tls,
         websocket: e.ws.websocket,
         ..Servers::of(&e.server, &e.fleet, host.somaxconn)
@@ -125,6 +140,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     .specs(&planned.servers, &planned.endpoints, per_worker);
     let clients = Clients {
         netns: name,
+        reconnect,
         tls: client_tls,
         websocket: client_ws,
         ..Clients::of(&e.client, &e.fleet, traffic)
@@ -137,6 +153,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let code = session
         .start_at(start_at)
         .gate(gate)
+        .shaped(stages, reconnect, e.server.close_fraction.clone())
         .drive(servers, clients, Some(e.hold));
     // Removes the namespace (also on an error above, and when unwinding).
     drop(netns);

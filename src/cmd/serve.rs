@@ -35,6 +35,12 @@ pub struct ServeArgs {
     /// overflows (to study SYN drops and ListenOverflows).
     #[arg(long)]
     pub no_accept: bool,
+    /// Take a PROXY protocol header of this version (HAProxy's; as its
+    /// send-proxy or send-proxy-v2 write) off the front of every
+    /// connection; a peer whose first bytes are not one is closed with a
+    /// reset, counted.
+    #[arg(long, value_enum, value_name = "VERSION")]
+    pub proxy_protocol: Option<crate::proxy::Version>,
     /// Echo, message size and idle limits.
     #[command(flatten)]
     pub server: ServerOpts,
@@ -79,6 +85,7 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
     let per = a.max_conns.div_ceil(workers);
     let servers = Servers {
         accept: !a.no_accept,
+        proxy: a.proxy_protocol,
         tls,
         websocket: a.ws.websocket,
         ..Servers::of(&a.server, &a.fleet, a.backlog.unwrap_or(host.somaxconn))
@@ -105,5 +112,6 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
         "serve",
         &settings::outputs(&a.fleet),
     )?
+    .shaped(None, None, a.server.close_fraction.clone())
     .drive(specs, vec![], a.hold)
 }

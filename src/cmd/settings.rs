@@ -14,6 +14,8 @@ use super::args::{
     ClientOpts, ClientTlsOpts, ClientWsOpts, FleetOpts, ServerOpts, ServerTlsOpts, TrafficOpts,
 };
 use crate::plan::{Plan, ServerShare, addr, thousands};
+use crate::proxy;
+use crate::stages::backoff::Reconnect;
 use crate::supervisor::session::Outputs;
 use crate::tls::{self, ClientTls, ServerTls, Trust, cert};
 use crate::traffic::{self, Mode, Traffic};
@@ -220,6 +222,44 @@ pub fn writable(flag: &str, path: &Path, stdout: bool) -> anyhow::Result<()> {
     }
 }
 
+/// Checks `--proxy-sources` against the destinations `dests`: a PROXY
+/// header carries one address family for its source and destination.
+pub fn check_proxy(c: &ClientOpts, dests: &[IpAddr]) -> anyhow::Result<()> {
+    let (Some(_), Some(text)) = (c.proxy_protocol, &c.proxy_sources) else {
+        return Ok(());
+    };
+    let ips = addr::parse_ips(text).context("--proxy-sources")?;
+    let family = |ips: &mut dyn Iterator<Item = IpAddr>| {
+        ips.fold((false, false), |(v4, v6), ip| {
+            let ip = ip.to_canonical();
+            (v4 || ip.is_ipv4(), v6 || ip.is_ipv6())
+        })
+    };
+    let name = |f: (bool, bool)| match f {
+        (true, false) => "IPv4",
+        (false, true) => "IPv6",
+        _ => "IPv4 and IPv6",
+    };
+    let (src, dst) = (
+        family(&mut ips.iter().copied()),
+        family(&mut dests.iter().copied()),
+    );
+    if src != dst && dst != (false, false) {
+        let fix = match dst {
+            (true, true) => {
+                "connect to one family (-4 or -6) and give --proxy-sources of it".to_string()
+            }
+            d => format!("give {} --proxy-sources", name(d)),
+        };
+        bail!(
+            "--proxy-sources {text}: {} addresses, but the destinations are {}: a PROXY header carries one address family for both; {fix}",
+            name(src),
+            name(dst)
+        );
+    }
+    Ok(())
+}
+
 /// Where the report goes.
 pub fn outputs(f: &FleetOpts) -> Outputs {
     Outputs {
@@ -323,6 +363,8 @@ pub struct Servers {
     pub backlog: i32,
     /// Call accept() (false: leave connections in the accept queue).
     pub accept: bool,
+    /// Take a PROXY protocol header of this version off every connection.
+    pub proxy: Option<proxy::Version>,
     /// TLS on every connection accepted.
     pub tls: Option<ServerTls>,
     /// WebSocket on every connection accepted.
@@ -342,6 +384,7 @@ impl Servers {
             close: f.close,
             backlog,
             accept: true,
+            proxy: None,
             tls: None,
             websocket: false,
             netns: None,
@@ -362,6 +405,7 @@ impl Servers {
             max_message: self.max_message,
             max_unsent: self.max_unsent,
             idle_timeout_ms: self.idle_timeout.map(|d| d.as_millis() as u64),
+            proxy: self.proxy,
             tls: self.tls.clone(),
             websocket: self.websocket,
             netns: self.netns.clone(),
@@ -398,6 +442,10 @@ pub struct Clients {
     pub close: CloseMode,
     /// What held connections do.
     pub traffic: Traffic,
+    /// `--reconnect`, its rate all workers' together.
+    pub reconnect: Option<Reconnect>,
+    /// The PROXY protocol header each connection sends first.
+    pub proxy: Option<proxy::Send>,
     /// TLS on every connection.
     pub tls: Option<ClientTls>,
     /// WebSocket on every connection.
@@ -407,7 +455,8 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// From the flags.
+    /// From the flags (`--proxy-sources` was parsed by its value parser;
+    /// [`check_proxy`] checks it against the destinations).
     pub fn of(c: &ClientOpts, f: &FleetOpts, traffic: Traffic) -> Self {
         Self {
             rate: c.rate,
@@ -415,13 +464,22 @@ impl Clients {
             connect_timeout: c.connect_timeout,
             close: f.close,
             traffic,
+            reconnect: None,
+            proxy: c.proxy_protocol.map(|version| proxy::Send {
+                version,
+                sources: c
+                    .proxy_sources
+                    .as_deref()
+                    .and_then(|t| addr::parse_ips(t).ok())
+                    .and_then(|ips| proxy::Sources::new(&ips)),
+            }),
             tls: None,
             websocket: None,
             netns: None,
         }
     }
 
-    /// One worker's spec per planned client share, the rate and the
+    /// One worker's spec per planned client share, the rates and the
     /// window split evenly.
     pub fn specs(&self, plan: &Plan) -> Vec<ClientSpec> {
         let n = plan.clients.len().max(1) as f64;
@@ -440,6 +498,11 @@ impl Clients {
                 close: self.close,
                 traffic: self.traffic.clone(),
                 ports: share.ports,
+                reconnect: self.reconnect.map(|r| Reconnect {
+                    rate: r.rate.map(|v| v / n),
+                    ..r
+                }),
+                proxy: self.proxy.clone(),
                 tls: self.tls.clone(),
                 websocket: self.websocket.clone().map(Box::new),
                 netns: self.netns.clone(),

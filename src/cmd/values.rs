@@ -8,6 +8,7 @@ use clap::ValueEnum;
 use clap::builder::PossibleValue;
 
 use crate::plan::BindMode;
+use crate::proxy;
 use crate::traffic::Mode;
 use crate::wire::CloseMode;
 use crate::ws::Heartbeat;
@@ -72,6 +73,22 @@ impl ValueEnum for CloseMode {
     }
 }
 
+impl ValueEnum for proxy::Version {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[proxy::Version::V1, proxy::Version::V2]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            proxy::Version::V1 => PossibleValue::new("v1")
+                .help("a text line: PROXY TCP4 SRC DST SPORT DPORT\\r\\n (at most 107 bytes)"),
+            proxy::Version::V2 => PossibleValue::new("v2").help(
+                "binary: a 12-byte signature, PROXY over STREAM, the addresses (28 bytes for IPv4, 52 for IPv6)",
+            ),
+        })
+    }
+}
+
 impl ValueEnum for Mode {
     fn value_variants<'a>() -> &'a [Self] {
         &[Mode::Idle, Mode::Heartbeat]
@@ -104,5 +121,6 @@ mod tests {
         same_names::<BindMode>();
         same_names::<CloseMode>();
         same_names::<Mode>();
+        same_names::<proxy::Version>();
     }
 }

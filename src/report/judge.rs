@@ -66,13 +66,21 @@ pub fn held(
         None => (workers_at_end, CountSource::Workers),
     };
     // A server alone holds from before anyone connects: its lowest
-    // sample says nothing.
+    // sample says nothing. With stages, the hold is the stages that hold
+    // the largest target flat, and the end counts only when the last
+    // stage is one of them.
+    let top = timeline.iter().filter_map(|s| s.target).max();
+    let at_top = |s: &Sample| top.is_none_or(|t| s.target == Some(t));
+    let ends_at_top = timeline
+        .iter()
+        .rfind(|s| s.phase != Phase::Teardown)
+        .is_none_or(at_top);
     let min_during_hold = timeline
         .iter()
-        .filter(|s| s.phase == Phase::Hold && !serve)
+        .filter(|s| s.phase == Phase::Hold && !serve && at_top(s))
         .map(of)
         .min()
-        .map(|m| m.min(at_end));
+        .map(|m| if ends_at_top { m.min(at_end) } else { m });
     Held {
         reached,
         at_end,
@@ -198,7 +206,16 @@ pub fn own_verdict(r: &Report) -> Verdict {
         .thresholds
         .iter()
         .any(|t| t.threshold.metric == Metric::Held);
-    if held >= r.target || gated {
+    // With stages, each stage's count at its end within its tolerance
+    // (the last one's is held at the end).
+    if !gated && let Some(why) = super::staged::missed(r) {
+        return fail(EXIT_SHORT, why);
+    }
+    let staged_ok = r
+        .stages
+        .as_ref()
+        .is_some_and(|st| st.stages.last().is_some_and(|s| s.met == Some(true)));
+    if held >= r.target || gated || staged_ok {
         // Held, but not answering as expected: a heartbeat run checks
         // the server's replies too.
         if let Some(expect) = r.traffic.as_ref().and_then(|t| t.expect.as_ref())

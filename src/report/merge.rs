@@ -194,6 +194,11 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, MergeError> {
         workers: workers(&rs),
         end: end(&rs),
         thresholds: Vec::new(),
+        // Each shard's stages were its own; the merged run is judged on
+        // what was held at once.
+        stages: None,
+        reconnect: rs.iter().find_map(|r| r.reconnect),
+        server_closes: Vec::new(),
         verdict: Verdict {
             ok: true,
             exit_code: 0,
@@ -790,6 +795,10 @@ fn timeline(rs: &[&Report]) -> Vec<Sample> {
         .collect();
     times.sort_by(f64::total_cmp);
     times.dedup();
+    // A column every row has or none (the CSV's header is the first row's).
+    let reconnecting = rs
+        .iter()
+        .any(|r| r.timeline.iter().any(|s| s.reconnects.is_some()));
     times
         .into_iter()
         .map(|when| {
@@ -809,6 +818,8 @@ fn timeline(rs: &[&Report]) -> Vec<Sample> {
                 Phase::Ramp
             } else if now.iter().any(|(_, s)| s.phase == Phase::Hold) {
                 Phase::Hold
+            } else if now.iter().any(|(_, s)| s.phase == Phase::RampDown) {
+                Phase::RampDown
             } else {
                 Phase::Teardown
             };
@@ -828,6 +839,10 @@ fn timeline(rs: &[&Report]) -> Vec<Sample> {
                 rtt_p50_us: None,
                 rtt_p99_us: None,
                 rtt_max_us: now.iter().filter_map(|(_, s)| s.rtt_max_us).max(),
+                target: None,
+                reconnects: reconnecting
+                    .then(|| now.iter().filter_map(|(_, s)| s.reconnects).sum()),
+                retrying: reconnecting.then(|| now.iter().filter_map(|(_, s)| s.retrying).sum()),
             }
         })
         .collect()

@@ -14,6 +14,7 @@ pub mod judge;
 pub mod merge;
 pub mod model;
 pub mod rows;
+pub mod staged;
 pub mod text;
 pub mod tls;
 
@@ -400,6 +401,9 @@ pub(crate) mod fixtures {
             rtt_p50_us: None,
             rtt_p99_us: None,
             rtt_max_us: None,
+            target: None,
+            reconnects: None,
+            retrying: None,
         }
     }
 

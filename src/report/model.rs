@@ -22,7 +22,10 @@ use crate::cause::CauseCounts;
 use crate::latency::{Encoded, Percentiles};
 use crate::plan::Plan;
 use crate::plan::shard::Shard;
+use crate::stages::backoff::Reconnect;
 use crate::threshold::{Threshold, Trip, Unit};
+
+pub use super::staged::{ServerClose, StageResult, StagesReport};
 use crate::traffic::Mode;
 use crate::wire::Stats;
 
@@ -105,6 +108,19 @@ pub struct Report {
     /// order given; absent without any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub thresholds: Vec<ThresholdResult>,
+    /// The stages (`--stages`, `--ramp-up`, `--ramp-down`) and whether
+    /// each was met; absent without any. With stages, `target` is the
+    /// last stage's and `plan.conns` the largest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stages: Option<StagesReport>,
+    /// How lost connections were reopened (`--reconnect`); absent
+    /// without it. The reopens are `clients.reconnects`, by cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconnect: Option<Reconnect>,
+    /// The closes c1m's servers made on `--close-fraction`, in order;
+    /// absent without any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_closes: Vec<ServerClose>,
     /// Whether it did what was asked, and the exit code that says so.
     pub verdict: Verdict,
 }
@@ -863,6 +879,9 @@ pub enum Phase {
     Ramp,
     /// Holding them.
     Hold,
+    /// Closing connections at the planned pace: a stage going down
+    /// (`--stages`, `--ramp-down`).
+    RampDown,
     /// Closing them.
     Teardown,
 }
@@ -901,6 +920,16 @@ pub struct Sample {
     pub rtt_p99_us: Option<u64>,
     /// Round trips since the previous sample: the longest, µs.
     pub rtt_max_us: Option<u64>,
+    /// The stages' target then (`--stages`); absent without stages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<u64>,
+    /// Connections reopened so far (`--reconnect`); absent without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconnects: Option<u64>,
+    /// Connections waiting out their back-off then (`--reconnect`);
+    /// absent without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrying: Option<u64>,
 }
 
 /// The worker processes.

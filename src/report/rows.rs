@@ -132,6 +132,7 @@ pub fn summary(r: &Report) -> Vec<Row> {
     origin_rows(&mut o, r);
     shard_rows(&mut o, r);
     held_rows(&mut o, r);
+    o.0.extend(super::staged::rows(r));
     if let Some(t) = r.time_to_reach.filter(|_| r.held.reached > 0) {
         let rate = r.held.reached as f64 / t.max(1e-9);
         o.row(
@@ -171,6 +172,7 @@ pub fn summary(r: &Report) -> Vec<Row> {
     {
         traffic_rows(&mut o, r);
     }
+    proxy_rows(&mut o, r);
     server_close_rows(&mut o, r);
     error_rows(&mut o, r);
     if r.servers.rejected > 0 {
@@ -396,9 +398,14 @@ fn held_rows(o: &mut Rows, r: &Report) {
         "target"
     };
     o.row(what, thousands(r.target));
+    // With stages, of the largest stage's count (the target is the last).
+    let peak = match r.stages {
+        Some(_) => r.plan.conns,
+        None => r.target,
+    };
     o.row(
         "reached (most at once)",
-        format!("{}{}", thousands(h.reached), pct(h.reached, r.target)),
+        format!("{}{}", thousands(h.reached), pct(h.reached, peak)),
     );
     let held = held_by_server(h.at_end, &r.server_side);
     let turned_away = r.closes.total() > 0 || r.server_side.waiting.is_some_and(|w| w > 0);
@@ -411,6 +418,15 @@ fn held_rows(o: &mut Rows, r: &Report) {
     let tone = match r.command {
         CommandKind::FindLimit => Tone::Plain,
         _ if held >= r.target => Tone::Good,
+        // With stages: the last one met, within its tolerance.
+        _ if r
+            .stages
+            .as_ref()
+            .and_then(|st| st.stages.last())
+            .is_some_and(|s| s.met == Some(true)) =>
+        {
+            Tone::Good
+        }
         _ => Tone::Bad,
     };
     // The row says what the verdict judged: with the server visible, no
@@ -885,6 +901,38 @@ fn traffic_rows(o: &mut Rows, r: &Report) {
     }
     if let Some(p) = &r.latency.first_byte {
         o.row("first byte", percentiles(p));
+    }
+}
+
+/// The PROXY protocol headers (`--proxy-protocol`) the clients sent and
+/// c1m's servers took; those refused are with the server's closes.
+fn proxy_rows(o: &mut Rows, r: &Report) {
+    let (c, s) = (&r.clients.proxy, &r.servers.proxy);
+    if c.headers + c.failed.total() > 0 {
+        o.row(
+            "PROXY headers sent",
+            format!(
+                "{} ({}), each its connection's first bytes",
+                thousands(c.headers),
+                bytes(c.bytes as f64)
+            ),
+        );
+        for (cause, n) in c.failed.seen() {
+            o.detail(
+                &format!("not written: {}", cause.name()),
+                format!("{:>10}  closed by c1m; {}", thousands(n), cause.explain()),
+            );
+        }
+    }
+    if s.headers > 0 {
+        o.row(
+            "PROXY headers taken",
+            format!(
+                "{} ({}) by c1m's servers, before any line",
+                thousands(s.headers),
+                bytes(s.bytes as f64)
+            ),
+        );
     }
 }
 

@@ -209,6 +209,34 @@ fn the_servers_closes_say_which_rule_each_peer_broke() {
     assert!(rows.iter().any(|x| x.value.contains("not recorded")));
 }
 
+#[test]
+fn proxy_headers_are_shown_sent_taken_and_refused() {
+    let mut r = fixture("run-fanout");
+    let rows = summary(&r);
+    assert!(
+        !rows.iter().any(|x| x.key.starts_with("PROXY")),
+        "none without the flag"
+    );
+    r.clients.proxy.headers = 1000;
+    r.clients.proxy.bytes = 46_000;
+    r.clients.proxy.failed.add(crate::cause::Cause::Reset);
+    r.servers.proxy.headers = 999;
+    r.servers.proxy.bytes = 45_954;
+    r.servers.dropped = 1;
+    r.servers.drops.add(Rule::ProxyHeader);
+    let rows = summary(&r);
+    assert!(
+        find(&rows, "PROXY headers sent")
+            .value
+            .starts_with("1,000 (44.9 KiB)")
+    );
+    let failed = find(&rows, "not written: ECONNRESET");
+    assert!(failed.detail && failed.value.trim_start().starts_with("1  closed by c1m"));
+    assert!(find(&rows, "PROXY headers taken").value.starts_with("999 "));
+    let refused = find(&rows, "--proxy-protocol");
+    assert!(refused.detail && refused.value.contains("PROXY protocol header"));
+}
+
 /// A PSS that fell (more processes sharing the workers' pages) is
 /// never shown as a negative cost per connection.
 #[test]

@@ -81,6 +81,7 @@ pub fn phase_name(p: Phase) -> &'static str {
     match p {
         Phase::Ramp => "ramp",
         Phase::Hold => "hold",
+        Phase::RampDown => "ramp-down",
         Phase::Teardown => "teardown",
     }
 }

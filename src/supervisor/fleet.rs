@@ -240,6 +240,7 @@ impl Fleet {
             life: Life::Starting,
             stats: Stats {
                 planned,
+                behind: planned,
                 ..Stats::default()
             },
             fatal: None,
@@ -265,6 +266,19 @@ impl Fleet {
             .filter(|w| w.role == role && w.alive())
         {
             send(w, msg);
+        }
+    }
+
+    /// Sends each live worker of `role` its own command: `msg(index)`,
+    /// the worker's number within its role ([`Worker::index`]).
+    pub fn tell_each(&mut self, role: Role, msg: impl Fn(usize) -> ToWorker) {
+        for w in self
+            .workers
+            .iter_mut()
+            .filter(|w| w.role == role && w.alive())
+        {
+            let m = msg(w.index);
+            send(w, &m);
         }
     }
 

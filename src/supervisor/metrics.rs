@@ -72,6 +72,8 @@ pub struct RoleMetrics {
     pub dropped: Option<DropCounts>,
     /// Bytes the servers echoed (servers).
     pub echoed: Option<u64>,
+    /// PROXY protocol headers sent (clients) or taken (servers).
+    pub proxy_headers: u64,
 }
 
 impl RoleMetrics {
@@ -89,6 +91,7 @@ impl RoleMetrics {
             failures: stats.failed,
             dropped: Some(stats.drops),
             echoed: Some(stats.sent),
+            proxy_headers: stats.proxy.headers,
         }
     }
 
@@ -106,6 +109,7 @@ impl RoleMetrics {
             failures: stats.failed,
             dropped: None,
             echoed: None,
+            proxy_headers: stats.proxy.headers,
         }
     }
 }
@@ -649,7 +653,7 @@ const FAMILIES: &[Family] = &[
     Family {
         name: "c1m_connections_dropped_total",
         kind: "counter",
-        help: "Peers the servers closed with a reset for breaking a rule, by the flag that sets it: max-message (a line too long), idle-timeout (no line in time), max-unsent (echoes unread).",
+        help: "Peers the servers closed with a reset for breaking a rule, by the flag that sets it: max-message (a line too long), idle-timeout (no line in time), max-unsent (echoes unread), proxy-protocol (no valid PROXY header first).",
         value: |r| Some(r.dropped?.get(Rule::Oversized)),
         label: Some(("rule", "max-message")),
     },
@@ -668,10 +672,24 @@ const FAMILIES: &[Family] = &[
         label: Some(("rule", "max-unsent")),
     },
     Family {
+        name: "c1m_connections_dropped_total",
+        kind: "counter",
+        help: "",
+        value: |r| Some(r.dropped?.get(Rule::ProxyHeader)),
+        label: Some(("rule", "proxy-protocol")),
+    },
+    Family {
         name: "c1m_echoed_bytes_total",
         kind: "counter",
         help: "Bytes the servers echoed back to their peers.",
         value: |r| r.echoed,
+        label: None,
+    },
+    Family {
+        name: "c1m_proxy_headers_total",
+        kind: "counter",
+        help: "PROXY protocol headers the clients sent (--proxy-protocol), or the servers took off their connections.",
+        value: |r| Some(r.proxy_headers),
         label: None,
     },
 ];

@@ -2,6 +2,7 @@
 //! sockets.
 
 use super::*;
+use crate::wire::ProxyCounts;
 
 fn snapshot() -> MetricsSnapshot {
     let mut failed = CauseCounts::default();
@@ -16,6 +17,11 @@ fn snapshot() -> MetricsSnapshot {
         opened: 82,
         closed_fin: 2,
         failed,
+        proxy: ProxyCounts {
+            headers: 82,
+            bytes: 82 * 46,
+            ..ProxyCounts::default()
+        },
         ..Stats::default()
     };
     let servers = Stats {
@@ -30,6 +36,11 @@ fn snapshot() -> MetricsSnapshot {
             oversized: 1,
             idle: 2,
             unread: 0,
+            proxy_header: 4,
+        },
+        proxy: ProxyCounts {
+            headers: 70,
+            ..ProxyCounts::default()
         },
         ..Stats::default()
     };
@@ -72,14 +83,19 @@ c1m_connections_closed_by_peer_total{{role="client"}} 2
 # HELP c1m_connections_rejected_total Connections the servers accepted and reset at once, beyond their cap.
 # TYPE c1m_connections_rejected_total counter
 c1m_connections_rejected_total{{role="server"}} 3
-# HELP c1m_connections_dropped_total Peers the servers closed with a reset for breaking a rule, by the flag that sets it: max-message (a line too long), idle-timeout (no line in time), max-unsent (echoes unread).
+# HELP c1m_connections_dropped_total Peers the servers closed with a reset for breaking a rule, by the flag that sets it: max-message (a line too long), idle-timeout (no line in time), max-unsent (echoes unread), proxy-protocol (no valid PROXY header first).
 # TYPE c1m_connections_dropped_total counter
 c1m_connections_dropped_total{{role="server",rule="max-message"}} 1
 c1m_connections_dropped_total{{role="server",rule="idle-timeout"}} 2
 c1m_connections_dropped_total{{role="server",rule="max-unsent"}} 0
+c1m_connections_dropped_total{{role="server",rule="proxy-protocol"}} 4
 # HELP c1m_echoed_bytes_total Bytes the servers echoed back to their peers.
 # TYPE c1m_echoed_bytes_total counter
 c1m_echoed_bytes_total{{role="server"}} 4096
+# HELP c1m_proxy_headers_total PROXY protocol headers the clients sent (--proxy-protocol), or the servers took off their connections.
+# TYPE c1m_proxy_headers_total counter
+c1m_proxy_headers_total{{role="server"}} 70
+c1m_proxy_headers_total{{role="client"}} 82
 # HELP c1m_connection_failures_total Failed connects (clients) or accepts (servers), by cause (c1m's names: errno or timeout).
 # TYPE c1m_connection_failures_total counter
 "#

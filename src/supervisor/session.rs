@@ -41,6 +41,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
 const COUNT_TIMEOUT: Duration = Duration::from_secs(10);
 
 mod settle;
+mod staged;
 mod thresholds;
 
 /// What a capacity search carries through the experiment.
@@ -115,6 +116,8 @@ pub struct Session {
     origin: Origin,
     /// The wall-clock instant the ramp waits for (`--start-at`).
     start_at: Option<SystemTime>,
+    /// Stages, reconnects, the servers' closes.
+    shape: staged::Shape,
     /// TLS: how the clients and the servers were set up, in words.
     tls: Option<(Option<String>, Option<String>)>,
     /// WebSocket: how the clients and the servers spoke it, in words.
@@ -201,6 +204,7 @@ impl Session {
             counters_netns: None,
             counters_base: None,
             start_at: None,
+            shape: staged::Shape::default(),
             tls: None,
             ws: None,
         })
@@ -352,6 +356,9 @@ impl Session {
             rtt_p50_us: rtt.map(|p| p.p50),
             rtt_p99_us: rtt.map(|p| p.p99),
             rtt_max_us: rtt.map(|p| p.max),
+            target: self.shape.target,
+            reconnects: self.shape.reconnect.map(|_| clients.reconnects.total()),
+            retrying: self.shape.reconnect.map(|_| clients.retrying),
         });
         if let Some(m) = &self.metrics {
             m.update(&MetricsSnapshot::of_fleet(&self.fleet));
@@ -405,7 +412,14 @@ impl Session {
     /// sockets while the endpoints are read over netlink. A failure of
     /// either is kept as the report's words.
     fn look(&mut self) -> Look {
+        self.look_then(|_| {})
+    }
+
+    /// [`Session::look`], doing `meanwhile` once the workers were asked
+    /// to count (they answer the count before anything sent after it).
+    fn look_then(&mut self, meanwhile: impl FnOnce(&mut Self)) -> Look {
         self.fleet.ask_count();
+        meanwhile(self);
         let reading = self.read();
         let own = self.collect_count();
         let count = match (&own, &reading) {
@@ -490,6 +504,9 @@ impl Session {
         self.stage = Stage::Ramp;
         let ramp_start = Instant::now();
         self.origin.ramp_started_at = Some(unix_seconds(SystemTime::now()));
+        if has_clients && let Some(st) = self.shape.stages.clone() {
+            return self.drive_stages(st, baseline, ramp_start);
+        }
         self.fleet.tell(Role::Client, &ToWorker::Go);
         let timed_ramp = self.search.as_ref().is_some_and(|s| s.search.slo.is_some());
         if timed_ramp {
@@ -514,6 +531,7 @@ impl Session {
             next_sample = Instant::now() + SAMPLE_EVERY;
             let recent = self.sample(Phase::Ramp);
             self.progress(Phase::Ramp, ramp_start);
+            self.close_fractions_due(ramp_start);
             if self.tripped(ramp_start, None, false) {
                 break;
             }
@@ -577,6 +595,7 @@ impl Session {
             next_sample = Instant::now() + SAMPLE_EVERY;
             self.sample(Phase::Hold);
             self.progress(Phase::Hold, ramp_start);
+            self.close_fractions_due(ramp_start);
             if self.tripped(ramp_start, reached_at, true) {
                 break;
             }
@@ -741,6 +760,12 @@ impl Session {
         let timeline = std::mem::take(&mut self.timeline);
         let held = judge::held(self.command, &timeline, &at_top, &end_count, workers_at_end);
         let server_side = server_side(end_reading.as_ref());
+        let stages = self.stages_report(&held, &server_side);
+        // With stages, what must be held at the end is the last stage's.
+        let target = match &self.shape.stages {
+            Some(st) => st.last(),
+            None => self.plan.conns,
+        };
         let phantoms = end_reading
             .as_ref()
             .filter(|r| r.counts.is_local())
@@ -789,7 +814,7 @@ impl Session {
             origin: self.origin.clone(),
             merged: None,
             plan: self.plan.clone(),
-            target: self.plan.conns,
+            target,
             held,
             time_to_reach: reached_at.map(|d| d.as_secs_f64()),
             kernel: KernelCounts {
@@ -820,6 +845,9 @@ impl Session {
             },
             end: self.end.clone().unwrap_or(End::Completed),
             thresholds: Vec::new(),
+            stages,
+            reconnect: self.shape.reconnect,
+            server_closes: std::mem::take(&mut self.shape.closes),
             verdict: model::Verdict {
                 ok: true,
                 exit_code: 0,

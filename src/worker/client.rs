@@ -5,7 +5,11 @@
 //! how a close is counted, and what latency is recorded.
 //!
 //! Per connection this glue adds only the descriptor (4 bytes); the
-//! table keeps the rest. Bytes go through the connection's
+//! table keeps the rest. A PROXY protocol header (`--proxy-protocol`) is
+//! made when its connection is established, from the socket's own
+//! address (getsockname(2)) and the destination the plan gave it, into
+//! one buffer of the worker's, and written before any other byte.
+//! Bytes go through the connection's
 //! [`Transport`]: the socket itself, or TLS over it (`--tls`: rustls'
 //! state in a table of its own, `worker/tls.rs`).
 
@@ -18,7 +22,7 @@ use c1m_sys::Errno;
 use c1m_sys::poll::{self, Poller};
 use c1m_sys::socket::{self, Connect};
 
-use super::conns::{Conns, Due, Handshake, Heartbeats, PeerClose, Sent};
+use super::conns::{Conns, Due, Handshake, Heartbeats, Off, PeerClose, Sent};
 use super::ramp::Ramp;
 use super::tls::{self, Broke, Recv};
 use super::transport::Transport;
@@ -26,12 +30,19 @@ use super::ws::{ClientLayer, Upgrade};
 use super::{Command, Link, TOKEN_CMD, TOKEN_SIGNAL, set_fd_limit};
 use crate::cause::Cause;
 use crate::plan::{BindMode, pair_of};
+use crate::proxy;
 use crate::traffic::{Mode, Schedule, Traffic};
 use crate::wire::{ClientSpec, CloseMode, FromWorker};
 
 /// Connects started per loop turn at most, so reports and events keep
 /// flowing during a fast ramp.
 const OPEN_BATCH: u64 = 512;
+/// Connections closed per loop turn at most by a stage going down.
+const CLOSE_BATCH: u64 = 512;
+/// How often a worker with reconnects pending (or handshakes under way,
+/// with `--reconnect`) sweeps its table for those due: the back-off's
+/// resolution.
+const SWEEP_TICK: Duration = Duration::from_millis(10);
 /// Heartbeats sent per loop turn at most.
 const SEND_BATCH: u64 = 4096;
 /// Heartbeats due within this are sent together: a worker wakes at most
@@ -63,6 +74,7 @@ struct Client<'a> {
     close: CloseMode,
     traffic: &'a Traffic,
     ports: Option<(u16, u16)>,
+    proxy: Option<&'a proxy::Send>,
     fds: Vec<Option<OwnedFd>>,
     conns: Conns,
     transport: Transport,
@@ -72,6 +84,8 @@ struct Client<'a> {
     /// agreed), sent after the events.
     notes: Vec<FromWorker>,
     buf: Box<[u8; 4096]>,
+    /// The PROXY header being written: one for the worker, reused.
+    header: Vec<u8>,
 }
 
 /// Runs a client worker until told to close.
@@ -89,6 +103,8 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         close,
         traffic,
         ports,
+        reconnect,
+        proxy,
         tls,
         websocket,
         netns: _,
@@ -113,7 +129,8 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         *window,
         Duration::from_millis(*connect_timeout_ms),
         heartbeats,
-    );
+    )
+    .with_reconnect(*reconnect, *first ^ (u64::from(std::process::id()) << 32));
     let conns = if tls.is_some() {
         conns.with_tls()
     } else {
@@ -137,15 +154,22 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         close: *close,
         traffic,
         ports: *ports,
+        proxy: proxy.as_ref(),
         fds,
         conns,
         transport,
         ws,
         notes: Vec::new(),
         buf: Box::new([0; 4096]),
+        header: Vec::with_capacity(proxy::V1_MAX),
     };
     link.send(&FromWorker::Ready { fd_limit });
     let mut ramp: Option<Ramp> = None;
+    // Reopens per second (`--reconnect-rate`, this worker's part).
+    let mut reopens = Ramp::new(
+        reconnect.and_then(|r| r.rate).map(|r| r.max(0.001)),
+        Duration::ZERO,
+    );
     let mut schedule: Option<Schedule> = None;
     // Every page of these buffers touched now: the first large batch
     // (after a stall: the worker descheduled, the machine busy) would
@@ -159,6 +183,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
     due.resize(SEND_BATCH as usize, (u64::MAX, Duration::MAX));
     due.clear();
     let mut expired = Vec::new();
+    let mut reopen = Vec::new();
     let mut told_done = false;
     let mut last_latency = Duration::ZERO;
     let mut report_due = None;
@@ -183,13 +208,31 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         }
         if let Some(r) = ramp.as_mut() {
             c.open_some(r, now);
+            if c.close_some(now) {
+                // More to close than one turn takes: come back at once.
+                wait = Duration::ZERO;
+            }
             expired.clear();
             c.conns.expire(now, &mut expired);
+            if c.conns.sweeping() {
+                let room = c.conns.window_room();
+                let budget = reopens.take(now, room);
+                reopen.clear();
+                c.conns.sweep(now, budget, &mut reopen, &mut expired);
+                reopens.refund(budget - reopen.len() as u64);
+                for &i in &reopen {
+                    c.open(i, now);
+                }
+                wait = wait.min(SWEEP_TICK.max(reopens.wait()));
+            }
             for &i in &expired {
                 c.close(i);
             }
-            if c.conns.room() > 0 {
+            if c.conns.room(now) > 0 {
                 wait = wait.min(r.wait());
+            }
+            if let Some(t) = c.conns.next_change(now) {
+                wait = wait.min(t.saturating_sub(now));
             }
             if c.conns.stats.connecting > 0 {
                 // Look at the oldest handshakes' age now and then.
@@ -247,15 +290,32 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
                 c.arm_close();
                 super::exit_closing_all();
             }
-            if cmds.contains(&Command::Count) {
-                let mut own = super::count_own(c.fds.iter().flatten());
-                own.tls = c.transport.tls_held();
-                own.heap_growth = super::heap_growth(heap_base);
-                if let Some(ws) = &c.ws {
-                    own.ws = ws.held();
-                    own.ws_heap = Some(c1m_sys::alloc::held());
+            // Targets and counts in the order sent: at a stage's end the
+            // supervisor sends the stage's own target at once (what lags
+            // is closed, or opened, now), then the count, then the next
+            // stage's target.
+            for cmd in &cmds {
+                match cmd {
+                    Command::Target { conns, over } => {
+                        let now = link.now();
+                        c.conns.set_target(*conns, *over, now);
+                        if let Some(r) = ramp.as_mut() {
+                            while c.close_some(now) {}
+                            c.open_some(r, now);
+                        }
+                    }
+                    Command::Count => {
+                        let mut own = super::count_own(c.fds.iter().flatten());
+                        own.tls = c.transport.tls_held();
+                        own.heap_growth = super::heap_growth(heap_base);
+                        if let Some(ws) = &c.ws {
+                            own.ws = ws.held();
+                            own.ws_heap = Some(c1m_sys::alloc::held());
+                        }
+                        link.send(&FromWorker::Count(own));
+                    }
+                    _ => {}
                 }
-                link.send(&FromWorker::Count(own));
             }
             if let Some(grace) = cmds.iter().find_map(|c| match c {
                 Command::EndBeats(g) => Some(*g),
@@ -298,7 +358,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
 
 impl Client<'_> {
     fn open_some(&mut self, ramp: &mut Ramp, now: Duration) {
-        let want = self.conns.room().min(OPEN_BATCH);
+        let want = self.conns.room(now).min(OPEN_BATCH);
         if want == 0 {
             return;
         }
@@ -308,6 +368,26 @@ impl Client<'_> {
             };
             self.open(i, now);
         }
+    }
+
+    /// Closes what the target at `now` no longer has room for, the most
+    /// recently opened first, at most [`CLOSE_BATCH`]; true when more
+    /// is left to close.
+    fn close_some(&mut self, now: Duration) -> bool {
+        let surplus = self.conns.surplus(now);
+        for _ in 0..surplus.min(CLOSE_BATCH) {
+            let Some((i, off)) = self.conns.turn_off(now) else {
+                return false;
+            };
+            if let Some(fd) = self.fds[i].as_ref()
+                && off == Off::Held
+                && self.close == CloseMode::Rst
+            {
+                let _ = socket::set_linger_zero(fd);
+            }
+            self.close(i);
+        }
+        surplus > CLOSE_BATCH
     }
 
     fn open(&mut self, i: usize, now: Duration) {
@@ -338,15 +418,9 @@ impl Client<'_> {
             Ok((fd, Connect::Done)) => {
                 self.fds[i] = Some(fd);
                 self.conns.connected_at_once(i, now);
-                if self.conns.is_securing(i) {
-                    self.start_tls(i, now);
-                } else if self.conns.is_upgrading(i) {
-                    self.start_ws(i, now);
-                } else {
-                    self.send_first(i, now);
-                }
+                self.send_opening(i, dest, now);
             }
-            Err(e) => self.conns.open_failed(i, Cause::of(e)),
+            Err(e) => self.conns.open_failed(i, now, Cause::of(e)),
         }
     }
 
@@ -372,28 +446,31 @@ impl Client<'_> {
                 return;
             }
             if self.conns.is_securing(i) {
-                // TCP is up; TLS begins. The ClientHello's answer cannot
-                // have come yet, but the peer may have closed already.
-                self.start_tls(i, now);
+                // TCP is up; TLS begins (after the PROXY header, if any).
+                // The ClientHello's answer cannot have come yet, but the
+                // peer may have closed already.
+                self.send_opening(i, self.dest(i), now);
                 if ev.hangup && self.conns.is_securing(i) {
                     self.secure(i, true, now);
                 }
                 return;
             }
             if self.conns.is_upgrading(i) {
-                // TCP is up; the upgrade request goes out. Its answer
-                // cannot have come yet, but the peer may have closed.
-                self.start_ws(i, now);
+                // TCP is up; the upgrade request goes out (after the
+                // PROXY header, if any). Its answer cannot have come yet,
+                // but the peer may have closed.
+                self.send_opening(i, self.dest(i), now);
                 if ev.hangup && self.conns.is_upgrading(i) {
                     self.upgrade_ws(i, true, now);
                 }
                 return;
             }
-            // The peer may have spoken or closed in this same event.
+            // The peer may have spoken or closed in this same event
+            // (read first, so a close is counted as the peer's).
             if (ev.readable || ev.hangup) && !self.read(i, ev.hangup, now) {
                 return;
             }
-            self.send_first(i, now);
+            self.send_opening(i, self.dest(i), now);
         } else if self.conns.is_securing(i) {
             self.secure(i, ev.hangup, now);
         } else if self.conns.is_upgrading(i) {
@@ -474,7 +551,7 @@ impl Client<'_> {
                 }
             }
             Upgrade::Refused { cause, detail } => {
-                self.conns.insecure(i, cause);
+                self.conns.insecure(i, now, cause);
                 if self.ws.as_mut().is_some_and(|ws| ws.first_of(cause)) {
                     self.notes.push(FromWorker::WsFailure { cause, detail });
                 }
@@ -537,7 +614,7 @@ impl Client<'_> {
             }
             tls::Handshake::Broke(Broke::Failed(e)) => {
                 let cause = crate::tls::cause_of(&e);
-                self.conns.insecure(i, cause);
+                self.conns.insecure(i, now, cause);
                 if self.transport.first_of(cause) {
                     self.notes.push(FromWorker::TlsFailure {
                         cause,
@@ -566,6 +643,81 @@ impl Client<'_> {
             Recv::Closed { fin } => {
                 let how = if fin { PeerClose::Fin } else { PeerClose::Rst };
                 self.conns.closed(i, now, how);
+                self.close(i);
+                false
+            }
+        }
+    }
+
+    /// Where connection `i` goes: the plan's destination for it.
+    fn dest(&self, i: usize) -> SocketAddr {
+        let n_src = self.sources.len().max(1) as u64;
+        self.endpoints[pair_of(self.first + i as u64, n_src, self.pairs).1]
+    }
+
+    /// What a new connection `i`, just established to `dest`, sends
+    /// first: its PROXY protocol header (`--proxy-protocol`), then with
+    /// TLS its ClientHello (the header is in the clear, before TLS, as
+    /// the spec asks), else the first message (`--first-message`) in the
+    /// same send(2) as the header (so Nagle's algorithm never holds the
+    /// message back behind the header's acknowledgement).
+    fn send_opening(&mut self, i: usize, dest: SocketAddr, now: Duration) {
+        let securing = self.conns.is_securing(i);
+        let upgrading = self.conns.is_upgrading(i);
+        // Over WebSocket the first message goes as a frame, once upgraded.
+        if self.proxy.is_some() && !self.send_header(i, dest, !securing && !upgrading, now) {
+            return;
+        }
+        if securing {
+            self.start_tls(i, now);
+        } else if upgrading {
+            self.start_ws(i, now);
+        } else if self.proxy.is_none() {
+            self.send_first(i, now);
+        }
+    }
+
+    /// Writes connection `i`'s PROXY protocol header, and the first
+    /// message after it when `with_first`; false when it could not, and
+    /// the connection is closed. The header carries the socket's own
+    /// address and port as the source (or, with `--proxy-sources`, the
+    /// address for this connection's global index, with its own port).
+    /// A header not written whole closes the connection, its cause
+    /// counted.
+    fn send_header(&mut self, i: usize, dest: SocketAddr, with_first: bool, now: Duration) -> bool {
+        let (Some(p), Some(fd)) = (self.proxy, self.fds[i].as_ref()) else {
+            return false;
+        };
+        let header = socket::local_addr(fd).and_then(|local| {
+            let src = match &p.sources {
+                Some(s) => SocketAddr::new(s.nth(self.first + i as u64), local.port()),
+                None => local,
+            };
+            self.header.clear();
+            // Families are checked before the run starts; a mix here
+            // cannot be sent.
+            proxy::encode(p.version, src, dest, &mut self.header)
+                .map_err(|_| Errno::AFNOSUPPORT)?;
+            let len = self.header.len();
+            if let (Some(first), true) = (&self.traffic.first, with_first) {
+                self.header.extend_from_slice(first);
+            }
+            match socket::send(fd, &self.header)? {
+                // A fresh connection's empty send buffer takes a header
+                // whole (and the first message, as `send_first` does, as
+                // far as it takes it); part of a header could never be
+                // finished.
+                n if n >= len => Ok(len),
+                _ => Err(Errno::AGAIN),
+            }
+        });
+        match header {
+            Ok(len) => {
+                self.conns.header_sent(len);
+                true
+            }
+            Err(e) => {
+                self.conns.header_failed(i, now, Cause::of(e));
                 self.close(i);
                 false
             }

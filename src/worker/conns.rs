@@ -6,18 +6,38 @@
 //! here is unit-tested without sockets or sleeps.
 //!
 //! Per connection it keeps flat tables indexed by the worker's local
-//! connection number: the state (1 byte, with a "the peer sent data" bit),
-//! a time (4 bytes: the connect start, then the scheduled time of the
-//! oldest heartbeat outstanding), and in heartbeat mode the reply bytes matched so
-//! far (2) and the sends outstanding or skipped behind the oldest (2).
+//! connection number (a slot): the state (1 byte: 4 bits of state, and
+//! either a "the peer sent data" bit while established or the number of
+//! failed attempts in a row while connecting or waiting to reconnect), a
+//! time (4 bytes: the connect start, the scheduled time of the oldest
+//! heartbeat outstanding, or when a reconnect is due), and in heartbeat
+//! mode the reply bytes matched so far (2) and the sends outstanding or
+//! skipped behind the oldest (2). Reconnects and stages add nothing per
+//! connection.
+//!
+//! Slots `0..next` are in use (connecting, held, waiting to reconnect, or
+//! lost); slots from `next` are free. The target ([`Pace`], moved by
+//! `--stages`) says how many are in use: the worker opens the slot at
+//! `next` while fewer are, and frees the one below `next` (the most
+//! recently opened, closing it) while more are. So the slots in use stay
+//! one run from 0, and nothing has to be searched to open or to close.
+//!
+//! With `--reconnect` a connection the peer closed, or one that failed,
+//! keeps its slot and waits out its back-off ([`Reconnect::delay`]; the
+//! due time in its time field, its failed attempts in its state byte);
+//! a sweep over the slots ([`Conns::sweep`], a bounded part of the table
+//! per call, only while some wait or connect) reopens those due, at most
+//! as many as the window and the reopen rate allow, and fails handshakes
+//! that took too long wherever they are.
 //!
 //! With TLS (`--tls`) a connection has one more state between the TCP
 //! handshake and being held: its TLS handshake under way. It stays in
 //! the handshake window and under `--connect-timeout` (counted
 //! `TlsTimeout` when it runs out), and is held, opened and established
 //! only once its TLS handshake is done; a TLS failure is a failure by
-//! its TLS cause, and a close by the server meanwhile is a close, as for
-//! an established connection (the TCP connection existed).
+//! its TLS cause (with `--reconnect`, a failed attempt), and a close by
+//! the server meanwhile is a close, as for an established connection
+//! (the TCP connection existed).
 //!
 //! With WebSocket (`--websocket`) a connection has one more state after
 //! TCP's handshake (and TLS's): its upgrade under way, the request sent
@@ -45,6 +65,8 @@ use std::time::Duration;
 
 use crate::cause::Cause;
 use crate::latency::Latency;
+use crate::stages::Pace;
+use crate::stages::backoff::{MAX_ATTEMPT, Reconnect};
 use crate::wire::Stats;
 
 /// The first bytes kept of what a server sends unasked (its error line).
@@ -94,20 +116,53 @@ pub enum Sent {
     Broken,
 }
 
+/// Free: never opened, or closed by a stage going down.
 const UNTRIED: u8 = 0;
 const CONNECTING: u8 = 1;
 /// Established, nothing outstanding.
 const HELD: u8 = 2;
 /// Established, a heartbeat's reply outstanding.
 const WAITING: u8 = 3;
+/// Lost: failed or closed, and not reopened.
 const DONE: u8 = 4;
+/// Waiting to reconnect: the peer closed it with a FIN.
+const RETRY_FIN: u8 = 5;
+/// Waiting to reconnect: the peer reset it.
+const RETRY_RST: u8 = 6;
+/// Waiting to reconnect: the attempt failed.
+const RETRY_FAILED: u8 = 7;
 /// TCP established, the TLS handshake under way (in the window).
-const SECURING: u8 = 5;
+const SECURING: u8 = 8;
 /// TCP (and TLS) up, the WebSocket upgrade under way (in the window).
-const UPGRADING: u8 = 6;
+const UPGRADING: u8 = 9;
 const STATE: u8 = 0x0f;
-/// The peer has sent bytes on this connection.
+/// The peer has sent bytes on this connection (while established).
 const DATA_SEEN: u8 = 0x80;
+/// The failed attempts in a row, in the high nibble (while connecting or
+/// waiting to reconnect).
+const ATTEMPT_SHIFT: u8 = 4;
+
+/// Slots a sweep looks at per call: a 20,000-slot table in five calls.
+pub const SWEEP_BATCH: u64 = 4096;
+
+/// Why a connection was lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Loss {
+    Fin,
+    Rst,
+    Failed,
+}
+
+/// What freeing a slot ([`Conns::turn_off`]) asks of the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Off {
+    /// No socket: the slot was lost or waiting to reconnect.
+    Nothing,
+    /// Close its socket (a handshake under way).
+    Socket,
+    /// Close its held connection as `--close` says (an RST or a FIN).
+    Held,
+}
 
 /// `n` zeroes, every page written now: `vec![0; n]` comes from calloc,
 /// its pages faulted in as connections first use them, up to one
@@ -119,6 +174,15 @@ fn touched(n: usize) -> Vec<u16> {
         *x = std::hint::black_box(0);
     }
     v
+}
+
+/// What a handshake that ran out of time in `state` failed by.
+fn timeout_cause(state: u8) -> Cause {
+    match state {
+        SECURING => Cause::TlsTimeout,
+        UPGRADING => Cause::WsTimeout,
+        _ => Cause::Timeout,
+    }
 }
 
 fn micros(d: Duration) -> u32 {
@@ -158,12 +222,26 @@ pub struct Conns {
     tls: bool,
     /// Whether connections speak WebSocket: an upgrade follows.
     ws: bool,
-    /// Connections to open (shrinks when the supervisor pauses the ramp).
+    /// Slots: the most connections this worker holds at once.
     count: u64,
+    /// Slots in use: `0..next`.
     next: u64,
+    /// How many slots should be in use, over time.
+    pace: Pace,
+    /// The plan ended here ([`Conns::pause`]): nothing opens or closes.
+    paused: bool,
+    /// A target was set ([`Conns::set_target`]): the next one starts
+    /// where it ends.
+    targeted: bool,
     oldest: u64,
     window: u64,
     timeout_us: u64,
+    /// `--reconnect`; `None`: a lost connection stays lost.
+    reconnect: Option<Reconnect>,
+    /// The next slot the sweep looks at.
+    sweep: u64,
+    /// Draws each back-off's jitter.
+    rng: fastrand::Rng,
     /// Counters, reported to the supervisor.
     pub stats: Stats,
     /// Latency recorded since the last report.
@@ -191,13 +269,20 @@ impl Conns {
             ws: false,
             count,
             next: 0,
+            pace: Pace::fixed(count),
+            paused: false,
+            targeted: false,
             oldest: 0,
             window: window.max(1),
             // Times are kept in u32 microseconds: a timeout past half
             // their range could never be told from a wrapped one.
             timeout_us: (timeout.as_micros() as u64).min(u32::MAX as u64 / 2),
+            reconnect: None,
+            sweep: 0,
+            rng: fastrand::Rng::with_seed(count),
             stats: Stats {
                 planned: count,
+                behind: count,
                 ..Stats::default()
             },
             latency: Latency::new(),
@@ -205,6 +290,14 @@ impl Conns {
             sample_of: None,
             first_bytes: None,
         }
+    }
+
+    /// Reopens lost connections with `r`'s back-off, its jitter drawn
+    /// from `seed` (give each worker its own).
+    pub fn with_reconnect(mut self, r: Option<Reconnect>, seed: u64) -> Self {
+        self.reconnect = r;
+        self.rng = fastrand::Rng::with_seed(seed);
+        self
     }
 
     /// The same table for connections that speak TLS.
@@ -221,6 +314,87 @@ impl Conns {
 
     fn state(&self, i: usize) -> u8 {
         self.state.get(i).map_or(DONE, |s| s & STATE)
+    }
+
+    /// Failed attempts in a row on `i` (while connecting or retrying).
+    fn attempts(&self, i: usize) -> u8 {
+        self.state[i] >> ATTEMPT_SHIFT
+    }
+
+    fn update_behind(&mut self) {
+        self.stats.behind = if self.paused {
+            0
+        } else {
+            self.pace.end().saturating_sub(self.next)
+        };
+    }
+
+    /// Moves the target linearly from where the last one ends to `conns`
+    /// (at most the slots) over `over`, from `now` (`--stages`).
+    pub fn set_target(&mut self, conns: u64, over: Duration, now: Duration) {
+        if self.paused {
+            return;
+        }
+        // The line starts where the last one ends (not where the
+        // connections are: a stage that could not keep up is not carried
+        // into the next), or, the first time, from what is open.
+        let from = match self.targeted {
+            true => self.pace.end().min(self.count),
+            false => self.next,
+        };
+        self.targeted = true;
+        self.pace = Pace::toward(from, conns.min(self.count), now, over);
+        self.update_behind();
+    }
+
+    /// When the target next changes, if it is still moving.
+    pub fn next_change(&self, now: Duration) -> Option<Duration> {
+        (!self.paused).then(|| self.pace.next_change(now)).flatten()
+    }
+
+    /// Slots in use beyond the target at `now`: connections to free.
+    pub fn surplus(&self, now: Duration) -> u64 {
+        if self.paused {
+            return 0;
+        }
+        self.next.saturating_sub(self.pace.at(now))
+    }
+
+    /// Frees the most recently opened slot, as a stage going down asks;
+    /// `None` when none is in use. The caller closes its socket as
+    /// [`Off`] says.
+    pub fn turn_off(&mut self, now: Duration) -> Option<(usize, Off)> {
+        let i = self.next.checked_sub(1)? as usize;
+        let off = match self.state(i) {
+            CONNECTING | SECURING | UPGRADING => {
+                self.stats.connecting -= 1;
+                Off::Socket
+            }
+            WAITING => {
+                self.give_up(i, now);
+                self.stats.established -= 1;
+                self.stats.shed += 1;
+                Off::Held
+            }
+            HELD => {
+                self.stats.established -= 1;
+                self.stats.shed += 1;
+                Off::Held
+            }
+            RETRY_FIN | RETRY_RST | RETRY_FAILED => {
+                self.stats.retrying -= 1;
+                Off::Nothing
+            }
+            _ => Off::Nothing,
+        };
+        self.state[i] = UNTRIED;
+        if self.sample_of == Some(i) {
+            self.sample_of = None;
+        }
+        self.next -= 1;
+        self.oldest = self.oldest.min(self.next);
+        self.update_behind();
+        Some((i, off))
     }
 
     fn set(&mut self, i: usize, s: u8) {
@@ -253,12 +427,23 @@ impl Conns {
         self.state(i) == UPGRADING
     }
 
+    /// Handshakes the window has room for now (0 once paused).
+    pub fn window_room(&self) -> u64 {
+        match self.paused {
+            true => 0,
+            false => self.window.saturating_sub(self.stats.connecting),
+        }
+    }
+
     /// How many connections may be started now: the window's room, and
-    /// what is left to open.
-    pub fn room(&self) -> u64 {
+    /// what the target at `now` leaves to open.
+    pub fn room(&self, now: Duration) -> u64 {
+        if self.paused {
+            return 0;
+        }
         self.window
             .saturating_sub(self.stats.connecting)
-            .min(self.count - self.next)
+            .min(self.pace.at(now).min(self.count).saturating_sub(self.next))
     }
 
     /// Whether every connection has been tried and none is connecting.
@@ -266,14 +451,16 @@ impl Conns {
         self.stats.ramp_done()
     }
 
-    /// Takes the next connection to open, counting the attempt.
+    /// Takes the next free slot to open, counting the attempt.
     pub fn next_to_open(&mut self) -> Option<usize> {
         if self.next >= self.count {
             return None;
         }
         let i = self.next as usize;
+        self.state[i] = UNTRIED;
         self.next += 1;
         self.stats.attempted += 1;
+        self.update_behind();
         Some(i)
     }
 
@@ -282,6 +469,13 @@ impl Conns {
         self.times_us[i] = micros(now);
         self.set(i, CONNECTING);
         self.stats.connecting += 1;
+    }
+
+    /// `i` is established: held, with its failed attempts forgotten.
+    fn established(&mut self, i: usize) {
+        self.state[i] = HELD;
+        self.stats.opened += 1;
+        self.stats.established += 1;
     }
 
     /// connect() on `i` completed at once (loopback may), at `now`.
@@ -293,15 +487,105 @@ impl Conns {
             self.stats.connecting += 1;
             return;
         }
-        self.set(i, HELD);
-        self.stats.opened += 1;
-        self.stats.established += 1;
+        self.established(i);
     }
 
-    /// Opening `i` failed before any handshake (socket, bind, connect).
-    pub fn open_failed(&mut self, i: usize, cause: Cause) {
-        self.set(i, DONE);
+    /// Opening `i` failed at `now` before any handshake (socket, bind,
+    /// connect).
+    pub fn open_failed(&mut self, i: usize, now: Duration, cause: Cause) {
         self.stats.failed.add(cause);
+        self.lose(i, now, Loss::Failed);
+    }
+
+    /// `i` is lost at `now`: with `--reconnect` (and the plan not ended)
+    /// it waits out its back-off, else it stays lost. A failure counts
+    /// one more failed attempt in a row; a close by the peer starts
+    /// again from none.
+    fn lose(&mut self, i: usize, now: Duration, why: Loss) {
+        let Some(r) = self.reconnect.filter(|_| !self.paused) else {
+            self.set(i, DONE);
+            return;
+        };
+        let (state, failed) = match why {
+            Loss::Fin => (RETRY_FIN, 0),
+            Loss::Rst => (RETRY_RST, 0),
+            Loss::Failed => (RETRY_FAILED, self.attempts(i)),
+        };
+        let wait = r.delay(u32::from(failed), self.rng.f64());
+        let attempts = match why {
+            Loss::Failed => (failed + 1).min(MAX_ATTEMPT as u8),
+            _ => 0,
+        };
+        self.times_us[i] = micros(now + wait);
+        self.state[i] = state | (attempts << ATTEMPT_SHIFT);
+        self.stats.retrying += 1;
+    }
+
+    /// Looks at up to [`SWEEP_BATCH`] slots in use from where the last
+    /// sweep stopped (wrapping), with `--reconnect`: puts in `reopen` the
+    /// slots whose back-off is over, at most `budget` and what the
+    /// window has room for (each counted as a reconnect by what ended
+    /// it; the caller opens them), and in `expired` the handshakes older
+    /// than the timeout (failed as timeouts; the caller closes them).
+    /// Does nothing without `--reconnect`, or while no slot waits or
+    /// connects.
+    pub fn sweep(
+        &mut self,
+        now: Duration,
+        budget: u64,
+        reopen: &mut Vec<usize>,
+        expired: &mut Vec<usize>,
+    ) {
+        if self.reconnect.is_none()
+            || self.next == 0
+            || (self.stats.retrying == 0 && self.stats.connecting == 0)
+        {
+            return;
+        }
+        let mut budget = budget;
+        let now_us = micros(now);
+        for _ in 0..SWEEP_BATCH.min(self.next) {
+            if self.sweep >= self.next {
+                self.sweep = 0;
+            }
+            let i = self.sweep as usize;
+            self.sweep += 1;
+            match self.state(i) {
+                s @ (CONNECTING | SECURING | UPGRADING)
+                    if since(now, self.times_us[i]) >= self.timeout_us =>
+                {
+                    self.stats.connecting -= 1;
+                    self.stats.failed.add(timeout_cause(s));
+                    self.lose(i, now, Loss::Failed);
+                    expired.push(i);
+                }
+                s @ (RETRY_FIN | RETRY_RST | RETRY_FAILED)
+                    if !self.paused
+                        && budget > 0
+                        && self.stats.connecting + (reopen.len() as u64) < self.window
+                        && (now_us.wrapping_sub(self.times_us[i]) as i32) >= 0 =>
+                {
+                    let r = &mut self.stats.reconnects;
+                    match s {
+                        RETRY_FIN => r.fin += 1,
+                        RETRY_RST => r.rst += 1,
+                        _ => r.failed += 1,
+                    }
+                    self.stats.retrying -= 1;
+                    // Free to open, its failed attempts kept.
+                    self.state[i] &= !STATE;
+                    budget -= 1;
+                    reopen.push(i);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether a sweep has work: reopens to wait for or handshakes to
+    /// time.
+    pub fn sweeping(&self) -> bool {
+        self.reconnect.is_some() && (self.stats.retrying > 0 || self.stats.connecting > 0)
     }
 
     /// The handshake of `i` ended at `now`. Returns whether `i` is held
@@ -323,24 +607,45 @@ impl Conns {
         match how {
             Handshake::Established => {
                 Latency::record(&mut self.latency.connect, since(now, self.times_us[i]));
-                self.set(i, HELD);
-                self.stats.opened += 1;
-                self.stats.established += 1;
+                self.established(i);
                 true
             }
             Handshake::Reset => {
                 Latency::record(&mut self.latency.connect, since(now, self.times_us[i]));
-                self.set(i, DONE);
                 self.stats.opened += 1;
                 self.stats.closed_rst += 1;
+                self.lose(i, now, Loss::Rst);
                 false
             }
             Handshake::Failed(cause) => {
-                self.set(i, DONE);
                 self.stats.failed.add(cause);
+                self.lose(i, now, Loss::Failed);
                 false
             }
         }
+    }
+
+    /// A PROXY protocol header of `bytes` went out whole.
+    pub fn header_sent(&mut self, bytes: usize) {
+        self.stats.proxy.headers += 1;
+        self.stats.proxy.bytes += bytes as u64;
+    }
+
+    /// The PROXY protocol header of connection `i` (held, or with TLS
+    /// about to begin its TLS handshake) could not be written at `now`
+    /// (`cause`): c1m closes it, so it is neither held nor closed by the
+    /// peer; the failure counts by cause, with the connections'
+    /// (`failed`) and the headers' (`proxy.failed`), and with
+    /// `--reconnect` as a failed attempt. The caller closes its socket.
+    pub fn header_failed(&mut self, i: usize, now: Duration, cause: Cause) {
+        match self.state(i) {
+            SECURING | UPGRADING => self.stats.connecting -= 1,
+            WAITING | HELD => self.stats.established -= 1,
+            _ => return,
+        }
+        self.stats.failed.add(cause);
+        self.stats.proxy.failed.add(cause);
+        self.lose(i, now, Loss::Failed);
     }
 
     /// The TLS handshake of `i` ended well at `now` (`resumed`: an
@@ -362,9 +667,7 @@ impl Conns {
             return;
         }
         self.stats.connecting -= 1;
-        self.set(i, HELD);
-        self.stats.opened += 1;
-        self.stats.established += 1;
+        self.established(i);
     }
 
     /// The WebSocket upgrade of `i` ended well at `now` (its 101 read);
@@ -376,20 +679,19 @@ impl Conns {
         Latency::record(&mut self.latency.ws_upgrade, since(now, self.times_us[i]));
         self.stats.connecting -= 1;
         self.stats.ws_upgrades += 1;
-        self.set(i, HELD);
-        self.stats.opened += 1;
-        self.stats.established += 1;
+        self.established(i);
     }
 
-    /// The TLS handshake (or the WebSocket upgrade) of `i` failed, by
-    /// `cause`; the caller closes its socket.
-    pub fn insecure(&mut self, i: usize, cause: Cause) {
+    /// The TLS handshake (or the WebSocket upgrade) of `i` failed at
+    /// `now`, by `cause` (with `--reconnect`, a failed attempt); the
+    /// caller closes its socket.
+    pub fn insecure(&mut self, i: usize, now: Duration, cause: Cause) {
         if self.state(i) != SECURING && self.state(i) != UPGRADING {
             return;
         }
         self.stats.connecting -= 1;
         self.stats.failed.add(cause);
-        self.set(i, DONE);
+        self.lose(i, now, Loss::Failed);
     }
 
     /// The peer sent `bytes` on `i` at `now`.
@@ -436,7 +738,14 @@ impl Conns {
                 }
             }
         }
-        self.set(i, DONE);
+        if self.sample_of == Some(i) {
+            self.sample_of = None;
+        }
+        let loss = match how {
+            PeerClose::Fin => Loss::Fin,
+            PeerClose::Rst => Loss::Rst,
+        };
+        self.lose(i, now, loss);
     }
 
     /// The first bytes a server sent on a connection it then closed, once.
@@ -594,22 +903,21 @@ impl Conns {
                     return;
                 }
                 self.stats.connecting -= 1;
-                self.set(i, DONE);
-                self.stats.failed.add(match state {
-                    SECURING => Cause::TlsTimeout,
-                    UPGRADING => Cause::WsTimeout,
-                    _ => Cause::Timeout,
-                });
+                self.stats.failed.add(timeout_cause(state));
+                self.lose(i, now, Loss::Failed);
                 expired.push(i);
             }
             self.oldest += 1;
         }
     }
 
-    /// The supervisor ends the plan here: what is open stays held.
+    /// The supervisor ends the plan here: what is open stays held, and
+    /// nothing more is opened, reopened or closed.
     pub fn pause(&mut self) {
-        self.count = self.next;
+        self.paused = true;
+        self.pace = Pace::fixed(self.next);
         self.stats.planned = self.next;
+        self.update_behind();
     }
 
     /// Everything is being closed at `now` (teardown): outstanding replies
@@ -623,6 +931,7 @@ impl Conns {
                 }
                 HELD => self.stats.established -= 1,
                 CONNECTING | SECURING | UPGRADING => self.stats.connecting -= 1,
+                RETRY_FIN | RETRY_RST | RETRY_FAILED => self.stats.retrying -= 1,
                 _ => continue,
             }
             self.set(i, DONE);

@@ -62,6 +62,13 @@ pub struct Link {
 enum Command {
     Go,
     Pause,
+    /// Move toward this many connections over this long (`--stages`).
+    Target {
+        conns: u64,
+        over: Duration,
+    },
+    /// Close this share of the connections held (`--close-fraction`).
+    CloseSome(f64),
     Beat,
     /// Count the sockets held by the kernel's state of each.
     Count,
@@ -104,6 +111,11 @@ impl Link {
             match msg {
                 Ok(ToWorker::Go) => out.push(Command::Go),
                 Ok(ToWorker::Pause) => out.push(Command::Pause),
+                Ok(ToWorker::Target { conns, over_ms }) => out.push(Command::Target {
+                    conns,
+                    over: Duration::from_millis(over_ms),
+                }),
+                Ok(ToWorker::CloseSome { fraction }) => out.push(Command::CloseSome(fraction)),
                 Ok(ToWorker::Beat) => out.push(Command::Beat),
                 Ok(ToWorker::Count) => out.push(Command::Count),
                 Ok(ToWorker::EndBeats { grace_ms }) => {

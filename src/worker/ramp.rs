@@ -38,6 +38,13 @@ impl Ramp {
         n
     }
 
+    /// Gives back `n` attempts taken and not used (up to the burst).
+    pub fn refund(&mut self, n: u64) {
+        if self.rate.is_some() {
+            self.tokens = (self.tokens + n as f64).min(self.burst);
+        }
+    }
+
     /// How long until the next attempt may start (zero if one may now).
     pub fn wait(&self) -> Duration {
         match self.rate {
@@ -90,6 +97,16 @@ mod tests {
         assert_eq!(r.wait(), ms(2000));
         assert_eq!(r.take(ms(1999), 10), 0);
         assert_eq!(r.take(ms(2000), 10), 1);
+    }
+
+    #[test]
+    fn unused_attempts_come_back() {
+        let mut r = Ramp::new(Some(100.0), ms(0));
+        assert_eq!(r.take(ms(50), 10), 5);
+        r.refund(3);
+        assert_eq!(r.take(ms(50), 10), 3);
+        r.refund(1000);
+        assert_eq!(r.take(ms(50), 10), 5, "never past the burst");
     }
 
     #[test]

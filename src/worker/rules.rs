@@ -24,6 +24,13 @@
 //!   N (a small send buffer filled first) is closed at the idle timeout,
 //!   counted as not reading. No byte is dropped on the way: what the
 //!   server cannot echo yet stays in the kernel's receive queue.
+//! - `--proxy-protocol v1|v2`: a peer's first bytes must be a PROXY
+//!   protocol header of that version ([`crate::proxy::parse`] judges
+//!   them); it is taken off the stream whole, before any line, and a peer
+//!   that sends something else, or stops half-way, is closed. Until the
+//!   header is whole the server only peeks: the bytes wait in the
+//!   kernel's receive queue, and one bit of [`LineState`] remembers that
+//!   the header is still to come.
 
 use crate::cause::Rule;
 
@@ -32,13 +39,17 @@ use crate::cause::Rule;
 pub struct Oversized;
 
 /// One connection's state under the rules, in 4 bytes: the length of the
-/// line under way (bytes since the last newline, saturating at 2^31 − 1)
-/// and whether the server is blocked on its echoes.
+/// line under way (bytes since the last newline, saturating at 2^30 − 1),
+/// whether the server is blocked on its echoes, and whether the peer's
+/// PROXY protocol header is still to come (`--proxy-protocol`: the
+/// header is taken off the stream before any line).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LineState(u32);
 
 const BLOCKED: u32 = 1 << 31;
-const RUN_MAX: u32 = BLOCKED - 1;
+const HEADER: u32 = 1 << 30;
+const RUN_MAX: u32 = HEADER - 1;
+const FLAGS: u32 = BLOCKED | HEADER;
 
 impl LineState {
     /// Bytes of the line under way.
@@ -57,8 +68,25 @@ impl LineState {
         Self(if blocked {
             self.0 | BLOCKED
         } else {
-            self.0 & RUN_MAX
+            self.0 & !BLOCKED
         })
+    }
+
+    /// A new connection's state: its PROXY protocol header to come first
+    /// when `header` (`--proxy-protocol`).
+    pub fn new(header: bool) -> Self {
+        Self(if header { HEADER } else { 0 })
+    }
+
+    /// The peer's PROXY protocol header has not been taken yet: what it
+    /// sends is judged as one ([`crate::proxy::parse`]) before any line.
+    pub fn header_pending(self) -> bool {
+        self.0 & HEADER != 0
+    }
+
+    /// The same once the header was taken.
+    pub fn header_taken(self) -> Self {
+        Self(self.0 & !HEADER)
     }
 
     /// The state once `bytes`, the next the peer sent, are taken, and
@@ -82,7 +110,7 @@ impl LineState {
             return Err(Oversized);
         }
         let run = run.min(u64::from(RUN_MAX)) as u32;
-        Ok((Self(run | (self.0 & BLOCKED)), ended))
+        Ok((Self(run | (self.0 & FLAGS)), ended))
     }
 }
 
@@ -171,6 +199,28 @@ mod tests {
         let mut s = LineState(RUN_MAX - 10);
         s = s.after(&big, u64::MAX).unwrap().0;
         assert_eq!((s.run(), s.blocked()), (RUN_MAX, false));
+    }
+
+    #[test]
+    fn the_header_flag_is_kept_apart_from_the_line_and_blocked() {
+        let s = LineState::new(true);
+        assert!(s.header_pending() && !s.blocked() && s.run() == 0);
+        assert!(!LineState::new(false).header_pending());
+        assert_eq!(LineState::new(false), LineState::default());
+        let s = s.with_blocked(true).with_blocked(false);
+        assert!(s.header_pending());
+        let (s, _) = s.after(b"abc", 100).unwrap();
+        assert!(s.header_pending() && s.run() == 3);
+        let s = s.header_taken();
+        assert!(!s.header_pending() && s.run() == 3);
+        // The run saturates below the flags.
+        let big = vec![b'a'; 1 << 20];
+        let mut s = LineState((RUN_MAX - 10) | HEADER);
+        s = s.after(&big, u64::MAX).unwrap().0;
+        assert_eq!(
+            (s.run(), s.header_pending(), s.blocked()),
+            (RUN_MAX, true, false)
+        );
     }
 
     #[test]

@@ -10,7 +10,10 @@
 //! kernel cannot send yet stays queued in the kernel, and the peer's
 //! sends wait (TCP's flow control) until it reads its echoes, or is
 //! closed for owing too many (`worker::rules` says who is closed, and
-//! why).
+//! why). With `--proxy-protocol`, a connection's first bytes are peeked
+//! until they hold a whole PROXY header, which is then taken off the
+//! queue (`take_header`): the kernel keeps the bytes meanwhile, and one
+//! bit of the connection's [`LineState`] says the header is still due.
 //!
 //! With `--tls` each connection also has its rustls state, in a table of
 //! its own by descriptor number (`worker/tls.rs`): the handshake is
@@ -36,6 +39,7 @@ use super::transport::{Io, PlainIo};
 use super::ws::{self, ServerLayer};
 use super::{Command, Link, TOKEN_CMD, TOKEN_LISTENER, TOKEN_SIGNAL, set_fd_limit};
 use crate::cause::{Cause, Rule};
+use crate::proxy::{self, Parsed};
 use crate::wire::{CloseMode, FromWorker, ServerSpec, Stats};
 
 /// Accepts taken from one listener before looking at other events.
@@ -62,6 +66,8 @@ struct Server {
     max_message: u64,
     max_unsent: u64,
     idle_timeout: Option<Duration>,
+    /// Each connection starts with a PROXY header of this version.
+    proxy: Option<proxy::Version>,
     stats: Stats,
     paused_until: Option<Duration>,
     /// TLS state by descriptor number, under `--tls` only.
@@ -87,6 +93,7 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
         max_message,
         max_unsent,
         idle_timeout_ms,
+        proxy,
         tls,
         websocket,
         netns: _,
@@ -134,6 +141,7 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
         max_message: *max_message,
         max_unsent: *max_unsent,
         idle_timeout,
+        proxy: *proxy,
         stats: Stats {
             planned: *cap,
             ..Stats::default()
@@ -207,6 +215,11 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
                     own.ws_heap = Some(c1m_sys::alloc::held());
                 }
                 link.send(&FromWorker::Count(own));
+            }
+            for cmd in &cmds {
+                if let Command::CloseSome(fraction) = cmd {
+                    s.close_some(*fraction);
+                }
             }
             if cmds.contains(&Command::Close) {
                 s.close_all();
@@ -335,16 +348,30 @@ impl Server {
     /// buffer bounds every read whatever the peer does. After a hang-up
     /// it reads on to the end, to tell a FIN from a reset.
     fn serve(&mut self, fd: usize, hangup: bool, now: Duration) -> After {
+        let Some(conn) = self.conns.get(fd).and_then(Option::as_ref) else {
+            return After::Open;
+        };
+        let mut line = self.lines[fd];
+        // A PROXY header comes first, in the clear (before a TLS
+        // ClientHello too).
+        if line.header_pending()
+            && let Some(version) = self.proxy
+        {
+            match take_header(conn, &mut self.buf[..], version, hangup, &mut self.stats) {
+                Ok(true) => {
+                    line = line.header_taken();
+                    self.lines[fd] = line;
+                }
+                Ok(false) => return After::Open,
+                Err(after) => return after,
+            }
+        }
         if self.ws.is_some() {
             return self.serve_ws(fd, hangup, now);
         }
         if self.tls.is_some() {
             return self.serve_tls(fd, hangup, now);
         }
-        let Some(conn) = self.conns.get(fd).and_then(Option::as_ref) else {
-            return After::Open;
-        };
-        let mut line = self.lines[fd];
         let mut ended = false;
         let after = loop {
             // Echoing, bytes are peeked and taken off the queue only once
@@ -606,7 +633,7 @@ impl Server {
         if let Some(t) = self.active_s.get_mut(n) {
             *t = now.as_secs() as u32;
         }
-        self.lines[n] = LineState::default();
+        self.lines[n] = LineState::new(self.proxy.is_some());
         self.conns[n] = Some(fd);
         self.stats.established += 1;
         self.stats.opened += 1;
@@ -629,6 +656,29 @@ impl Server {
         Ok(())
     }
 
+    /// Closes `fraction` of the connections held now, spread evenly over
+    /// the table (`stages::close::picks`), as `--close` says: each is
+    /// counted as shed, not as a rule broken.
+    fn close_some(&mut self, fraction: f64) {
+        let mut k = 0;
+        for fd in 0..self.conns.len() {
+            let Some(conn) = self.conns[fd].as_ref() else {
+                continue;
+            };
+            let pick = crate::stages::close::picks(k, fraction);
+            k += 1;
+            if !pick {
+                continue;
+            }
+            if self.close == CloseMode::Rst {
+                let _ = socket::set_linger_zero(conn);
+            }
+            if self.forget(fd) {
+                self.stats.shed += 1;
+            }
+        }
+    }
+
     /// Closes the listeners (new connections are refused from here on)
     /// and arms every connection's close as `--close` asks; they close
     /// when the worker exits ([`super::exit_closing_all`]).
@@ -640,5 +690,46 @@ impl Server {
             }
             self.stats.established -= 1;
         }
+    }
+}
+
+/// Takes a whole PROXY protocol header off the front of `conn`:
+/// `Ok(true)` once taken, `Ok(false)` while it is still coming (its
+/// bytes stay queued in the kernel; the next bytes to arrive bring a
+/// new event), `Err` when the connection ends here (the peer left, or
+/// sent no valid header: closed by rule). After a hang-up no more
+/// bytes can come, so a header not whole then is cut short.
+fn take_header(
+    conn: &OwnedFd,
+    buf: &mut [u8],
+    version: proxy::Version,
+    hangup: bool,
+    stats: &mut Stats,
+) -> Result<bool, After> {
+    let n = loop {
+        match socket::peek(conn, buf) {
+            Ok(0) => return Err(After::PeerGone { fin: true }),
+            Ok(n) => break n,
+            Err(Errno::AGAIN) if !hangup => return Ok(false),
+            Err(Errno::INTR) => continue,
+            Err(_) => return Err(After::PeerGone { fin: false }),
+        }
+    };
+    let header = match proxy::parse(version, &buf[..n]) {
+        Parsed::Whole(h) => h,
+        Parsed::Incomplete if hangup => {
+            return Err(After::Drop(Rule::ProxyHeader));
+        }
+        Parsed::Incomplete => return Ok(false),
+        Parsed::Malformed(_) => return Err(After::Drop(Rule::ProxyHeader)),
+    };
+    // Peeked whole, so all its bytes are queued: one call takes them.
+    match socket::discard(conn, &mut buf[..header.len]) {
+        Ok(m) if m == header.len => {
+            stats.proxy.headers += 1;
+            stats.proxy.bytes += m as u64;
+            Ok(true)
+        }
+        _ => Err(After::PeerGone { fin: false }),
     }
 }

@@ -9,11 +9,14 @@ use c1m_tidy::Layers;
 /// Lowest first. Each layer may use the layers before it only.
 const LAYERS: Layers<'static> = &[
     // Vocabulary, pure: causes, histograms, the heartbeat schedule, the
-    // address planner, the grammar of --fail-if.
-    &["cause", "latency", "traffic", "plan", "threshold"],
+    // address planner, the grammar of --fail-if, PROXY protocol headers.
+    &["cause", "latency", "traffic", "plan", "threshold", "proxy"],
     // TLS's and WebSocket's settings, configurations and failure causes,
     // sans I/O.
     &["tls", "ws"],
+    // Load shapes over time, pure: stages, the reconnect back-off,
+    // --close-fraction.
+    &["stages"],
     // The supervisor↔worker protocol.
     &["wire"],
     // What an experiment found, judged and rendered.

@@ -49,6 +49,7 @@ pub fn bands(tl: &[Sample], start: Option<f64>) -> Vec<Band> {
             class: match phase {
                 Phase::Ramp => "band-ramp",
                 Phase::Hold => "band-hold",
+                Phase::RampDown => "band-rampdown",
                 Phase::Teardown => "band-teardown",
             },
         });
@@ -71,7 +72,7 @@ fn sides(r: &Report) -> (bool, bool) {
 
 /// `(t, f(sample))` for every sample, from `(start, 0)` when the ramp's
 /// start is known.
-fn line(start: Option<f64>, tl: &[Sample], f: fn(&Sample) -> u64) -> Vec<(f64, f64)> {
+pub fn line(start: Option<f64>, tl: &[Sample], f: fn(&Sample) -> u64) -> Vec<(f64, f64)> {
     start
         .map(|s| (s, 0.0))
         .into_iter()
@@ -120,6 +121,9 @@ pub fn connections(r: &Report) -> Figure {
             points: line(start, tl, |s| s.closed),
         });
     }
+    if let Some(target) = super::staged::target_line(r) {
+        series.push(target);
+    }
     LineChart {
         title: "Connections held over time".into(),
         x_label: "seconds since start".into(),
@@ -127,7 +131,7 @@ pub fn connections(r: &Report) -> Figure {
         y_integer: true,
         y_zero: true,
         series,
-        bands: bands(tl, start),
+        bands: super::staged::bands(r).unwrap_or_else(|| bands(tl, start)),
         x_unit: "s".into(),
         y_unit: "connections".into(),
         ..Default::default()

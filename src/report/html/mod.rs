@@ -13,6 +13,7 @@
 //! row, and every text that comes from the report goes through [`esc`].
 
 mod charts;
+mod staged;
 mod svg;
 mod tables;
 
@@ -54,6 +55,9 @@ pub fn render(r: &Report) -> anyhow::Result<String> {
     o.push_str("</section>\n<section><h2>Connections</h2>");
     figure(&mut o, "connections", charts::connections(r));
     figure(&mut o, "rate", charts::rate(r));
+    if let Some(f) = staged::reconnects(r) {
+        figure(&mut o, "reconnects", f);
+    }
     o.push_str("</section>\n<section><h2>Server side</h2>");
     tables::server_side(&mut o, r);
     figure(&mut o, "at-end", charts::at_end(r));

@@ -72,6 +72,9 @@ fn report(target: u64, at_end: u64) -> Report {
         },
         end: End::Completed,
         thresholds: Vec::new(),
+        stages: None,
+        reconnect: None,
+        server_closes: Vec::new(),
         verdict: Verdict {
             ok: true,
             exit_code: 0,

@@ -34,8 +34,9 @@ impl Session {
         }
         let serve = self.command == CommandKind::Serve;
         let ramp = (ramp.elapsed(), reached_at);
-        let Some(live) = report::gate::live(&self.timeline, self.plan.conns, serve, ramp, in_hold)
-        else {
+        // With stages, held is judged against the target of the moment.
+        let target = self.shape.target.unwrap_or(self.plan.conns);
+        let Some(live) = report::gate::live(&self.timeline, target, serve, ramp, in_hold) else {
             return false;
         };
         let t = self.timeline.last().map_or(0.0, |s| s.t);

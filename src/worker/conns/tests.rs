@@ -1,4 +1,5 @@
 use super::*;
+use crate::stages::backoff::Reconnect;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -8,7 +9,7 @@ fn idle(count: u64) -> Conns {
     Conns::new(count, 100, Duration::from_secs(1), None)
 }
 
-fn heartbeat(count: u64, interval: Duration, expect: Option<&[u8]>) -> Conns {
+fn beats(count: u64, interval: Duration, expect: Option<&[u8]>, pipelined: bool) -> Conns {
     Conns::new(
         count,
         100,
@@ -16,23 +17,18 @@ fn heartbeat(count: u64, interval: Duration, expect: Option<&[u8]>) -> Conns {
         Some(Heartbeats {
             interval,
             expect: expect.map(<[u8]>::to_vec),
-            pipelined: false,
+            pipelined,
         }),
     )
 }
 
+fn heartbeat(count: u64, interval: Duration, expect: Option<&[u8]>) -> Conns {
+    beats(count, interval, expect, false)
+}
+
 /// Heartbeats whose replies are echoes of `msg`: sent on schedule.
 fn echoed(count: u64, interval: Duration, msg: &[u8]) -> Conns {
-    Conns::new(
-        count,
-        100,
-        Duration::from_secs(1),
-        Some(Heartbeats {
-            interval,
-            expect: Some(msg.to_vec()),
-            pipelined: true,
-        }),
-    )
+    beats(count, interval, Some(msg), true)
 }
 
 fn near(v: u64, want: u64) -> bool {
@@ -124,7 +120,7 @@ fn first_bytes_are_bounded() {
 fn failures_and_timeouts() {
     let mut c = Conns::new(3, 10, ms(100), None);
     let a = c.next_to_open().unwrap();
-    c.open_failed(a, Cause::AddrNotAvail);
+    c.open_failed(a, ms(0), Cause::AddrNotAvail);
     let b = c.next_to_open().unwrap();
     c.connecting(b, ms(0));
     let d = c.next_to_open().unwrap();
@@ -148,16 +144,16 @@ fn failures_and_timeouts() {
 #[test]
 fn the_window_bounds_handshakes_under_way() {
     let mut c = Conns::new(10, 3, Duration::from_secs(1), None);
-    assert_eq!(c.room(), 3);
+    assert_eq!(c.room(ms(0)), 3);
     for _ in 0..3 {
         let i = c.next_to_open().unwrap();
         c.connecting(i, ms(0));
     }
-    assert_eq!(c.room(), 0);
+    assert_eq!(c.room(ms(0)), 0);
     assert!(c.handshake(0, ms(1), Handshake::Established));
-    assert_eq!(c.room(), 1);
+    assert_eq!(c.room(ms(0)), 1);
     c.pause();
-    assert_eq!(c.room(), 0, "paused: nothing more to open");
+    assert_eq!(c.room(ms(0)), 0, "paused: nothing more to open");
     assert_eq!(c.stats.planned, 3);
 }
 
@@ -272,6 +268,227 @@ fn teardown_zeroes_the_gauges() {
     );
 }
 
+/// Opens what the target at `now` has room for, completing each
+/// handshake at once; returns how many.
+fn follow(c: &mut Conns, now: Duration) -> u64 {
+    let mut n = 0;
+    while c.room(now) > 0 {
+        let i = c.next_to_open().unwrap();
+        c.connecting(i, now);
+        assert!(c.handshake(i, now, Handshake::Established));
+        n += 1;
+    }
+    while c.surplus(now) > 0 {
+        c.turn_off(now).unwrap();
+    }
+    n
+}
+
+#[test]
+fn a_target_opens_and_closes_at_its_pace() {
+    let mut c = Conns::new(100, 1000, Duration::from_secs(1), None);
+    // Before any target: everything at once, as a plain ramp.
+    assert_eq!(c.room(ms(0)), 100);
+    c.set_target(100, ms(1000), ms(0));
+    assert_eq!(
+        c.room(ms(0)),
+        0,
+        "the first target starts from what is open"
+    );
+    assert_eq!(c.stats.behind, 100);
+    assert_eq!(c.next_change(ms(0)), Some(ms(10)));
+    assert_eq!(follow(&mut c, ms(250)), 25);
+    assert_eq!(follow(&mut c, ms(1000)), 75);
+    assert_eq!((c.stats.established, c.stats.behind), (100, 0));
+    assert!(c.stats.target_reached());
+    // Down to 40 over a second: the most recently opened go first.
+    c.set_target(40, ms(1000), ms(2000));
+    follow(&mut c, ms(2500));
+    assert_eq!(c.stats.established, 70);
+    assert!(c.is_held(69) && !c.is_held(70));
+    follow(&mut c, ms(3000));
+    assert_eq!((c.stats.established, c.stats.shed), (40, 60));
+    assert_eq!(
+        c.stats.peer_closed(),
+        0,
+        "our own closes are not the peer's"
+    );
+    // Up again: the freed slots open again, counted as attempts.
+    c.set_target(100, Duration::ZERO, ms(4000));
+    assert_eq!(follow(&mut c, ms(4000)), 60);
+    assert_eq!((c.stats.established, c.stats.attempted), (100, 160));
+    // Past its slots, a target is its slots.
+    c.set_target(1000, Duration::ZERO, ms(5000));
+    assert_eq!(c.room(ms(5000)), 0);
+}
+
+#[test]
+fn a_stage_that_could_not_keep_up_is_not_carried_into_the_next() {
+    let mut c = Conns::new(10, 1000, Duration::from_secs(1), None);
+    c.set_target(10, ms(100), ms(0));
+    // Nothing opened; the next line starts from 10, not from 0.
+    c.set_target(4, ms(600), ms(100));
+    assert_eq!(c.room(ms(100)), 10);
+    assert_eq!(c.room(ms(400)), 7);
+}
+
+#[test]
+fn turning_off_frees_every_kind_of_slot() {
+    let mut c = heartbeat(4, ms(100), None);
+    hold(&mut c, 2, ms(0));
+    c.due(1);
+    c.sent(1, ms(10), ms(10), Sent::Whole);
+    let i = c.next_to_open().unwrap();
+    c.connecting(i, ms(20));
+    let j = c.next_to_open().unwrap();
+    c.open_failed(j, ms(20), Cause::Refused);
+    assert_eq!(c.turn_off(ms(30)), Some((3, Off::Nothing)));
+    assert_eq!(c.turn_off(ms(30)), Some((2, Off::Socket)));
+    assert_eq!(c.turn_off(ms(30)), Some((1, Off::Held)));
+    assert_eq!(c.stats.lost, 1, "the reply awaited is lost");
+    assert_eq!(c.turn_off(ms(30)), Some((0, Off::Held)));
+    assert_eq!(c.turn_off(ms(30)), None);
+    assert_eq!(
+        (c.stats.established, c.stats.connecting, c.stats.shed),
+        (0, 0, 2)
+    );
+}
+
+fn reconnecting(count: u64, window: u64) -> Conns {
+    Conns::new(count, window, ms(100), None).with_reconnect(
+        Some(Reconnect {
+            delay_ms: 100,
+            max_delay_ms: 1000,
+            rate: None,
+        }),
+        7,
+    )
+}
+
+/// Sweeps the whole table at `now`: (reopened, expired).
+fn sweep_all(c: &mut Conns, now: Duration, budget: u64) -> (Vec<usize>, Vec<usize>) {
+    let (mut reopen, mut expired) = (Vec::new(), Vec::new());
+    for _ in 0..c.count.div_ceil(SWEEP_BATCH).max(1) {
+        c.sweep(now, budget - reopen.len() as u64, &mut reopen, &mut expired);
+    }
+    (reopen, expired)
+}
+
+#[test]
+fn lost_connections_wait_out_their_back_off_then_reopen() {
+    let mut c = reconnecting(10, 100);
+    hold(&mut c, 10, ms(0));
+    c.closed(0, ms(1000), PeerClose::Fin);
+    c.closed(1, ms(1000), PeerClose::Rst);
+    c.data(2, ms(1000), b"bye");
+    c.closed(2, ms(1000), PeerClose::Fin);
+    assert_eq!((c.stats.established, c.stats.retrying), (7, 3));
+    assert!(c.sweeping());
+    // The first step is 100 ms: a reopen waits 50 to 100 ms.
+    assert_eq!(sweep_all(&mut c, ms(1049), 100).0, Vec::<usize>::new());
+    let (reopen, _) = sweep_all(&mut c, ms(1100), 100);
+    assert_eq!(reopen, vec![0, 1, 2]);
+    assert_eq!(c.stats.retrying, 0);
+    let r = c.stats.reconnects;
+    assert_eq!((r.fin, r.rst, r.failed), (2, 1, 0));
+    // The caller opens them: the slots are held again.
+    for &i in &reopen {
+        c.connecting(i, ms(1100));
+        assert!(c.handshake(i, ms(1101), Handshake::Established));
+    }
+    assert_eq!(c.stats.established, 10);
+    assert_eq!(c.stats.attempted, 10, "reopens are not first attempts");
+    assert!(!c.sweeping());
+}
+
+#[test]
+fn each_failure_in_a_row_doubles_the_wait() {
+    let mut c = reconnecting(1, 100);
+    let i = c.next_to_open().unwrap();
+    let mut now = ms(0);
+    let mut waits = Vec::new();
+    for _ in 0..6 {
+        c.connecting(i, now);
+        assert!(!c.handshake(i, now, Handshake::Failed(Cause::Refused)));
+        // Find when it comes due, a millisecond at a time.
+        let failed_at = now;
+        loop {
+            now += ms(1);
+            if !sweep_all(&mut c, now, 1).0.is_empty() {
+                break;
+            }
+        }
+        waits.push((now - failed_at).as_millis() as u64);
+    }
+    // Steps 100, 200, 400, 800, 1000 (the cap), 1000: each wait in
+    // [step/2, step].
+    for (w, step) in waits.iter().zip([100, 200, 400, 800, 1000, 1000]) {
+        assert!(*w >= step / 2 && *w <= step, "{waits:?}");
+    }
+    assert_eq!(c.stats.reconnects.failed, 6);
+    // Established again: the next close starts from the first step.
+    c.connecting(i, now);
+    assert!(c.handshake(i, now, Handshake::Established));
+    c.closed(i, now, PeerClose::Fin);
+    let at = now;
+    loop {
+        now += ms(1);
+        if !sweep_all(&mut c, now, 1).0.is_empty() {
+            break;
+        }
+    }
+    assert!((now - at) <= ms(100));
+}
+
+#[test]
+fn reopens_respect_the_window_and_the_budget() {
+    let mut c = reconnecting(10, 4);
+    hold(&mut c, 10, ms(0));
+    for i in 0..10 {
+        c.closed(i, ms(0), PeerClose::Rst);
+    }
+    let (reopen, _) = sweep_all(&mut c, ms(500), 3);
+    assert_eq!(reopen.len(), 3, "the budget");
+    for &i in &reopen {
+        c.connecting(i, ms(500));
+    }
+    let (more, _) = sweep_all(&mut c, ms(500), 100);
+    assert_eq!(more.len(), 1, "the window: 4 in flight at most");
+    assert_eq!(c.stats.retrying, 6);
+}
+
+#[test]
+fn a_reopened_handshake_times_out_wherever_it_is() {
+    let mut c = reconnecting(3, 100);
+    hold(&mut c, 3, ms(0));
+    let mut expired = Vec::new();
+    c.expire(ms(0), &mut expired);
+    c.closed(0, ms(0), PeerClose::Rst);
+    let (reopen, _) = sweep_all(&mut c, ms(200), 10);
+    assert_eq!(reopen, vec![0]);
+    c.connecting(0, ms(200));
+    // The oldest-first walk is past slot 0; the sweep finds it.
+    c.expire(ms(400), &mut expired);
+    assert!(expired.is_empty());
+    let (_, expired) = sweep_all(&mut c, ms(400), 10);
+    assert_eq!(expired, vec![0]);
+    assert_eq!(c.stats.failed.get(Cause::Timeout), 1);
+    assert_eq!((c.stats.connecting, c.stats.retrying), (0, 1));
+}
+
+#[test]
+fn a_pause_stops_reopens_and_teardown_zeroes_the_waiting() {
+    let mut c = reconnecting(3, 100);
+    hold(&mut c, 3, ms(0));
+    c.closed(0, ms(0), PeerClose::Rst);
+    c.pause();
+    c.closed(1, ms(0), PeerClose::Rst);
+    assert_eq!(c.stats.retrying, 1, "lost after the pause: not reopened");
+    assert!(sweep_all(&mut c, ms(5000), 10).0.is_empty());
+    c.close_all(ms(6000));
+    assert_eq!((c.stats.retrying, c.stats.established), (0, 0));
+}
+
 #[test]
 fn sends_go_out_on_schedule_behind_outstanding_echoes() {
     // A server frozen for a second under a 100 ms heartbeat: every send
@@ -339,6 +556,24 @@ fn outstanding_echoes_are_each_lost_at_the_give_up_and_a_wrong_one_ends_all() {
 }
 
 #[test]
+fn a_header_that_cannot_be_written_closes_its_connection_by_cause() {
+    let mut c = idle(3);
+    hold(&mut c, 3, ms(0));
+    c.header_sent(46);
+    c.header_sent(28);
+    c.header_failed(2, ms(1), Cause::Reset);
+    // Once only: the connection is no longer held.
+    c.header_failed(2, ms(1), Cause::Reset);
+    let s = c.stats;
+    assert_eq!((s.proxy.headers, s.proxy.bytes), (2, 74));
+    assert_eq!(s.proxy.failed.get(Cause::Reset), 1);
+    assert_eq!(s.failed.get(Cause::Reset), 1, "a failed connection too");
+    assert_eq!((s.established, s.opened), (2, 3));
+    assert_eq!(s.peer_closed(), 0, "c1m closed it, not the peer");
+    assert!(!c.is_held(2));
+}
+
+#[test]
 fn a_tls_connection_is_held_once_its_tls_handshake_is_done() {
     let mut c = Conns::new(4, 2, ms(100), None).with_tls();
     let a = c.next_to_open().unwrap();
@@ -347,7 +582,7 @@ fn a_tls_connection_is_held_once_its_tls_handshake_is_done() {
     assert!(c.is_securing(a) && !c.is_held(a));
     let s = c.stats;
     assert_eq!((s.connecting, s.established, s.opened), (1, 0, 0));
-    assert_eq!(c.room(), 1, "a TLS handshake stays in the window");
+    assert_eq!(c.room(ms(5)), 1, "a TLS handshake stays in the window");
     c.secured(a, ms(25), true);
     assert!(c.is_held(a));
     let s = c.stats;
@@ -366,7 +601,7 @@ fn tls_failures_count_by_cause_and_closes_by_how() {
     let b = c.next_to_open().unwrap();
     c.connecting(b, ms(0));
     assert!(c.handshake(b, ms(1), Handshake::Established));
-    c.insecure(b, Cause::TlsCertificate);
+    c.insecure(b, ms(1), Cause::TlsCertificate);
     assert_eq!(c.stats.failed.get(Cause::TlsCertificate), 1);
     assert_eq!((c.stats.opened, c.stats.connecting), (0, 0));
     // The server resets during the TLS handshake (its cap): a close of a
@@ -407,7 +642,7 @@ fn a_websocket_is_held_once_upgraded_over_tls_or_tcp() {
     assert!(c.is_upgrading(a) && !c.is_held(a));
     let s = c.stats;
     assert_eq!((s.connecting, s.established, s.tls_handshakes), (1, 0, 1));
-    assert_eq!(c.room(), 1, "an upgrade stays in the window");
+    assert_eq!(c.room(ms(25)), 1, "an upgrade stays in the window");
     c.upgraded(a, ms(32));
     assert!(c.is_held(a));
     let s = c.stats;
@@ -435,7 +670,7 @@ fn upgrades_refused_time_out_or_closed_are_counted_by_cause() {
     let a = c.next_to_open().unwrap();
     c.connecting(a, ms(0));
     assert!(c.handshake(a, ms(1), Handshake::Established));
-    c.insecure(a, Cause::WsStatus);
+    c.insecure(a, ms(1), Cause::WsStatus);
     assert_eq!(c.stats.failed.get(Cause::WsStatus), 1);
     assert_eq!((c.stats.opened, c.stats.connecting), (0, 0));
     // Closed by the server meanwhile: a close, never held.

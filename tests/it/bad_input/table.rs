@@ -40,6 +40,10 @@ pub enum Kind {
     StartAt,
     /// `p99<50ms`.
     Slo,
+    /// `--stages`: `30s:500k,10m:500k,1m:0`.
+    Stages,
+    /// `--close-fraction`: `30%@10s`.
+    CloseFraction,
     /// A `--fail-if` threshold: `held<99.9%`, `p99(rtt)>50ms`.
     Threshold,
     /// `ADDR:PORT` of the metrics endpoint.
@@ -143,6 +147,13 @@ pub fn specs() -> Vec<Spec> {
             "--hold 0s: tear down as soon as every connection is open (documented)",
         )]),
         spec("*", "interval", Interval),
+        spec("*", "stages", Stages),
+        spec("*", "ramp_up", Interval),
+        spec("*", "ramp_down", Interval),
+        spec("*", "reconnect_delay", Interval).with(&[("reconnect", "")]),
+        spec("*", "reconnect_max", Interval).with(&[("reconnect", "")]),
+        spec("*", "reconnect_rate", Rate).with(&[("reconnect", "")]),
+        spec("*", "close_fraction", CloseFraction),
         spec("*", "connect_timeout", Interval),
         spec("*", "idle_timeout", Interval),
         spec("ip check", "timeout", Interval),
@@ -204,6 +215,8 @@ pub fn specs() -> Vec<Spec> {
         spec("connect", "source_from", Iface),
         spec("*", "topology", Choice),
         spec("*", "bind_mode", Choice),
+        spec("*", "proxy_protocol", Choice),
+        spec("*", "proxy_sources", Ips).with(&[("proxy_protocol", "v2")]),
         spec("*", "mode", Choice),
         spec("*", "close", Choice),
         spec("*", "role", Choice),
@@ -485,6 +498,8 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
             match (cmd, id) {
                 // The servers' addresses (run's default, the target) are IPv4.
                 ("run" | "connect", "sources") => v.push(bad("IPv6 for IPv4", "::1")),
+                // A PROXY header carries one family: the destinations'.
+                ("run" | "connect", "proxy_sources") => v.push(bad("IPv6 for IPv4", "::1")),
                 ("run", "dests") => {
                     v.push(along(
                         bad("IPv6 for IPv4", "::1"),
@@ -554,6 +569,32 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
             bad("no offset", "2026-12-01T10:00:00"),
             bad("garbage", "tomorrow"),
             bytes("not UTF-8", b"@1\xff"),
+        ],
+        Stages => vec![
+            bad("empty", ""),
+            bad("empty list", ","),
+            bad("garbage", "lots"),
+            bad("no count", "30s"),
+            bad("zero", "1s:0"),
+            bad("negative", "-1s:10"),
+            bad("negative", "1s:-10"),
+            bad("huge", "1s:18446744073709551616"),
+            bad("1e30", "1e30:10"),
+            bad("NaN", "NaN:10"),
+            bad("over a year", "400days:10"),
+            bytes("not UTF-8", b"1s:10\xff"),
+        ],
+        CloseFraction => vec![
+            bad("empty", ""),
+            bad("garbage", "half"),
+            bad("no time", "30%"),
+            bad("zero", "0%@1s"),
+            bad("over the maximum", "101%@1s"),
+            bad("negative", "-5%@1s"),
+            bad("NaN", "NaN@1s"),
+            bad("huge", "30%@18446744073709551616"),
+            bad("over a year", "30%@400days"),
+            bytes("not UTF-8", b"30%@1s\xff"),
         ],
         Slo => vec![
             bad("empty", ""),
