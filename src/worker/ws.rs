@@ -98,7 +98,10 @@ impl ClientLayer {
         let frame = message.len() + 14;
         Self {
             spec: spec.clone(),
-            config: ws::config(ws::MAX_HEAD.max(message.len()), 2 * frame + 256),
+            // A server's message may be up to 64 KiB (what `c1m serve`
+            // takes by default), or the heartbeat's size; a longer one
+            // ends the connection (tungstenite's capacity error).
+            config: ws::config((64 * 1024).max(message.len()), 2 * frame + 256),
             conns,
             held: 0,
             message,
