@@ -20,7 +20,7 @@
 //! way through each): `size_of` 256 B; with a read buffer of 128 B, 423 B
 //! made and 1,027 B after a heartbeat (the frame's write buffer and the
 //! read buffer's reshaping are kept); with tungstenite's default 128 KiB
-//! read buffer, 131,971 B — 126 GiB at 1M connections, which c1m cannot
+//! read buffer, 131,971 B — 123 GiB at 1M connections, which c1m cannot
 //! afford, hence [`READ_BUFFER`]. At 1 KiB a connection, 1M cost 1 GiB a
 //! side, a quarter of the kernel's own 4 KiB a socket.
 
