@@ -93,21 +93,29 @@ impl Latency {
 
     /// The set in a form that travels in a JSON line.
     pub fn encode(&self) -> Encoded {
-        Encoded {
-            connect: encode(&self.connect),
-            tls_handshake: if self.tls_handshake.is_empty() {
-                String::new()
-            } else {
-                encode(&self.tls_handshake)
-            },
-            ws_upgrade: if self.ws_upgrade.is_empty() {
-                String::new()
-            } else {
-                encode(&self.ws_upgrade)
-            },
-            first_byte: encode(&self.first_byte),
-            rtt: encode(&self.rtt),
+        let mut out = Encoded::default();
+        self.encode_into(&mut Encoder::new(), &mut out);
+        out
+    }
+
+    /// [`Latency::encode`] into `out`, its strings' capacity kept, with
+    /// `enc`'s buffers: a worker encodes once a second for as long as it
+    /// holds connections, and fresh buffers each time (a serializer's
+    /// ~30 KiB, the blob, its base64) fragmented its heap.
+    pub fn encode_into(&self, enc: &mut Encoder, out: &mut Encoded) {
+        enc.put(&self.connect, &mut out.connect);
+        if self.tls_handshake.is_empty() {
+            out.tls_handshake.clear();
+        } else {
+            enc.put(&self.tls_handshake, &mut out.tls_handshake);
         }
+        if self.ws_upgrade.is_empty() {
+            out.ws_upgrade.clear();
+        } else {
+            enc.put(&self.ws_upgrade, &mut out.ws_upgrade);
+        }
+        enc.put(&self.first_byte, &mut out.first_byte);
+        enc.put(&self.rtt, &mut out.rtt);
     }
 
     /// Reads a set back; `None` if any part is damaged.
@@ -134,7 +142,7 @@ impl Latency {
 /// A [`Latency`] set as base64 HdrHistogram V2 blobs (the
 /// HdrHistogram "V2" encoding, `hdrhistogram::serialization`), each 1 µs
 /// to one hour at two significant digits.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Encoded {
     /// [`Latency::connect`], base64 of its V2 serialization (empty if it
@@ -154,11 +162,36 @@ pub struct Encoded {
     pub rtt: String,
 }
 
-fn encode(h: &Histogram<u64>) -> String {
-    let mut buf = Vec::new();
-    match V2Serializer::new().serialize(h, &mut buf) {
-        Ok(_) => STANDARD.encode(buf),
-        Err(_) => String::new(),
+/// The buffers [`Latency::encode_into`] reuses: the V2 serializer's own
+/// and the serialized blob's.
+pub struct Encoder {
+    serializer: V2Serializer,
+    blob: Vec<u8>,
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Encoder {
+    /// Empty buffers, grown by the first use and kept.
+    pub fn new() -> Self {
+        Self {
+            serializer: V2Serializer::new(),
+            blob: Vec::new(),
+        }
+    }
+
+    /// `h` as base64 of its V2 serialization, into `out` (empty if it
+    /// could not be serialized).
+    fn put(&mut self, h: &Histogram<u64>, out: &mut String) {
+        out.clear();
+        self.blob.clear();
+        if self.serializer.serialize(h, &mut self.blob).is_ok() {
+            STANDARD.encode_string(&self.blob, out);
+        }
     }
 }
 
@@ -238,6 +271,26 @@ mod tests {
         assert!((495..=505).contains(&p.p50), "{p:?}");
         assert!((985..=1000).contains(&p.p99), "{p:?}");
         assert!(Percentiles::of(&total.first_byte).is_none());
+    }
+
+    #[test]
+    fn reused_buffers_encode_each_set_as_a_fresh_one() {
+        let (mut enc, mut out) = (Encoder::new(), Encoded::default());
+        let mut big = Latency::new();
+        for us in 1..=100_000 {
+            Latency::record(&mut big.rtt, us);
+        }
+        Latency::record(&mut big.tls_handshake, 9);
+        big.encode_into(&mut enc, &mut out);
+        assert_eq!(out, big.encode());
+        // A smaller set after it: nothing of the first one is left.
+        let mut small = Latency::new();
+        Latency::record(&mut small.rtt, 5);
+        small.encode_into(&mut enc, &mut out);
+        assert_eq!(out, small.encode());
+        assert!(out.tls_handshake.is_empty());
+        let back = Latency::decode(&out).unwrap();
+        assert_eq!((back.rtt.len(), back.rtt.max()), (1, 5));
     }
 
     #[test]

@@ -484,9 +484,19 @@ pub enum FromWorker {
 
 /// One message as one line: its JSON, then a newline.
 pub fn line<T: Serialize>(msg: &T) -> Vec<u8> {
-    let mut out = serde_json::to_vec(msg).unwrap_or_default();
-    out.push(b'\n');
+    let mut out = Vec::new();
+    line_into(msg, &mut out);
     out
+}
+
+/// [`line()`] into `out`, its old content replaced and its capacity
+/// kept (a worker reuses one buffer for every message it sends).
+pub fn line_into<T: Serialize>(msg: &T, out: &mut Vec<u8>) {
+    out.clear();
+    if serde_json::to_writer(&mut *out, msg).is_err() {
+        out.clear();
+    }
+    out.push(b'\n');
 }
 
 /// The bytes of a pipe, cut into messages, one per line: how both ends

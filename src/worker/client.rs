@@ -29,6 +29,7 @@ use super::transport::Transport;
 use super::ws::{ClientLayer, Upgrade};
 use super::{Command, Link, TOKEN_CMD, TOKEN_SIGNAL, set_fd_limit};
 use crate::cause::Cause;
+use crate::latency;
 use crate::plan::{BindMode, pair_of};
 use crate::proxy;
 use crate::traffic::{Mode, Schedule, Traffic};
@@ -186,6 +187,8 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
     let mut reopen = Vec::new();
     let mut told_done = false;
     let mut last_latency = Duration::ZERO;
+    // The latency blobs' buffers, reused each second.
+    let (mut encoder, mut encoded) = (latency::Encoder::new(), latency::Encoded::default());
     let mut report_due = None;
     // After the hold: when the grace for the replies on their way ends.
     let mut beats_end: Option<Duration> = None;
@@ -247,6 +250,16 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
                 c.heartbeat(i as usize, at, sent_at);
             }
             wait = wait.min(s.wait(now).max(SEND_TICK));
+        }
+        // What this turn changed (a batch of opens that failed at once,
+        // a stage's closes) is reported when due, not after a sleep: the
+        // last batch of a ramp whose every open failed in bind() left
+        // nothing connecting to wake for, and the worker slept
+        // IDLE_WAIT (60 s) before saying its ramp was over.
+        if c.conns.ramp_done() && ramp.is_some() && !told_done {
+            wait = Duration::ZERO;
+        } else if let Some(d) = link.report_wait(&c.conns.stats) {
+            wait = wait.min(d);
         }
         let mut wake_cmd = false;
         events.clear();
@@ -349,7 +362,12 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         let now = link.now();
         if now.saturating_sub(last_latency) >= LATENCY_EVERY && !c.conns.latency.is_empty() {
             last_latency = now;
-            link.send(&FromWorker::Latency(c.conns.latency.encode()));
+            c.conns.latency.encode_into(&mut encoder, &mut encoded);
+            let msg = FromWorker::Latency(std::mem::take(&mut encoded));
+            link.send(&msg);
+            if let FromWorker::Latency(e) = msg {
+                encoded = e;
+            }
             c.conns.latency.reset();
         }
         report_due = link.report(&c.conns.stats);
