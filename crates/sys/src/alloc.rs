@@ -7,15 +7,25 @@
 //! free made while it is marked moves [`held`] by the chunk's size as
 //! glibc counts it in mallinfo2(3) (`malloc_usable_size` plus the 8-byte
 //! chunk header), so the count adds up with
-//! [`crate::process::heap_in_use`]. The mark is one flag for the whole
-//! process: workers are single-threaded; the supervisor never sets it.
-//! Unmarked, an allocation costs one relaxed load more than malloc's.
+//! [`crate::process::heap_in_use`]. The mark is the thread's own (a
+//! worker is single-threaded; the supervisor never sets it): another
+//! thread's allocations are never counted. Unmarked, an allocation costs
+//! a thread-local read more than malloc's.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 
-static MARKED: AtomicBool = AtomicBool::new(false);
+thread_local! {
+    // Const-initialized, no destructor: safe to read from the allocator,
+    // at any point of the thread's life.
+    static MARKED: Cell<bool> = const { Cell::new(false) };
+}
 static HELD: AtomicI64 = AtomicI64::new(0);
+
+fn marked() -> bool {
+    MARKED.try_with(Cell::get).unwrap_or(false)
+}
 
 /// The system's allocator, counting the marked layer's chunks.
 pub struct Counting;
@@ -39,7 +49,7 @@ fn chunk(p: *mut u8) -> i64 {
 }
 
 fn count(p: *mut u8, sign: i64) {
-    if !p.is_null() && MARKED.load(Relaxed) {
+    if !p.is_null() && marked() {
         HELD.fetch_add(sign * chunk(p), Relaxed);
     }
 }
@@ -69,10 +79,10 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let before = if MARKED.load(Relaxed) { chunk(ptr) } else { 0 };
+        let before = if marked() { chunk(ptr) } else { 0 };
         // SAFETY: the caller's contract for `realloc` is passed on as is.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() && MARKED.load(Relaxed) {
+        if !p.is_null() && marked() {
             HELD.fetch_add(chunk(p) - before, Relaxed);
         }
         p
@@ -85,13 +95,13 @@ unsafe impl GlobalAlloc for Counting {
 pub struct Scope(bool);
 
 /// Marks (or unmarks) what follows until the returned scope is dropped.
-pub fn enter(marked: bool) -> Scope {
-    Scope(MARKED.swap(marked, Relaxed))
+pub fn enter(mark: bool) -> Scope {
+    Scope(MARKED.with(|m| m.replace(mark)))
 }
 
 impl Drop for Scope {
     fn drop(&mut self) {
-        MARKED.store(self.0, Relaxed);
+        let _ = MARKED.try_with(|m| m.set(self.0));
     }
 }
 
