@@ -23,6 +23,8 @@ command -v strace >/dev/null || need+=(strace)
 [ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 command -v redis-server >/dev/null || need+=(redis-server)
+# A WebSocket echo server that is not c1m, behind nginx (tests/it/websocket.rs).
+/usr/bin/python3 -c 'import websockets' 2>/dev/null || need+=(python3-websockets)
 # A real Slurm cluster in the lab's namespaces (tests/it/slurm.rs): the
 # tests run their own munged, slurmctld and slurmd, configured in a
 # temporary directory. Slurm's basic plugins are all they use, so without

@@ -302,6 +302,19 @@ pub fn words(t: &str) {
             "{t:?}"
         );
     }
+    let r = c1m::ws::parse_path(t);
+    refused("ws::parse_path", t, &r);
+    if let Ok(p) = &r {
+        assert!(
+            p.starts_with('/') && !p.contains(char::is_whitespace),
+            "{t:?}"
+        );
+    }
+    let r = c1m::ws::parse_header(t);
+    refused("ws::parse_header", t, &r);
+    if let Ok((n, v)) = &r {
+        assert!(!n.is_empty() && !v.contains(['\r', '\n']), "{t:?}");
+    }
     let r = c1m::supervisor::search::parse_slo(t);
     refused("parse_slo", t, &r);
     if let Ok(s) = r {

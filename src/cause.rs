@@ -48,13 +48,27 @@ pub enum Cause {
     /// TLS: any other failure of the handshake (the peer's answer was not
     /// TLS, or broke the protocol).
     TlsOther,
+    /// WebSocket: the server answered the upgrade with an HTTP status
+    /// other than 101 (counted by status in the report's WebSocket part).
+    WsStatus,
+    /// WebSocket: the answer to the upgrade was not a WebSocket one (a
+    /// 101 without `Upgrade: websocket` or with a wrong
+    /// `Sec-WebSocket-Accept`, or not HTTP); a server: the request was not
+    /// an upgrade.
+    WsHandshake,
+    /// WebSocket: the upgrade got no answer within `--connect-timeout`.
+    WsTimeout,
+    /// WebSocket: the peer broke the protocol once upgraded (a masked
+    /// frame from a server, an unmasked one from a client, text that is
+    /// not UTF-8, an unknown opcode).
+    WsProtocol,
     /// Anything else.
     Other,
 }
 
 impl Cause {
     /// Every cause, in report order.
-    pub const ALL: [Cause; 15] = [
+    pub const ALL: [Cause; 19] = [
         Cause::Refused,
         Cause::Timeout,
         Cause::AddrNotAvail,
@@ -69,6 +83,10 @@ impl Cause {
         Cause::TlsAlert,
         Cause::TlsTimeout,
         Cause::TlsOther,
+        Cause::WsStatus,
+        Cause::WsHandshake,
+        Cause::WsTimeout,
+        Cause::WsProtocol,
         Cause::Other,
     ];
 
@@ -105,6 +123,10 @@ impl Cause {
             Cause::TlsAlert => "TLS alert",
             Cause::TlsTimeout => "TLS timeout",
             Cause::TlsOther => "TLS error",
+            Cause::WsStatus => "WebSocket upgrade refused",
+            Cause::WsHandshake => "WebSocket handshake",
+            Cause::WsTimeout => "WebSocket timeout",
+            Cause::WsProtocol => "WebSocket protocol",
             Cause::Other => "other",
         }
     }
@@ -149,6 +171,18 @@ impl Cause {
             }
             Cause::TlsOther => {
                 "the TLS handshake failed: the peer's answer was not TLS (a plain TCP server?) or broke the protocol; the example shows rustls' words"
+            }
+            Cause::WsStatus => {
+                "the server answered the WebSocket upgrade with an HTTP status, not 101 Switching Protocols: each status and what it means are below"
+            }
+            Cause::WsHandshake => {
+                "the upgrade's answer was not a WebSocket one (a 101 without Upgrade: websocket or with a Sec-WebSocket-Accept that does not answer the key, or not HTTP at all: a server that is not HTTP, or TLS expected: --tls); for a server, a peer's request was not a WebSocket upgrade (answered 400)"
+            }
+            Cause::WsTimeout => {
+                "the connection was made but the upgrade got no answer within --connect-timeout (not an HTTP server, or one too busy: lower --rate)"
+            }
+            Cause::WsProtocol => {
+                "the peer broke the WebSocket protocol after the upgrade (a masked frame from a server, an unmasked one from a client, text not UTF-8, an unknown opcode); the example shows tungstenite's words"
             }
             Cause::Other => "an unexpected error; see the worker's message",
         }
@@ -200,6 +234,19 @@ pub struct CauseCounts {
     /// TLS: any other handshake failure.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub tls_other: u64,
+    /// WebSocket: the upgrade answered with a status other than 101
+    /// (absent from reports before WebSocket, as every WebSocket count).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ws_status: u64,
+    /// WebSocket: the upgrade's answer (or request) was not a WebSocket one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ws_handshake: u64,
+    /// WebSocket: the upgrade got no answer within `--connect-timeout`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ws_timeout: u64,
+    /// WebSocket: the peer broke the protocol once upgraded.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ws_protocol: u64,
     /// Anything else.
     pub other: u64,
 }
@@ -227,6 +274,10 @@ impl CauseCounts {
             Cause::TlsAlert => &mut self.tls_alert,
             Cause::TlsTimeout => &mut self.tls_timeout,
             Cause::TlsOther => &mut self.tls_other,
+            Cause::WsStatus => &mut self.ws_status,
+            Cause::WsHandshake => &mut self.ws_handshake,
+            Cause::WsTimeout => &mut self.ws_timeout,
+            Cause::WsProtocol => &mut self.ws_protocol,
             Cause::Other => &mut self.other,
         }
     }

@@ -26,6 +26,9 @@ pub struct Latency {
     /// TLS: established to the TLS handshake's end (the ClientHello's
     /// send to the handshake's last message handled).
     pub tls_handshake: Histogram<u64>,
+    /// WebSocket: the end of the layer below (TCP's handshake, or TLS's)
+    /// to the upgrade's 101 read whole.
+    pub ws_upgrade: Histogram<u64>,
     /// Scheduled send to the first byte of the reply.
     pub first_byte: Histogram<u64>,
     /// Scheduled send to the whole expected reply.
@@ -43,12 +46,13 @@ fn histogram() -> Histogram<u64> {
 }
 
 impl Latency {
-    /// Four empty histograms, each taking values from 1 µs to one hour at
+    /// Five empty histograms, each taking values from 1 µs to one hour at
     /// two significant digits.
     pub fn new() -> Self {
         Self {
             connect: histogram(),
             tls_handshake: histogram(),
+            ws_upgrade: histogram(),
             first_byte: histogram(),
             rtt: histogram(),
         }
@@ -64,6 +68,7 @@ impl Latency {
     pub fn is_empty(&self) -> bool {
         self.connect.is_empty()
             && self.tls_handshake.is_empty()
+            && self.ws_upgrade.is_empty()
             && self.first_byte.is_empty()
             && self.rtt.is_empty()
     }
@@ -72,6 +77,7 @@ impl Latency {
     pub fn merge(&mut self, o: &Latency) {
         let _ = self.connect.add(&o.connect);
         let _ = self.tls_handshake.add(&o.tls_handshake);
+        let _ = self.ws_upgrade.add(&o.ws_upgrade);
         let _ = self.first_byte.add(&o.first_byte);
         let _ = self.rtt.add(&o.rtt);
     }
@@ -80,6 +86,7 @@ impl Latency {
     pub fn reset(&mut self) {
         self.connect.reset();
         self.tls_handshake.reset();
+        self.ws_upgrade.reset();
         self.first_byte.reset();
         self.rtt.reset();
     }
@@ -102,6 +109,11 @@ impl Latency {
         } else {
             enc.put(&self.tls_handshake, &mut out.tls_handshake);
         }
+        if self.ws_upgrade.is_empty() {
+            out.ws_upgrade.clear();
+        } else {
+            enc.put(&self.ws_upgrade, &mut out.ws_upgrade);
+        }
         enc.put(&self.first_byte, &mut out.first_byte);
         enc.put(&self.rtt, &mut out.rtt);
     }
@@ -115,6 +127,11 @@ impl Latency {
                 histogram()
             } else {
                 decode(&e.tls_handshake)?
+            },
+            ws_upgrade: if e.ws_upgrade.is_empty() {
+                histogram()
+            } else {
+                decode(&e.ws_upgrade)?
             },
             first_byte: decode(&e.first_byte)?,
             rtt: decode(&e.rtt)?,
@@ -135,6 +152,10 @@ pub struct Encoded {
     /// nothing was recorded (no TLS), absent from older reports.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tls_handshake: String,
+    /// [`Latency::ws_upgrade`], encoded the same way; empty when nothing
+    /// was recorded (no WebSocket), absent from older reports.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ws_upgrade: String,
     /// [`Latency::first_byte`], encoded the same way.
     pub first_byte: String,
     /// [`Latency::rtt`], encoded the same way.

@@ -5,7 +5,8 @@
 //! - vocabulary, pure: [`cause`], [`latency`], [`traffic`], [`plan`],
 //!   [`threshold`] (the grammar of `--fail-if`), [`proxy`] (the PROXY
 //!   protocol's headers);
-//! - TLS's settings and failure causes, sans I/O: [`tls`];
+//! - TLS's and WebSocket's settings and failure causes, sans I/O:
+//!   [`tls`], [`ws`];
 //! - load shapes over time, pure: [`stages`] (`--stages`, the reconnect
 //!   back-off, `--close-fraction`);
 //! - the protocol between the supervisor and its workers: [`wire`];
@@ -29,6 +30,7 @@ pub mod traffic;
 
 pub mod stages;
 pub mod tls;
+pub mod ws;
 
 pub mod wire;
 

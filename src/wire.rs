@@ -21,6 +21,7 @@ use crate::proxy;
 use crate::stages::backoff::{Reconnect, Reconnects};
 use crate::tls::{ClientTls, ServerTls};
 use crate::traffic::Traffic;
+use crate::ws::ClientWs;
 
 /// How held connections are closed at teardown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +70,10 @@ pub struct ServerSpec {
     /// Speak TLS on every connection accepted (`--tls`), with this
     /// certificate and key; `None`: plain TCP.
     pub tls: Option<ServerTls>,
+    /// Answer WebSocket upgrades and echo messages (`--websocket`), over
+    /// TLS when `tls` is set; false: bytes as they come.
+    #[serde(default)]
+    pub websocket: bool,
     /// The network namespace to run in (`c1m lab`); `None`: c1m's own.
     pub netns: Option<String>,
 }
@@ -112,6 +117,10 @@ pub struct ClientSpec {
     pub proxy: Option<proxy::Send>,
     /// Speak TLS on every connection (`--tls`); `None`: plain TCP.
     pub tls: Option<ClientTls>,
+    /// Speak WebSocket on every connection (`--websocket PATH`), over TLS
+    /// when `tls` is set; `None`: bytes as they come.
+    #[serde(default)]
+    pub websocket: Option<Box<ClientWs>>,
     /// The network namespace to run in (`c1m lab`); `None`: c1m's own.
     pub netns: Option<String>,
 }
@@ -215,6 +224,14 @@ pub struct OwnStates {
     /// `None` where unreadable.
     #[serde(default)]
     pub heap_growth: Option<i64>,
+    /// WebSocket connections the worker holds (their upgrade done).
+    #[serde(default)]
+    pub ws: u64,
+    /// Of `heap_growth`, what the worker's WebSocket layer holds, bytes,
+    /// counted by the allocator as its code allocates and frees
+    /// ([`c1m_sys::alloc::held`]); `None` without WebSocket.
+    #[serde(default)]
+    pub ws_heap: Option<i64>,
 }
 
 impl OwnStates {
@@ -241,6 +258,11 @@ impl OwnStates {
         self.took_us += o.took_us;
         self.tls += o.tls;
         self.heap_growth = match (self.heap_growth, o.heap_growth) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.ws += o.ws;
+        self.ws_heap = match (self.ws_heap, o.ws_heap) {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),
         };
@@ -327,6 +349,9 @@ pub struct Stats {
     /// abbreviated handshake: no certificate sent or checked).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub tls_resumed: u64,
+    /// WebSocket: upgrades that completed (absent without WebSocket).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ws_upgrades: u64,
 }
 
 /// PROXY protocol headers (`--proxy-protocol`): those a client sent,
@@ -384,6 +409,7 @@ impl Stats {
         self.proxy.merge(&o.proxy);
         self.tls_handshakes += o.tls_handshakes;
         self.tls_resumed += o.tls_resumed;
+        self.ws_upgrades += o.ws_upgrades;
     }
 
     /// Established connections the peer closed, however.
@@ -435,6 +461,18 @@ pub enum FromWorker {
     /// version and cipher suite (`TLSv1_3 TLS13_AES_256_GCM_SHA384`), and
     /// the ALPN protocol when one was.
     TlsAgreed(String),
+    /// The HTTP statuses a client worker's upgrades were refused with so
+    /// far, each with its count (the whole tally each time: the latest
+    /// replaces the worker's earlier one).
+    WsStatuses(Vec<(u16, u64)>),
+    /// The first WebSocket failure of each cause, once per worker, in
+    /// words (`Sec-WebSocket-Accept "x" does not answer the key sent`).
+    WsFailure {
+        /// The cause it was counted under.
+        cause: Cause,
+        /// What went wrong.
+        detail: String,
+    },
     /// The answer to [`ToWorker::EndBeats`]: no more heartbeats, and no
     /// reply awaited (or the grace is over).
     BeatsEnded,
@@ -549,6 +587,7 @@ mod tests {
             reconnect: None,
             proxy: None,
             tls: None,
+            websocket: None,
             netns: None,
         })));
         let line = serde_json::to_string(&spec).unwrap();

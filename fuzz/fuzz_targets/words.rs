@@ -1,4 +1,4 @@
-//! Escapes (`--message`, `--expect`), `--sni`, `--alpn`, `--slo`, `--shard`, `--start-at`, and the words manifests carry (`--name`, `--cpu`, `--time`, …): none may panic, a refusal is one line,
+//! Escapes (`--message`, `--expect`), `--sni`, `--alpn`, `--websocket`, `--header`, `--slo`, `--shard`, `--start-at`, and the words manifests carry (`--name`, `--cpu`, `--time`, …): none may panic, a refusal is one line,
 //! what is accepted is in range (see `../inputs.rs`).
 //! Run: `cargo +nightly fuzz run words` in `fuzz/`.
 

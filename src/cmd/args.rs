@@ -198,6 +198,45 @@ pub struct ExperimentTlsOpts {
     pub no_resume: bool,
 }
 
+/// WebSocket on a client's connections (`connect`).
+#[derive(Debug, Clone, Args)]
+pub struct ClientWsOpts {
+    /// Speak WebSocket on every connection: an HTTP/1.1 upgrade of PATH
+    /// (after TLS's handshake with --tls), then heartbeats as WebSocket
+    /// frames, and a close frame (1000) at the end.
+    #[arg(long, value_name = "PATH", value_parser = crate::ws::parse_path)]
+    pub websocket: Option<String>,
+    /// A header for the upgrade request, NAME:VALUE (repeat it for more);
+    /// Host: replaces the target's.
+    #[arg(long, value_name = "NAME:VALUE", requires = "websocket", value_parser = header)]
+    pub header: Vec<String>,
+    /// How heartbeats travel over WebSocket (--mode heartbeat).
+    #[arg(long, value_enum, default_value_t = crate::ws::Heartbeat::Ping, requires = "websocket")]
+    pub ws_heartbeat: crate::ws::Heartbeat,
+}
+
+/// WebSocket on a server's connections (`serve`).
+#[derive(Debug, Clone, Args)]
+pub struct ServerWsOpts {
+    /// Answer WebSocket upgrades on every connection (any path; over TLS
+    /// with --tls), echo text and binary messages, answer pings and
+    /// close frames.
+    #[arg(long)]
+    pub websocket: bool,
+}
+
+/// WebSocket on both fleets' connections (`run`, `lab run`).
+#[derive(Debug, Clone, Args)]
+pub struct ExperimentWsOpts {
+    /// Speak WebSocket on every connection: the clients upgrade /, the
+    /// servers answer and echo.
+    #[arg(long)]
+    pub websocket: bool,
+    /// How heartbeats travel over WebSocket (--mode heartbeat).
+    #[arg(long, value_enum, default_value_t = crate::ws::Heartbeat::Ping, requires = "websocket")]
+    pub ws_heartbeat: crate::ws::Heartbeat,
+}
+
 /// Settings shared by every command that starts workers.
 #[derive(Debug, Clone, Args)]
 pub struct FleetOpts {
@@ -254,6 +293,9 @@ pub struct ExperimentOpts {
     /// TLS on the connections.
     #[command(flatten)]
     pub tls: ExperimentTlsOpts,
+    /// WebSocket on the connections.
+    #[command(flatten)]
+    pub ws: ExperimentWsOpts,
     /// Worker size, close mode, report files, metrics.
     #[command(flatten)]
     pub fleet: FleetOpts,
@@ -411,6 +453,12 @@ pub fn expect(text: &str) -> Result<String, String> {
 /// kept as written.
 pub fn alpn(text: &str) -> Result<String, String> {
     crate::tls::parse_alpn(text).map(|_| text.to_string())
+}
+
+/// An upgrade request's header (`--header`), checked by
+/// [`crate::ws::parse_header`]; kept as written.
+pub fn header(text: &str) -> Result<String, String> {
+    crate::ws::parse_header(text).map(|_| text.to_string())
 }
 
 /// Addresses (`--sources`, `--dests`): a list, range or CIDR block, as

@@ -9,7 +9,8 @@ use c1m_limits::{Facts, Role as LimitRole, Roots};
 use clap::Args;
 
 use super::args::{
-    ClientOpts, ClientTlsOpts, FleetOpts, TrafficOpts, count, duration, ip_list, target,
+    ClientOpts, ClientTlsOpts, ClientWsOpts, FleetOpts, TrafficOpts, count, duration, ip_list,
+    target,
 };
 use super::settings::{self, Clients, Host};
 use super::shard::{self, Detected};
@@ -86,6 +87,9 @@ pub struct ConnectArgs {
     /// TLS on the connections.
     #[command(flatten)]
     pub tls: ClientTlsOpts,
+    /// WebSocket on the connections.
+    #[command(flatten)]
+    pub ws: ClientWsOpts,
     /// Worker size, close mode, report files, metrics.
     #[command(flatten)]
     pub fleet: FleetOpts,
@@ -132,7 +136,10 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     let whole = a.shape.stages.as_ref().map_or(a.conns, |st| st.max());
     // The whole's interval: --message-rate and --bandwidth are every
     // shard's together, as -n is.
-    let traffic = settings::traffic(&traffic_opts, whole, false)?;
+    // Over WebSocket a reply is the message again: the pong's payload,
+    // or the echo.
+    let traffic = settings::traffic(&traffic_opts, whole, a.ws.websocket.is_some())?;
+    settings::client_ws(&a.ws, &traffic, Vec::new())?;
     let gate = super::gate::gate(&a.gate, &traffic)?;
     let detected = shard::detect(a.shard, |v| std::env::var(v).ok())?;
     if let Some(d) = &detected {
@@ -164,11 +171,12 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     let targets = resolve(a, &sources)?;
     let dests: Vec<_> = targets.endpoints.iter().map(|e| e.ip()).collect();
     settings::check_proxy(&a.client, &dests)?;
-    let names = targets
+    let names: Vec<(std::net::IpAddr, String)> = targets
         .names
         .iter()
         .flat_map(|r| r.addrs.iter().map(|&ip| (ip, r.name.clone())))
         .collect();
+    let websocket = settings::client_ws(&a.ws, &traffic, names.clone())?;
     let tls = settings::client_tls(&a.tls, trust, names)?;
     let facts = Facts::read(&Roots::system());
     let host = Host::of(&facts)?;
@@ -199,6 +207,7 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     let plan = plan::plan(&req)?.starting_at(shard.map_or(0, |s| s.offset(whole)));
     let mut clients = Clients {
         tls,
+        websocket,
         reconnect: reconnect.map(|r| match &detected {
             Some(d) => crate::stages::backoff::Reconnect {
                 rate: r.rate.map(|v| d.shard.part_of_rate(v)),

@@ -108,7 +108,12 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
             settings::check_outputs(&a.exp.fleet)?;
             a.exp.shape.reconnect()?;
             let conns = a.exp.shape.stages.as_ref().map_or(a.conns, |st| st.max());
-            let traffic = settings::traffic(&a.exp.traffic, conns, !a.exp.server.no_echo)?;
+            let traffic = settings::traffic(
+                &a.exp.traffic,
+                conns,
+                !a.exp.server.no_echo || a.exp.ws.websocket,
+            )?;
+            settings::experiment_ws(a.exp.ws.websocket, a.exp.ws.ws_heartbeat, &traffic)?;
             super::gate::gate(&a.exp.gate, &traffic)?;
             let Some(layout) = lab::layout()? else {
                 anyhow::bail!(
@@ -223,7 +228,8 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
         ),
     };
     let eps = settings::endpoints(&[server_ip], &ports);
-    let traffic = settings::traffic(&e.traffic, total, !e.server.no_echo)?;
+    let traffic = settings::traffic(&e.traffic, total, !e.server.no_echo || e.ws.websocket)?;
+    let client_ws = settings::experiment_ws(e.ws.websocket, e.ws.ws_heartbeat, &traffic)?;
     let gate = super::gate::gate(&e.gate, &traffic)?;
     let (server_tls, client_tls) = match settings::experiment_tls(e.tls.tls, e.tls.no_resume, &eps)?
     {
@@ -277,6 +283,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
             netns: Some(client.netns.clone()),
             reconnect,
             tls: client_tls.clone(),
+            websocket: client_ws.clone(),
             ..Clients::of(&e.client, &e.fleet, traffic.clone())
         };
         clients.extend(in_host.specs(&p));
@@ -289,6 +296,7 @@ pub fn lab_run(a: &LabRunArgs, layout: &Layout) -> Result<ExitCode> {
         // c1m's own servers take the headers its clients send.
         proxy: e.client.proxy_protocol,
         tls: server_tls,
+        websocket: e.ws.websocket,
         ..Servers::of(&e.server, &e.fleet, host.somaxconn)
     }
     .specs(&server_shares, &eps, per_worker);

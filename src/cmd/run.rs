@@ -88,11 +88,12 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     // With --stages the largest stage is the target planned for, as
     // if given with -n.
     let asked = a.exp.shape.stages.as_ref().map(|st| st.max()).or(a.conns);
-    settings::traffic(
+    let early = settings::traffic(
         &a.exp.traffic,
         asked.unwrap_or(DEFAULT_CONNS),
-        !a.exp.server.no_echo,
+        !a.exp.server.no_echo || a.exp.ws.websocket,
     )?;
+    settings::experiment_ws(a.exp.ws.websocket, a.exp.ws.ws_heartbeat, &early)?;
     let facts = Facts::read(&Roots::system());
     let host = Host::of(&facts)?;
     let e = &a.exp;
@@ -102,7 +103,8 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let plan = plan_run(a, conns, &host, per_worker)?;
     settings::warn_listen_ports(&facts, &plan.endpoints);
     settings::warn_fin_close(&facts, e.fleet.close, conns);
-    let traffic = settings::traffic(&e.traffic, conns, !e.server.no_echo)?;
+    let traffic = settings::traffic(&e.traffic, conns, !e.server.no_echo || e.ws.websocket)?;
+    let client_ws = settings::experiment_ws(e.ws.websocket, e.ws.ws_heartbeat, &traffic)?;
     let (server_tls, client_tls) =
         match settings::experiment_tls(e.tls.tls, e.tls.no_resume, &plan.endpoints)? {
             Some((s, c)) => (Some(s), Some(c)),
@@ -132,6 +134,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         // c1m's own servers take the headers its clients send.
         proxy: e.client.proxy_protocol,
         tls: server_tls,
+        websocket: e.ws.websocket,
         ..Servers::of(&e.server, &e.fleet, host.somaxconn)
     }
     .specs(&planned.servers, &planned.endpoints, per_worker);
@@ -139,6 +142,7 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         netns: name,
         reconnect,
         tls: client_tls,
+        websocket: client_ws,
         ..Clients::of(&e.client, &e.fleet, traffic)
     }
     .specs(&planned);

@@ -8,7 +8,9 @@ use anyhow::Context;
 use c1m_limits::{Facts, Role as LimitRole, Roots};
 use clap::Args;
 
-use super::args::{FleetOpts, ServerOpts, ServerTlsOpts, count, duration, listen, whole};
+use super::args::{
+    FleetOpts, ServerOpts, ServerTlsOpts, ServerWsOpts, count, duration, listen, whole,
+};
 use super::settings::{self, Host, Servers};
 use crate::plan::{BindMode, Plan, addr};
 use crate::report::model::CommandKind;
@@ -45,6 +47,9 @@ pub struct ServeArgs {
     /// TLS on the connections.
     #[command(flatten)]
     pub tls: ServerTlsOpts,
+    /// WebSocket on the connections.
+    #[command(flatten)]
+    pub ws: ServerWsOpts,
     /// Worker size, close mode, report files, metrics.
     #[command(flatten)]
     pub fleet: FleetOpts,
@@ -82,6 +87,7 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
         accept: !a.no_accept,
         proxy: a.proxy_protocol,
         tls,
+        websocket: a.ws.websocket,
         ..Servers::of(&a.server, &a.fleet, a.backlog.unwrap_or(host.somaxconn))
     };
     let specs = (0..workers)

@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, bail};
 use c1m_limits::{Facts, Role as LimitRole, Target, WORKER_FD_RESERVE};
 
-use super::args::{ClientOpts, ClientTlsOpts, FleetOpts, ServerOpts, ServerTlsOpts, TrafficOpts};
+use super::args::{
+    ClientOpts, ClientTlsOpts, ClientWsOpts, FleetOpts, ServerOpts, ServerTlsOpts, TrafficOpts,
+};
 use crate::plan::{Plan, ServerShare, addr, thousands};
 use crate::proxy;
 use crate::stages::backoff::Reconnect;
@@ -18,6 +20,7 @@ use crate::supervisor::session::Outputs;
 use crate::tls::{self, ClientTls, ServerTls, Trust, cert};
 use crate::traffic::{self, Mode, Traffic};
 use crate::wire::{ClientSpec, CloseMode, ServerSpec};
+use crate::ws::{ClientWs, Heartbeat};
 
 /// The kernel facts a plan needs, derived from the doctor's reading.
 #[derive(Debug, Clone)]
@@ -364,6 +367,8 @@ pub struct Servers {
     pub proxy: Option<proxy::Version>,
     /// TLS on every connection accepted.
     pub tls: Option<ServerTls>,
+    /// WebSocket on every connection accepted.
+    pub websocket: bool,
     /// The network namespace the servers run in.
     pub netns: Option<String>,
 }
@@ -381,6 +386,7 @@ impl Servers {
             accept: true,
             proxy: None,
             tls: None,
+            websocket: false,
             netns: None,
         }
     }
@@ -401,6 +407,7 @@ impl Servers {
             idle_timeout_ms: self.idle_timeout.map(|d| d.as_millis() as u64),
             proxy: self.proxy,
             tls: self.tls.clone(),
+            websocket: self.websocket,
             netns: self.netns.clone(),
         }
     }
@@ -441,6 +448,8 @@ pub struct Clients {
     pub proxy: Option<proxy::Send>,
     /// TLS on every connection.
     pub tls: Option<ClientTls>,
+    /// WebSocket on every connection.
+    pub websocket: Option<ClientWs>,
     /// The network namespace the clients run in.
     pub netns: Option<String>,
 }
@@ -465,6 +474,7 @@ impl Clients {
                     .and_then(|ips| proxy::Sources::new(&ips)),
             }),
             tls: None,
+            websocket: None,
             netns: None,
         }
     }
@@ -494,10 +504,69 @@ impl Clients {
                 }),
                 proxy: self.proxy.clone(),
                 tls: self.tls.clone(),
+                websocket: self.websocket.clone().map(Box::new),
                 netns: self.netns.clone(),
             })
             .collect()
     }
+}
+
+/// `connect --websocket`'s settings: the path, `--header`s, how
+/// heartbeats travel, the targets' names by address (each connection's
+/// `Host`). A ping carries at most 125 bytes: a longer heartbeat message
+/// is refused here, before anything starts. `None` without `--websocket`.
+pub fn client_ws(
+    o: &ClientWsOpts,
+    traffic: &Traffic,
+    names: Vec<(IpAddr, String)>,
+) -> anyhow::Result<Option<ClientWs>> {
+    let Some(path) = &o.websocket else {
+        return Ok(None);
+    };
+    check_ws_traffic(o.ws_heartbeat, traffic)?;
+    let mut headers = Vec::new();
+    for h in &o.header {
+        headers.push(crate::ws::parse_header(h).map_err(|e| anyhow::anyhow!("--header {e}"))?);
+    }
+    Ok(Some(ClientWs {
+        path: path.clone(),
+        headers,
+        heartbeat: o.ws_heartbeat,
+        names,
+    }))
+}
+
+/// Both fleets' WebSocket for `run` and `lab run`: the clients upgrade
+/// `/`, c1m's servers answer any path. `None` without `--websocket`.
+pub fn experiment_ws(
+    on: bool,
+    heartbeat: Heartbeat,
+    traffic: &Traffic,
+) -> anyhow::Result<Option<ClientWs>> {
+    if !on {
+        return Ok(None);
+    }
+    check_ws_traffic(heartbeat, traffic)?;
+    Ok(Some(ClientWs {
+        path: "/".to_string(),
+        headers: Vec::new(),
+        heartbeat,
+        names: Vec::new(),
+    }))
+}
+
+/// A ping's payload is at most 125 bytes (RFC 6455 §5.5).
+fn check_ws_traffic(heartbeat: Heartbeat, traffic: &Traffic) -> anyhow::Result<()> {
+    if heartbeat == Heartbeat::Ping
+        && traffic.mode == crate::traffic::Mode::Heartbeat
+        && traffic.message.len() > 125
+    {
+        bail!(
+            "--ws-heartbeat ping carries at most 125 bytes (a control frame's payload, RFC 6455 section 5.5); the message is {} bytes: send a shorter --message, or --ws-heartbeat text",
+            traffic.message.len()
+        );
+    }
+    Ok(())
 }
 
 /// A file a TLS flag names, read whole as text; the error names the flag,

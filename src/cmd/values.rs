@@ -11,6 +11,23 @@ use crate::plan::BindMode;
 use crate::proxy;
 use crate::traffic::Mode;
 use crate::wire::CloseMode;
+use crate::ws::Heartbeat;
+
+impl ValueEnum for Heartbeat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Heartbeat::Ping, Heartbeat::Text]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Heartbeat::Ping => PossibleValue::new("ping").help(
+                "a ping frame carrying the message (at most 125 bytes); the pong, which every server must send, is the reply",
+            ),
+            Heartbeat::Text => PossibleValue::new("text")
+                .help("a text frame carrying the message; an echo server's text frame is the reply"),
+        })
+    }
+}
 
 impl ValueEnum for BindMode {
     fn value_variants<'a>() -> &'a [Self] {

@@ -188,6 +188,7 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, MergeError> {
         latency,
         find_limit: None,
         tls: super::tls::merged(rs.iter().map(|r| r.tls.as_ref())),
+        websocket: super::tls::merged_ws(rs.iter().map(|r| r.websocket.as_ref())),
         timeline,
         teardown: rs.iter().map(|r| r.teardown).fold(0.0, f64::max),
         workers: workers(&rs),
@@ -748,6 +749,9 @@ fn add_memory(a: Memory, b: Memory) -> Memory {
             rss_per_conn: (conns > 0).then(|| rss as f64 / conns as f64),
             tls_heap: some(x.tls_heap, y.tls_heap),
             tls_conns: some(x.tls_conns.map(|n| n as i64), y.tls_conns.map(|n| n as i64))
+                .map(|n| n as u64),
+            ws_heap: some(x.ws_heap, y.ws_heap),
+            ws_conns: some(x.ws_conns.map(|n| n as i64), y.ws_conns.map(|n| n as i64))
                 .map(|n| n as u64),
         }
     };

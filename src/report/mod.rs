@@ -301,6 +301,7 @@ impl LatencyReport {
         Self {
             connect: Percentiles::of(&l.connect),
             tls_handshake: Percentiles::of(&l.tls_handshake),
+            ws_upgrade: Percentiles::of(&l.ws_upgrade),
             first_byte: Percentiles::of(&l.first_byte),
             rtt: Percentiles::of(&l.rtt),
             lost: 0,

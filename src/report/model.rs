@@ -93,6 +93,9 @@ pub struct Report {
     /// TLS on the connections (`--tls`); absent without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<super::tls::TlsReport>,
+    /// WebSocket on the connections (`--websocket`); absent without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket: Option<super::tls::WsReport>,
     /// Samples about four times a second.
     pub timeline: Vec<Sample>,
     /// Seconds the teardown took.
@@ -695,6 +698,17 @@ pub struct UserMem {
     /// state `tls_heap` is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_conns: Option<u64>,
+    /// WebSocket only: what the workers' WebSocket layer held at the top,
+    /// bytes (each connection's tungstenite context and buffers), counted
+    /// by c1m's allocator as that layer's code allocated and freed, in
+    /// glibc's chunk sizes. With TLS under it, `tls_heap` is the heap's
+    /// growth less this. Absent without WebSocket, or where unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws_heap: Option<i64>,
+    /// WebSocket only: the connections upgraded and held at the top, whose
+    /// state `ws_heap` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws_conns: Option<u64>,
 }
 
 impl UserMem {
@@ -702,6 +716,12 @@ impl UserMem {
     /// over TLS connections held).
     pub fn tls_per_conn(&self) -> Option<f64> {
         let (heap, n) = (self.tls_heap?, self.tls_conns?);
+        (n > 0).then(|| heap as f64 / n as f64)
+    }
+
+    /// User memory of WebSocket state per upgraded connection, bytes.
+    pub fn ws_per_conn(&self) -> Option<f64> {
+        let (heap, n) = (self.ws_heap?, self.ws_conns?);
         (n > 0).then(|| heap as f64 / n as f64)
     }
 }
@@ -730,6 +750,11 @@ pub struct LatencyReport {
     /// absent without TLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_handshake: Option<Percentiles>,
+    /// WebSocket: the end of the layer below (TCP's or TLS's handshake)
+    /// to the upgrade's 101 read whole (client side); absent without
+    /// WebSocket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws_upgrade: Option<Percentiles>,
     /// A heartbeat's scheduled send to the reply's first byte.
     pub first_byte: Option<Percentiles>,
     /// A heartbeat's scheduled send to its whole reply. Every scheduled

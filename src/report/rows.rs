@@ -147,6 +147,7 @@ pub fn summary(r: &Report) -> Vec<Row> {
         o.row("connect time", percentiles(p));
     }
     tls_rows(&mut o, r);
+    ws_rows(&mut o, r);
     kernel_rows(&mut o, r);
     server_rows(&mut o, r);
     match &r.memory {
@@ -730,6 +731,17 @@ fn memory_rows(o: &mut Rows, m: &Memory) {
                 ),
             );
         }
+        if let (Some(per), Some(n)) = (u.ws_per_conn(), u.ws_conns) {
+            o.detail(
+                "of which WebSocket state",
+                format!(
+                    "{} per WebSocket connection ({} for {} connections, as its code allocated it: tungstenite's context and buffers)",
+                    bytes(per),
+                    bytes(u.ws_heap.unwrap_or(0) as f64),
+                    thousands(n)
+                ),
+            );
+        }
     }
     let measurable = slab.is_some_and(|t| t.abs() > SLAB_NOISE);
     if let Some(caution) = slab_caution(m) {
@@ -766,6 +778,31 @@ fn memory_rows(o: &mut Rows, m: &Memory) {
                 ),
             );
         }
+    }
+}
+
+/// WebSocket: the upgrades (how many each side, their time) and how each
+/// side spoke it.
+fn ws_rows(o: &mut Rows, r: &Report) {
+    let Some(w) = &r.websocket else { return };
+    let done = match (w.clients.is_some(), w.servers.is_some()) {
+        (true, true) => format!(
+            "clients {} upgrades, servers {}",
+            thousands(r.clients.ws_upgrades),
+            thousands(r.servers.ws_upgrades)
+        ),
+        (true, false) => format!("{} upgrades", thousands(r.clients.ws_upgrades)),
+        _ => format!("{} upgrades", thousands(r.servers.ws_upgrades)),
+    };
+    o.row("WebSocket", done);
+    if let Some(c) = &w.clients {
+        o.detail("clients", c);
+    }
+    if let Some(s) = &w.servers {
+        o.detail("servers", s);
+    }
+    if let Some(p) = &r.latency.ws_upgrade {
+        o.row("WebSocket upgrade time", percentiles(p));
     }
 }
 
@@ -962,6 +999,24 @@ fn error_rows(o: &mut Rows, r: &Report) {
             }
             if let Some(e) = r.tls.as_ref().and_then(|t| t.example(side, c)) {
                 o.detail("", format!("e.g. {e}"));
+            }
+            if let Some(w) = &r.websocket {
+                if side == "client" && c == Cause::WsStatus {
+                    for st in &w.statuses {
+                        o.detail(
+                            "",
+                            format!(
+                                "HTTP {} {}: {} — {}",
+                                st.status,
+                                st.reason,
+                                thousands(st.count),
+                                st.meaning
+                            ),
+                        );
+                    }
+                } else if let Some(e) = w.example(side, c) {
+                    o.detail("", format!("e.g. {e}"));
+                }
             }
         }
     }

@@ -7,6 +7,12 @@
 //! handshake's time in `latency.tls_handshake`, and the user memory of
 //! TLS state in `memory.clients.tls_heap` (and `servers`).
 //!
+//! The WebSocket part (`--websocket`, [`WsReport`]) is here too: how
+//! each side spoke it, the HTTP statuses upgrades were refused with, and
+//! the first failure of each cause in words; its counts are in the same
+//! places (`clients.ws_upgrades`, `clients.failed.ws_status`, …,
+//! `latency.ws_upgrade`, `memory.clients.ws_heap`).
+//!
 //! Data only, as the rest of the model.
 
 use schemars::JsonSchema;
@@ -53,6 +59,75 @@ impl TlsReport {
             .find(|e| e.side == side && e.cause == cause)
             .map(|e| e.detail.as_str())
     }
+}
+
+/// WebSocket on the connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WsReport {
+    /// How c1m's clients spoke WebSocket, in words (the path, headers,
+    /// how heartbeats travel); null without c1m's clients.
+    pub clients: Option<String>,
+    /// What c1m's servers did, in words; null without c1m's servers.
+    pub servers: Option<String>,
+    /// The HTTP statuses upgrades were refused with (their sum is
+    /// `clients.failed.ws_status`), by status.
+    pub statuses: Vec<WsStatus>,
+    /// The first failure of each cause on each side, in words.
+    pub examples: Vec<TlsExample>,
+}
+
+/// Upgrades refused with one HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WsStatus {
+    /// The status (`403`).
+    pub status: u16,
+    /// Its reason phrase (`Forbidden`).
+    pub reason: String,
+    /// How many upgrades got it.
+    pub count: u64,
+    /// What it means and what to do, one line.
+    pub meaning: String,
+}
+
+impl WsReport {
+    /// The example of `cause` on `side`, if one was told.
+    pub fn example(&self, side: &str, cause: Cause) -> Option<&str> {
+        self.examples
+            .iter()
+            .find(|e| e.side == side && e.cause == cause)
+            .map(|e| e.detail.as_str())
+    }
+}
+
+/// Several shards' WebSocket parts as one: the first's words, statuses
+/// summed, every side's first example of each cause; `None` when no
+/// shard had WebSocket.
+pub fn merged_ws<'a>(parts: impl Iterator<Item = Option<&'a WsReport>>) -> Option<WsReport> {
+    let mut out: Option<WsReport> = None;
+    for p in parts.flatten() {
+        match &mut out {
+            None => out = Some(p.clone()),
+            Some(o) => {
+                o.clients = o.clients.take().or_else(|| p.clients.clone());
+                o.servers = o.servers.take().or_else(|| p.servers.clone());
+                for s in &p.statuses {
+                    match o.statuses.iter_mut().find(|x| x.status == s.status) {
+                        Some(x) => x.count += s.count,
+                        None => o.statuses.push(s.clone()),
+                    }
+                }
+                o.statuses.sort_by_key(|s| s.status);
+                for e in &p.examples {
+                    if o.example(&e.side, e.cause).is_none() {
+                        o.examples.push(e.clone());
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Several shards' TLS parts as one: the first's words, every side's
@@ -106,5 +181,27 @@ mod tests {
         assert_eq!(m.example("client", Cause::TlsCertificate), Some("one"));
         assert_eq!(m.example("server", Cause::TlsAlert), Some("three"));
         assert!(merged([None, None].into_iter()).is_none());
+    }
+
+    #[test]
+    fn merged_ws_sums_the_statuses() {
+        let status = |status, count| WsStatus {
+            status,
+            reason: String::new(),
+            count,
+            meaning: String::new(),
+        };
+        let a = WsReport {
+            clients: Some("GET /".into()),
+            servers: None,
+            statuses: vec![status(403, 2)],
+            examples: vec![],
+        };
+        let b = WsReport {
+            statuses: vec![status(403, 3), status(101, 1)],
+            ..a.clone()
+        };
+        let m = merged_ws([Some(&a), None, Some(&b)].into_iter()).unwrap();
+        assert_eq!(m.statuses, vec![status(101, 1), status(403, 5)]);
     }
 }

@@ -76,6 +76,9 @@ pub struct Worker {
     pub own: Option<OwnStates>,
     /// It answered [`ToWorker::EndBeats`]: its replies are in.
     pub beats_ended: bool,
+    /// The HTTP statuses its WebSocket upgrades were refused with, each
+    /// with its count (its latest whole tally).
+    pub ws_statuses: Vec<(u16, u64)>,
     child: Child,
     /// Exited and waited for.
     reaped: bool,
@@ -149,6 +152,8 @@ pub struct Fleet {
     /// The first TLS failure of each cause on each side, in rustls'
     /// words.
     pub tls_failures: Vec<(Role, crate::cause::Cause, String)>,
+    /// The first WebSocket failure of each cause on each side, in words.
+    pub ws_failures: Vec<(Role, crate::cause::Cause, String)>,
     group: u32,
     /// Groups the fleet's workers were in before [`Fleet::group`] (one
     /// left with no process: see [`Fleet::spawn`]).
@@ -179,6 +184,7 @@ impl Fleet {
             first_bytes: None,
             tls_agreed: None,
             tls_failures: Vec::new(),
+            ws_failures: Vec::new(),
             group: 0,
             old_groups: Vec::new(),
             worker_nice,
@@ -240,6 +246,7 @@ impl Fleet {
             fatal: None,
             own: None,
             beats_ended: false,
+            ws_statuses: Vec::new(),
             child,
             reaped: false,
             stdin: Some(stdin),
@@ -295,6 +302,20 @@ impl Fleet {
         Ok(out)
     }
 
+    /// The HTTP statuses WebSocket upgrades were refused with, over every
+    /// worker, each with its count, by status.
+    pub fn ws_statuses(&self) -> Vec<(u16, u64)> {
+        let mut all: Vec<(u16, u64)> = Vec::new();
+        for (status, n) in self.workers.iter().flat_map(|w| &w.ws_statuses) {
+            match all.iter_mut().find(|(s, _)| s == status) {
+                Some((_, m)) => *m += n,
+                None => all.push((*status, *n)),
+            }
+        }
+        all.sort_unstable();
+        all
+    }
+
     /// Reads a worker's lines; returns how it died if it did.
     fn read_worker(&mut self, i: usize) -> Option<String> {
         let w = &mut self.workers[i];
@@ -325,6 +346,17 @@ impl Fleet {
                         .any(|(r, c, _)| *r == role && *c == cause)
                     {
                         self.tls_failures.push((role, cause, detail));
+                    }
+                }
+                Ok(FromWorker::WsStatuses(st)) => w.ws_statuses = st,
+                Ok(FromWorker::WsFailure { cause, detail }) => {
+                    let role = w.role;
+                    if !self
+                        .ws_failures
+                        .iter()
+                        .any(|(r, c, _)| *r == role && *c == cause)
+                    {
+                        self.ws_failures.push((role, cause, detail));
                     }
                 }
                 Ok(FromWorker::Latency(enc)) => {

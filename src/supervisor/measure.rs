@@ -155,6 +155,8 @@ impl ProcMem {
             rss_per_conn: (conns > 0).then(|| rss as f64 / conns as f64),
             tls_heap: None,
             tls_conns: None,
+            ws_heap: None,
+            ws_conns: None,
         }
     }
 }

@@ -120,6 +120,8 @@ pub struct Session {
     shape: staged::Shape,
     /// TLS: how the clients and the servers were set up, in words.
     tls: Option<(Option<String>, Option<String>)>,
+    /// WebSocket: how the clients and the servers spoke it, in words.
+    ws: Option<(Option<String>, Option<String>)>,
 }
 
 impl Session {
@@ -204,6 +206,7 @@ impl Session {
             start_at: None,
             shape: staged::Shape::default(),
             tls: None,
+            ws: None,
         })
     }
 
@@ -471,6 +474,16 @@ impl Session {
             .map(|t| t.about.clone());
         if client_tls.is_some() || server_tls.is_some() {
             self.tls = Some((client_tls, server_tls));
+        }
+        let client_ws = clients
+            .first()
+            .and_then(|c| c.websocket.as_ref())
+            .map(|w| w.words());
+        let server_ws = servers.first().filter(|s| s.websocket).map(|_| {
+            "answering upgrades on any path, echoing text and binary messages, answering pings and close frames".to_string()
+        });
+        if client_ws.is_some() || server_ws.is_some() {
+            self.ws = Some((client_ws, server_ws));
         }
         for s in servers {
             self.fleet.spawn(WorkerSpec::Server(s))?;
@@ -771,10 +784,18 @@ impl Session {
                     None => (held.reached, held.reached * self.sides()),
                 };
                 let mut m = measure::memory_report(&self.origin.node, b, t, conns, sockets);
-                if let (Some(own), Some(_)) = (&top_own, &self.tls) {
+                // The heap's growth by layer: WebSocket's as its code
+                // counted it, TLS's the rest (nothing else a worker
+                // allocates grows with its connections).
+                if let Some(own) = &top_own {
                     for (u, o) in [(&mut m.clients, &own.client), (&mut m.servers, &own.server)] {
-                        if o.tls > 0 {
-                            (u.tls_heap, u.tls_conns) = (o.heap_growth, Some(o.tls));
+                        if o.ws > 0 && self.ws.is_some() {
+                            (u.ws_heap, u.ws_conns) = (o.ws_heap, Some(o.ws));
+                        }
+                        if o.tls > 0 && self.tls.is_some() {
+                            let ws = u.ws_heap.unwrap_or(0);
+                            u.tls_heap = o.heap_growth.map(|g| g - ws);
+                            u.tls_conns = Some(o.tls);
                         }
                     }
                 }
@@ -813,6 +834,7 @@ impl Session {
             latency,
             find_limit: self.search.as_mut().and_then(|s| s.found.take()),
             tls: self.tls_report(),
+            websocket: self.ws_report(),
             timeline,
             teardown: teardown.as_secs_f64(),
             workers: Workers {
@@ -843,6 +865,40 @@ impl Session {
             self.html.as_deref(),
             self.csv.as_deref(),
         )
+    }
+
+    /// The report's WebSocket part, when WebSocket was on.
+    fn ws_report(&self) -> Option<crate::report::tls::WsReport> {
+        let (clients, servers) = self.ws.clone()?;
+        let side = |role: &Role| match role {
+            Role::Client => "client",
+            Role::Server => "server",
+        };
+        Some(crate::report::tls::WsReport {
+            clients,
+            servers,
+            statuses: self
+                .fleet
+                .ws_statuses()
+                .into_iter()
+                .map(|(status, count)| crate::report::tls::WsStatus {
+                    status,
+                    reason: crate::ws::reason(status).to_string(),
+                    count,
+                    meaning: crate::ws::status_words(status).to_string(),
+                })
+                .collect(),
+            examples: self
+                .fleet
+                .ws_failures
+                .iter()
+                .map(|(role, cause, detail)| crate::report::tls::TlsExample {
+                    side: side(role).to_string(),
+                    cause: *cause,
+                    detail: detail.clone(),
+                })
+                .collect(),
+        })
     }
 
     /// The report's TLS part, when TLS was on.

@@ -26,6 +26,7 @@ use super::conns::{Conns, Due, Handshake, Heartbeats, Off, PeerClose, Sent};
 use super::ramp::Ramp;
 use super::tls::{self, Broke, Recv};
 use super::transport::Transport;
+use super::ws::{ClientLayer, Upgrade};
 use super::{Command, Link, TOKEN_CMD, TOKEN_SIGNAL, set_fd_limit};
 use crate::cause::Cause;
 use crate::latency;
@@ -78,6 +79,8 @@ struct Client<'a> {
     fds: Vec<Option<OwnedFd>>,
     conns: Conns,
     transport: Transport,
+    /// WebSocket on top of the transport, under `--websocket`.
+    ws: Option<ClientLayer>,
     /// What to tell the supervisor about TLS (first failures, what was
     /// agreed), sent after the events.
     notes: Vec<FromWorker>,
@@ -104,6 +107,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         reconnect,
         proxy,
         tls,
+        websocket,
         netns: _,
     } = spec;
     if endpoints.is_empty() {
@@ -133,6 +137,14 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
     } else {
         conns
     };
+    let conns = if websocket.is_some() {
+        conns.with_ws()
+    } else {
+        conns
+    };
+    let ws = websocket
+        .as_ref()
+        .map(|w| ClientLayer::new(w, *count as usize, &traffic.message));
     let mut c = Client {
         poller,
         first: *first,
@@ -147,6 +159,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         fds,
         conns,
         transport,
+        ws,
         notes: Vec::new(),
         buf: Box::new([0; 4096]),
         header: Vec::with_capacity(proxy::V1_MAX),
@@ -271,6 +284,9 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         if let Some(bytes) = c.conns.take_first_bytes() {
             link.send(&FromWorker::FirstBytes(bytes));
         }
+        if let Some(st) = c.ws.as_mut().and_then(ClientLayer::take_statuses) {
+            c.notes.push(FromWorker::WsStatuses(st));
+        }
         for note in c.notes.drain(..) {
             link.send(&note);
         }
@@ -281,6 +297,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
             }
             if cmds.contains(&Command::Close) {
                 c.conns.close_all(link.now());
+                c.close_frames();
                 link.send(&FromWorker::Latency(c.conns.latency.encode()));
                 link.send(&FromWorker::Closed(c.conns.stats));
                 c.arm_close();
@@ -304,6 +321,10 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
                         let mut own = super::count_own(c.fds.iter().flatten());
                         own.tls = c.transport.tls_held();
                         own.heap_growth = super::heap_growth(heap_base);
+                        if let Some(ws) = &c.ws {
+                            own.ws = ws.held();
+                            own.ws_heap = Some(c1m_sys::alloc::held());
+                        }
                         link.send(&FromWorker::Count(own));
                     }
                     _ => {}
@@ -452,6 +473,16 @@ impl Client<'_> {
                 }
                 return;
             }
+            if self.conns.is_upgrading(i) {
+                // TCP is up; the upgrade request goes out (after the
+                // PROXY header, if any). Its answer cannot have come yet,
+                // but the peer may have closed.
+                self.send_opening(i, self.dest(i), now);
+                if ev.hangup && self.conns.is_upgrading(i) {
+                    self.upgrade_ws(i, true, now);
+                }
+                return;
+            }
             // The peer may have spoken or closed in this same event
             // (read first, so a close is counted as the peer's).
             if (ev.readable || ev.hangup) && !self.read(i, ev.hangup, now) {
@@ -460,10 +491,18 @@ impl Client<'_> {
             self.send_opening(i, self.dest(i), now);
         } else if self.conns.is_securing(i) {
             self.secure(i, ev.hangup, now);
+        } else if self.conns.is_upgrading(i) {
+            if ev.readable || ev.hangup {
+                self.upgrade_ws(i, ev.hangup, now);
+            }
         } else if self.conns.is_held(i) {
             if ev.writable
                 && let Some(fd) = self.fds[i].as_ref()
-                && !self.transport.writable(i, fd)
+                && !(self.transport.writable(i, fd)
+                    && self
+                        .ws
+                        .as_mut()
+                        .is_none_or(|ws| ws.writable(i, &mut self.transport.io(i, fd, false))))
             {
                 self.conns.closed(i, now, PeerClose::Rst);
                 self.close(i);
@@ -478,7 +517,70 @@ impl Client<'_> {
     /// Closes connection `i`'s socket and forgets its transport state.
     fn close(&mut self, i: usize) {
         self.fds[i] = None;
+        if let Some(ws) = self.ws.as_mut() {
+            ws.forget(i);
+        }
         self.transport.forget(i);
+    }
+
+    /// Teardown under `--websocket`: a close frame (1000) on every
+    /// upgraded connection, as far as each socket takes it now.
+    fn close_frames(&mut self) {
+        let Some(ws) = self.ws.as_mut() else { return };
+        for (i, fd) in self.fds.iter().enumerate() {
+            if let Some(fd) = fd {
+                ws.close(i, &mut self.transport.io(i, fd, false));
+            }
+        }
+    }
+
+    /// Connection `i`'s TCP connection (and TLS, under it) is up: its
+    /// WebSocket upgrade request goes out.
+    fn start_ws(&mut self, i: usize, now: Duration) {
+        let (Some(fd), Some(ws)) = (self.fds[i].as_ref(), self.ws.as_mut()) else {
+            return;
+        };
+        let n_src = self.sources.len().max(1) as u64;
+        let (_, e) = pair_of(self.first + i as u64, n_src, self.pairs);
+        let u = ws.start(i, self.endpoints[e], &mut self.transport.io(i, fd, false));
+        self.upgraded(i, u, false, now);
+    }
+
+    /// Reads connection `i`'s answer to its upgrade.
+    fn upgrade_ws(&mut self, i: usize, hangup: bool, now: Duration) {
+        let (Some(fd), Some(ws)) = (self.fds[i].as_ref(), self.ws.as_mut()) else {
+            return;
+        };
+        let mut io = self.transport.io(i, fd, hangup);
+        let u = ws.upgrade(i, &mut io, &mut self.buf[..]);
+        self.upgraded(i, u, hangup, now);
+    }
+
+    /// Tells the table where connection `i`'s upgrade stands.
+    fn upgraded(&mut self, i: usize, u: Upgrade, hangup: bool, now: Duration) {
+        match u {
+            Upgrade::Pending => {}
+            Upgrade::Done => {
+                self.conns.upgraded(i, now);
+                // Frames that came with the 101 (and a close) are read
+                // now: their edge is spent.
+                if self.read(i, hangup, now) {
+                    self.send_first(i, now);
+                }
+            }
+            Upgrade::Refused { cause, detail } => {
+                self.conns.insecure(i, now, cause);
+                if self.ws.as_mut().is_some_and(|ws| ws.first_of(cause)) {
+                    self.notes.push(FromWorker::WsFailure { cause, detail });
+                }
+                self.close(i);
+            }
+            Upgrade::Closed { fin } => {
+                let how = if fin { PeerClose::Fin } else { PeerClose::Rst };
+                self.conns.closed(i, now, how);
+                self.close(i);
+            }
+        }
     }
 
     /// Connection `i`'s TCP connection is up: its TLS handshake begins.
@@ -509,6 +611,13 @@ impl Client<'_> {
                 self.conns.secured(i, now, resumed);
                 if let Some(a) = self.transport.take_agreed(i) {
                     self.notes.push(FromWorker::TlsAgreed(a));
+                }
+                if self.conns.is_upgrading(i) {
+                    self.start_ws(i, now);
+                    if hangup && self.conns.is_upgrading(i) {
+                        self.upgrade_ws(i, true, now);
+                    }
+                    return;
                 }
                 // What came with the handshake's end (application data,
                 // a close) is read now: its edge is spent.
@@ -542,11 +651,11 @@ impl Client<'_> {
             return false;
         };
         let conns = &mut self.conns;
-        let end = self
-            .transport
-            .recv(i, fd, hangup, &mut self.buf[..], |bytes| {
-                conns.data(i, now, bytes)
-            });
+        let sink = |bytes: &[u8]| conns.data(i, now, bytes);
+        let end = match self.ws.as_mut() {
+            Some(ws) => ws.recv(i, &mut self.transport.io(i, fd, hangup), sink),
+            None => self.transport.recv(i, fd, hangup, &mut self.buf[..], sink),
+        };
         match end {
             Recv::Drained => true,
             Recv::Closed { fin } => {
@@ -572,11 +681,15 @@ impl Client<'_> {
     /// message back behind the header's acknowledgement).
     fn send_opening(&mut self, i: usize, dest: SocketAddr, now: Duration) {
         let securing = self.conns.is_securing(i);
-        if self.proxy.is_some() && !self.send_header(i, dest, !securing, now) {
+        let upgrading = self.conns.is_upgrading(i);
+        // Over WebSocket the first message goes as a frame, once upgraded.
+        if self.proxy.is_some() && !self.send_header(i, dest, !securing && !upgrading, now) {
             return;
         }
         if securing {
             self.start_tls(i, now);
+        } else if upgrading {
+            self.start_ws(i, now);
         } else if self.proxy.is_none() {
             self.send_first(i, now);
         }
@@ -634,7 +747,11 @@ impl Client<'_> {
         let (Some(first), Some(fd)) = (&self.traffic.first, self.fds[i].as_ref()) else {
             return;
         };
-        if self.transport.send(i, fd, first) == tls::Sent::Broken {
+        let sent = match self.ws.as_mut() {
+            Some(ws) => ws.send_once(i, &mut self.transport.io(i, fd, false), first),
+            None => self.transport.send(i, fd, first),
+        };
+        if sent == tls::Sent::Broken {
             self.conns.closed(i, now, PeerClose::Rst);
             self.close(i);
         }
@@ -649,7 +766,11 @@ impl Client<'_> {
             return;
         };
         // A stalled send's reply can never be matched to it.
-        let how = match self.transport.send(i, fd, &self.traffic.message) {
+        let sent = match self.ws.as_mut() {
+            Some(ws) => ws.send(i, &mut self.transport.io(i, fd, false)),
+            None => self.transport.send(i, fd, &self.traffic.message),
+        };
+        let how = match sent {
             tls::Sent::Whole => Sent::Whole,
             tls::Sent::Stalled => Sent::Stalled,
             tls::Sent::Broken => Sent::Broken,

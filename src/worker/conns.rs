@@ -39,6 +39,13 @@
 //! the server meanwhile is a close, as for an established connection
 //! (the TCP connection existed).
 //!
+//! With WebSocket (`--websocket`) a connection has one more state after
+//! TCP's handshake (and TLS's): its upgrade under way, the request sent
+//! and the 101 awaited. It stays in the handshake window and under
+//! `--connect-timeout` (counted `WsTimeout`), and is held only once
+//! upgraded; a refused upgrade is a failure by its cause (by HTTP status:
+//! `WsStatus`), and a close by the server meanwhile a close.
+//!
 //! Rules that make the counts true against any server:
 //! - a connection the peer closed (FIN) or reset (RST) is never held, in
 //!   any state, the handshake's end and the close in one event included;
@@ -126,6 +133,8 @@ const RETRY_RST: u8 = 6;
 const RETRY_FAILED: u8 = 7;
 /// TCP established, the TLS handshake under way (in the window).
 const SECURING: u8 = 8;
+/// TCP (and TLS) up, the WebSocket upgrade under way (in the window).
+const UPGRADING: u8 = 9;
 const STATE: u8 = 0x0f;
 /// The peer has sent bytes on this connection (while established).
 const DATA_SEEN: u8 = 0x80;
@@ -171,6 +180,7 @@ fn touched(n: usize) -> Vec<u16> {
 fn timeout_cause(state: u8) -> Cause {
     match state {
         SECURING => Cause::TlsTimeout,
+        UPGRADING => Cause::WsTimeout,
         _ => Cause::Timeout,
     }
 }
@@ -210,6 +220,8 @@ pub struct Conns {
     heartbeats: Option<Heartbeats>,
     /// Whether connections speak TLS: a TLS handshake follows TCP's.
     tls: bool,
+    /// Whether connections speak WebSocket: an upgrade follows.
+    ws: bool,
     /// Slots: the most connections this worker holds at once.
     count: u64,
     /// Slots in use: `0..next`.
@@ -254,6 +266,7 @@ impl Conns {
             skipped: if hb { touched(n) } else { Vec::new() },
             heartbeats,
             tls: false,
+            ws: false,
             count,
             next: 0,
             pace: Pace::fixed(count),
@@ -290,6 +303,12 @@ impl Conns {
     /// The same table for connections that speak TLS.
     pub fn with_tls(mut self) -> Self {
         self.tls = true;
+        self
+    }
+
+    /// The same table for connections that speak WebSocket.
+    pub fn with_ws(mut self) -> Self {
+        self.ws = true;
         self
     }
 
@@ -347,7 +366,7 @@ impl Conns {
     pub fn turn_off(&mut self, now: Duration) -> Option<(usize, Off)> {
         let i = self.next.checked_sub(1)? as usize;
         let off = match self.state(i) {
-            CONNECTING | SECURING => {
+            CONNECTING | SECURING | UPGRADING => {
                 self.stats.connecting -= 1;
                 Off::Socket
             }
@@ -401,6 +420,11 @@ impl Conns {
     /// Whether connection `i`'s TLS handshake is under way.
     pub fn is_securing(&self, i: usize) -> bool {
         self.state(i) == SECURING
+    }
+
+    /// Whether connection `i`'s WebSocket upgrade is under way.
+    pub fn is_upgrading(&self, i: usize) -> bool {
+        self.state(i) == UPGRADING
     }
 
     /// Handshakes the window has room for now (0 once paused).
@@ -457,9 +481,9 @@ impl Conns {
     /// connect() on `i` completed at once (loopback may), at `now`.
     /// With TLS, its TLS handshake begins.
     pub fn connected_at_once(&mut self, i: usize, now: Duration) {
-        if self.tls {
+        if self.tls || self.ws {
             self.times_us[i] = micros(now);
-            self.set(i, SECURING);
+            self.set(i, if self.tls { SECURING } else { UPGRADING });
             self.stats.connecting += 1;
             return;
         }
@@ -527,7 +551,9 @@ impl Conns {
             let i = self.sweep as usize;
             self.sweep += 1;
             match self.state(i) {
-                s @ (CONNECTING | SECURING) if since(now, self.times_us[i]) >= self.timeout_us => {
+                s @ (CONNECTING | SECURING | UPGRADING)
+                    if since(now, self.times_us[i]) >= self.timeout_us =>
+                {
                     self.stats.connecting -= 1;
                     self.stats.failed.add(timeout_cause(s));
                     self.lose(i, now, Loss::Failed);
@@ -563,17 +589,18 @@ impl Conns {
     }
 
     /// The handshake of `i` ended at `now`. Returns whether `i` is held
-    /// (with TLS: whether its TLS handshake is under way); when not, the
-    /// caller closes its socket.
+    /// (with TLS: whether its TLS handshake is under way; with WebSocket,
+    /// its upgrade); when not, the caller closes its socket.
     pub fn handshake(&mut self, i: usize, now: Duration, how: Handshake) -> bool {
         if self.state(i) != CONNECTING {
-            return self.is_held(i) || self.is_securing(i);
+            return self.is_held(i) || self.is_securing(i) || self.is_upgrading(i);
         }
-        if self.tls && how == Handshake::Established {
-            // Still in the window: the TLS handshake comes next.
+        if (self.tls || self.ws) && how == Handshake::Established {
+            // Still in the window: the TLS handshake (or the upgrade)
+            // comes next.
             Latency::record(&mut self.latency.connect, since(now, self.times_us[i]));
             self.times_us[i] = micros(now);
-            self.set(i, SECURING);
+            self.set(i, if self.tls { SECURING } else { UPGRADING });
             return true;
         }
         self.stats.connecting -= 1;
@@ -612,7 +639,7 @@ impl Conns {
     /// `--reconnect` as a failed attempt. The caller closes its socket.
     pub fn header_failed(&mut self, i: usize, now: Duration, cause: Cause) {
         match self.state(i) {
-            SECURING => self.stats.connecting -= 1,
+            SECURING | UPGRADING => self.stats.connecting -= 1,
             WAITING | HELD => self.stats.established -= 1,
             _ => return,
         }
@@ -631,16 +658,35 @@ impl Conns {
             &mut self.latency.tls_handshake,
             since(now, self.times_us[i]),
         );
-        self.stats.connecting -= 1;
         self.stats.tls_handshakes += 1;
         self.stats.tls_resumed += u64::from(resumed);
+        if self.ws {
+            // Still in the window: the upgrade comes next.
+            self.times_us[i] = micros(now);
+            self.set(i, UPGRADING);
+            return;
+        }
+        self.stats.connecting -= 1;
         self.established(i);
     }
 
-    /// The TLS handshake of `i` failed at `now`, by `cause` (with
-    /// `--reconnect`, a failed attempt); the caller closes its socket.
+    /// The WebSocket upgrade of `i` ended well at `now` (its 101 read);
+    /// `i` is held from here.
+    pub fn upgraded(&mut self, i: usize, now: Duration) {
+        if self.state(i) != UPGRADING {
+            return;
+        }
+        Latency::record(&mut self.latency.ws_upgrade, since(now, self.times_us[i]));
+        self.stats.connecting -= 1;
+        self.stats.ws_upgrades += 1;
+        self.established(i);
+    }
+
+    /// The TLS handshake (or the WebSocket upgrade) of `i` failed at
+    /// `now`, by `cause` (with `--reconnect`, a failed attempt); the
+    /// caller closes its socket.
     pub fn insecure(&mut self, i: usize, now: Duration, cause: Cause) {
-        if self.state(i) != SECURING {
+        if self.state(i) != SECURING && self.state(i) != UPGRADING {
             return;
         }
         self.stats.connecting -= 1;
@@ -671,7 +717,7 @@ impl Conns {
         match self.state(i) {
             WAITING => self.give_up(i, now),
             HELD => {}
-            SECURING => {
+            SECURING | UPGRADING => {
                 // The TCP connection existed: a close by the server, as
                 // nginx's past its cap, never held.
                 self.stats.connecting -= 1;
@@ -849,7 +895,7 @@ impl Conns {
         while self.oldest < self.next {
             let i = self.oldest as usize;
             let state = self.state(i);
-            if state == CONNECTING || state == SECURING {
+            if state == CONNECTING || state == SECURING || state == UPGRADING {
                 // A TLS handshake's time starts at its TCP's end, so
                 // handshakes may expire a little out of order: one waits
                 // at most for an older one's time to run out.
@@ -884,7 +930,7 @@ impl Conns {
                     self.stats.established -= 1;
                 }
                 HELD => self.stats.established -= 1,
-                CONNECTING | SECURING => self.stats.connecting -= 1,
+                CONNECTING | SECURING | UPGRADING => self.stats.connecting -= 1,
                 RETRY_FIN | RETRY_RST | RETRY_FAILED => self.stats.retrying -= 1,
                 _ => continue,
             }

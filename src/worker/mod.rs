@@ -18,6 +18,7 @@ pub mod rules;
 pub mod server;
 pub mod tls;
 pub mod transport;
+pub mod ws;
 
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};

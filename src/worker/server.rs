@@ -34,7 +34,9 @@ use c1m_sys::poll::{self, Poller};
 use c1m_sys::socket;
 
 use super::rules::{self, LineState};
-use super::tls::{Served, ServerSessions};
+use super::tls::{self as tls_io, Broke, Served, ServerSessions};
+use super::transport::{Io, PlainIo};
+use super::ws::{self, ServerLayer};
 use super::{Command, Link, TOKEN_CMD, TOKEN_LISTENER, TOKEN_SIGNAL, set_fd_limit};
 use crate::cause::{Cause, Rule};
 use crate::proxy::{self, Parsed};
@@ -70,6 +72,8 @@ struct Server {
     paused_until: Option<Duration>,
     /// TLS state by descriptor number, under `--tls` only.
     tls: Option<ServerSessions>,
+    /// WebSocket state by descriptor number, under `--websocket` only.
+    ws: Option<ServerLayer>,
     /// What to tell the supervisor about TLS, sent after the events.
     notes: Vec<FromWorker>,
     buf: Box<[u8; 16 * 1024]>,
@@ -91,6 +95,7 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
         idle_timeout_ms,
         proxy,
         tls,
+        websocket,
         netns: _,
     } = spec;
     let fd_limit = set_fd_limit(*fd_limit)?;
@@ -143,6 +148,7 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
         },
         paused_until: None,
         tls,
+        ws: websocket.then(|| ServerLayer::new(fd_limit as usize, *max_message, *max_unsent)),
         notes: Vec::new(),
         buf: Box::new([0; 16 * 1024]),
     };
@@ -204,6 +210,10 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
                 let mut own = super::count_own(s.conns.iter().flatten());
                 own.tls = s.tls.as_ref().map_or(0, ServerSessions::held);
                 own.heap_growth = super::heap_growth(heap_base);
+                if let Some(ws) = &s.ws {
+                    own.ws = ws.held();
+                    own.ws_heap = Some(c1m_sys::alloc::held());
+                }
                 link.send(&FromWorker::Count(own));
             }
             for cmd in &cmds {
@@ -356,6 +366,9 @@ impl Server {
                 Err(after) => return after,
             }
         }
+        if self.ws.is_some() {
+            return self.serve_ws(fd, hangup, now);
+        }
         if self.tls.is_some() {
             return self.serve_tls(fd, hangup, now);
         }
@@ -424,10 +437,112 @@ impl Server {
         after
     }
 
+    /// [`Self::serve`] for a WebSocket connection: the TLS handshake
+    /// under it if any, the upgrade, then each message echoed, under the
+    /// rules (`--max-message` a message, `--idle-timeout` between whole
+    /// messages, `--max-unsent` for echoes the peer does not take).
+    fn serve_ws(&mut self, fd: usize, hangup: bool, now: Duration) -> After {
+        let (Some(conn), Some(layer)) = (
+            self.conns.get(fd).and_then(Option::as_ref),
+            self.ws.as_mut(),
+        ) else {
+            return After::Open;
+        };
+        if let Some(tls) = self.tls.as_mut()
+            && tls.is_handshaking(fd)
+        {
+            match tls.handshake(fd, conn, hangup) {
+                tls_io::Handshake::Pending => return After::Open,
+                tls_io::Handshake::Done { resumed } => {
+                    self.stats.tls_handshakes += 1;
+                    self.stats.tls_resumed += u64::from(resumed);
+                    if let Some(a) = tls.take_agreed(fd) {
+                        self.notes.push(FromWorker::TlsAgreed(a));
+                    }
+                }
+                tls_io::Handshake::Broke(Broke::Closed { fin }) => {
+                    return After::PeerGone { fin };
+                }
+                tls_io::Handshake::Broke(Broke::Failed(e)) => {
+                    let cause = crate::tls::cause_of(&e);
+                    if tls.first_of(cause) {
+                        self.notes.push(FromWorker::TlsFailure {
+                            cause,
+                            detail: crate::tls::words_of(&e),
+                        });
+                    }
+                    return After::Failed(cause);
+                }
+            }
+        }
+        let mut io = match self.tls.as_mut() {
+            Some(t) => t.io(fd, conn, hangup).map_or(Io::Gone, Io::Tls),
+            None => Io::Plain(PlainIo::new(conn, hangup)),
+        };
+        let served = layer.serve(fd, &mut io, self.echo, &mut self.buf[..]);
+        let mut line = self.lines[fd];
+        let after = match served {
+            ws::Served::Open {
+                upgraded,
+                blocked,
+                active,
+                echoed,
+            } => {
+                self.stats.ws_upgrades += u64::from(upgraded);
+                self.stats.sent += echoed;
+                if (active || upgraded)
+                    && let Some(t) = self.active_s.get_mut(fd)
+                {
+                    *t = now.as_secs() as u32;
+                }
+                if blocked {
+                    let owed = socket::queues(conn).unwrap_or_default();
+                    if rules::owes_too_much(owed.unacked, owed.unread, self.max_unsent) {
+                        After::Drop(Rule::Unread)
+                    } else {
+                        if !line.blocked() {
+                            let _ = self.poller.modify(conn, fd as u64, poll::HELD_WRITING);
+                        }
+                        line = line.with_blocked(true);
+                        After::Open
+                    }
+                } else {
+                    line = line.with_blocked(false);
+                    After::Open
+                }
+            }
+            ws::Served::Closed { fin } => After::PeerGone { fin },
+            ws::Served::Oversized => After::Drop(Rule::Oversized),
+            ws::Served::Refused(why) => {
+                if layer.first_of(Cause::WsHandshake) {
+                    self.notes.push(FromWorker::WsFailure {
+                        cause: Cause::WsHandshake,
+                        detail: why,
+                    });
+                }
+                After::Failed(Cause::WsHandshake)
+            }
+            ws::Served::Broke(why) => {
+                if layer.first_of(Cause::WsProtocol) {
+                    self.notes.push(FromWorker::WsFailure {
+                        cause: Cause::WsProtocol,
+                        detail: why,
+                    });
+                }
+                After::Failed(Cause::WsProtocol)
+            }
+        };
+        self.lines[fd] = line;
+        after
+    }
+
     /// Closes a held connection; false if there was none.
     fn forget(&mut self, fd: usize) -> bool {
         if let Some(t) = self.tls.as_mut() {
             t.forget(fd);
+        }
+        if let Some(w) = self.ws.as_mut() {
+            w.forget(fd);
         }
         match self.conns.get_mut(fd).and_then(Option::take) {
             Some(_) => {
@@ -502,9 +617,15 @@ impl Server {
             self.stats.failed.add(Cause::TlsOther);
             return;
         }
+        if let Some(w) = self.ws.as_mut() {
+            w.accepted(n);
+        }
         if let Err(e) = self.poller.add(&fd, n as u64, poll::HELD) {
             if let Some(t) = self.tls.as_mut() {
                 t.forget(n);
+            }
+            if let Some(w) = self.ws.as_mut() {
+                w.forget(n);
             }
             self.stats.failed.add(Cause::of(e));
             return;

@@ -179,6 +179,91 @@ fn agreed<D>(conn: &rustls::ConnectionCommon<D>) -> String {
     s
 }
 
+/// A TLS connection's plaintext as a byte stream over its nonblocking
+/// socket, for a layer above (WebSocket's): a read hands out what rustls
+/// has decrypted, reading the socket when it has nothing (once, or on to
+/// the end after a hang-up); a write gives plaintext to rustls and sends
+/// its records as far as the socket takes them (`WouldBlock` when rustls'
+/// buffer, [`BUFFER_LIMIT`], is full); `flush` is `WouldBlock` while
+/// records wait for room. The peer's close_notify or FIN reads as the
+/// end (0). What rustls allocates here is not the layer above's
+/// (`c1m_sys::alloc`).
+pub struct TlsIo<'a, D> {
+    conn: &'a mut rustls::ConnectionCommon<D>,
+    fd: &'a OwnedFd,
+    hangup: bool,
+    drained: bool,
+}
+
+impl<'a, D> TlsIo<'a, D> {
+    /// `conn`'s plaintext over `fd`; `hangup`: the peer hung up in this
+    /// event.
+    pub fn new(conn: &'a mut rustls::ConnectionCommon<D>, fd: &'a OwnedFd, hangup: bool) -> Self {
+        Self {
+            conn,
+            fd,
+            hangup,
+            drained: false,
+        }
+    }
+}
+
+fn would_block() -> std::io::Error {
+    ErrorKind::WouldBlock.into()
+}
+
+impl<D> Read for TlsIo<'_, D> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let _below = c1m_sys::alloc::enter(false);
+        loop {
+            match self.conn.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                // The TCP connection ended without a close_notify.
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            if self.drained {
+                return Err(would_block());
+            }
+            match pull(self.conn, self.fd, self.hangup) {
+                Ok(Pulled::Some { more }) => self.drained = !more,
+                Ok(Pulled::Drained) => return Err(would_block()),
+                // Whatever came before it is read first.
+                Ok(Pulled::Eof) => self.drained = true,
+                Err(Broke::Closed { fin: true }) => return Ok(0),
+                Err(Broke::Closed { fin: false }) => {
+                    return Err(ErrorKind::ConnectionReset.into());
+                }
+                Err(Broke::Failed(e)) => return Err(std::io::Error::other(e)),
+            }
+        }
+    }
+}
+
+impl<D> Write for TlsIo<'_, D> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _below = c1m_sys::alloc::enter(false);
+        let n = self.conn.writer().write(buf)?;
+        if push(self.conn, self.fd).is_err() {
+            return Err(ErrorKind::BrokenPipe.into());
+        }
+        if n == 0 && !buf.is_empty() {
+            return Err(would_block());
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _below = c1m_sys::alloc::enter(false);
+        match push(self.conn, self.fd) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(would_block()),
+            Err(_) => Err(ErrorKind::BrokenPipe.into()),
+        }
+    }
+}
+
 /// What reading a held connection found.
 #[derive(Debug)]
 pub enum Recv {
@@ -337,6 +422,18 @@ impl ClientSessions {
             Some(conn) => recv(conn, fd, hangup, buf, sink),
             None => Recv::Closed { fin: false },
         }
+    }
+
+    /// Held connection `i`'s plaintext as a byte stream (for WebSocket);
+    /// `None` when it has no TLS state.
+    pub fn io<'a>(
+        &'a mut self,
+        i: usize,
+        fd: &'a OwnedFd,
+        hangup: bool,
+    ) -> Option<TlsIo<'a, rustls::client::ClientConnectionData>> {
+        let conn: &mut ClientConnection = self.conns.get_mut(i)?.as_deref_mut()?;
+        Some(TlsIo::new(conn, fd, hangup))
     }
 
     /// Sends `bytes` on held connection `i`.
@@ -521,6 +618,40 @@ impl ServerSessions {
                 secured = Some(conn.handshake_kind() == Some(HandshakeKind::Resumed));
             }
         }
+    }
+
+    /// Whether descriptor `slot`'s TLS handshake is under way.
+    pub fn is_handshaking(&self, slot: usize) -> bool {
+        self.conns
+            .get(slot)
+            .and_then(|c| c.as_deref())
+            .is_some_and(|c| c.is_handshaking())
+    }
+
+    /// Moves descriptor `slot`'s handshake on (for a layer above that
+    /// reads the plaintext itself, WebSocket's: see [`Self::io`]).
+    pub fn handshake(&mut self, slot: usize, fd: &OwnedFd, hangup: bool) -> Handshake {
+        let Some(conn) = self.conns.get_mut(slot).and_then(|c| c.as_deref_mut()) else {
+            return Handshake::Broke(Broke::Closed { fin: false });
+        };
+        let conn: &mut ServerConnection = conn;
+        let h = drive(conn, fd, hangup);
+        if let Handshake::Done { .. } = h {
+            self.held += 1;
+        }
+        h
+    }
+
+    /// Descriptor `slot`'s plaintext as a byte stream, its handshake
+    /// done; `None` when it has no TLS state.
+    pub fn io<'a>(
+        &'a mut self,
+        slot: usize,
+        fd: &'a OwnedFd,
+        hangup: bool,
+    ) -> Option<TlsIo<'a, rustls::server::ServerConnectionData>> {
+        let conn: &mut ServerConnection = self.conns.get_mut(slot)?.as_deref_mut()?;
+        Some(TlsIo::new(conn, fd, hangup))
     }
 
     /// Forgets descriptor `slot`'s TLS state (its socket is being

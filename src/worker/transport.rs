@@ -6,6 +6,11 @@
 //! through [`Transport::send`] and out of [`Transport::recv`]'s sink,
 //! whether TLS is under it or not.
 //!
+//! A layer above that frames the bytes itself (WebSocket's, through
+//! tungstenite) reads and writes through [`Transport::io`]: the socket
+//! as a nonblocking stream ([`PlainIo`]), or TLS's plaintext
+//! ([`super::tls::TlsIo`]).
+//!
 //! Plain TCP keeps nothing here: a read or a send is the one system call
 //! it was before. TLS keeps its table ([`super::tls::ClientSessions`]).
 
@@ -16,7 +21,7 @@ use c1m_sys::Errno;
 use c1m_sys::poll;
 use c1m_sys::socket;
 
-use super::tls::{ClientSessions, Handshake, Recv, Sent};
+use super::tls::{ClientSessions, Handshake, Recv, Sent, TlsIo};
 use crate::tls::ClientTls;
 
 /// What a client's connections speak.
@@ -138,10 +143,117 @@ impl Transport {
         }
     }
 
+    /// Held connection `i`'s bytes as a stream, for a layer above
+    /// (WebSocket's): the socket itself, or TLS's plaintext.
+    pub fn io<'a>(
+        &'a mut self,
+        i: usize,
+        fd: &'a OwnedFd,
+        hangup: bool,
+    ) -> Io<'a, rustls::client::ClientConnectionData> {
+        match self {
+            Transport::Plain => Io::Plain(PlainIo::new(fd, hangup)),
+            Transport::Tls(t) => t.io(i, fd, hangup).map_or(Io::Gone, Io::Tls),
+        }
+    }
+
     /// Forgets connection `i` (its socket is being closed).
     pub fn forget(&mut self, i: usize) {
         if let Transport::Tls(t) = self {
             t.forget(i);
+        }
+    }
+}
+
+/// A plain TCP socket as a byte stream (`Read`, `Write`) for a layer
+/// above: each read or write is one system call, nonblocking
+/// (`WouldBlock` when the socket has nothing or no room). A read that
+/// came back short emptied the socket, so the next is `WouldBlock`
+/// without a system call, unless the peer hung up (then reading goes on
+/// to its FIN, as edge-triggered epoll gives no new edge for it).
+pub struct PlainIo<'a> {
+    fd: &'a OwnedFd,
+    hangup: bool,
+    short: bool,
+}
+
+impl<'a> PlainIo<'a> {
+    /// `fd` as a stream; `hangup`: the peer hung up in this event.
+    pub fn new(fd: &'a OwnedFd, hangup: bool) -> Self {
+        Self {
+            fd,
+            hangup,
+            short: false,
+        }
+    }
+}
+
+impl std::io::Read for PlainIo<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.short && !self.hangup {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        let _below = c1m_sys::alloc::enter(false);
+        loop {
+            match poll::read(self.fd, buf) {
+                Ok(n) => {
+                    self.short = n < buf.len();
+                    return Ok(n);
+                }
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+impl std::io::Write for PlainIo<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _below = c1m_sys::alloc::enter(false);
+        socket::send(self.fd, buf).map_err(Into::into)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A connection's bytes as a stream, plain or TLS's plaintext (`D`:
+/// rustls' client or server side); `Gone` when it has no state any more
+/// (every call fails as a reset).
+pub enum Io<'a, D> {
+    /// Plain TCP.
+    Plain(PlainIo<'a>),
+    /// TLS's plaintext.
+    Tls(TlsIo<'a, D>),
+    /// Nothing to read or write.
+    Gone,
+}
+
+impl<D> std::io::Read for Io<'_, D> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Io::Plain(p) => p.read(buf),
+            Io::Tls(t) => t.read(buf),
+            Io::Gone => Err(std::io::ErrorKind::ConnectionReset.into()),
+        }
+    }
+}
+
+impl<D> std::io::Write for Io<'_, D> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Io::Plain(p) => p.write(buf),
+            Io::Tls(t) => t.write(buf),
+            Io::Gone => Err(std::io::ErrorKind::ConnectionReset.into()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Io::Plain(p) => p.flush(),
+            Io::Tls(t) => t.flush(),
+            Io::Gone => Err(std::io::ErrorKind::ConnectionReset.into()),
         }
     }
 }

@@ -43,6 +43,7 @@ mod tls;
 mod truths;
 mod tune_crash;
 mod unprivileged;
+mod websocket;
 
 /// The misbehaving test servers run as this binary, re-executed with
 /// `util::testserver::ENV` set (see `util::testserver`); this is their

@@ -11,8 +11,9 @@ const LAYERS: Layers<'static> = &[
     // Vocabulary, pure: causes, histograms, the heartbeat schedule, the
     // address planner, the grammar of --fail-if, PROXY protocol headers.
     &["cause", "latency", "traffic", "plan", "threshold", "proxy"],
-    // TLS's settings, configurations and failure causes, sans I/O.
-    &["tls"],
+    // TLS's and WebSocket's settings, configurations and failure causes,
+    // sans I/O.
+    &["tls", "ws"],
     // Load shapes over time, pure: stages, the reconnect back-off,
     // --close-fraction.
     &["stages"],

@@ -14,7 +14,8 @@
 //! # Modules, lowest layer first
 //! `tests/tidy.rs` checks that a module uses only modules of lower layers.
 //!
-//! 1. [`limits`]: `RLIMIT_NOFILE`, getrlimit(2). [`process`]: worker
+//! 1. [`alloc`]: the global allocator, counting one layer's memory,
+//!    malloc_usable_size(3). [`limits`]: `RLIMIT_NOFILE`, getrlimit(2). [`process`]: worker
 //!    processes that never outlive the supervisor, nice values, prctl(2).
 //!    [`signals`]: Ctrl-C and SIGTERM as a readable descriptor, each
 //!    arrival counted, signal(7).
@@ -28,6 +29,7 @@
 //! once per process return [`std::io::Error`] with the path or name
 //! involved.
 
+pub mod alloc;
 pub mod limits;
 pub mod lock;
 pub mod netns;
@@ -38,3 +40,8 @@ pub mod socket;
 
 pub use rustix::io::Errno;
 pub use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+/// The tests that read the process's heap counts run one at a time: any
+/// other test thread's allocations would move them.
+#[cfg(test)]
+static TEST_HEAP: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -143,6 +143,7 @@ mod tests {
 
     #[test]
     fn the_heap_in_use_grows_by_what_is_allocated() {
+        let _one = crate::TEST_HEAP.lock().unwrap_or_else(|e| e.into_inner());
         let before = heap_in_use().unwrap();
         let kept: Vec<Box<[u8; 1000]>> = (0..1000).map(|_| Box::new([1u8; 1000])).collect();
         let grown = heap_in_use().unwrap() - before;

@@ -34,8 +34,9 @@ use c1m_tidy::{Finding, Layers};
 /// of earlier layers.
 const LAYERS: Layers<'static> = &[
     // Standalone process-wide calls: `RLIMIT_NOFILE`, worker processes and
-    // nice values (and signal names), named network namespaces, file locks.
-    &["limits", "process", "netns", "lock"],
+    // nice values (and signal names), named network namespaces, file locks;
+    // the global allocator's count of one layer.
+    &["alloc", "limits", "process", "netns", "lock"],
     // epoll and nonblocking reads of any descriptor.
     &["poll"],
     // Descriptors made to be polled: caught signals as a readable pipe,

@@ -61,6 +61,7 @@ fn report(target: u64, at_end: u64) -> Report {
         latency: LatencyReport::default(),
         find_limit: None,
         tls: None,
+        websocket: None,
         timeline: vec![],
         teardown: 0.1,
         workers: Workers {

@@ -630,3 +630,64 @@ fn tls_failures_count_by_cause_and_closes_by_how() {
     c.secured(e, ms(120), false);
     assert_eq!(c.stats.established, 0);
 }
+
+#[test]
+fn a_websocket_is_held_once_upgraded_over_tls_or_tcp() {
+    // Over TLS: TCP, then TLS, then the upgrade, all in the window.
+    let mut c = Conns::new(4, 2, ms(100), None).with_tls().with_ws();
+    let a = c.next_to_open().unwrap();
+    c.connecting(a, ms(0));
+    assert!(c.handshake(a, ms(5), Handshake::Established));
+    c.secured(a, ms(25), false);
+    assert!(c.is_upgrading(a) && !c.is_held(a));
+    let s = c.stats;
+    assert_eq!((s.connecting, s.established, s.tls_handshakes), (1, 0, 1));
+    assert_eq!(c.room(ms(25)), 1, "an upgrade stays in the window");
+    c.upgraded(a, ms(32));
+    assert!(c.is_held(a));
+    let s = c.stats;
+    assert_eq!(
+        (s.connecting, s.established, s.opened, s.ws_upgrades),
+        (0, 1, 1, 1)
+    );
+    // The upgrade's time runs from TLS's end.
+    let up = values(&c.latency.ws_upgrade);
+    assert!(up.len() == 1 && near(up[0], 7_000), "{up:?}");
+    // Over plain TCP: the upgrade follows TCP's handshake.
+    let mut c = Conns::new(4, 2, ms(100), None).with_ws();
+    let b = c.next_to_open().unwrap();
+    c.connected_at_once(b, ms(0));
+    assert!(c.is_upgrading(b));
+    c.upgraded(b, ms(3));
+    assert!(c.is_held(b));
+    assert_eq!(c.stats.established, 1);
+}
+
+#[test]
+fn upgrades_refused_time_out_or_closed_are_counted_by_cause() {
+    let mut c = Conns::new(4, 10, ms(100), None).with_ws();
+    // Refused by status: a failure, never opened.
+    let a = c.next_to_open().unwrap();
+    c.connecting(a, ms(0));
+    assert!(c.handshake(a, ms(1), Handshake::Established));
+    c.insecure(a, ms(1), Cause::WsStatus);
+    assert_eq!(c.stats.failed.get(Cause::WsStatus), 1);
+    assert_eq!((c.stats.opened, c.stats.connecting), (0, 0));
+    // Closed by the server meanwhile: a close, never held.
+    let b = c.next_to_open().unwrap();
+    c.connected_at_once(b, ms(0));
+    c.closed(b, ms(2), PeerClose::Fin);
+    let s = c.stats;
+    assert_eq!((s.closed_fin, s.opened, s.established), (1, 1, 0));
+    // No answer in time.
+    let d = c.next_to_open().unwrap();
+    c.connecting(d, ms(0));
+    assert!(c.handshake(d, ms(10), Handshake::Established));
+    let mut expired = Vec::new();
+    c.expire(ms(110), &mut expired);
+    assert_eq!(expired, vec![d]);
+    assert_eq!(c.stats.failed.get(Cause::WsTimeout), 1);
+    assert_eq!(c.stats.connecting, 0);
+    c.upgraded(d, ms(120));
+    assert_eq!(c.stats.established, 0, "a late 101 changes nothing");
+}
