@@ -122,6 +122,15 @@ fn trim(v: f64) -> String {
 /// measured.
 fn figure(t: &Threshold, r: &Report) -> Result<(f64, String), String> {
     let target = r.target;
+    // The most the run asked for at once: the largest stage's count (a
+    // run that ramps down to 0 ends at a target of 0), else the target.
+    // Counts other than what is held at the end are percents of it.
+    let most = r
+        .stages
+        .as_ref()
+        .and_then(|s| s.stages.iter().map(|x| x.target).max())
+        .unwrap_or(0)
+        .max(target);
     // A count and its share of what a percent is of.
     let count = |n: u64, of: u64, what: &str| -> Result<(f64, String), String> {
         let v = t
@@ -150,21 +159,30 @@ fn figure(t: &Threshold, r: &Report) -> Result<(f64, String), String> {
                 CountSource::Kernel => "the kernel's count",
                 CountSource::Workers => "the workers' count",
             };
-            count(n, target, &format!("held at the end ({source}{judged})"))
+            let what = format!("held at the end ({source}{judged})");
+            if target == 0 && t.unit == Unit::Percent {
+                // A run that ends at a target of 0 (`--ramp-down`, a
+                // last stage of 0): the end holds all it was asked to.
+                return Ok((
+                    100.0,
+                    format!("{} {what}, the target being 0", thousands(n)),
+                ));
+            }
+            count(n, target, &what)
         }
-        Metric::Reached => count(r.held.reached, target, "most held at once"),
+        Metric::Reached => count(r.held.reached, most, "most held at once"),
         Metric::MinHeld => {
             let n = r
                 .held
                 .min_during_hold
                 .ok_or("there was no hold (the experiment ended before it)")?;
-            count(n, target, "fewest held in the hold")
+            count(n, most, "fewest held in the hold")
         }
         Metric::Errors => {
             let n = r.clients.failed.total() + r.servers.failed.total();
-            count(n, target, "connections failed")
+            count(n, most, "connections failed")
         }
-        Metric::Closes => count(r.closes.total(), target, "closed by the server"),
+        Metric::Closes => count(r.closes.total(), most, "closed by the server"),
         Metric::Lost => {
             if r.clients.sent == 0 {
                 return Err("no heartbeat was sent (traffic: --mode heartbeat)".into());
@@ -187,7 +205,7 @@ fn figure(t: &Threshold, r: &Report) -> Result<(f64, String), String> {
                 .ok_or("the server is not visible from here, so connections only the client has cannot be counted")?;
             count(
                 p.count,
-                target,
+                most,
                 "only on the client (the server never created them)",
             )
         }

@@ -165,3 +165,46 @@ fn shown_in_the_thresholds_unit() {
     assert_eq!(show(Unit::Us, 72_100.0), "72.1 ms");
     assert_eq!(show(Unit::PerSecond, 19_500.4), "19,500/s");
 }
+
+/// A run that ramps down to 0 (`--ramp-down`, a last stage of 0): its
+/// target at the end is 0, so the percents of what it reached, its
+/// fewest in the hold, its failures and closes are of the largest
+/// stage's count, and holding nothing at the end is all of its target.
+#[test]
+fn a_ramp_down_to_zero_judges_percents_of_its_largest_stage() {
+    use crate::report::staged::{StageResult, StagesReport};
+    let mut r = fixture("run-heartbeat");
+    let stage = |from, target| StageResult {
+        duration: 2.0,
+        from,
+        target,
+        started: Some(0.0),
+        ended: Some(2.0),
+        held: Some(target),
+        source: Some(CountSource::Kernel),
+        tolerance: 20,
+        met: Some(true),
+    };
+    r.stages = Some(StagesReport {
+        spec: "2s:2000,2s:2000,2s:0".into(),
+        tolerance: 0.01,
+        stages: vec![stage(0, 2000), stage(2000, 2000), stage(2000, 0)],
+    });
+    r.target = 0;
+    r.held.at_end = 0;
+    use ThresholdStatus::*;
+    for (text, status, value) in [
+        ("held<99%", Pass, 100.0),
+        ("reached<99%", Pass, 100.0),
+        ("min_held<99.9%", Pass, 100.0),
+        ("errors>0.1%", Pass, 0.0),
+        ("closes>1%", Pass, 0.0),
+        ("held>0", Pass, 0.0),
+    ] {
+        let [res] = &judge(&gate(&[text]), &r)[..] else {
+            unreachable!()
+        };
+        assert_eq!(res.status, status, "{text}: {}", res.figure);
+        assert_eq!(res.value, Some(value), "{text}: {}", res.figure);
+    }
+}
