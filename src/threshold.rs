@@ -452,7 +452,9 @@ fn value(m: Metric, v: &str) -> Result<(f64, Unit), String> {
             let plain: String = v.chars().filter(|c| *c != ',' && *c != '_').collect();
             let n = number(&plain, true).ok_or_else(wrong)?;
             if n.fract() != 0.0 {
-                return Err(format!("{v:?} is not a whole number of {m}"));
+                return Err(format!(
+                    "{v:?} is not a whole number of {m}; for a share, add %: {v}%"
+                ));
             }
             Ok((n, Unit::Count))
         }

@@ -314,9 +314,11 @@ pub const MAX_RATE: f64 = 1e12;
 
 /// Parses a number that must be more than zero and at most [`MAX_RATE`],
 /// with an optional decimal multiplier: `100k` (×1,000), `10M`
-/// (×1,000,000), `1G` (×10^9).
+/// (×1,000,000), `1G` (×10^9), and an optional `/s` (every such flag is
+/// a rate per second, as `--fail-if 'connect_rate<20k/s'` writes one).
 pub fn positive(text: &str) -> Result<f64, String> {
     let t = text.trim();
+    let t = t.strip_suffix("/s").unwrap_or(t);
     // Decimal (SI) multipliers as rates are written: 100k, 10M, 1G.
     let (number, scale) = match t.chars().last() {
         Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
@@ -566,6 +568,9 @@ mod tests {
         assert!(whole(0i32, None)("2147483648").is_err());
         assert!(whole(0i32, None)("-1").is_err());
         assert_eq!(positive("1000G"), Ok(MAX_RATE));
+        assert_eq!(positive("20k/s"), Ok(20_000.0));
+        assert_eq!(positive("2.5/s"), Ok(2.5));
+        assert!(positive("/s").is_err());
         assert!(positive("1e30").unwrap_err().contains("at most 1000G"));
         assert!(positive("18446744073709551616").is_err());
         assert_eq!(message("PING\\r\\n"), Ok("PING\\r\\n".to_string()));

@@ -119,7 +119,10 @@ fn errors_name_the_wrong_part() {
         ),
         ("held<101%", "a percent is at most 100%"),
         ("held<-1", "is not a value for it"),
-        ("held<1.5", "\"1.5\" is not a whole number of held"),
+        (
+            "held<1.5",
+            "\"1.5\" is not a whole number of held; for a share, add %: 1.5%",
+        ),
         ("errors>NaN", "is not a value for it"),
         ("errors>inf%", "is not a value for it"),
         ("errors>1e3", "is not a value for it"),
