@@ -309,21 +309,7 @@ impl Server {
                         self.notes.push(FromWorker::TlsAgreed(a));
                     }
                 }
-                if blocked {
-                    let owed = socket::queues(conn).unwrap_or_default();
-                    if rules::owes_too_much(owed.unacked, owed.unread, self.max_unsent) {
-                        After::Drop(Rule::Unread)
-                    } else {
-                        if !line.blocked() {
-                            let _ = self.poller.modify(conn, fd as u64, poll::HELD_WRITING);
-                        }
-                        line = line.with_blocked(true);
-                        After::Open
-                    }
-                } else {
-                    line = line.with_blocked(false);
-                    After::Open
-                }
+                after_echo(&self.poller, conn, fd, &mut line, blocked, self.max_unsent)
             }
             Ok(Served::Closed { fin }) => After::PeerGone { fin },
             Ok(Served::Failed(e)) => {
@@ -420,15 +406,7 @@ impl Server {
             if let Ok((part, done)) = line.after(&self.buf[..sent], self.max_message) {
                 (line, ended) = (part, ended || done);
             }
-            let owed = socket::queues(conn).unwrap_or_default();
-            if rules::owes_too_much(owed.unacked, owed.unread, self.max_unsent) {
-                break After::Drop(Rule::Unread);
-            }
-            if !line.blocked() {
-                let _ = self.poller.modify(conn, fd as u64, poll::HELD_WRITING);
-            }
-            line = line.with_blocked(true);
-            break After::Open;
+            break after_echo(&self.poller, conn, fd, &mut line, true, self.max_unsent);
         };
         self.lines[fd] = line;
         if ended && let Some(t) = self.active_s.get_mut(fd) {
@@ -495,21 +473,7 @@ impl Server {
                 {
                     *t = now.as_secs() as u32;
                 }
-                if blocked {
-                    let owed = socket::queues(conn).unwrap_or_default();
-                    if rules::owes_too_much(owed.unacked, owed.unread, self.max_unsent) {
-                        After::Drop(Rule::Unread)
-                    } else {
-                        if !line.blocked() {
-                            let _ = self.poller.modify(conn, fd as u64, poll::HELD_WRITING);
-                        }
-                        line = line.with_blocked(true);
-                        After::Open
-                    }
-                } else {
-                    line = line.with_blocked(false);
-                    After::Open
-                }
+                after_echo(&self.poller, conn, fd, &mut line, blocked, self.max_unsent)
             }
             ws::Served::Closed { fin } => After::PeerGone { fin },
             ws::Served::Oversized => After::Drop(Rule::Oversized),
@@ -691,6 +655,34 @@ impl Server {
             self.stats.established -= 1;
         }
     }
+}
+
+/// What becomes of peer `conn` (descriptor `fd`) after an echo:
+/// `blocked`, the kernel did not take it whole, so the peer is dropped by
+/// rule when it owes too much (`--max-unsent`), else watched for room to
+/// write (the epoll change made once) and its line marked blocked; not
+/// blocked, its line is unmarked.
+fn after_echo(
+    poller: &Poller,
+    conn: &OwnedFd,
+    fd: usize,
+    line: &mut LineState,
+    blocked: bool,
+    max_unsent: u64,
+) -> After {
+    if !blocked {
+        *line = line.with_blocked(false);
+        return After::Open;
+    }
+    let owed = socket::queues(conn).unwrap_or_default();
+    if rules::owes_too_much(owed.unacked, owed.unread, max_unsent) {
+        return After::Drop(Rule::Unread);
+    }
+    if !line.blocked() {
+        let _ = poller.modify(conn, fd as u64, poll::HELD_WRITING);
+    }
+    *line = line.with_blocked(true);
+    After::Open
 }
 
 /// Takes a whole PROXY protocol header off the front of `conn`:
