@@ -158,16 +158,12 @@ impl Link {
     /// nothing and need not wake (its CPU at 1M held is the issue's ≤ 2%
     /// of a core, shared by 100+ workers).
     fn report(&mut self, stats: &Stats) -> Option<Duration> {
-        if self.last_sent.as_ref() == Some(stats) {
+        let wait = self.report_wait(stats)?;
+        if wait.is_zero() {
+            self.send_stats(stats);
             return None;
         }
-        let since = self.now().saturating_sub(self.last_report);
-        if since >= REPORT_EVERY {
-            self.send_stats(stats);
-            None
-        } else {
-            Some(REPORT_EVERY - since)
-        }
+        Some(wait)
     }
 
     /// How long until a report of `stats` is due, if they changed since
