@@ -239,6 +239,28 @@ impl Schedule {
     pub fn wait(&self, now: Duration) -> Duration {
         self.due(self.next).saturating_sub(now)
     }
+
+    /// The sends due by `now` and not yet taken: how far the worker fell
+    /// behind its schedule (a worker on time has at most a turn's worth
+    /// of its loop).
+    pub fn behind(&self, now: Duration) -> u64 {
+        let Some(since) = now.checked_sub(self.start) else {
+            return 0;
+        };
+        let per = self.interval.as_nanos() as f64 / self.conns as f64;
+        if per <= 0.0 {
+            return 0;
+        }
+        // Sends 0..=k are due by `now`.
+        let due = (since.as_nanos() as f64 / per).floor() as u64 + 1;
+        // `due(k)` truncates to whole nanoseconds: never count one more
+        // than `take` would hand out.
+        let due = (due.saturating_sub(2)..=due)
+            .rev()
+            .find(|&n| n == 0 || self.due(n - 1) <= now)
+            .unwrap_or(0);
+        due.saturating_sub(self.next)
+    }
 }
 
 #[cfg(test)]
@@ -247,6 +269,28 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_worker_behind_its_schedule_knows_by_how_many_sends() {
+        // 1,000 connections every second: a send every millisecond.
+        let mut s = Schedule::new(1000, ms(1000), ms(100));
+        assert_eq!(s.behind(ms(50)), 0, "before the start");
+        assert_eq!(s.behind(ms(100)), 1, "the first is due at the start");
+        assert_eq!(s.behind(ms(109)), 10);
+        // On time: it takes what is due, and nothing is behind.
+        assert_eq!(s.take(ms(109), 4096).count(), 10);
+        assert_eq!(s.behind(ms(109)), 0);
+        // A worker that takes 50 a turn while 100 fall due each 100 ms
+        // ends a second later 500 behind.
+        for t in (209..=1109).step_by(100) {
+            assert_eq!(s.take(ms(t), 50).count(), 50);
+        }
+        assert_eq!(s.behind(ms(1109)), 1010 - 510);
+        // What `take` hands out at any instant is what was behind.
+        let behind = s.behind(ms(1109));
+        assert_eq!(s.take(ms(1109), u64::MAX).count() as u64, behind);
+        assert_eq!(s.behind(ms(1109)), 0);
     }
 
     #[test]

@@ -313,6 +313,11 @@ pub struct Stats {
     /// Client: sends whose reply never came (the connection closed, the
     /// send failed, or the experiment ended first).
     pub lost: u64,
+    /// Client: heartbeats its schedule had due that were never sent,
+    /// because the worker fell behind its schedule (counted when the
+    /// heartbeats end: `traffic::Schedule::behind`). Absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unsent: u64,
     /// Server: connections closed for misbehaving (idle, oversized
     /// messages, not reading their echoes).
     pub dropped: u64,
@@ -400,6 +405,7 @@ impl Stats {
         self.mismatched += o.mismatched;
         self.late += o.late;
         self.lost += o.lost;
+        self.unsent += o.unsent;
         self.dropped += o.dropped;
         self.drops.merge(&o.drops);
         self.shed += o.shed;

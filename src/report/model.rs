@@ -438,6 +438,19 @@ impl KernelCount {
         })
     }
 
+    /// Whether c1m's own ESTABLISHED sockets on a side outnumber
+    /// everyone's on it: the readings, taken one after the other (c1m's
+    /// own first), fell on connections closing in between. False when
+    /// not counted.
+    pub fn own_exceeds_all(&self) -> bool {
+        match (self.own(), self.sides()) {
+            (Some((server_own, client_own)), Some((server_side, client_side))) => {
+                client_own > client_side || server_own > server_side
+            }
+            _ => false,
+        }
+    }
+
     /// The sockets c1m's connections are in the kernels counted: c1m's
     /// own on both sides, and the other end of each of them when it is in
     /// a namespace counted but not c1m's (a local nginx's accepted socket
@@ -727,7 +740,7 @@ impl UserMem {
 }
 
 /// The traffic settings, in words a reader wants.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrafficSummary {
     /// Idle, or heartbeats.
@@ -738,6 +751,12 @@ pub struct TrafficSummary {
     pub message: String,
     /// What a reply must start with, escaped; null: any byte is a reply.
     pub expect: Option<String>,
+    /// Heartbeats a second the schedule offered over every client
+    /// connection planned (`--message-rate`, or the connections over
+    /// `--interval`); absent without heartbeats, and in reports of older
+    /// versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered: Option<f64>,
 }
 
 /// Latency over the whole experiment, each in microseconds.
@@ -1016,6 +1035,9 @@ pub enum Stage {
     Verify,
     /// Holding, and reading the kernel's count at the end of the hold.
     Hold,
+    /// Closing connections at a stage's pace (`--ramp-down`, a stage
+    /// going down), and reading the kernel's count at its end.
+    RampDown,
     /// Closing the connections and the workers.
     Teardown,
 }
@@ -1029,6 +1051,7 @@ impl Stage {
             Stage::Ramp => "during the ramp",
             Stage::Verify => "while verifying the count at the top",
             Stage::Hold => "during the hold",
+            Stage::RampDown => "during the ramp-down",
             Stage::Teardown => "during teardown",
         }
     }

@@ -296,6 +296,10 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
                 return Ok(());
             }
             if cmds.contains(&Command::Close) {
+                if let Some(s) = schedule.as_ref() {
+                    // Heartbeats that never ended (a second Ctrl-C).
+                    c.conns.stats.unsent += s.behind(link.now());
+                }
                 c.conns.close_all(link.now());
                 c.close_frames();
                 link.send(&FromWorker::Latency(c.conns.latency.encode()));
@@ -335,8 +339,12 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
                 _ => None,
             }) {
                 // No reply is awaited yet when none was ever sent; the
-                // loop's top answers at once then.
-                schedule = None;
+                // loop's top answers at once then. What the schedule had
+                // due and was never sent is counted now: the worker fell
+                // behind it.
+                if let Some(s) = schedule.take() {
+                    c.conns.stats.unsent += s.behind(link.now());
+                }
                 beats_end = Some(link.now() + grace);
             }
             if cmds.contains(&Command::Pause) {
