@@ -755,8 +755,12 @@ fn traffic_rows(o: &mut Rows, r: &Report) {
     o.row(
         "messages",
         format!(
-            "{} sent, {} replies{}, {} mismatched, {} late, {} lost; {:.0} replies/s during the hold",
+            "{} sent{}, {} replies{}, {} mismatched, {} late, {} lost; {:.0} replies/s during the hold",
             thousands(c.sent),
+            match c.unsent {
+                0 => String::new(),
+                n => format!(" ({} more scheduled, not sent by the end)", thousands(n)),
+            },
             thousands(c.replies),
             pct(c.replies, c.sent),
             thousands(c.mismatched),
@@ -783,7 +787,7 @@ fn traffic_rows(o: &mut Rows, r: &Report) {
     if c.lost > 0 {
         o.detail(
             "",
-            "lost: replies that never came (connection closed, send failed, or the end came first); timed until c1m gave up",
+            "lost: replies that never came (connection closed, send failed, or the end came first: sends not made by then included); timed until c1m gave up",
         );
     }
     if let Some(p) = &r.latency.rtt {

@@ -442,7 +442,8 @@ impl Session {
         self.fleet.tell(Role::Client, &ToWorker::Go);
         let timed_ramp = self.search.as_ref().is_some_and(|s| s.search.slo.is_some());
         if timed_ramp {
-            self.fleet.tell(Role::Client, &ToWorker::Beat);
+            self.fleet
+                .tell(Role::Client, &ToWorker::Beat { for_ms: None });
         }
         let mut reached_at = None;
         let mut next_sample = Instant::now() + SAMPLE_EVERY;
@@ -501,7 +502,11 @@ impl Session {
         // Hold.
         self.enter(Stage::Hold, None);
         if !timed_ramp {
-            self.fleet.tell(Role::Client, &ToWorker::Beat);
+            // The workers schedule sends within the hold and no later:
+            // one behind schedule at the end (an overloaded machine)
+            // sends its backlog, not the next seconds' too.
+            let for_ms = hold.map(|h| h.as_millis() as u64);
+            self.fleet.tell(Role::Client, &ToWorker::Beat { for_ms });
         }
         let deadline = hold.map(|h| Instant::now() + h);
         // A server alone has no ramp of its own: its top is the highest
