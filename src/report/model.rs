@@ -333,10 +333,12 @@ pub struct KernelCounts {
 }
 
 /// One count of the experiment's sockets, in two readings of the kernel
-/// taken together: c1m's own sockets, each asked its state by the worker
-/// holding it (getsockopt `TCP_INFO`, tcp(7)), and every socket on the
-/// target endpoints, whoever's, over netlink sock_diag (as `ss`), summed
-/// over the network namespaces the experiment used.
+/// taken one after the other: c1m's own sockets, each asked its state by
+/// the worker holding it (getsockopt `TCP_INFO`, tcp(7); the clients',
+/// then the servers'), then every socket on the target endpoints,
+/// whoever's, over netlink sock_diag (as `ss`), summed over the network
+/// namespaces the experiment used. (A stage's end that is not the top
+/// reads both while the next stage begins: only c1m's count is of it.)
 ///
 /// What is held comes from the first: another process's connections to
 /// the same targets (another c1m, a browser, other clients of one nginx)
@@ -419,7 +421,7 @@ impl KernelCount {
     /// otherwise the client side (other processes connected to the same
     /// targets). `None` when not counted.
     ///
-    /// The two readings are taken together, not at one instant: c1m's
+    /// The two readings are not of one instant (c1m's own first): c1m's
     /// own handshakes under way (`client_own_other`, SYN-SENT when asked)
     /// may be ESTABLISHED by the time netlink reads, so they are not
     /// counted as others' (mid-ramp, after a Ctrl-C).
