@@ -45,8 +45,8 @@ impl Topology {
 /// Settings shared by everything that opens connections.
 #[derive(Debug, Clone, Args)]
 pub struct ClientOpts {
-    /// Connections per second, all workers together (default: as fast as
-    /// the window allows).
+    /// Connections per second, all workers together [default: as fast as
+    /// the window allows].
     #[arg(long, value_parser = positive)]
     pub rate: Option<f64>,
     /// Handshakes in flight at once, all workers together.
@@ -240,8 +240,8 @@ pub struct ExperimentWsOpts {
 /// Settings shared by every command that starts workers.
 #[derive(Debug, Clone, Args)]
 pub struct FleetOpts {
-    /// Connections one worker process may hold (default: its RLIMIT_NOFILE
-    /// hard limit less 64 for its own use). Lower it to force fan-out.
+    /// Connections one worker process may hold; lower it to force fan-out
+    /// [default: its RLIMIT_NOFILE hard limit less 64 for its own use].
     #[arg(long, value_parser = whole(1u64, None))]
     pub worker_conns: Option<u64>,
     /// How connections are closed at the end: rst (SO_LINGER 0, no

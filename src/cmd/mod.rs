@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod clap_error;
+pub mod conflicts;
 pub mod connect;
 pub mod deploy;
 pub mod gate;
@@ -19,6 +20,7 @@ pub mod serve;
 pub mod settings;
 pub mod shape;
 pub mod shard;
+pub mod similar;
 pub mod slurm;
 pub mod start_at;
 pub mod stat;
@@ -193,6 +195,12 @@ fn parse_resolved(resolved: Result<scenario::Resolved, String>) -> Result<Line, 
             Ok(cli) => Ok((m, cli)),
             Err(e) => Err(e.with_cmd(&cmd)),
         }
+    });
+    // The flags that contradict each other for one value (`--mode idle
+    // --interval 1s`), which clap cannot declare.
+    let matches = matches.and_then(|(m, cli)| {
+        conflicts::check_values(&cmd, &m)?;
+        Ok((m, cli))
     });
     let (matches, cli) = match matches {
         Ok(x) => x,

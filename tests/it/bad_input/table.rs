@@ -719,3 +719,45 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
         Switch => vec![bad("value to a switch", "yes")],
     }
 }
+
+/// A valid value of flag `long` of command `cmd`, for the contradictory
+/// pairs (`""` for a switch), and the flags it needs (by id); `None` for
+/// one that has no value valid everywhere (a network namespace that
+/// exists).
+pub fn sample(
+    cmd: &str,
+    long: &str,
+) -> Option<(&'static str, &'static [(&'static str, &'static str)])> {
+    Some(match (cmd, long) {
+        ("connect", "websocket") => ("/", &[]),
+        ("connect", "ws-heartbeat") => ("text", &[("websocket", "/")]),
+        (_, "ws-heartbeat") => ("text", &[("websocket", "")]),
+        (_, "ca") => ("tests/fixtures/tls/cert.pem", &[("tls", "")]),
+        (_, "insecure") => ("", &[("tls", "")]),
+        (_, "slo") => ("p99<50ms", &[("find_limit", "")]),
+        (_, "sources") => ("127.0.0.2", &[]),
+        (_, "source-from") => ("lo", &[]),
+        (_, "message-rate") => ("10", &[]),
+        (_, "bandwidth") => ("100", &[]),
+        (_, "interval" | "ramp-up" | "ramp-down" | "idle-timeout") => ("1s", &[]),
+        (_, "message" | "expect") => ("x", &[]),
+        (_, "message-file") => ("tests/fixtures/tls/cert.pem", &[]),
+        (_, "stages") => ("1s:10", &[]),
+        (_, "conns") => ("10", &[]),
+        (_, "hold") => ("0s", &[]),
+        (_, "close-fraction") => ("30%@1s", &[]),
+        (_, "max-message" | "max-unsent") => ("100", &[]),
+        (_, "proxy-protocol") => ("v1", &[]),
+        (_, "target") if cmd == "tune" => ("1000", &[]),
+        (_, "target") => ("server:8090", &[]),
+        (_, "port-range") => ("1024-65535", &[]),
+        (_, "mode") => ("idle", &[]),
+        (_, "bind-mode") => ("none", &[]),
+        (
+            _,
+            "ipv4" | "ipv6" | "find-limit" | "reconnect" | "no-echo" | "tls" | "websocket"
+            | "with-server" | "host-netns" | "apply" | "revert" | "no-accept",
+        ) => ("", &[]),
+        _ => return None,
+    })
+}
