@@ -9,7 +9,8 @@
 //!   [`tls`], [`ws`];
 //! - load shapes over time, pure: [`stages`] (`--stages`, the reconnect
 //!   back-off, `--close-fraction`);
-//! - the protocol between the supervisor and its workers: [`wire`];
+//! - the protocol between the supervisor and its workers: [`wire`] (its
+//!   messages) and [`cap`] (a server's cap, one count its workers share);
 //! - what an experiment found: [`report`];
 //! - the worker processes, which hold connections: [`worker`];
 //! - the supervisor, which drives an experiment: [`supervisor`];
@@ -32,6 +33,7 @@ pub mod stages;
 pub mod tls;
 pub mod ws;
 
+pub mod cap;
 pub mod wire;
 
 pub mod report;

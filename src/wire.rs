@@ -33,6 +33,20 @@ pub enum CloseMode {
     Fin,
 }
 
+/// A cap several server workers share (`c1m serve --max-conns` over
+/// more than one worker): one count in memory they all map, passed to
+/// each at spawn ([`crate::cap`], `c1m_sys::shm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedCap {
+    /// Connections the server holds at most, all workers together.
+    pub max: u64,
+    /// This worker's word among the counters (0-based, below `members`).
+    pub slot: u32,
+    /// How many workers share the cap.
+    pub members: u32,
+}
+
 /// A server worker's job: listen and hold what comes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,8 +57,15 @@ pub struct ServerSpec {
     pub reuse_port: bool,
     /// The `listen()` backlog (the kernel caps it at `net.core.somaxconn`).
     pub backlog: i32,
-    /// Connections beyond this are accepted and reset at once.
+    /// Connections beyond this are accepted and reset at once: this
+    /// worker's own limit, its descriptor budget (or `--max-conns` for
+    /// a server of one worker).
     pub cap: u64,
+    /// The server's cap, shared with its other workers: a connection is
+    /// also reset when the server as a whole holds this many
+    /// ([`crate::cap`]); `None`: `cap` alone.
+    #[serde(default)]
+    pub shared_cap: Option<SharedCap>,
     /// `RLIMIT_NOFILE` to raise to (the cap and the worker's own needs).
     pub fd_limit: u64,
     /// How held connections are closed at the end.

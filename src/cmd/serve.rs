@@ -12,9 +12,10 @@ use super::args::{
     FleetOpts, ServerOpts, ServerTlsOpts, ServerWsOpts, count, duration, listen, whole,
 };
 use super::settings::{self, Host, Servers};
-use crate::plan::{BindMode, Plan, addr};
+use crate::plan::{self, BindMode, Plan, addr};
 use crate::report::model::CommandKind;
 use crate::supervisor::session::Session;
+use crate::wire::{ServerSpec, SharedCap};
 
 /// `c1m serve`.
 #[derive(Debug, Clone, Args)]
@@ -22,7 +23,8 @@ pub struct ServeArgs {
     /// Where to listen: ADDR:PORT or ADDR:LO-HI, repeatable.
     #[arg(long, required = true, num_args = 1.., value_parser = listen)]
     pub listen: Vec<String>,
-    /// Connections to hold at most; more are accepted and reset at once.
+    /// Connections to hold at most, all worker processes together (one
+    /// count they share); more are accepted and reset at once.
     #[arg(long, default_value = "100000", value_parser = count)]
     pub max_conns: u64,
     /// Stop after this long [default: until Ctrl-C].
@@ -79,13 +81,16 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
     settings::warn_listen_ports(&facts, &eps);
     // Never accepting, a worker holds no connection: one listener per
     // address, so --backlog is the whole accept queue, not one of many
-    // SO_REUSEPORT queues.
+    // SO_REUSEPORT queues. Otherwise as many workers as hold
+    // --max-conns with SO_REUSEPORT's slack: the kernel hashes
+    // connections over them unevenly, and each may hold up to its
+    // descriptors while the cap is one count they share.
     let workers = if a.no_accept {
         1
     } else {
-        a.max_conns.div_ceil(per_worker)
+        plan::reuseport_group(a.max_conns, per_worker)
     };
-    let per = a.max_conns.div_ceil(workers);
+    let own_cap = per_worker.min(a.max_conns);
     let servers = Servers {
         accept: !a.no_accept,
         proxy: a.proxy_protocol,
@@ -94,7 +99,14 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
         ..Servers::of(&a.server, &a.fleet, a.backlog.unwrap_or(host.somaxconn))
     };
     let specs = (0..workers)
-        .map(|_| servers.spec(eps.clone(), workers > 1, per))
+        .map(|i| ServerSpec {
+            shared_cap: (workers > 1).then_some(SharedCap {
+                max: a.max_conns,
+                slot: i as u32,
+                members: workers as u32,
+            }),
+            ..servers.spec(eps.clone(), workers > 1, own_cap)
+        })
         .collect();
     let plan = Plan {
         conns: a.max_conns,

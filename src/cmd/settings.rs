@@ -398,6 +398,7 @@ impl Servers {
             reuse_port,
             backlog: self.backlog,
             cap,
+            shared_cap: None,
             fd_limit: cap + WORKER_FD_RESERVE,
             close: self.close,
             echo: self.echo,

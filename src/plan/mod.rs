@@ -349,16 +349,26 @@ fn split(total: u64, parts: u64) -> Vec<ClientShare> {
 /// its share give or take a few standard deviations.
 pub const REUSEPORT_FILL: f64 = 0.85;
 
+/// How many workers of `cap` connections each share listeners to hold
+/// `load`: one when it fits in one (no `SO_REUSEPORT`), else enough that
+/// each is planned [`REUSEPORT_FILL`] full, so the kernel's uneven hash
+/// leaves every one within its descriptors.
+pub fn reuseport_group(load: u64, cap: u64) -> u64 {
+    if load <= cap {
+        return 1;
+    }
+    ceil_div(load, ((cap as f64 * REUSEPORT_FILL) as u64).max(1))
+}
+
 /// Gives every endpoint to server workers of `cap` connections each: an
 /// endpoint busier than one worker is shared by a `SO_REUSEPORT` group;
 /// lighter endpoints are packed several to a worker.
 pub fn assign_servers(loads: &[u64], cap: u64) -> Vec<ServerShare> {
     let mut out: Vec<ServerShare> = Vec::new();
     let mut open: Option<ServerShare> = None;
-    let soft = ((cap as f64 * REUSEPORT_FILL) as u64).max(1);
     for (e, &load) in loads.iter().enumerate() {
         if load > cap {
-            let group = ceil_div(load, soft);
+            let group = reuseport_group(load, cap);
             for g in 0..group {
                 out.push(ServerShare {
                     endpoints: vec![e],

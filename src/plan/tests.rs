@@ -285,3 +285,16 @@ fn shards_starting_at_their_offsets_spread_as_the_whole() {
         "disjoint and complete"
     );
 }
+
+#[test]
+fn a_reuseport_group_is_planned_with_slack() {
+    assert_eq!(reuseport_group(2000, 2000), 1, "fits one worker: no group");
+    assert_eq!(reuseport_group(2001, 2000), 2);
+    // 85% of 2,000 is 1,700 a worker.
+    assert_eq!(reuseport_group(6000, 2000), 4);
+    assert_eq!(reuseport_group(3400, 2000), 2);
+    assert_eq!(reuseport_group(3401, 2000), 3);
+    assert_eq!(reuseport_group(20_000, 19_995), 2);
+    assert_eq!(reuseport_group(200_000, 19_995), 12);
+    assert_eq!(reuseport_group(5, 1), 5, "a worker of one holds one");
+}

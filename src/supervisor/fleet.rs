@@ -14,9 +14,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use c1m_sys::poll::{self, Poller};
+use c1m_sys::shm::SharedCounters;
 use c1m_sys::signals::{SIGINT, SIGTERM, Signals};
 use serde::Serialize;
 
+use crate::cap;
 use crate::latency::Latency;
 use crate::wire::{self, FromWorker, Lines, OwnStates, Stats, ToWorker, WorkerSpec};
 
@@ -82,6 +84,9 @@ pub struct Worker {
     /// The HTTP statuses its WebSocket upgrades were refused with, each
     /// with its count (its latest whole tally).
     pub ws_statuses: Vec<(u16, u64)>,
+    /// Its slot in the server cap the fleet's server workers share
+    /// ([`crate::cap`]), if it is one of them.
+    cap_slot: Option<usize>,
     child: Child,
     /// Exited and waited for.
     reaped: bool,
@@ -165,6 +170,10 @@ pub struct Fleet {
     /// raised its priority.
     worker_nice: i32,
     exe: std::path::PathBuf,
+    /// The counters of the cap the server workers share (`serve
+    /// --max-conns` over several workers), made at the first such
+    /// worker's spawn and passed to each.
+    shared_cap: Option<SharedCounters>,
 }
 
 impl Fleet {
@@ -192,6 +201,7 @@ impl Fleet {
             old_groups: Vec::new(),
             worker_nice,
             exe: std::env::current_exe().context("finding c1m's own executable")?,
+            shared_cap: None,
         })
     }
 
@@ -202,6 +212,20 @@ impl Fleet {
             WorkerSpec::Server(s) => (Role::Server, s.cap),
         };
         let index = self.workers.iter().filter(|w| w.role == role).count();
+        let share = match &spec {
+            WorkerSpec::Server(s) => s.shared_cap,
+            WorkerSpec::Client(_) => None,
+        };
+        if let Some(c) = share
+            && self.shared_cap.is_none()
+        {
+            let words = cap::words(c.members as usize);
+            self.shared_cap = Some(
+                SharedCounters::new("c1m-max-conns", words)
+                    .context("making the count --max-conns's server workers share")?,
+            );
+        }
+        let shared = share.and(self.shared_cap.as_ref());
         let command = |group| {
             let mut cmd = Command::new(&self.exe);
             cmd.arg("worker")
@@ -209,6 +233,9 @@ impl Fleet {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit());
             c1m_sys::process::make_worker(&mut cmd, group, self.worker_nice);
+            if let Some(counters) = shared {
+                counters.pass_to(&mut cmd);
+            }
             cmd
         };
         let mut child = match command(self.group).spawn() {
@@ -251,6 +278,7 @@ impl Fleet {
             asked: false,
             beats_ended: false,
             ws_statuses: Vec::new(),
+            cap_slot: share.map(|c| c.slot as usize),
             child,
             reaped: false,
             stdin: Some(stdin),
@@ -377,6 +405,12 @@ impl Fleet {
         }
         let _ = self.poller.delete(w.stdout.as_fd());
         w.stdin = None;
+        // Its stdout ends when it exits, and its connections close with
+        // it: its places in the shared cap are free again (none left
+        // after a clean close; all it held after a death).
+        if let (Some(slot), Some(c)) = (w.cap_slot.take(), &self.shared_cap) {
+            cap::release(c.counters(), slot);
+        }
         if w.reaped {
             // Killed and reaped by `kill_all`: its end is known.
             return None;

@@ -15,6 +15,12 @@
 //! queue (`take_header`): the kernel keeps the bytes meanwhile, and one
 //! bit of the connection's [`LineState`] says the header is still due.
 //!
+//! A connection is kept only while this worker has room (its descriptor
+//! budget, `ServerSpec::cap`) and, when the server's cap is shared with
+//! its other workers (`serve --max-conns` over several), only once it
+//! took a place in that one count ([`crate::cap::take`]); it gives the
+//! place back when the connection ends. Otherwise it is reset at once.
+//!
 //! With `--tls` each connection also has its rustls state, in a table of
 //! its own by descriptor number (`worker/tls.rs`): the handshake is
 //! driven in this loop, the rules judge the plaintext, an echo goes back
@@ -31,6 +37,7 @@ use std::time::Duration;
 
 use c1m_sys::Errno;
 use c1m_sys::poll::{self, Poller};
+use c1m_sys::shm::SharedCounters;
 use c1m_sys::socket;
 
 use super::rules::{self, LineState};
@@ -38,9 +45,10 @@ use super::tls::{self as tls_io, Broke, Served, ServerSessions};
 use super::transport::{Io, PlainIo};
 use super::ws::{self, ServerLayer};
 use super::{Command, Link, TOKEN_CMD, TOKEN_LISTENER, TOKEN_SIGNAL, set_fd_limit};
+use crate::cap;
 use crate::cause::{Cause, Rule};
 use crate::proxy::{self, Parsed};
-use crate::wire::{CloseMode, FromWorker, ServerSpec, Stats};
+use crate::wire::{CloseMode, FromWorker, ServerSpec, SharedCap, Stats};
 
 /// Accepts taken from one listener before looking at other events.
 const ACCEPT_BATCH: usize = 256;
@@ -61,6 +69,9 @@ struct Server {
     /// of its accept); empty without an idle timeout.
     active_s: Vec<u32>,
     cap: u64,
+    /// The server's cap shared with its other workers: the counters, this
+    /// worker's slot and the cap ([`crate::cap`]).
+    shared: Option<(SharedCounters, usize, u64)>,
     close: CloseMode,
     echo: bool,
     max_message: u64,
@@ -86,6 +97,7 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
         reuse_port,
         backlog,
         cap,
+        shared_cap,
         fd_limit,
         close,
         echo,
@@ -99,6 +111,7 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
         netns: _,
     } = spec;
     let fd_limit = set_fd_limit(*fd_limit)?;
+    let shared = shared_cap.map(shared_counters).transpose()?;
     let poller = Poller::new(1024)?;
     let mut link = Link::new(&poller)?;
     let mut fds = Vec::with_capacity(listeners.len());
@@ -136,6 +149,7 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
             Vec::new()
         },
         cap: *cap,
+        shared,
         close: *close,
         echo: *echo,
         max_message: *max_message,
@@ -229,6 +243,27 @@ pub fn run(spec: &ServerSpec) -> anyhow::Result<()> {
         }
         report_due = link.report(&s.stats);
     }
+}
+
+/// The counters of a cap shared with the other server workers, as the
+/// supervisor passed them at spawn: this worker's slot checked against
+/// them.
+fn shared_counters(c: SharedCap) -> anyhow::Result<(SharedCounters, usize, u64)> {
+    let (slot, members) = (c.slot as usize, c.members as usize);
+    anyhow::ensure!(
+        slot < members,
+        "server worker slot {slot} of a cap shared by {members}"
+    );
+    let counters = SharedCounters::inherited(cap::words(members)).map_err(|e| {
+        anyhow::anyhow!("the count of --max-conns shared by the server workers: {e}")
+    })?;
+    anyhow::ensure!(
+        counters.counters().len() >= cap::words(members),
+        "the count of --max-conns shared by the server workers has {} words, not {}",
+        counters.counters().len(),
+        cap::words(members)
+    );
+    Ok((counters, slot, c.max))
 }
 
 fn listen_error(addr: SocketAddr, e: Errno) -> anyhow::Error {
@@ -511,6 +546,7 @@ impl Server {
         match self.conns.get_mut(fd).and_then(Option::take) {
             Some(_) => {
                 self.stats.established -= 1;
+                self.give_place();
                 true
             }
             None => false,
@@ -570,7 +606,11 @@ impl Server {
     fn hold(&mut self, fd: OwnedFd, now: Duration) {
         self.stats.attempted += 1;
         let n = socket::number(&fd) as usize;
-        if self.stats.established >= self.cap || n >= self.conns.len() {
+        // This worker's own room first, then the server's as a whole:
+        // a place taken in the shared count is given back on every path
+        // that does not keep the connection.
+        let room = self.stats.established < self.cap && n < self.conns.len();
+        if !room || !self.take_place() {
             let _ = socket::set_linger_zero(&fd);
             self.stats.rejected += 1;
             return;
@@ -578,6 +618,7 @@ impl Server {
         if let Some(t) = self.tls.as_mut()
             && t.accepted(n).is_err()
         {
+            self.give_place();
             self.stats.failed.add(Cause::TlsOther);
             return;
         }
@@ -585,6 +626,7 @@ impl Server {
             w.accepted(n);
         }
         if let Err(e) = self.poller.add(&fd, n as u64, poll::HELD) {
+            self.give_place();
             if let Some(t) = self.tls.as_mut() {
                 t.forget(n);
             }
@@ -601,6 +643,21 @@ impl Server {
         self.conns[n] = Some(fd);
         self.stats.established += 1;
         self.stats.opened += 1;
+    }
+
+    /// Takes a place in the cap shared with the other server workers:
+    /// true when there is one (or no shared cap).
+    fn take_place(&self) -> bool {
+        self.shared
+            .as_ref()
+            .is_none_or(|(c, slot, max)| cap::take(c.counters(), *slot, *max))
+    }
+
+    /// Gives back a place [`Self::take_place`] took.
+    fn give_place(&self) {
+        if let Some((c, slot, _)) = &self.shared {
+            cap::give_back(c.counters(), *slot);
+        }
     }
 
     /// Stops accepting for a moment: a listener stays readable while a
@@ -653,6 +710,9 @@ impl Server {
                 let _ = socket::set_linger_zero(fd);
             }
             self.stats.established -= 1;
+            if let Some((c, slot, _)) = &self.shared {
+                cap::give_back(c.counters(), *slot);
+            }
         }
     }
 }

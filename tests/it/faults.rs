@@ -684,7 +684,7 @@ fn connect_cells(m: &mut Matrix) {
         "--listen",
         listen.as_str(),
         // Room for the kernel's uneven spread over the workers'
-        // SO_REUSEPORT listeners: 10 workers of 4,000, ~2,000 each.
+        // SO_REUSEPORT listeners: 12 workers of 4,000, ~1,700 each.
         "--max-conns",
         "40000",
         "--worker-conns",

@@ -455,33 +455,6 @@ fn connections_only_the_client_has_are_phantoms_as_the_kernel_counts_them() {
 // ---------------------------------------------------------------------
 // Case 4: a frozen server shows in the heartbeat latency.
 
-/// A process stopped with SIGSTOP, continued when dropped (also when an
-/// assertion fails).
-struct Stopped(u32);
-
-impl Stopped {
-    fn stop(pid: u32) -> Stopped {
-        c1m_kill(pid, "STOP");
-        let state = || {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| s.rsplit_once(") ").map(|(_, r)| r.chars().next()))
-                .flatten()
-        };
-        let stopped = truth::poll_until(1, SETTLE, || u64::from(state() == Some('T')));
-        assert_eq!(stopped, 1, "pid {pid} did not stop: {:?}", state());
-        Stopped(pid)
-    }
-}
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-CONT", &self.0.to_string()])
-            .status();
-    }
-}
-
 #[test]
 fn a_frozen_server_shows_in_the_round_trip_percentiles() {
     let _g = heavy();

@@ -17,8 +17,9 @@ const LAYERS: Layers<'static> = &[
     // Load shapes over time, pure: stages, the reconnect back-off,
     // --close-fraction.
     &["stages"],
-    // The supervisor↔worker protocol.
-    &["wire"],
+    // The supervisor↔worker protocol: its messages, and a server's cap
+    // as one count its workers share.
+    &["wire", "cap"],
     // What an experiment found, judged and rendered.
     &["report"],
     // The worker processes.

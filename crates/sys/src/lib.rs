@@ -7,8 +7,9 @@
 //! handles a raw descriptor (`tests/tidy.rs` fails on `libc`, `RawFd`, `as_raw_fd`,
 //! `from_raw_fd`, … anywhere else). Most wrappers sit on `rustix` (safe
 //! already); the few calls `rustix` lacks (`IP_BIND_ADDRESS_NO_PORT`,
-//! `IP_LOCAL_PORT_RANGE`) and the three it marks `unsafe` (`pre_exec`,
-//! `unshare`, a signal handler's action) are made here, each `unsafe` block with a `// SAFETY:` note
+//! `IP_LOCAL_PORT_RANGE`) and those it marks `unsafe` (`pre_exec`,
+//! `unshare`, a signal handler's action, `mmap`/`munmap` and a
+//! descriptor passed to a child) are made here, each `unsafe` block with a `// SAFETY:` note
 //! (clippy's `undocumented_unsafe_blocks` denies one without).
 //!
 //! # Modules, lowest layer first
@@ -21,6 +22,8 @@
 //!    arrival counted, signal(7).
 //!    [`netns`]: named network namespaces as `ip netns` keeps them,
 //!    network_namespaces(7). [`lock`]: advisory file locks, flock(2).
+//!    [`shm`]: counters in memory shared with child processes, a sealed
+//!    memfd_create(2) file mapped `MAP_SHARED`, mmap(2).
 //! 2. [`poll`]: epoll(7) and nonblocking reads of any descriptor.
 //! 3. [`socket`]: nonblocking TCP sockets, socket(7), tcp(7), ip(7).
 //!
@@ -35,6 +38,7 @@ pub mod lock;
 pub mod netns;
 pub mod poll;
 pub mod process;
+pub mod shm;
 pub mod signals;
 pub mod socket;
 

@@ -35,8 +35,9 @@ use c1m_tidy::{Finding, Layers};
 const LAYERS: Layers<'static> = &[
     // Standalone process-wide calls: `RLIMIT_NOFILE`, worker processes and
     // nice values (and signal names), named network namespaces, file locks;
-    // the global allocator's count of one layer.
-    &["alloc", "limits", "process", "netns", "lock"],
+    // the global allocator's count of one layer; counters shared with
+    // child processes.
+    &["alloc", "limits", "process", "netns", "lock", "shm"],
     // epoll and nonblocking reads of any descriptor.
     &["poll"],
     // Descriptors made to be polled: caught signals as a readable pipe,

@@ -277,6 +277,36 @@ pub fn assert_all_gone(pids: &[u32], limit: Duration) {
     }
 }
 
+/// A process stopped with SIGSTOP, continued when dropped (also when an
+/// assertion fails).
+pub struct Stopped(u32);
+
+impl Stopped {
+    /// Stops `pid` and waits (up to 10 s) until /proc says it is stopped.
+    pub fn stop(pid: u32) -> Stopped {
+        c1m_kill(pid, "STOP");
+        let state = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit_once(") ").map(|(_, r)| r.chars().next()))
+                .flatten()
+        };
+        let stopped = truth::poll_until(1, Duration::from_secs(10), || {
+            u64::from(state() == Some('T'))
+        });
+        assert_eq!(stopped, 1, "pid {pid} did not stop: {:?}", state());
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
+}
+
 /// Asserts report v2 `r` held `n` at the end, as the kernel's count had
 /// it on both sides, at the top and at the end of the hold (sock_diag,
 /// not c1m's workers' counters).
