@@ -36,9 +36,6 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 const LOG_EVERY: Duration = Duration::from_secs(1);
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long the workers may take to count their sockets (about 20 ms
-/// each at 20,000 sockets: see `worker::count_own`).
-const COUNT_TIMEOUT: Duration = Duration::from_secs(10);
 
 mod settle;
 mod staged;
@@ -393,7 +390,8 @@ impl Session {
     /// Waits for the answers to [`Fleet::ask_count`], reacting to what
     /// else the fleet says meanwhile.
     fn collect_count(&mut self) -> Result<OwnCount, String> {
-        match self.fleet.collect_count(Instant::now() + COUNT_TIMEOUT) {
+        let timeout = settle::count_timeout()?;
+        match self.fleet.collect_count(Instant::now() + timeout) {
             Ok((events, own)) => {
                 self.handle(events);
                 own
