@@ -547,7 +547,9 @@ def report(a, b, load0, started):
     print()
     if late:
         print(f"c1m skipped sends due while the previous reply was outstanding (\"late\", median {statistics.median(late):,.0f}); "
-              "C sends every scheduled message, late or not, and times each from its schedule.  ")
+              "C sends every scheduled message, late or not, and times each from its schedule. "
+              "On both sides every scheduled send is one latency sample: one never answered (or never made) "
+              "by the end of the 5 s grace is timed from its schedule to that end.  ")
     print(f"machine: {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
           f"Linux {os.uname().release}; ip_local_port_range {' - '.join(open('/proc/sys/net/ipv4/ip_local_port_range').read().split())}; "
           f"tcp_ehash_entries {open('/proc/sys/net/ipv4/tcp_ehash_entries').read().strip()}; "

@@ -17,7 +17,8 @@
 //! STAT      := p50 | p90 | p99 | p99.9 | max | mean
 //! SERIES    := rtt | connect | first_byte
 //! VALUE     := a count (0, 1500, 10k, 1.5M) or a percent (99.9%) for counts:
-//!              a percent of the target (-n), for lost of the heartbeats sent;
+//!              a percent of the target (-n), for errors of the connection
+//!              attempts (reopens included), for lost of the heartbeats sent;
 //!              a duration with its unit (250µs or 250us, 50ms, 1.5s, 2m) for
 //!              latency and ramp_time; a rate with /s (20k/s, 500/s) for
 //!              connect_rate
@@ -110,7 +111,8 @@ pub enum Metric {
     /// (`held.min_during_hold`).
     MinHeld,
     /// Connections that failed, every cause, both sides (the summary's
-    /// `errors`).
+    /// `errors`); a percent of them is of the connection attempts
+    /// (`report::gate::attempts`: connect() calls, reopens included).
     Errors,
     /// Established connections the server closed (`closes`).
     Closes,
@@ -531,7 +533,7 @@ impl Threshold {
             Metric::Held | Metric::MinHeld if low && l.in_hold => {
                 self.count_value(l.held, l.target)?
             }
-            Metric::Errors if !low => self.count_value(l.errors, l.target)?,
+            Metric::Errors if !low => self.count_value(l.errors, l.attempts)?,
             Metric::Closes if !low => self.count_value(l.closes, l.target)?,
             Metric::RampTime if !low => match l.ramp_done {
                 Some((_, secs)) => secs * 1e6,
@@ -550,8 +552,13 @@ impl Threshold {
 /// What is known of the experiment while it runs, for `--abort-on-fail`.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Live {
-    /// Connections asked for (`-n`).
+    /// Connections asked for (`-n`; with stages, the target of the
+    /// moment): what percents of `held` and `closes` are of.
     pub target: u64,
+    /// Connection attempts so far (`report::gate::attempts`: the
+    /// clients' connect() calls, reopens included): what a percent of
+    /// `errors` is of, as at the end.
+    pub attempts: u64,
     /// Whether the hold has begun.
     pub in_hold: bool,
     /// Connections held now, by the workers' count.

@@ -200,6 +200,9 @@ pub struct Schedule {
     start: Duration,
     /// Sends scheduled so far (the next is send number `next`).
     next: u64,
+    /// Sends scheduled in all: those due before the schedule's end
+    /// (`u64::MAX` while it has none).
+    end: u64,
 }
 
 impl Schedule {
@@ -210,7 +213,41 @@ impl Schedule {
             interval,
             start,
             next: 0,
+            end: u64::MAX,
         }
+    }
+
+    /// Ends the schedule at `at`: sends due from then on are not
+    /// scheduled (an earlier end stays).
+    pub fn end_at(&mut self, at: Duration) {
+        let per = self.interval.as_nanos() as f64 / self.conns as f64;
+        let span = at.saturating_sub(self.start).as_nanos() as f64;
+        // The sends k with k·per < span.
+        let before = if per > 0.0 {
+            (span / per).ceil() as u64
+        } else {
+            u64::MAX
+        };
+        self.end = self.end.min(before);
+    }
+
+    /// Every send scheduled has been taken.
+    pub fn done(&self) -> bool {
+        self.next >= self.end
+    }
+
+    /// The sends scheduled and not yet taken, due or not, as (connection
+    /// index, scheduled time): what a late worker had not sent when the
+    /// end came. Empty while the schedule has no end.
+    pub fn rest(&mut self) -> impl Iterator<Item = (u64, Duration)> + '_ {
+        std::iter::from_fn(move || {
+            if self.end == u64::MAX || self.done() {
+                return None;
+            }
+            let k = self.next;
+            self.next += 1;
+            Some((k % self.conns, self.due(k)))
+        })
     }
 
     /// When send `k` is due.
@@ -225,7 +262,7 @@ impl Schedule {
     pub fn take(&mut self, now: Duration, max: u64) -> impl Iterator<Item = (u64, Duration)> + '_ {
         let mut left = max;
         std::iter::from_fn(move || {
-            if left == 0 || self.due(self.next) > now {
+            if left == 0 || self.done() || self.due(self.next) > now {
                 return None;
             }
             left -= 1;
@@ -235,8 +272,12 @@ impl Schedule {
         })
     }
 
-    /// How long until the next send is due.
+    /// How long until the next send is due (`Duration::MAX` once every
+    /// send scheduled is taken).
     pub fn wait(&self, now: Duration) -> Duration {
+        if self.done() {
+            return Duration::MAX;
+        }
         self.due(self.next).saturating_sub(now)
     }
 }
@@ -332,5 +373,43 @@ mod tests {
         assert_eq!(first.len(), 100);
         assert_eq!(first[99], (99, ms(99)));
         assert_eq!(s.take(Duration::from_secs(10), u64::MAX).count(), 9_901);
+    }
+
+    #[test]
+    fn an_ended_schedule_sends_nothing_due_past_its_end_and_keeps_the_rest() {
+        // 4 connections every second from 1 s, ended at 2.5 s: the sends
+        // due at 1, 1.25, … 2.25 s are scheduled (6), none from 2.5 s.
+        let mut s = Schedule::new(4, Duration::from_secs(1), ms(1000));
+        s.end_at(ms(2500));
+        // An end later than the one it has changes nothing.
+        s.end_at(ms(9000));
+        assert_eq!(s.take(ms(1300), 100).count(), 2);
+        assert!(!s.done());
+        // Behind schedule at 5 s: what is left is what is due by the end.
+        let late: Vec<_> = s.take(ms(5000), 2).collect();
+        assert_eq!(late, vec![(2, ms(1500)), (3, ms(1750))]);
+        let rest: Vec<_> = s.rest().collect();
+        assert_eq!(rest, vec![(0, ms(2000)), (1, ms(2250))]);
+        assert!(s.done());
+        assert_eq!(s.take(ms(9000), 100).count(), 0);
+        assert_eq!(s.wait(ms(9000)), Duration::MAX);
+    }
+
+    #[test]
+    fn an_endless_schedule_has_no_rest_until_ended() {
+        let mut s = Schedule::new(2, Duration::from_secs(1), Duration::ZERO);
+        assert_eq!(s.take(ms(600), 100).count(), 2);
+        assert_eq!(s.rest().count(), 0, "no end: nothing is owed yet");
+        // Ended now (the hold cut short): the sends due before now and
+        // not taken are the rest.
+        s.end_at(ms(1600));
+        assert_eq!(
+            s.rest().collect::<Vec<_>>(),
+            vec![(0, ms(1000)), (1, ms(1500))]
+        );
+        // Ended before the start: nothing at all.
+        let mut t = Schedule::new(2, Duration::from_secs(1), ms(500));
+        t.end_at(ms(100));
+        assert!(t.done());
     }
 }

@@ -178,14 +178,22 @@ pub enum ToWorker {
     Pause,
     /// Clients: start the heartbeats (at the hold, so they do not slow the
     /// ramp; with the ramp when a capacity search times them).
-    Beat,
+    Beat {
+        /// The hold's length, milliseconds: sends are scheduled within it
+        /// and no later (a late worker sends its backlog, none past it).
+        /// `None`: until [`ToWorker::EndBeats`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        for_ms: Option<u64>,
+    },
     /// Ask the kernel the state of every socket held (getsockopt
     /// `TCP_INFO`) and answer with [`FromWorker::Count`].
     Count,
-    /// Clients: send no more heartbeats (the hold is over), and answer
-    /// [`FromWorker::BeatsEnded`] once no connection awaits a reply, or
-    /// `grace_ms` milliseconds have passed (what is still awaited then is
-    /// lost at the close).
+    /// Clients: schedule no more heartbeats (the hold is over); send those
+    /// already due and not yet sent (a worker behind its schedule), and
+    /// answer [`FromWorker::BeatsEnded`] once all are sent and no
+    /// connection awaits a reply, or `grace_ms` milliseconds have passed
+    /// (sends still unsent then are lost, and so is what is still
+    /// awaited, at the close).
     EndBeats {
         /// The longest wait for the replies on their way, milliseconds.
         grace_ms: u64,
@@ -311,8 +319,13 @@ pub struct Stats {
     /// scheduled time when that reply comes.
     pub late: u64,
     /// Client: sends whose reply never came (the connection closed, the
-    /// send failed, or the experiment ended first).
+    /// send failed, or the experiment ended first; `unsent` included).
     pub lost: u64,
+    /// Client: sends scheduled within the hold that the worker, behind
+    /// its schedule, had not made when the end came (counted in `lost`,
+    /// each timed from its schedule to the end). Absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unsent: u64,
     /// Server: connections closed for misbehaving (idle, oversized
     /// messages, not reading their echoes).
     pub dropped: u64,
@@ -400,6 +413,7 @@ impl Stats {
         self.mismatched += o.mismatched;
         self.late += o.late;
         self.lost += o.lost;
+        self.unsent += o.unsent;
         self.dropped += o.dropped;
         self.drops.merge(&o.drops);
         self.shed += o.shed;

@@ -6,7 +6,10 @@
  * the process's connections at its share of the offered rate. Send s is
  * due at t0 + s * gap (gap = connections / own rate / connections), on
  * connection s % count; a late send is still made, and every reply is
- * timed from its send's scheduled time (no coordinated omission). TCP keeps
+ * timed from its send's scheduled time (no coordinated omission). A send
+ * never answered, or never made, by the end of the grace is timed from
+ * its schedule to that end, as c1m times its lost ones: every scheduled
+ * send is one sample on both sides of the comparison. TCP keeps
  * a connection's replies in order, so reply m of connection i answers send
  * m * count + i, and a byte count per connection is all the state needed.
  */
@@ -156,6 +159,18 @@ void client(const struct opts *opt, int index, int ctl, int res_fd) {
             int dummy = 0;
             events(wait <= 0 ? 0 : (int)ceil(wait * 1e3), &dummy);
         }
+        /* What never came back by now: the sends made and unanswered on
+         * each live connection (its last ones), then those never made. */
+        double end = now();
+        for (long c = 0; c < count; c++) {
+            int fd = fd_of[c];
+            if (state[fd] != UP) continue; /* counted in failed */
+            uint64_t made = s / (uint64_t)count + ((uint64_t)c < s % (uint64_t)count);
+            for (uint64_t m = got[fd] / MSG_LEN; m < made; m++)
+                hist_add(&res.rtt, (uint64_t)((end - (t0 + ((double)m * count + c) * gap)) * 1e6));
+        }
+        for (uint64_t k = s; k < res.scheduled; k++)
+            hist_add(&res.rtt, (uint64_t)((end - (t0 + (double)k * gap)) * 1e6));
         size_t off = 0;
         while (off < sizeof res) {
             ssize_t w = write(res_fd, (char *)&res + off, sizeof res - off);

@@ -12,6 +12,7 @@ use crate::threshold::{Gate, Live, Metric, Series, Stat, Threshold, Unit};
 
 use super::judge::held_by_server;
 use super::model::{CommandKind, CountSource, Report, Sample, ThresholdResult, ThresholdStatus};
+use crate::wire::Stats;
 
 /// Judges each of `gate`'s thresholds on `r`; a threshold that tripped
 /// during the run (`--abort-on-fail`) fails whatever the figure at the
@@ -53,14 +54,26 @@ pub fn judge(gate: &Gate, r: &Report) -> Vec<ThresholdResult> {
         .collect()
 }
 
+/// The connection attempts a percent of `errors` is of: the clients'
+/// connect() calls, reopens (`--reconnect`) included; for `serve`
+/// (whose clients are not c1m's), the connections its servers accepted. The same figure
+/// during the run (`--abort-on-fail`, from the workers' counters) and at
+/// the end (from the report's).
+pub fn attempts(serve: bool, clients: &Stats, servers: &Stats) -> u64 {
+    match serve {
+        true => servers.attempted,
+        false => clients.attempted + clients.reconnects.total(),
+    }
+}
+
 /// What the timeline knows during the experiment, for
 /// `--abort-on-fail`: the last sample's counts (the workers'; the
-/// server's side for `serve`), the time since the ramp began, and once
-/// the ramp is done (`ramp.1`, its length) the most held in any sample.
-/// `None` before the first sample.
+/// server's side for `serve`), the connection `attempts` so far, the
+/// time since the ramp began, and once the ramp is done (`ramp.1`, its
+/// length) the most held in any sample. `None` before the first sample.
 pub fn live(
     timeline: &[Sample],
-    target: u64,
+    (target, attempts): (u64, u64),
     serve: bool,
     ramp: (Duration, Option<Duration>),
     in_hold: bool,
@@ -76,6 +89,7 @@ pub fn live(
     let peak = timeline.iter().map(held).max().unwrap_or(0);
     Some(Live {
         target,
+        attempts,
         in_hold,
         held: held(last),
         errors: last.failed,
@@ -180,7 +194,19 @@ fn figure(t: &Threshold, r: &Report) -> Result<(f64, String), String> {
         }
         Metric::Errors => {
             let n = r.clients.failed.total() + r.servers.failed.total();
-            count(n, most, "connections failed")
+            let of = attempts(r.command == CommandKind::Serve, &r.clients, &r.servers);
+            let v = t
+                .count_value(n, of)
+                .ok_or("no connection was attempted, so there is no percent of them")?;
+            let share = match of {
+                0 => String::new(),
+                of => format!(
+                    " of {} connection attempts ({}%)",
+                    thousands(of),
+                    trim(100.0 * n as f64 / of as f64)
+                ),
+            };
+            Ok((v, format!("{}{share} failed", thousands(n))))
         }
         Metric::Closes => count(r.closes.total(), most, "closed by the server"),
         Metric::Lost => {

@@ -33,7 +33,7 @@ use crate::report::judge::{self, EXIT_INTERRUPTED, EXIT_SHORT};
 use crate::report::model::{
     Closes, CommandKind, CountSource, End, Held, KernelCount, KernelCounts, LatencyReport,
     Listener, Memory, Origin, Phantoms, Phase, Report, SCHEMA, Sample, Seen, ServerSide,
-    ShardSummary, Verdict, Workers,
+    ShardSummary, TrafficSummary, Verdict, Workers,
 };
 use crate::wire::Stats;
 use c1m_probe::netstat::ListenCounters;
@@ -184,7 +184,16 @@ pub fn merge(reports: &[(String, Report)]) -> Result<Report, MergeError> {
         clients_at_top: sum_stats(|r| &r.clients_at_top),
         servers_at_top: sum_stats(|r| &r.servers_at_top),
         memory: memory(&rs),
-        traffic: rs.iter().find_map(|r| r.traffic.clone()),
+        traffic: rs
+            .iter()
+            .find_map(|r| r.traffic.clone())
+            .map(|t| TrafficSummary {
+                // Every shard's schedule offered its part.
+                offered: (rs.iter())
+                    .map(|r| r.traffic.as_ref().and_then(|t| t.offered))
+                    .sum::<Option<f64>>(),
+                ..t
+            }),
         latency,
         find_limit: None,
         tls: super::tls::merged(rs.iter().map(|r| r.tls.as_ref())),

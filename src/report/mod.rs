@@ -290,6 +290,17 @@ impl TrafficSummary {
             interval_ms: t.interval.as_millis() as u64,
             message: show(&t.message),
             expect: t.expect.as_deref().map(show),
+            offered: None,
+        }
+    }
+
+    /// [`TrafficSummary::of`], with the rate a heartbeat schedule over
+    /// `conns` connections offered.
+    pub fn offered(t: &Traffic, conns: u64) -> Self {
+        let beats = t.mode == crate::traffic::Mode::Heartbeat && conns > 0;
+        Self {
+            offered: beats.then(|| conns as f64 / t.interval.as_secs_f64().max(1e-9)),
+            ..Self::of(t)
         }
     }
 }

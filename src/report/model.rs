@@ -333,10 +333,12 @@ pub struct KernelCounts {
 }
 
 /// One count of the experiment's sockets, in two readings of the kernel
-/// taken together: c1m's own sockets, each asked its state by the worker
-/// holding it (getsockopt `TCP_INFO`, tcp(7)), and every socket on the
-/// target endpoints, whoever's, over netlink sock_diag (as `ss`), summed
-/// over the network namespaces the experiment used.
+/// taken one after the other: c1m's own sockets, each asked its state by
+/// the worker holding it (getsockopt `TCP_INFO`, tcp(7); the clients',
+/// then the servers'), then every socket on the target endpoints,
+/// whoever's, over netlink sock_diag (as `ss`), summed over the network
+/// namespaces the experiment used. (A stage's end that is not the top
+/// reads both while the next stage begins: only c1m's count is of it.)
 ///
 /// What is held comes from the first: another process's connections to
 /// the same targets (another c1m, a browser, other clients of one nginx)
@@ -419,7 +421,7 @@ impl KernelCount {
     /// otherwise the client side (other processes connected to the same
     /// targets). `None` when not counted.
     ///
-    /// The two readings are taken together, not at one instant: c1m's
+    /// The two readings are not of one instant (c1m's own first): c1m's
     /// own handshakes under way (`client_own_other`, SYN-SENT when asked)
     /// may be ESTABLISHED by the time netlink reads, so they are not
     /// counted as others' (mid-ramp, after a Ctrl-C).
@@ -436,6 +438,19 @@ impl KernelCount {
             CommandKind::Serve => server_side.saturating_sub(server_own),
             _ => client_side.saturating_sub(client_own + in_flight),
         })
+    }
+
+    /// Whether c1m's own ESTABLISHED sockets on a side outnumber
+    /// everyone's on it: the readings, taken one after the other (c1m's
+    /// own first), fell on connections closing in between. False when
+    /// not counted.
+    pub fn own_exceeds_all(&self) -> bool {
+        match (self.own(), self.sides()) {
+            (Some((server_own, client_own)), Some((server_side, client_side))) => {
+                client_own > client_side || server_own > server_side
+            }
+            _ => false,
+        }
     }
 
     /// The sockets c1m's connections are in the kernels counted: c1m's
@@ -727,7 +742,7 @@ impl UserMem {
 }
 
 /// The traffic settings, in words a reader wants.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrafficSummary {
     /// Idle, or heartbeats.
@@ -738,6 +753,12 @@ pub struct TrafficSummary {
     pub message: String,
     /// What a reply must start with, escaped; null: any byte is a reply.
     pub expect: Option<String>,
+    /// Heartbeats a second the schedule offered over every client
+    /// connection planned (`--message-rate`, or the connections over
+    /// `--interval`); absent without heartbeats, and in reports of older
+    /// versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered: Option<f64>,
 }
 
 /// Latency over the whole experiment, each in microseconds.
@@ -1016,6 +1037,9 @@ pub enum Stage {
     Verify,
     /// Holding, and reading the kernel's count at the end of the hold.
     Hold,
+    /// Closing connections at a stage's pace (`--ramp-down`, a stage
+    /// going down), and reading the kernel's count at its end.
+    RampDown,
     /// Closing the connections and the workers.
     Teardown,
 }
@@ -1029,6 +1053,7 @@ impl Stage {
             Stage::Ramp => "during the ramp",
             Stage::Verify => "while verifying the count at the top",
             Stage::Hold => "during the hold",
+            Stage::RampDown => "during the ramp-down",
             Stage::Teardown => "during teardown",
         }
     }

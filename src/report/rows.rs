@@ -9,7 +9,7 @@ use crate::traffic::Mode;
 use super::bytes;
 use super::judge::{closes_line, held_by_server};
 use super::model::{
-    CommandKind, CountSource, End, KernelCount, ListenCounters, Memory, Phase, ProcScan, Report,
+    CommandKind, CountSource, End, KernelCount, ListenCounters, Memory, Phase, Report, Sample,
     Seen, ThresholdStatus,
 };
 
@@ -409,11 +409,19 @@ fn held_rows(o: &mut Rows, r: &Report) {
     );
     let held = held_by_server(h.at_end, &r.server_side);
     let turned_away = r.closes.total() > 0 || r.server_side.waiting.is_some_and(|w| w > 0);
-    if h.reached > held && turned_away {
-        o.detail(
-            "",
-            "reached: the most ESTABLISHED at once on the client, as c1m's workers counted them every 250 ms; the server then closed some or never accepted them, so it held fewer (held at the end, below)",
-        );
+    // Fewer held than reached is the server's doing only where fewer
+    // than the end's target are held: a stage going down closed the rest
+    // itself, at c1m's own pace.
+    if h.reached > held && held < r.target && turned_away {
+        let what = "reached: the most ESTABLISHED at once on the client, as c1m's workers counted them every 250 ms;";
+        let why = match r.clients.shed {
+            0 => "the server then closed some or never accepted them, so it held fewer (held at the end, below)".to_string(),
+            shed => format!(
+                "c1m then closed {} itself (its stages going down), and the server closed some or never accepted them, so it held fewer than the last stage's target (held at the end, below)",
+                thousands(shed)
+            ),
+        };
+        o.detail("", format!("{what} {why}"));
     }
     let tone = match r.command {
         CommandKind::FindLimit => Tone::Plain,
@@ -502,10 +510,20 @@ fn kernel_rows(o: &mut Rows, r: &Report) {
                 if *client_close_wait > 0 {
                     all += &format!(", {} CLOSE-WAIT", thousands(*client_close_wait));
                 }
+                // Read one after the other, c1m's own first: only
+                // connections closed in between make c1m's own more.
+                let gone = client_own.saturating_sub(*client_side)
+                    + server_own.saturating_sub(*server_side);
+                if gone > 0 {
+                    all += &format!(
+                        "; {} of c1m's closed between the two readings",
+                        thousands(gone)
+                    );
+                }
                 o.row(
                     &key,
                     format!(
-                        "{own} (each socket's state, TCP_INFO, {} CPU); everyone's on the targets: {all} (netlink, {:.0} ms)",
+                        "{own} (each socket's state, TCP_INFO, {} CPU); then everyone's on the targets: {all} (netlink, {:.0} ms)",
                         seconds_short(*own_took),
                         took * 1e3
                     ),
@@ -528,7 +546,7 @@ fn others_row(o: &mut Rows, command: CommandKind, k: &KernelCount, when: &str) {
     };
     let value = match command {
         CommandKind::Serve => format!(
-            "{} ESTABLISHED on the targets are not held by c1m's workers (in an accept queue, or another process's) — not counted",
+            "{} ESTABLISHED on the targets were not held by c1m's workers when they counted (in an accept queue, come in after the count, or another process's) — not counted",
             thousands(n)
         ),
         _ => format!(
@@ -654,133 +672,6 @@ fn server_rows(o: &mut Rows, r: &Report) {
     }
 }
 
-fn memory_rows(o: &mut Rows, m: &Memory) {
-    let slab = m.slab_caches_total.or(m.meminfo_slab);
-    match (kernel_per_socket(m), slab) {
-        // Machine-wide slab that something else moved as much as the
-        // sockets did: a figure, but not this run's cost.
-        (Some(per), _) if per <= 0.0 || slab_caution(m).is_some() => o.tone(
-            "kernel memory / socket",
-            format!(
-                "not measurable in this run ({} over {} sockets: the machine's slab changed for other reasons too)",
-                bytes(per),
-                thousands(m.sockets)
-            ),
-            Tone::Warn,
-        ),
-        (Some(per), _) => o.row(
-            "kernel memory / socket",
-            format!(
-                "{} (slab, over {} sockets)",
-                bytes(per),
-                thousands(m.sockets)
-            ),
-        ),
-        (None, Some(total)) => o.row(
-            "kernel memory / socket",
-            per_conn(total, m.sockets, "sockets", SLAB_NOISE),
-        ),
-        (None, None) => o.row("kernel memory / socket", "n/a"),
-    }
-    if let Some(d) = m.mem_available_drop {
-        o.row(
-            "MemAvailable drop / conn",
-            per_conn(d, m.conns, "connections", MEM_AVAILABLE_NOISE),
-        );
-    }
-    for (side, u) in [("servers", &m.servers), ("clients", &m.clients)] {
-        if u.rss == 0 && u.pss.is_none_or(|p| p == 0) {
-            // No such workers (connect has no servers, serve no clients).
-            continue;
-        }
-        let pss = match u.pss {
-            // PSS splits shared pages (the binary, libc) among every
-            // process mapping them: it falls when other processes start
-            // on the machine, which is no cost of holding. Only a rise
-            // past the noise is a figure.
-            Some(pss) if pss > RSS_NOISE_PER_WORKER => {
-                format!(", PSS {}", bytes(pss as f64 / m.conns as f64))
-            }
-            _ => String::new(),
-        };
-        let value = if u.rss.abs() <= RSS_NOISE_PER_WORKER {
-            per_conn(u.rss, m.conns, "connections", RSS_NOISE_PER_WORKER)
-        } else if u.rss < 0 {
-            // Holding connections never shrinks a worker: pages were
-            // reclaimed or swapped out meanwhile.
-            format!(
-                "not measurable in this run (the workers' RSS fell by {}: pages reclaimed or swapped out meanwhile)",
-                bytes(-u.rss as f64)
-            )
-        } else {
-            format!(
-                "{} RSS{pss} (total change {})",
-                bytes(u.rss as f64 / m.conns.max(1) as f64),
-                bytes(u.rss as f64)
-            )
-        };
-        o.row(&format!("user memory / conn, {side}"), value);
-        if let (Some(per), Some(n)) = (u.tls_per_conn(), u.tls_conns) {
-            o.detail(
-                "of which TLS state",
-                format!(
-                    "{} per TLS connection (the heap's growth, {} for {} connections: rustls' keys and buffers)",
-                    bytes(per),
-                    bytes(u.tls_heap.unwrap_or(0) as f64),
-                    thousands(n)
-                ),
-            );
-        }
-        if let (Some(per), Some(n)) = (u.ws_per_conn(), u.ws_conns) {
-            o.detail(
-                "of which WebSocket state",
-                format!(
-                    "{} per WebSocket connection ({} for {} connections, as its code allocated it: tungstenite's context and buffers)",
-                    bytes(per),
-                    bytes(u.ws_heap.unwrap_or(0) as f64),
-                    thousands(n)
-                ),
-            );
-        }
-    }
-    let measurable = slab.is_some_and(|t| t.abs() > SLAB_NOISE);
-    if let Some(caution) = slab_caution(m) {
-        o.tone("caution", caution, Tone::Warn);
-    }
-    if let Some(e) = &m.slab_unreadable {
-        o.row("slab caches", format!("unreadable: {e}"));
-    } else if !m.slab_caches.is_empty() && measurable {
-        o.row("slab caches", "change, and per socket:");
-        let scan = m.proc_scan();
-        for c in &m.slab_caches {
-            let (scan_objects, scan_bytes) = scan.share(&c.name, c.objects, c.bytes);
-            let (per, note) = if ProcScan::whole(&c.name) {
-                (
-                    c.bytes,
-                    "  (a /proc/*/fd scanner's, not the sockets')".into(),
-                )
-            } else if scan_objects > 0 {
-                let n = thousands_signed(scan_objects);
-                (
-                    c.bytes - scan_bytes,
-                    format!("  (less {n} objs, the /proc scanner's)"),
-                )
-            } else {
-                (c.bytes, String::new())
-            };
-            o.detail(
-                &c.name,
-                format!(
-                    "{:>12} objs {:>10} {:>9}/socket{note}",
-                    c.objects,
-                    bytes(c.bytes as f64),
-                    bytes(per as f64 / m.sockets as f64)
-                ),
-            );
-        }
-    }
-}
-
 /// WebSocket: the upgrades (how many each side, their time) and how each
 /// side spoke it.
 fn ws_rows(o: &mut Rows, r: &Report) {
@@ -864,8 +755,12 @@ fn traffic_rows(o: &mut Rows, r: &Report) {
     o.row(
         "messages",
         format!(
-            "{} sent, {} replies{}, {} mismatched, {} late, {} lost; {:.0} replies/s during the hold",
+            "{} sent{}, {} replies{}, {} mismatched, {} late, {} lost; {:.0} replies/s during the hold",
             thousands(c.sent),
+            match c.unsent {
+                0 => String::new(),
+                n => format!(" ({} more scheduled, not sent by the end)", thousands(n)),
+            },
             thousands(c.replies),
             pct(c.replies, c.sent),
             thousands(c.mismatched),
@@ -874,6 +769,9 @@ fn traffic_rows(o: &mut Rows, r: &Report) {
             rate
         ),
     );
+    if let Some(words) = schedule_not_kept(r) {
+        o.tone("heartbeat rate", words, Tone::Bad);
+    }
     if c.mismatched > 0 {
         o.detail(
             "",
@@ -889,7 +787,7 @@ fn traffic_rows(o: &mut Rows, r: &Report) {
     if c.lost > 0 {
         o.detail(
             "",
-            "lost: replies that never came (connection closed, send failed, or the end came first); timed until c1m gave up",
+            "lost: replies that never came (connection closed, send failed, or the end came first: sends not made by then included); timed until c1m gave up",
         );
     }
     if let Some(p) = &r.latency.rtt {
@@ -906,6 +804,54 @@ fn traffic_rows(o: &mut Rows, r: &Report) {
 
 /// The PROXY protocol headers (`--proxy-protocol`) the clients sent and
 /// c1m's servers took; those refused are with the server's closes.
+/// A share of the sends a schedule had due that may still wait when
+/// the heartbeats end on a worker that kept up (a turn of its loop);
+/// more is a worker that fell behind.
+pub const BEHIND_SHARE: f64 = 0.01;
+
+/// When the client workers fell behind their heartbeat schedule (more
+/// than [`BEHIND_SHARE`] of the sends it had due were never made): the
+/// rate offered against the rate sent in the hold (or, with no hold,
+/// over the run), and the sends never made. `None` when it was kept.
+pub fn schedule_not_kept(r: &Report) -> Option<String> {
+    let t = r.traffic.as_ref()?;
+    let c = &r.clients;
+    let due = c.sent + c.late + c.unsent;
+    if c.unsent == 0 || (c.unsent as f64) <= BEHIND_SHARE * due as f64 {
+        return None;
+    }
+    let offered = match t.offered {
+        Some(v) => format!("{}/s offered", thousands(v.round() as u64)),
+        None => format!(
+            "one message every {} ms per connection offered",
+            t.interval_ms
+        ),
+    };
+    let in_hold = r.timeline.iter().filter(|x| x.phase == Phase::Hold).count() >= 2;
+    let (rate, when) = match in_hold {
+        true => (per_second(r, |x| x.phase == Phase::Hold), "during the hold"),
+        false => (
+            per_second(r, |x| x.phase != Phase::Teardown),
+            "over the run",
+        ),
+    };
+    Some(format!(
+        "not delivered: {offered}, {}/s sent {when}: the client workers fell behind their schedule, and {} of the {} sends it had due were never made",
+        thousands(rate.round() as u64),
+        thousands(c.unsent),
+        thousands(due)
+    ))
+}
+
+/// Messages sent a second over the samples `which` keeps, first to last.
+fn per_second(r: &Report, which: impl Fn(&Sample) -> bool) -> f64 {
+    let kept: Vec<&Sample> = r.timeline.iter().filter(|x| which(x)).collect();
+    match (kept.first(), kept.last()) {
+        (Some(a), Some(b)) if b.t > a.t => b.sent.saturating_sub(a.sent) as f64 / (b.t - a.t),
+        _ => 0.0,
+    }
+}
+
 fn proxy_rows(o: &mut Rows, r: &Report) {
     let (c, s) = (&r.clients.proxy, &r.servers.proxy);
     if c.headers + c.failed.total() > 0 {
@@ -1032,6 +978,9 @@ fn cause_context(r: &Report, c: Cause) -> Option<&'static str> {
         _ => None,
     }
 }
+
+mod memory;
+use memory::memory_rows;
 
 #[cfg(test)]
 #[path = "rows_tests.rs"]

@@ -48,6 +48,87 @@ fn held_at_the_end_is_what_the_server_application_accepted() {
     );
 }
 
+/// A run that ramped down to 0 after the server reset 6,000 (all
+/// reopened): fewer held at the end than reached is c1m's own doing, so
+/// the server is not said to have closed them; one whose last stage
+/// (10,000) the server left short is, beside c1m's own closes.
+#[test]
+fn a_ramp_down_is_not_called_the_servers_closes() {
+    use crate::report::model::CountSource;
+    use crate::report::staged::{StageResult, StagesReport};
+    fn reached_row(rows: &[Row]) -> Option<&Row> {
+        rows.iter().find(|x| x.value.starts_with("reached: "))
+    }
+    let mut r = fixture("run-fanout");
+    let stage = |from, target| StageResult {
+        duration: 5.0,
+        from,
+        target,
+        started: Some(0.0),
+        ended: Some(5.0),
+        held: Some(target),
+        source: Some(CountSource::Kernel),
+        tolerance: 200,
+        met: Some(true),
+    };
+    r.stages = Some(StagesReport {
+        spec: "5s:20000,5s:20000,5s:0".into(),
+        tolerance: 0.01,
+        stages: vec![stage(0, 20_000), stage(20_000, 20_000), stage(20_000, 0)],
+    });
+    r.plan.conns = 20_000;
+    r.target = 0;
+    r.held.reached = 20_000;
+    r.held.at_end = 0;
+    r.clients.shed = 20_000;
+    r.closes.rst = 6_000;
+    r.verdict = crate::report::judge::verdict(&r);
+    let rows = summary(&r);
+    assert_eq!(reached_row(&rows), None, "{rows:#?}");
+    // Down to 10,000, of which the server left 8,000.
+    let st = r.stages.as_mut().unwrap();
+    st.stages[2] = stage(20_000, 10_000);
+    st.stages[2].held = Some(8_000);
+    st.stages[2].met = Some(false);
+    r.target = 10_000;
+    r.held.at_end = 8_000;
+    r.clients.shed = 10_000;
+    let rows = summary(&r);
+    let row = reached_row(&rows).expect("the server's part explained");
+    assert!(
+        row.value.contains(
+            "c1m then closed 10,000 itself (its stages going down), and the server closed some"
+        ),
+        "{}",
+        row.value
+    );
+}
+
+/// Heartbeats offered faster than the client workers could send: the
+/// summary says so with the rates, offered and sent, and what was never
+/// sent. The fixture's run kept its schedule (4,000/s offered, 3,990/s
+/// sent in the hold): no row.
+#[test]
+fn a_heartbeat_rate_not_delivered_is_said_with_its_figures() {
+    let mut r = fixture("run-heartbeat");
+    r.traffic.as_mut().unwrap().offered = Some(4000.0);
+    assert_eq!(schedule_not_kept(&r), None);
+    // A turn of the loop's worth still due at the end is no lag.
+    r.clients.unsent = 50;
+    assert_eq!(schedule_not_kept(&r), None);
+    assert!(!summary(&r).iter().any(|x| x.key == "heartbeat rate"));
+    // Asked for ten times what went out.
+    r.traffic.as_mut().unwrap().offered = Some(40_000.0);
+    r.clients.unsent = 100_000;
+    let rows = summary(&r);
+    let row = find(&rows, "heartbeat rate");
+    assert_eq!(
+        row.value,
+        "not delivered: 40,000/s offered, 3,990/s sent during the hold: the client workers fell behind their schedule, and 100,000 of the 112,093 sends it had due were never made"
+    );
+    assert_eq!(row.tone, Tone::Bad);
+}
+
 /// Figures a busy machine disturbed are not shown as costs.
 #[test]
 fn disturbed_memory_figures_are_not_measurable() {
@@ -79,6 +160,36 @@ fn disturbed_memory_figures_are_not_measurable() {
             .starts_with("not measurable in this run (the workers' RSS fell by 4.8 MiB"),
         "{rows:#?}"
     );
+}
+
+/// MemAvailable that rose while 20,000 connections were opened (another
+/// process freed 516 MiB meanwhile) is no negative cost per connection;
+/// one that rose within its noise is too small to measure.
+#[test]
+fn a_mem_available_that_rose_is_not_a_cost() {
+    let mut r = fixture("run-fanout");
+    let m = r.memory.as_mut().unwrap();
+    m.conns = 20_000;
+    m.mem_available_drop = Some(-(516 << 20));
+    let rows = summary(&r);
+    let row = find(&rows, "MemAvailable drop / conn");
+    assert_eq!(
+        row.value,
+        "not measurable in this run (MemAvailable rose by 516.0 MiB while 20,000 connections were opened: memory freed by other processes meanwhile)"
+    );
+    assert_eq!(row.tone, Tone::Warn);
+    assert!(!row.value.contains("-"), "{}", row.value);
+    r.memory.as_mut().unwrap().mem_available_drop = Some(-(100 << 20));
+    let rows = summary(&r);
+    let row = find(&rows, "MemAvailable drop / conn");
+    assert!(
+        row.value.starts_with("too small to measure ("),
+        "{}",
+        row.value
+    );
+    r.memory.as_mut().unwrap().mem_available_drop = Some(400 << 20);
+    let rows = summary(&r);
+    assert_eq!(find(&rows, "MemAvailable drop / conn").value, "20.5 KiB");
 }
 
 #[test]

@@ -65,15 +65,18 @@ pub fn utc(unix_seconds: f64) -> String {
 
 /// Connections per second over the last second of samples, or over what
 /// there is of it (at least two samples, a quarter second apart), so the
-/// first lines of a fast ramp do not read `0/s`.
+/// first lines of a fast ramp do not read `0/s`. Of the side the progress
+/// line counts: the clients', or the servers' when they hold more
+/// (`serve`, whose clients are not c1m's).
 fn rate_now(tl: &[Sample]) -> Option<f64> {
+    let held = |s: &Sample| s.established.max(s.server_established) as f64;
     let last = tl.last()?;
     let prev = tl
         .iter()
         .rev()
         .find(|s| last.t - s.t >= 1.0)
         .or_else(|| tl.first().filter(|f| last.t - f.t >= 0.2))?;
-    Some((last.established as f64 - prev.established as f64) / (last.t - prev.t))
+    Some((held(last) - held(prev)) / (last.t - prev.t))
 }
 
 /// A phase as the progress line and the charts name it.
@@ -151,6 +154,19 @@ mod tests {
             .map(|i| sample(i as f64 * 0.25, i as u64 * 100))
             .collect();
         assert_eq!(rate_now(&tl), Some(400.0));
+    }
+
+    #[test]
+    fn a_server_alone_shows_the_rate_its_clients_come_at() {
+        // `serve`: no client of c1m's, 1,000 more accepted each second.
+        let tl: Vec<Sample> = (0..=8)
+            .map(|i| {
+                let mut s = sample(i as f64 * 0.25, 0);
+                s.server_established = i as u64 * 250;
+                s
+            })
+            .collect();
+        assert_eq!(rate_now(&tl), Some(1000.0));
     }
 
     #[test]

@@ -74,6 +74,9 @@ pub struct Worker {
     pub fatal: Option<String>,
     /// Its answer to the last [`ToWorker::Count`]; `None` until it came.
     pub own: Option<OwnStates>,
+    /// It was asked by the last [`Fleet::ask_count`] or
+    /// [`Fleet::ask_count_of`]: [`Fleet::collect_count`] waits for it.
+    asked: bool,
     /// It answered [`ToWorker::EndBeats`]: its replies are in.
     pub beats_ended: bool,
     /// The HTTP statuses its WebSocket upgrades were refused with, each
@@ -245,6 +248,7 @@ impl Fleet {
             },
             fatal: None,
             own: None,
+            asked: false,
             beats_ended: false,
             ws_statuses: Vec::new(),
             child,
@@ -422,10 +426,23 @@ impl Fleet {
     /// of each ([`ToWorker::Count`]); [`Fleet::collect_count`] gathers the
     /// answers. The workers walk their sockets meanwhile, in parallel.
     pub fn ask_count(&mut self) {
+        self.ask(|_| true);
+    }
+
+    /// [`Fleet::ask_count`] of the workers of one role only; the others'
+    /// last answers are not collected.
+    pub fn ask_count_of(&mut self, role: Role) {
+        self.ask(|w| w.role == role);
+    }
+
+    fn ask(&mut self, which: impl Fn(&Worker) -> bool) {
         for w in &mut self.workers {
-            w.own = None;
-            if w.alive() {
-                send(w, &ToWorker::Count);
+            w.asked = which(w);
+            if w.asked {
+                w.own = None;
+                if w.alive() {
+                    send(w, &ToWorker::Count);
+                }
             }
         }
     }
@@ -440,7 +457,9 @@ impl Fleet {
         deadline: Instant,
     ) -> anyhow::Result<(Vec<Event>, Result<OwnCount, String>)> {
         fn pending(f: &Fleet) -> Option<&Worker> {
-            f.workers.iter().find(|w| w.alive() && w.own.is_none())
+            f.workers
+                .iter()
+                .find(|w| w.asked && w.alive() && w.own.is_none())
         }
         let mut events = Vec::new();
         while pending(self).is_some() && Instant::now() < deadline {
@@ -454,7 +473,7 @@ impl Fleet {
             ));
         }
         let mut own = OwnCount::default();
-        for w in &self.workers {
+        for w in self.workers.iter().filter(|w| w.asked) {
             let Some(o) = &w.own else { continue };
             match w.role {
                 Role::Client => own.client.merge(o),

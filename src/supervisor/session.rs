@@ -20,7 +20,7 @@ use crate::report::model::{
     TrafficSummary, Workers,
 };
 use crate::report::{self, judge};
-use crate::supervisor::fleet::{Event, Fleet, Life, OwnCount, Role};
+use crate::supervisor::fleet::{Event, Fleet, Life, Role};
 use crate::supervisor::measure::{self, Reading, Snapshot};
 use crate::supervisor::metrics::{MetricsServer, MetricsSnapshot};
 use crate::supervisor::search::Search;
@@ -29,6 +29,8 @@ use crate::traffic::Traffic;
 use crate::wire::{ClientSpec, ServerSpec, Stats, ToWorker, WorkerSpec};
 
 mod capacity;
+mod look;
+use look::Look;
 
 /// How often the timeline is sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
@@ -49,16 +51,6 @@ struct SearchRun {
     /// next may be taken (a reading at scale costs ~1 µs per socket).
     next_read: Instant,
     found: Option<FindLimit>,
-}
-
-/// The kernel's view at one moment, as the report needs it.
-#[derive(Clone)]
-struct Look {
-    count: KernelCount,
-    reading: Option<Reading>,
-    /// The workers' own answers, summed by side: their TLS connections
-    /// and heap growth with the count.
-    own: Option<OwnCount>,
 }
 
 /// Where an experiment's report goes besides the terminal.
@@ -274,7 +266,10 @@ impl Session {
     /// in motion (see `settle_stopped`). Once, and only while they could
     /// be opening.
     fn stop_opening(&mut self) {
-        let opening = matches!(self.stage, Stage::Ramp | Stage::Verify | Stage::Hold);
+        let opening = matches!(
+            self.stage,
+            Stage::Ramp | Stage::Verify | Stage::Hold | Stage::RampDown
+        );
         if self.end.is_none() && opening {
             self.fleet.tell(Role::Client, &ToWorker::Pause);
         }
@@ -382,70 +377,6 @@ impl Session {
         }
     }
 
-    /// The kernel's reading of the experiment's endpoints now.
-    fn read(&self) -> anyhow::Result<Reading> {
-        measure::read_endpoints(&self.plan.endpoints, self.families, &self.namespaces)
-    }
-
-    /// Waits for the answers to [`Fleet::ask_count`], reacting to what
-    /// else the fleet says meanwhile.
-    fn collect_count(&mut self) -> Result<OwnCount, String> {
-        let timeout = settle::count_timeout()?;
-        match self.fleet.collect_count(Instant::now() + timeout) {
-            Ok((events, own)) => {
-                self.handle(events);
-                own
-            }
-            Err(e) => Err(format!("{e:#}")),
-        }
-    }
-
-    /// c1m's own sockets now, by the kernel's state of each.
-    fn own_count(&mut self) -> Result<OwnCount, String> {
-        self.fleet.ask_count();
-        self.collect_count()
-    }
-
-    /// Reads the kernel twice at once: the workers count their own
-    /// sockets while the endpoints are read over netlink. A failure of
-    /// either is kept as the report's words.
-    fn look(&mut self) -> Look {
-        self.look_then(|_| {})
-    }
-
-    /// [`Session::look`], doing `meanwhile` once the workers were asked
-    /// to count (they answer the count before anything sent after it).
-    fn look_then(&mut self, meanwhile: impl FnOnce(&mut Self)) -> Look {
-        self.fleet.ask_count();
-        meanwhile(self);
-        let reading = self.read();
-        let own = self.collect_count();
-        let count = match (&own, &reading) {
-            (Ok(own), Ok(r)) => KernelCount::Counted {
-                client_own: own.client.established,
-                client_own_close_wait: own.client.close_wait,
-                client_own_other: own.client.other,
-                server_own: own.server.established,
-                own_took: (own.client.took_us + own.server.took_us) as f64 / 1e6,
-                server_side: r.counts.server().established(),
-                client_side: r.counts.client().established(),
-                client_close_wait: r.counts.client().close_wait(),
-                took: r.took.as_secs_f64(),
-            },
-            (Err(why), _) => KernelCount::Unavailable {
-                reason: format!("counting c1m's own sockets: {why}"),
-            },
-            (_, Err(e)) => KernelCount::Unavailable {
-                reason: format!("{e:#}"),
-            },
-        };
-        Look {
-            count,
-            reading: reading.ok(),
-            own: own.ok(),
-        }
-    }
-
     /// Runs the whole experiment and prints its report.
     pub fn drive(
         mut self,
@@ -508,7 +439,8 @@ impl Session {
         self.fleet.tell(Role::Client, &ToWorker::Go);
         let timed_ramp = self.search.as_ref().is_some_and(|s| s.search.slo.is_some());
         if timed_ramp {
-            self.fleet.tell(Role::Client, &ToWorker::Beat);
+            self.fleet
+                .tell(Role::Client, &ToWorker::Beat { for_ms: None });
         }
         let mut reached_at = None;
         let mut next_sample = Instant::now() + SAMPLE_EVERY;
@@ -567,7 +499,11 @@ impl Session {
         // Hold.
         self.enter(Stage::Hold, None);
         if !timed_ramp {
-            self.fleet.tell(Role::Client, &ToWorker::Beat);
+            // The workers schedule sends within the hold and no later:
+            // one behind schedule at the end (an overloaded machine)
+            // sends its backlog, not the next seconds' too.
+            let for_ms = hold.map(|h| h.as_millis() as u64);
+            self.fleet.tell(Role::Client, &ToWorker::Beat { for_ms });
         }
         let deadline = hold.map(|h| Instant::now() + h);
         // A server alone has no ramp of its own: its top is the highest
@@ -577,6 +513,12 @@ impl Session {
         // have accepted none (`--no-accept`), the namespace's TCP sockets
         // in use, which connections waiting in its accept queues raise.
         let mut plateau = (0, 0);
+        // Other sockets of the namespace are in use before any client
+        // comes: a plateau of waiting connections is one above them.
+        let inuse_base = (!has_clients)
+            .then(measure::tcp_inuse)
+            .flatten()
+            .unwrap_or(0);
         let mut inuse_before = None;
         let mut next_sample = Instant::now() + SAMPLE_EVERY;
         while self.end.is_none() && deadline.is_none_or(|d| Instant::now() < d) {
@@ -607,7 +549,7 @@ impl Session {
                 inuse_before = inuse;
                 let higher = match (accepted, queued) {
                     (Some(n), _) if n > plateau.0 => Some((n, plateau.1)),
-                    (Some(0), Some(u)) if u > plateau.1 => Some((0, u)),
+                    (Some(0), Some(u)) if u > plateau.1.max(inuse_base) => Some((0, u)),
                     _ => None,
                 };
                 if let Some(p) = higher {
@@ -632,11 +574,18 @@ impl Session {
         let at_end = (self.interrupts < 2)
             .then(|| self.look_twice_at_phantoms())
             .filter(|_| self.interrupts < 2);
-        let top = match top {
-            Some(t) => Some(t),
+        let top_held = top.as_ref().map_or(0, |(l, _)| l.server_own());
+        let top = match (top, &at_end) {
+            // A server alone whose hold ended while its clients were
+            // still coming (no plateau since its top's reading): the end
+            // held the most.
+            (Some(_), Some(end)) if !has_clients && end.server_own() > top_held => {
+                Some((end.clone(), self.snapshot()))
+            }
+            (Some(t), _) => Some(t),
             // A server that never held any (or a ramp that ended early)
             // has no top: the end is the top.
-            None => at_end.clone().map(|l| (l, self.snapshot())),
+            (None, _) => at_end.clone().map(|l| (l, self.snapshot())),
         };
         self.finish(Some(baseline), top, at_end, reached_at)
     }
@@ -709,10 +658,14 @@ impl Session {
         // Tear down: clients first (their RSTs free the servers' sockets),
         // then servers; anything that does not close in time is killed.
         let live = self.fleet.workers.iter().filter(|w| w.alive()).count();
-        let held = thousands(
-            (self.fleet.live_totals(Role::Client).established)
+        // What the end's count found open (the workers' last counters may
+        // be from before a stage's last closes).
+        let open = match at_end.as_ref().and_then(|l| l.count.own()) {
+            Some((server, client)) => server.max(client),
+            None => (self.fleet.live_totals(Role::Client).established)
                 .max(self.fleet.live_totals(Role::Server).established),
-        );
+        };
+        let held = thousands(open);
         self.enter(
             Stage::Teardown,
             (live > 0).then(|| format!("closing {held} connections and {live} workers")),
@@ -828,7 +781,9 @@ impl Session {
             clients_at_top,
             servers_at_top,
             memory,
-            traffic: self.traffic.as_ref().map(TrafficSummary::of),
+            // The clients' traffic (none without clients), scheduled over
+            // every connection planned.
+            traffic: (self.traffic.as_ref()).map(|t| TrafficSummary::offered(t, self.plan.conns)),
             latency,
             find_limit: self.search.as_mut().and_then(|s| s.found.take()),
             tls: self.tls_report(),

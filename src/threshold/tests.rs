@@ -194,6 +194,7 @@ fn counts_and_percents_compare_exactly_at_the_limit() {
 fn live() -> Live {
     Live {
         target: 1000,
+        attempts: 1000,
         in_hold: true,
         held: 1000,
         errors: 0,
@@ -229,6 +230,25 @@ fn only_what_is_final_trips_during_the_run() {
     };
     assert_eq!(th("errors>1%").trips(&failing), Some(2.0));
     assert_eq!(th("errors>20").trips(&failing), None);
+    // A percent of errors is of the attempts, not of the target: a
+    // reconnect storm's 4,000 failed of 5,000 attempts is 80%, never
+    // 400% of 1,000 held.
+    let storm = Live {
+        errors: 4000,
+        attempts: 5000,
+        ..live()
+    };
+    assert_eq!(th("errors>50%").trips(&storm), Some(80.0));
+    assert_eq!(th("errors>90%").trips(&storm), None);
+    assert_eq!(th("closes>1%").trips(&storm), None);
+    // No attempt yet: no percent of nothing.
+    let none = Live {
+        errors: 3,
+        attempts: 0,
+        ..live()
+    };
+    assert_eq!(th("errors>1%").trips(&none), None);
+    assert_eq!(th("errors>2").trips(&none), Some(3.0));
     assert_eq!(th("closes>2").trips(&failing), Some(3.0));
     // "Too few errors" is known only at the end.
     assert_eq!(th("errors<50").trips(&failing), None);

@@ -44,8 +44,12 @@ const CLOSE_BATCH: u64 = 512;
 /// with `--reconnect`) sweeps its table for those due: the back-off's
 /// resolution.
 const SWEEP_TICK: Duration = Duration::from_millis(10);
-/// Heartbeats sent per loop turn at most.
-const SEND_BATCH: u64 = 4096;
+/// Heartbeats sent per loop turn at most, when behind schedule: the
+/// replies get their turn between batches (the C reference's cap). With
+/// 4,096, at 1M and 100k msg/s offered on 2 cores, the workers sent 5.4M
+/// messages for 2.7M replies, sends crowding out the replies they were
+/// waiting for (bench/results/heartbeat-1M.md).
+const SEND_BATCH: u64 = 256;
 /// Heartbeats due within this are sent together: a worker wakes at most
 /// this often for them (latency still counts from each scheduled time,
 /// so the tick shows in it: 5 ms put ~2.5 ms on every median; 1 ms is
@@ -199,7 +203,15 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
         let now = link.now();
         let mut wait = report_due.unwrap_or(super::IDLE_WAIT);
         if let Some(end) = beats_end {
-            if now >= end || c.conns.awaiting() == 0 {
+            let all_sent = schedule.as_ref().is_none_or(Schedule::done);
+            if now >= end || (all_sent && c.conns.awaiting() == 0) {
+                // What a late worker had not sent by the end is lost,
+                // each send timed from its schedule: none is dropped.
+                if let Some(mut s) = schedule.take() {
+                    for (i, at) in s.rest() {
+                        c.conns.unsent(i as usize, at, now);
+                    }
+                }
                 beats_end = None;
                 link.send(&FromWorker::BeatsEnded);
             } else {
@@ -334,10 +346,14 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
                 Command::EndBeats(g) => Some(*g),
                 _ => None,
             }) {
-                // No reply is awaited yet when none was ever sent; the
-                // loop's top answers at once then.
-                schedule = None;
-                beats_end = Some(link.now() + grace);
+                // Nothing more is scheduled; what is due and unsent is
+                // sent in the grace (the loop's top answers at once when
+                // nothing is owed).
+                let now = link.now();
+                if let Some(s) = schedule.as_mut() {
+                    s.end_at(now);
+                }
+                beats_end = Some(now + grace);
             }
             if cmds.contains(&Command::Pause) {
                 // The plan ends here: what is open stays held.
@@ -346,12 +362,20 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
             if cmds.contains(&Command::Go) && ramp.is_none() {
                 ramp = Some(Ramp::new(rate.map(|r| r.max(0.001)), link.now()));
             }
-            if cmds.contains(&Command::Beat) && heartbeat && schedule.is_none() {
-                schedule = Some(Schedule::new(
-                    c.conns.stats.planned,
-                    traffic.interval,
-                    link.now(),
-                ));
+            let beat = cmds.iter().find_map(|c| match c {
+                Command::Beat(hold) => Some(*hold),
+                _ => None,
+            });
+            if let Some(hold) = beat
+                && heartbeat
+                && schedule.is_none()
+            {
+                let now = link.now();
+                let mut s = Schedule::new(c.conns.stats.planned, traffic.interval, now);
+                if let Some(h) = hold {
+                    s.end_at(now + h);
+                }
+                schedule = Some(s);
             }
         }
         if ramp.is_some() && !told_done && c.conns.ramp_done() {

@@ -812,6 +812,18 @@ impl Conns {
         }
     }
 
+    /// The heartbeat on `i` scheduled for `at` was never sent: the end
+    /// came, at `now`, with the worker behind its schedule. It is lost,
+    /// timed from its schedule to the end as a send never answered; a
+    /// connection no longer held owes nothing (as when it was due).
+    pub fn unsent(&mut self, i: usize, at: Duration, now: Duration) {
+        if matches!(self.state(i), HELD | WAITING) {
+            self.stats.unsent += 1;
+            self.stats.lost += 1;
+            Latency::record(&mut self.latency.rtt, since(now, micros(at)));
+        }
+    }
+
     /// Matches reply bytes against what is expected; a whole reply (or a
     /// wrong one) ends the wait. Pipelined, the bytes after a whole reply
     /// answer the next send outstanding; otherwise bytes after the

@@ -40,6 +40,7 @@ mod stages;
 mod stat;
 mod tidy;
 mod tls;
+mod trial;
 mod truths;
 mod tune_crash;
 mod unprivileged;

@@ -10,6 +10,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -92,11 +93,19 @@ fn run_websocket_holds_every_connection_and_echoes_every_heartbeat() {
     );
 }
 
-/// A child process killed (and reaped) when dropped.
+/// A child process killed (and reaped) when dropped, with its process
+/// group: nginx's workers outlive a master killed alone (ppid 1, still
+/// listening with SO_REUSEPORT beside the next run's nginx, which then
+/// answers with another certificate), so nginx gets a group of its own.
 struct Proc(Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -222,6 +231,7 @@ fn nginx_ws(dir: &Path, listen: SocketAddr, backend: SocketAddr, cert: &Path, ke
         .args(["-c", &format!("{d}/nginx.conf"), "-p", &d.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("starting nginx");
     let n = Proc(child);

@@ -101,12 +101,59 @@ fn what_was_not_measured_fails_and_says_why() {
         assert!(res.figure.starts_with("not measured: "), "{}", res.figure);
         assert!(res.figure.contains(why), "{text}: {}", res.figure);
     }
-    // A percent of no target is not measured either.
+    // A percent of no target is not measured either, nor one of no
+    // connection attempt.
     r.target = 0;
-    let [res] = &judge(&gate(&["errors>1%"]), &r)[..] else {
+    let [res] = &judge(&gate(&["closes>1%"]), &r)[..] else {
         unreachable!()
     };
     assert_eq!(res.status, ThresholdStatus::NotMeasured);
+    r.clients.attempted = 0;
+    let [res] = &judge(&gate(&["errors>1%"]), &r)[..] else {
+        unreachable!()
+    };
+    assert_eq!(res.status, ThresholdStatus::NotMeasured, "{}", res.figure);
+    assert!(res.figure.contains("no connection was attempted"));
+}
+
+/// A reconnect storm: 1,000 held, the server restarted, and the clients'
+/// reopens refused again and again. `errors` is a percent of the
+/// connection attempts (reopens included), at the end as during the run
+/// (`--abort-on-fail`'s live view of the same counters): never past
+/// 100%, and both agree.
+#[test]
+fn errors_are_a_percent_of_the_attempts_at_the_end_and_during_the_run() {
+    use crate::cause::Cause;
+    let mut r = fixture("run-heartbeat");
+    r.target = 1000;
+    r.clients.attempted = 1000;
+    r.clients.reconnects.failed = 4000;
+    r.clients.reconnects.rst = 1000;
+    for _ in 0..4146 {
+        r.clients.failed.add(Cause::Refused);
+    }
+    let [res] = &judge(&gate(&["errors>50%"]), &r)[..] else {
+        unreachable!()
+    };
+    assert_eq!(res.status, ThresholdStatus::Fail, "{}", res.figure);
+    assert_eq!(res.value, Some(100.0 * 4146.0 / 6000.0));
+    assert_eq!(
+        res.figure,
+        "4,146 of 6,000 connection attempts (69.1%) failed"
+    );
+    // The live view of the same counters trips on the same figure.
+    let mut tl = vec![sample(0.25, Phase::Hold, 1000)];
+    tl[0].failed = 4146;
+    let of = (r.target, attempts(false, &r.clients, &r.servers));
+    let l = live(&tl, of, false, (Duration::from_secs(1), None), true).unwrap();
+    let t = parse("errors>50%").unwrap();
+    assert_eq!(t.trips(&l), res.value);
+    // A server alone: of the connections its servers accepted.
+    let s = crate::wire::Stats {
+        attempted: 300,
+        ..Default::default()
+    };
+    assert_eq!(attempts(true, &crate::wire::Stats::default(), &s), 300);
 }
 
 /// A threshold that tripped during the run fails, even when the figure at
@@ -150,11 +197,11 @@ fn the_live_view_is_the_last_sample_and_the_peak() {
         sample(0.75, Phase::Hold, 900),
     ];
     let ramp = (Duration::from_millis(700), Some(Duration::from_millis(400)));
-    let l = live(&tl, 1000, false, ramp, true).unwrap();
+    let l = live(&tl, (1000, 1000), false, ramp, true).unwrap();
     assert_eq!((l.held, l.target, l.in_hold), (900, 1000, true));
     assert_eq!(l.ramp_done, Some((1000, 0.4)));
     assert_eq!(l.ramp_secs, Some(0.7));
-    assert_eq!(live(&[], 1000, false, ramp, true), None);
+    assert_eq!(live(&[], (1000, 1000), false, ramp, true), None);
 }
 
 #[test]

@@ -224,6 +224,7 @@ fn replies_that_do_not_match_expect_fail() {
         interval_ms: 1000,
         message: "PING\\r\\n".into(),
         expect: Some("+PONG\\r\\n".into()),
+        offered: None,
     });
     r.clients.replies = 84;
     assert!(verdict(&r).ok, "every reply matched");

@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Look, Session};
+use super::Session;
+use super::look::Look;
 use crate::supervisor::fleet::Role;
 use crate::traffic::Mode;
 use crate::wire::ToWorker;

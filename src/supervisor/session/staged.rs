@@ -13,7 +13,8 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use super::{Look, SAMPLE_EVERY, Session};
+use super::look::Look;
+use super::{SAMPLE_EVERY, Session};
 use crate::report::judge::held_by_server;
 use crate::report::model::{
     CountSource, Held, KernelCount, Phase, ServerClose, ServerSide, Stage, StageResult,
@@ -138,7 +139,8 @@ impl Session {
         self.tell_targets(&st, 0, false);
         self.fleet.tell(Role::Client, &ToWorker::Go);
         // Heartbeats all along (workers without them ignore it).
-        self.fleet.tell(Role::Client, &ToWorker::Beat);
+        self.fleet
+            .tell(Role::Client, &ToWorker::Beat { for_ms: None });
         let mut k = 0;
         let mut began = Instant::now();
         self.shape.results[0].started = Some(self.start.elapsed().as_secs_f64());
@@ -150,6 +152,12 @@ impl Session {
                 _ => Phase::Ramp,
             };
             let in_hold = phase == Phase::Hold;
+            // What an interruption or a death now came in.
+            self.stage = match phase {
+                Phase::RampDown => Stage::RampDown,
+                Phase::Hold => Stage::Hold,
+                _ => Stage::Ramp,
+            };
             let deadline = began + step.duration;
             // The first sample of a stage waits a report's interval: the
             // workers' counters then are of this stage, not the last.
@@ -205,19 +213,28 @@ impl Session {
             self.tell_targets(&st, k, true);
             if k == top_k {
                 reached_at = Some(ramp_start.elapsed());
-                self.stage = Stage::Hold;
             }
             if k + 1 == st.len() {
                 // The last stage's count is the end's reading.
                 break;
             }
-            // The stage's end, counted while the next one begins.
-            let mut told = None;
-            let look = self.look_then(|s| {
-                s.tell_targets(&st, k + 1, false);
-                told = Some(Instant::now());
-            });
-            began = told.unwrap_or_else(Instant::now);
+            // The stage's end, counted while the next one begins; the
+            // top's is read whole (c1m's own, then everyone's) before the
+            // next begins, so that its two counts are of one fleet.
+            let look = if k == top_k {
+                let look = self.look();
+                self.tell_targets(&st, k + 1, false);
+                began = Instant::now();
+                look
+            } else {
+                let mut told = None;
+                let look = self.look_then(|s| {
+                    s.tell_targets(&st, k + 1, false);
+                    told = Some(Instant::now());
+                });
+                began = told.unwrap_or_else(Instant::now);
+                look
+            };
             self.record(&st, k, &look.count);
             if k == top_k && self.interrupts < 2 {
                 top = Some((look, self.snapshot()));

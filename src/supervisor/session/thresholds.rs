@@ -36,7 +36,15 @@ impl Session {
         let ramp = (ramp.elapsed(), reached_at);
         // With stages, held is judged against the target of the moment.
         let target = self.shape.target.unwrap_or(self.plan.conns);
-        let Some(live) = report::gate::live(&self.timeline, target, serve, ramp, in_hold) else {
+        // The attempts as the last sample's failures were counted: no
+        // worker was heard since it was taken.
+        let attempts = report::gate::attempts(
+            serve,
+            &self.fleet.totals(Role::Client),
+            &self.fleet.totals(Role::Server),
+        );
+        let of = (target, attempts);
+        let Some(live) = report::gate::live(&self.timeline, of, serve, ramp, in_hold) else {
             return false;
         };
         let t = self.timeline.last().map_or(0.0, |s| s.t);

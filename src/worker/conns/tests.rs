@@ -223,6 +223,30 @@ fn replies_that_never_come_are_lost_and_recorded_at_the_give_up() {
 }
 
 #[test]
+fn sends_unsent_at_the_end_are_lost_and_timed_to_it() {
+    let mut c = echoed(3, ms(100), b"hi");
+    hold(&mut c, 3, ms(0));
+    // Connection 1 is closed by its server: it owes nothing after.
+    c.closed(1, ms(50), PeerClose::Fin);
+    c.due(0);
+    c.sent(0, ms(100), ms(100), Sent::Whole);
+    // The end at 900 ms finds the sends at 200 ms (on 0, outstanding
+    // behind one in flight), 250 ms (on 1, closed) and 300 ms (on 2)
+    // not made.
+    c.unsent(0, ms(200), ms(900));
+    c.unsent(1, ms(250), ms(900));
+    c.unsent(2, ms(300), ms(900));
+    assert_eq!((c.stats.unsent, c.stats.lost, c.stats.sent), (2, 2, 1));
+    assert_eq!(
+        values(&c.latency.rtt),
+        vec![600_000, 700_000]
+            .into_iter()
+            .map(|v| c.latency.rtt.highest_equivalent(v))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
 fn a_stalled_or_broken_send_is_lost() {
     let mut c = heartbeat(2, ms(100), None);
     hold(&mut c, 2, ms(0));
