@@ -149,13 +149,14 @@ fn truth_is_exact_while_other_sockets_come_and_go() {
         truth::poll_until(5, SETTLE, || truth::server_established(&pid, a)),
         5
     );
-    // Churn: both ends of up to 3,000 connections, closed 1,000 at a time,
-    // from each of CHURNERS threads. A blocking connect on loopback here
-    // takes a scheduler tick (~4 ms: ~260 a second a thread), so one
-    // thread alone took 12 s to churn 3,000.
-    const CHURNERS: usize = 3;
+    // Churn: both ends of up to 3,000 connections, closed 1,000 at a time.
     let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let listener = std::net::TcpListener::bind("127.0.9.10:18114").unwrap();
+    // A deep accept queue: std's bind() listens with a backlog of 128,
+    // which the connects overflowed in bursts, each dropped SYN stalling
+    // its connect a second (~260 connections a second, 12 s for 3,000).
+    let listener = std::net::TcpListener::from(
+        c1m_sys::socket::listen("127.0.9.10:18114".parse().unwrap(), 4096, false).unwrap(),
+    );
     let to = listener.local_addr().unwrap();
     listener.set_nonblocking(true).unwrap();
     let server_stop = std::sync::Arc::new(AtomicBool::new(false));
@@ -175,23 +176,21 @@ fn truth_is_exact_while_other_sockets_come_and_go() {
         })
     };
     let churned = std::sync::Arc::new(AtomicU64::new(0));
-    let churn: Vec<_> = (0..CHURNERS)
-        .map(|_| {
-            let (stop, n) = (stop.clone(), churned.clone());
-            std::thread::spawn(move || {
-                let mut live = Vec::new();
-                while !stop.load(Relaxed) {
-                    if let Ok(s) = TcpStream::connect(to) {
-                        live.push(s);
-                        n.fetch_add(1, Relaxed);
-                    }
-                    if live.len() > 3000 {
-                        live.drain(..1000);
-                    }
+    let churn = {
+        let (stop, n) = (stop.clone(), churned.clone());
+        std::thread::spawn(move || {
+            let mut live = Vec::new();
+            while !stop.load(Relaxed) {
+                if let Ok(s) = TcpStream::connect(to) {
+                    live.push(s);
+                    n.fetch_add(1, Relaxed);
                 }
-            })
+                if live.len() > 3000 {
+                    live.drain(..1000);
+                }
+            }
         })
-        .collect();
+    };
     // At least 10 readings, over at least 3,000 connections churned.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut readings = Vec::new();
@@ -207,9 +206,7 @@ fn truth_is_exact_while_other_sockets_come_and_go() {
     }
     stop.store(true, Relaxed);
     // The client first, so that no connect waits on a server gone.
-    for c in churn {
-        c.join().unwrap();
-    }
+    churn.join().unwrap();
     server_stop.store(true, Relaxed);
     server.join().unwrap();
     let churned = churned.load(Relaxed);
