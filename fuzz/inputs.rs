@@ -240,6 +240,7 @@ pub fn numbers(t: &str) {
     if let Ok(d) = r {
         assert!(!d.is_zero() && d <= args::MAX_DURATION, "{t:?}");
     }
+    one_grammar_of_durations(t);
     let r = args::positive(t);
     refused("args::positive", t, &r);
     if let Ok(v) = r {
@@ -270,6 +271,44 @@ pub fn numbers(t: &str) {
     refused("limits::parse_port_range", t, &r);
     if let Ok((lo, hi)) = r {
         assert!(lo >= 1 && lo <= hi && hi <= 65_535, "{t:?}");
+    }
+}
+
+/// Every flag that takes a duration reads `t` as `--hold` does (one
+/// grammar, one parser: `c1m_limits::num::parse_duration`): `--stages`'
+/// durations, `--close-fraction`'s time, `--slo`'s bound and a `--fail-if`
+/// latency or ramp time accept exactly what `--hold` accepts, with the
+/// same value. (Texts with the separators of those flags are left out.)
+fn one_grammar_of_durations(t: &str) {
+    if t.contains(['<', '>', '=', '!', ',', ':', '@', '%']) || t.chars().any(char::is_whitespace) {
+        return;
+    }
+    let hold = args::duration(t);
+    let stage = c1m::stages::Stages::parse(&format!("{t}:1"));
+    assert_eq!(
+        stage.as_ref().ok().map(|s| s.steps()[0].duration),
+        hold.as_ref().ok().copied(),
+        "--stages {t}:1 against --hold {t}: {stage:?} {hold:?}"
+    );
+    let close = c1m::stages::close::CloseFraction::parse(&format!("50%@{t}"));
+    assert_eq!(
+        close.is_ok(),
+        hold.is_ok(),
+        "--close-fraction 50%@{t}: {close:?} {hold:?}"
+    );
+    let slo = c1m::supervisor::search::parse_slo(&format!("p99<{t}"));
+    assert_eq!(
+        slo.as_ref().ok().map(|s| s.max),
+        hold.as_ref().ok().copied().filter(|d| !d.is_zero()),
+        "--slo p99<{t}: {slo:?} {hold:?}"
+    );
+    for metric in ["ramp_time", "p99(rtt)"] {
+        let th = c1m::threshold::parse(&format!("{metric}>{t}"));
+        assert_eq!(
+            th.as_ref().ok().map(|th| th.limit),
+            hold.as_ref().ok().map(|d| d.as_nanos() as f64 / 1e3),
+            "--fail-if {metric}>{t}: {th:?} {hold:?}"
+        );
     }
 }
 
@@ -462,6 +501,18 @@ pub fn round_trips(u: &mut Unstructured) -> Result<()> {
     let shown = humantime::format_duration(d).to_string();
     assert_eq!(args::duration(&shown), Ok(d), "{shown}");
     assert_eq!(args::duration(&format!("{ms}ms")), Ok(d));
+    // To the nanosecond, as humantime prints it, and as decimal seconds.
+    let ns = u.int_in_range(0..=args::MAX_DURATION.as_nanos() as u64)?;
+    let d = Duration::from_nanos(ns);
+    let shown = humantime::format_duration(d).to_string();
+    assert_eq!(args::duration(&shown), Ok(d), "{shown}");
+    let secs = format!("{}.{:09}", d.as_secs(), d.subsec_nanos());
+    assert_eq!(args::duration(&secs), Ok(d), "{secs}");
+    assert_eq!(
+        c1m::threshold::parse(&format!("ramp_time>{secs}")).map(|t| t.limit),
+        Ok(ns as f64 / 1e3),
+        "{secs}"
+    );
 
     let rate = u.int_in_range(1..=1_000_000_000_000u64)? as f64 / 1000.0;
     let rate = rate.max(f64::MIN_POSITIVE);

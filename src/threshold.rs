@@ -19,9 +19,10 @@
 //! VALUE     := a count (0, 1500, 10k, 1.5M) or a percent (99.9%) for counts:
 //!              a percent of the target (-n), for errors of the connection
 //!              attempts (reopens included), for lost of the heartbeats sent;
-//!              a duration with its unit (250µs or 250us, 50ms, 1.5s, 2m) for
-//!              latency and ramp_time; a rate with /s (20k/s, 500/s) for
-//!              connect_rate
+//!              a duration for latency and ramp_time, in the grammar every
+//!              duration flag takes (`c1m_limits::num::parse_duration`:
+//!              250µs or 250us, 50ms, 1.5s, 2m, 1h, or bare seconds); a
+//!              rate with /s (20k/s, 500/s) for connect_rate
 //! ```
 //!
 //! A failed threshold sets the exit code of its family ([`Family`]):
@@ -414,7 +415,9 @@ fn example(m: Metric) -> String {
             m.percent_of()
         ),
         Kind::Duration => {
-            format!("{m} is a duration: write it with its unit (250µs or 250us, 50ms, 1.5s, 2m)")
+            format!(
+                "{m} is a duration: write it as --hold takes one (250µs or 250us, 50ms, 1.5s, 2m, 1h; a bare number is seconds)"
+            )
         }
         Kind::Rate => format!("{m} is a rate: write connections per second with /s (20k/s, 500/s)"),
     }
@@ -461,35 +464,21 @@ fn value(m: Metric, v: &str) -> Result<(f64, Unit), String> {
             Ok((n, Unit::Count))
         }
         Kind::Duration => {
-            let split = v
-                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-                .ok_or_else(|| {
-                    format!(
-                        "{v:?} needs a unit: {m} is a duration, write e.g. {v}ms, {v}µs or {v}s"
-                    )
-                })?;
-            let (n, unit) = v.split_at(split);
-            let scale = match unit {
-                "µs" | "us" => 1.0,
-                "ms" => 1e3,
-                "s" => 1e6,
-                "m" | "min" => 60e6,
-                "%" => return Err(wrong()),
-                _ => {
-                    return Err(format!(
-                        "{unit:?} is not a unit of time: use µs (or us), ms, s or m"
-                    ));
-                }
-            };
-            let us = number(n, false).ok_or_else(wrong)? * scale;
-            // As every duration flag: a year at most (beyond, a typo, and
-            // std's time arithmetic would overflow on it).
-            if us > 365.0 * 86_400e6 {
-                return Err(format!(
-                    "{v:?} is more than a year: {m} is a duration, write e.g. 50ms, 1.5s or 2m"
-                ));
+            if v.ends_with('%') {
+                return Err(wrong());
             }
-            Ok((us, Unit::Us))
+            // c1m's one grammar of durations, as --hold reads it: a bare
+            // number is seconds.
+            let d = c1m_limits::num::parse_duration(v).map_err(|why| {
+                if why.contains("longer than a year") {
+                    format!(
+                        "{v:?} is more than a year: {m} is a duration, write e.g. 50ms, 1.5s or 2m"
+                    )
+                } else {
+                    format!("{why} ({m} is a duration)")
+                }
+            })?;
+            Ok((d.as_nanos() as f64 / 1e3, Unit::Us))
         }
         Kind::Rate => {
             let n = v

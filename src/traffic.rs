@@ -282,6 +282,67 @@ impl Schedule {
     }
 }
 
+/// When a client worker's heartbeats end, in the worker's own clock.
+///
+/// A timed hold ends them at the hold's end plus the grace for the
+/// replies on their way, counted from the moment the worker started
+/// them: a worker starved of CPU, which reads the supervisor's
+/// `EndBeats` late, still ends when the hold says (as the C reference
+/// in `bench/ref/client.c` does), so its latencies are not stretched by
+/// its own lateness. The supervisor may end them sooner (a hold cut
+/// short, Ctrl-C, an untimed hold), never later.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BeatsEnd {
+    /// No end known yet: not started, or until the supervisor's word.
+    #[default]
+    Open,
+    /// Ends at this instant at the latest (worker clock), sooner once
+    /// every send is made and answered.
+    At(Duration),
+    /// Ended, and said so: a later word from the supervisor changes
+    /// nothing.
+    Over,
+}
+
+impl BeatsEnd {
+    /// Heartbeats started at `now`, scheduled within `hold` if given,
+    /// with `grace` for the replies after it if given: both make an end.
+    pub fn started(now: Duration, hold: Option<Duration>, grace: Option<Duration>) -> Self {
+        match (hold, grace) {
+            (Some(h), Some(g)) => Self::At(now + h + g),
+            _ => Self::Open,
+        }
+    }
+
+    /// The supervisor ended the heartbeats at `now`, with `grace` for the
+    /// replies: the end is then or the one the worker had, the sooner.
+    /// True when this cuts the schedule (sends from `now` on are not
+    /// made); false once over.
+    pub fn cut(&mut self, now: Duration, grace: Duration) -> bool {
+        let by_word = now + grace;
+        *self = match *self {
+            Self::Over => return false,
+            Self::Open => Self::At(by_word),
+            Self::At(t) => Self::At(t.min(by_word)),
+        };
+        true
+    }
+
+    /// At `now`, with every scheduled send made and answered or not
+    /// (`settled`): true when the heartbeats end now.
+    pub fn due(&self, now: Duration, settled: bool) -> bool {
+        matches!(*self, Self::At(t) if settled || now >= t)
+    }
+
+    /// The instant to wake for, if an end is set.
+    pub fn deadline(&self) -> Option<Duration> {
+        match *self {
+            Self::At(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +454,44 @@ mod tests {
         assert!(s.done());
         assert_eq!(s.take(ms(9000), 100).count(), 0);
         assert_eq!(s.wait(ms(9000)), Duration::MAX);
+    }
+
+    #[test]
+    fn a_timed_hold_ends_in_the_workers_clock_and_a_word_only_brings_it_sooner() {
+        // Started at 2 s for a 30 s hold with 5 s of grace: ends at 37 s.
+        let mut e = BeatsEnd::started(ms(2_000), Some(ms(30_000)), Some(ms(5_000)));
+        assert_eq!(e.deadline(), Some(ms(37_000)));
+        assert!(!e.due(ms(36_999), false));
+        assert!(e.due(ms(37_000), false));
+        // Everything answered: the end need not wait for the grace.
+        assert!(e.due(ms(33_000), true));
+        // The supervisor's word read late (a starved worker, at 40 s)
+        // does not push the end out.
+        assert!(e.cut(ms(40_000), ms(5_000)));
+        assert_eq!(e.deadline(), Some(ms(37_000)));
+        // Ctrl-C at 10 s with 1 s of grace brings it to 11 s.
+        assert!(e.cut(ms(10_000), ms(1_000)));
+        assert_eq!(e.deadline(), Some(ms(11_000)));
+        // Once over, a word changes nothing and ends no schedule.
+        e = BeatsEnd::Over;
+        assert!(!e.cut(ms(50_000), ms(5_000)));
+        assert_eq!(e, BeatsEnd::Over);
+        assert!(!e.due(ms(99_000), true));
+    }
+
+    #[test]
+    fn an_untimed_hold_ends_only_by_the_supervisors_word() {
+        for (hold, grace) in [
+            (None, Some(ms(5_000))),
+            (Some(ms(1_000)), None),
+            (None, None),
+        ] {
+            let mut e = BeatsEnd::started(ms(0), hold, grace);
+            assert_eq!(e, BeatsEnd::Open);
+            assert!(!e.due(Duration::MAX, true), "no end before the word");
+            assert!(e.cut(ms(4_000), ms(5_000)));
+            assert_eq!(e.deadline(), Some(ms(9_000)));
+        }
     }
 
     #[test]

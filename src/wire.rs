@@ -184,6 +184,12 @@ pub enum ToWorker {
         /// `None`: until [`ToWorker::EndBeats`].
         #[serde(default, skip_serializing_if = "Option::is_none")]
         for_ms: Option<u64>,
+        /// With `for_ms`: the wait for the replies after the hold,
+        /// milliseconds. The worker then ends its heartbeats by itself at
+        /// `for_ms + grace_ms` after this command, in its own clock, as
+        /// [`ToWorker::EndBeats`] would (which may still end them sooner).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grace_ms: Option<u64>,
     },
     /// Ask the kernel the state of every socket held (getsockopt
     /// `TCP_INFO`) and answer with [`FromWorker::Count`].
@@ -192,8 +198,9 @@ pub enum ToWorker {
     /// already due and not yet sent (a worker behind its schedule), and
     /// answer [`FromWorker::BeatsEnded`] once all are sent and no
     /// connection awaits a reply, or `grace_ms` milliseconds have passed
-    /// (sends still unsent then are lost, and so is what is still
-    /// awaited, at the close).
+    /// (sends still unsent then are lost, and so are the replies still
+    /// awaited, each timed to that end). An end the worker already has
+    /// (`Beat`'s `grace_ms`) that comes sooner stays.
     EndBeats {
         /// The longest wait for the replies on their way, milliseconds.
         grace_ms: u64,

@@ -15,7 +15,7 @@ use crate::wire::CloseMode;
 
 /// The longest duration any flag takes: a year. Anything longer is a typo
 /// (and would overflow the clock arithmetic of a deadline).
-pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+pub const MAX_DURATION: Duration = c1m_limits::num::MAX_DURATION;
 
 /// The classic set-ups of the experiment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -45,8 +45,8 @@ impl Topology {
 /// Settings shared by everything that opens connections.
 #[derive(Debug, Clone, Args)]
 pub struct ClientOpts {
-    /// Connections per second, all workers together (default: as fast as
-    /// the window allows).
+    /// Connections per second, all workers together [default: as fast as
+    /// the window allows].
     #[arg(long, value_parser = positive)]
     pub rate: Option<f64>,
     /// Handshakes in flight at once, all workers together.
@@ -240,8 +240,8 @@ pub struct ExperimentWsOpts {
 /// Settings shared by every command that starts workers.
 #[derive(Debug, Clone, Args)]
 pub struct FleetOpts {
-    /// Connections one worker process may hold (default: its RLIMIT_NOFILE
-    /// hard limit less 64 for its own use). Lower it to force fan-out.
+    /// Connections one worker process may hold; lower it to force fan-out
+    /// [default: its RLIMIT_NOFILE hard limit less 64 for its own use].
     #[arg(long, value_parser = whole(1u64, None))]
     pub worker_conns: Option<u64>,
     /// How connections are closed at the end: rst (SO_LINGER 0, no
@@ -337,24 +337,12 @@ pub fn positive(text: &str) -> Result<f64, String> {
     }
 }
 
-/// Parses `5s`, `250ms`, `2m`, or a plain number of seconds, at most a
-/// year.
+/// Parses `5s`, `250ms`, `2m`, `1.5h`, `1h30m`, or a plain number of
+/// seconds, at most a year: c1m's one grammar of durations
+/// ([`c1m_limits::num::parse_duration`]), as `--stages`,
+/// `--close-fraction`, `--slo` and `--fail-if` read theirs.
 pub fn duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let bad = || format!("{t:?} is not a duration (write e.g. 5s, 250ms, 2m)");
-    let d = match t.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => {
-            Duration::try_from_secs_f64(secs).map_err(|_| bad())?
-        }
-        Ok(_) => return Err(bad()),
-        Err(_) => humantime::parse_duration(t).map_err(|_| bad())?,
-    };
-    if d > MAX_DURATION {
-        return Err(format!(
-            "{t:?} is longer than a year; write a shorter duration (e.g. 5s, 10m, 2h)"
-        ));
-    }
-    Ok(d)
+    c1m_limits::num::parse_duration(text)
 }
 
 /// A [`duration`] that must be more than zero.

@@ -18,6 +18,10 @@ use clap::{Arg, Command};
 /// are used only to name an argument that is not UTF-8.
 pub fn one_line(e: &clap::Error, cmd: &Command, args: &[OsString]) -> String {
     let help = usage_command(e).map(|c| format!("`{c} --help`"));
+    let misplaced = match e.kind() {
+        ErrorKind::UnknownArgument => elsewhere(e, cmd),
+        _ => None,
+    };
     let line = match e.kind() {
         ErrorKind::InvalidUtf8 => match not_utf8(cmd, args) {
             Some((flag, value)) => format!(
@@ -26,7 +30,8 @@ pub fn one_line(e: &clap::Error, cmd: &Command, args: &[OsString]) -> String {
             ),
             None => "an argument is not UTF-8 text; write every argument in UTF-8".to_string(),
         },
-        // `--json=`: clap says a value is required; say it was empty.
+        // `--json=` or `--json` last: clap says a value is required; say
+        // whether it was empty or not there at all.
         ErrorKind::InvalidValue if string(e, ContextKind::InvalidValue).as_deref() == Some("") => {
             let arg = string(e, ContextKind::InvalidArg).unwrap_or_default();
             let give = match e.get(ContextKind::ValidValue) {
@@ -34,12 +39,30 @@ pub fn one_line(e: &clap::Error, cmd: &Command, args: &[OsString]) -> String {
                     format!("one of: {}", v.join(", "))
                 }
                 _ => match (arg.find('<'), arg.rfind('>')) {
-                    (Some(a), Some(b)) if a < b => format!("a {}", &arg[a + 1..b]),
+                    // clap's own name for a value (`--hold <HOLD>`) says
+                    // nothing more than the flag.
+                    (Some(a), Some(b))
+                        if a < b
+                            && arg[a + 1..b].to_lowercase().replace('_', "-")
+                                != arg[..a].trim().trim_start_matches('-') =>
+                    {
+                        format!("a {}", &arg[a + 1..b])
+                    }
                     _ => "a value".to_string(),
                 },
             };
-            format!("invalid value '' for '{arg}': empty; give {give}")
+            let flag = arg.split([' ', '=']).next().unwrap_or_default();
+            if given_empty(flag, args) {
+                format!("invalid value '' for '{arg}': empty; give {give}")
+            } else {
+                let how = help
+                    .as_ref()
+                    .map_or(String::new(), |h| format!(" ({h} says what it takes)"));
+                format!("'{flag}' needs a value and none was given: give {give} after it{how}")
+            }
         }
+        // A flag of another command: say which takes it.
+        ErrorKind::UnknownArgument if misplaced.is_some() => misplaced.unwrap_or_default(),
         ErrorKind::ValueValidation => {
             let arg = string(e, ContextKind::InvalidArg).unwrap_or_default();
             let value = string(e, ContextKind::InvalidValue).unwrap_or_default();
@@ -53,10 +76,15 @@ pub fn one_line(e: &clap::Error, cmd: &Command, args: &[OsString]) -> String {
         _ => rendered(e),
     };
     let fix = match e.kind() {
-        ErrorKind::ArgumentConflict => Some("give only one of them".to_string()),
+        ErrorKind::ArgumentConflict => Some(match conflict_why(e) {
+            Some(why) => format!("{why}; give only one of them"),
+            None => "give only one of them".to_string(),
+        }),
         ErrorKind::MissingRequiredArgument => Some("give it".to_string()),
         ErrorKind::UnknownArgument | ErrorKind::InvalidSubcommand
-            if !line.contains("tip:") && !line.contains("possible values") =>
+            if !line.contains("tip:")
+                && !line.contains("possible values")
+                && !line.contains(" is not a flag of ") =>
         {
             help.as_ref().map(|h| format!("{h} lists them"))
         }
@@ -66,9 +94,129 @@ pub fn one_line(e: &clap::Error, cmd: &Command, args: &[OsString]) -> String {
         }
         _ => None,
     };
-    match fix {
-        Some(f) => format!("{line}; {f}"),
-        None => line,
+    match (e.kind(), fix) {
+        // The reason first, then what to do.
+        (ErrorKind::ArgumentConflict, Some(f)) if f != "give only one of them" => {
+            format!("{line}: {f}")
+        }
+        (_, Some(f)) => format!("{line}; {f}"),
+        (_, None) => line,
+    }
+}
+
+/// Why the two flags of a conflict `e` cannot be given together
+/// ([`super::conflicts`]).
+fn conflict_why(e: &clap::Error) -> Option<&'static str> {
+    let a = string(e, ContextKind::InvalidArg)?;
+    let prior = match e.get(ContextKind::PriorArg)? {
+        ContextValue::String(s) => vec![s.clone()],
+        ContextValue::Strings(v) => v.clone(),
+        _ => return None,
+    };
+    prior.iter().find_map(|b| {
+        super::conflicts::why(&a, b)
+            .or_else(|| super::conflicts::value_why(b, &a))
+            .or_else(|| super::conflicts::value_why(&a, b))
+    })
+}
+
+/// Whether flag `flag` (`--json`) was given an empty value in `args`
+/// (`--json=` or `--json ''`), rather than none at all.
+fn given_empty(flag: &str, args: &[OsString]) -> bool {
+    // A positional (`<REPORT>`): an empty argument.
+    if flag.starts_with('<') {
+        return args.iter().any(|a| a.is_empty());
+    }
+    let eq = format!("{flag}=");
+    args.iter().enumerate().any(|(i, a)| {
+        a.as_bytes() == eq.as_bytes()
+            || (a.as_bytes() == flag.as_bytes()
+                && args.get(i + 1).is_some_and(|next| next.is_empty()))
+    })
+}
+
+/// For an unknown flag that another command takes (`c1m connect
+/// --max-unsent`, `c1m serve --reconnect`): one line saying which
+/// commands take it, and to give it to the likeliest: `run`, `serve`
+/// and `connect` first, then `lab run`, then the tools; among equals
+/// the one sharing the fewest flags with the command typed (its other
+/// half: `serve` for a `connect`, `connect` for a `serve`), then `c1m
+/// --help`'s order. `None` when no command takes it.
+fn elsewhere(e: &clap::Error, cmd: &Command) -> Option<String> {
+    let typed = string(e, ContextKind::InvalidArg)?;
+    let flag = typed.split('=').next().unwrap_or_default();
+    let here = usage_command(e).unwrap_or_else(|| "c1m".to_string());
+    let mut commands: Vec<(String, &Command)> = Vec::new();
+    every_command(cmd, "c1m", &mut commands);
+    let longs = |c: &Command| -> Vec<String> {
+        c.get_arguments()
+            .filter_map(|a| a.get_long().map(str::to_string))
+            .collect()
+    };
+    let mine = commands
+        .iter()
+        .find(|(p, _)| *p == here)
+        .map(|(_, c)| longs(c))
+        .unwrap_or_default();
+    let mut takers: Vec<(u8, usize, usize, &str)> = commands
+        .iter()
+        .enumerate()
+        .filter(|(_, (p, c))| *p != here && c.get_arguments().any(|a| takes(a, flag)))
+        .map(|(i, (p, c))| {
+            let shared = longs(c).iter().filter(|l| mine.contains(l)).count();
+            let tier = match p.as_str() {
+                "c1m run" | "c1m serve" | "c1m connect" => 0,
+                "c1m lab run" => 1,
+                _ => 2,
+            };
+            (tier, shared, i, p.as_str())
+        })
+        .collect();
+    if takers.is_empty() {
+        return None;
+    }
+    takers.sort();
+    let names: Vec<&str> = takers.iter().map(|t| t.3).collect();
+    let first = names[0];
+    let also = match &names[1..] {
+        [] => String::new(),
+        [one] => format!(" (and {one}'s)"),
+        [rest @ .., last] => format!(" (and {}'s and {last}'s)", rest.join("'s, ")),
+    };
+    // `c1m --hold 5s`: c1m alone is c1m run, whose flags follow its name.
+    if here == "c1m" && names.contains(&"c1m run") {
+        return Some(format!(
+            "'{flag}' is not a flag of c1m itself: it is c1m run's{}; write it after the command: c1m run {flag} …",
+            if names.len() > 1 {
+                " (and others')"
+            } else {
+                ""
+            }
+        ));
+    }
+    Some(format!(
+        "'{flag}' is not a flag of {here}: it is {first}'s{also}; give it to {first} (`{first} --help` lists its flags), or leave it out"
+    ))
+}
+
+/// Whether `a` is flag `flag` (`--long`, an alias, or `-s`).
+fn takes(a: &Arg, flag: &str) -> bool {
+    match flag.strip_prefix("--") {
+        Some(long) => {
+            a.get_long() == Some(long) || a.get_all_aliases().is_some_and(|al| al.contains(&long))
+        }
+        None => {
+            let mut chars = flag.chars().skip(1);
+            matches!((chars.next(), chars.next()), (Some(c), None) if a.get_short() == Some(c))
+        }
+    }
+}
+
+/// Every visible command under `cmd` (named `path`), in `--help`'s order.
+fn every_command<'a>(cmd: &'a Command, path: &str, out: &mut Vec<(String, &'a Command)>) {
+    out.push((path.to_string(), cmd));
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        every_command(sub, &format!("{path} {}", sub.get_name()), out);
     }
 }
 
@@ -286,6 +434,64 @@ mod tests {
         assert_eq!(
             parse(&[b"run", b"--close="]),
             "invalid value '' for '--close <CLOSE>': empty; give one of: rst, fin"
+        );
+        // Given with no value at all (last), or an empty one.
+        assert_eq!(
+            parse(&[b"report", b"r.json", b"--csv"]),
+            "'--csv' needs a value and none was given: give a FILE after it"
+        );
+        assert_eq!(
+            parse(&[b"run", b"--hold"]),
+            "'--hold' needs a value and none was given: give a value after it"
+        );
+        assert_eq!(
+            parse(&[b"report", b"r.json", b"--csv", b""]),
+            "invalid value '' for '--csv <FILE>': empty; give a FILE"
+        );
+        // A flag of another command: the likeliest command that takes it.
+        let line = parse(&[b"connect", b"127.0.0.1:1", b"--max-unsent", b"1k"]);
+        assert!(
+            line.starts_with(
+                "'--max-unsent' is not a flag of c1m connect: it is c1m serve's (and "
+            ),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(
+                "give it to c1m serve (`c1m serve --help` lists its flags), or leave it out"
+            ),
+            "{line}"
+        );
+        let line = parse(&[b"serve", b"--listen", b"127.0.0.1:1", b"--reconnect"]);
+        assert!(
+            line.starts_with("'--reconnect' is not a flag of c1m serve: it is c1m connect's"),
+            "{line}"
+        );
+        let line = parse(&[b"connect", b"127.0.0.1:1", b"--topology=many-ips"]);
+        assert!(
+            line.starts_with("'--topology' is not a flag of c1m connect: it is c1m run's"),
+            "{line}"
+        );
+        let line = parse(&[b"doctor", b"--hold", b"5s"]);
+        assert!(
+            line.starts_with("'--hold' is not a flag of c1m doctor: it is ")
+                && line.contains("c1m run's"),
+            "{line}"
+        );
+        assert_eq!(
+            parse(&[b"--hold", b"5s"]),
+            "'--hold' is not a flag of c1m itself: it is c1m run's (and others'); write it after the command: c1m run --hold …"
+        );
+        // A flag no command takes: clap's words, and where to look.
+        let line = parse(&[b"run", b"--no-such-flag"]);
+        assert!(
+            line.contains("unexpected argument '--no-such-flag'"),
+            "{line}"
+        );
+        // Contradictions say why.
+        assert_eq!(
+            parse(&[b"connect", b"127.0.0.1:1", b"--find-limit", b"--reconnect"]),
+            "the argument '--find-limit' cannot be used with '--reconnect': the search stops at the first connection the server closes or refuses, which --reconnect would reopen and hide; give only one of them"
         );
         let missing = parse(&[b"serve"]);
         assert!(missing.contains("--listen"), "{missing}");

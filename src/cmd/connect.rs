@@ -62,20 +62,20 @@ pub struct ConnectArgs {
     /// Ramp until connections fail, the server closes or stops accepting
     /// them, or the latency objective is missed; then report what the
     /// server really held and why it stopped there.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["reconnect", "stages", "ramp_up", "ramp_down"])]
     pub find_limit: bool,
     /// The latency objective for --find-limit, e.g. p99<50ms (needs
     /// heartbeat traffic to measure).
     #[arg(long, value_parser = parse_slo, requires = "find_limit")]
     pub slo: Option<Slo>,
-    /// Client source addresses: list, range or CIDR (default: the kernel
-    /// picks).
+    /// Client source addresses: list, range or CIDR [default: the kernel
+    /// picks].
     #[arg(long, alias = "source", conflicts_with = "source_from", value_parser = ip_list)]
     pub sources: Option<String>,
     /// Use every address `c1m ip add` put on this interface as a source.
     #[arg(long, value_name = "IFACE")]
     pub source_from: Option<String>,
-    /// How long to hold once all are open (default: until Ctrl-C).
+    /// How long to hold once all are open [default: until Ctrl-C].
     #[arg(long, value_parser = duration)]
     pub hold: Option<Duration>,
     /// How the clients connect: rate, window, timeout, bind mode.
@@ -120,13 +120,6 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         _ => a.traffic.clone(),
     };
     let reconnect = a.shape.reconnect()?;
-    if a.find_limit
-        && (a.shape.stages.is_some() || a.shape.ramp_up.is_some() || a.shape.ramp_down.is_some())
-    {
-        bail!(
-            "--find-limit ramps until the server breaks, at its own pace: it takes no --stages, --ramp-up or --ramp-down; give --rate to pace it"
-        );
-    }
     if a.shape.ramp_down.is_some() && a.hold.is_none() {
         bail!(
             "--ramp-down needs --hold: without it, connect holds until Ctrl-C and the ramp-down would never come; give e.g. --hold 1m"

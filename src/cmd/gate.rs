@@ -16,7 +16,8 @@ pub struct GateOpts {
     /// 'connect_rate<20k/s', 'ramp_time>30s'. Metrics: held, reached,
     /// min_held, errors, closes, lost, phantoms (a count, or a percent of
     /// -n; lost: of the heartbeats sent); p50|p90|p99|p99.9|max|mean of
-    /// rtt, connect or first_byte (a duration: µs, ms, s); connect_rate
+    /// rtt, connect or first_byte (a duration, as --hold takes one: 250us,
+    /// 50ms, 1.5s, 2h, or bare seconds); connect_rate
     /// (N/s); ramp_time (a duration). OP: < <= > >=. A held threshold
     /// replaces the rule that every connection must be held. Exit codes:
     /// 3 held, 4 latency, 5 failures, 6 the ramp's pace (the lowest when

@@ -142,7 +142,12 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
                 );
             }
             let d = lab::down()?;
-            let mut line = if d.removed.is_empty() {
+            let mut line = if !d.was_up {
+                format!(
+                    "c1m lab: down; nothing is up (no {}): nothing to remove",
+                    lab::STATE_FILE
+                )
+            } else if d.removed.is_empty() {
                 "c1m lab: down; no network namespace of the lab was left to remove".to_string()
             } else {
                 format!(
@@ -156,7 +161,7 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
             println!("{line}");
             if !d.left_alone.is_empty() {
                 println!(
-                    "c1m lab: left alone: {} (lab names, but no c1m lab recorded them: not c1m's)",
+                    "c1m lab: left alone: {} (lab names, but no c1m lab recorded them: not c1m's; `ip netns del NAME` deletes one that is yours)",
                     d.left_alone.join(", ")
                 );
             }

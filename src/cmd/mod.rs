@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod clap_error;
+pub mod conflicts;
 pub mod connect;
 pub mod deploy;
 pub mod gate;
@@ -19,6 +20,7 @@ pub mod serve;
 pub mod settings;
 pub mod shape;
 pub mod shard;
+pub mod similar;
 pub mod slurm;
 pub mod start_at;
 pub mod stat;
@@ -90,7 +92,23 @@ pub enum Cmd {
 /// and value parser (the bad-input table of `tests/it/bad_input.rs` walks
 /// it, so a new flag is tried as soon as it exists).
 pub fn command() -> clap::Command {
-    hyphen_values(<Cli as clap::CommandFactory>::command())
+    choices_ignore_case(hyphen_values(<Cli as clap::CommandFactory>::command()))
+}
+
+/// One rule for every flag that takes a name from a fixed list (`--mode`,
+/// `--close`, `--proxy-protocol`, `--topology`, `--role` …): the name in
+/// any case (`--proxy-protocol V2`, `--mode Heartbeat`), as `--fail-if`
+/// takes its metrics; it is written back, in reports and by
+/// `--print-scenario`'s defaults, as `--help` lists it.
+fn choices_ignore_case(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| {
+        if a.get_action().takes_values() && !a.get_possible_values().is_empty() {
+            a.ignore_case(true)
+        } else {
+            a
+        }
+    })
+    .mut_subcommands(choices_ignore_case)
 }
 
 /// Lets every flag that takes exactly one value take one that starts with
@@ -178,6 +196,12 @@ fn parse_resolved(resolved: Result<scenario::Resolved, String>) -> Result<Line, 
             Err(e) => Err(e.with_cmd(&cmd)),
         }
     });
+    // The flags that contradict each other for one value (`--mode idle
+    // --interval 1s`), which clap cannot declare.
+    let matches = matches.and_then(|(m, cli)| {
+        conflicts::check_values(&cmd, &m)?;
+        Ok((m, cli))
+    });
     let (matches, cli) = match matches {
         Ok(x) => x,
         // --help and --version, and a bare `c1m ip` (its help): as clap prints them.
@@ -253,5 +277,89 @@ mod tests {
         assert_eq!(a.exp.hold, Duration::from_secs(5));
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// Every flag that takes a name from a fixed list takes it in any
+    /// case, and means the same.
+    #[test]
+    fn every_choice_is_read_in_any_case() {
+        let mut cmd = command();
+        cmd.build();
+        let mut seen = 0;
+        fn walk(c: &clap::Command, seen: &mut usize) {
+            for a in c.get_arguments() {
+                if a.get_action().takes_values() && !a.get_possible_values().is_empty() {
+                    assert!(
+                        a.is_ignore_case_set(),
+                        "{}: --{:?}",
+                        c.get_name(),
+                        a.get_long()
+                    );
+                    *seen += 1;
+                }
+            }
+            for s in c.get_subcommands() {
+                walk(s, seen);
+            }
+        }
+        walk(&cmd, &mut seen);
+        assert!(seen >= 10, "{seen} flags with a list of names");
+        let line = |args: &[&str]| -> String {
+            let mut v = vec!["c1m"];
+            v.extend_from_slice(args);
+            let os: Vec<std::ffi::OsString> = v.iter().map(Into::into).collect();
+            match read_line(&os) {
+                Ok(Line::Run(cli)) => format!("{:?}", cli.command),
+                other => panic!("{args:?}: {other:?}"),
+            }
+        };
+        for (upper, lower) in [
+            (
+                &["connect", "127.0.0.1:1", "--proxy-protocol", "V2"][..],
+                &["connect", "127.0.0.1:1", "--proxy-protocol", "v2"][..],
+            ),
+            (
+                &[
+                    "run",
+                    "--mode",
+                    "HEARTBEAT",
+                    "--close",
+                    "Fin",
+                    "--topology",
+                    "Many-IPs",
+                ],
+                &[
+                    "run",
+                    "--mode",
+                    "heartbeat",
+                    "--close",
+                    "fin",
+                    "--topology",
+                    "many-ips",
+                ],
+            ),
+            (
+                &[
+                    "run",
+                    "--bind-mode",
+                    "No-Port",
+                    "--ws-heartbeat=TEXT",
+                    "--websocket",
+                ],
+                &[
+                    "run",
+                    "--bind-mode",
+                    "no-port",
+                    "--ws-heartbeat=text",
+                    "--websocket",
+                ],
+            ),
+            (
+                &["doctor", "--role", "CLIENT"],
+                &["doctor", "--role", "client"],
+            ),
+        ] {
+            assert_eq!(line(upper), line(lower), "{upper:?}");
+        }
     }
 }

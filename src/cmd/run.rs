@@ -28,15 +28,15 @@ pub struct RunArgs {
     /// Which set-up of the classic experiment to reproduce.
     #[arg(long, value_enum, default_value_t = Topology::Spread)]
     pub topology: Topology,
-    /// Server ports (default 8090, or 8090-8119 for many-ports).
+    /// Server ports [default: 8090, or 8090-8119 for many-ports].
     #[arg(long, value_parser = port_list)]
     pub ports: Option<String>,
-    /// Client source addresses: list, range or CIDR (default: as the
-    /// topology needs).
+    /// Client source addresses: list, range or CIDR [default: as the
+    /// topology needs].
     #[arg(long, value_parser = ip_list)]
     pub sources: Option<String>,
-    /// Server addresses: list, range or CIDR (default: as the topology
-    /// needs).
+    /// Server addresses: list, range or CIDR [default: as the topology
+    /// needs].
     #[arg(long, value_parser = ip_list)]
     pub dests: Option<String>,
     /// Hold the connections in the network namespace c1m was started in

@@ -544,10 +544,11 @@ fn unknown(key: &str, keys: &BTreeMap<String, &Arg>, whole: &Command, command: &
     }
     let mut elsewhere = Vec::new();
     commands_with(whole, "c1m", &normal(key), &mut elsewhere);
-    let closest = keys
-        .keys()
-        .min_by_key(|k| strsim::levenshtein(k, &normal(key)))
-        .map_or(String::new(), |k| format!("; the closest is '{k}'"));
+    // Offered only when close (`targets` on `c1m run` is not `stages`).
+    let closest = super::similar::suggestion(&super::similar::closest(
+        key,
+        keys.keys().map(String::as_str),
+    ));
     let whose = if elsewhere.is_empty() {
         String::new()
     } else {
@@ -696,19 +697,7 @@ pub fn render(whole: &Command, matches: &ArgMatches, command: &[String]) -> Resu
         }
         let key = key_of(a);
         if m.value_source(id) != Some(ValueSource::CommandLine) {
-            let d = a.get_default_values();
-            if !d.is_empty() {
-                let v = match takes(a) {
-                    Takes::Switch | Takes::Count => d
-                        .first()
-                        .and_then(|v| v.to_str())
-                        .unwrap_or_default()
-                        .to_string(),
-                    _ => value_text(&d.iter().map(|v| v.as_ref()).collect::<Vec<_>>(), a)
-                        .unwrap_or_default(),
-                };
-                defaults += &format!("# {key} = {v}\n");
-            }
+            defaults += &format!("# {}\n", not_given(a, &key));
             continue;
         }
         let v = match takes(a) {
@@ -737,6 +726,91 @@ pub fn render(whole: &Command, matches: &ArgMatches, command: &[String]) -> Resu
         out += &format!("\n# Not given; their defaults:\n{defaults}");
     }
     Ok(out)
+}
+
+/// What flag `a` (key `key`) is when not given, as a scenario's line
+/// (without its `# `): `key = VALUE` for clap's default (`false` for a
+/// switch, `[]` for a repeatable flag), or for the default its help
+/// states (`[default: 1s]`) when that is one word the flag takes; else
+/// `key: not given (what its help says that means)`, or `key: not
+/// given` when its help says nothing.
+fn not_given(a: &Arg, key: &str) -> String {
+    let d = a.get_default_values();
+    if !d.is_empty() {
+        let v = match takes(a) {
+            Takes::Switch | Takes::Count => d
+                .first()
+                .and_then(|v| v.to_str())
+                .unwrap_or_default()
+                .to_string(),
+            _ => {
+                value_text(&d.iter().map(|v| v.as_ref()).collect::<Vec<_>>(), a).unwrap_or_default()
+            }
+        };
+        return format!("{key} = {v}");
+    }
+    match takes(a) {
+        Takes::Switch => return format!("{key} = false"),
+        Takes::Count => return format!("{key} = 0"),
+        Takes::Many if !a.is_positional() => return format!("{key} = []"),
+        _ => {}
+    }
+    let Some(stated) = stated_default(a) else {
+        return format!("{key}: not given");
+    };
+    // A stated default that is a value of the flag (one word its parser
+    // takes: `1s`, `100ms`) is written as one; words about the default
+    // (`a 16-byte line that c1m serve echoes`, which --message would
+    // take as a message) are not.
+    let one_word = !stated.contains(char::is_whitespace);
+    let probe = Command::new("c1m").no_binary_name(true).arg(
+        a.clone()
+            .required(false)
+            .requires(clap::builder::Resettable::Reset)
+            .conflicts_with(clap::builder::Resettable::Reset),
+    );
+    let flag = a.get_long().map(|l| format!("--{l}"));
+    let parses = one_word
+        && flag.is_some_and(|f| {
+            probe
+                .try_get_matches_from([OsString::from(format!("{f}={stated}"))])
+                .is_ok()
+        });
+    if parses {
+        let raw = OsString::from(&stated);
+        format!(
+            "{key} = {}",
+            value_text(&[raw.as_os_str()], a).unwrap_or_default()
+        )
+    } else {
+        format!("{key}: not given ({stated})")
+    }
+}
+
+/// The default a flag's help states, `[default: …]` (what leaving it out
+/// means, for a flag clap has no default value for), on one line.
+fn stated_default(a: &Arg) -> Option<String> {
+    let help = a.get_long_help().or(a.get_help())?.to_string();
+    let start = help.find("[default: ")? + "[default: ".len();
+    let mut depth = 0usize;
+    let end = help[start..].char_indices().find_map(|(i, c)| match c {
+        '[' => {
+            depth += 1;
+            None
+        }
+        ']' if depth == 0 => Some(start + i),
+        ']' => {
+            depth -= 1;
+            None
+        }
+        _ => None,
+    })?;
+    Some(
+        help[start..end]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 /// Values as TOML: an integer when the text is one as TOML writes it,

@@ -25,15 +25,18 @@ pub struct ServeArgs {
     /// Connections to hold at most; more are accepted and reset at once.
     #[arg(long, default_value = "100000", value_parser = count)]
     pub max_conns: u64,
-    /// Stop after this long (default: until Ctrl-C).
+    /// Stop after this long [default: until Ctrl-C].
     #[arg(long, value_parser = duration)]
     pub hold: Option<Duration>,
-    /// Listen backlog (default: net.core.somaxconn).
+    /// Listen backlog [default: net.core.somaxconn].
     #[arg(long, value_parser = whole(0i32, None))]
     pub backlog: Option<i32>,
     /// Never accept: connections wait in the accept queue until it
     /// overflows (to study SYN drops and ListenOverflows).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = [
+        "close_fraction", "idle_timeout", "max_message", "max_unsent", "no_echo",
+        "proxy_protocol", "tls", "websocket",
+    ])]
     pub no_accept: bool,
     /// Take a PROXY protocol header of this version (HAProxy's; as its
     /// send-proxy or send-proxy-v2 write) off the front of every

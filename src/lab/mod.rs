@@ -328,6 +328,9 @@ fn remove_namespaces<'a>(names: impl Iterator<Item = &'a str>) -> Result<()> {
 /// What `lab down` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Down {
+    /// Whether a lab was up (its state file there); when not, nothing
+    /// was removed and `down` has nothing to do.
+    pub was_up: bool,
     /// The lab's namespaces it deleted.
     pub removed: Vec<String>,
     /// The lab's recorded namespaces that were not there (deleted by
@@ -371,8 +374,9 @@ fn recorded_names(bytes: &[u8]) -> Option<Vec<String>> {
 
 /// Removes the lab: the namespaces its state file records (skipping those
 /// deleted by hand already), then the state file. Namespaces no state
-/// file records are never touched, whatever their names. Fails if no lab
-/// is up, or if a namespace could not be deleted (the state file then
+/// file records are never touched, whatever their names. With no lab up
+/// there is nothing to do ([`Down::was_up`] false): a second `down` is no
+/// error. Fails if a namespace could not be deleted (the state file then
 /// stays, so `lab down` can run again).
 pub fn down() -> Result<Down> {
     let recorded: Option<Vec<String>> = match fs::read(STATE_FILE) {
@@ -386,17 +390,15 @@ pub fn down() -> Result<Down> {
     let named = lab_named_namespaces()?;
     let mine = recorded.clone().unwrap_or_default();
     let left_alone: Vec<String> = named.into_iter().filter(|n| !mine.contains(n)).collect();
+    // Nothing up: nothing to remove, which is what `down` is for
+    // (teardown is idempotent).
     let Some(recorded) = recorded else {
-        let others = if left_alone.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; left alone: {} (lab names, but no c1m lab recorded them: not c1m's; \
-                 `ip netns del NAME` deletes one that is yours)",
-                left_alone.join(", ")
-            )
-        };
-        bail!("no lab is up: no {STATE_FILE} (`c1m lab up` builds one){others}");
+        return Ok(Down {
+            was_up: false,
+            removed: Vec::new(),
+            gone: Vec::new(),
+            left_alone,
+        });
     };
     let (present, gone): (Vec<String>, Vec<String>) =
         recorded.into_iter().partition(|n| netns::exists(n));
@@ -407,6 +409,7 @@ pub fn down() -> Result<Down> {
         Err(e) => return Err(e).with_context(|| format!("removing {STATE_FILE}")),
     }
     Ok(Down {
+        was_up: true,
         removed: present,
         gone,
         left_alone,

@@ -63,6 +63,19 @@ pub enum AddrError {
     /// `"address list"`.
     #[error("empty {0}: write at least one")]
     Empty(&'static str),
+    /// A list with an empty item: a comma at its start or end, or two in
+    /// a row ([`list_items`]).
+    #[error("{what} {text:?} has an empty item ({why}); write {without:?}")]
+    EmptyItem {
+        /// `"port list"` or `"address list"`.
+        what: &'static str,
+        /// The list as written.
+        text: String,
+        /// Where the empty item is, in words.
+        why: &'static str,
+        /// The list without it.
+        without: String,
+    },
     /// A target host that is neither an address nor a host name (RFC 1123:
     /// letters, digits, `-`, `_` and dots, labels of 1 to 63 characters not
     /// starting or ending with `-`, at most 253 in all): the text given.
@@ -166,15 +179,58 @@ pub fn parse_ports(text: &str) -> Result<Vec<u16>, AddrError> {
 }
 
 fn split_list<'a>(text: &'a str, what: &'static str) -> Result<Vec<&'a str>, AddrError> {
-    let parts: Vec<&str> = text
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
-    if parts.is_empty() {
-        return Err(AddrError::Empty(what));
+    list_items(text).map_err(|e| match e {
+        ListError::Empty => AddrError::Empty(what),
+        ListError::EmptyItem { why, without } => AddrError::EmptyItem {
+            what,
+            text: text.trim().to_string(),
+            why,
+            without,
+        },
+    })
+}
+
+/// Why a comma-separated list was refused by [`list_items`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListError {
+    /// Nothing but commas and spaces.
+    Empty,
+    /// An empty item.
+    EmptyItem {
+        /// Where: `"a comma at its end"`, `"a comma at its start"` or
+        /// `"two commas in a row"`.
+        why: &'static str,
+        /// The list with its empty items left out.
+        without: String,
+    },
+}
+
+/// The items of a comma-separated list as every list flag of c1m takes
+/// one (ports, addresses, `--stages`, `--alpn`), each trimmed. One rule
+/// for them all: no item is empty, so a comma at the start or the end, or
+/// two in a row, is refused (a list cut short, say a `--stages` that
+/// lost its last stage, is never run as if whole), and the error says
+/// where and gives the list without it.
+pub fn list_items(text: &str) -> Result<Vec<&str>, ListError> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    let items: Vec<&str> = parts.iter().copied().filter(|s| !s.is_empty()).collect();
+    if items.is_empty() {
+        return Err(ListError::Empty);
     }
-    Ok(parts)
+    if items.len() < parts.len() {
+        let why = if parts.last().is_some_and(|p| p.is_empty()) {
+            "a comma at its end"
+        } else if parts.first().is_some_and(|p| p.is_empty()) {
+            "a comma at its start"
+        } else {
+            "two commas in a row"
+        };
+        return Err(ListError::EmptyItem {
+            why,
+            without: items.join(","),
+        });
+    }
+    Ok(items)
 }
 
 fn parse_ip(text: &str) -> Result<IpAddr, AddrError> {
@@ -398,6 +454,27 @@ mod tests {
         assert!(parse_ports("65536").is_err());
         assert!(parse_ports("http").is_err());
         assert!(parse_ports("").is_err());
+        // One rule for every comma list: no empty item.
+        assert_eq!(parse_ports(" , "), Err(AddrError::Empty("port list")));
+        for (text, why, without) in [
+            ("8090,", "a comma at its end", "8090"),
+            (",8090", "a comma at its start", "8090"),
+            ("8090,,8091-8092", "two commas in a row", "8090,8091-8092"),
+        ] {
+            let e = parse_ports(text).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("port list {text:?} has an empty item ({why}); write {without:?}")
+            );
+        }
+        assert!(
+            parse_ips("127.0.0.2,")
+                .unwrap_err()
+                .to_string()
+                .contains("address list \"127.0.0.2,\" has an empty item (a comma at its end); write \"127.0.0.2\"")
+        );
+        assert!(parse_endpoints("127.0.0.1:8090,", ip("0.0.0.0")).is_err());
+        assert_eq!(list_items(" a , b "), Ok(vec!["a", "b"]));
     }
 
     #[test]

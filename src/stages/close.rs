@@ -15,7 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The latest instant a close may be set for: a year.
-pub const MAX_AT: Duration = Duration::from_secs(365 * 24 * 3600);
+pub const MAX_AT: Duration = c1m_limits::num::MAX_DURATION;
 
 /// One `--close-fraction`: close `fraction` of the held connections at
 /// `at`.
@@ -48,14 +48,14 @@ impl CloseFraction {
             format!("{f:?} is not a fraction above 0 and at most 100% (e.g. 30% or 0.3); {hint}")
         })?;
         let at = at.trim();
-        let bad_at = || format!("{at:?} is not a time (e.g. 10s, 1500ms, 2m); {hint}");
-        let d = match at.parse::<f64>() {
-            Ok(s) if s.is_finite() && s >= 0.0 => {
-                Duration::try_from_secs_f64(s).map_err(|_| bad_at())?
+        // c1m's one grammar of durations, as --hold reads it.
+        let d = c1m_limits::num::parse_duration(at).map_err(|why| {
+            if why.contains("longer than a year") {
+                format!("{at:?} is more than a year; {hint}")
+            } else {
+                format!("{at:?} is not a time (e.g. 10s, 1500ms, 2m); {hint}")
             }
-            Ok(_) => return Err(bad_at()),
-            Err(_) => humantime::parse_duration(at).map_err(|_| bad_at())?,
-        };
+        })?;
         if d > MAX_AT {
             return Err(format!("{at:?} is more than a year; {hint}"));
         }

@@ -37,7 +37,7 @@ pub const TOLERANCE: f64 = 0.01;
 pub const MAX_STAGES: usize = 1000;
 
 /// The longest stage: a year (as every other duration flag).
-pub const MAX_STAGE: Duration = Duration::from_secs(365 * 24 * 3600);
+pub const MAX_STAGE: Duration = c1m_limits::num::MAX_DURATION;
 
 /// One stage: move to `target` connections over `duration`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +71,17 @@ pub enum StagesError {
         text: String,
         /// What is wrong with it.
         why: String,
+    },
+    /// An empty stage: a comma at the list's start or end, or two in a
+    /// row ([`crate::plan::addr::list_items`]).
+    #[error(
+        "an empty stage ({why}): each stage is DURATION:COUNT, and none may be left empty; write {without:?}"
+    )]
+    EmptyItem {
+        /// Where, in words (`"a comma at its end"`).
+        why: &'static str,
+        /// The stages without it.
+        without: String,
     },
     /// Too many stages.
     #[error("{0} stages; give at most {MAX_STAGES}")]
@@ -106,6 +117,13 @@ impl Stages {
         let text = text.trim();
         if text.is_empty() {
             return Err(StagesError::Empty);
+        }
+        match crate::plan::addr::list_items(text) {
+            Err(crate::plan::addr::ListError::EmptyItem { why, without }) => {
+                return Err(StagesError::EmptyItem { why, without });
+            }
+            Err(crate::plan::addr::ListError::Empty) => return Err(StagesError::Empty),
+            Ok(_) => {}
         }
         let mut steps = Vec::new();
         for (i, part) in text.split(',').enumerate() {
@@ -289,20 +307,11 @@ fn show_duration(d: Duration) -> String {
     }
 }
 
-/// `30s`, `250ms`, `2m`, or a number of seconds, at most [`MAX_STAGE`].
+/// `30s`, `250ms`, `2m`, `1h30m`, or a number of seconds, at most
+/// [`MAX_STAGE`]: c1m's one grammar of durations
+/// ([`c1m_limits::num::parse_duration`]).
 fn parse_duration(t: &str) -> Result<Duration, String> {
-    let bad = || format!("{t:?} is not a duration (write e.g. 30s, 250ms, 10m)");
-    let d = match t.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 => {
-            Duration::try_from_secs_f64(secs).map_err(|_| bad())?
-        }
-        Ok(_) => return Err(bad()),
-        Err(_) => humantime::parse_duration(t).map_err(|_| bad())?,
-    };
-    if d > MAX_STAGE {
-        return Err(format!("{t:?} is longer than a year"));
-    }
-    Ok(d)
+    c1m_limits::num::parse_duration(t)
 }
 
 /// Splits `target` over workers of `capacity` connections each, in

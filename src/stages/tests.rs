@@ -34,6 +34,15 @@ fn parses_the_k6_shape() {
         ms(1500)
     );
     assert_eq!(Stages::parse("0s:1k").unwrap().steps()[0].duration, s(0));
+    // The grammar of every duration flag (--hold): hours, terms together.
+    assert_eq!(
+        Stages::parse("1h30m:10,2h:0").unwrap().steps()[0].duration,
+        s(5400)
+    );
+    assert_eq!(
+        Stages::parse("1.5h:10").unwrap().steps()[0].duration,
+        s(5400)
+    );
 }
 
 #[test]
@@ -42,7 +51,13 @@ fn bad_lists_name_the_stage_and_the_fix() {
         ("", "empty"),
         ("   ", "empty"),
         ("30s", "stage 1 \"30s\": no colon"),
-        ("30s:1k,,1m:0", "stage 2 \"\": no colon"),
+        ("30s:1k,,1m:0", "an empty stage (two commas in a row)"),
+        ("30s:1k,,1m:0", "write \"30s:1k,1m:0\""),
+        ("10s:1k,", "an empty stage (a comma at its end)"),
+        ("10s:1k,", "; write \"10s:1k\""),
+        (",10s:1k", "an empty stage (a comma at its start)"),
+        (",", "empty; give stages"),
+        ("1h30:1k", "\"30\" has no unit"),
         ("soon:1k", "\"soon\" is not a duration"),
         ("-1s:1k", "is not a duration"),
         ("NaN:1k", "is not a duration"),

@@ -62,7 +62,8 @@ pub fn parse_slo(text: &str) -> Result<Slo, String> {
             v / 100.0
         }
     };
-    let max = humantime::parse_duration(d.trim()).map_err(|_| bad())?;
+    // c1m's one grammar of durations, as --hold reads it.
+    let max = c1m_limits::num::parse_duration(d).map_err(|_| bad())?;
     // Zero is never met; over a year no heartbeat waits that long.
     if max.is_zero() || max > crate::traffic::MAX_INTERVAL {
         return Err(bad());

@@ -414,14 +414,18 @@ impl Session {
         if client_ws.is_some() || server_ws.is_some() {
             self.ws = Some((client_ws, server_ws));
         }
+        // Clients start with the servers (they open nothing before
+        // `Go`): their start-up overlaps the servers' instead of
+        // following it, about 0.5 s of a 200k ramp's start-up on two
+        // cores (bench/results/compare-200k.md).
         for s in servers {
             self.fleet.spawn(WorkerSpec::Server(s))?;
         }
+        for c in clients {
+            self.fleet.spawn(WorkerSpec::Client(c))?;
+        }
         let mut ok = self.await_ready(Role::Server)?;
         if ok {
-            for c in clients {
-                self.fleet.spawn(WorkerSpec::Client(c))?;
-            }
             ok = self.await_ready(Role::Client)?;
         }
         if !ok || !self.wait_for_start()? {
@@ -439,8 +443,13 @@ impl Session {
         self.fleet.tell(Role::Client, &ToWorker::Go);
         let timed_ramp = self.search.as_ref().is_some_and(|s| s.search.slo.is_some());
         if timed_ramp {
-            self.fleet
-                .tell(Role::Client, &ToWorker::Beat { for_ms: None });
+            self.fleet.tell(
+                Role::Client,
+                &ToWorker::Beat {
+                    for_ms: None,
+                    grace_ms: None,
+                },
+            );
         }
         let mut reached_at = None;
         let mut next_sample = Instant::now() + SAMPLE_EVERY;
@@ -501,9 +510,13 @@ impl Session {
         if !timed_ramp {
             // The workers schedule sends within the hold and no later:
             // one behind schedule at the end (an overloaded machine)
-            // sends its backlog, not the next seconds' too.
+            // sends its backlog, not the next seconds' too. Each ends its
+            // heartbeats itself at the hold's end and the grace's, in its
+            // own clock: one starved of CPU would read `EndBeats` late.
             let for_ms = hold.map(|h| h.as_millis() as u64);
-            self.fleet.tell(Role::Client, &ToWorker::Beat { for_ms });
+            let grace_ms = Some(settle::REPLY_GRACE.as_millis() as u64);
+            self.fleet
+                .tell(Role::Client, &ToWorker::Beat { for_ms, grace_ms });
         }
         let deadline = hold.map(|h| Instant::now() + h);
         // A server alone has no ramp of its own: its top is the highest

@@ -34,6 +34,39 @@ fn every_kind_of_value_parses_to_its_unit() {
         ),
         ("ramp_time>30s", RampTime, Op::Gt, 30e6, Unit::Us),
         ("ramp_time>2m", RampTime, Op::Gt, 120e6, Unit::Us),
+        // The grammar of every duration flag (--hold): hours, terms
+        // together, a bare number of seconds.
+        ("ramp_time>2h", RampTime, Op::Gt, 7200e6, Unit::Us),
+        ("ramp_time>30", RampTime, Op::Gt, 30e6, Unit::Us),
+        ("ramp_time>1h 30m", RampTime, Op::Gt, 5400e6, Unit::Us),
+        (
+            "p99(rtt)>50",
+            Latency(Stat::P99, Series::Rtt),
+            Op::Gt,
+            50e6,
+            Unit::Us,
+        ),
+        (
+            "p99(rtt)>0.05",
+            Latency(Stat::P99, Series::Rtt),
+            Op::Gt,
+            50_000.0,
+            Unit::Us,
+        ),
+        (
+            "max(rtt)>1.5h",
+            Latency(Stat::Max, Series::Rtt),
+            Op::Gt,
+            5400e6,
+            Unit::Us,
+        ),
+        (
+            "p90(connect)>7ns",
+            Latency(Stat::P90, Series::Connect),
+            Op::Gt,
+            0.007,
+            Unit::Us,
+        ),
         (
             "p99(rtt)>50ms",
             Latency(Stat::P99, Series::Rtt),
@@ -127,21 +160,20 @@ fn errors_name_the_wrong_part() {
         ("errors>inf%", "is not a value for it"),
         ("errors>1e3", "is not a value for it"),
         (
-            "p99(rtt)>50",
-            "\"50\" needs a unit: p99(rtt) is a duration, write e.g. 50ms",
+            "p99(rtt)>50x",
+            "\"x\" is not a unit of time; use ns, us (or µs), ms, s, m (minutes), h",
         ),
-        (
-            "p99(rtt)>50h",
-            "\"h\" is not a unit of time: use µs (or us), ms, s or m",
-        ),
+        ("p99(rtt)>1h30", "\"30\" has no unit"),
         ("p99(rtt)>5%", "p99(rtt) is a duration"),
-        ("p99(rtt)>ms", "is not a value for it"),
+        ("p99(rtt)>ms", "\"ms\" is not a duration; write e.g. 5s"),
+        ("p99(rtt)>-5ms", "is not a duration"),
+        ("p99(rtt)>1e3", "\"e\" is not a unit of time"),
         (
             "connect_rate<20k",
             "\"20k\" is not a rate: connect_rate is a rate",
         ),
         ("connect_rate<x/s", "is not a value for it"),
-        ("ramp_time>30", "needs a unit"),
+        ("ramp_time>30M", "\"M\" is not a unit of time"),
         (
             "p99(rtt)>18446744073709551616s",
             "is more than a year: p99(rtt) is a duration",

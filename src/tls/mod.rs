@@ -320,7 +320,17 @@ pub fn words_of(e: &TlsError) -> String {
 /// names (`h2,http/1.1`), each 1 to 255 printable ASCII characters other
 /// than a comma or a space (RFC 7301's registered names are).
 pub fn parse_alpn(text: &str) -> Result<Vec<String>, String> {
-    let names: Vec<String> = text.split(',').map(|s| s.trim().to_string()).collect();
+    use crate::plan::addr::{ListError, list_items};
+    let names: Vec<String> = match list_items(text) {
+        Ok(items) => items.into_iter().map(str::to_string).collect(),
+        Err(ListError::EmptyItem { why, without }) => {
+            return Err(format!(
+                "ALPN list {:?} has an empty item ({why}); write {without:?}",
+                text.trim()
+            ));
+        }
+        Err(ListError::Empty) => vec![String::new()],
+    };
     for n in &names {
         if n.is_empty() || n.len() > 255 || !n.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
             return Err(format!(

@@ -133,6 +133,11 @@ fn names_alpn_and_sni() {
     for bad in ["", "h2,", "has space", "a\nb"] {
         assert!(parse_alpn(bad).is_err(), "{bad:?}");
     }
+    // A comma list's empty item, as every list flag says it.
+    assert_eq!(
+        parse_alpn("h2,,http/1.1"),
+        Err("ALPN list \"h2,,http/1.1\" has an empty item (two commas in a row); write \"h2,http/1.1\"".to_string())
+    );
     assert_eq!(parse_sni("example.com"), Ok("example.com".to_string()));
     for bad in ["", "127.0.0.1", "has space", "a\nb"] {
         assert!(parse_sni(bad).is_err(), "{bad:?}");

@@ -32,7 +32,7 @@ use crate::cause::Cause;
 use crate::latency;
 use crate::plan::{BindMode, pair_of};
 use crate::proxy;
-use crate::traffic::{Mode, Schedule, Traffic};
+use crate::traffic::{BeatsEnd, Mode, Schedule, Traffic};
 use crate::wire::{ClientSpec, CloseMode, FromWorker};
 
 /// Connects started per loop turn at most, so reports and events keep
@@ -194,25 +194,29 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
     // The latency blobs' buffers, reused each second.
     let (mut encoder, mut encoded) = (latency::Encoder::new(), latency::Encoded::default());
     let mut report_due = None;
-    // After the hold: when the grace for the replies on their way ends.
-    let mut beats_end: Option<Duration> = None;
+    // When the heartbeats end: the hold's end and the grace's for the
+    // replies on their way, in this worker's clock.
+    let mut beats_end = BeatsEnd::Open;
     // Every table is made: what the heap gains from here is the
     // connections' (their TLS state).
     let heap_base = c1m_sys::process::heap_in_use();
     loop {
         let now = link.now();
         let mut wait = report_due.unwrap_or(super::IDLE_WAIT);
-        if let Some(end) = beats_end {
+        if let Some(end) = beats_end.deadline() {
             let all_sent = schedule.as_ref().is_none_or(Schedule::done);
-            if now >= end || (all_sent && c.conns.awaiting() == 0) {
-                // What a late worker had not sent by the end is lost,
-                // each send timed from its schedule: none is dropped.
+            if beats_end.due(now, all_sent && c.conns.awaiting() == 0) {
+                // What a late worker had not sent by the end is lost, and
+                // so is every reply still awaited, each timed from its
+                // schedule to this end: none is dropped, and none is
+                // timed to a later close.
                 if let Some(mut s) = schedule.take() {
                     for (i, at) in s.rest() {
                         c.conns.unsent(i as usize, at, now);
                     }
                 }
-                beats_end = None;
+                c.conns.give_up_awaited(now);
+                beats_end = BeatsEnd::Over;
                 link.send(&FromWorker::BeatsEnded);
             } else {
                 wait = wait.min(end - now);
@@ -348,12 +352,14 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
             }) {
                 // Nothing more is scheduled; what is due and unsent is
                 // sent in the grace (the loop's top answers at once when
-                // nothing is owed).
+                // nothing is owed). An end of the worker's own that
+                // comes sooner stays.
                 let now = link.now();
-                if let Some(s) = schedule.as_mut() {
+                if beats_end.cut(now, grace)
+                    && let Some(s) = schedule.as_mut()
+                {
                     s.end_at(now);
                 }
-                beats_end = Some(now + grace);
             }
             if cmds.contains(&Command::Pause) {
                 // The plan ends here: what is open stays held.
@@ -363,12 +369,13 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
                 ramp = Some(Ramp::new(rate.map(|r| r.max(0.001)), link.now()));
             }
             let beat = cmds.iter().find_map(|c| match c {
-                Command::Beat(hold) => Some(*hold),
+                Command::Beat { hold, grace } => Some((*hold, *grace)),
                 _ => None,
             });
-            if let Some(hold) = beat
+            if let Some((hold, grace)) = beat
                 && heartbeat
                 && schedule.is_none()
+                && beats_end == BeatsEnd::Open
             {
                 let now = link.now();
                 let mut s = Schedule::new(c.conns.stats.planned, traffic.interval, now);
@@ -376,6 +383,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
                     s.end_at(now + h);
                 }
                 schedule = Some(s);
+                beats_end = BeatsEnd::started(now, hold, grace);
             }
         }
         if ramp.is_some() && !told_done && c.conns.ramp_done() {

@@ -932,6 +932,18 @@ impl Conns {
         self.update_behind();
     }
 
+    /// The heartbeats end at `now`: every reply still awaited is given up
+    /// on, lost and timed to `now`, as the C reference times its own
+    /// (not to the teardown's later close). The connections stay held; a
+    /// reply that comes after is read and not counted.
+    pub fn give_up_awaited(&mut self, now: Duration) {
+        for i in 0..self.next as usize {
+            if self.state(i) == WAITING {
+                self.give_up(i, now);
+            }
+        }
+    }
+
     /// Everything is being closed at `now` (teardown): outstanding replies
     /// are given up on, gauges go to zero.
     pub fn close_all(&mut self, now: Duration) {

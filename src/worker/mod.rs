@@ -73,9 +73,12 @@ enum Command {
     },
     /// Close this share of the connections held (`--close-fraction`).
     CloseSome(f64),
-    /// Start the heartbeats, scheduled within this long (the hold) if
-    /// given.
-    Beat(Option<Duration>),
+    /// Start the heartbeats, scheduled within `hold` if given, ended by
+    /// the worker itself `grace` after it if given.
+    Beat {
+        hold: Option<Duration>,
+        grace: Option<Duration>,
+    },
     /// Count the sockets held by the kernel's state of each.
     Count,
     /// Send no more heartbeats; say so once the replies on their way
@@ -123,9 +126,10 @@ impl Link {
                     over: Duration::from_millis(over_ms),
                 }),
                 Ok(ToWorker::CloseSome { fraction }) => out.push(Command::CloseSome(fraction)),
-                Ok(ToWorker::Beat { for_ms }) => {
-                    out.push(Command::Beat(for_ms.map(Duration::from_millis)))
-                }
+                Ok(ToWorker::Beat { for_ms, grace_ms }) => out.push(Command::Beat {
+                    hold: for_ms.map(Duration::from_millis),
+                    grace: grace_ms.map(Duration::from_millis),
+                }),
                 Ok(ToWorker::Count) => out.push(Command::Count),
                 Ok(ToWorker::EndBeats { grace_ms }) => {
                     out.push(Command::EndBeats(Duration::from_millis(grace_ms)))

@@ -318,15 +318,18 @@ fn the_csv_is_the_json_timeline_and_a_saved_report_is_judged_again() {
     assert_eq!(again("reached<=100%"), Some(3));
     assert_eq!(again("errors>=0"), Some(5));
     assert_eq!(again("connect_rate<1G/s"), Some(6));
+    // Durations as --hold takes them: bare seconds, hours.
+    assert_eq!(again("p99(rtt)>50"), Some(0));
+    assert_eq!(again("ramp_time>2h"), Some(0));
     let bad = run(&[
         "report",
         saved.to_str().unwrap(),
         "--fail-if",
-        "p99(rtt)>50",
+        "p99(rtt)>50x",
     ]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(
-        text(&bad.stderr).contains("\"50\" needs a unit"),
+        text(&bad.stderr).contains("\"x\" is not a unit of time"),
         "{}",
         describe(&bad)
     );

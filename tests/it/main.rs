@@ -7,6 +7,7 @@
 mod util;
 
 mod bad_input;
+mod csv_timeline;
 mod deploy;
 mod deploy_slurm;
 mod faults;

@@ -478,6 +478,55 @@ fn bad_files_are_refused_naming_the_key_and_the_line() {
                 "'fail_if' gives --fail-if again (line 1: 'fail-if')",
             ],
         ),
+        // Offered only when close: `targets` is c1m connect's, and no key
+        // of c1m run is like it (not 'stages').
+        (
+            "run",
+            "targets = [\"127.0.0.1:1\"]\n",
+            &[
+                "line 1",
+                "'targets': not a flag of c1m run (it is one of c1m connect)",
+            ],
+        ),
+        (
+            "run",
+            "timeout = \"1s\"\n",
+            &["the closest are 'connect-timeout', 'idle-timeout'"],
+        ),
+        (
+            "run",
+            "ramp = \"1s\"\n",
+            &["the closest are 'ramp-down', 'ramp-up'"],
+        ),
+        ("run", "intreval = \"1s\"\n", &["the closest is 'interval'"]),
+        // Flags that contradict, in the file: both keys, and why.
+        (
+            "connect",
+            "targets = [\"127.0.0.1:1\"]\nfind-limit = true\nreconnect = true\n",
+            &[
+                "lines 2 and 3",
+                "keys 'find-limit' and 'reconnect'",
+                "which --reconnect would reopen and hide",
+            ],
+        ),
+        (
+            "run",
+            "mode = \"idle\"\ninterval = \"1s\"\n",
+            &[
+                "lines 1 and 2: keys 'mode' and 'interval'",
+                "cannot be used with '--mode idle': idle connections send nothing",
+            ],
+        ),
+        // A list with an empty item, as on the command line.
+        (
+            "connect",
+            "targets = [\"127.0.0.1:1\"]\nstages = \"10s:1k,\"\n",
+            &[
+                "line 2",
+                "key 'stages'",
+                "an empty stage (a comma at its end)",
+            ],
+        ),
         // Not TOML at all; a key that would read another file.
         ("run", "conns = = 5\n", &["line 1", "not TOML"]),
         (
@@ -491,6 +540,10 @@ fn bad_files_are_refused_naming_the_key_and_the_line() {
         let mut extra: Vec<&str> = Vec::new();
         if *cmd == "run" {
             extra.extend(safe);
+        }
+        if body.starts_with("targets") || body.starts_with("timeout") || body.starts_with("ramp") {
+            let line = refused(&with_file(&[cmd.to_string()], &file, &extra));
+            assert!(!line.contains("closest is 'stages'"), "{line}");
         }
         let args = with_file(&[cmd.to_string()], &file, &extra);
         let line = refused(&args);
@@ -627,5 +680,160 @@ fn generated_files_are_refused_in_one_line_or_round_trip() {
     assert!(
         taken > 100 && refused > 100,
         "{taken} taken, {refused} refused"
+    );
+}
+
+/// What a file may say as on the command line: a choice in any case, a
+/// duration in --hold's grammar wherever one goes (`--fail-if`, `--stages`).
+#[test]
+fn files_take_what_the_command_line_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "loose.toml",
+        "targets = [\"127.0.0.1:1\"]\nproxy-protocol = \"V2\"\nmode = \"Heartbeat\"\n\
+         fail-if = [\"p99(rtt)>2h\", \"ramp_time>90\", \"max(connect)>1h30m\"]\n\
+         stages = \"1h30m:10,1.5h:0\"\n",
+    );
+    let words = vec!["connect".to_string()];
+    let printed = printed(&with_file(&words, &file, &[]));
+    assert!(printed.contains("proxy-protocol = \"V2\""), "{printed}");
+    assert!(printed.contains("\"p99(rtt)>2h\""), "{printed}");
+    let same = |proxy: &str, mode: &str| {
+        effective(&os(&[
+            "connect",
+            "127.0.0.1:1",
+            "--proxy-protocol",
+            proxy,
+            "--mode",
+            mode,
+            "--fail-if",
+            "p99(rtt)>2h",
+            "--fail-if",
+            "ramp_time>90",
+            "--fail-if",
+            "max(connect)>1h30m",
+            "--stages",
+            "1h30m:10,1.5h:0",
+        ]))
+    };
+    let from_file = effective(&with_file(&words, &file, &[]));
+    assert_eq!(from_file, same("V2", "Heartbeat"));
+    // A choice in any case is the same choice.
+    assert_eq!(from_file, same("v2", "heartbeat"));
+}
+
+/// The long flags (or positional ids) of `c1m WORDS`, as keys.
+fn keys_of(words: &[&str]) -> Vec<(String, clap::Arg)> {
+    let mut cmd = c1m::cmd::command();
+    cmd.build();
+    let leaf = words
+        .iter()
+        .fold(&cmd, |c, w| c.find_subcommand(w).unwrap())
+        .clone();
+    leaf.get_arguments()
+        .filter(|a| {
+            !matches!(
+                a.get_id().as_str(),
+                "help" | "version" | "scenario" | "print_scenario"
+            ) && !a.is_hide_set()
+        })
+        .map(|a| {
+            let key = a
+                .get_long()
+                .map_or_else(|| a.get_id().as_str().replace('_', "-"), str::to_string);
+            (key, a.clone())
+        })
+        .collect()
+}
+
+/// `--print-scenario` prints the whole effective scenario: every flag of
+/// the command once, given (`key = value`) or not (`# key = default`, a
+/// default its help states, `# key = []` for a repeatable flag, `# key:
+/// not given (what that means)`); uncommenting every default clap gives
+/// reads back as the same command line.
+#[test]
+fn the_printed_scenario_has_every_flag_and_its_default() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["run"][..],
+        &["serve", "--listen", "127.0.0.1:1"],
+        &["connect", "127.0.0.1:1"],
+        &["lab", "run"],
+    ] {
+        let words: Vec<&str> = args
+            .iter()
+            .copied()
+            .take_while(|a| !a.contains(['-', '.']))
+            .collect();
+        let line = os(args);
+        let text = printed(&line);
+        for (key, _) in keys_of(&words) {
+            let lines: Vec<&str> = text
+                .lines()
+                .filter(|l| {
+                    let l = l.trim_start_matches("# ");
+                    l.starts_with(&format!("{key} = "))
+                        || l.starts_with(&format!("{key}: not given"))
+                })
+                .collect();
+            assert_eq!(
+                lines.len(),
+                1,
+                "{args:?}: `{key}` printed {} times:\n{text}",
+                lines.len()
+            );
+        }
+        // Every default clap gives, uncommented, is the same command line.
+        let with_defaults: String = text
+            .lines()
+            .map(|l| {
+                let bare = l.trim_start_matches("# ");
+                let key = bare.split(" = ").next().unwrap_or_default();
+                // (--ws-heartbeat's default stands only with --websocket.)
+                let clap_default = key != "ws-heartbeat"
+                    && keys_of(&words).iter().any(|(k, a)| {
+                        k == key && (!a.get_default_values().is_empty() || bare.ends_with(" = []"))
+                    });
+                if l.starts_with("# ") && bare.contains(" = ") && clap_default {
+                    bare.to_string()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let file = write(dir.path(), "defaults.toml", &with_defaults);
+        let back = with_file(
+            &words.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+            &file,
+            &[],
+        );
+        assert_eq!(
+            effective(&back),
+            effective(&line),
+            "{args:?}:\n{with_defaults}"
+        );
+    }
+    // Defaults that only the help states are printed too.
+    let connect = printed(&os(&["connect", "127.0.0.1:1"]));
+    for want in [
+        "# interval = \"1s\"",
+        "# reconnect-delay = \"100ms\"",
+        "# reconnect-max = \"30s\"",
+        "# hold: not given (until Ctrl-C)",
+        "# rate: not given (as fast as the window allows)",
+        "# fail-if = []",
+        "# json: not given",
+        // Words about a default are no value (--message would send them).
+        "# message: not given (a 16-byte line that c1m serve echoes)",
+        "# expect: not given (the message itself against c1m's own servers",
+    ] {
+        assert!(connect.contains(want), "no `{want}` in:\n{connect}");
+    }
+    let run = printed(&os(&["run"]));
+    assert!(
+        run.contains("# conns: not given (1,000,000, or the most this machine can hold"),
+        "{run}"
     );
 }

@@ -139,8 +139,13 @@ impl Session {
         self.tell_targets(&st, 0, false);
         self.fleet.tell(Role::Client, &ToWorker::Go);
         // Heartbeats all along (workers without them ignore it).
-        self.fleet
-            .tell(Role::Client, &ToWorker::Beat { for_ms: None });
+        self.fleet.tell(
+            Role::Client,
+            &ToWorker::Beat {
+                for_ms: None,
+                grace_ms: None,
+            },
+        );
         let mut k = 0;
         let mut began = Instant::now();
         self.shape.results[0].started = Some(self.start.elapsed().as_secs_f64());

@@ -223,6 +223,34 @@ fn replies_that_never_come_are_lost_and_recorded_at_the_give_up() {
 }
 
 #[test]
+fn replies_awaited_at_the_end_of_the_heartbeats_are_lost_and_timed_to_it() {
+    let mut c = heartbeat(3, ms(100), None);
+    hold(&mut c, 3, ms(0));
+    c.due(0);
+    c.sent(0, ms(100), ms(100), Sent::Whole);
+    c.due(1);
+    c.sent(1, ms(150), ms(150), Sent::Whole);
+    // Connection 0 skips its send at 200 ms behind the one in flight.
+    c.due(0);
+    // The end at 900 ms: 0 owes the replies to 100 ms and 200 ms, 1 to
+    // 150 ms; 2 sent nothing and owes none.
+    c.give_up_awaited(ms(900));
+    assert_eq!((c.stats.lost, c.stats.established), (3, 3));
+    assert_eq!(c.awaiting(), 0);
+    assert_eq!(
+        values(&c.latency.rtt),
+        vec![700_000, 750_000, 800_000]
+            .into_iter()
+            .map(|v| c.latency.rtt.highest_equivalent(v))
+            .collect::<Vec<_>>()
+    );
+    // The teardown later finds nothing more to give up on.
+    c.close_all(ms(5_000));
+    assert_eq!(c.stats.lost, 3);
+    assert_eq!(c.latency.rtt.len(), 3);
+}
+
+#[test]
 fn sends_unsent_at_the_end_are_lost_and_timed_to_it() {
     let mut c = echoed(3, ms(100), b"hi");
     hold(&mut c, 3, ms(0));

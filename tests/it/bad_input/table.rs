@@ -395,6 +395,9 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
             bad("inf", "inf"),
             bad("over a year", "400days"),
             bad("garbage", "soon"),
+            bad("bad unit", "5x"),
+            bad("a month as M", "1M"),
+            bad("no unit after a term", "1h30"),
             bytes("not UTF-8", b"5s\xff"),
         ]
     };
@@ -464,6 +467,8 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
         Ports => vec![
             bad("empty", ""),
             bad("empty list", ","),
+            bad("trailing comma", "8090,"),
+            bad("empty item", "8090,,8091"),
             bad("zero", "0"),
             bad("negative", "-1"),
             bad("over the maximum", "65536"),
@@ -487,6 +492,8 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
             let mut v = vec![
                 bad("empty", ""),
                 bad("empty list", ","),
+                bad("trailing comma", "127.0.0.2,"),
+                bad("leading comma", ",127.0.0.2"),
                 bad("garbage", "not-an-address"),
                 bad("out of range", "127.0.0.300"),
                 bad("upside down", "127.0.2.40-127.0.2.1"),
@@ -516,6 +523,7 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
         }
         Listen => vec![
             bad("empty", ""),
+            bad("trailing comma", "127.0.0.1:18979,"),
             bad("garbage", "anywhere"),
             bad("port 0", "127.0.0.1:0"),
             bad("over the maximum", "127.0.0.1:65536"),
@@ -527,6 +535,7 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
         Target => {
             let mut v = vec![
                 bad("empty", ""),
+                bad("trailing comma", "127.0.0.1:18979,"),
                 bad("garbage", "bad host!:80"),
                 bad("no port", "127.0.0.1"),
                 bad("port 0", "127.0.0.1:0"),
@@ -573,6 +582,11 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
         Stages => vec![
             bad("empty", ""),
             bad("empty list", ","),
+            bad("trailing comma", "10s:1k,"),
+            bad("leading comma", ",10s:1k"),
+            bad("empty item", "10s:1k,,5s:0"),
+            bad("bad unit", "10x:1k"),
+            bad("no unit after a term", "1h30:1k"),
             bad("garbage", "lots"),
             bad("no count", "30s"),
             bad("zero", "1s:0"),
@@ -594,6 +608,7 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
             bad("NaN", "NaN@1s"),
             bad("huge", "30%@18446744073709551616"),
             bad("over a year", "30%@400days"),
+            bad("bad unit", "30%@5x"),
             bytes("not UTF-8", b"30%@1s\xff"),
         ],
         Slo => vec![
@@ -605,6 +620,8 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
             bad("negative", "p99<-5ms"),
             bad("huge", "p99<18446744073709551616s"),
             bad("NaN", "pNaN<5ms"),
+            bad("bad unit", "p99<50x"),
+            bad("no unit after a term", "p99<1s500"),
             bad("garbage", "fast"),
             bytes("not UTF-8", b"p99<5ms\xff"),
         ],
@@ -613,7 +630,11 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
             bad("no operator", "held"),
             bad("no bound", "held<"),
             bad("unknown metric", "speed>5"),
-            bad("no unit", "p99(rtt)>50"),
+            // A bare number is seconds, as for --hold: p99(rtt)>50 is valid.
+            bad("bad unit", "p99(rtt)>50x"),
+            bad("a month as M", "ramp_time>1M"),
+            bad("no unit after a term", "ramp_time>1h30"),
+            bad("a duration for a count", "held<5s"),
             bad("over the maximum", "held<101%"),
             bad("negative", "errors>-1"),
             bad("huge", "p99(rtt)>18446744073709551616s"),
@@ -697,4 +718,46 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
         ],
         Switch => vec![bad("value to a switch", "yes")],
     }
+}
+
+/// A valid value of flag `long` of command `cmd`, for the contradictory
+/// pairs (`""` for a switch), and the flags it needs (by id); `None` for
+/// one that has no value valid everywhere (a network namespace that
+/// exists).
+pub fn sample(
+    cmd: &str,
+    long: &str,
+) -> Option<(&'static str, &'static [(&'static str, &'static str)])> {
+    Some(match (cmd, long) {
+        ("connect", "websocket") => ("/", &[]),
+        ("connect", "ws-heartbeat") => ("text", &[("websocket", "/")]),
+        (_, "ws-heartbeat") => ("text", &[("websocket", "")]),
+        (_, "ca") => ("tests/fixtures/tls/cert.pem", &[("tls", "")]),
+        (_, "insecure") => ("", &[("tls", "")]),
+        (_, "slo") => ("p99<50ms", &[("find_limit", "")]),
+        (_, "sources") => ("127.0.0.2", &[]),
+        (_, "source-from") => ("lo", &[]),
+        (_, "message-rate") => ("10", &[]),
+        (_, "bandwidth") => ("100", &[]),
+        (_, "interval" | "ramp-up" | "ramp-down" | "idle-timeout") => ("1s", &[]),
+        (_, "message" | "expect") => ("x", &[]),
+        (_, "message-file") => ("tests/fixtures/tls/cert.pem", &[]),
+        (_, "stages") => ("1s:10", &[]),
+        (_, "conns") => ("10", &[]),
+        (_, "hold") => ("0s", &[]),
+        (_, "close-fraction") => ("30%@1s", &[]),
+        (_, "max-message" | "max-unsent") => ("100", &[]),
+        (_, "proxy-protocol") => ("v1", &[]),
+        (_, "target") if cmd == "tune" => ("1000", &[]),
+        (_, "target") => ("server:8090", &[]),
+        (_, "port-range") => ("1024-65535", &[]),
+        (_, "mode") => ("idle", &[]),
+        (_, "bind-mode") => ("none", &[]),
+        (
+            _,
+            "ipv4" | "ipv6" | "find-limit" | "reconnect" | "no-echo" | "tls" | "websocket"
+            | "with-server" | "host-netns" | "apply" | "revert" | "no-accept",
+        ) => ("", &[]),
+        _ => return None,
+    })
 }
