@@ -23,6 +23,7 @@ use crate::report::{self, judge};
 use crate::supervisor::fleet::{Event, Fleet, Life, Role};
 use crate::supervisor::measure::{self, Reading, Snapshot};
 use crate::supervisor::metrics::{MetricsServer, MetricsSnapshot};
+use crate::supervisor::presses::Presses;
 use crate::supervisor::search::Search;
 use crate::threshold::Gate;
 use crate::traffic::Traffic;
@@ -84,7 +85,8 @@ pub struct Session {
     end: Option<End>,
     /// Where the experiment is: what an interruption or a death came in.
     stage: Stage,
-    interrupts: u32,
+    /// Ctrl-C and SIGTERM so far, as presses: a second escalates.
+    presses: Presses,
     dead: Vec<String>,
     json: Option<PathBuf>,
     html: Option<PathBuf>,
@@ -182,7 +184,7 @@ impl Session {
             tty: std::io::stderr().is_terminal(),
             end: None,
             stage: Stage::StartUp,
-            interrupts: 0,
+            presses: Presses::default(),
             dead: Vec::new(),
             json: out.json.clone(),
             html: out.html.clone(),
@@ -239,9 +241,13 @@ impl Session {
     fn handle(&mut self, events: Vec<Event>) -> bool {
         for ev in events {
             match ev {
-                Event::Interrupted(sig) => {
-                    self.interrupts += 1;
-                    if self.interrupts == 2 {
+                Event::Interrupted(sig, at) => {
+                    // One press sent twice (`timeout`'s kill of its
+                    // child, then of its group) is one.
+                    if !self.presses.signal(at) {
+                        continue;
+                    }
+                    if self.presses.count() == 2 {
                         eprintln!("\nc1m: interrupted again; killing every worker now");
                         self.fleet.kill_all();
                     }
@@ -503,7 +509,7 @@ impl Session {
             );
             self.settle(Duration::from_secs(10))?;
             let look = self.look();
-            top = (self.interrupts < 2).then(|| (look, self.snapshot()));
+            top = (self.presses.count() < 2).then(|| (look, self.snapshot()));
             if self.search.is_some() {
                 self.conclude_search()?;
             }
@@ -577,7 +583,7 @@ impl Session {
         if self.tty {
             eprintln!();
         }
-        if self.interrupts < 2 {
+        if self.presses.count() < 2 {
             self.end_beats()?;
         }
         // What is held at the end, before anything is torn down; skipped
@@ -587,9 +593,9 @@ impl Session {
         }
         // A second Ctrl-C while counting leaves a count of a fleet being
         // killed: not kept.
-        let at_end = (self.interrupts < 2)
+        let at_end = (self.presses.count() < 2)
             .then(|| self.look_twice_at_phantoms())
-            .filter(|_| self.interrupts < 2);
+            .filter(|_| self.presses.count() < 2);
         let top_held = top.as_ref().map_or(0, |(l, _)| l.server_own());
         let top = match (top, &at_end) {
             // A server alone whose hold ended while its clients were
