@@ -534,6 +534,16 @@ pub struct Phantoms {
     pub cause: Option<String>,
     /// What to change, in one line; null when `count` is 0.
     pub fix: Option<String>,
+    /// Client-side ESTABLISHED beyond the server side that were
+    /// handshakes under way while the kernel was read, not connections
+    /// the server never created: the listen counters were read and show
+    /// no SYN cookie and no drop (SyncookiesSent, ListenOverflows,
+    /// ListenDrops, the request queue's drops all +0) and no accept queue
+    /// was full, so the server's kernel lost none (the client had the
+    /// server's SYN-ACK; the server's side was finishing). Not in
+    /// `count`; absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub under_way: u64,
 }
 
 /// Listen-queue counters (TcpExt of `/proc/net/netstat`), as changes

@@ -537,6 +537,11 @@ fn kernel_rows(o: &mut Rows, r: &Report) {
         }
     }
 }
+                if when == "top"
+                    && let Some(why) = top_below_reached(r, *client_own)
+                {
+                    o.detail("", why);
+                }
 
 /// `3,000 ESTABLISHED to the targets are other processes' — not
 /// counted`, when there are any.
@@ -547,6 +552,37 @@ fn others_row(o: &mut Rows, command: CommandKind, k: &KernelCount, when: &str) {
     let value = match command {
         CommandKind::Serve => format!(
             "{} ESTABLISHED on the targets were not held by c1m's workers when they counted (in an accept queue, come in after the count, or another process's) — not counted",
+/// When c1m's own count at the top (`own`, read once the ramp ended) is
+/// below reached and the server closed connections between the most
+/// held and that reading (the timeline's `closed`): when it was read and
+/// why it is lower, in one line. None otherwise (and for `serve`, whose
+/// top is its own sockets).
+fn top_below_reached(r: &Report, own: u64) -> Option<String> {
+    if r.command == CommandKind::Serve || own >= r.held.reached {
+        return None;
+    }
+    let peak = r
+        .timeline
+        .iter()
+        .find(|s| s.established == r.held.reached)?;
+    // The top is read once the ramp ended, before the hold's first sample.
+    let read = r
+        .timeline
+        .iter()
+        .find(|s| s.phase != Phase::Ramp && s.t >= peak.t)
+        .or(r.timeline.last())?;
+    let closed = read.closed.saturating_sub(peak.closed);
+    (closed > 0).then(|| {
+        format!(
+            "read when the ramp ended, {:.1} s in: the server had closed {} of c1m's connections since the most were held ({} at {:.1} s), so the top's count is below reached",
+            read.t,
+            thousands(closed),
+            thousands(r.held.reached),
+            peak.t
+        )
+    })
+}
+
             thousands(n)
         ),
         _ => format!(
@@ -647,6 +683,15 @@ fn server_rows(o: &mut Rows, r: &Report) {
                 closes_line(&r.closes, 0)
             ),
             Tone::Bad,
+    if let Some(p) = r.phantoms.as_ref().filter(|p| p.under_way > 0) {
+        o.row(
+            "handshakes under way",
+            format!(
+                "{} ESTABLISHED on the client side only while the kernel was read: connections still being opened then (no SYN cookie, no listen drop, no accept queue full), not connections the server lost",
+                thousands(p.under_way)
+            ),
+        );
+    }
         );
     }
     if let Some(k) = &r.listen_counters {

@@ -742,7 +742,13 @@ impl Session {
         let phantoms = end_reading
             .as_ref()
             .filter(|r| r.counts.is_local())
-            .map(|r| judge::phantoms(r.counts.phantoms(), counters.as_ref()));
+            .map(|r| {
+                let queue_full = server_side
+                    .listeners
+                    .iter()
+                    .any(|l| l.accept_queue >= l.backlog);
+                judge::phantoms(r.counts.phantoms(), counters.as_ref(), queue_full)
+            });
         let memory = match (&baseline, &top_snapshot) {
             (Some(b), Some(t)) => {
                 // Sockets the kernel holds for c1m's connections: its own,
