@@ -750,8 +750,9 @@ pub struct Sample {
     pub phase: Phase,
     /// Connections the clients hold (their counters).
     pub established: u64,
-    /// Connections the servers hold (their counters).
-    pub server_established: u64,
+    /// Connections c1m's servers hold (their counters); null when c1m
+    /// ran no servers (`connect`: the server is someone else's).
+    pub server_established: Option<u64>,
     /// Handshakes under way.
     pub connecting: u64,
     /// Failures so far, all causes, both sides.
@@ -784,6 +785,13 @@ pub struct Sample {
     /// absent without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retrying: Option<u64>,
+}
+
+impl Sample {
+    /// What c1m's servers held: `server_established`, 0 without servers.
+    pub fn servers(&self) -> u64 {
+        self.server_established.unwrap_or(0)
+    }
 }
 
 /// The worker processes.

@@ -397,7 +397,16 @@ fn held_rows(o: &mut Rows, r: &Report) {
     } else {
         "target"
     };
-    o.row(what, thousands(r.target));
+    // With stages, the target is the last stage's: the largest beside it.
+    let target = match &r.stages {
+        Some(_) if r.plan.conns != r.target => format!(
+            "{} (the last stage's; {} at the most)",
+            thousands(r.target),
+            thousands(r.plan.conns)
+        ),
+        _ => thousands(r.target),
+    };
+    o.row(what, target);
     // With stages, of the largest stage's count (the target is the last).
     let peak = match r.stages {
         Some(_) => r.plan.conns,
@@ -528,6 +537,11 @@ fn kernel_rows(o: &mut Rows, r: &Report) {
                         took * 1e3
                     ),
                 );
+                if when == "top"
+                    && let Some(why) = top_below_reached(r, *client_own)
+                {
+                    o.detail("", why);
+                }
                 others_row(o, r.command, k, when);
             }
             KernelCount::Unavailable { reason } => {
@@ -537,21 +551,7 @@ fn kernel_rows(o: &mut Rows, r: &Report) {
         }
     }
 }
-                if when == "top"
-                    && let Some(why) = top_below_reached(r, *client_own)
-                {
-                    o.detail("", why);
-                }
 
-/// `3,000 ESTABLISHED to the targets are other processes' — not
-/// counted`, when there are any.
-fn others_row(o: &mut Rows, command: CommandKind, k: &KernelCount, when: &str) {
-    let Some(n) = k.others(command).filter(|&n| n > 0) else {
-        return;
-    };
-    let value = match command {
-        CommandKind::Serve => format!(
-            "{} ESTABLISHED on the targets were not held by c1m's workers when they counted (in an accept queue, come in after the count, or another process's) — not counted",
 /// When c1m's own count at the top (`own`, read once the ramp ended) is
 /// below reached and the server closed connections between the most
 /// held and that reading (the timeline's `closed`): when it was read and
@@ -583,6 +583,15 @@ fn top_below_reached(r: &Report, own: u64) -> Option<String> {
     })
 }
 
+/// `3,000 ESTABLISHED to the targets are other processes' — not
+/// counted`, when there are any.
+fn others_row(o: &mut Rows, command: CommandKind, k: &KernelCount, when: &str) {
+    let Some(n) = k.others(command).filter(|&n| n > 0) else {
+        return;
+    };
+    let value = match command {
+        CommandKind::Serve => format!(
+            "{} ESTABLISHED on the targets were not held by c1m's workers when they counted (in an accept queue, come in after the count, or another process's) — not counted",
             thousands(n)
         ),
         _ => format!(
@@ -644,15 +653,15 @@ fn server_rows(o: &mut Rows, r: &Report) {
                 .filter(|l| !many || l.2 > 0)
                 .take(LISTENER_ROWS)
             {
-                let sockets = if n > 1 {
-                    format!(" ({n} SO_REUSEPORT sockets)")
+                let (sockets, each) = if n > 1 {
+                    (format!(" ({n} SO_REUSEPORT sockets)"), " each")
                 } else {
-                    String::new()
+                    (String::new(), "")
                 };
                 o.detail(
                     "listener",
                     format!(
-                        "{addr}{sockets}: accept queue {} of backlog {} each",
+                        "{addr}{sockets}: accept queue {} of backlog {}{each}",
                         thousands(queue),
                         thousands(backlog.into())
                     ),
@@ -674,15 +683,6 @@ fn server_rows(o: &mut Rows, r: &Report) {
             o.detail("fix", f);
         }
     }
-    if r.closes.total() > 0 {
-        o.tone(
-            "closed by the server",
-            format!(
-                "{}: {}",
-                thousands(r.closes.total()),
-                closes_line(&r.closes, 0)
-            ),
-            Tone::Bad,
     if let Some(p) = r.phantoms.as_ref().filter(|p| p.under_way > 0) {
         o.row(
             "handshakes under way",
@@ -692,6 +692,15 @@ fn server_rows(o: &mut Rows, r: &Report) {
             ),
         );
     }
+    if r.closes.total() > 0 {
+        o.tone(
+            "closed by the server",
+            format!(
+                "{}: {}",
+                thousands(r.closes.total()),
+                closes_line(&r.closes, 0)
+            ),
+            Tone::Bad,
         );
     }
     if let Some(k) = &r.listen_counters {

@@ -335,7 +335,7 @@ impl Session {
     /// Adds a point to the timeline; returns the latency recorded since
     /// the last one.
     fn sample(&mut self, phase: Phase) -> Latency {
-        let t = self.start.elapsed().as_secs_f64();
+        let t = report::micros(self.start.elapsed());
         let clients = self.fleet.totals(Role::Client);
         let servers = self.fleet.totals(Role::Server);
         let snap = measure::quick(&self.fleet.pids());
@@ -345,7 +345,12 @@ impl Session {
             t,
             phase,
             established: clients.established,
-            server_established: servers.established,
+            server_established: self
+                .fleet
+                .of(Role::Server)
+                .next()
+                .is_some()
+                .then_some(servers.established),
             connecting: clients.connecting,
             failed: clients.failed.total() + servers.failed.total(),
             closed: clients.peer_closed(),
@@ -562,8 +567,7 @@ impl Session {
                 break;
             }
             if !has_clients && let [.., a, b] = self.timeline.as_slice() {
-                let accepted =
-                    (b.server_established == a.server_established).then_some(b.server_established);
+                let accepted = (b.servers() == a.servers()).then_some(b.servers());
                 let inuse = measure::tcp_inuse();
                 let queued = (accepted == Some(0) && inuse == inuse_before)
                     .then_some(inuse)
