@@ -63,8 +63,11 @@ fi
 
 # Release mode: the end-to-end tests hold 100,000 connections through
 # real worker processes, and a debug build would only make them slower.
+# The `release-tests` profile is release that unwinds (Cargo.toml): under
+# `--release` every dependency would be built twice, aborting for the
+# binary and unwinding for the test harness.
 # One test at a time: the end-to-end tests share the machine's ports,
 # cores and machine-wide counters (slab, /proc/net/netstat), and read them
 # as the truth; the unit tests take milliseconds either way.
 export RUST_TEST_THREADS=1
-exec cargo test --workspace --release "$@"
+exec cargo test --workspace --profile release-tests "$@"

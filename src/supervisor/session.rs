@@ -39,9 +39,6 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 const LOG_EVERY: Duration = Duration::from_secs(1);
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long the workers may take to count their sockets (about 20 ms
-/// each at 20,000 sockets: see `worker::count_own`).
-const COUNT_TIMEOUT: Duration = Duration::from_secs(10);
 
 mod settle;
 mod staged;

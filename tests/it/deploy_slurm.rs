@@ -43,9 +43,11 @@ fn the_generated_script_runs_on_a_real_slurm_cluster() {
         .arg(format!("{server}:{}-{}", PORTS.0, PORTS.1))
         .args(["-n", &TOTAL.to_string(), "--shards", &SHARDS.to_string()])
         // The tasks' holds must overlap for the merge to add them up:
-        // every task starts its ramp at one instant, 6 s from now.
+        // every task starts its ramp at one instant, 3 s from now (a
+        // task starts within a second of sbatch: the scheduler has made
+        // its first pass).
         .args(["--hold", "2s", "--start-at"])
-        .arg(format!("@{}", util::unix_in(6)))
+        .arg(util::start_in(3.0))
         .arg("--output-dir")
         .arg(&reports)
         .args(["--c1m", c1m])
@@ -54,29 +56,35 @@ fn the_generated_script_runs_on_a_real_slurm_cluster() {
     assert!(out.status.success(), "c1m slurm job: {}", text(&out.stderr));
     let (_, script) = lab.job_files(&text(&out.stdout));
 
-    // As a user would: sbatch FILE, nothing else on its command line but
-    // waiting for the end.
+    // As a user would: sbatch FILE, nothing else on its command line
+    // but the job id printed alone; then the test waits for its tasks.
     let out = lab
         .slurm("sbatch")
-        .args(["--parsable", "--wait"])
+        .arg("--parsable")
         .arg(&script)
         .current_dir(lab.dir())
         .output()
         .unwrap();
+    assert!(
+        out.status.success(),
+        "sbatch: {}\n{}",
+        text(&out.stderr),
+        lab.logs()
+    );
     let job = text(&out.stdout)
         .trim()
         .split(';')
         .next()
         .unwrap_or_default()
         .to_string();
+    let tasks = lab.wait_array(job.parse().unwrap(), SHARDS as usize);
     let _ = serve.interrupt(Duration::from_secs(60));
     let logs = |i: u32| {
         std::fs::read_to_string(reports.join(format!("c1m-{job}_{i}.log"))).unwrap_or_default()
     };
     assert!(
-        out.status.success(),
-        "sbatch --wait: {}\n{}\n{}",
-        text(&out.stderr),
+        tasks.iter().all(|t| t.ok()),
+        "the tasks: {tasks:?}\n{}\n{}",
         (0..SHARDS).map(logs).collect::<Vec<_>>().join("\n"),
         lab.logs()
     );

@@ -151,7 +151,12 @@ fn truth_is_exact_while_other_sockets_come_and_go() {
     );
     // Churn: both ends of up to 3,000 connections, closed 1,000 at a time.
     let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let listener = std::net::TcpListener::bind("127.0.9.10:18114").unwrap();
+    // A deep accept queue: std's bind() listens with a backlog of 128,
+    // which the connects overflowed in bursts, each dropped SYN stalling
+    // its connect a second (~260 connections a second, 12 s for 3,000).
+    let listener = std::net::TcpListener::from(
+        c1m_sys::socket::listen("127.0.9.10:18114".parse().unwrap(), 4096, false).unwrap(),
+    );
     let to = listener.local_addr().unwrap();
     listener.set_nonblocking(true).unwrap();
     let server_stop = std::sync::Arc::new(AtomicBool::new(false));

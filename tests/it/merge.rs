@@ -28,10 +28,16 @@ const SCHEDULER_VARS: [&str; 5] = [
 ];
 
 /// `c1m connect` shard `index` of 2 of [`TOTAL`] to `target`, holding 3 s,
-/// its report written to `json`; `start_at`: Unix seconds for
-/// `--start-at`. `prefix`: the command that runs c1m (`ip netns exec NS`),
+/// its report written to `json`; `start_at`: `--start-at`'s value
+/// (`util::start_in`). `prefix`: the command that runs c1m (`ip netns exec NS`),
 /// if any.
-fn shard(prefix: &[&str], target: &str, index: u32, json: &Path, start_at: Option<u64>) -> Running {
+fn shard(
+    prefix: &[&str],
+    target: &str,
+    index: u32,
+    json: &Path,
+    start_at: Option<&str>,
+) -> Running {
     let bin = env!("CARGO_BIN_EXE_c1m");
     let mut cmd = match prefix.split_first() {
         Some((first, rest)) => {
@@ -50,7 +56,7 @@ fn shard(prefix: &[&str], target: &str, index: u32, json: &Path, start_at: Optio
         .args(["--shard", &shard, "--hold", "3s", "--json"])
         .arg(json);
     if let Some(t) = start_at {
-        cmd.args(["--start-at", &format!("@{t}")]);
+        cmd.args(["--start-at", t]);
     }
     spawn_cmd(cmd)
 }
@@ -114,10 +120,12 @@ fn two_shards(
         .collect();
     let mut most = 0;
     if together {
-        // Time for both shards to start their workers.
-        let at = unix_in(4);
+        // Time for both shards to start their workers (a few
+        // milliseconds; a shard ready late starts at once, still
+        // holding with the other).
+        let at = start_in(2.0);
         let mut running: Vec<Running> = (0..2)
-            .map(|i| shard(prefixes[i], target, i as u32, &json[i], Some(at)))
+            .map(|i| shard(prefixes[i], target, i as u32, &json[i], Some(&at)))
             .collect();
         for r in &mut running {
             r.wait_line(" hold ", Duration::from_secs(60));

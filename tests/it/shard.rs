@@ -99,8 +99,10 @@ fn three_shards_hold_the_whole_between_them() {
                 "10001",
                 "--shard",
                 &shard,
+                // The server's count is read from the hold's first
+                // progress line (~1 s in), and is there at once.
                 "--hold",
-                "5s",
+                "3s",
                 "--json",
                 json.to_str().unwrap(),
             ],
@@ -509,8 +511,9 @@ fn names_resolve_to_every_address() {
             "db-1:8877",
             "-n",
             "1000",
+            // Read from the hold's first progress line (~1 s in).
             "--hold",
-            "5s",
+            "3s",
             "--json",
             json.to_str().unwrap(),
         ],

@@ -30,6 +30,13 @@ use crate::util::{self, text};
 const PORTS: (u16, u16) = (8290, 8293);
 const TOTAL: u64 = 100_002;
 const SHARDS: usize = 3;
+/// Each shard's hold: the shards start their ramps at one instant, so
+/// they all hold for most of it, and the server side is read every
+/// 250 ms meanwhile; two heartbeats each.
+const HOLD: &str = "6s";
+/// `--start-at` this many seconds from now: time for the shards to
+/// start their workers (a Slurm task starts within a second of sbatch).
+const START_IN: f64 = 3.0;
 
 /// ESTABLISHED sockets whose local port is one of [`PORTS`] on the server host:
 /// the server side as its kernel counts it.
@@ -202,10 +209,10 @@ fn shards_on_slurm_merge_into_what_the_server_holds() {
     let serve = serve(&lab);
     // The shard comes from Slurm's variables: no --shard.
     let script = format!(
-        "exec {c1m} connect {} -n {TOTAL} --hold 10s \
-         --mode heartbeat --interval 2s --start-at @{} --json -\n",
+        "exec {c1m} connect {} -n {TOTAL} --hold {HOLD} \
+         --mode heartbeat --interval 2s --start-at {} --json -\n",
         endpoints(&lab),
-        util::unix_in(4)
+        util::start_in(START_IN)
     );
     let (logs, held) = while_watching(&lab, || {
         lab.run_array(SHARDS, &script)
@@ -226,18 +233,14 @@ fn shards_on_slurm_merge_into_what_the_server_holds() {
 /// `NODE_NAME` from the downward API; their logs merged.
 #[test]
 fn k8s_pod_commands_merge_into_what_the_server_holds() {
-    let Some(lab) = SlurmLab::start(SHARDS, 2) else {
+    // The lab's hosts stand for nodes; no Slurm (the pods are run here).
+    let Some(lab) = SlurmLab::hosts(SHARDS, 2) else {
         return;
     };
     let manifest = util::c1m()
         .args(["k8s", "job", "--target", &endpoints(&lab)])
         .args(["-n", &TOTAL.to_string(), "--shards", &SHARDS.to_string()])
-        .args([
-            "--hold",
-            "10s",
-            "--start-at",
-            &format!("@{}", util::unix_in(4)),
-        ])
+        .args(["--hold", HOLD, "--start-at", &util::start_in(START_IN)])
         .args(["--", "--mode", "heartbeat", "--interval", "2s"])
         .output()
         .unwrap();

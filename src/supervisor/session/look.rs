@@ -19,7 +19,7 @@
 
 use std::time::Instant;
 
-use super::{COUNT_TIMEOUT, Session};
+use super::{Session, settle};
 use crate::report::model::KernelCount;
 use crate::supervisor::fleet::{OwnCount, Role};
 use crate::supervisor::measure::{self, Reading};
@@ -82,7 +82,8 @@ impl Session {
     /// Waits for the answers to [`crate::supervisor::fleet::Fleet::ask_count`],
     /// reacting to what else the fleet says meanwhile.
     pub(super) fn collect_count(&mut self) -> Result<OwnCount, String> {
-        match self.fleet.collect_count(Instant::now() + COUNT_TIMEOUT) {
+        let timeout = settle::count_timeout()?;
+        match self.fleet.collect_count(Instant::now() + timeout) {
             Ok((events, own)) => {
                 self.handle(events);
                 own

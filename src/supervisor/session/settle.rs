@@ -19,6 +19,28 @@ pub(super) const REPLY_GRACE_INTERRUPTED: Duration = Duration::from_secs(1);
 /// How long after an end reading with phantoms the endpoints are read
 /// again ([`Session::look_twice_at_phantoms`]).
 pub(super) const PHANTOM_RECHECK: Duration = Duration::from_millis(300);
+/// How long the workers may take to count their sockets (about 20 ms
+/// each at 20,000 sockets: see `worker::count_own`), unless
+/// [`COUNT_TIMEOUT_ENV`] says otherwise.
+const COUNT_TIMEOUT: Duration = Duration::from_secs(10);
+/// `C1M_COUNT_TIMEOUT_MS=N`: the count's timeout in milliseconds, instead
+/// of [`COUNT_TIMEOUT`]. For the fault matrix (tests/it/faults.rs), whose
+/// teardown cells stop a worker (SIGSTOP) in the hold, so that it is
+/// still there to be killed in teardown: it cannot answer the end's
+/// count, which is then unavailable (held from the workers' counters),
+/// as after any timeout, sooner.
+pub(super) const COUNT_TIMEOUT_ENV: &str = "C1M_COUNT_TIMEOUT_MS";
+
+/// [`COUNT_TIMEOUT`], or what [`COUNT_TIMEOUT_ENV`] says; a value that is
+/// not a whole number of milliseconds is the count's failure, in words.
+pub(super) fn count_timeout() -> Result<Duration, String> {
+    match std::env::var(COUNT_TIMEOUT_ENV) {
+        Err(_) => Ok(COUNT_TIMEOUT),
+        Ok(v) => v.trim().parse().map(Duration::from_millis).map_err(|_| {
+            format!("{COUNT_TIMEOUT_ENV}={v:?}: not a whole number of milliseconds; unset it for a normal run")
+        }),
+    }
+}
 
 impl Session {
     /// Polls the fleet for `d`, reacting to what it says.

@@ -394,3 +394,14 @@ pub fn unix_in(secs: u64) -> u64 {
         .as_secs()
         + secs
 }
+
+/// `--start-at`'s value for `secs` seconds from now, to the millisecond
+/// (`@1764583200.250`): a whole second of [`unix_in`] may be up to a
+/// second less.
+pub fn start_in(secs: f64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    format!("@{:.3}", now + secs)
+}

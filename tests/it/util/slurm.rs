@@ -150,9 +150,30 @@ impl SlurmLab {
     /// the cluster does not come up within 30 s.
     #[track_caller]
     pub fn start(clients: usize, client_addrs: usize) -> Option<SlurmLab> {
-        super::root::needs_root("network namespaces (c1m lab) and Slurm's daemons")?;
+        SlurmLab::bring_up(clients, client_addrs, true)
+    }
+
+    /// The lab's hosts alone, as [`SlurmLab::start`] brings them up but
+    /// with no munged or Slurm daemon: for a test that runs commands on
+    /// the hosts itself, as another scheduler would (a Kubernetes Job's
+    /// pods). [`SlurmLab::slurm`] and [`SlurmLab::run_array`] have no
+    /// cluster to talk to on it; the rest is the same, teardown included.
+    #[track_caller]
+    pub fn hosts(clients: usize, client_addrs: usize) -> Option<SlurmLab> {
+        SlurmLab::bring_up(clients, client_addrs, false)
+    }
+
+    #[track_caller]
+    fn bring_up(clients: usize, client_addrs: usize, slurm: bool) -> Option<SlurmLab> {
+        super::root::needs_root(if slurm {
+            "network namespaces (c1m lab) and Slurm's daemons"
+        } else {
+            "network namespaces (c1m lab)"
+        })?;
         let mut bins = BTreeMap::new();
-        for &(program, package) in PROGRAMS {
+        let needed =
+            |program: &str| slurm || ["nsenter", "unshare", "hostname", "ip"].contains(&program);
+        for &(program, package) in PROGRAMS.iter().filter(|(p, _)| needed(p)) {
             match which(program) {
                 Some(p) => {
                     bins.insert(program, p);
@@ -190,7 +211,7 @@ impl SlurmLab {
         };
         // From here on a panic drops `lab`: whatever was started goes.
         let t0 = Instant::now();
-        lab.build(clients, client_addrs);
+        lab.build(clients, client_addrs, slurm);
         lab.up_took = t0.elapsed();
         Some(lab)
     }
@@ -199,10 +220,14 @@ impl SlurmLab {
         &self.bins[program]
     }
 
-    fn build(&mut self, clients: usize, client_addrs: usize) {
+    fn build(&mut self, clients: usize, client_addrs: usize, slurm: bool) {
         let dir = self.dir.clone();
         for d in ["munge", "ctld", "log", "jobs"] {
             fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        if !slurm {
+            self.lab_up(clients, client_addrs);
+            return;
         }
         // munged checks its paths: the key readable by its user only,
         // the socket's directory searchable by all and writable by none
@@ -231,22 +256,7 @@ impl SlurmLab {
                 .unwrap();
         }
 
-        let up = super::run(&[
-            "lab",
-            "up",
-            "--clients",
-            &clients.to_string(),
-            "--client-addrs",
-            &client_addrs.to_string(),
-        ]);
-        // Recorded before the check: a half-built lab is taken down too.
-        self.layout = lab::layout().ok().flatten();
-        assert!(
-            up.status.success(),
-            "c1m lab up: {}",
-            super::text(&up.stderr)
-        );
-        let layout = self.layout.clone().expect("c1m lab up recorded no layout");
+        let layout = self.lab_up(clients, client_addrs);
         for c in &layout.clients {
             fs::create_dir_all(dir.join("spool").join(&c.netns)).unwrap();
         }
@@ -322,6 +332,27 @@ impl SlurmLab {
             let o = lab.slurm("sdiag").output().unwrap();
             main_schedule_cycles(&super::text(&o.stdout)) >= 1
         });
+    }
+
+    /// `c1m lab up` of `clients` client hosts with `client_addrs`
+    /// addresses each; its layout.
+    fn lab_up(&mut self, clients: usize, client_addrs: usize) -> Layout {
+        let up = super::run(&[
+            "lab",
+            "up",
+            "--clients",
+            &clients.to_string(),
+            "--client-addrs",
+            &client_addrs.to_string(),
+        ]);
+        // Recorded before the check: a half-built lab is taken down too.
+        self.layout = lab::layout().ok().flatten();
+        assert!(
+            up.status.success(),
+            "c1m lab up: {}",
+            super::text(&up.stderr)
+        );
+        self.layout.clone().expect("c1m lab up recorded no layout")
     }
 
     /// `nsenter --net=/run/netns/NETNS` in a new UTS namespace whose host
@@ -483,9 +514,8 @@ impl SlurmLab {
     /// The script runs as root in its host's network and UTS namespaces,
     /// from [`SlurmLab::dir`], with this process's environment plus
     /// Slurm's (`SLURM_ARRAY_TASK_ID`, `SLURM_ARRAY_TASK_COUNT`, …) and
-    /// `C1M_SLURM_OUT`, a directory of its own for files. Waits by
-    /// polling `scontrol show job` (sbatch `--wait` sleeps 2 s, then 8 s,
-    /// then longer between its looks). Panics when `k` exceeds the nodes,
+    /// `C1M_SLURM_OUT`, a directory of its own for files. Waits as
+    /// [`SlurmLab::wait_array`] does. Panics when `k` exceeds the nodes,
     /// sbatch fails, or the tasks do not end within 10 minutes; a task that
     /// fails is returned as such (see [`TaskOutput::ok`]).
     pub fn run_array(&self, k: usize, script: &str) -> Vec<TaskOutput> {
@@ -520,6 +550,21 @@ impl SlurmLab {
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("sbatch --parsable printed {stdout:?}"));
 
+        self.wait_array(job, k)
+            .into_iter()
+            .map(|mut t| {
+                t.output = fs::read_to_string(jobdir.join(format!("task-{}.out", t.task)))
+                    .unwrap_or_default();
+                t
+            })
+            .collect()
+    }
+
+    /// Waits for the `k` tasks of array job `job` to end, by polling
+    /// `scontrol show job` (sbatch `--wait` sleeps 2 s, then 8 s, then
+    /// longer between its looks); returns them by task index, without
+    /// their output. Panics when they do not end within 10 minutes.
+    pub fn wait_array(&self, job: u32, k: usize) -> Vec<TaskOutput> {
         let deadline = Instant::now() + ARRAY_LIMIT;
         let tasks = loop {
             let o = self
@@ -540,14 +585,7 @@ impl SlurmLab {
             );
             std::thread::sleep(POLL);
         };
-        tasks
-            .into_values()
-            .map(|mut t| {
-                t.output = fs::read_to_string(jobdir.join(format!("task-{}.out", t.task)))
-                    .unwrap_or_default();
-                t
-            })
-            .collect()
+        tasks.into_values().collect()
     }
 
     /// The daemons' process ids (munged, slurmctld, each slurmd).
