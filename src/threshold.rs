@@ -470,9 +470,9 @@ fn value(m: Metric, v: &str) -> Result<(f64, Unit), String> {
             // c1m's one grammar of durations, as --hold reads it: a bare
             // number is seconds.
             let d = c1m_limits::num::parse_duration(v).map_err(|why| {
-                if why.contains("longer than a year") {
+                if why.contains("longer than 365 days") {
                     format!(
-                        "{v:?} is more than a year: {m} is a duration, write e.g. 50ms, 1.5s or 2m"
+                        "{v:?} is more than 365 days: {m} is a duration, write e.g. 50ms, 1.5s or 2m"
                     )
                 } else {
                     format!("{why} ({m} is a duration)")

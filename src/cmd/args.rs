@@ -338,7 +338,7 @@ pub fn positive(text: &str) -> Result<f64, String> {
 }
 
 /// Parses `5s`, `250ms`, `2m`, `1.5h`, `1h30m`, or a plain number of
-/// seconds, at most a year: c1m's one grammar of durations
+/// seconds, at most 365 days: c1m's one grammar of durations
 /// ([`c1m_limits::num::parse_duration`]), as `--stages`,
 /// `--close-fraction`, `--slo` and `--fail-if` read theirs.
 pub fn duration(text: &str) -> Result<Duration, String> {
@@ -527,7 +527,7 @@ mod tests {
         assert!(
             duration("400days")
                 .unwrap_err()
-                .contains("longer than a year")
+                .contains("longer than 365 days")
         );
         assert!(
             positive_duration("0")

@@ -175,6 +175,12 @@ fn elsewhere(e: &clap::Error, cmd: &Command) -> Option<String> {
     if takers.is_empty() {
         return None;
     }
+    // The lab does some jobs its own way: say that way, a flag of the lab.
+    if here == "c1m lab run"
+        && let Some((_, instead)) = LAB_RUN_INSTEAD.iter().find(|(f, _)| f.contains(&flag))
+    {
+        return Some(format!("'{flag}' is not a flag of c1m lab run: {instead}"));
+    }
     takers.sort();
     let names: Vec<&str> = takers.iter().map(|t| t.3).collect();
     let first = names[0];
@@ -198,6 +204,32 @@ fn elsewhere(e: &clap::Error, cmd: &Command) -> Option<String> {
         "'{flag}' is not a flag of {here}: it is {first}'s{also}; give it to {first} (`{first} --help` lists its flags), or leave it out"
     ))
 }
+
+/// Flags of other commands whose job `c1m lab run` does its own way, and
+/// that way: a flag of the lab (issue 14: a refusal suggests a flag of
+/// the command run, not another command's), or why the lab has none.
+const LAB_RUN_INSTEAD: &[(&[&str], &str)] = &[
+    (
+        &["--sources", "--source-from"],
+        "the lab's client addresses are those c1m lab up made on its client hosts (198.18.K.1 and on); for more, use c1m lab down, then c1m lab up --clients K --client-addrs N",
+    ),
+    (
+        &["--dests"],
+        "the lab's server host has one address, 198.18.0.1; for more 4-tuples, use --topology many-ports (its ports) or c1m lab up --client-addrs N (more client addresses)",
+    ),
+    (
+        &["--ports"],
+        "the lab's server ports are lab run's own choice, 8090 and on, as many as -n needs: leave it out, or use --topology many-ports for one client address to many ports",
+    ),
+    (
+        &["--host-netns"],
+        "the lab's connections are in its hosts' own network namespaces, which is what the lab is: leave it out, or use c1m run --host-netns for this host's namespace",
+    ),
+    (
+        &["--shard"],
+        "the lab's clients are its client hosts, each taking its part of -n: for more, use c1m lab down, then c1m lab up --clients K",
+    ),
+];
 
 /// Whether `a` is flag `flag` (`--long`, an alias, or `-s`).
 fn takes(a: &Arg, flag: &str) -> bool {
@@ -472,6 +504,26 @@ mod tests {
             line.starts_with("'--topology' is not a flag of c1m connect: it is c1m run's"),
             "{line}"
         );
+        // A job the lab does its own way: the lab's flag (trial 4, G).
+        let line = parse(&[b"lab", b"run", b"--sources", b"198.18.1.1"]);
+        assert!(
+            line.starts_with("'--sources' is not a flag of c1m lab run: ")
+                && line.ends_with("c1m lab up --clients K --client-addrs N"),
+            "{line}"
+        );
+        for flag in [
+            b"--source-from=x".as_slice(),
+            b"--dests=198.18.0.1",
+            b"--ports=8090",
+            b"--host-netns",
+            b"--shard=0/2",
+        ] {
+            let line = parse(&[b"lab", b"run", flag]);
+            assert!(
+                line.contains("is not a flag of c1m lab run: ") && !line.contains("give it to"),
+                "{line}"
+            );
+        }
         let line = parse(&[b"doctor", b"--hold", b"5s"]);
         assert!(
             line.starts_with("'--hold' is not a flag of c1m doctor: it is ")

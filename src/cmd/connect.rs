@@ -104,6 +104,32 @@ pub struct ConnectArgs {
     pub scenario: super::scenario::ScenarioOpts,
 }
 
+/// The checks of `connect`'s flags together that read nothing of the
+/// machine: what `--print-scenario` refuses too, with the same line.
+///
+/// # Errors
+/// One line naming the flags and the fix.
+pub fn check(a: &ConnectArgs) -> anyhow::Result<()> {
+    a.shape.reconnect()?;
+    if a.shape.ramp_down.is_some() && a.hold.is_none() {
+        bail!(
+            "--ramp-down needs --hold: without it, connect holds until Ctrl-C and the ramp-down would never come; give e.g. --hold 1m"
+        );
+    }
+    let traffic_opts = match (a.slo, a.traffic.mode) {
+        (Some(_), Mode::Idle) => TrafficOpts {
+            mode: Mode::Heartbeat,
+            ..a.traffic.clone()
+        },
+        _ => a.traffic.clone(),
+    };
+    let whole = a.shape.stages.as_ref().map_or(a.conns, |st| st.max());
+    let traffic = settings::traffic(&traffic_opts, whole, a.ws.websocket.is_some())?;
+    settings::client_ws(&a.ws, &traffic, Vec::new())?;
+    super::gate::gate(&a.gate, &traffic)?;
+    Ok(())
+}
+
 /// Runs `c1m connect`.
 pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     // Every flag is checked before the machine is read and anything
@@ -119,12 +145,8 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         },
         _ => a.traffic.clone(),
     };
+    check(a)?;
     let reconnect = a.shape.reconnect()?;
-    if a.shape.ramp_down.is_some() && a.hold.is_none() {
-        bail!(
-            "--ramp-down needs --hold: without it, connect holds until Ctrl-C and the ramp-down would never come; give e.g. --hold 1m"
-        );
-    }
     // With --stages the largest stage is the count planned for.
     let whole = a.shape.stages.as_ref().map_or(a.conns, |st| st.max());
     // The whole's interval: --message-rate and --bandwidth are every

@@ -45,8 +45,9 @@ pub enum LabTopology {
     /// port range before connect() slows down: 14,116 on Linux's default
     /// range). More addresses: `lab up --client-addrs N`.
     ManyIps,
-    /// One address per client host to the server's ports 8090-8119, as the
-    /// seed's second method. More client hosts: `lab up --clients N`.
+    /// One address per client host to the server's ports 8090-8119: the
+    /// classic "one client IP to many server ports". More client hosts:
+    /// `lab up --clients N`.
     ManyPorts,
 }
 
@@ -99,6 +100,24 @@ pub enum LabCommand {
     },
 }
 
+/// The checks of `lab run`'s flags together that read nothing of the
+/// machine: what `--print-scenario` refuses too, with the same line.
+///
+/// # Errors
+/// One line naming the flags and the fix.
+pub fn check_run(a: &LabRunArgs) -> Result<()> {
+    a.exp.shape.reconnect()?;
+    let conns = a.exp.shape.stages.as_ref().map_or(a.conns, |st| st.max());
+    let traffic = settings::traffic(
+        &a.exp.traffic,
+        conns,
+        !a.exp.server.no_echo || a.exp.ws.websocket,
+    )?;
+    settings::experiment_ws(a.exp.ws.websocket, a.exp.ws.ws_heartbeat, &traffic)?;
+    super::gate::gate(&a.exp.gate, &traffic)?;
+    Ok(())
+}
+
 /// Runs `c1m lab`.
 pub fn run(args: &LabArgs) -> Result<ExitCode> {
     match &args.command {
@@ -106,15 +125,7 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
             // Every flag is checked before the lab is read.
             settings::start_at(a.exp.start_at)?;
             settings::check_outputs(&a.exp.fleet)?;
-            a.exp.shape.reconnect()?;
-            let conns = a.exp.shape.stages.as_ref().map_or(a.conns, |st| st.max());
-            let traffic = settings::traffic(
-                &a.exp.traffic,
-                conns,
-                !a.exp.server.no_echo || a.exp.ws.websocket,
-            )?;
-            settings::experiment_ws(a.exp.ws.websocket, a.exp.ws.ws_heartbeat, &traffic)?;
-            super::gate::gate(&a.exp.gate, &traffic)?;
+            check_run(a)?;
             let Some(layout) = lab::layout()? else {
                 anyhow::bail!(
                     "no lab is up; build one first: c1m lab up --clients K --client-addrs N"

@@ -214,6 +214,20 @@ fn parse_resolved(resolved: Result<scenario::Resolved, String>) -> Result<Line, 
         Err(e) => return Err(Refused::Bad(resolved.explain(&e, &command()))),
     };
     if resolved.print {
+        // The run's own checks of flags together, so a scenario printed
+        // is one the command runs (those that read nothing of the
+        // machine; `serve` has none beyond clap's).
+        let checked = match &cli.command {
+            None => Ok(()),
+            Some(Cmd::Run(a)) => run::check(a),
+            Some(Cmd::Connect(a)) => connect::check(a),
+            Some(Cmd::Lab(l)) => match &l.command {
+                lab::LabCommand::Run(a) => lab::check_run(a),
+                _ => Ok(()),
+            },
+            Some(_) => Ok(()),
+        };
+        checked.map_err(|e| Refused::Bad(format!("{e:#}")))?;
         return scenario::render(&cmd, &matches, &resolved.command)
             .map(Line::Print)
             .map_err(Refused::Bad);
@@ -277,6 +291,77 @@ mod tests {
         assert_eq!(a.exp.hold, Duration::from_secs(5));
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// `--print-scenario` refuses what the command refuses, with the
+    /// command's own line (trial 4, E): a scenario printed is one that
+    /// runs.
+    #[test]
+    fn print_scenario_refuses_what_the_command_refuses() {
+        let os = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        let rtt = "p99(rtt)>50ms";
+        let cases: [(&[&str], &str); 4] = [
+            (
+                &["c1m", "connect", "127.0.0.1:9", "--ramp-down", "2s"],
+                "--ramp-down needs --hold",
+            ),
+            (
+                &["c1m", "connect", "127.0.0.1:9", "--fail-if", rtt],
+                "idle connections send no heartbeats",
+            ),
+            (&["c1m", "run", "--fail-if", rtt], "idle connections"),
+            (&["c1m", "lab", "run", "--fail-if", rtt], "idle connections"),
+        ];
+        for (line, why) in cases {
+            let Ok(Line::Run(cli)) = read_line(&os(line)) else {
+                panic!("{line:?} parses");
+            };
+            let own = match &cli.command {
+                Some(Cmd::Run(a)) => run::check(a),
+                Some(Cmd::Connect(a)) => connect::check(a),
+                Some(Cmd::Lab(l)) => match &l.command {
+                    lab::LabCommand::Run(a) => lab::check_run(a),
+                    _ => unreachable!(),
+                },
+                _ => unreachable!(),
+            };
+            let own = format!("{:#}", own.unwrap_err());
+            assert!(own.contains(why), "{own}");
+            let printed = read_line(&os(&[line, &["--print-scenario"]].concat()));
+            match printed {
+                Err(Refused::Bad(l)) => assert_eq!(l, own),
+                other => panic!("{line:?} --print-scenario: {other:?}"),
+            }
+        }
+        // With --hold it is a scenario.
+        let ok = read_line(&os(&[
+            "c1m",
+            "connect",
+            "127.0.0.1:9",
+            "--ramp-down",
+            "2s",
+            "--hold",
+            "1m",
+            "--print-scenario",
+        ]));
+        assert!(matches!(ok, Ok(Line::Print(_))), "{ok:?}");
+    }
+
+    /// A scenario key that is a flag's short name (`n`) is pointed to
+    /// its long one (trial 4's nit: `n = 5` got no hint of `conns`).
+    #[test]
+    fn a_short_name_as_a_key_names_the_long_one() {
+        let args: Vec<std::ffi::OsString> = ["c1m", "connect", "--scenario", "s.toml"]
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        match read_line_with(&args, "targets = [\"127.0.0.1:9\"]\nn = 5\n") {
+            Err(Refused::Bad(l)) => assert!(
+                l.contains("unknown key 'n': keys are flags' long names, and -n is --conns: write conns = …"),
+                "{l}"
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 
     /// Every flag that takes a name from a fixed list takes it in any

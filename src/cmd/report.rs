@@ -39,8 +39,13 @@ pub struct ReportArgs {
     pub fail_if: Vec<Threshold>,
 }
 
-/// Reads the report, judges it when asked, shows and writes it; the exit
-/// code is its verdict's.
+/// Reads the report, judges it when asked, shows and writes it. The exit
+/// code: judged again (`--fail-if`), or only shown, the verdict's (the
+/// saved run's when not judged again: `c1m report run.json` fails as the
+/// run did); converted (`--csv`, `--html`, `--json`) without `--fail-if`,
+/// 0 once written, since converting a report is not the run (`c1m report
+/// R --csv - > t.csv` works under `set -e` whatever R's run did); 2 when
+/// an output could not be written.
 pub fn run(a: &ReportArgs) -> anyhow::Result<ExitCode> {
     let stdout = |p: &Option<PathBuf>| p.as_deref().is_some_and(report::is_stdout);
     if stdout(&a.csv) && stdout(&a.json) {
@@ -72,5 +77,11 @@ pub fn run(a: &ReportArgs) -> anyhow::Result<ExitCode> {
             None => judge::verdict(&r),
         };
     }
-    report::publish(&r, a.json.as_deref(), a.html.as_deref(), a.csv.as_deref())
+    let verdict = report::publish(&r, a.json.as_deref(), a.html.as_deref(), a.csv.as_deref())?;
+    let converting = a.csv.is_some() || a.html.is_some() || a.json.is_some();
+    Ok(if converting && a.fail_if.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        verdict
+    })
 }

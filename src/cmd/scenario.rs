@@ -542,6 +542,17 @@ fn unknown(key: &str, keys: &BTreeMap<String, &Arg>, whole: &Command, command: &
             normal(key)
         );
     }
+    // A flag's short name (`n` for -n): its key is the long one.
+    let mut chars = key.chars();
+    if let (Some(c), None) = (chars.next(), chars.next())
+        && let Some((long, _)) = keys
+            .iter()
+            .find(|(_, a)| a.get_short() == Some(c) && !a.is_positional())
+    {
+        return format!(
+            "unknown key '{key}': keys are flags' long names, and -{c} is --{long}: write {long} = … (`{command} --help` lists them)"
+        );
+    }
     let mut elsewhere = Vec::new();
     commands_with(whole, "c1m", &normal(key), &mut elsewhere);
     // Offered only when close (`targets` on `c1m run` is not `stages`).

@@ -80,11 +80,7 @@ pub fn live(
 ) -> Option<Live> {
     let last = timeline.last()?;
     let held = |s: &Sample| {
-        if serve {
-            s.server_established
-        } else {
-            s.established
-        }
+        if serve { s.servers() } else { s.established }
     };
     let peak = timeline.iter().map(held).max().unwrap_or(0);
     Some(Live {

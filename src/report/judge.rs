@@ -47,11 +47,7 @@ pub fn held(
 ) -> Held {
     let serve = command == CommandKind::Serve;
     let of = |s: &Sample| {
-        if serve {
-            s.server_established
-        } else {
-            s.established
-        }
+        if serve { s.servers() } else { s.established }
     };
     let kernel = |k: &KernelCount| {
         k.own()
@@ -89,14 +85,34 @@ pub fn held(
     }
 }
 
-/// Connections only the client has, from a server side that is visible,
-/// with the cause and the fix when there are any.
-pub fn phantoms(count: u64, counters: Option<&ListenCounters>) -> Phantoms {
+/// Connections only the client has (`count`: client-side ESTABLISHED
+/// less server-side, on endpoints with a visible listener), with the
+/// cause and the fix when there are any. When the listen `counters` were
+/// read and show no SYN cookie and no drop, and no accept queue was full
+/// (`queue_full` false), the server's kernel lost none: they were
+/// handshakes under way while the two sides were read
+/// ([`Phantoms::under_way`]), not phantoms.
+pub fn phantoms(count: u64, counters: Option<&ListenCounters>, queue_full: bool) -> Phantoms {
+    let none = Phantoms {
+        count: 0,
+        cause: None,
+        fix: None,
+        under_way: 0,
+    };
     if count == 0 {
+        return none;
+    }
+    let lost_none = counters.is_some_and(|k| {
+        k.syncookies_sent == 0
+            && k.listen_overflows == 0
+            && k.listen_drops == 0
+            && k.reqq_full_drop == 0
+            && k.reqq_full_do_cookies == 0
+    });
+    if lost_none && !queue_full {
         return Phantoms {
-            count,
-            cause: None,
-            fix: None,
+            under_way: count,
+            ..none
         };
     }
     let k = counters.copied().unwrap_or_default();
@@ -115,6 +131,7 @@ pub fn phantoms(count: u64, counters: Option<&ListenCounters>) -> Phantoms {
         fix: Some(
             "raise the server's listen backlog and net.core.somaxconn (and net.ipv4.tcp_max_syn_backlog), or accept faster".to_string(),
         ),
+        under_way: 0,
     }
 }
 

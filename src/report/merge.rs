@@ -296,11 +296,7 @@ fn gap(order: &[&(String, Report)]) -> Option<String> {
 fn held(rs: &[&Report], timeline: &[Sample], apart: bool) -> Held {
     let serve = rs.first().is_some_and(|r| r.command == CommandKind::Serve);
     let count = |s: &Sample| {
-        if serve {
-            s.server_established
-        } else {
-            s.established
-        }
+        if serve { s.servers() } else { s.established }
     };
     let all_kernel = rs.iter().all(|r| r.held.source == CountSource::Kernel);
     let source = |kernel| {
@@ -836,7 +832,10 @@ fn timeline(rs: &[&Report]) -> Vec<Sample> {
                 t: when - begin,
                 phase,
                 established: sum(|s| s.established),
-                server_established: sum(|s| s.server_established),
+                server_established: now
+                    .iter()
+                    .any(|(_, s)| s.server_established.is_some())
+                    .then(|| sum(|s| s.servers())),
                 connecting: sum(|s| s.connecting),
                 failed: sum(|s| s.failed),
                 closed: sum(|s| s.closed),

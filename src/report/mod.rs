@@ -170,6 +170,13 @@ pub fn publish(
     )
 }
 
+/// `d` in seconds to the microsecond, as the timeline's `t` is written:
+/// `8.298852`, never `8.298851623000001` (the float nearest a whole
+/// number of microseconds prints as that number).
+pub fn micros(d: std::time::Duration) -> f64 {
+    d.as_micros() as f64 / 1e6
+}
+
 /// Writes the HTML report to `path`.
 pub fn write_html(path: &Path, r: &Report) -> anyhow::Result<()> {
     let page = html::render(r)?;
@@ -400,7 +407,7 @@ pub(crate) mod fixtures {
             t,
             phase,
             established,
-            server_established: 0,
+            server_established: None,
             connecting: 0,
             failed: 0,
             closed: 0,
@@ -466,6 +473,14 @@ pub(crate) mod fixtures {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_written_to_the_microsecond() {
+        let d = std::time::Duration::from_nanos(8_298_851_623);
+        assert_eq!(serde_json::to_string(&micros(d)).unwrap(), "8.298851");
+        let d = std::time::Duration::from_nanos(1_000_000_400);
+        assert_eq!(serde_json::to_string(&micros(d)).unwrap(), "1.0");
+    }
 
     #[test]
     fn byte_units() {

@@ -534,6 +534,16 @@ pub struct Phantoms {
     pub cause: Option<String>,
     /// What to change, in one line; null when `count` is 0.
     pub fix: Option<String>,
+    /// Client-side ESTABLISHED beyond the server side that were
+    /// handshakes under way while the kernel was read, not connections
+    /// the server never created: the listen counters were read and show
+    /// no SYN cookie and no drop (SyncookiesSent, ListenOverflows,
+    /// ListenDrops, the request queue's drops all +0) and no accept queue
+    /// was full, so the server's kernel lost none (the client had the
+    /// server's SYN-ACK; the server's side was finishing). Not in
+    /// `count`; absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub under_way: u64,
 }
 
 /// Listen-queue counters (TcpExt of `/proc/net/netstat`), as changes
@@ -740,8 +750,9 @@ pub struct Sample {
     pub phase: Phase,
     /// Connections the clients hold (their counters).
     pub established: u64,
-    /// Connections the servers hold (their counters).
-    pub server_established: u64,
+    /// Connections c1m's servers hold (their counters); null when c1m
+    /// ran no servers (`connect`: the server is someone else's).
+    pub server_established: Option<u64>,
     /// Handshakes under way.
     pub connecting: u64,
     /// Failures so far, all causes, both sides.
@@ -774,6 +785,13 @@ pub struct Sample {
     /// absent without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retrying: Option<u64>,
+}
+
+impl Sample {
+    /// What c1m's servers held: `server_established`, 0 without servers.
+    pub fn servers(&self) -> u64 {
+        self.server_established.unwrap_or(0)
+    }
 }
 
 /// The worker processes.

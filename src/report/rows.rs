@@ -397,7 +397,16 @@ fn held_rows(o: &mut Rows, r: &Report) {
     } else {
         "target"
     };
-    o.row(what, thousands(r.target));
+    // With stages, the target is the last stage's: the largest beside it.
+    let target = match &r.stages {
+        Some(_) if r.plan.conns != r.target => format!(
+            "{} (the last stage's; {} at the most)",
+            thousands(r.target),
+            thousands(r.plan.conns)
+        ),
+        _ => thousands(r.target),
+    };
+    o.row(what, target);
     // With stages, of the largest stage's count (the target is the last).
     let peak = match r.stages {
         Some(_) => r.plan.conns,
@@ -528,6 +537,11 @@ fn kernel_rows(o: &mut Rows, r: &Report) {
                         took * 1e3
                     ),
                 );
+                if when == "top"
+                    && let Some(why) = top_below_reached(r, *client_own)
+                {
+                    o.detail("", why);
+                }
                 others_row(o, r.command, k, when);
             }
             KernelCount::Unavailable { reason } => {
@@ -536,6 +550,37 @@ fn kernel_rows(o: &mut Rows, r: &Report) {
             KernelCount::NotTaken => {}
         }
     }
+}
+
+/// When c1m's own count at the top (`own`, read once the ramp ended) is
+/// below reached and the server closed connections between the most
+/// held and that reading (the timeline's `closed`): when it was read and
+/// why it is lower, in one line. None otherwise (and for `serve`, whose
+/// top is its own sockets).
+fn top_below_reached(r: &Report, own: u64) -> Option<String> {
+    if r.command == CommandKind::Serve || own >= r.held.reached {
+        return None;
+    }
+    let peak = r
+        .timeline
+        .iter()
+        .find(|s| s.established == r.held.reached)?;
+    // The top is read once the ramp ended, before the hold's first sample.
+    let read = r
+        .timeline
+        .iter()
+        .find(|s| s.phase != Phase::Ramp && s.t >= peak.t)
+        .or(r.timeline.last())?;
+    let closed = read.closed.saturating_sub(peak.closed);
+    (closed > 0).then(|| {
+        format!(
+            "read when the ramp ended, {:.1} s in: the server had closed {} of c1m's connections since the most were held ({} at {:.1} s), so the top's count is below reached",
+            read.t,
+            thousands(closed),
+            thousands(r.held.reached),
+            peak.t
+        )
+    })
 }
 
 /// `3,000 ESTABLISHED to the targets are other processes' — not
@@ -608,15 +653,15 @@ fn server_rows(o: &mut Rows, r: &Report) {
                 .filter(|l| !many || l.2 > 0)
                 .take(LISTENER_ROWS)
             {
-                let sockets = if n > 1 {
-                    format!(" ({n} SO_REUSEPORT sockets)")
+                let (sockets, each) = if n > 1 {
+                    (format!(" ({n} SO_REUSEPORT sockets)"), " each")
                 } else {
-                    String::new()
+                    (String::new(), "")
                 };
                 o.detail(
                     "listener",
                     format!(
-                        "{addr}{sockets}: accept queue {} of backlog {} each",
+                        "{addr}{sockets}: accept queue {} of backlog {}{each}",
                         thousands(queue),
                         thousands(backlog.into())
                     ),
@@ -637,6 +682,15 @@ fn server_rows(o: &mut Rows, r: &Report) {
         if let Some(f) = &p.fix {
             o.detail("fix", f);
         }
+    }
+    if let Some(p) = r.phantoms.as_ref().filter(|p| p.under_way > 0) {
+        o.row(
+            "handshakes under way",
+            format!(
+                "{} ESTABLISHED on the client side only while the kernel was read: connections still being opened then (no SYN cookie, no listen drop, no accept queue full), not connections the server lost",
+                thousands(p.under_way)
+            ),
+        );
     }
     if r.closes.total() > 0 {
         o.tone(

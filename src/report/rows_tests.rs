@@ -269,6 +269,18 @@ fn many_listeners_fold_into_one_row() {
             .value
             .contains("(2 SO_REUSEPORT sockets)")
     );
+    assert!(
+        find(&rows, "listener")
+            .value
+            .ends_with("of backlog 4,096 each")
+    );
+    // One listener: its backlog, not "each".
+    r.server_side.listeners = vec![listener(1, 1)];
+    let rows = summary(&r);
+    assert_eq!(
+        find(&rows, "listener").value,
+        "127.0.1.1:8090: accept queue 1 of backlog 4,096"
+    );
 }
 
 #[test]
@@ -364,4 +376,63 @@ fn a_pss_that_fell_is_not_shown() {
     let clients = &find(&rows, "user memory / conn, clients").value;
     assert!(clients.contains(", PSS "), "{clients}");
     assert!(!rows.iter().any(|r| r.value.contains("PSS -")), "{rows:#?}");
+}
+
+/// The server went away during the ramp (trial 4, C): 4,495 were held
+/// at 2.2 s, the server reset them all, and c1m's own count at the top,
+/// read once the ramp ended, is 0. The row under the top's count says
+/// when it was read and why it is below reached.
+#[test]
+fn a_top_read_after_the_server_closed_says_when_and_why() {
+    use crate::report::fixtures::{counted, sample};
+    let mut r = fixture("connect-mixed");
+    let closed = |mut s: crate::report::model::Sample, n: u64| {
+        s.closed = n;
+        s
+    };
+    r.timeline = vec![
+        sample(1.0, Phase::Ramp, 2_000),
+        sample(2.2, Phase::Ramp, 4_495),
+        closed(sample(3.4, Phase::Ramp, 0), 4_495),
+        closed(sample(5.1, Phase::Hold, 0), 4_495),
+    ];
+    r.held.reached = 4_495;
+    r.kernel.at_top = counted(0, 0, 0, 0);
+    let rows = summary(&r);
+    let i = rows
+        .iter()
+        .position(|x| x.key == "kernel count at the top")
+        .unwrap();
+    assert_eq!(
+        rows[i + 1].value,
+        "read when the ramp ended, 5.1 s in: the server had closed 4,495 of c1m's connections since the most were held (4,495 at 2.2 s), so the top's count is below reached"
+    );
+    // A top at the most held has no such line.
+    r.kernel.at_top = counted(0, 4_495, 0, 4_495);
+    let rows = summary(&r);
+    assert!(
+        !rows
+            .iter()
+            .any(|x| x.value.starts_with("read when the ramp"))
+    );
+}
+
+/// `serve` whose hold ended mid-ramp: 11 on the client only, with no
+/// SYN cookie, no drop and no accept queue full, are handshakes under
+/// way, said so; no "only on the client", no backlog fix.
+#[test]
+fn handshakes_under_way_are_said_and_not_called_phantoms() {
+    let mut r = fixture("serve");
+    r.phantoms = Some(crate::report::judge::phantoms(
+        11,
+        Some(&Default::default()),
+        false,
+    ));
+    let rows = summary(&r);
+    assert_eq!(
+        find(&rows, "handshakes under way").value,
+        "11 ESTABLISHED on the client side only while the kernel was read: connections still being opened then (no SYN cookie, no listen drop, no accept queue full), not connections the server lost"
+    );
+    assert!(!rows.iter().any(|x| x.key == "only on the client"));
+    assert!(!rows.iter().any(|x| x.value.contains("listen backlog")));
 }

@@ -161,6 +161,11 @@ pub fn rows(r: &Report) -> Vec<Row> {
                     ),
                     if ok { Tone::Good } else { Tone::Bad },
                 ),
+                // Begun, never ended: the run ended in it.
+                _ if s.started.is_some() => (
+                    format!("{}: cut short, the run ended during it", words(s)),
+                    Tone::Plain,
+                ),
                 _ => (format!("{}: not reached", words(s)), Tone::Plain),
             };
             out.push(row(&format!("stage {}", k + 1), value, tone, true));
@@ -338,6 +343,14 @@ mod tests {
         assert_eq!(rows[0].value.split(" (").next(), Some("1 of 3 not met"));
         assert_eq!(rows[0].tone, Tone::Bad);
         assert!(rows[2].value.contains("NOT met"), "{:?}", rows[2]);
-        assert_eq!(rows[3].value, "30 s to 0: not reached");
+        assert_eq!(
+            rows[3].value,
+            "30 s to 0: cut short, the run ended during it"
+        );
+        // A stage the run never began.
+        if let Some(st) = r.stages.as_mut() {
+            st.stages[2].started = None;
+        }
+        assert_eq!(super::rows(&r)[3].value, "30 s to 0: not reached");
     }
 }

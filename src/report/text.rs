@@ -69,7 +69,7 @@ pub fn utc(unix_seconds: f64) -> String {
 /// line counts: the clients', or the servers' when they hold more
 /// (`serve`, whose clients are not c1m's).
 fn rate_now(tl: &[Sample]) -> Option<f64> {
-    let held = |s: &Sample| s.established.max(s.server_established) as f64;
+    let held = |s: &Sample| s.established.max(s.servers()) as f64;
     let last = tl.last()?;
     let prev = tl
         .iter()
@@ -95,7 +95,7 @@ pub fn progress_line(phase: Phase, p: &Plan, tl: &[Sample], ramp_start: Duration
     let Some(last) = tl.last() else {
         return format!("{name}: starting");
     };
-    let est = last.established.max(last.server_established);
+    let est = last.established.max(last.servers());
     let elapsed = (last.t - ramp_start.as_secs_f64()).max(0.001);
     let avg = est as f64 / elapsed;
     let now = rate_now(tl);
@@ -117,7 +117,11 @@ pub fn progress_line(phase: Phase, p: &Plan, tl: &[Sample], ramp_start: Duration
             let _ = write!(s, "  slab {sign}{}", bytes(d as f64));
         }
     }
-    if let Some(now) = now.filter(|&r| phase == Phase::Ramp && r > 0.0 && est < p.conns) {
+    // With stages (each sample has its target) the schedule sets when
+    // each count is due: no ETA from the rate toward the largest.
+    let staged = last.target.is_some();
+    if let Some(now) = now.filter(|&r| phase == Phase::Ramp && r > 0.0 && est < p.conns && !staged)
+    {
         let _ = write!(s, "  ETA {:.0}s", (p.conns - est) as f64 / now);
     }
     s
@@ -162,7 +166,7 @@ mod tests {
         let tl: Vec<Sample> = (0..=8)
             .map(|i| {
                 let mut s = sample(i as f64 * 0.25, 0);
-                s.server_established = i as u64 * 250;
+                s.server_established = Some(i as u64 * 250);
                 s
             })
             .collect();
@@ -191,5 +195,17 @@ mod tests {
         let line = progress_line(Phase::Ramp, &p, &tl, Duration::ZERO);
         assert!(line.contains("140000/s now"), "{line}");
         assert!(!line.contains(" 0/s now"), "{line}");
+        assert!(line.contains("ETA "), "{line}");
+        // With stages the schedule says when: no ETA toward the largest
+        // (trial 4: `ETA 23s` for a stage due 2.7 s later).
+        let staged: Vec<Sample> = tl
+            .iter()
+            .map(|s| Sample {
+                target: Some(200_000),
+                ..s.clone()
+            })
+            .collect();
+        let line = progress_line(Phase::Ramp, &p, &staged, Duration::ZERO);
+        assert!(!line.contains("ETA"), "{line}");
     }
 }

@@ -50,14 +50,14 @@ impl CloseFraction {
         let at = at.trim();
         // c1m's one grammar of durations, as --hold reads it.
         let d = c1m_limits::num::parse_duration(at).map_err(|why| {
-            if why.contains("longer than a year") {
-                format!("{at:?} is more than a year; {hint}")
+            if why.contains("longer than 365 days") {
+                format!("{at:?} is more than 365 days; {hint}")
             } else {
                 format!("{at:?} is not a time (e.g. 10s, 1500ms, 2m); {hint}")
             }
         })?;
         if d > MAX_AT {
-            return Err(format!("{at:?} is more than a year; {hint}"));
+            return Err(format!("{at:?} is more than 365 days; {hint}"));
         }
         Ok(Self {
             fraction,

@@ -61,7 +61,7 @@ fn bad_lists_name_the_stage_and_the_fix() {
         ("soon:1k", "\"soon\" is not a duration"),
         ("-1s:1k", "is not a duration"),
         ("NaN:1k", "is not a duration"),
-        ("400days:1k", "longer than a year"),
+        ("400days:1k", "longer than 365 days"),
         ("30s:lots", "\"lots\" is not a count"),
         ("30s:-5", "is not a count"),
         ("30s:1.5", "is not a count"),

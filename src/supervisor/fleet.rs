@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use c1m_sys::poll::{self, Poller};
 use c1m_sys::shm::SharedCounters;
-use c1m_sys::signals::{SIGINT, SIGTERM, Signals};
+use c1m_sys::signals::{SIGINT, SIGTERM};
 use serde::Serialize;
 
+use super::presses::Caught;
 use crate::cap;
 use crate::latency::Latency;
 use crate::wire::{self, FromWorker, Lines, OwnStates, Stats, ToWorker, WorkerSpec};
@@ -124,8 +125,9 @@ pub struct OwnCount {
 /// Something the supervisor must react to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// Ctrl-C or SIGTERM: the signal number.
-    Interrupted(i32),
+    /// Ctrl-C or SIGTERM: the signal number, and when it arrived (to
+    /// tell one press sent twice from two: [`super::presses::Presses`]).
+    Interrupted(i32, Instant),
     /// A worker ended without being told to; the text says how.
     WorkerDied {
         /// Its index in [`Fleet::workers`] (not [`Worker::index`]).
@@ -144,7 +146,7 @@ const SUPERVISOR_NICE: i32 = -10;
 /// All workers of one experiment.
 pub struct Fleet {
     poller: Poller,
-    signals: Signals,
+    signals: Caught,
     /// Every worker spawned, in spawn order, the dead and closed included.
     pub workers: Vec<Worker>,
     /// Every latency recorded, merged.
@@ -185,7 +187,7 @@ impl Fleet {
         // of them when allowed (CAP_SYS_NICE), and sleeps most of the time.
         let worker_nice = c1m_sys::process::nice().unwrap_or(0);
         let _ = c1m_sys::process::set_nice(SUPERVISOR_NICE.min(worker_nice));
-        let signals = Signals::catch(&[SIGINT, SIGTERM]).context("catching Ctrl-C")?;
+        let signals = Caught::start(&[SIGINT, SIGTERM]).context("catching Ctrl-C")?;
         poller.add(signals.as_fd(), TOKEN_SIGNALS, poll::READ)?;
         Ok(Self {
             poller,
@@ -323,7 +325,12 @@ impl Fleet {
         let mut out = Vec::new();
         for token in ready {
             if token == TOKEN_SIGNALS {
-                out.extend(self.signals.take().into_iter().map(Event::Interrupted));
+                out.extend(
+                    self.signals
+                        .take()
+                        .into_iter()
+                        .map(|(sig, at)| Event::Interrupted(sig, at)),
+                );
                 continue;
             }
             let i = token as usize;

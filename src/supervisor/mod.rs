@@ -3,10 +3,12 @@
 //! teardown ([`session`]), reads the kernel's accounting around them
 //! ([`measure`]), decides when a capacity search has found its limit
 //! ([`search`], pure), and serves Prometheus metrics while it runs
-//! ([`metrics`]).
+//! ([`metrics`]). Ctrl-C and SIGTERM are counted as the presses that
+//! sent them ([`presses`]).
 
 pub mod fleet;
 pub mod measure;
 pub mod metrics;
+pub mod presses;
 pub mod search;
 pub mod session;

@@ -23,6 +23,7 @@ use crate::report::{self, judge};
 use crate::supervisor::fleet::{Event, Fleet, Life, Role};
 use crate::supervisor::measure::{self, Reading, Snapshot};
 use crate::supervisor::metrics::{MetricsServer, MetricsSnapshot};
+use crate::supervisor::presses::Presses;
 use crate::supervisor::search::Search;
 use crate::threshold::Gate;
 use crate::traffic::Traffic;
@@ -81,7 +82,8 @@ pub struct Session {
     end: Option<End>,
     /// Where the experiment is: what an interruption or a death came in.
     stage: Stage,
-    interrupts: u32,
+    /// Ctrl-C and SIGTERM so far, as presses: a second escalates.
+    presses: Presses,
     dead: Vec<String>,
     json: Option<PathBuf>,
     html: Option<PathBuf>,
@@ -179,7 +181,7 @@ impl Session {
             tty: std::io::stderr().is_terminal(),
             end: None,
             stage: Stage::StartUp,
-            interrupts: 0,
+            presses: Presses::default(),
             dead: Vec::new(),
             json: out.json.clone(),
             html: out.html.clone(),
@@ -236,9 +238,13 @@ impl Session {
     fn handle(&mut self, events: Vec<Event>) -> bool {
         for ev in events {
             match ev {
-                Event::Interrupted(sig) => {
-                    self.interrupts += 1;
-                    if self.interrupts == 2 {
+                Event::Interrupted(sig, at) => {
+                    // One press sent twice (`timeout`'s kill of its
+                    // child, then of its group) is one.
+                    if !self.presses.signal(at) {
+                        continue;
+                    }
+                    if self.presses.count() == 2 {
                         eprintln!("\nc1m: interrupted again; killing every worker now");
                         self.fleet.kill_all();
                     }
@@ -326,7 +332,7 @@ impl Session {
     /// Adds a point to the timeline; returns the latency recorded since
     /// the last one.
     fn sample(&mut self, phase: Phase) -> Latency {
-        let t = self.start.elapsed().as_secs_f64();
+        let t = report::micros(self.start.elapsed());
         let clients = self.fleet.totals(Role::Client);
         let servers = self.fleet.totals(Role::Server);
         let snap = measure::quick(&self.fleet.pids());
@@ -336,7 +342,12 @@ impl Session {
             t,
             phase,
             established: clients.established,
-            server_established: servers.established,
+            server_established: self
+                .fleet
+                .of(Role::Server)
+                .next()
+                .is_some()
+                .then_some(servers.established),
             connecting: clients.connecting,
             failed: clients.failed.total() + servers.failed.total(),
             closed: clients.peer_closed(),
@@ -500,7 +511,7 @@ impl Session {
             );
             self.settle(Duration::from_secs(10))?;
             let look = self.look();
-            top = (self.interrupts < 2).then(|| (look, self.snapshot()));
+            top = (self.presses.count() < 2).then(|| (look, self.snapshot()));
             if self.search.is_some() {
                 self.conclude_search()?;
             }
@@ -553,8 +564,7 @@ impl Session {
                 break;
             }
             if !has_clients && let [.., a, b] = self.timeline.as_slice() {
-                let accepted =
-                    (b.server_established == a.server_established).then_some(b.server_established);
+                let accepted = (b.servers() == a.servers()).then_some(b.servers());
                 let inuse = measure::tcp_inuse();
                 let queued = (accepted == Some(0) && inuse == inuse_before)
                     .then_some(inuse)
@@ -574,7 +584,7 @@ impl Session {
         if self.tty {
             eprintln!();
         }
-        if self.interrupts < 2 {
+        if self.presses.count() < 2 {
             self.end_beats()?;
         }
         // What is held at the end, before anything is torn down; skipped
@@ -584,9 +594,9 @@ impl Session {
         }
         // A second Ctrl-C while counting leaves a count of a fleet being
         // killed: not kept.
-        let at_end = (self.interrupts < 2)
+        let at_end = (self.presses.count() < 2)
             .then(|| self.look_twice_at_phantoms())
-            .filter(|_| self.interrupts < 2);
+            .filter(|_| self.presses.count() < 2);
         let top_held = top.as_ref().map_or(0, |(l, _)| l.server_own());
         let top = match (top, &at_end) {
             // A server alone whose hold ended while its clients were
@@ -733,7 +743,13 @@ impl Session {
         let phantoms = end_reading
             .as_ref()
             .filter(|r| r.counts.is_local())
-            .map(|r| judge::phantoms(r.counts.phantoms(), counters.as_ref()));
+            .map(|r| {
+                let queue_full = server_side
+                    .listeners
+                    .iter()
+                    .any(|l| l.accept_queue >= l.backlog);
+                judge::phantoms(r.counts.phantoms(), counters.as_ref(), queue_full)
+            });
         let memory = match (&baseline, &top_snapshot) {
             (Some(b), Some(t)) => {
                 // Sockets the kernel holds for c1m's connections: its own,

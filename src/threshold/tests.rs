@@ -176,9 +176,9 @@ fn errors_name_the_wrong_part() {
         ("ramp_time>30M", "\"M\" is not a unit of time"),
         (
             "p99(rtt)>18446744073709551616s",
-            "is more than a year: p99(rtt) is a duration",
+            "is more than 365 days: p99(rtt) is a duration",
         ),
-        ("ramp_time>9000000m", "is more than a year"),
+        ("ramp_time>9000000m", "is more than 365 days"),
     ] {
         let e = parse(text).expect_err(text);
         assert!(e.contains(says), "{text}: {e}");

@@ -66,6 +66,17 @@ struct Case {
     expect: Vec<String>,
 }
 
+/// Flags of other commands whose job `lab run` does its own way: its
+/// refusal says that way (`c1m lab up --client-addrs N` for `--sources`),
+/// not another command.
+const LAB_OWN_WAY: &[&str] = &[
+    "sources",
+    "source-from",
+    "dests",
+    "ports",
+    "host-netns",
+    "shard",
+];
 /// Labels of the cases whose line names flags, not a value.
 const NO_VALUE: &[&str] = &["no value", "flag of another command", "contradictory flags"];
 
@@ -373,10 +384,15 @@ fn misplaced(
                 label: "flag of another command",
                 value: OsString::new(),
                 argv: v,
-                expect: vec![
-                    format!("is not a flag of c1m {cmd}: it is c1m "),
-                    "give it to c1m ".into(),
-                ],
+                expect: if cmd == "lab run" && LAB_OWN_WAY.contains(&long.as_str()) {
+                    // What the lab does its own way: the lab's way.
+                    vec!["is not a flag of c1m lab run: the lab's".into()]
+                } else {
+                    vec![
+                        format!("is not a flag of c1m {cmd}: it is c1m "),
+                        "give it to c1m ".into(),
+                    ]
+                },
             });
         }
     }

@@ -334,3 +334,30 @@ fn the_csv_is_the_json_timeline_and_a_saved_report_is_judged_again() {
         describe(&bad)
     );
 }
+
+/// Converting a saved report is not the run (trial 4, F): a run that
+/// lost a worker (its verdict exit 1) converted to CSV exits 0 once the
+/// CSV is written; shown alone, or judged again with --fail-if, it exits
+/// with the verdict's code. No sockets; ~0.1 s.
+#[test]
+fn converting_a_report_exits_0_once_written() {
+    let saved = format!(
+        "{}/tests/fixtures/reports/run-worker-died.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = run(&["report", &saved, "--csv", "-"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(
+        text(&out.stdout).starts_with("t,phase,"),
+        "{}",
+        describe(&out)
+    );
+    let html = report_path("converted").with_extension("html");
+    let out = run(&["report", &saved, "--html", html.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    assert!(std::fs::read_to_string(&html).unwrap().contains("</html>"));
+    // Shown alone, or judged: the verdict's code.
+    assert_eq!(run(&["report", &saved]).status.code(), Some(1));
+    let judged = run(&["report", &saved, "--csv", "-", "--fail-if", "held<1%"]);
+    assert_eq!(judged.status.code(), Some(1), "{}", describe(&judged));
+}

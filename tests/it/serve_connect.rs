@@ -160,6 +160,14 @@ fn connect_to_nothing_counts_refusals_and_explains_them() {
     assert!(stdout.contains("check the server is up"), "{stdout}");
     assert_eq!(o.u64("held.at_end"), 0);
     assert_eq!(o.u64("clients.failed.refused"), 50);
+    // c1m ran no servers: their count is null (an empty CSV field), not 0.
+    let timeline = o.json["timeline"].as_array().unwrap();
+    assert!(!timeline.is_empty());
+    assert!(
+        timeline.iter().all(|s| s["server_established"].is_null()),
+        "{}",
+        o.json["timeline"]
+    );
 }
 
 #[test]

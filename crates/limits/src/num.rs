@@ -168,15 +168,18 @@ const UNITS: &[(&[&str], u128)] = &[
 ///
 /// Errors: one line naming the text and what is wrong with it (not a
 /// number, an unknown unit, a number without its unit after another
-/// term, longer than a year), ending with how to write one.
+/// term, longer than 365 days), ending with how to write one.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let not = || format!("{t:?} is not a duration; {DURATION_EXAMPLES}");
     if t.is_empty() {
         return Err(format!("empty: not a duration; {DURATION_EXAMPLES}"));
     }
-    let too_long =
-        || format!("{t:?} is longer than a year; write a shorter duration (e.g. 5s, 10m, 2h)");
+    let too_long = || {
+        format!(
+            "{t:?} is longer than 365 days, the longest duration c1m takes; write a shorter one (e.g. 5s, 10m, 2h, 365d)"
+        )
+    };
     let mut total: u128 = 0;
     let mut rest = t;
     let mut first = true;
@@ -375,9 +378,14 @@ mod tests {
                 "{bad}: {e}"
             );
         }
-        assert!(d("400days").unwrap_err().contains("longer than a year"));
-        assert!(d("366d").unwrap_err().contains("longer than a year"));
-        assert!(d("1y").unwrap_err().contains("longer than a year"));
+        assert!(d("400days").unwrap_err().contains("longer than 365 days"));
+        assert!(d("366d").unwrap_err().contains("longer than 365 days"));
+        // A year is humantime's 365.25 days: over the limit, said in days.
+        assert_eq!(
+            d("1y").unwrap_err(),
+            "\"1y\" is longer than 365 days, the longest duration c1m takes; write a shorter one (e.g. 5s, 10m, 2h, 365d)"
+        );
+        assert_eq!(d("365d"), Ok(Duration::from_secs(365 * 86_400)));
         // As humantime prints them.
         assert_eq!(
             d("11months 30days 1h"),
@@ -386,12 +394,12 @@ mod tests {
         assert!(
             d("18446744073709551616s")
                 .unwrap_err()
-                .contains("longer than a year")
+                .contains("longer than 365 days")
         );
         assert!(
             d("99999999999999999999999999999999999999999h")
                 .unwrap_err()
-                .contains("longer than a year")
+                .contains("longer than 365 days")
         );
         assert!(d("5x").unwrap_err().contains("\"x\" is not a unit of time"));
         assert!(d("1h30").unwrap_err().contains("has no unit"));

@@ -66,7 +66,7 @@ fn sides(r: &Report) -> (bool, bool) {
         || tl.iter().any(|s| s.established > 0);
     let servers = !r.plan.servers.is_empty()
         || r.servers_at_top.planned > 0
-        || tl.iter().any(|s| s.server_established > 0);
+        || tl.iter().any(|s| s.servers() > 0);
     (clients, servers)
 }
 
@@ -102,7 +102,7 @@ pub fn connections(r: &Report) -> Figure {
             name: "servers' established".into(),
             color: "k2",
             dashed: true,
-            points: line(start, tl, |s| s.server_established),
+            points: line(start, tl, |s| s.servers()),
         });
     }
     if tl.iter().any(|s| s.failed > 0) {
@@ -199,7 +199,7 @@ pub fn rate(r: &Report) -> Figure {
             name: "servers: new established / s".into(),
             color: "k2",
             dashed: true,
-            points: rates(&line(start, &live, |s| s.server_established), window),
+            points: rates(&line(start, &live, |s| s.servers()), window),
         });
     }
     series.retain(|s| !s.points.is_empty());
@@ -271,7 +271,7 @@ pub fn memory(r: &Report) -> Figure {
         let base = live.iter().find_map(|s| f(s));
         live.iter()
             .filter_map(|s| {
-                let held = s.established.max(s.server_established) as f64;
+                let held = s.established.max(s.servers()) as f64;
                 Some((held, sign * (f(s)? as f64 - base? as f64)))
             })
             .collect()
@@ -625,7 +625,7 @@ mod tests {
 
     fn pt(t: f64, phase: Phase, est: u64) -> Sample {
         Sample {
-            server_established: est,
+            server_established: Some(est),
             ..crate::report::fixtures::sample(t, phase, est)
         }
     }

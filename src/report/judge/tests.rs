@@ -49,7 +49,7 @@ fn report(target: u64, at_end: u64) -> Report {
             waiting: Some(0),
             listeners: vec![],
         },
-        phantoms: Some(phantoms(0, None)),
+        phantoms: Some(phantoms(0, None, false)),
         listen_counters: Some(ListenCounters::default()),
         closes: Closes::default(),
         clients: Default::default(),
@@ -190,7 +190,7 @@ fn waiting_connections_count_against_c1m_when_others_share_the_server() {
 #[test]
 fn a_server_alone_counts_its_own_side() {
     let mut s = sample(1.0, Phase::Hold, 0);
-    s.server_established = 40;
+    s.server_established = Some(40);
     let h = held(
         CommandKind::Serve,
         &[s],
@@ -278,7 +278,7 @@ fn phantoms_fail_even_when_the_count_looks_full() {
         listen_overflows: 96,
         ..Default::default()
     };
-    r.phantoms = Some(phantoms(96, Some(&k)));
+    r.phantoms = Some(phantoms(96, Some(&k), false));
     let v = verdict(&r);
     assert_eq!(v.exit_code, EXIT_SHORT);
     let why = v.reason.unwrap();
@@ -287,6 +287,32 @@ fn phantoms_fail_even_when_the_count_looks_full() {
         "{why}"
     );
     assert!(why.contains("SyncookiesSent +96"), "{why}");
+}
+
+/// ESTABLISHED on the client only, with the listen counters read and
+/// showing no SYN cookie and no drop and no accept queue full: the
+/// server's kernel lost none, they were handshakes under way while the
+/// sides were read (a `serve` whose hold ended mid-ramp). Not phantoms:
+/// no backlog fix, no failed verdict.
+#[test]
+fn handshakes_under_way_are_not_phantoms() {
+    let quiet = ListenCounters::default();
+    let p = phantoms(11, Some(&quiet), false);
+    assert_eq!((p.count, p.under_way), (0, 11));
+    assert_eq!((p.cause, p.fix), (None, None));
+    let mut r = report(100, 100);
+    r.phantoms = Some(phantoms(11, Some(&quiet), false));
+    assert_eq!(verdict(&r).exit_code, EXIT_OK);
+    // A full accept queue, a drop, or counters not read: phantoms.
+    assert_eq!(phantoms(11, Some(&quiet), true).count, 11);
+    assert_eq!(phantoms(11, None, false).count, 11);
+    let dropped = ListenCounters {
+        listen_drops: 1,
+        ..Default::default()
+    };
+    let p = phantoms(11, Some(&dropped), false);
+    assert_eq!((p.count, p.under_way), (11, 0));
+    assert!(p.fix.unwrap().contains("listen backlog"));
 }
 
 #[test]

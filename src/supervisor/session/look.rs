@@ -106,7 +106,7 @@ impl Session {
     pub(super) fn look(&mut self) -> Look {
         let mut look = self.look_in_order();
         for _ in 0..RECOUNTS {
-            if !look.count.own_exceeds_all() || self.interrupts >= 2 {
+            if !look.count.own_exceeds_all() || self.presses.count() >= 2 {
                 break;
             }
             look = self.look_in_order();

@@ -93,7 +93,7 @@ impl Session {
         // after the pause before trusting that nothing moves.
         let fresh = 2 * crate::worker::REPORT_EVERY;
         let deadline = start + Duration::from_secs(2);
-        while self.interrupts < 2 && Instant::now() < deadline {
+        while self.presses.count() < 2 && Instant::now() < deadline {
             // A dead worker's last counters say nothing of now.
             let c = self.fleet.live_totals(Role::Client);
             let s = self.fleet.live_totals(Role::Server).established;
@@ -120,7 +120,7 @@ impl Session {
         {
             return Ok(());
         }
-        let grace = match self.interrupts {
+        let grace = match self.presses.count() {
             0 => REPLY_GRACE,
             _ => REPLY_GRACE_INTERRUPTED,
         };
@@ -130,7 +130,7 @@ impl Session {
         // The workers keep the grace; this deadline only guards against
         // one that never answers.
         let deadline = Instant::now() + grace + Duration::from_secs(1);
-        while self.interrupts < 2 && Instant::now() < deadline {
+        while self.presses.count() < 2 && Instant::now() < deadline {
             if self
                 .fleet
                 .of(Role::Client)

@@ -241,7 +241,7 @@ impl Session {
                 look
             };
             self.record(&st, k, &look.count);
-            if k == top_k && self.interrupts < 2 {
+            if k == top_k && self.presses.count() < 2 {
                 top = Some((look, self.snapshot()));
             }
             k += 1;
@@ -250,15 +250,15 @@ impl Session {
         if self.tty {
             eprintln!();
         }
-        if self.interrupts < 2 {
+        if self.presses.count() < 2 {
             self.end_beats()?;
         }
         if self.end.is_some() {
             self.settle_stopped()?;
         }
-        let at_end = (self.interrupts < 2)
+        let at_end = (self.presses.count() < 2)
             .then(|| self.look_twice_at_phantoms())
-            .filter(|_| self.interrupts < 2);
+            .filter(|_| self.presses.count() < 2);
         let top = match top {
             Some(t) => Some(t),
             None => at_end.clone().map(|l| (l, self.snapshot())),
