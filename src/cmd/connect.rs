@@ -107,36 +107,17 @@ pub struct ConnectArgs {
 /// The checks of `connect`'s flags together that read nothing of the
 /// machine: what `--print-scenario` refuses too, with the same line.
 ///
+/// Returns what the run goes on with.
+///
 /// # Errors
 /// One line naming the flags and the fix.
-pub fn check(a: &ConnectArgs) -> anyhow::Result<()> {
-    a.shape.reconnect()?;
+pub fn check(a: &ConnectArgs) -> anyhow::Result<Checked> {
+    let reconnect = a.shape.reconnect()?;
     if a.shape.ramp_down.is_some() && a.hold.is_none() {
         bail!(
             "--ramp-down needs --hold: without it, connect holds until Ctrl-C and the ramp-down would never come; give e.g. --hold 1m"
         );
     }
-    let traffic_opts = match (a.slo, a.traffic.mode) {
-        (Some(_), Mode::Idle) => TrafficOpts {
-            mode: Mode::Heartbeat,
-            ..a.traffic.clone()
-        },
-        _ => a.traffic.clone(),
-    };
-    let whole = a.shape.stages.as_ref().map_or(a.conns, |st| st.max());
-    let traffic = settings::traffic(&traffic_opts, whole, a.ws.websocket.is_some())?;
-    settings::client_ws(&a.ws, &traffic, Vec::new())?;
-    super::gate::gate(&a.gate, &traffic)?;
-    Ok(())
-}
-
-/// Runs `c1m connect`.
-pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
-    // Every flag is checked before the machine is read and anything
-    // starts: alone (clap's value parsers), then together.
-    let start_at = settings::start_at(a.start_at)?;
-    settings::check_outputs(&a.fleet)?;
-    let trust = settings::client_trust(&a.tls)?;
     // An objective needs something to time: heartbeats at the default.
     let traffic_opts = match (a.slo, a.traffic.mode) {
         (Some(_), Mode::Idle) => TrafficOpts {
@@ -145,8 +126,6 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         },
         _ => a.traffic.clone(),
     };
-    check(a)?;
-    let reconnect = a.shape.reconnect()?;
     // With --stages the largest stage is the count planned for.
     let whole = a.shape.stages.as_ref().map_or(a.conns, |st| st.max());
     // The whole's interval: --message-rate and --bandwidth are every
@@ -156,6 +135,40 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     let traffic = settings::traffic(&traffic_opts, whole, a.ws.websocket.is_some())?;
     settings::client_ws(&a.ws, &traffic, Vec::new())?;
     let gate = super::gate::gate(&a.gate, &traffic)?;
+    Ok(Checked {
+        reconnect,
+        whole,
+        traffic,
+        gate,
+    })
+}
+
+/// What [`check`] found that [`connect`] goes on with.
+pub struct Checked {
+    /// `--reconnect`'s settings, if given.
+    pub reconnect: Option<crate::stages::backoff::Reconnect>,
+    /// The whole count (the largest stage's with `--stages`), every
+    /// shard's together.
+    pub whole: u64,
+    /// The whole's traffic.
+    pub traffic: crate::traffic::Traffic,
+    /// The `--fail-if` thresholds.
+    pub gate: crate::threshold::Gate,
+}
+
+/// Runs `c1m connect`.
+pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
+    // Every flag is checked before the machine is read and anything
+    // starts: alone (clap's value parsers), then together.
+    let start_at = settings::start_at(a.start_at)?;
+    settings::check_outputs(&a.fleet)?;
+    let trust = settings::client_trust(&a.tls)?;
+    let Checked {
+        reconnect,
+        whole,
+        traffic,
+        gate,
+    } = check(a)?;
     let detected = shard::detect(a.shard, |v| std::env::var(v).ok())?;
     if let Some(d) = &detected {
         if let Some(n) = &d.note {

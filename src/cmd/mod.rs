@@ -219,8 +219,8 @@ fn parse_resolved(resolved: Result<scenario::Resolved, String>) -> Result<Line, 
         // machine; `serve` has none beyond clap's).
         let checked = match &cli.command {
             None => Ok(()),
-            Some(Cmd::Run(a)) => run::check(a),
-            Some(Cmd::Connect(a)) => connect::check(a),
+            Some(Cmd::Run(a)) => run::check(a).map(drop),
+            Some(Cmd::Connect(a)) => connect::check(a).map(drop),
             Some(Cmd::Lab(l)) => match &l.command {
                 lab::LabCommand::Run(a) => lab::check_run(a),
                 _ => Ok(()),
@@ -317,8 +317,8 @@ mod tests {
                 panic!("{line:?} parses");
             };
             let own = match &cli.command {
-                Some(Cmd::Run(a)) => run::check(a),
-                Some(Cmd::Connect(a)) => connect::check(a),
+                Some(Cmd::Run(a)) => run::check(a).map(drop),
+                Some(Cmd::Connect(a)) => connect::check(a).map(drop),
                 Some(Cmd::Lab(l)) => match &l.command {
                     lab::LabCommand::Run(a) => lab::check_run(a),
                     _ => unreachable!(),

@@ -69,45 +69,17 @@ impl RunArgs {
 /// The checks of `run`'s flags together that read nothing of the
 /// machine: what `--print-scenario` refuses too, with the same line.
 ///
+/// Returns what the run goes on with: `--reconnect`'s settings and the
+/// count asked for (the largest stage's with `--stages`, else `-n`).
+///
 /// # Errors
 /// One line naming the flags and the fix.
-pub fn check(a: &RunArgs) -> anyhow::Result<()> {
+pub fn check(a: &RunArgs) -> anyhow::Result<Checked> {
     let dests = settings::parse_ips("dests", &a.dests)?;
     check_families(
         &settings::parse_ips("sources", &a.sources)?.unwrap_or_default(),
         dests.as_deref(),
     )?;
-    settings::check_proxy(
-        &a.exp.client,
-        dests
-            .as_deref()
-            .unwrap_or(&[IpAddr::V4(Ipv4Addr::LOCALHOST)]),
-    )?;
-    a.exp.shape.reconnect()?;
-    let asked = a.exp.shape.stages.as_ref().map(|st| st.max()).or(a.conns);
-    let traffic = settings::traffic(
-        &a.exp.traffic,
-        asked.unwrap_or(DEFAULT_CONNS),
-        !a.exp.server.no_echo || a.exp.ws.websocket,
-    )?;
-    settings::experiment_ws(a.exp.ws.websocket, a.exp.ws.ws_heartbeat, &traffic)?;
-    super::gate::gate(&a.exp.gate, &traffic)?;
-    Ok(())
-}
-
-/// Runs `c1m run`.
-pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
-    // Every flag is checked before the machine is read and anything
-    // starts: alone (clap's value parsers), then together.
-    let start_at = settings::start_at(a.exp.start_at)?;
-    settings::check_outputs(&a.exp.fleet)?;
-    check(a)?;
-    let dests = settings::parse_ips("dests", &a.dests)?;
-    check_families(
-        &settings::parse_ips("sources", &a.sources)?.unwrap_or_default(),
-        dests.as_deref(),
-    )?;
-    // The default destinations are IPv4 (127.0.1.x, 127.0.0.1).
     settings::check_proxy(
         &a.exp.client,
         dests
@@ -118,12 +90,31 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     // With --stages the largest stage is the target planned for, as
     // if given with -n.
     let asked = a.exp.shape.stages.as_ref().map(|st| st.max()).or(a.conns);
-    let early = settings::traffic(
+    let traffic = settings::traffic(
         &a.exp.traffic,
         asked.unwrap_or(DEFAULT_CONNS),
         !a.exp.server.no_echo || a.exp.ws.websocket,
     )?;
-    settings::experiment_ws(a.exp.ws.websocket, a.exp.ws.ws_heartbeat, &early)?;
+    settings::experiment_ws(a.exp.ws.websocket, a.exp.ws.ws_heartbeat, &traffic)?;
+    super::gate::gate(&a.exp.gate, &traffic)?;
+    Ok(Checked { reconnect, asked })
+}
+
+/// What [`check`] found that [`run`] goes on with.
+pub struct Checked {
+    /// `--reconnect`'s settings, if given.
+    pub reconnect: Option<crate::stages::backoff::Reconnect>,
+    /// The count asked for, if any (the default is then planned).
+    pub asked: Option<u64>,
+}
+
+/// Runs `c1m run`.
+pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
+    // Every flag is checked before the machine is read and anything
+    // starts: alone (clap's value parsers), then together.
+    let start_at = settings::start_at(a.exp.start_at)?;
+    settings::check_outputs(&a.exp.fleet)?;
+    let Checked { reconnect, asked } = check(a)?;
     let facts = Facts::read(&Roots::system());
     let host = Host::of(&facts)?;
     let e = &a.exp;
