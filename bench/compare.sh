@@ -21,4 +21,8 @@ cd "$(dirname "$0")/.."
 cargo build --release -q
 out=$(mktemp -d)
 gcc -O2 -Wall -o "$out/ref" bench/ref/main.c bench/ref/server.c bench/ref/client.c -lm
-exec python3 bench/compare.py --ref "$out/ref" --c1m target/release/c1m "$@"
+# C1M_BENCH_QUIET=1: every compiler on the machine is stopped while the
+# runs go on (bench/quiet.sh), and resumed at the end.
+quiet=()
+[ "${C1M_BENCH_QUIET:-}" = 1 ] && quiet=(bench/quiet.sh)
+exec "${quiet[@]}" python3 bench/compare.py --ref "$out/ref" --c1m target/release/c1m "$@"

@@ -9,7 +9,8 @@
 #
 # Each table goes to stdout and to bench/results/compare-N.md. A 1M run takes
 # ~10 GiB of slab and the whole table about 25 minutes: run it alone, on a
-# machine doing nothing else (never with the tests).
+# machine doing nothing else (never with the tests); C1M_BENCH_QUIET=1
+# stops every compiler on the machine while the runs go on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=("$@")

@@ -21,9 +21,9 @@
 # send's scheduled time), replies lost.
 #
 # N defaults to 100,000; `bench/ws.sh 5000` checks the script. Run it
-# under `flock /tmp/c1m-e2e.lock /work/notes/quiet.sh`-like quiet (no
-# compiler running). Prints a Markdown table; the raw reports stay in a
-# temporary directory.
+# with no compiler running (`cargo build --release` first, then
+# `flock /tmp/c1m-e2e.lock bench/quiet.sh bench/ws.sh`). Prints a
+# Markdown table; the raw reports stay in a temporary directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100000}

@@ -11,7 +11,9 @@ use crate::plan::thousands;
 use crate::threshold::{Gate, Live, Metric, Series, Stat, Threshold, Unit};
 
 use super::judge::held_by_server;
-use super::model::{CommandKind, CountSource, Report, Sample, ThresholdResult, ThresholdStatus};
+use super::model::{
+    CommandKind, CountSource, Report, Sample, Seen, ThresholdResult, ThresholdStatus,
+};
 use crate::wire::Stats;
 
 /// Judges each of `gate`'s thresholds on `r`; a threshold that tripped
@@ -128,6 +130,19 @@ fn trim(v: f64) -> String {
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
+/// `n`'s share of `of` in words, after `n`: ` of 4,000 (75%)`, with
+/// `noun` after `of`'s figure; empty when `of` is 0.
+fn share(n: u64, of: u64, noun: &str) -> String {
+    match of {
+        0 => String::new(),
+        of => format!(
+            " of {}{noun} ({}%)",
+            thousands(of),
+            trim(100.0 * n as f64 / of as f64)
+        ),
+    }
+}
+
 /// `t`'s metric in `r`, in `t`'s unit, and in words; or why it was not
 /// measured.
 fn figure(t: &Threshold, r: &Report) -> Result<(f64, String), String> {
@@ -146,24 +161,18 @@ fn figure(t: &Threshold, r: &Report) -> Result<(f64, String), String> {
         let v = t
             .count_value(n, of)
             .ok_or_else(|| format!("{what}: no percent of zero"))?;
-        let share = match of {
-            0 => String::new(),
-            of => format!(
-                " of {} ({}%)",
-                thousands(of),
-                trim(100.0 * n as f64 / of as f64)
-            ),
-        };
-        Ok((v, format!("{}{share} {what}", thousands(n))))
+        Ok((v, format!("{}{} {what}", thousands(n), share(n, of, ""))))
     };
     match t.metric {
         Metric::Held => {
-            let (n, judged) = match r.command {
-                CommandKind::Serve => (r.held.at_end, ""),
-                _ => (
+            let (n, judged) = match (r.command, r.server_side.seen) {
+                (CommandKind::Serve, _) => (r.held.at_end, ""),
+                (_, Seen::Local) => (
                     held_by_server(r.held.at_end, &r.server_side),
                     ", no more than the server application accepted",
                 ),
+                // The server is out of sight: what it accepted is unknown.
+                (_, Seen::Remote) => (r.held.at_end, ""),
             };
             let source = match r.held.source {
                 CountSource::Kernel => "the kernel's count",
@@ -194,14 +203,7 @@ fn figure(t: &Threshold, r: &Report) -> Result<(f64, String), String> {
             let v = t
                 .count_value(n, of)
                 .ok_or("no connection was attempted, so there is no percent of them")?;
-            let share = match of {
-                0 => String::new(),
-                of => format!(
-                    " of {} connection attempts ({}%)",
-                    thousands(of),
-                    trim(100.0 * n as f64 / of as f64)
-                ),
-            };
+            let share = share(n, of, " connection attempts");
             Ok((v, format!("{}{share} failed", thousands(n))))
         }
         Metric::Closes => count(r.closes.total(), most, "closed by the server"),

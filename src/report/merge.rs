@@ -829,7 +829,8 @@ fn timeline(rs: &[&Report]) -> Vec<Sample> {
                 Phase::Teardown
             };
             Sample {
-                t: when - begin,
+                // To the microsecond, as each run's own `t` is written.
+                t: ((when - begin) * 1e6).round() / 1e6,
                 phase,
                 established: sum(|s| s.established),
                 server_established: now

@@ -211,6 +211,30 @@ fn the_server_side_counts_once_per_namespace() {
     assert_eq!(m.held.at_end, 10_001);
 }
 
+/// Shards started at Unix times that floating point cannot subtract
+/// exactly still merge into a timeline written to the microsecond, as
+/// each run's own is (`8.298851`, not `8.298851623000001`).
+#[test]
+fn merged_times_are_written_to_the_microsecond() {
+    let rs = files(vec![
+        shard(0, 2, "a", "ka", 1_796_166_846.979_648, 5_001),
+        shard(1, 2, "b", "kb", 1_796_166_848.277_981, 5_000),
+    ]);
+    let m = merge(&rs).unwrap();
+    for s in &m.timeline {
+        let text = serde_json::to_string(&s.t).unwrap();
+        let decimals = text.split('.').nth(1).map_or(0, str::len);
+        assert!(decimals <= 6, "t written as {text}");
+    }
+    // Shard 1's ramp sample: 0.25 s after its start, 1.298333 s after
+    // shard 0's.
+    assert!(
+        m.timeline.iter().any(|s| s.t == 1.548333),
+        "{:?}",
+        m.timeline.iter().map(|s| s.t).collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn timelines_align_on_the_wall_clock() {
     let rs = files(vec![

@@ -581,22 +581,7 @@ impl Session {
                 }
             }
         }
-        if self.tty {
-            eprintln!();
-        }
-        if self.presses.count() < 2 {
-            self.end_beats()?;
-        }
-        // What is held at the end, before anything is torn down; skipped
-        // only when a second Ctrl-C asked to stop at once.
-        if self.end.is_some() {
-            self.settle_stopped()?;
-        }
-        // A second Ctrl-C while counting leaves a count of a fleet being
-        // killed: not kept.
-        let at_end = (self.presses.count() < 2)
-            .then(|| self.look_twice_at_phantoms())
-            .filter(|_| self.presses.count() < 2);
+        let at_end = self.settle_end()?;
         let top_held = top.as_ref().map_or(0, |(l, _)| l.server_own());
         let top = match (top, &at_end) {
             // A server alone whose hold ended while its clients were
@@ -915,6 +900,24 @@ impl Session {
     }
 }
 
+/// The listeners of a reading by address and port (the kernel's dump
+/// comes in its hash table's order).
+fn listeners_in_order(r: &Reading) -> Vec<model::Listener> {
+    let mut out: Vec<model::Listener> = r
+        .counts
+        .listeners()
+        .iter()
+        .map(|l| model::Listener {
+            addr: l.local,
+            accept_queue: l.accept_queue,
+            backlog: l.backlog,
+        })
+        .collect();
+    // Several SO_REUSEPORT sockets on one address keep their dump order.
+    out.sort_by_key(|l| l.addr);
+    out
+}
+
 /// The server side of the end reading, for the report.
 fn server_side(r: Option<&Reading>) -> ServerSide {
     match r {
@@ -923,16 +926,7 @@ fn server_side(r: Option<&Reading>) -> ServerSide {
             established: Some(r.counts.server().established()),
             accepted: Some(r.counts.accepted()),
             waiting: Some(r.counts.waiting()),
-            listeners: r
-                .counts
-                .listeners()
-                .iter()
-                .map(|l| model::Listener {
-                    addr: l.local,
-                    accept_queue: l.accept_queue,
-                    backlog: l.backlog,
-                })
-                .collect(),
+            listeners: listeners_in_order(r),
         },
         _ => ServerSide {
             seen: Seen::Remote,

@@ -138,6 +138,10 @@ const UPGRADING: u8 = 9;
 const STATE: u8 = 0x0f;
 /// The peer has sent bytes on this connection (while established).
 const DATA_SEEN: u8 = 0x80;
+/// A reply given up on when the heartbeats ended may still come on this
+/// connection (while established): bytes after are that reply, not words
+/// of the server's own.
+const OWED: u8 = 0x40;
 /// The failed attempts in a row, in the high nibble (while connecting or
 /// waiting to reconnect).
 const ATTEMPT_SHIFT: u8 = 4;
@@ -702,6 +706,9 @@ impl Conns {
         self.state[i] |= DATA_SEEN;
         if self.state(i) == WAITING {
             self.reply(i, now, bytes);
+        } else if self.state[i] & OWED != 0 {
+            // A reply given up on at the heartbeats' end: read, not
+            // counted, and not the server's first bytes.
         } else if self.first_bytes.is_none() {
             // Unasked: a greeting, or the error line a server writes
             // before closing. Kept until a close with data claims it.
@@ -940,6 +947,7 @@ impl Conns {
         for i in 0..self.next as usize {
             if self.state(i) == WAITING {
                 self.give_up(i, now);
+                self.state[i] |= OWED;
             }
         }
     }

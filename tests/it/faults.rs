@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::root::needs_root;
+use crate::util::root::{Root, needs_root};
 use crate::util::truth::{self, TcpState};
 use crate::util::*;
 
@@ -1008,6 +1008,16 @@ fn full_disk_cell(m: &mut Matrix) {
     eprintln!("fault matrix: {cell}: exit {code:?}, clean");
 }
 
+/// The matrix judges every `c1m-run-*` namespace left as a run's: none
+/// may be there before it starts.
+fn require_no_run_namespaces(root: &Root) {
+    root.require(
+        run_namespaces().is_empty(),
+        format!("run namespaces are left: {:?}", run_namespaces()),
+        "ip netns del each (or c1m lab down)",
+    );
+}
+
 /// One SIGINT sent twice back to back (GNU `timeout -s INT`: to its
 /// child, then to its process group) is one Ctrl-C: a whole report read
 /// by the kernel, exit 130, nothing killed, nothing left; two presses
@@ -1019,11 +1029,7 @@ fn a_signal_sent_twice_is_one_press() {
         return;
     };
     let _g = heavy();
-    root.require(
-        run_namespaces().is_empty(),
-        format!("run namespaces are left: {:?}", run_namespaces()),
-        "ip netns del each (or c1m lab down)",
-    );
+    require_no_run_namespaces(&root);
     let mut m = Matrix::new();
     run_cell(&mut m, Stage::Hold, Fault::TimeoutInt);
     run_cell(&mut m, Stage::Hold, Fault::DoubleInt);
@@ -1035,11 +1041,7 @@ fn fault_matrix() {
         return;
     };
     let _g = heavy();
-    root.require(
-        run_namespaces().is_empty(),
-        format!("run namespaces are left: {:?}", run_namespaces()),
-        "ip netns del each (or c1m lab down)",
-    );
+    require_no_run_namespaces(&root);
     let started = Instant::now();
     let mut m = Matrix::new();
     for fault in [

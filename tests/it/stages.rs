@@ -16,73 +16,25 @@
 //!
 //! Ports: 127.0.0.1:8876 (`serve` for `connect --stages`), 8877 (`run`).
 
-use std::os::unix::fs::MetadataExt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::util::outcome::Outcome;
 use crate::util::truth::{self, TcpRow, TcpState};
+use crate::util::watch::{Readings, Watch, between, worker_in_run_netns};
 use crate::util::*;
 
-/// The test's readings: (Unix seconds, client sockets ESTABLISHED to the
-/// target).
-type Readings = Vec<(f64, u64)>;
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
-/// Reads `table()` every 50 ms until stopped, counting the rows in
-/// ESTABLISHED whose remote port is `port`: the client sockets to the
-/// servers (`run` spreads them over 127.0.1.x).
-struct Watch {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Readings>,
-}
-
-impl Watch {
-    fn start(port: u16, table: impl Fn() -> Vec<TcpRow> + Send + 'static) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            // Ahead of c1m's workers for a core: on a loaded machine
-            // (five builds at once) this thread once went 3.1 s without
-            // a reading, and a whole stage went unseen. Best effort: the
-            // test runs as root here, which may raise its priority.
-            let _ = c1m_sys::process::set_nice(-10);
-            let mut out = Vec::new();
-            while !flag.load(Ordering::Relaxed) {
-                let n = table()
-                    .iter()
-                    .filter(|r| r.state == TcpState::Established && r.remote.port() == port)
-                    .count() as u64;
-                out.push((unix_now(), n));
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            out
-        });
-        Watch { stop, thread }
+/// Client sockets ESTABLISHED to `port` in `table()`: the client
+/// sockets to the servers (`run` spreads them over 127.0.1.x).
+fn clients_to(port: u16, table: impl Fn() -> Vec<TcpRow>) -> impl Fn() -> Option<u64> {
+    move || {
+        let n = table()
+            .iter()
+            .filter(|r| r.state == TcpState::Established && r.remote.port() == port)
+            .count() as u64;
+        Some(n)
     }
-
-    fn stop(self) -> Readings {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap()
-    }
-}
-
-/// The readings taken from `a` to `b` seconds on the report's timeline.
-fn between(o: &Outcome, seen: &Readings, a: f64, b: f64) -> Vec<u64> {
-    let t0 = o.get("origin.started_at").as_f64().unwrap();
-    seen.iter()
-        .filter(|(t, _)| *t >= t0 + a && *t <= t0 + b)
-        .map(|(_, n)| *n)
-        .collect()
 }
 
 /// Stage `k`'s (start, end) on the report's timeline.
@@ -136,7 +88,10 @@ fn stage_targets(o: &Outcome) -> Vec<u64> {
 fn a_staged_connect_follows_its_stages_by_the_kernels_count() {
     let _g = heavy();
     let serve = start_serve(&["--listen", "127.0.0.1:8876", "--max-conns", "4000"]);
-    let watch = Watch::start(8876, truth::tcp_table);
+    let watch = Watch::every(
+        Duration::from_millis(50),
+        clients_to(8876, truth::tcp_table),
+    );
     let stages = "3s:1500,2s:1500,3s:3000,2s:3000,3s:500,2s:500";
     let mut o = Outcome::run(
         "stages-connect",
@@ -245,24 +200,9 @@ fn reconnect_restores_the_count_after_the_server_closes_thirty_percent() {
     );
     // A worker in the run's network namespace: its /proc/PID/net/tcp is
     // that namespace's table.
-    let pid = run.pid();
-    let ns = format!("/run/netns/{}", run_netns(pid));
-    let ino = |p: &str| std::fs::metadata(p).ok().map(|m| m.ino());
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let worker = loop {
-        let inside = children(pid)
-            .into_iter()
-            .find(|c| ino(&ns).is_some() && ino(&format!("/proc/{c}/ns/net")) == ino(&ns));
-        if let Some(w) = inside {
-            break w;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no worker in {ns} within 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let watch = Watch::start(8877, move || truth::tcp_table_of(worker));
+    let worker = worker_in_run_netns(run.pid());
+    let every = Duration::from_millis(50);
+    let watch = Watch::every(every, clients_to(8877, move || truth::tcp_table_of(worker)));
     run.wait_line("teardown", Duration::from_secs(60));
     let seen = watch.stop();
     let mut o = Outcome::of_finished(run.finish(Duration::from_secs(60)), &json);

@@ -18,66 +18,12 @@
 //! (`serve`), 8942 (Ctrl-C).
 
 use std::collections::HashSet;
-use std::os::unix::fs::MetadataExt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::util::outcome::Outcome;
 use crate::util::truth::{self, TcpState};
+use crate::util::watch::{Watch, between, unix_now, worker_in_run_netns};
 use crate::util::*;
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
-/// The test's readings: (Unix seconds when each began, a count then).
-type Readings = Vec<(f64, u64)>;
-
-/// Reads `read()` until stopped, every 25 ms while it counts more than
-/// 500, every 2 ms while fewer (a ramp-down's last moments are short),
-/// keeping what it returns (`None`: not a reading of the run, left out).
-struct Watch {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Readings>,
-}
-
-impl Watch {
-    fn start(read: impl Fn() -> Option<u64> + Send + 'static) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            // Ahead of c1m's workers for a core: on a loaded machine
-            // (five builds at once) this thread once went 3.1 s without
-            // a reading, and a whole stage went unseen. Best effort: the
-            // test runs as root here, which may raise its priority.
-            let _ = c1m_sys::process::set_nice(-10);
-            let mut out = Vec::new();
-            while !flag.load(Ordering::Relaxed) {
-                let t = unix_now();
-                let n = read();
-                if let Some(n) = n {
-                    out.push((t, n));
-                }
-                let every = match n {
-                    Some(n) if n > 500 => 25,
-                    _ => 2,
-                };
-                std::thread::sleep(Duration::from_millis(every));
-            }
-            out
-        });
-        Watch { stop, thread }
-    }
-
-    fn stop(self) -> Readings {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap()
-    }
-}
 
 /// The run's namespace, read through `worker`'s `/proc/PID/net/tcp`,
 /// while its servers still listen on `port`: client sockets ESTABLISHED
@@ -95,39 +41,6 @@ fn clients_while_served(worker: u32, port: u16) -> impl Fn() -> Option<u64> {
             .count() as u64;
         listening.then_some(n)
     }
-}
-
-/// A worker of `c1m run` (supervisor `pid`) inside the run's network
-/// namespace: its `/proc/PID/net/tcp` is that namespace's table.
-fn worker_in_run_netns(pid: u32) -> u32 {
-    let ns = format!("/run/netns/{}", run_netns(pid));
-    let ino = |p: &str| std::fs::metadata(p).ok().map(|m| m.ino());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        // A worker (`c1m worker`), not a helper run while the namespace
-        // is set up.
-        let is_worker = |c: u32| {
-            std::fs::read(format!("/proc/{c}/cmdline"))
-                .is_ok_and(|a| a.split(|&b| b == 0).any(|w| w == b"worker"))
-        };
-        let inside = children(pid).into_iter().find(|&c| {
-            ino(&ns).is_some() && ino(&format!("/proc/{c}/ns/net")) == ino(&ns) && is_worker(c)
-        });
-        if let Some(w) = inside {
-            return w;
-        }
-        assert!(Instant::now() < deadline, "no worker in {ns} within 30 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The readings from `a` to `b` seconds on the report's timeline.
-fn between(o: &Outcome, seen: &Readings, a: f64, b: f64) -> Vec<u64> {
-    let t0 = o.get("origin.started_at").as_f64().unwrap();
-    seen.iter()
-        .filter(|(t, _)| *t >= t0 + a && *t <= t0 + b)
-        .map(|(_, n)| *n)
-        .collect()
 }
 
 /// The time of the first timeline sample of `phase`, and of the last.
@@ -190,7 +103,7 @@ fn a_ramp_down_to_zero_ends_with_nothing_called_anothers() {
         ],
     );
     let worker = worker_in_run_netns(run.pid());
-    let watch = Watch::start(clients_while_served(worker, 8940));
+    let watch = Watch::fine_near_zero(clients_while_served(worker, 8940));
     // In the hold, before the servers' resets: every ESTABLISHED socket
     // on the target in the run's namespace is one of c1m's workers', so
     // none may ever be called another process's.
@@ -274,7 +187,7 @@ fn a_serve_that_ends_while_its_clients_ramp_shows_its_top_and_their_rate() {
     let listen = "127.0.9.140:8941";
     // The server side, counted by `ss` (netlink, filtered in the kernel).
     let filter = format!("src {listen}");
-    let watch = Watch::start(move || Some(ss_established(&filter)));
+    let watch = Watch::fine_near_zero(move || Some(ss_established(&filter)));
     let (mut serve, json) = spawn_with_report(
         "trial-serve",
         &["serve", "--listen", listen, "--hold", "3s"],
@@ -391,7 +304,7 @@ fn ctrl_c_in_a_ramp_down_is_named_so() {
         ],
     );
     let worker = worker_in_run_netns(run.pid());
-    let watch = Watch::start(clients_while_served(worker, 8942));
+    let watch = Watch::fine_near_zero(clients_while_served(worker, 8942));
     run.wait_line("ramp-down ", Duration::from_secs(60));
     std::thread::sleep(Duration::from_millis(500));
     let sigint = unix_now();

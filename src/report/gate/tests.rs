@@ -46,6 +46,25 @@ fn each_metric_is_read_from_its_figure() {
     }
 }
 
+/// A server out of c1m's sight (`connect` to another host): the held
+/// figure does not claim to be bounded by what it accepted.
+#[test]
+fn held_of_a_server_out_of_sight_claims_nothing_of_it() {
+    let mut r = fixture("run-heartbeat");
+    r.command = CommandKind::Connect;
+    r.server_side.seen = Seen::Remote;
+    r.server_side.accepted = None;
+    r.server_side.waiting = None;
+    r.held.source = CountSource::Workers;
+    let [res] = &judge(&gate(&["held<1%"]), &r)[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        res.figure,
+        "2,000 of 2,000 (100%) held at the end (the workers' count)"
+    );
+}
+
 #[test]
 fn figures_say_where_they_come_from() {
     let r = fixture("run-heartbeat");

@@ -55,6 +55,28 @@ impl Session {
         Ok(())
     }
 
+    /// The end of the hold, in order: the progress line closed, the
+    /// heartbeats' replies given their grace, the fleet settled after an
+    /// early end; then the end's reading ([`Self::look_twice_at_phantoms`]),
+    /// `None` when a second Ctrl-C came before or during it (a count of
+    /// a fleet being killed is not kept).
+    pub(super) fn settle_end(&mut self) -> anyhow::Result<Option<Look>> {
+        if self.tty {
+            eprintln!();
+        }
+        if self.presses.count() < 2 {
+            self.end_beats()?;
+        }
+        // What is held at the end, before anything is torn down; skipped
+        // only when a second Ctrl-C asked to stop at once.
+        if self.end.is_some() {
+            self.settle_stopped()?;
+        }
+        Ok((self.presses.count() < 2)
+            .then(|| self.look_twice_at_phantoms())
+            .filter(|_| self.presses.count() < 2))
+    }
+
     /// The end's [`Session::look`]; connections only the client side has
     /// are looked at again a moment later, and the reading with fewer is
     /// kept: a real phantom (a SYN cookie the server never made a socket

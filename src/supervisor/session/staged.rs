@@ -247,18 +247,7 @@ impl Session {
             k += 1;
             self.shape.results[k].started = Some(self.start.elapsed().as_secs_f64());
         }
-        if self.tty {
-            eprintln!();
-        }
-        if self.presses.count() < 2 {
-            self.end_beats()?;
-        }
-        if self.end.is_some() {
-            self.settle_stopped()?;
-        }
-        let at_end = (self.presses.count() < 2)
-            .then(|| self.look_twice_at_phantoms())
-            .filter(|_| self.presses.count() < 2);
+        let at_end = self.settle_end()?;
         let top = match top {
             Some(t) => Some(t),
             None => at_end.clone().map(|l| (l, self.snapshot())),

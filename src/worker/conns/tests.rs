@@ -250,6 +250,26 @@ fn replies_awaited_at_the_end_of_the_heartbeats_are_lost_and_timed_to_it() {
     assert_eq!(c.latency.rtt.len(), 3);
 }
 
+/// A reply given up on at the heartbeats' end that comes after, on a
+/// connection the server then closes with a FIN, is neither a reply nor
+/// the server's first bytes; words a server sends unasked still are.
+#[test]
+fn a_reply_given_up_on_is_not_the_servers_first_bytes() {
+    let mut c = echoed(2, ms(100), b"hi");
+    hold(&mut c, 2, ms(0));
+    c.due(0);
+    c.sent(0, ms(100), ms(100), Sent::Whole);
+    c.give_up_awaited(ms(900));
+    c.data(0, ms(950), b"hi");
+    c.closed(0, ms(960), PeerClose::Fin);
+    assert_eq!(c.stats.replies, 0);
+    assert_eq!(c.take_first_bytes(), None);
+    // Connection 1 owed nothing: its server's words are kept.
+    c.data(1, ms(970), b"bye");
+    c.closed(1, ms(980), PeerClose::Fin);
+    assert_eq!(c.take_first_bytes().as_deref(), Some(&b"bye"[..]));
+}
+
 #[test]
 fn sends_unsent_at_the_end_are_lost_and_timed_to_it() {
     let mut c = echoed(3, ms(100), b"hi");

@@ -12,6 +12,7 @@ pub mod root;
 pub mod slurm;
 pub mod testserver;
 pub mod truth;
+pub mod watch;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
