@@ -18,9 +18,10 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util::daemon::{Daemon, cert_files, require, start_nginx, temp_dir};
 use crate::util::peers::{LONG, connect, read_until_closed};
 use crate::util::*;
 
@@ -30,30 +31,6 @@ const N: usize = 250;
 /// broadcast addresses left out), so N connections take .1 to .250, each
 /// once. Documentation addresses: they are only ever written in headers.
 const SOURCES: &str = "192.0.2.0/24";
-
-/// A server process the test started; killed when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn require(path: &str) {
-    assert!(
-        Path::new(path).exists(),
-        "{path} is missing: run ./test.sh, which installs the servers the tests use"
-    );
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("c1m-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// Waits until `f` gives `Some`, at most [`LONG`] (a bound against a
 /// hang, not a timing).
@@ -127,7 +104,7 @@ fn v1_len(src: SocketAddr, dst: &str) -> usize {
     .len()
 }
 
-fn haproxy(dir: &Path, backend: &str) -> Server {
+fn haproxy(dir: &Path, backend: &str) -> Daemon {
     require("/usr/sbin/haproxy");
     let d = dir.display();
     let conf = format!(
@@ -165,7 +142,7 @@ backend echo
         .stderr(Stdio::null())
         .spawn()
         .expect("starting haproxy");
-    let s = Server(child);
+    let s = Daemon(child);
     for port in [8720, 8721] {
         wait_listening_on(SocketAddr::from(([127, 0, 0, 1], port)), LONG);
     }
@@ -234,13 +211,10 @@ fn haproxy_sees_the_real_sources_in_v1_and_the_proxy_sources_in_v2() {
     assert_eq!(code, Some(130));
 }
 
-fn nginx(dir: &Path) -> Server {
-    require("/usr/sbin/nginx");
+fn nginx(dir: &Path) -> Daemon {
     // For the TLS listener: a certificate for its address, made with
     // c1m's own maker (rcgen); the clients trust it with --ca.
-    let t = c1m::tls::cert::self_signed(&["127.0.0.1".to_string()]).unwrap();
-    std::fs::write(dir.join("cert.pem"), t.cert_pem).unwrap();
-    std::fs::write(dir.join("key.pem"), t.key_pem).unwrap();
+    cert_files(dir, &["127.0.0.1"]);
     let d = dir.display();
     let conf = format!(
         "daemon off; master_process off; worker_processes 1;
@@ -263,18 +237,8 @@ fn nginx(dir: &Path) -> Server {
            }}
          }}"
     );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let child = Command::new("/usr/sbin/nginx")
-        .args(["-c", &format!("{d}/nginx.conf"), "-p", &d.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting nginx");
-    let s = Server(child);
-    for port in [8723, 8724, 8726] {
-        wait_listening_on(SocketAddr::from(([127, 0, 0, 1], port)), LONG);
-    }
-    s
+    let listening = [8723, 8724, 8726].map(|port| SocketAddr::from(([127, 0, 0, 1], port)));
+    start_nginx(dir, &conf, &listening)
 }
 
 /// One access-log line: (the header's source, the header's destination,

@@ -9,48 +9,16 @@
 //! Ports: 8950-8960 on 127.0.0.1; 18140-18144 on 127.0.9.40-44.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::util::daemon::{Daemon, require, start_nginx, temp_dir};
 use crate::util::outcome::{Outcome, Seen, connect_and_see};
 use crate::util::testserver::{Mode, TestServer};
 use crate::util::truth;
 use crate::util::*;
 
-/// A server process the test started; killed when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Server {
-    /// The server's processes: whose sockets are the truth.
-    fn pids(&self) -> Vec<u32> {
-        truth::process_tree(self.0.id())
-    }
-}
-
-fn require(path: &str) {
-    assert!(
-        Path::new(path).exists(),
-        "{path} is missing: run ./test.sh, which installs the servers the tests use"
-    );
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("c1m-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn nginx(addr: &str, worker_connections: u32) -> Server {
-    require("/usr/sbin/nginx");
+fn nginx(addr: &str, worker_connections: u32) -> Daemon {
     let dir = temp_dir(&format!("nginx-{addr}"));
     let d = dir.display();
     let conf = format!(
@@ -64,19 +32,10 @@ fn nginx(addr: &str, worker_connections: u32) -> Server {
            server {{ listen {addr}; location / {{ return 200 \"ok\\n\"; }} }}
          }}"
     );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let child = Command::new("/usr/sbin/nginx")
-        .args(["-c", &format!("{d}/nginx.conf"), "-p", &d.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting nginx");
-    let s = Server(child);
-    wait_listening_on(addr.parse().unwrap(), Duration::from_secs(10));
-    s
+    start_nginx(&dir, &conf, &[addr.parse().unwrap()])
 }
 
-fn redis(addr: &str, maxclients: u32) -> Server {
+fn redis(addr: &str, maxclients: u32) -> Daemon {
     require("/usr/bin/redis-server");
     let a: SocketAddr = addr.parse().unwrap();
     let dir = temp_dir(&format!("redis-{addr}"));
@@ -101,7 +60,7 @@ fn redis(addr: &str, maxclients: u32) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("starting redis-server");
-    let s = Server(child);
+    let s = Daemon(child);
     wait_listening_on(a, Duration::from_secs(10));
     s
 }

@@ -8,107 +8,37 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
+use crate::util::daemon::{Daemon, cert_files, require, start_nginx};
+use crate::util::layer::{Layer, run_holds_and_echoes};
 use crate::util::outcome::{Outcome, connect_and_see};
 use crate::util::truth;
 use crate::util::*;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// A certificate and key made with c1m's own maker (rcgen), self-signed,
-/// for `names`, written to `dir`.
-fn cert_files(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf) {
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let t = c1m::tls::cert::self_signed(&names).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, t.cert_pem).unwrap();
-    std::fs::write(&key, t.key_pem).unwrap();
-    (cert, key)
-}
-
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// Every heartbeat sent got its reply, whole and as expected.
-#[track_caller]
-fn every_reply_checked(o: &Outcome) {
-    let sent = o.u64("clients.sent");
-    assert!(sent > 0, "no heartbeat sent{}", o.context());
-    assert_eq!(o.u64("clients.replies"), sent, "replies{}", o.context());
-    assert_eq!(o.u64("clients.mismatched"), 0, "{}", o.context());
-    assert_eq!(o.u64("clients.lost"), 0, "{}", o.context());
-    assert_eq!(o.u64("latency.rtt.count"), sent, "{}", o.context());
 }
 
 #[test]
 fn run_tls_holds_every_connection_and_echoes_every_heartbeat() {
     let _g = heavy();
-    let (mut r, json) = spawn_with_report(
-        "tls-run",
-        &[
-            "run",
-            "--tls",
-            "-n",
-            "2000",
-            "--hold",
-            "3s",
-            "--mode",
-            "heartbeat",
-            "--interval",
-            "500ms",
-        ],
-    );
-    r.wait_line(" hold ", LIMIT);
-    let ns = run_netns(r.pid());
-    let server = ss_established_in(&ns, "( sport = :8090 )");
-    let client = ss_established_in(&ns, "( dport = :8090 )");
-    let o = Outcome::of_finished(r.finish(LIMIT), &json);
-    o.assert_exit(0);
-    assert_eq!((server, client), (2000, 2000), "ss in {ns}{}", o.context());
-    assert_kernel_counted(&o.json, 2000);
-    for side in ["clients", "servers"] {
-        assert_eq!(
-            o.u64(&format!("{side}.tls_handshakes")),
-            2000,
-            "{}",
-            o.context()
-        );
-    }
-    assert_eq!(
-        o.u64("latency.tls_handshake.count"),
-        2000,
-        "{}",
-        o.context()
-    );
+    // The user memory of TLS state, per side: the target is 10 KiB a
+    // client connection.
+    let tls = Layer {
+        done: "tls_handshakes",
+        latency: "tls_handshake",
+        memory: "tls",
+        words: "TLS",
+        heap: 2000 * 1024 + 1..=2000 * 10 * 1024,
+    };
+    let o = run_holds_and_echoes("tls-run", &["--tls"], &tls);
     assert!(
         o.str("tls.agreed").starts_with("TLSv1_3"),
         "{}",
-        o.context()
-    );
-    every_reply_checked(&o);
-    // The user memory of TLS state, per side: the target is 10 KiB a
-    // client connection.
-    for side in ["clients", "servers"] {
-        assert_eq!(
-            o.u64(&format!("memory.{side}.tls_conns")),
-            2000,
-            "{}",
-            o.context()
-        );
-        let heap = o.get(&format!("memory.{side}.tls_heap")).as_i64().unwrap();
-        assert!(
-            heap > 2000 * 1024 && heap <= 2000 * 10 * 1024,
-            "{side}: {heap} bytes of TLS state for 2,000 connections{}",
-            o.context()
-        );
-    }
-    assert!(
-        o.stdout.contains("of which TLS state"),
-        "the summary shows the split{}",
         o.context()
     );
 }
@@ -298,26 +228,11 @@ fn find_limit_over_tls_is_the_servers_cap() {
     o.assert_found(seen.server, "server-cap");
 }
 
-/// nginx, running in the foreground until dropped.
-struct Nginx(Child);
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// nginx's stream module terminating TLS on `listen` with `cert` and
 /// `key`, each connection proxied to `backend` in plain TCP.
-fn nginx_tls(dir: &Path, listen: &str, backend: &str, cert: &Path, key: &Path) -> Nginx {
+fn nginx_tls(dir: &Path, listen: &str, backend: &str, cert: &Path, key: &Path) -> Daemon {
     let module = "/usr/lib/nginx/modules/ngx_stream_module.so";
-    for p in ["/usr/sbin/nginx", module] {
-        assert!(
-            Path::new(p).exists(),
-            "{p} is missing: run ./test.sh, which installs it"
-        );
-    }
+    require(module);
     let d = dir.display();
     let conf = format!(
         "load_module {module};
@@ -335,16 +250,7 @@ fn nginx_tls(dir: &Path, listen: &str, backend: &str, cert: &Path, key: &Path) -
         cert.display(),
         key.display()
     );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let child = Command::new("/usr/sbin/nginx")
-        .args(["-c", &format!("{d}/nginx.conf"), "-p", &d.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting nginx");
-    let n = Nginx(child);
-    wait_listening_on(listen.parse().unwrap(), Duration::from_secs(10));
-    n
+    start_nginx(dir, &conf, &[listen.parse().unwrap()])
 }
 
 #[test]
@@ -362,7 +268,7 @@ fn nginx_terminates_tls_for_a_thousand_connections_with_heartbeats() {
         &cert,
         &key,
     );
-    let nginx_pids = truth::process_tree(nginx.0.id());
+    let nginx_pids = nginx.pids();
     let backend_pids = truth::process_tree(backend.pid());
 
     let json = report_path("tls-nginx");
@@ -405,7 +311,7 @@ fn nginx_terminates_tls_for_a_thousand_connections_with_heartbeats() {
         "{}",
         o.context()
     );
-    every_reply_checked(&o);
+    o.assert_every_reply();
 
     // Without --ca the system's roots do not know the certificate.
     let o = Outcome::run(

@@ -10,105 +10,32 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{ChildStdout, Command, Stdio};
 use std::time::Duration;
 
+use crate::util::daemon::{Daemon, cert_files, start_nginx};
+use crate::util::layer::{Layer, run_holds_and_echoes};
 use crate::util::outcome::Outcome;
 use crate::util::truth;
 use crate::util::*;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
-/// Every heartbeat sent got its reply, whole and as expected.
-#[track_caller]
-fn every_reply_checked(o: &Outcome) -> u64 {
-    let sent = o.u64("clients.sent");
-    assert!(sent > 0, "no heartbeat sent{}", o.context());
-    assert_eq!(o.u64("clients.replies"), sent, "replies{}", o.context());
-    assert_eq!(o.u64("clients.mismatched"), 0, "{}", o.context());
-    assert_eq!(o.u64("clients.lost"), 0, "{}", o.context());
-    assert_eq!(o.u64("latency.rtt.count"), sent, "{}", o.context());
-    sent
-}
-
 #[test]
 fn run_websocket_holds_every_connection_and_echoes_every_heartbeat() {
     let _g = heavy();
-    let (mut r, json) = spawn_with_report(
-        "ws-run",
-        &[
-            "run",
-            "--websocket",
-            "--ws-heartbeat",
-            "text",
-            "-n",
-            "2000",
-            "--hold",
-            "3s",
-            "--mode",
-            "heartbeat",
-            "--interval",
-            "500ms",
-        ],
-    );
-    r.wait_line(" hold ", LIMIT);
-    let ns = run_netns(r.pid());
-    let server = ss_established_in(&ns, "( sport = :8090 )");
-    let client = ss_established_in(&ns, "( dport = :8090 )");
-    let o = Outcome::of_finished(r.finish(LIMIT), &json);
-    o.assert_exit(0);
-    assert_eq!((server, client), (2000, 2000), "ss in {ns}{}", o.context());
-    assert_kernel_counted(&o.json, 2000);
-    for side in ["clients", "servers"] {
-        assert_eq!(
-            o.u64(&format!("{side}.ws_upgrades")),
-            2000,
-            "{}",
-            o.context()
-        );
-        // The WebSocket state of an idle connection, by the allocator's
-        // count of what the layer allocated: tungstenite's context
-        // (256 B) and its 128-byte read buffer, in glibc's chunks.
-        assert_eq!(
-            o.u64(&format!("memory.{side}.ws_conns")),
-            2000,
-            "{}",
-            o.context()
-        );
-        let heap = o.get(&format!("memory.{side}.ws_heap")).as_i64().unwrap();
-        assert!(
-            (2000 * 300..=2000 * 1024).contains(&heap),
-            "{side}: {heap} bytes of WebSocket state for 2,000 connections{}",
-            o.context()
-        );
-    }
-    assert_eq!(o.u64("latency.ws_upgrade.count"), 2000, "{}", o.context());
-    every_reply_checked(&o);
-    assert!(
-        o.stdout.contains("of which WebSocket state"),
-        "the summary shows the split{}",
-        o.context()
-    );
-}
-
-/// A child process killed (and reaped) when dropped, with its process
-/// group: nginx's workers outlive a master killed alone (ppid 1, still
-/// listening with SO_REUSEPORT beside the next run's nginx, which then
-/// answers with another certificate), so nginx gets a group of its own.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.0.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    // The WebSocket state of an idle connection, by the allocator's
+    // count of what the layer allocated: tungstenite's context (256 B)
+    // and its 128-byte read buffer, in glibc's chunks.
+    let ws = Layer {
+        done: "ws_upgrades",
+        latency: "ws_upgrade",
+        memory: "ws",
+        words: "WebSocket",
+        heap: 2000 * 300..=2000 * 1024,
+    };
+    run_holds_and_echoes("ws-run", &["--websocket", "--ws-heartbeat", "text"], &ws);
 }
 
 /// An asyncio echo server on python3-websockets (Debian's): echoes every
@@ -153,7 +80,7 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 "#;
 
 /// The echo server on `listen`, once it listens.
-fn echo_server(dir: &Path, listen: SocketAddr) -> (Proc, BufReader<std::process::ChildStdout>) {
+fn echo_server(dir: &Path, listen: SocketAddr) -> (Daemon, BufReader<ChildStdout>) {
     let python = "/usr/bin/python3";
     let ok = Command::new(python)
         .args(["-c", "import websockets"])
@@ -176,12 +103,12 @@ fn echo_server(dir: &Path, listen: SocketAddr) -> (Proc, BufReader<std::process:
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "listening");
-    (Proc(child), out)
+    (Daemon(child), out)
 }
 
 /// Stops the echo server (SIGTERM) and reads its counts.
-fn echo_counts(p: Proc, mut out: BufReader<std::process::ChildStdout>) -> serde_json::Value {
-    c1m_kill(p.0.id(), "TERM");
+fn echo_counts(p: Daemon, mut out: BufReader<ChildStdout>) -> serde_json::Value {
+    c1m_kill(p.pid(), "TERM");
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     drop(p);
@@ -194,11 +121,13 @@ fn echo_counts(p: Proc, mut out: BufReader<std::process::ChildStdout>) -> serde_
 /// `X-Token: secret` is answered 403. Four worker processes: 10,000
 /// connections and their upstream ones are over one process's 20,000
 /// descriptors.
-fn nginx_ws(dir: &Path, listen: SocketAddr, backend: SocketAddr, cert: &Path, key: &Path) -> Proc {
-    assert!(
-        Path::new("/usr/sbin/nginx").exists(),
-        "/usr/sbin/nginx is missing: run ./test.sh, which installs it"
-    );
+fn nginx_ws(
+    dir: &Path,
+    listen: SocketAddr,
+    backend: SocketAddr,
+    cert: &Path,
+    key: &Path,
+) -> Daemon {
     let d = dir.display();
     let conf = format!(
         "daemon off; master_process on; worker_processes 4; worker_rlimit_nofile 8192; user root;
@@ -226,46 +155,59 @@ fn nginx_ws(dir: &Path, listen: SocketAddr, backend: SocketAddr, cert: &Path, ke
         cert.display(),
         key.display()
     );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let child = Command::new("/usr/sbin/nginx")
-        .args(["-c", &format!("{d}/nginx.conf"), "-p", &d.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .expect("starting nginx");
-    let n = Proc(child);
-    wait_listening_on(listen, Duration::from_secs(10));
-    n
+    start_nginx(dir, &conf, &[listen])
 }
 
-fn cert_files(dir: &Path, names: &[&str]) -> (PathBuf, PathBuf) {
-    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    let t = c1m::tls::cert::self_signed(&names).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, t.cert_pem).unwrap();
-    std::fs::write(&key, t.key_pem).unwrap();
-    (cert, key)
+/// The echo server on `back` behind nginx on `front`, whose certificate
+/// (for `front`'s address and `localhost`) is in `dir`.
+struct Site {
+    echo: Daemon,
+    echo_out: BufReader<ChildStdout>,
+    nginx: Daemon,
+    front: SocketAddr,
+    back: SocketAddr,
+    /// The certificate's file, for `--ca`.
+    ca: String,
+}
+
+impl Site {
+    fn start(dir: &Path, front: &str, back: &str) -> Site {
+        let front: SocketAddr = front.parse().unwrap();
+        let back: SocketAddr = back.parse().unwrap();
+        let (cert, key) = cert_files(dir, &["localhost", &front.ip().to_string()]);
+        let (echo, echo_out) = echo_server(dir, back);
+        let nginx = nginx_ws(dir, front, back, &cert, &key);
+        Site {
+            echo,
+            echo_out,
+            nginx,
+            front,
+            back,
+            ca: cert.to_str().unwrap().to_string(),
+        }
+    }
 }
 
 #[test]
 fn nginx_and_a_python_echo_server_carry_ten_thousand_tls_websockets() {
     let _g = heavy();
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = cert_files(dir.path(), &["localhost", "127.0.9.81"]);
-    let front: SocketAddr = "127.0.9.81:18181".parse().unwrap();
-    let back: SocketAddr = "127.0.9.80:18180".parse().unwrap();
-    let (echo, echo_out) = echo_server(dir.path(), back);
-    let nginx = nginx_ws(dir.path(), front, back, &cert, &key);
-    let ca = cert.to_str().unwrap();
     let target = "127.0.9.81:18181";
+    let Site {
+        echo,
+        echo_out,
+        nginx,
+        front,
+        back,
+        ca,
+    } = Site::start(dir.path(), target, "127.0.9.80:18180");
 
     let json = report_path("ws-nginx");
     let mut c = spawn(&[
         "connect",
         "--tls",
         "--ca",
-        ca,
+        &ca,
         target,
         "--websocket",
         "/echo",
@@ -293,10 +235,10 @@ fn nginx_and_a_python_echo_server_carry_ten_thousand_tls_websockets() {
     c.wait_line(" hold ", LIMIT);
     // nginx's own descriptors: a TLS connection from each client, one to
     // the echo server for each; the echo server's, one each.
-    let nginx_pids = truth::process_tree(nginx.0.id());
+    let nginx_pids = nginx.pids();
     let at_nginx = truth::server_established(&nginx_pids, front);
     let upstream = truth::client_established_of(&nginx_pids, back);
-    let at_echo = truth::server_established(&[echo.0.id()], back);
+    let at_echo = truth::server_established(&[echo.pid()], back);
     let clients = ss_established(&format!("( dport = :{} )", front.port()));
     let o = Outcome::of_finished(c.finish(LIMIT), &json);
     let counts = echo_counts(echo, echo_out);
@@ -310,7 +252,7 @@ fn nginx_and_a_python_echo_server_carry_ten_thousand_tls_websockets() {
     assert_eq!(o.u64("held.at_end"), 10_000, "{}", o.context());
     assert_eq!(o.u64("clients.ws_upgrades"), 10_000, "{}", o.context());
     assert_eq!(o.u64("clients.tls_handshakes"), 10_000, "{}", o.context());
-    let sent = every_reply_checked(&o);
+    let sent = o.assert_every_reply();
     // The echo server's own count: every upgrade, every message echoed,
     // every close frame (1000) c1m sent at the end.
     assert_eq!(counts["opened"], 10_000, "{counts}{}", o.context());
@@ -332,13 +274,14 @@ fn nginx_and_a_python_echo_server_carry_ten_thousand_tls_websockets() {
 fn an_upgrade_refused_counts_by_status_and_pings_get_their_pongs() {
     let _g = heavy();
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = cert_files(dir.path(), &["localhost", "127.0.9.83"]);
-    let front: SocketAddr = "127.0.9.83:18183".parse().unwrap();
-    let back: SocketAddr = "127.0.9.82:18182".parse().unwrap();
-    let (echo, echo_out) = echo_server(dir.path(), back);
-    let _nginx = nginx_ws(dir.path(), front, back, &cert, &key);
-    let ca = cert.to_str().unwrap();
     let target = "127.0.9.83:18183";
+    let Site {
+        echo,
+        echo_out,
+        nginx: _nginx,
+        ca,
+        ..
+    } = Site::start(dir.path(), target, "127.0.9.82:18182");
 
     // Without the header nginx answers 403: every upgrade fails by that
     // status, explained, and the run fails (exit 1: none held).
@@ -348,7 +291,7 @@ fn an_upgrade_refused_counts_by_status_and_pings_get_their_pongs() {
             "connect",
             "--tls",
             "--ca",
-            ca,
+            &ca,
             target,
             "--websocket",
             "/echo",
@@ -381,7 +324,7 @@ fn an_upgrade_refused_counts_by_status_and_pings_get_their_pongs() {
             "connect",
             "--tls",
             "--ca",
-            ca,
+            &ca,
             target,
             "--websocket",
             "/echo",
@@ -399,7 +342,7 @@ fn an_upgrade_refused_counts_by_status_and_pings_get_their_pongs() {
     );
     let counts = echo_counts(echo, echo_out);
     o.assert_exit(0);
-    let sent = every_reply_checked(&o);
+    let sent = o.assert_every_reply();
     assert_eq!(counts["pongs"], sent, "{counts}{}", o.context());
     assert_eq!(counts["echoed"], 0, "{counts}{}", o.context());
 }

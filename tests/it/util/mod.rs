@@ -1,11 +1,15 @@
 //! Helpers for the end-to-end tests: start c1m, read its report, find its
 //! processes, count sockets with `ss`; the kernel's own count (`truth`),
-//! misbehaving servers (`testserver`), report v2 read with context
-//! (`outcome`), and the one rule for tests that need root (`root`).
+//! misbehaving servers (`testserver`), real ones from Debian's packages
+//! (`daemon`: nginx, HAProxy, Redis), report v2 read with context
+//! (`outcome`), a layer over TCP run on both sides (`layer`: `--tls`,
+//! `--websocket`), and the one rule for tests that need root (`root`).
 
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod lab;
+pub mod layer;
 pub mod outcome;
 pub mod peers;
 pub mod root;

@@ -155,6 +155,25 @@ impl Outcome {
         self.assert_exit(0);
     }
 
+    /// Asserts every heartbeat sent got its reply, whole and as expected
+    /// (none mismatched, none lost, one round trip each); returns how many
+    /// were sent.
+    #[track_caller]
+    pub fn assert_every_reply(&self) -> u64 {
+        let sent = self.u64("clients.sent");
+        assert!(sent > 0, "no heartbeat sent{}", self.context());
+        assert_eq!(
+            self.u64("clients.replies"),
+            sent,
+            "replies{}",
+            self.context()
+        );
+        assert_eq!(self.u64("clients.mismatched"), 0, "{}", self.context());
+        assert_eq!(self.u64("clients.lost"), 0, "{}", self.context());
+        assert_eq!(self.u64("latency.rtt.count"), sent, "{}", self.context());
+        sent
+    }
+
     /// Asserts the exit code, and for a non-zero code the one-line reason
     /// (`c1m: …` last on stderr) and the verdict in the JSON.
     pub fn assert_exit(&self, want: i32) {
