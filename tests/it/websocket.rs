@@ -106,15 +106,6 @@ fn echo_server(dir: &Path, listen: SocketAddr) -> (Daemon, BufReader<ChildStdout
     (Daemon(child), out)
 }
 
-/// Stops the echo server (SIGTERM) and reads its counts.
-fn echo_counts(p: Daemon, mut out: BufReader<ChildStdout>) -> serde_json::Value {
-    c1m_kill(p.pid(), "TERM");
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    drop(p);
-    serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
-}
-
 /// nginx's http module terminating TLS on `listen` and proxying the
 /// upgrade of `/echo` to `backend` (Upgrade and Connection passed on, as
 /// its documentation's WebSocket proxying does); a request without
@@ -159,89 +150,102 @@ fn nginx_ws(
 }
 
 /// The echo server on `back` behind nginx on `front`, whose certificate
-/// (for `front`'s address and `localhost`) is in `dir`.
+/// is for `front`'s address and `localhost`; all of it gone when dropped.
 struct Site {
     echo: Daemon,
     echo_out: BufReader<ChildStdout>,
     nginx: Daemon,
     front: SocketAddr,
     back: SocketAddr,
+    target: String,
     /// The certificate's file, for `--ca`.
     ca: String,
+    /// The servers' files; removed last.
+    _dir: tempfile::TempDir,
 }
 
 impl Site {
-    fn start(dir: &Path, front: &str, back: &str) -> Site {
-        let front: SocketAddr = front.parse().unwrap();
-        let back: SocketAddr = back.parse().unwrap();
-        let (cert, key) = cert_files(dir, &["localhost", &front.ip().to_string()]);
-        let (echo, echo_out) = echo_server(dir, back);
-        let nginx = nginx_ws(dir, front, back, &cert, &key);
+    fn start(front: &str, back: &str) -> Site {
+        let dir = tempfile::tempdir().unwrap();
+        let (front, back): (SocketAddr, SocketAddr) =
+            (front.parse().unwrap(), back.parse().unwrap());
+        let (cert, key) = cert_files(dir.path(), &["localhost", &front.ip().to_string()]);
+        let (echo, echo_out) = echo_server(dir.path(), back);
+        let nginx = nginx_ws(dir.path(), front, back, &cert, &key);
         Site {
             echo,
             echo_out,
             nginx,
             front,
             back,
+            target: front.to_string(),
             ca: cert.to_str().unwrap().to_string(),
+            _dir: dir,
         }
+    }
+
+    /// `c1m connect --tls --ca CA FRONT --websocket /echo MORE`.
+    fn connect<'a>(&'a self, more: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![
+            "connect",
+            "--tls",
+            "--ca",
+            &self.ca,
+            &self.target,
+            "--websocket",
+            "/echo",
+        ];
+        args.extend_from_slice(more);
+        args
+    }
+
+    /// Stops the echo server (SIGTERM) and reads its counts.
+    fn echo_counts(&mut self) -> serde_json::Value {
+        c1m_kill(self.echo.pid(), "TERM");
+        let mut line = String::new();
+        self.echo_out.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
     }
 }
 
 #[test]
 fn nginx_and_a_python_echo_server_carry_ten_thousand_tls_websockets() {
     let _g = heavy();
-    let dir = tempfile::tempdir().unwrap();
-    let target = "127.0.9.81:18181";
-    let Site {
-        echo,
-        echo_out,
-        nginx,
-        front,
-        back,
-        ca,
-    } = Site::start(dir.path(), target, "127.0.9.80:18180");
-
-    let json = report_path("ws-nginx");
-    let mut c = spawn(&[
-        "connect",
-        "--tls",
-        "--ca",
-        &ca,
-        target,
-        "--websocket",
-        "/echo",
-        "--header",
-        "X-Token: secret",
-        "--ws-heartbeat",
-        "text",
-        "-n",
-        "10000",
-        // Each (source, destination) pair takes at most half the local
-        // port range (4,000 ports on some machines): 8 sources.
-        "--sources",
-        "127.0.10.1-127.0.10.8",
-        "--mode",
-        "heartbeat",
-        "--interval",
-        "4s",
-        "--hold",
-        "4s",
-        "--close",
-        "fin",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let mut site = Site::start("127.0.9.81:18181", "127.0.9.80:18180");
+    let (mut c, json) = spawn_with_report(
+        "ws-nginx",
+        &site.connect(&[
+            "--header",
+            "X-Token: secret",
+            "--ws-heartbeat",
+            "text",
+            "-n",
+            "10000",
+            // Each (source, destination) pair takes at most half the local
+            // port range (4,000 ports on some machines): 8 sources.
+            "--sources",
+            "127.0.10.1-127.0.10.8",
+            "--mode",
+            "heartbeat",
+            "--interval",
+            "4s",
+            "--hold",
+            "4s",
+            "--close",
+            "fin",
+        ]),
+    );
     c.wait_line(" hold ", LIMIT);
     // nginx's own descriptors: a TLS connection from each client, one to
     // the echo server for each; the echo server's, one each.
-    let nginx_pids = nginx.pids();
+    let (front, back) = (site.front, site.back);
+    let nginx_pids = site.nginx.pids();
     let at_nginx = truth::server_established(&nginx_pids, front);
     let upstream = truth::client_established_of(&nginx_pids, back);
-    let at_echo = truth::server_established(&[echo.pid()], back);
+    let at_echo = truth::server_established(&[site.echo.pid()], back);
     let clients = ss_established(&format!("( dport = :{} )", front.port()));
     let o = Outcome::of_finished(c.finish(LIMIT), &json);
-    let counts = echo_counts(echo, echo_out);
+    let counts = site.echo_counts();
     o.assert_exit(0);
     assert_eq!(
         (at_nginx, upstream, at_echo, clients),
@@ -267,40 +271,16 @@ fn nginx_and_a_python_echo_server_carry_ten_thousand_tls_websockets() {
         "TLS {tls} B, WebSocket {ws} B for 10,000 connections{}",
         o.context()
     );
-    drop(nginx);
 }
 
 #[test]
 fn an_upgrade_refused_counts_by_status_and_pings_get_their_pongs() {
     let _g = heavy();
-    let dir = tempfile::tempdir().unwrap();
-    let target = "127.0.9.83:18183";
-    let Site {
-        echo,
-        echo_out,
-        nginx: _nginx,
-        ca,
-        ..
-    } = Site::start(dir.path(), target, "127.0.9.82:18182");
+    let mut site = Site::start("127.0.9.83:18183", "127.0.9.82:18182");
 
     // Without the header nginx answers 403: every upgrade fails by that
     // status, explained, and the run fails (exit 1: none held).
-    let o = Outcome::run(
-        "ws-403",
-        &[
-            "connect",
-            "--tls",
-            "--ca",
-            &ca,
-            target,
-            "--websocket",
-            "/echo",
-            "-n",
-            "30",
-            "--hold",
-            "0s",
-        ],
-    );
+    let o = Outcome::run("ws-403", &site.connect(&["-n", "30", "--hold", "0s"]));
     o.assert_exit(1);
     assert_eq!(o.u64("clients.failed.ws_status"), 30, "{}", o.context());
     assert_eq!(o.u64("held.at_end"), 0, "{}", o.context());
@@ -320,14 +300,7 @@ fn an_upgrade_refused_counts_by_status_and_pings_get_their_pongs() {
     // the server; c1m checks each pong's payload.
     let o = Outcome::run(
         "ws-ping",
-        &[
-            "connect",
-            "--tls",
-            "--ca",
-            &ca,
-            target,
-            "--websocket",
-            "/echo",
+        &site.connect(&[
             "--header",
             "X-Token:secret",
             "-n",
@@ -338,9 +311,9 @@ fn an_upgrade_refused_counts_by_status_and_pings_get_their_pongs() {
             "1s",
             "--hold",
             "2s",
-        ],
+        ]),
     );
-    let counts = echo_counts(echo, echo_out);
+    let counts = site.echo_counts();
     o.assert_exit(0);
     let sent = o.assert_every_reply();
     assert_eq!(counts["pongs"], sent, "{counts}{}", o.context());
