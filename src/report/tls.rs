@@ -51,13 +51,28 @@ pub struct TlsExample {
     pub detail: String,
 }
 
+/// The example of `cause` on `side` among `examples`, if one was told.
+fn example_in<'a>(examples: &'a [TlsExample], side: &str, cause: Cause) -> Option<&'a str> {
+    examples
+        .iter()
+        .find(|e| e.side == side && e.cause == cause)
+        .map(|e| e.detail.as_str())
+}
+
+/// Adds to `into` each example of `from` whose side and cause it has
+/// none of yet (the first of each is kept).
+fn add_examples(into: &mut Vec<TlsExample>, from: &[TlsExample]) {
+    for e in from {
+        if example_in(into, &e.side, e.cause).is_none() {
+            into.push(e.clone());
+        }
+    }
+}
+
 impl TlsReport {
     /// The example of `cause` on `side`, if one was told.
     pub fn example(&self, side: &str, cause: Cause) -> Option<&str> {
-        self.examples
-            .iter()
-            .find(|e| e.side == side && e.cause == cause)
-            .map(|e| e.detail.as_str())
+        example_in(&self.examples, side, cause)
     }
 }
 
@@ -94,10 +109,7 @@ pub struct WsStatus {
 impl WsReport {
     /// The example of `cause` on `side`, if one was told.
     pub fn example(&self, side: &str, cause: Cause) -> Option<&str> {
-        self.examples
-            .iter()
-            .find(|e| e.side == side && e.cause == cause)
-            .map(|e| e.detail.as_str())
+        example_in(&self.examples, side, cause)
     }
 }
 
@@ -119,11 +131,7 @@ pub fn merged_ws<'a>(parts: impl Iterator<Item = Option<&'a WsReport>>) -> Optio
                     }
                 }
                 o.statuses.sort_by_key(|s| s.status);
-                for e in &p.examples {
-                    if o.example(&e.side, e.cause).is_none() {
-                        o.examples.push(e.clone());
-                    }
-                }
+                add_examples(&mut o.examples, &p.examples);
             }
         }
     }
@@ -141,11 +149,7 @@ pub fn merged<'a>(parts: impl Iterator<Item = Option<&'a TlsReport>>) -> Option<
                 o.clients = o.clients.take().or_else(|| p.clients.clone());
                 o.servers = o.servers.take().or_else(|| p.servers.clone());
                 o.agreed = o.agreed.take().or_else(|| p.agreed.clone());
-                for e in &p.examples {
-                    if o.example(&e.side, e.cause).is_none() {
-                        o.examples.push(e.clone());
-                    }
-                }
+                add_examples(&mut o.examples, &p.examples);
             }
         }
     }

@@ -837,10 +837,6 @@ impl Session {
     /// The report's WebSocket part, when WebSocket was on.
     fn ws_report(&self) -> Option<crate::report::tls::WsReport> {
         let (clients, servers) = self.ws.clone()?;
-        let side = |role: &Role| match role {
-            Role::Client => "client",
-            Role::Server => "server",
-        };
         Some(crate::report::tls::WsReport {
             clients,
             servers,
@@ -855,16 +851,7 @@ impl Session {
                     meaning: crate::ws::status_words(status).to_string(),
                 })
                 .collect(),
-            examples: self
-                .fleet
-                .ws_failures
-                .iter()
-                .map(|(role, cause, detail)| crate::report::tls::TlsExample {
-                    side: side(role).to_string(),
-                    cause: *cause,
-                    detail: detail.clone(),
-                })
-                .collect(),
+            examples: examples(&self.fleet.ws_failures),
         })
     }
 
@@ -875,20 +862,7 @@ impl Session {
             clients,
             servers,
             agreed: self.fleet.tls_agreed.clone(),
-            examples: self
-                .fleet
-                .tls_failures
-                .iter()
-                .map(|(role, cause, detail)| crate::report::tls::TlsExample {
-                    side: match role {
-                        Role::Client => "client",
-                        Role::Server => "server",
-                    }
-                    .to_string(),
-                    cause: *cause,
-                    detail: detail.clone(),
-                })
-                .collect(),
+            examples: examples(&self.fleet.tls_failures),
         })
     }
 
@@ -898,6 +872,25 @@ impl Session {
         let has_clients = self.fleet.of(Role::Client).next().is_some();
         u64::from(has_servers) + u64::from(has_clients)
     }
+}
+
+/// The workers' first failure of each cause on each side (the fleet's
+/// `tls_failures` or `ws_failures`), as the report tells them.
+fn examples(
+    failures: &[(Role, crate::cause::Cause, String)],
+) -> Vec<crate::report::tls::TlsExample> {
+    failures
+        .iter()
+        .map(|(role, cause, detail)| crate::report::tls::TlsExample {
+            side: match role {
+                Role::Client => "client",
+                Role::Server => "server",
+            }
+            .to_string(),
+            cause: *cause,
+            detail: detail.clone(),
+        })
+        .collect()
 }
 
 /// The listeners of a reading by address and port (the kernel's dump
