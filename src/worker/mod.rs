@@ -30,6 +30,23 @@ use c1m_sys::signals::{SIGTERM, Signals};
 
 use crate::wire::{self, FromWorker, Lines, OwnStates, Stats, ToWorker, WorkerSpec};
 
+/// The causes whose first failure a worker has told the supervisor, in
+/// words (TLS's and WebSocket's examples): each is told once.
+#[derive(Debug, Default)]
+pub struct Told(Vec<crate::cause::Cause>);
+
+impl Told {
+    /// Whether the first failure of `cause` is still to be told; true
+    /// once per cause.
+    pub fn first_of(&mut self, cause: crate::cause::Cause) -> bool {
+        if self.0.contains(&cause) {
+            return false;
+        }
+        self.0.push(cause);
+        true
+    }
+}
+
 /// How often a worker reports its counters.
 pub const REPORT_EVERY: Duration = Duration::from_millis(250);
 

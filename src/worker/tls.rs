@@ -13,6 +13,7 @@
 //! [`crate::tls::BUFFER_LIMIT`] and freed once written.
 
 use std::io::{ErrorKind, Read, Write};
+use std::ops::DerefMut;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use c1m_sys::Errno;
 use c1m_sys::socket::{self, Stream};
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, ServerConfig, ServerConnection};
 
+use super::Told;
 use crate::cause::Cause;
 use crate::tls::{self, BUFFER_LIMIT, ClientTls};
 
@@ -327,36 +329,104 @@ pub enum Sent {
     Broken,
 }
 
+/// A worker's TLS connections by slot, each boxed (`None`: no TLS
+/// state), with the count of those held and what was told the
+/// supervisor once. `C` is rustls' `ClientConnection` or
+/// `ServerConnection`.
+struct Table<C> {
+    conns: Vec<Option<Box<C>>>,
+    /// Connections whose handshake is done.
+    held: u64,
+    /// Causes whose first failure was told the supervisor.
+    told: Told,
+    told_agreed: bool,
+}
+
+impl<C, D> Table<C>
+where
+    C: DerefMut<Target = rustls::ConnectionCommon<D>>,
+{
+    /// A table for slots below `slots`, none with TLS state.
+    fn new(slots: usize) -> Self {
+        let mut conns = Vec::new();
+        conns.resize_with(slots, || None);
+        Self {
+            conns,
+            held: 0,
+            told: Told::default(),
+            told_agreed: false,
+        }
+    }
+
+    /// Slot `i`'s connection, when it has TLS state.
+    fn conn(&mut self, i: usize) -> Option<&mut rustls::ConnectionCommon<D>> {
+        self.conns.get_mut(i)?.as_deref_mut().map(|c| &mut **c)
+    }
+
+    /// Moves slot `i`'s handshake on (its socket is ready).
+    fn handshake(&mut self, i: usize, fd: &OwnedFd, hangup: bool) -> Handshake {
+        let Some(conn) = self.conn(i) else {
+            return Handshake::Broke(Broke::Closed { fin: false });
+        };
+        let h = drive(conn, fd, hangup);
+        if let Handshake::Done { .. } = h {
+            self.held += 1;
+        }
+        h
+    }
+
+    /// What the first handshake agreed on, once (slot `i`'s).
+    fn take_agreed(&mut self, i: usize) -> Option<String> {
+        if self.told_agreed {
+            return None;
+        }
+        self.told_agreed = true;
+        self.conns[i].as_deref().map(|c| agreed(c))
+    }
+
+    /// Whether the first failure of `cause` is still to be told; true
+    /// once per cause.
+    fn first_of(&mut self, cause: Cause) -> bool {
+        self.told.first_of(cause)
+    }
+
+    /// Slot `i`'s plaintext as a byte stream; `None` when it has no TLS
+    /// state.
+    fn io<'a>(&'a mut self, i: usize, fd: &'a OwnedFd, hangup: bool) -> Option<TlsIo<'a, D>> {
+        Some(TlsIo::new(self.conn(i)?, fd, hangup))
+    }
+
+    /// Forgets slot `i`'s TLS state (its socket is being closed).
+    fn forget(&mut self, i: usize) {
+        if let Some(conn) = self.conns.get_mut(i).and_then(Option::take)
+            && !conn.is_handshaking()
+        {
+            self.held -= 1;
+        }
+    }
+}
+
 /// A client worker's TLS connections, by connection number.
 pub struct ClientSessions {
     config: Arc<ClientConfig>,
     spec: ClientTls,
-    conns: Vec<Option<Box<ClientConnection>>>,
-    held: u64,
-    /// Causes whose first failure was told the supervisor.
-    told: Vec<Cause>,
-    told_agreed: bool,
+    table: Table<ClientConnection>,
 }
 
 impl ClientSessions {
     /// A table for `count` connections; the configuration is made here,
     /// once.
     pub fn new(spec: &ClientTls, count: usize) -> anyhow::Result<Self> {
-        let mut conns = Vec::new();
-        conns.resize_with(count, || None);
         Ok(Self {
             config: tls::client_config(spec)?,
             spec: spec.clone(),
-            conns,
-            held: 0,
-            told: Vec::new(),
-            told_agreed: false,
+            table: Table::new(count),
         })
     }
 
     /// TLS connections held (their handshake done).
     pub fn held(&self) -> u64 {
-        self.held
+        self.table.held
     }
 
     /// Begins connection `i`'s handshake with `endpoint`, its TCP
@@ -370,7 +440,7 @@ impl ClientSessions {
         };
         conn.set_buffer_limit(Some(BUFFER_LIMIT));
         let sent = push(&mut conn, fd);
-        self.conns[i] = Some(conn);
+        self.table.conns[i] = Some(conn);
         match sent {
             Ok(_) => Handshake::Pending,
             Err(b) => Handshake::Broke(b),
@@ -379,34 +449,18 @@ impl ClientSessions {
 
     /// Moves connection `i`'s handshake on (its socket is ready).
     pub fn handshake(&mut self, i: usize, fd: &OwnedFd, hangup: bool) -> Handshake {
-        let Some(conn) = self.conns[i].as_mut() else {
-            return Handshake::Broke(Broke::Closed { fin: false });
-        };
-        let conn: &mut ClientConnection = conn;
-        let h = drive(conn, fd, hangup);
-        if let Handshake::Done { .. } = h {
-            self.held += 1;
-        }
-        h
+        self.table.handshake(i, fd, hangup)
     }
 
     /// What the first handshake agreed on, once.
     pub fn take_agreed(&mut self, i: usize) -> Option<String> {
-        if self.told_agreed {
-            return None;
-        }
-        self.told_agreed = true;
-        self.conns[i].as_deref().map(|c| agreed(c))
+        self.table.take_agreed(i)
     }
 
     /// Whether the first failure of `cause` is still to be told; true
     /// once per cause.
     pub fn first_of(&mut self, cause: Cause) -> bool {
-        if self.told.contains(&cause) {
-            return false;
-        }
-        self.told.push(cause);
-        true
+        self.table.first_of(cause)
     }
 
     /// Reads held connection `i`: its plaintext to `sink`.
@@ -418,7 +472,7 @@ impl ClientSessions {
         buf: &mut [u8],
         sink: impl FnMut(&[u8]),
     ) -> Recv {
-        match self.conns[i].as_deref_mut() {
+        match self.table.conns[i].as_deref_mut() {
             Some(conn) => recv(conn, fd, hangup, buf, sink),
             None => Recv::Closed { fin: false },
         }
@@ -432,13 +486,12 @@ impl ClientSessions {
         fd: &'a OwnedFd,
         hangup: bool,
     ) -> Option<TlsIo<'a, rustls::client::ClientConnectionData>> {
-        let conn: &mut ClientConnection = self.conns.get_mut(i)?.as_deref_mut()?;
-        Some(TlsIo::new(conn, fd, hangup))
+        self.table.io(i, fd, hangup)
     }
 
     /// Sends `bytes` on held connection `i`.
     pub fn send(&mut self, i: usize, fd: &OwnedFd, bytes: &[u8]) -> Sent {
-        let Some(conn) = self.conns[i].as_deref_mut() else {
+        let Some(conn) = self.table.conns[i].as_deref_mut() else {
             return Sent::Broken;
         };
         let took = match conn.writer().write(bytes) {
@@ -455,7 +508,7 @@ impl ClientSessions {
     /// Connection `i`'s socket has room: sends what waits. False when
     /// the connection is broken.
     pub fn writable(&mut self, i: usize, fd: &OwnedFd) -> bool {
-        match self.conns[i].as_deref_mut() {
+        match self.table.conns[i].as_deref_mut() {
             Some(conn) => push(conn, fd).is_ok(),
             None => true,
         }
@@ -463,21 +516,14 @@ impl ClientSessions {
 
     /// Forgets connection `i`'s TLS state (its socket is being closed).
     pub fn forget(&mut self, i: usize) {
-        if let Some(conn) = self.conns.get_mut(i).and_then(Option::take)
-            && !conn.is_handshaking()
-        {
-            self.held -= 1;
-        }
+        self.table.forget(i);
     }
 }
 
 /// A server worker's TLS connections, by descriptor number.
 pub struct ServerSessions {
     config: Arc<ServerConfig>,
-    conns: Vec<Option<Box<ServerConnection>>>,
-    held: u64,
-    told: Vec<Cause>,
-    told_agreed: bool,
+    table: Table<ServerConnection>,
 }
 
 /// What serving a TLS connection's readiness did.
@@ -504,46 +550,33 @@ impl ServerSessions {
     /// A table for descriptors below `slots`; the configuration is made
     /// here, once.
     pub fn new(spec: &tls::ServerTls, slots: usize) -> anyhow::Result<Self> {
-        let mut conns = Vec::new();
-        conns.resize_with(slots, || None);
         Ok(Self {
             config: tls::server_config(spec)?,
-            conns,
-            held: 0,
-            told: Vec::new(),
-            told_agreed: false,
+            table: Table::new(slots),
         })
     }
 
     /// TLS connections held (their handshake done).
     pub fn held(&self) -> u64 {
-        self.held
+        self.table.held
     }
 
     /// A connection accepted on descriptor `slot`: its TLS begins.
     pub fn accepted(&mut self, slot: usize) -> Result<(), rustls::Error> {
         let mut conn = Box::new(ServerConnection::new(self.config.clone())?);
         conn.set_buffer_limit(Some(BUFFER_LIMIT));
-        self.conns[slot] = Some(conn);
+        self.table.conns[slot] = Some(conn);
         Ok(())
     }
 
     /// As [`ClientSessions::first_of`].
     pub fn first_of(&mut self, cause: Cause) -> bool {
-        if self.told.contains(&cause) {
-            return false;
-        }
-        self.told.push(cause);
-        true
+        self.table.first_of(cause)
     }
 
     /// What the first handshake agreed on, once.
     pub fn take_agreed(&mut self, slot: usize) -> Option<String> {
-        if self.told_agreed {
-            return None;
-        }
-        self.told_agreed = true;
-        self.conns[slot].as_deref().map(|c| agreed(c))
+        self.table.take_agreed(slot)
     }
 
     /// Serves descriptor `slot`'s readiness: the handshake, then the
@@ -560,7 +593,7 @@ impl ServerSessions {
         buf: &mut [u8],
         mut each: impl FnMut(&[u8]) -> Result<bool, E>,
     ) -> Result<Served, E> {
-        let Some(conn) = self.conns.get_mut(slot).and_then(|c| c.as_mut()) else {
+        let Some(conn) = self.table.conns.get_mut(slot).and_then(|c| c.as_mut()) else {
             return Ok(Served::Closed { fin: false });
         };
         let conn: &mut ServerConnection = conn;
@@ -614,7 +647,7 @@ impl ServerSessions {
                 Err(Broke::Failed(_)) => return Ok(Served::Closed { fin: false }),
             }
             if was_handshaking && secured.is_none() && !conn.is_handshaking() {
-                self.held += 1;
+                self.table.held += 1;
                 secured = Some(conn.handshake_kind() == Some(HandshakeKind::Resumed));
             }
         }
@@ -622,7 +655,8 @@ impl ServerSessions {
 
     /// Whether descriptor `slot`'s TLS handshake is under way.
     pub fn is_handshaking(&self, slot: usize) -> bool {
-        self.conns
+        self.table
+            .conns
             .get(slot)
             .and_then(|c| c.as_deref())
             .is_some_and(|c| c.is_handshaking())
@@ -631,15 +665,7 @@ impl ServerSessions {
     /// Moves descriptor `slot`'s handshake on (for a layer above that
     /// reads the plaintext itself, WebSocket's: see [`Self::io`]).
     pub fn handshake(&mut self, slot: usize, fd: &OwnedFd, hangup: bool) -> Handshake {
-        let Some(conn) = self.conns.get_mut(slot).and_then(|c| c.as_deref_mut()) else {
-            return Handshake::Broke(Broke::Closed { fin: false });
-        };
-        let conn: &mut ServerConnection = conn;
-        let h = drive(conn, fd, hangup);
-        if let Handshake::Done { .. } = h {
-            self.held += 1;
-        }
-        h
+        self.table.handshake(slot, fd, hangup)
     }
 
     /// Descriptor `slot`'s plaintext as a byte stream, its handshake
@@ -650,17 +676,12 @@ impl ServerSessions {
         fd: &'a OwnedFd,
         hangup: bool,
     ) -> Option<TlsIo<'a, rustls::server::ServerConnectionData>> {
-        let conn: &mut ServerConnection = self.conns.get_mut(slot)?.as_deref_mut()?;
-        Some(TlsIo::new(conn, fd, hangup))
+        self.table.io(slot, fd, hangup)
     }
 
     /// Forgets descriptor `slot`'s TLS state (its socket is being
     /// closed).
     pub fn forget(&mut self, slot: usize) {
-        if let Some(conn) = self.conns.get_mut(slot).and_then(Option::take)
-            && !conn.is_handshaking()
-        {
-            self.held -= 1;
-        }
+        self.table.forget(slot);
     }
 }

@@ -25,6 +25,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext};
 use tungstenite::{Bytes, Message, Utf8Bytes};
 
+use super::Told;
 use super::tls::{Recv, Sent};
 use crate::cause::Cause;
 use crate::ws::{self, ClientWs, Heartbeat, Refused};
@@ -83,7 +84,7 @@ pub struct ClientLayer {
     text: Option<Utf8Bytes>,
     statuses: Vec<(u16, u64)>,
     statuses_changed: bool,
-    told: Vec<Cause>,
+    told: Told,
 }
 
 impl ClientLayer {
@@ -108,7 +109,7 @@ impl ClientLayer {
             text,
             statuses: Vec::new(),
             statuses_changed: false,
-            told: Vec::new(),
+            told: Told::default(),
         }
     }
 
@@ -120,11 +121,7 @@ impl ClientLayer {
     /// Whether the first failure of `cause` is still to be told; true
     /// once per cause.
     pub fn first_of(&mut self, cause: Cause) -> bool {
-        if self.told.contains(&cause) {
-            return false;
-        }
-        self.told.push(cause);
-        true
+        self.told.first_of(cause)
     }
 
     /// The statuses upgrades were refused with, when they changed since
@@ -384,7 +381,7 @@ pub struct ServerLayer {
     config: WebSocketConfig,
     conns: Vec<Option<Box<State>>>,
     held: u64,
-    told: Vec<Cause>,
+    told: Told,
 }
 
 impl ServerLayer {
@@ -400,7 +397,7 @@ impl ServerLayer {
             config: ws::config(max_message, unsent),
             conns,
             held: 0,
-            told: Vec::new(),
+            told: Told::default(),
         }
     }
 
@@ -411,11 +408,7 @@ impl ServerLayer {
 
     /// As [`ClientLayer::first_of`].
     pub fn first_of(&mut self, cause: Cause) -> bool {
-        if self.told.contains(&cause) {
-            return false;
-        }
-        self.told.push(cause);
-        true
+        self.told.first_of(cause)
     }
 
     /// A connection accepted on descriptor `slot`: its upgrade request is
