@@ -2,25 +2,13 @@
 //! back as YAML, the sysctls' placement, and the pod command against
 //! Kubernetes' own `$(VAR)` expansion rules.
 
-use std::time::Duration;
-
-use yaml_serde::Value;
-
 use super::*;
 
-fn load(target: &str, conns: u64, shards: u32) -> Load {
-    Load {
-        targets: vec![Target::parse(target).unwrap()],
-        conns,
-        shards,
-        hold: Duration::from_secs(60),
-        rate: None,
-        window: None,
-        start_at: None,
-        extra: vec![],
-        force: false,
-    }
-}
+#[path = "../../tests/it/util/yaml.rs"]
+mod yaml_read;
+use yaml_read::{docs, kinds, strings};
+
+use crate::deploy::tests::load;
 
 fn spec(target: &str, conns: u64, shards: u32) -> JobSpec {
     JobSpec {
@@ -28,33 +16,6 @@ fn spec(target: &str, conns: u64, shards: u32) -> JobSpec {
         kube: Kube::default(),
         server: None,
     }
-}
-
-/// Every document of a multi-document YAML text.
-fn docs(text: &str) -> Vec<Value> {
-    yaml_serde::Deserializer::from_str(text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .collect()
-}
-
-fn kinds(docs: &[Value]) -> Vec<String> {
-    docs.iter()
-        .map(|d| {
-            format!(
-                "{}/{}",
-                d["kind"].as_str().unwrap(),
-                d["metadata"]["name"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_sequence()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
 }
 
 /// Kubernetes' expansion of `$(VAR)` in command and args

@@ -322,7 +322,9 @@ pub fn sh_quote(word: &str) -> String {
 mod tests {
     use super::*;
 
-    fn load(target: &str, conns: u64, shards: u32) -> Load {
+    /// A load of `conns` over `shards` to `target`, held 60 s, the rest
+    /// unset (the generators' tests start from it too).
+    pub(super) fn load(target: &str, conns: u64, shards: u32) -> Load {
         Load {
             targets: vec![Target::parse(target).unwrap()],
             conns,

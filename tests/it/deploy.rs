@@ -14,8 +14,8 @@ use std::time::Duration;
 use c1m::deploy::k8s::{self, JobSpec, Kube};
 use c1m::deploy::slurm::{self, Slurm, SlurmSpec};
 use c1m::deploy::{Load, Target};
-use yaml_serde::Value;
 
+use crate::util::yaml::{docs, kinds, strings};
 use crate::util::{run, text};
 
 /// The Kubernetes versions c1m claims (README): 1.29, the first with
@@ -34,32 +34,6 @@ fn ok(args: &[&str]) -> String {
         text(&out.stderr)
     );
     text(&out.stdout)
-}
-
-fn docs(yaml: &str) -> Vec<Value> {
-    yaml_serde::Deserializer::from_str(yaml)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .collect()
-}
-
-fn kinds(docs: &[Value]) -> Vec<String> {
-    docs.iter()
-        .map(|d| {
-            format!(
-                "{}/{}",
-                d["kind"].as_str().unwrap(),
-                d["metadata"]["name"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_sequence()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
 }
 
 /// `kubernetes-validate --strict` of `files` for every claimed version:

@@ -17,6 +17,7 @@ pub mod slurm;
 pub mod testserver;
 pub mod truth;
 pub mod watch;
+pub mod yaml;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
