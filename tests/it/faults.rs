@@ -465,11 +465,10 @@ fn fleet_size(plan: &str) -> (usize, usize) {
     (at("server"), at("client"))
 }
 
-/// One cell of `c1m run`: `fault` at `stage`.
-fn run_cell(m: &mut Matrix, stage: Stage, fault: Fault) {
-    let cell = format!("{}@{}", fault.name(), stage.name());
-    let started = Instant::now();
-    let mut args = vec![
+/// The `c1m run` of the cells: [`CONNS`] connections, 2,000 a client
+/// worker (10 of them), to [`RUN_PORT`], held `hold`.
+fn run_args(hold: &str) -> Vec<&str> {
+    vec![
         "run",
         "-n",
         "20000",
@@ -478,14 +477,23 @@ fn run_cell(m: &mut Matrix, stage: Stage, fault: Fault) {
         "--ports",
         RUN_PORT,
         "--hold",
-        "60s",
-    ];
+        hold,
+    ]
+}
+
+/// One cell of `c1m run`: `fault` at `stage`.
+fn run_cell(m: &mut Matrix, stage: Stage, fault: Fault) {
+    let cell = format!("{}@{}", fault.name(), stage.name());
+    let started = Instant::now();
+    let hold = if stage == Stage::Teardown {
+        "1s"
+    } else {
+        "60s"
+    };
+    let mut args = run_args(hold);
     if matches!(stage, Stage::Ramp | Stage::Verify) {
         // A 2 s ramp: the fault (or the stopped server, below) lands in it.
         args.extend_from_slice(&["--rate", "10000"]);
-    }
-    if stage == Stage::Teardown {
-        args[8] = "1s";
     }
     let start_at = format!("@{}", unix_in(3));
     if stage == Stage::StartUp && fault == Fault::KillClient {
@@ -952,21 +960,11 @@ fn full_disk_cell(m: &mut Matrix) {
     let html = report_path("fault-full-disk").with_extension("html");
     let _ = std::fs::remove_file(&html);
     let mut c = c1m();
-    c.args([
-        "run",
-        "-n",
-        "20000",
-        "--worker-conns",
-        "2000",
-        "--ports",
-        RUN_PORT,
-        "--hold",
-        "0s",
-    ])
-    .arg("--json")
-    .arg(&json)
-    .arg("--html")
-    .arg(&html);
+    c.args(run_args("0s"))
+        .arg("--json")
+        .arg(&json)
+        .arg("--html")
+        .arg(&html);
     let run = spawn_cmd(c);
     let seen = Seen {
         supervisor: run.pid(),

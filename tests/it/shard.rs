@@ -41,6 +41,16 @@ fn run_with(env: &[(&str, &str)], args: &[&str]) -> Output {
     c1m_with(env, args).output().expect("running c1m")
 }
 
+/// Runs `cmd` (c1m with its arguments: [`c1m_with`], [`c1m_in_hosts`])
+/// with `--json`, a report named `name`; asserts it exits 0, and returns
+/// its output and report.
+fn run_ok(mut cmd: Command, name: &str) -> (Output, serde_json::Value) {
+    let json = report_path(name);
+    let out = cmd.arg("--json").arg(&json).output().expect("running c1m");
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    (out, read_json(&json))
+}
+
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
@@ -169,22 +179,13 @@ fn slurm_variables_name_the_shard_and_bad_ones_are_refused() {
         (&[("SLURM_PROCID", "3"), ("SLURM_NTASKS", "4")], 3, 4, 2),
     ];
     for (env, index, count, part) in cases {
-        let json = report_path(&format!("slurm-{index}-of-{count}"));
-        let out = run_with(
-            env,
-            &[
-                "connect",
-                "127.0.0.1:8871",
-                "-n",
-                "10",
-                "--hold",
-                "1s",
-                "--json",
-                json.to_str().unwrap(),
-            ],
+        let (_, r) = run_ok(
+            c1m_with(
+                env,
+                &["connect", "127.0.0.1:8871", "-n", "10", "--hold", "1s"],
+            ),
+            &format!("slurm-{index}-of-{count}"),
         );
-        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-        let r = read_json(&json);
         assert_eq!(r["origin"]["shard"]["index"], index, "{env:?}");
         assert_eq!(r["origin"]["shard"]["count"], count, "{env:?}");
         assert_eq!(r["target"], part, "{env:?}");
@@ -471,28 +472,19 @@ fn names_resolve_to_every_address() {
             want.push(a);
         }
     }
-    let json = report_path("localhost");
-    let out = run_with(
-        &[],
-        &[
-            "connect",
-            "localhost:8877",
-            "-n",
-            "100",
-            "--hold",
-            "1s",
-            "--json",
-            json.to_str().unwrap(),
-        ],
+    let (out, r) = run_ok(
+        c1m_with(
+            &[],
+            &["connect", "localhost:8877", "-n", "100", "--hold", "1s"],
+        ),
+        "localhost",
     );
-    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert!(
         text(&out.stderr).contains("c1m: localhost → "),
         "{}",
         describe(&out)
     );
-    let eps: Vec<SocketAddr> =
-        serde_json::from_value(read_json(&json)["plan"]["endpoints"].clone()).unwrap();
+    let eps: Vec<SocketAddr> = serde_json::from_value(r["plan"]["endpoints"].clone()).unwrap();
     assert_eq!(eps, want);
 
     let hosts = match private_hosts("127.0.0.1 db-1\n::1 db-1\n") {
@@ -539,26 +531,14 @@ fn names_resolve_to_every_address() {
     assert_eq!(r["held"]["at_end"], 1000);
 
     for (flag, want) in [("-4", v4), ("-6", v6)] {
-        let json = report_path(&format!("db-1{flag}"));
-        let out = c1m_in_hosts(
-            &hosts,
-            &[
-                "connect",
-                flag,
-                "db-1:8877",
-                "-n",
-                "10",
-                "--hold",
-                "1s",
-                "--json",
-                json.to_str().unwrap(),
-            ],
-        )
-        .output()
-        .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-        let eps: Vec<SocketAddr> =
-            serde_json::from_value(read_json(&json)["plan"]["endpoints"].clone()).unwrap();
+        let (_, r) = run_ok(
+            c1m_in_hosts(
+                &hosts,
+                &["connect", flag, "db-1:8877", "-n", "10", "--hold", "1s"],
+            ),
+            &format!("db-1{flag}"),
+        );
+        let eps: Vec<SocketAddr> = serde_json::from_value(r["plan"]["endpoints"].clone()).unwrap();
         assert_eq!(eps, vec![want], "{flag}");
     }
     stop(srv);
