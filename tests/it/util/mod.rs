@@ -3,7 +3,8 @@
 //! misbehaving servers (`testserver`), real ones from Debian's packages
 //! (`daemon`: nginx, HAProxy, Redis), report v2 read with context
 //! (`outcome`), a layer over TCP run on both sides (`layer`: `--tls`,
-//! `--websocket`), and the one rule for tests that need root (`root`).
+//! `--websocket`), manifests read back as YAML (`yaml`), and the one rule
+//! for tests that need root (`root`).
 
 #![allow(dead_code)]
 
