@@ -239,6 +239,26 @@ fn listener_pids(ns: Option<&str>) -> HashSet<u32> {
         .collect()
 }
 
+/// The `servers` server workers of the run in `ns`: the processes with
+/// a listener there, once all of them have one (a server worker just
+/// started may not listen yet, and would pass for a client). Waits up
+/// to 30 s.
+fn server_workers(ns: &str, servers: usize) -> HashSet<u32> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pids = listener_pids(Some(ns));
+        if pids.len() >= servers {
+            return pids;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {servers} server workers listen in {ns} after 30 s: {pids:?}",
+            pids.len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Rows of the host's TCP table on `ports` (any state but TIME_WAIT,
 /// which belongs to no process and goes by itself).
 fn host_rows_on(ports: &[u16]) -> Vec<String> {
@@ -428,10 +448,10 @@ fn reach(
         // `--start-at`, every worker ready, and says so.
         c.wait_line("for --start-at", Duration::from_secs(60));
         let w = workers_at_least(c, servers + clients);
-        return (w, listener_pids(Some(ns)));
+        return (w, server_workers(ns, servers));
     }
     let w = workers_at_least(c, servers + clients);
-    let roles = listener_pids(Some(ns));
+    let roles = server_workers(ns, servers);
     if stage == Stage::Teardown && matches!(fault, Fault::KillServer | Fault::KillClient) {
         // A worker answers Close and exits within milliseconds: stopped
         // (SIGSTOP) in the hold, the victim is still to answer when the
