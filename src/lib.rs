@@ -21,6 +21,31 @@
 //! See ARCHITECTURE.md for the map.
 
 #![deny(missing_docs)]
+// Every line for the user goes through `say!`: a closed stderr must not
+// end a run (`eprintln!` panics on EPIPE).
+#![deny(clippy::print_stderr)]
+
+/// Writes a line to stderr, as `eprintln!` does, except that a stderr
+/// nobody reads any more (a pipe whose reader is gone, as in `c1m run
+/// 2>&1 | head -2`; EPIPE, write(2)) is not an error: the line is dropped
+/// and the run goes on to its end, its report and its files.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// [`say!`] without the line's end (`eprint!`): a progress line redrawn
+/// in place.
+#[macro_export]
+macro_rules! say_inline {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 pub mod cause;
 pub mod latency;

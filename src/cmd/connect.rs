@@ -172,7 +172,7 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     let detected = shard::detect(a.shard, |v| std::env::var(v).ok())?;
     if let Some(d) = &detected {
         if let Some(n) = &d.note {
-            eprintln!("c1m: note: {n}");
+            crate::say!("c1m: note: {n}");
         }
         if a.find_limit && d.shard.count > 1 {
             bail!(
@@ -252,7 +252,7 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     if let Some(d) = &detected {
         clients.rate = clients.rate.map(|r| d.shard.part_of_rate(r));
         clients.window = d.shard.part(a.client.window).max(1);
-        eprintln!("{}", shard_line(d, a, conns, &clients));
+        crate::say!("{}", shard_line(d, a, conns, &clients));
     }
     let (command, label) = if a.find_limit {
         (CommandKind::FindLimit, "find-limit")
@@ -298,7 +298,7 @@ fn resolve(a: &ConnectArgs, sources: &[std::net::IpAddr]) -> anyhow::Result<Targ
             }
             (f, flag) => format!(" ({} only: {flag})", f.name()),
         };
-        eprintln!("c1m: {} → {}{only}", r.name, targets::list(&r.addrs));
+        crate::say!("c1m: {} → {}{only}", r.name, targets::list(&r.addrs));
     }
     Ok(t)
 }

@@ -119,7 +119,7 @@ pub fn print(m: &Manifest) -> anyhow::Result<()> {
         .and_then(|()| out.flush())
         .context("writing the manifest to stdout")?;
     for n in &m.notes {
-        eprintln!("c1m: {n}");
+        crate::say!("c1m: {n}");
     }
     Ok(())
 }

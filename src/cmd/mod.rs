@@ -249,7 +249,7 @@ pub fn main() -> ExitCode {
         }
         Err(Refused::Shown(e)) => e.exit(),
         Err(Refused::Bad(line)) => {
-            eprintln!("c1m: {line}");
+            crate::say!("c1m: {line}");
             return ExitCode::from(2);
         }
     };
@@ -272,7 +272,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("c1m: {e:#}");
+            crate::say!("c1m: {e:#}");
             ExitCode::from(2)
         }
     }

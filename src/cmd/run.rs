@@ -186,27 +186,27 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
 /// why, when it cannot be made (the run then stays in the host's).
 fn own_netns(facts: &Facts, sockets: u64) -> Option<RunNetns> {
     if let Some(why) = runns::unavailable(facts) {
-        eprintln!("c1m: running in the host's network namespace: {why}");
+        crate::say!("c1m: running in the host's network namespace: {why}");
         return None;
     }
     match runns::remove_stale() {
-        Ok(gone) if !gone.is_empty() => eprintln!(
+        Ok(gone) if !gone.is_empty() => crate::say!(
             "c1m: removed network namespaces left by killed runs: {}",
             gone.join(", ")
         ),
         Ok(_) => {}
-        Err(e) => eprintln!("c1m: warning: {e:#}"),
+        Err(e) => crate::say!("c1m: warning: {e:#}"),
     }
     let buckets = ehash::child_buckets(sockets);
     let ns = match RunNetns::create(buckets) {
         Ok(ns) => ns,
         Err(e) => {
-            eprintln!("c1m: running in the host's network namespace: {e:#}");
+            crate::say!("c1m: running in the host's network namespace: {e:#}");
             return None;
         }
     };
     for w in &ns.warnings {
-        eprintln!("c1m: warning: in {}: {w}", ns.name());
+        crate::say!("c1m: warning: in {}: {w}", ns.name());
     }
     let host = facts
         .tcp_ehash_entries
@@ -226,7 +226,7 @@ fn own_netns(facts: &Facts, sockets: u64) -> Option<RunNetns> {
         ),
         (None, _) => format!("{} buckets asked for; size unread", thousands(buckets)),
     };
-    eprintln!(
+    crate::say!(
         "c1m: connections held in network namespace {} ({got}); look inside: ip netns exec {} ss -s",
         ns.name(),
         ns.name()

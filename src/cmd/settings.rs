@@ -92,15 +92,15 @@ pub fn preflight(
     let target = Target::new(n, role);
     let verdict = c1m_limits::verdict::evaluate(facts, &target);
     if verdict.ok() {
-        eprintln!("c1m doctor: {}", verdict.line());
+        crate::say!("c1m doctor: {}", verdict.line());
         return Ok(n);
     }
     match conns {
         Some(_) => bail!("{}", verdict.line()),
         None => {
-            eprintln!("c1m doctor: {}", verdict.line());
+            crate::say!("c1m doctor: {}", verdict.line());
             let capped = verdict.capped();
-            eprintln!(
+            crate::say!(
                 "c1m: running {} instead of {}",
                 thousands(capped),
                 thousands(n)
@@ -114,7 +114,7 @@ pub fn preflight(
 pub fn warn_listen_ports(facts: &Facts, endpoints: &[SocketAddr]) {
     let ports: Vec<u16> = endpoints.iter().map(|e| e.port()).collect();
     if let Some(w) = c1m_limits::ports::listen_ports_warning_for(facts, &ports) {
-        eprintln!("c1m: warning: {w}");
+        crate::say!("c1m: warning: {w}");
     }
 }
 
@@ -123,7 +123,7 @@ pub fn warn_listen_ports(facts: &Facts, endpoints: &[SocketAddr]) {
 pub fn warn_fin_close(facts: &Facts, close: CloseMode, conns: u64) {
     if close == CloseMode::Fin {
         for w in c1m_limits::closing::fin_close_warnings(facts, conns) {
-            eprintln!("c1m: warning: {w}");
+            crate::say!("c1m: warning: {w}");
         }
     }
 }

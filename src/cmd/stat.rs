@@ -73,7 +73,7 @@ pub fn run(a: &StatArgs) -> anyhow::Result<ExitCode> {
         && !a.host_netns
         && let Some(ns) = stat::running_run_netns()
     {
-        eprintln!(
+        crate::say!(
             "c1m stat: watching network namespace {ns}, where the running `c1m run` holds its connections (--host-netns: watch the namespace stat was started in)"
         );
         s.netns = Some(ns);

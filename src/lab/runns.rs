@@ -195,9 +195,10 @@ impl Drop for RunNetns {
         match netns::delete(&self.name) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => eprintln!(
+            Err(e) => crate::say!(
                 "c1m: could not remove network namespace {}: {e}; `ip netns del {}` removes it",
-                self.name, self.name
+                self.name,
+                self.name
             ),
         }
     }

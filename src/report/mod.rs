@@ -121,7 +121,7 @@ pub fn publish(
     let mut failed = Vec::new();
     let mut shown = true;
     if to_stdout {
-        eprintln!("{summary}");
+        crate::say!("{summary}");
     } else {
         // A reader that stopped reading (`c1m merge … | head -1`) is not
         // c1m's failure: the rest of the summary goes nowhere, the files
@@ -138,7 +138,7 @@ pub fn publish(
         }
     }
     if let Some(why) = &r.verdict.reason {
-        eprintln!("c1m: {why}");
+        crate::say!("c1m: {why}");
     }
     if let Some(path) = json
         && let Err(e) = write_json(path, r)

@@ -245,7 +245,7 @@ impl Session {
                         continue;
                     }
                     if self.presses.count() == 2 {
-                        eprintln!("\nc1m: interrupted again; killing every worker now");
+                        crate::say!("\nc1m: interrupted again; killing every worker now");
                         self.fleet.kill_all();
                     }
                     self.stop_opening();
@@ -296,9 +296,9 @@ impl Session {
             self.start.elapsed().as_secs_f64()
         );
         if self.tty {
-            eprint!("\r\x1b[2K{line}");
+            crate::say_inline!("\r\x1b[2K{line}");
         } else {
-            eprintln!("{line}");
+            crate::say!("{line}");
         }
     }
 
@@ -382,9 +382,9 @@ impl Session {
             ramp_start.duration_since(self.start),
         );
         if self.tty {
-            eprint!("\r\x1b[2K{line}");
+            crate::say_inline!("\r\x1b[2K{line}");
         } else {
-            eprintln!("{line}");
+            crate::say!("{line}");
         }
     }
 
@@ -396,9 +396,9 @@ impl Session {
         hold: Option<Duration>,
     ) -> anyhow::Result<ExitCode> {
         for w in &self.plan.warnings {
-            eprintln!("c1m: warning: {w}");
+            crate::say!("c1m: warning: {w}");
         }
-        eprintln!(
+        crate::say!(
             "{}",
             report::text::plan_line(&self.label, &self.plan, servers.len(), clients.len())
         );
@@ -606,12 +606,12 @@ impl Session {
         };
         let shown = report::text::utc(unix_seconds(at));
         match at.duration_since(SystemTime::now()) {
-            Ok(left) => eprintln!(
+            Ok(left) => crate::say!(
                 "c1m: waiting {:.1} s for --start-at {shown}",
                 left.as_secs_f64()
             ),
             Err(late) => {
-                eprintln!(
+                crate::say!(
                     "c1m: warning: the workers were ready {:.1} s after --start-at {shown}; starting now",
                     late.duration().as_secs_f64()
                 );

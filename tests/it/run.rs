@@ -196,6 +196,59 @@ fn ctrl_c_mid_ramp_leaves_a_complete_report_and_no_processes() {
 // A killed worker, a killed supervisor, Ctrl-C and SIGTERM at every
 // stage, at 20,000 connections over 20 workers: tests/it/faults.rs.
 
+/// `c1m run … 2>&1 | head -2`: the reader of stderr is gone after the
+/// first lines, and every line after (the progress, the summary) meets a
+/// closed pipe (EPIPE). The run goes on to its end as if it were read: it
+/// exits with its verdict's code, not by a panic's abort, writes its JSON
+/// report, and the kernel counted every connection held; nothing is left.
+#[test]
+fn a_closed_stderr_does_not_end_the_run() {
+    let _g = heavy();
+    let json = report_path("stderr-closed");
+    let mut child = c1m()
+        .args([
+            "run", "-n", "2000", "--hold", "2s", "--ports", "8391", "--json",
+        ])
+        .arg(&json)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting c1m");
+    let pid = child.id();
+    // Read the first line, then close the pipe, as `head -1` would.
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut err, &mut first).unwrap();
+    drop(err);
+    // Its workers, to see them gone at the end.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut workers = Vec::new();
+    while workers.len() < 2 && std::time::Instant::now() < deadline {
+        workers = children(pid);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline + Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("c1m did not end within 2 minutes with its stderr closed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "c1m (first line {first:?}) ended {status:?}"
+    );
+    let r = read_json(&json);
+    assert_kernel_counted(&r, 2000);
+    assert!(workers.len() >= 2, "no workers seen: {workers:?}");
+    assert_all_gone(&workers, Duration::from_secs(5));
+    assert!(run_namespaces().is_empty(), "{:?}", run_namespaces());
+}
+
 #[test]
 fn range_mode_keeps_each_worker_in_its_own_ports() {
     let _g = heavy();

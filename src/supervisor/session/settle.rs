@@ -62,7 +62,7 @@ impl Session {
     /// a fleet being killed is not kept).
     pub(super) fn settle_end(&mut self) -> anyhow::Result<Option<Look>> {
         if self.tty {
-            eprintln!();
+            crate::say!();
         }
         if self.presses.count() < 2 {
             self.end_beats()?;

@@ -53,7 +53,7 @@ impl Session {
         };
         let why = report::gate::trip_line(&self.gate, i);
         let nl = if self.tty { "\n" } else { "" };
-        eprintln!("{nl}c1m: {why}; ending the run (--abort-on-fail)");
+        crate::say!("{nl}c1m: {why}; ending the run (--abort-on-fail)");
         self.fleet.tell(Role::Client, &ToWorker::Pause);
         self.end = Some(End::Aborted { why });
         true
