@@ -197,6 +197,10 @@ pub enum ToWorker {
     },
     /// Clients: open no more (keep holding what is open).
     Pause,
+    /// Clients: open and reopen nothing until the next
+    /// [`ToWorker::Target`], which goes on from where the plan is (the
+    /// top's reading, of a fleet at rest, with stages).
+    Freeze,
     /// Clients: start the heartbeats (at the hold, so they do not slow the
     /// ramp; with the ramp when a capacity search times them).
     Beat {
@@ -393,6 +397,14 @@ pub struct Stats {
     /// WebSocket: upgrades that completed (absent without WebSocket).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub ws_upgrades: u64,
+    /// `established`'s high-water mark: the most connections this worker
+    /// held at once, at one instant of its own (between the reports, too).
+    /// Summed counters (`clients`, `servers`) keep the highest worker's:
+    /// a lower bound of the fleet's most at once, never a sum of peaks
+    /// of different instants. Absent when none (and from reports before
+    /// it existed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub peak: u64,
 }
 
 /// PROXY protocol headers (`--proxy-protocol`): those a client sent,
@@ -452,6 +464,7 @@ impl Stats {
         self.tls_handshakes += o.tls_handshakes;
         self.tls_resumed += o.tls_resumed;
         self.ws_upgrades += o.ws_upgrades;
+        self.peak = self.peak.max(o.peak);
     }
 
     /// Established connections the peer closed, however.

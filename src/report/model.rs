@@ -295,7 +295,10 @@ pub struct Held {
     /// the timeline's samples (the workers' own count of connections
     /// whose handshake completed and whose close they had not yet seen,
     /// every 250 ms), or the kernel's count of c1m's own sockets at the
-    /// top if higher. A server that accepts and closes, or never accepts,
+    /// top or the end, or the most one worker held at once between its
+    /// reports (`clients.peak`), if higher. A lower bound: with several
+    /// workers, a peak between two samples (a server resetting every
+    /// connection at once) can be missed, and the summary then says so. A server that accepts and closes, or never accepts,
     /// shows here until the close arrives: `at_end` and the verdict say
     /// what the server held.
     ///

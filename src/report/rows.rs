@@ -414,8 +414,29 @@ fn held_rows(o: &mut Rows, r: &Report) {
     };
     o.row(
         "reached (most at once)",
-        format!("{}{}", thousands(h.reached), pct(h.reached, peak)),
+        format!(
+            "{}{}, the most seen (samples every 250 ms, each worker's peak)",
+            thousands(h.reached),
+            pct(h.reached, peak)
+        ),
     );
+    // Closes beyond reached (each connection opened once: no reconnect,
+    // no stages) are connections held that c1m's counts did not all see
+    // at once: a server ending resets every one together, between two
+    // samples, and a worker may read a handshake with its reset.
+    if r.closes.total() > h.reached
+        && r.command != CommandKind::Serve
+        && r.reconnect.is_none()
+        && r.stages.is_none()
+    {
+        o.detail(
+            "",
+            format!(
+                "the server closed {} of c1m's connections, more than reached: more were held at once than c1m's counts saw (a peak between two samples, or handshakes seen together with their close), so the most held at once is at least that",
+                thousands(r.closes.total())
+            ),
+        );
+    }
     let held = held_by_server(h.at_end, &r.server_side);
     let turned_away = r.closes.total() > 0 || r.server_side.waiting.is_some_and(|w| w > 0);
     // Fewer held than reached is the server's doing only where fewer
@@ -543,6 +564,11 @@ fn kernel_rows(o: &mut Rows, r: &Report) {
                     o.detail("", why);
                 }
                 others_row(o, r.command, k, when);
+                if when == "top"
+                    && let Some(why) = client_only_at_top(r, *server_side, *client_side)
+                {
+                    o.row("only on the client at the top", why);
+                }
             }
             KernelCount::Unavailable { reason } => {
                 o.tone(&key, format!("unavailable: {reason}"), Tone::Warn)
@@ -561,10 +587,14 @@ fn top_below_reached(r: &Report, own: u64) -> Option<String> {
     if r.command == CommandKind::Serve || own >= r.held.reached {
         return None;
     }
-    let peak = r
-        .timeline
-        .iter()
-        .find(|s| s.established == r.held.reached)?;
+    // The sample with the most: reached itself, or below it when a
+    // worker's own high-water mark came between two samples.
+    let most = r.timeline.iter().map(|s| s.established).max()?;
+    let peak = r.timeline.iter().find(|s| s.established == most)?;
+    let when = match most == r.held.reached {
+        true => "at",
+        false => "after",
+    };
     // The top is read once the ramp ended, before the hold's first sample.
     let read = r
         .timeline
@@ -574,13 +604,64 @@ fn top_below_reached(r: &Report, own: u64) -> Option<String> {
     let closed = read.closed.saturating_sub(peak.closed);
     (closed > 0).then(|| {
         format!(
-            "read when the ramp ended, {:.1} s in: the server had closed {} of c1m's connections since the most were held ({} at {:.1} s), so the top's count is below reached",
+            "read when the ramp ended, {:.1} s in: the server had closed {} of c1m's connections since the most were held ({} {when} {:.1} s), so the top's count is below reached",
             read.t,
             thousands(closed),
             thousands(r.held.reached),
             peak.t
         )
     })
+}
+
+/// The connections ESTABLISHED on the client side at the top with no
+/// server-side socket (everyone's `client_side` less `server_side`, the
+/// server in sight): what they are, by the listen counters, and where
+/// they were at the end. None when there are none.
+fn client_only_at_top(r: &Report, server_side: u64, client_side: u64) -> Option<String> {
+    if r.server_side.seen != Seen::Local || r.command == CommandKind::Serve {
+        return None;
+    }
+    let n = client_side.checked_sub(server_side).filter(|&n| n > 0)?;
+    let mut why = format!(
+        "{} ESTABLISHED on the client side had no server-side socket yet: handshakes the client had completed and the server's kernel had not",
+        thousands(n)
+    );
+    let moved: Vec<String> = r
+        .listen_counters
+        .as_ref()
+        .map(|k| {
+            listen_counters(k)
+                .iter()
+                .filter(|(name, n)| *n > 0 && *name != "SyncookiesRecv")
+                .map(|(name, n)| format!("{name} +{}", thousands(*n)))
+                .collect()
+        })
+        .unwrap_or_default();
+    if moved.is_empty() {
+        why += " (no listen counter moved: still under way when the kernel was read)";
+    } else {
+        let backlog = r.server_side.listeners.iter().map(|l| l.backlog).max();
+        why += &format!(
+            " (the accept queue was full: its final ACK dropped, or a SYN cookie not yet used; {}{})",
+            moved.join(", "),
+            backlog.map_or(String::new(), |b| format!(
+                "; backlog {}",
+                thousands(b.into())
+            ))
+        );
+    }
+    if let KernelCount::Counted {
+        server_side: s_end,
+        client_side: c_end,
+        ..
+    } = &r.kernel.at_end
+    {
+        why += &match c_end.saturating_sub(*s_end) {
+            0 => "; by the end every one had a server-side socket".to_string(),
+            left => format!("; {} still client-only at the end", thousands(left)),
+        };
+    }
+    Some(why)
 }
 
 /// `3,000 ESTABLISHED to the targets are other processes' — not

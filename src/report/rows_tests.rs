@@ -436,3 +436,55 @@ fn handshakes_under_way_are_said_and_not_called_phantoms() {
     assert!(!rows.iter().any(|x| x.key == "only on the client"));
     assert!(!rows.iter().any(|x| x.value.contains("listen backlog")));
 }
+
+/// Trial 5's Redis run: at the top 10,000 ESTABLISHED on the client,
+/// 9,514 on the server (its backlog 511 overflowed); by the end all on
+/// the server. The top's 486 are said to be handshakes the server's
+/// kernel had not completed, with the counters that moved.
+#[test]
+fn client_only_connections_at_the_top_are_named() {
+    use crate::report::model::{KernelCount, Seen};
+    let mut r = fixture("connect-others");
+    let counted = |server_side, client_side| KernelCount::Counted {
+        client_own: 10_000,
+        client_own_close_wait: 0,
+        client_own_other: 0,
+        server_own: 0,
+        own_took: 0.01,
+        server_side,
+        client_side,
+        client_close_wait: 0,
+        took: 0.02,
+    };
+    r.kernel.at_top = counted(9_514, 10_000);
+    r.kernel.at_end = counted(10_000, 10_000);
+    r.server_side.seen = Seen::Local;
+    r.server_side.listeners = vec![Listener {
+        addr: "127.0.0.1:6379".parse().unwrap(),
+        accept_queue: 0,
+        backlog: 511,
+    }];
+    r.listen_counters = Some(c1m_probe::netstat::ListenCounters {
+        listen_overflows: 5_115,
+        syncookies_sent: 1_692,
+        ..Default::default()
+    });
+    let rows = summary(&r);
+    let top = find(&rows, "only on the client at the top");
+    assert!(
+        top.value.starts_with(
+            "486 ESTABLISHED on the client side had no server-side socket yet: handshakes the client had completed and the server's kernel had not (the accept queue was full"
+        ) && top.value.contains("ListenOverflows +5,115")
+            && top.value.contains("SyncookiesSent +1,692")
+            && top.value.contains("backlog 511")
+            && top.value.ends_with("by the end every one had a server-side socket"),
+        "{top:?}"
+    );
+    // None at the end: no such row for a top without them.
+    r.kernel.at_top = counted(10_000, 10_000);
+    assert!(
+        !summary(&r)
+            .iter()
+            .any(|x| x.key == "only on the client at the top")
+    );
+}

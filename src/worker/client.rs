@@ -333,6 +333,7 @@ pub fn run(spec: &ClientSpec) -> anyhow::Result<()> {
                             c.open_some(r, now);
                         }
                     }
+                    Command::Freeze => c.conns.freeze(),
                     Command::Count => {
                         let mut own = super::count_own(c.fds.iter().flatten());
                         own.tls = c.transport.tls_held();

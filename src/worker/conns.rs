@@ -234,6 +234,9 @@ pub struct Conns {
     pace: Pace,
     /// The plan ended here ([`Conns::pause`]): nothing opens or closes.
     paused: bool,
+    /// Nothing more is opened or reopened until the next target
+    /// ([`Conns::freeze`]): the top's reading of a stage not met.
+    frozen: bool,
     /// A target was set ([`Conns::set_target`]): the next one starts
     /// where it ends.
     targeted: bool,
@@ -275,6 +278,7 @@ impl Conns {
             next: 0,
             pace: Pace::fixed(count),
             paused: false,
+            frozen: false,
             targeted: false,
             oldest: 0,
             window: window.max(1),
@@ -339,6 +343,7 @@ impl Conns {
         if self.paused {
             return;
         }
+        self.frozen = false;
         // The line starts where the last one ends (not where the
         // connections are: a stage that could not keep up is not carried
         // into the next), or, the first time, from what is open.
@@ -433,7 +438,7 @@ impl Conns {
 
     /// Handshakes the window has room for now (0 once paused).
     pub fn window_room(&self) -> u64 {
-        match self.paused {
+        match self.paused || self.frozen {
             true => 0,
             false => self.window.saturating_sub(self.stats.connecting),
         }
@@ -442,7 +447,7 @@ impl Conns {
     /// How many connections may be started now: the window's room, and
     /// what the target at `now` leaves to open.
     pub fn room(&self, now: Duration) -> u64 {
-        if self.paused {
+        if self.paused || self.frozen {
             return 0;
         }
         self.window
@@ -480,6 +485,7 @@ impl Conns {
         self.state[i] = HELD;
         self.stats.opened += 1;
         self.stats.established += 1;
+        self.stats.peak = self.stats.peak.max(self.stats.established);
     }
 
     /// connect() on `i` completed at once (loopback may), at `now`.
@@ -937,6 +943,13 @@ impl Conns {
         self.pace = Pace::fixed(self.next);
         self.stats.planned = self.next;
         self.update_behind();
+    }
+
+    /// The supervisor reads the top: nothing more is opened or reopened
+    /// (the handshakes under way end) until the next target
+    /// ([`Conns::set_target`]), which goes on from where the plan is.
+    pub fn freeze(&mut self) {
+        self.frozen = true;
     }
 
     /// The heartbeats end at `now`: every reply still awaited is given up

@@ -83,6 +83,8 @@ pub struct Link {
 enum Command {
     Go,
     Pause,
+    /// Open nothing until the next target (the top's reading).
+    Freeze,
     /// Move toward this many connections over this long (`--stages`).
     Target {
         conns: u64,
@@ -138,6 +140,7 @@ impl Link {
             match msg {
                 Ok(ToWorker::Go) => out.push(Command::Go),
                 Ok(ToWorker::Pause) => out.push(Command::Pause),
+                Ok(ToWorker::Freeze) => out.push(Command::Freeze),
                 Ok(ToWorker::Target { conns, over_ms }) => out.push(Command::Target {
                     conns,
                     over: Duration::from_millis(over_ms),

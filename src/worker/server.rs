@@ -642,6 +642,7 @@ impl Server {
         self.lines[n] = LineState::new(self.proxy.is_some());
         self.conns[n] = Some(fd);
         self.stats.established += 1;
+        self.stats.peak = self.stats.peak.max(self.stats.established);
         self.stats.opened += 1;
     }
 

@@ -455,6 +455,27 @@ fn connections_only_the_client_has_are_phantoms_as_the_kernel_counts_them() {
         assert!(sent > 0, "{}", ctx());
         assert!(o.u64("listen_counters.listen_overflows") > 0, "{}", ctx());
     }
+    // The top has them too, and says what they are: the test's count,
+    // the counters that moved, still there at the end (trial 5's Redis).
+    let top = o
+        .stdout
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("only on the client at the top"))
+        .map(str::trim);
+    match truth {
+        0 => assert_eq!(top, None, "{}", ctx()),
+        n => {
+            let top = top.unwrap_or_else(|| panic!("no top row{}", ctx()));
+            assert!(
+                top.starts_with(&format!(
+                    "{n} ESTABLISHED on the client side had no server-side socket yet"
+                )) && top.contains("ListenOverflows +")
+                    && top.ends_with(&format!("{n} still client-only at the end")),
+                "{top}{}",
+                ctx()
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------------

@@ -42,6 +42,7 @@ mod stat;
 mod tidy;
 mod tls;
 mod trial;
+mod truth15;
 mod truths;
 mod tune_crash;
 mod unprivileged;

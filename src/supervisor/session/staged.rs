@@ -227,6 +227,10 @@ impl Session {
             // top's is read whole (c1m's own, then everyone's) before the
             // next begins, so that its two counts are of one fleet.
             let look = if k == top_k {
+                // Clients still opening (the stage not met) wait for the
+                // next stage's target: the top's counts are of a fleet
+                // at rest.
+                self.rest_before_reading(&ToWorker::Freeze)?;
                 let look = self.look();
                 self.tell_targets(&st, k + 1, false);
                 began = Instant::now();

@@ -157,6 +157,26 @@ fn the_window_bounds_handshakes_under_way() {
     assert_eq!(c.stats.planned, 3);
 }
 
+/// The top's reading of a stage not met: frozen, nothing opens (nor
+/// reopens: the window has no room) until the next target, which goes
+/// on from where the plan is, not from what was opened.
+#[test]
+fn a_freeze_waits_for_the_next_target() {
+    let mut c = Conns::new(10, 10, Duration::from_secs(1), None);
+    c.set_target(10, Duration::ZERO, ms(0));
+    for _ in 0..4 {
+        let i = c.next_to_open().unwrap();
+        c.connecting(i, ms(0));
+    }
+    c.freeze();
+    assert_eq!(c.room(ms(0)), 0, "frozen: nothing more to open");
+    assert_eq!(c.window_room(), 0, "nor to reopen");
+    assert_eq!(c.stats.behind, 6, "the plan still wants 10");
+    c.set_target(10, Duration::ZERO, ms(1));
+    assert_eq!(c.room(ms(1)), 6, "the next target opens the rest");
+    assert_eq!(c.stats.planned, 10);
+}
+
 #[test]
 fn replies_are_timed_from_the_scheduled_send() {
     let mut c = heartbeat(1, ms(100), Some(b"PONG"));
