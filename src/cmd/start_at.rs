@@ -49,7 +49,7 @@ pub fn parse(text: &str) -> Result<SystemTime, String> {
             "is not a time"
         };
         format!(
-            "{t:?} {what}: --start-at takes RFC 3339 with an offset (2026-12-01T10:00:00Z, 2026-12-01T11:00:00+01:00) or Unix seconds (1764583200, @1764583200)"
+            "{t:?} {what}: write RFC 3339 with an offset (2026-12-01T10:00:00Z, 2026-12-01T11:00:00+01:00) or Unix seconds (1764583200, @1764583200)"
         )
     })?;
     Ok(SystemTime::from(ts))
@@ -157,7 +157,7 @@ mod tests {
         let e = parse("10:00").unwrap_err();
         assert_eq!(
             e,
-            "\"10:00\" is a time of day without a date or an offset: --start-at takes RFC 3339 with an offset (2026-12-01T10:00:00Z, 2026-12-01T11:00:00+01:00) or Unix seconds (1764583200, @1764583200)"
+            "\"10:00\" is a time of day without a date or an offset: write RFC 3339 with an offset (2026-12-01T10:00:00Z, 2026-12-01T11:00:00+01:00) or Unix seconds (1764583200, @1764583200)"
         );
         assert!(
             parse("2025-12-01T10:00:00")
