@@ -24,10 +24,10 @@ pub enum Topology {
     /// loopback's natural fit, no sysctl needed.
     Spread,
     /// Many client source addresses (127.0.2.x) to one server address and
-    /// port, as the seed's first method.
+    /// port: the classic "many client IPs" set-up.
     ManyIps,
-    /// One client address to server ports 8090-8119, as the seed's second
-    /// method (needs a wide ip_local_port_range for 1M).
+    /// One client address to server ports 8090-8119: the classic "many
+    /// server ports" set-up (needs a wide ip_local_port_range for 1M).
     ManyPorts,
 }
 

@@ -63,6 +63,20 @@ pub fn one_line(e: &clap::Error, cmd: &Command, args: &[OsString]) -> String {
         }
         // A flag of another command: say which takes it.
         ErrorKind::UnknownArgument if misplaced.is_some() => misplaced.unwrap_or_default(),
+        // `--reconnect-delay 1s` alone: name the flag that needs the
+        // missing one (clap names only the missing one).
+        ErrorKind::MissingRequiredArgument if !needing(cmd, args).is_empty() => {
+            let missing = match e.get(ContextKind::InvalidArg) {
+                Some(ContextValue::Strings(v)) => v
+                    .iter()
+                    .map(|m| m.split(' ').next().unwrap_or(m))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                _ => "another flag".to_string(),
+            };
+            let given = needing(cmd, args).join(", ");
+            format!("{given} needs {missing}: give {missing} too, or leave {given} out")
+        }
         ErrorKind::ValueValidation => {
             let arg = string(e, ContextKind::InvalidArg).unwrap_or_default();
             let value = string(e, ContextKind::InvalidValue).unwrap_or_default();
@@ -80,7 +94,9 @@ pub fn one_line(e: &clap::Error, cmd: &Command, args: &[OsString]) -> String {
             Some(why) => format!("{why}; give only one of them"),
             None => "give only one of them".to_string(),
         }),
-        ErrorKind::MissingRequiredArgument => Some("give it".to_string()),
+        ErrorKind::MissingRequiredArgument if !line.contains(" needs ") => {
+            Some("give it".to_string())
+        }
         ErrorKind::UnknownArgument | ErrorKind::InvalidSubcommand
             if !line.contains("tip:")
                 && !line.contains("possible values")
@@ -102,6 +118,40 @@ pub fn one_line(e: &clap::Error, cmd: &Command, args: &[OsString]) -> String {
         (_, Some(f)) => format!("{line}; {f}"),
         (_, None) => line,
     }
+}
+
+/// The long flags given in `args` that need an argument clap found
+/// missing: each one whose removal (with its value) lets the command
+/// line parse.
+fn needing(cmd: &Command, args: &[OsString]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, a) in args.iter().enumerate().skip(1) {
+        let Some(long) = a.to_str().and_then(|s| s.strip_prefix("--")) else {
+            continue;
+        };
+        let (name, inline) = match long.split_once('=') {
+            Some((n, _)) => (n, true),
+            None => (long, false),
+        };
+        if name.is_empty() || out.iter().any(|o: &String| o[2..] == *name) {
+            continue;
+        }
+        let takes = arg_named(cmd, name).is_some_and(|a| a.get_action().takes_values());
+        let end = if takes && !inline { i + 2 } else { i + 1 };
+        let mut rest = args.to_vec();
+        rest.drain(i..end.min(args.len()));
+        if cmd.clone().try_get_matches_from(&rest).is_ok() {
+            out.push(format!("--{name}"));
+        }
+    }
+    out
+}
+
+/// The argument of `cmd` or any of its subcommands whose long name is `name`.
+fn arg_named<'a>(cmd: &'a Command, name: &str) -> Option<&'a Arg> {
+    cmd.get_arguments()
+        .find(|a| a.get_long() == Some(name))
+        .or_else(|| cmd.get_subcommands().find_map(|s| arg_named(s, name)))
 }
 
 /// Why the two flags of a conflict `e` cannot be given together
@@ -433,6 +483,22 @@ mod tests {
             .collect();
         let e = cmd.clone().try_get_matches_from(&args).unwrap_err();
         one_line(&e, &cmd, &args)
+    }
+
+    #[test]
+    fn a_missing_flag_names_the_flag_that_needs_it() {
+        // Trial 5: "the following required arguments were not provided:
+        // --reconnect; give it", not saying which flag needs it.
+        let line = parse(&[b"connect", b"127.0.0.1:80", b"--reconnect-delay", b"1s"]);
+        assert_eq!(
+            line,
+            "--reconnect-delay needs --reconnect: give --reconnect too, or leave --reconnect-delay out"
+        );
+        let line = parse(&[b"connect", b"127.0.0.1:80", b"--abort-on-fail"]);
+        assert!(
+            line.starts_with("--abort-on-fail needs --fail-if"),
+            "{line}"
+        );
     }
 
     #[test]

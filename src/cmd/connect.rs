@@ -210,7 +210,8 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
     let host = Host::of(&facts)?;
     let per_worker = host.worker_conns(a.fleet.worker_conns)?;
     let conns = shard_part(detected.as_ref(), whole)?;
-    let conns = settings::preflight(&facts, Some(conns), conns, LimitRole::Client)?;
+    let pre = settings::preflight(&facts, Some(conns), conns, LimitRole::Client)?;
+    let conns = pre.conns;
     // Without --hold, connect holds until Ctrl-C: after --ramp-up too.
     let hold = a.hold.unwrap_or(crate::stages::MAX_STAGE);
     let stages = match (a.shape.stages(conns, hold), &detected) {
@@ -260,6 +261,13 @@ pub fn connect(a: &ConnectArgs) -> anyhow::Result<ExitCode> {
         (CommandKind::Connect, "connect")
     };
     let specs = clients.specs(&plan);
+    pre.say(0, specs.len());
+    for w in stages
+        .iter()
+        .flat_map(|st| super::shape::rate_warnings(st, clients.rate))
+    {
+        crate::say!("c1m: warning: {w}");
+    }
     let mut session = Session::new(plan, command, label, &settings::outputs(&a.fleet))?
         .start_at(start_at)
         .gate(gate)

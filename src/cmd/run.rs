@@ -119,9 +119,17 @@ pub fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let host = Host::of(&facts)?;
     let e = &a.exp;
     let per_worker = host.worker_conns(e.fleet.worker_conns)?;
-    let conns = settings::preflight(&facts, asked, DEFAULT_CONNS, LimitRole::Both)?;
+    let pre = settings::preflight(&facts, asked, DEFAULT_CONNS, LimitRole::Both)?;
+    let conns = pre.conns;
     let stages = e.shape.stages(conns, e.hold);
     let plan = plan_run(a, conns, &host, per_worker)?;
+    pre.say(plan.servers.len(), plan.clients.len());
+    for w in stages
+        .iter()
+        .flat_map(|st| super::shape::rate_warnings(st, e.client.rate))
+    {
+        crate::say!("c1m: warning: {w}");
+    }
     settings::warn_listen_ports(&facts, &plan.endpoints);
     settings::warn_fin_close(&facts, e.fleet.close, conns);
     let traffic = settings::traffic(&e.traffic, conns, !e.server.no_echo || e.ws.websocket)?;

@@ -77,7 +77,7 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let ips: Vec<IpAddr> = eps.iter().map(|e| e.ip()).collect();
     let tls = settings::server_tls(&a.tls, &ips)?;
-    settings::preflight(&facts, Some(a.max_conns), a.max_conns, LimitRole::Server)?;
+    let pre = settings::preflight(&facts, Some(a.max_conns), a.max_conns, LimitRole::Server)?;
     settings::warn_listen_ports(&facts, &eps);
     // Never accepting, a worker holds no connection: one listener per
     // address, so --backlog is the whole accept queue, not one of many
@@ -90,6 +90,7 @@ pub fn serve(a: &ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         plan::reuseport_group(a.max_conns, per_worker)
     };
+    pre.say(workers as usize, 0);
     let own_cap = per_worker.min(a.max_conns);
     let servers = Servers {
         accept: !a.no_accept,

@@ -78,6 +78,37 @@ impl Host {
     }
 }
 
+/// The doctor's verdict for a command's count, said only once the
+/// command has planned its workers ([`Preflight::say`]): the line states
+/// the worker processes it will run, and a count the planner then
+/// refuses gets one verdict, not an OK above the refusal (trial 5).
+pub struct Preflight {
+    /// The connections to run: the count asked, or the default capped
+    /// to what fits.
+    pub conns: u64,
+    verdict: c1m_limits::verdict::Verdict,
+    /// The default count, when it was capped to `conns`.
+    capped_from: Option<u64>,
+}
+
+impl Preflight {
+    /// Prints the doctor's line with the planned worker processes (and
+    /// the cap, when the default was capped).
+    pub fn say(&self, servers: usize, clients: usize) {
+        crate::say!(
+            "c1m doctor: {}",
+            self.verdict.line_planned(servers as u64, clients as u64)
+        );
+        if let Some(n) = self.capped_from {
+            crate::say!(
+                "c1m: running {} instead of {}",
+                thousands(self.conns),
+                thousands(n)
+            );
+        }
+    }
+}
+
 /// Checks the machine's limits for `conns` the way `c1m doctor` does.
 /// A target given on the command line that does not fit is refused with
 /// the doctor's verdict; the default target is capped to what fits.
@@ -87,26 +118,24 @@ pub fn preflight(
     conns: Option<u64>,
     default: u64,
     role: LimitRole,
-) -> anyhow::Result<u64> {
+) -> anyhow::Result<Preflight> {
     let n = conns.unwrap_or(default);
     let target = Target::new(n, role);
     let verdict = c1m_limits::verdict::evaluate(facts, &target);
     if verdict.ok() {
-        crate::say!("c1m doctor: {}", verdict.line());
-        return Ok(n);
+        return Ok(Preflight {
+            conns: n,
+            verdict,
+            capped_from: None,
+        });
     }
     match conns {
         Some(_) => bail!("{}", verdict.line()),
-        None => {
-            crate::say!("c1m doctor: {}", verdict.line());
-            let capped = verdict.capped();
-            crate::say!(
-                "c1m: running {} instead of {}",
-                thousands(capped),
-                thousands(n)
-            );
-            Ok(capped)
-        }
+        None => Ok(Preflight {
+            conns: verdict.capped(),
+            verdict,
+            capped_from: Some(n),
+        }),
     }
 }
 

@@ -11,6 +11,7 @@ use clap::Args;
 
 use super::args::{positive, positive_duration};
 use crate::plan::shard::Shard;
+use crate::plan::thousands;
 use crate::stages::backoff::Reconnect;
 use crate::stages::close::CloseFraction;
 use crate::stages::{Stages, Step};
@@ -86,6 +87,39 @@ pub fn close_fraction(text: &str) -> Result<CloseFraction, String> {
     CloseFraction::parse(text)
 }
 
+/// What `--rate` (connections a second, all workers) cannot do: each
+/// rising stage that needs more than `rate`, with the arithmetic (trial
+/// 5: `--ramp-up 4s --rate 500 -n 5000` ran, and no stage was met).
+pub fn rate_warnings(st: &Stages, rate: Option<f64>) -> Vec<String> {
+    let Some(rate) = rate else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (k, s) in st.steps().iter().enumerate() {
+        let from = st.from(k);
+        if s.target <= from || s.duration.is_zero() {
+            continue;
+        }
+        let secs = s.duration.as_secs_f64();
+        let need = (s.target - from) as f64 / secs;
+        if rate >= need * 0.99 {
+            continue;
+        }
+        let reach = from + (rate * secs) as u64;
+        out.push(format!(
+            "--rate {}/s cannot meet stage {} ({} to {} in {secs} s needs {}/s): about {} by its end, so it will not be met; raise --rate to {}/s or give the stage longer",
+            thousands(rate.round() as u64),
+            k + 1,
+            thousands(from),
+            thousands(s.target),
+            thousands(need.ceil() as u64),
+            thousands(reach),
+            thousands(need.ceil() as u64),
+        ));
+    }
+    out
+}
+
 impl ShapeOpts {
     /// The stages of the run, for `-n conns` held `hold`: `--stages`, or
     /// the shorthands', or none (ramp, hold, teardown as usual).
@@ -140,6 +174,25 @@ pub fn shard_stages(st: &Stages, shard: Shard) -> anyhow::Result<Stages> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rate_too_slow_for_a_stage_is_said_with_the_arithmetic() {
+        let st = Stages::parse("4s:5000,2s:5000,10s:20k").unwrap();
+        let w = rate_warnings(&st, Some(500.0));
+        assert_eq!(
+            w[0],
+            "--rate 500/s cannot meet stage 1 (0 to 5,000 in 4 s needs 1,250/s): about 2,000 by its end, so it will not be met; raise --rate to 1,250/s or give the stage longer"
+        );
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[1].starts_with(
+                "--rate 500/s cannot meet stage 3 (5,000 to 20,000 in 10 s needs 1,500/s)"
+            ),
+            "{w:?}"
+        );
+        assert!(rate_warnings(&st, Some(1500.0)).is_empty());
+        assert!(rate_warnings(&st, None).is_empty());
+    }
 
     #[test]
     fn reconnect_settings_and_their_checks() {

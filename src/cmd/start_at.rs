@@ -36,9 +36,20 @@ pub fn parse(text: &str) -> Result<SystemTime, String> {
             .and_then(|d| UNIX_EPOCH.checked_add(d))
             .ok_or_else(bad);
     }
-    let ts: jiff::Timestamp = t.parse().map_err(|e| {
+    // What is wrong in the user's words, never the date parser's own
+    // (trial 5: "failed to parse four digit integer as year").
+    let ts: jiff::Timestamp = t.parse().map_err(|_| {
+        let what = if t.parse::<jiff::civil::DateTime>().is_ok() {
+            "is a date and time without an offset (each machine would read it in its own time zone)"
+        } else if t.parse::<jiff::civil::Time>().is_ok() {
+            "is a time of day without a date or an offset"
+        } else if t.parse::<jiff::civil::Date>().is_ok() {
+            "is a date without a time of day"
+        } else {
+            "is not a time"
+        };
         format!(
-            "{t:?} is not a time: write RFC 3339 with an offset (2026-12-01T10:00:00Z, 2026-12-01T11:00:00+01:00) or Unix seconds (1764583200, @1764583200) ({e})"
+            "{t:?} {what}: write RFC 3339 with an offset (2026-12-01T10:00:00Z, 2026-12-01T11:00:00+01:00) or Unix seconds (1764583200, @1764583200)"
         )
     })?;
     Ok(SystemTime::from(ts))
@@ -142,6 +153,22 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+        // The forms taken, never the date parser's own words.
+        let e = parse("10:00").unwrap_err();
+        assert_eq!(
+            e,
+            "\"10:00\" is a time of day without a date or an offset: write RFC 3339 with an offset (2026-12-01T10:00:00Z, 2026-12-01T11:00:00+01:00) or Unix seconds (1764583200, @1764583200)"
+        );
+        assert!(
+            parse("2025-12-01T10:00:00")
+                .unwrap_err()
+                .contains("without an offset")
+        );
+        assert!(
+            !parse("2025-13-01T10:00:00Z")
+                .unwrap_err()
+                .contains("failed")
+        );
     }
 
     #[test]

@@ -25,6 +25,12 @@ pub enum AddrError {
         /// The last port written (below `lo`).
         hi: u16,
     },
+    /// A target that reads as a stage (`DURATION:COUNT`, `5s:0`): one
+    /// item of a `--stages` list cut off by a space.
+    #[error(
+        "{0:?} looks like a stage (DURATION:COUNT), not a target: --stages takes one comma-separated list, without spaces (--stages 10s:1k,5s:0)"
+    )]
+    LooksLikeStage(String),
     /// Not an IPv4 or IPv6 address (nor `localhost`): the text given.
     #[error("{0:?} is not an IP address (write e.g. 127.0.0.2 or ::1)")]
     BadIp(String),
@@ -40,7 +46,9 @@ pub enum AddrError {
     BadCidr(String),
     /// A range or block of more than [`MAX_EXPANSION`] addresses.
     #[error(
-        "{what} {text:?} expands to {count} addresses; at most {max} are allowed: give a smaller one"
+        "{what} {text:?} expands to {} addresses; at most {} are allowed: give a smaller one",
+        big_count(*count),
+        c1m_limits::num::thousands(*max)
     )]
     TooMany {
         /// `"CIDR block"`, `"address range"`, `"address list"` or
@@ -147,6 +155,19 @@ impl Family {
             Family::V6 => "IPv6",
         }
     }
+}
+
+/// A count of up to 2^128 with thousands separators (`16,777,214`).
+fn big_count(n: u128) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The most addresses or ports one argument (a range, a block, or a
@@ -338,6 +359,10 @@ fn too_many(what: &'static str, text: &str, count: usize) -> Result<(), AddrErro
 /// `0.0.0.0:8090-8119`, `[::1]:80`, `localhost:6379`; a bare port or port
 /// range means `default_ip`.
 pub fn parse_endpoints(text: &str, default_ip: IpAddr) -> Result<Vec<SocketAddr>, AddrError> {
+    endpoints_as_written(text, default_ip).map_err(|e| stage_or(text, e))
+}
+
+fn endpoints_as_written(text: &str, default_ip: IpAddr) -> Result<Vec<SocketAddr>, AddrError> {
     let t = text.trim();
     let bad = || AddrError::BadTarget(t.to_string());
     let (ip, ports) = if let Some(rest) = t.strip_prefix('[') {
@@ -364,6 +389,30 @@ pub fn parse_endpoints(text: &str, default_ip: IpAddr) -> Result<Vec<SocketAddr>
 /// `server.ns.svc:8090-8119`, `localhost:8090`); a bare port or port
 /// range means `default_ip`. Nothing is resolved.
 pub fn parse_target(text: &str, default_ip: IpAddr) -> Result<Target, AddrError> {
+    parse_target_as_written(text, default_ip).map_err(|e| stage_or(text, e))
+}
+
+/// `e`, unless `text` is not a target but reads as a stage
+/// (`DURATION:COUNT`): then [`AddrError::LooksLikeStage`] (trial 5:
+/// `--stages 10s:1k 5s:0` blamed "0" as a port).
+fn stage_or(text: &str, e: AddrError) -> AddrError {
+    let t = text.trim();
+    let stage = t.split_once(':').is_some_and(|(d, n)| {
+        // A stage's count may be 0 (`5s:0`); `parse_count`'s may not.
+        let raw = n.trim();
+        let n = raw.trim_start_matches('0');
+        !raw.is_empty()
+            && c1m_limits::num::parse_duration(d).is_ok()
+            && (n.is_empty() || c1m_limits::num::parse_count(n).is_ok())
+    });
+    if stage {
+        AddrError::LooksLikeStage(t.to_string())
+    } else {
+        e
+    }
+}
+
+fn parse_target_as_written(text: &str, default_ip: IpAddr) -> Result<Target, AddrError> {
     let t = text.trim();
     let bad = || AddrError::BadTarget(t.to_string());
     let (host, ports) = if let Some(rest) = t.strip_prefix('[') {
@@ -591,6 +640,42 @@ mod tests {
         assert!(!is_host_name(&"a".repeat(64)));
         assert!(is_host_name(&["a"; 127].join(".")));
         assert!(!is_host_name(&["a"; 128].join(".")));
+    }
+
+    #[test]
+    fn counts_too_large_have_thousands_separators() {
+        let e = parse_ips("10.0.0.0/8").unwrap_err().to_string();
+        assert!(
+            e.contains("expands to 16,777,214 addresses; at most 1,048,576 are allowed"),
+            "{e}"
+        );
+        assert_eq!(big_count(1 << 64), "18,446,744,073,709,551,616");
+    }
+
+    #[test]
+    fn a_stage_cut_off_a_stages_list_is_named_a_stage() {
+        // Trial 5: `--stages 10s:1k 5s:0` blamed "0" as a port.
+        let lo = ip("127.0.0.1");
+        for text in ["5s:0", "1m30s:20k", "10s:1,000"] {
+            assert_eq!(
+                parse_target(text, lo),
+                Err(AddrError::LooksLikeStage(text.into())),
+                "{text}"
+            );
+            assert_eq!(
+                parse_endpoints(text, lo),
+                Err(AddrError::LooksLikeStage(text.into())),
+                "{text}"
+            );
+        }
+        let said = AddrError::LooksLikeStage("5s:0".into()).to_string();
+        assert!(said.contains("--stages 10s:1k,5s:0"), "{said}");
+        // A name that reads as a duration is still a name when its port is one.
+        assert!(parse_target("1m:80", lo).is_ok());
+        assert!(matches!(
+            parse_target("db-1:0", lo),
+            Err(AddrError::BadPort(_))
+        ));
     }
 
     #[test]

@@ -444,4 +444,6 @@ impl Plan {
 }
 
 #[cfg(test)]
+mod recipes_tests;
+#[cfg(test)]
 mod tests;

@@ -42,11 +42,14 @@ pub fn is_stdout(path: &Path) -> bool {
 /// [`read_json_in`] finds it).
 pub fn write_json(path: &Path, r: &Report) -> anyhow::Result<()> {
     if is_stdout(path) {
+        // Every failure named so, the serializer's writes included
+        // (trial 5: `| head -c 10` gave a bare "Broken pipe").
         let mut out = std::io::stdout().lock();
-        serde_json::to_writer(&mut out, r)?;
-        return writeln!(out)
+        return serde_json::to_writer(&mut out, r)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
             .and_then(|()| out.flush())
-            .context("writing the report to stdout");
+            .context("writing the JSON report to stdout");
     }
     let text = serde_json::to_string_pretty(r)? + "\n";
     write_whole(path, text.as_bytes())

@@ -180,13 +180,13 @@ pub fn rows(r: &Report) -> Vec<Row> {
         out.push(row(
             "reconnects",
             format!(
-                "{} (after a FIN {}, a reset {}, a failed attempt {}); back-off {} ms doubling to {} ms{rate}",
+                "{} (after a FIN {}, a reset {}, a failed attempt {}); back-off {} doubling to {}{rate}",
                 thousands(c.total()),
                 thousands(c.fin),
                 thousands(c.rst),
                 thousands(c.failed),
-                rc.delay_ms,
-                rc.max_delay_ms
+                seconds(rc.delay_ms as f64 / 1000.0),
+                seconds(rc.max_delay_ms as f64 / 1000.0)
             ),
             Tone::Plain,
             false,

@@ -2,8 +2,10 @@
 //! and the summary after (the rows of [`super::rows`]). Pure.
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::cause::{Cause, CauseCounts};
 use crate::plan::{BindMode, Plan, thousands};
 use c1m_limits::num::plural;
 
@@ -79,6 +81,66 @@ fn rate_now(tl: &[Sample]) -> Option<f64> {
     Some((held(last) - held(prev)) / (last.t - prev.t))
 }
 
+/// A rate of the progress line: `1200/s now`, or `closing 4441/s now`
+/// when the count falls (never a negative rate).
+fn rate_words(r: f64) -> String {
+    if r < -0.5 {
+        format!("closing {:.0}/s now", -r)
+    } else {
+        format!("{:.0}/s now", r.max(0.0))
+    }
+}
+
+/// The line that ends a hold with nothing in it and nothing left to
+/// open (no `--reconnect`, no stage to come): what became of the
+/// connections, the commonest failure's cause and fix, and where.
+pub fn nothing_left_line(failed: &CauseCounts, closed: u64, endpoints: &[SocketAddr]) -> String {
+    let mut what = Vec::new();
+    if let Some(&(cause, n)) = failed.seen().first() {
+        let others = failed.total() - n;
+        let more = if others > 0 {
+            format!(" (and {} of other causes)", thousands(others))
+        } else {
+            String::new()
+        };
+        let why = match cause {
+            Cause::Refused => format!(
+                "nothing listens on {}; check the server is up and where it listens",
+                endpoints_words(endpoints)
+            ),
+            c => c.explain().to_string(),
+        };
+        what.push(format!("{} {}{more}: {why}", thousands(n), cause.name()));
+    }
+    if closed > 0 {
+        what.push(format!(
+            "{} closed by the server (--reconnect opens them again)",
+            thousands(closed)
+        ));
+    }
+    let how = match (failed.total() > 0, closed > 0) {
+        (true, false) => "every connection failed",
+        (false, true) => "the server closed every connection",
+        _ => "every connection failed or was closed by the server",
+    };
+    format!(
+        "c1m: nothing held and nothing left to open: {how} ({}); the hold ends now",
+        what.join("; ")
+    )
+}
+
+/// Endpoints in a line: one, or the first and how many more.
+fn endpoints_words(eps: &[SocketAddr]) -> String {
+    match eps {
+        [] => "the targets".to_string(),
+        [one] => one.to_string(),
+        [first, rest @ ..] => format!(
+            "{first} and {}",
+            plural(rest.len() as u64, "more endpoint", "more endpoints")
+        ),
+    }
+}
+
 /// A phase as the progress line and the charts name it.
 pub fn phase_name(p: Phase) -> &'static str {
     match p {
@@ -89,8 +151,15 @@ pub fn phase_name(p: Phase) -> &'static str {
     }
 }
 
-/// One line of live progress.
-pub fn progress_line(phase: Phase, p: &Plan, tl: &[Sample], ramp_start: Duration) -> String {
+/// One line of live progress; `failed` is the fleet's failures by cause
+/// (the commonest is named beside the count).
+pub fn progress_line(
+    phase: Phase,
+    p: &Plan,
+    tl: &[Sample],
+    ramp_start: Duration,
+    failed: &CauseCounts,
+) -> String {
     let name = phase_name(phase);
     let Some(last) = tl.last() else {
         return format!("{name}: starting");
@@ -103,10 +172,15 @@ pub fn progress_line(phase: Phase, p: &Plan, tl: &[Sample], ramp_start: Duration
         "{name:>5} {elapsed:>6.1}s  {}/{} established  {}  {avg:.0}/s avg  {} connecting  {} failed",
         thousands(est),
         thousands(p.conns),
-        now.map_or("-/s now".to_string(), |r| format!("{r:.0}/s now")),
+        now.map_or("-/s now".to_string(), rate_words),
         thousands(last.connecting),
         thousands(last.failed)
     );
+    if last.failed > 0
+        && let Some((cause, _)) = failed.seen().first()
+    {
+        let _ = write!(s, " ({})", cause.name());
+    }
     if last.closed > 0 {
         let _ = write!(s, "  {} closed by the server", thousands(last.closed));
     }
@@ -144,6 +218,83 @@ mod tests {
 
     fn sample(t: f64, established: u64) -> Sample {
         crate::report::fixtures::sample(t, Phase::Ramp, established)
+    }
+
+    fn plan(conns: u64) -> Plan {
+        Plan {
+            conns,
+            sources: vec![],
+            bind: BindMode::None,
+            endpoints: vec![],
+            pairs: 0,
+            per_pair_max: 0,
+            capacity: 0,
+            capacity_why: String::new(),
+            clients: vec![],
+            servers: vec![],
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn the_progress_line_names_the_commonest_failure() {
+        // Trial 5: `0/5 established … 5 failed` every second, the cause
+        // only in the summary.
+        let mut tl = vec![sample(0.0, 0), sample(1.0, 0)];
+        tl[1].failed = 5;
+        let mut failed = CauseCounts::default();
+        for _ in 0..4 {
+            failed.add(Cause::Refused);
+        }
+        failed.add(Cause::Timeout);
+        let line = progress_line(Phase::Hold, &plan(5), &tl, Duration::ZERO, &failed);
+        assert!(line.ends_with("5 failed (ECONNREFUSED)"), "{line}");
+        tl[1].failed = 0;
+        let line = progress_line(Phase::Hold, &plan(5), &tl, Duration::ZERO, &failed);
+        assert!(line.ends_with("0 failed"), "{line}");
+    }
+
+    #[test]
+    fn a_falling_count_reads_as_closing_never_a_negative_rate() {
+        // Trial 5: `-4441/s now` when a server died.
+        let tl = vec![sample(0.0, 10_000), sample(1.0, 5_559)];
+        let line = progress_line(
+            Phase::Hold,
+            &plan(10_000),
+            &tl,
+            Duration::ZERO,
+            &CauseCounts::default(),
+        );
+        assert!(line.contains("closing 4441/s now"), "{line}");
+        assert!(!line.contains("-4441"), "{line}");
+        let flat = vec![sample(0.0, 10), sample(1.0, 10)];
+        let line = progress_line(
+            Phase::Hold,
+            &plan(10),
+            &flat,
+            Duration::ZERO,
+            &CauseCounts::default(),
+        );
+        assert!(line.contains(" 0/s now"), "{line}");
+    }
+
+    #[test]
+    fn a_hold_with_nothing_left_ends_naming_the_cause_and_the_fix() {
+        let mut failed = CauseCounts::default();
+        for _ in 0..5 {
+            failed.add(Cause::Refused);
+        }
+        let ep: SocketAddr = "127.0.44.12:19495".parse().unwrap();
+        assert_eq!(
+            nothing_left_line(&failed, 0, &[ep]),
+            "c1m: nothing held and nothing left to open: every connection failed (5 ECONNREFUSED: nothing listens on 127.0.44.12:19495; check the server is up and where it listens); the hold ends now"
+        );
+        let line = nothing_left_line(&CauseCounts::default(), 3, &[ep, ep]);
+        assert!(line.contains("the server closed every connection (3 closed by the server (--reconnect opens them again))"), "{line}");
+        failed.add(Cause::Timeout);
+        let line = nothing_left_line(&failed, 2, &[ep, ep, ep]);
+        assert!(line.contains("failed or was closed"), "{line}");
+        assert!(line.contains("5 ECONNREFUSED (and 1 of other causes): nothing listens on 127.0.44.12:19495 and 2 more endpoints"), "{line}");
     }
 
     #[test]
@@ -192,7 +343,13 @@ mod tests {
             servers: vec![],
             warnings: vec![],
         };
-        let line = progress_line(Phase::Ramp, &p, &tl, Duration::ZERO);
+        let line = progress_line(
+            Phase::Ramp,
+            &p,
+            &tl,
+            Duration::ZERO,
+            &CauseCounts::default(),
+        );
         assert!(line.contains("140000/s now"), "{line}");
         assert!(!line.contains(" 0/s now"), "{line}");
         assert!(line.contains("ETA "), "{line}");
@@ -205,7 +362,13 @@ mod tests {
                 ..s.clone()
             })
             .collect();
-        let line = progress_line(Phase::Ramp, &p, &staged, Duration::ZERO);
+        let line = progress_line(
+            Phase::Ramp,
+            &p,
+            &staged,
+            Duration::ZERO,
+            &CauseCounts::default(),
+        );
         assert!(!line.contains("ETA"), "{line}");
     }
 }

@@ -68,7 +68,9 @@ fn signed(n: i64) -> String {
 /// `+12,345/s`, `-0.5/s`, `0/s`.
 fn per_s(r: Option<f64>) -> String {
     match r {
-        None => format!("{NA}/s"),
+        // The first refresh has no rate yet (nor has a counter not
+        // read): never `n/a/s`.
+        None => format!("rate {NA}"),
         Some(0.0) => "0/s".into(),
         Some(r) if r.abs() < 10.0 => format!("{r:+.1}/s"),
         Some(r) => format!("{}/s", signed(r.round() as i64)),

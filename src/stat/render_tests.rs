@@ -89,9 +89,9 @@ fn missing_figures_read_n_a_not_zero() {
         out.contains("  unavailable: reading /proc/net/snmp: gone\n"),
         "{out}"
     );
-    assert!(out.contains("CurrEstab n/a (n/a/s;"), "{out}");
+    assert!(out.contains("CurrEstab n/a (rate n/a;"), "{out}");
     assert!(
-        out.contains("ListenOverflows n/a (+n/a since start, n/a/s)"),
+        out.contains("ListenOverflows n/a (+n/a since start, rate n/a)"),
         "{out}"
     );
     assert!(
@@ -121,7 +121,7 @@ fn numbers() {
     assert_eq!(signed(0), "0");
     assert_eq!(per_s(Some(0.25)), "+0.2/s");
     assert_eq!(per_s(Some(-12_345.4)), "-12,345/s");
-    assert_eq!(per_s(None), "n/a/s");
+    assert_eq!(per_s(None), "rate n/a");
     assert_eq!(size_delta(-512), "-512 B");
     assert_eq!(took(1.7), "1.70 s");
     assert_eq!(per_socket(-2_389.6), "-2,390 B");

@@ -375,11 +375,14 @@ impl Session {
             return;
         }
         self.last_log = Some(now);
+        let mut failed = self.client_side().failed;
+        failed.merge(&self.fleet.totals(Role::Server).failed);
         let line = report::text::progress_line(
             phase,
             &self.plan,
             &self.timeline,
             ramp_start.duration_since(self.start),
+            &failed,
         );
         if self.tty {
             crate::say_inline!("\r\x1b[2K{line}");
@@ -561,6 +564,11 @@ impl Session {
             self.progress(Phase::Hold, ramp_start);
             self.close_fractions_due(ramp_start);
             if self.tripped(ramp_start, reached_at, true) {
+                break;
+            }
+            // A capacity search ends on its own.
+            let opened_all = self.client_side().ramp_done();
+            if has_clients && self.search.is_none() && self.nothing_left(opened_all) {
                 break;
             }
             if !has_clients && let [.., a, b] = self.timeline.as_slice() {

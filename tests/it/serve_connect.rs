@@ -170,6 +170,96 @@ fn connect_to_nothing_counts_refusals_and_explains_them() {
     );
 }
 
+/// Trial 5 (problem 4): `connect` to a port where nothing listens showed
+/// `0/5 established … 5 failed` every second until its hold ended (forever
+/// without `--hold`). Nothing held, nothing opening and nothing to
+/// reopen, the hold ends at once with one line naming the cause, the
+/// progress line names the cause beside the count, and the report is
+/// whole; with `--reconnect` (something will be reopened) the hold goes
+/// on, and ends only when the test interrupts it.
+#[test]
+fn a_hold_with_nothing_held_and_nothing_to_open_ends_at_once() {
+    let target = "127.0.45.12:19595";
+    let ep: std::net::SocketAddr = target.parse().unwrap();
+    // The test's own reading: nothing listens there.
+    let listening = truth::tcp_table()
+        .iter()
+        .any(|r| r.local == ep && r.state == truth::TcpState::Listen);
+    assert!(!listening, "something listens on {target}");
+    for (name, shape) in [
+        ("nothing-left", &["--hold", "10m"][..]),
+        // A ramp-up and a hold are two stages: the last one, flat, ends.
+        (
+            "nothing-left-staged",
+            &["--ramp-up", "1s", "--hold", "10m"][..],
+        ),
+    ] {
+        let mut args = vec!["connect", target, "-n", "5"];
+        args.extend_from_slice(shape);
+        let (c, json) = spawn_with_report(name, &args);
+        let o = Outcome::of_finished(c.finish(Duration::from_secs(120)), &json);
+        o.assert_code(1);
+        let line = format!(
+            "c1m: nothing held and nothing left to open: every connection failed (5 ECONNREFUSED: nothing listens on {target}; check the server is up and where it listens); the hold ends now"
+        );
+        assert!(o.stderr.lines().any(|l| l == line), "{name}: {}", o.stderr);
+        assert!(
+            o.stderr
+                .lines()
+                .any(|l| l.contains(" 5 failed (ECONNREFUSED)")),
+            "{name}: {}",
+            o.stderr
+        );
+        assert_eq!(o.u64("held.at_end"), 0, "{name}");
+        assert_eq!(o.u64("clients.failed.refused"), 5, "{name}");
+        // The end's reading is of the kernel, and it has none.
+        assert_eq!(
+            truth::client_states(ep).get(truth::TcpState::Established),
+            0
+        );
+    }
+    // With --reconnect the refused connections are tried again: the hold
+    // goes on (progress lines keep coming) until interrupted.
+    let (mut c, json) = spawn_with_report(
+        "nothing-left-reconnect",
+        &["connect", target, "-n", "5", "--hold", "10m", "--reconnect"],
+    );
+    c.wait_line(" hold ", Duration::from_secs(60));
+    c.wait_line(" hold ", Duration::from_secs(60));
+    let o = Outcome::of_finished(c.interrupt(Duration::from_secs(60)), &json);
+    o.assert_code(130);
+    assert!(!o.stderr.contains("nothing left to open"), "{}", o.stderr);
+}
+
+/// Trial 5 (problem 6): serve's doctor line named the processes the
+/// descriptor limit implies (1), then serve started 3. The line states
+/// the plan serve runs, counted by the test in /proc.
+#[test]
+fn serve_says_the_worker_processes_it_starts() {
+    let mut serve = spawn(&[
+        "serve",
+        "--listen",
+        "127.0.45.13:19596",
+        "--max-conns",
+        "15k",
+        "--worker-conns",
+        "6000",
+        "--hold",
+        "60s",
+    ]);
+    let doctor = serve.wait_line("c1m doctor: ", Duration::from_secs(30));
+    serve.wait_line(" hold ", Duration::from_secs(30));
+    let workers = children(serve.pid()).len();
+    assert_eq!(workers, 3, "serve's worker processes");
+    assert!(
+        doctor.contains("fits in 3 server processes"),
+        "{doctor}; workers {workers}"
+    );
+    let pids = children(serve.pid());
+    let _ = serve.interrupt(Duration::from_secs(60));
+    assert_all_gone(&pids, Duration::from_secs(10));
+}
+
 #[test]
 fn plain_bind_caps_a_source_at_the_port_range_and_no_port_goes_past() {
     let _g = heavy();

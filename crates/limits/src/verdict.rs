@@ -93,6 +93,17 @@ impl Verdict {
     /// The one-line verdict: `1,000,000 connections: OK — …` or
     /// `1,000,000 connections: capped at N by X; fix: …`.
     pub fn line(&self) -> String {
+        self.line_of(self.processes_phrase())
+    }
+
+    /// The one-line verdict with the worker processes a command planned
+    /// (`serve` plans each worker 85% full, `--worker-conns` makes more):
+    /// what it will run, not what the descriptor limit alone implies.
+    pub fn line_planned(&self, servers: u64, clients: u64) -> String {
+        self.line_of(self.phrase_of(servers, clients))
+    }
+
+    fn line_of(&self, processes: String) -> String {
         let mut line = format!(
             "{}: ",
             plural(self.target.conns, "connection", "connections")
@@ -110,15 +121,14 @@ impl Verdict {
             }
             Some(row) if row.status == Status::FansOut => {
                 line += &format!(
-                    "OK — per-process fds bind first ({}): c1m fans out to {}",
+                    "OK — per-process fds bind first ({}): c1m fans out to {processes}",
                     self.per_process_basis,
-                    self.processes_phrase()
                 );
             }
             Some(row) => {
                 line += "OK — ";
                 if self.per_process.is_some() {
-                    line += &format!("fits in {}; ", self.processes_phrase());
+                    line += &format!("fits in {processes}; ");
                 }
                 line += &format!(
                     "nearest limit: {} at {}",
@@ -138,10 +148,13 @@ impl Verdict {
     }
 
     fn processes_phrase(&self) -> String {
-        let (s, c) = (
+        self.phrase_of(
             self.worker_processes(Role::Server),
             self.worker_processes(Role::Client),
-        );
+        )
+    }
+
+    fn phrase_of(&self, s: u64, c: u64) -> String {
         let clients = plural(c, "client process", "client processes");
         match self.target.role {
             Role::Both => format!("{} server + {clients}", thousands(s)),
@@ -261,6 +274,35 @@ mod tests {
             v.line()
         );
         assert_eq!(v.worker_processes(Role::Server), 0);
+    }
+
+    #[test]
+    fn the_planned_line_states_the_workers_the_command_runs() {
+        // Trial 5: serve's doctor line said 51 server processes, then
+        // serve started 60 (each worker planned 85% full).
+        let v = evaluate(&Facts::sample(), &Target::new(1_000_000, Role::Server));
+        assert!(
+            v.line().ends_with("c1m fans out to 51 server processes"),
+            "{}",
+            v.line()
+        );
+        let planned = v.line_planned(60, 0);
+        assert!(
+            planned.ends_with("c1m fans out to 60 server processes"),
+            "{planned}"
+        );
+        let v = evaluate(&Facts::sample(), &Target::new(15_000, Role::Server));
+        let planned = v.line_planned(3, 0);
+        assert!(
+            planned.contains("OK — fits in 3 server processes; "),
+            "{planned}"
+        );
+        let v = evaluate(&Facts::sample(), &both(10_000));
+        let planned = v.line_planned(1, 2);
+        assert!(
+            planned.contains("fits in 1 server + 2 client processes"),
+            "{planned}"
+        );
     }
 
     #[test]

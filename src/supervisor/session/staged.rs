@@ -197,6 +197,17 @@ impl Session {
                     if self.tripped(ramp_start, reached_at, in_hold) {
                         break;
                     }
+                    // The last stage, flat, its opens all tried: nothing
+                    // comes after it.
+                    let opened_all = self
+                        .fleet
+                        .of(Role::Client)
+                        .filter(|w| w.alive())
+                        .all(|w| w.stats.target_reached());
+                    let last_flat = k + 1 == st.len() && st.is_flat(k) && step.target > 0;
+                    if last_flat && self.nothing_left(opened_all) {
+                        break;
+                    }
                 }
                 let until = match step.duration.is_zero() {
                     true => next_sample,
@@ -257,6 +268,30 @@ impl Session {
             None => at_end.clone().map(|l| (l, self.snapshot())),
         };
         self.finish(Some(baseline), top, at_end, reached_at)
+    }
+
+    /// True, having said why in one line, when nothing is held, nothing
+    /// is opening (`opened_all`: every connection the clients were to
+    /// open tried, none still in its handshake) and nothing will be
+    /// reopened (no `--reconnect`): the hold could only show 0 until its
+    /// end (trial 5: a mistyped port showed `0/5 established` for the
+    /// whole hold, forever without `--hold`). The caller ends the hold,
+    /// and the end is read and reported as at any end.
+    pub(super) fn nothing_left(&self, opened_all: bool) -> bool {
+        let c = self.client_side();
+        if self.shape.reconnect.is_some() || c.established > 0 || !opened_all {
+            return false;
+        }
+        let mut failed = c.failed;
+        failed.merge(&self.fleet.totals(Role::Server).failed);
+        if failed.total() + c.peer_closed() == 0 {
+            return false;
+        }
+        let line =
+            crate::report::text::nothing_left_line(&failed, c.peer_closed(), &self.plan.endpoints);
+        let nl = if self.tty { "\n" } else { "" };
+        crate::say!("{nl}{line}");
+        true
     }
 
     /// Stage `k`'s count at its end: c1m's own ESTABLISHED client sockets

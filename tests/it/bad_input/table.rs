@@ -543,6 +543,8 @@ pub fn bad_values(kind: Kind, cmd: &str, id: &str, s: &Scratch) -> Vec<Bad> {
                 bad("upside down", "127.0.0.1:8119-8090"),
                 bad("IPv6 without brackets", "::1:80"),
                 bytes("not UTF-8", b"127.0.0.1:80\xff"),
+                // `--stages 10s:1k 5s:0`: a space cut the list.
+                bad("a stage cut off --stages", "5s:0"),
             ];
             if cmd == "connect" {
                 v.push(along(
