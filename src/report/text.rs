@@ -330,19 +330,7 @@ mod tests {
         let tl = vec![sample(0.0, 0), sample(0.25, 30_000), sample(0.5, 70_000)];
         assert_eq!(rate_now(&tl), Some(140_000.0));
         assert_eq!(rate_now(&tl[..1]), None);
-        let p = Plan {
-            conns: 1_000_000,
-            sources: vec![],
-            bind: BindMode::None,
-            endpoints: vec![],
-            pairs: 0,
-            per_pair_max: 0,
-            capacity: 0,
-            capacity_why: String::new(),
-            clients: vec![],
-            servers: vec![],
-            warnings: vec![],
-        };
+        let p = plan(1_000_000);
         let line = progress_line(
             Phase::Ramp,
             &p,

@@ -329,6 +329,13 @@ impl Session {
         self.fleet.totals(Role::Client)
     }
 
+    /// Failed connections so far, by cause, both sides together.
+    fn failures(&self) -> crate::cause::CauseCounts {
+        let mut failed = self.client_side().failed;
+        failed.merge(&self.fleet.totals(Role::Server).failed);
+        failed
+    }
+
     /// Adds a point to the timeline; returns the latency recorded since
     /// the last one.
     fn sample(&mut self, phase: Phase) -> Latency {
@@ -375,8 +382,7 @@ impl Session {
             return;
         }
         self.last_log = Some(now);
-        let mut failed = self.client_side().failed;
-        failed.merge(&self.fleet.totals(Role::Server).failed);
+        let failed = self.failures();
         let line = report::text::progress_line(
             phase,
             &self.plan,

@@ -244,18 +244,32 @@ fn listener_pids(ns: Option<&str>) -> HashSet<u32> {
 /// started may not listen yet, and would pass for a client). Waits up
 /// to 30 s.
 fn server_workers(ns: &str, servers: usize) -> HashSet<u32> {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let what = format!("server workers listening in {ns}");
+    at_least(&what, servers, Duration::from_secs(30), 20, || {
+        listener_pids(Some(ns))
+    })
+}
+
+/// Reads `read()` every `every_ms` until it has `want` processes, for
+/// at most `limit`; returns them, or fails naming `what` and the last
+/// reading.
+fn at_least<C>(what: &str, want: usize, limit: Duration, every_ms: u64, read: impl Fn() -> C) -> C
+where
+    C: std::fmt::Debug,
+    for<'a> &'a C: IntoIterator,
+{
+    let deadline = Instant::now() + limit;
     loop {
-        let pids = listener_pids(Some(ns));
-        if pids.len() >= servers {
-            return pids;
+        let got = read();
+        let n = (&got).into_iter().count();
+        if n >= want {
+            return got;
         }
         assert!(
             Instant::now() < deadline,
-            "only {} of {servers} server workers listen in {ns} after 30 s: {pids:?}",
-            pids.len()
+            "{what}: {n}, not {want}, within {limit:?}: {got:?}"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(every_ms));
     }
 }
 
@@ -407,20 +421,9 @@ impl Matrix {
 
 /// Waits until `c` has `want` worker processes; returns them.
 fn workers_at_least(c: &Running, want: usize) -> Vec<u32> {
-    let limit = Duration::from_secs(60);
-    let deadline = Instant::now() + limit;
-    loop {
-        let w = children(c.pid());
-        if w.len() >= want {
-            return w;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} workers, not {want}, within {limit:?}",
-            w.len()
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    at_least("workers", want, Duration::from_secs(60), 1, || {
+        children(c.pid())
+    })
 }
 
 /// Waits until `c` reaches `stage`; returns its workers and which of them

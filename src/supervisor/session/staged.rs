@@ -199,11 +199,7 @@ impl Session {
                     }
                     // The last stage, flat, its opens all tried: nothing
                     // comes after it.
-                    let opened_all = self
-                        .fleet
-                        .of(Role::Client)
-                        .filter(|w| w.alive())
-                        .all(|w| w.stats.target_reached());
+                    let opened_all = self.fleet.live_totals(Role::Client).target_reached();
                     let last_flat = k + 1 == st.len() && st.is_flat(k) && step.target > 0;
                     if last_flat && self.nothing_left(opened_all) {
                         break;
@@ -282,8 +278,7 @@ impl Session {
         if self.shape.reconnect.is_some() || c.established > 0 || !opened_all {
             return false;
         }
-        let mut failed = c.failed;
-        failed.merge(&self.fleet.totals(Role::Server).failed);
+        let failed = self.failures();
         if failed.total() + c.peer_closed() == 0 {
             return false;
         }
