@@ -6,7 +6,8 @@
 //! c1m while it holds after the break: the server process's own ESTABLISHED
 //! sockets (`crate::util::truth`, by inode from /proc/PID/fd).
 //!
-//! Ports: 8950-8960 on 127.0.0.1; 18140-18144 on 127.0.9.40-44.
+//! Ports: 8950-8960 on 127.0.0.1; 18140-18144 on 127.0.9.40-44;
+//! 18145-18148 on 127.0.9.45.
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -406,4 +407,73 @@ fn connect_to_an_nginx_others_use_holds_its_own() {
         o.context()
     );
     drop(others);
+}
+
+/// The report's listeners are nginx's, as `ss -ltn` lists them, each
+/// once, by address and port (the kernel's dump comes in its hash
+/// table's order), with the backlog `ss` gives; nginx listens on four
+/// ports, opened out of order.
+#[test]
+fn the_reports_listeners_are_nginxs_in_order() {
+    let _g = heavy();
+    let ports = [18147u16, 18145, 18148, 18146];
+    let addrs: Vec<SocketAddr> = ports
+        .iter()
+        .map(|p| format!("127.0.9.45:{p}").parse().unwrap())
+        .collect();
+    let dir = temp_dir("nginx-listeners");
+    let d = dir.display();
+    let listens: String = addrs.iter().map(|a| format!("listen {a}; ")).collect();
+    let conf = format!(
+        "daemon off; master_process off; worker_processes 1;
+         error_log {d}/error.log; pid {d}/nginx.pid;
+         events {{ worker_connections 1024; }}
+         http {{
+           access_log off;
+           client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;
+           fastcgi_temp_path {d}/fastcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+           server {{ {listens} location / {{ return 200 \"ok\\n\"; }} }}
+         }}"
+    );
+    let _nginx = start_nginx(&dir, &conf, &addrs);
+    // What the kernel lists: (address, backlog), by ss -ltn.
+    let ss = Command::new("ss")
+        .args(["-Hltn", "src", "127.0.9.45"])
+        .output()
+        .expect("running ss");
+    let mut listed: Vec<(SocketAddr, u64)> = text(&ss.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            // State, Recv-Q, Send-Q (the backlog for a listener), Local.
+            (f[3].parse().unwrap(), f[2].parse().unwrap())
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    let json = report_path("nginx-listeners");
+    let out = run(&[
+        "connect",
+        "127.0.9.45:18145-18148",
+        "-n",
+        "400",
+        "--hold",
+        "1s",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let r = read_json(&json);
+    let reported: Vec<(SocketAddr, u64)> = r["server_side"]["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["addr"].as_str().unwrap().parse().unwrap(),
+                l["backlog"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(reported, listed, "{}", r["server_side"]);
 }
